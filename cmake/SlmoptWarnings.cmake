@@ -1,0 +1,18 @@
+# One place for compiler flags, applied to every slmopt target through slmopt_target_defaults().
+add_library(slmopt_flags INTERFACE)
+target_compile_options(slmopt_flags INTERFACE -Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor
+                       -Wno-missing-field-initializers)
+if(SLMOPT_WERROR)
+  target_compile_options(slmopt_flags INTERFACE -Werror)
+endif()
+if(SLMOPT_NATIVE)
+  target_compile_options(slmopt_flags INTERFACE -march=native)
+else()
+  # AVX2/FMA are on every x86-64 machine this tool targets; float results stay deterministic because
+  # every reduction has a fixed order regardless of vector width choice at compile time.
+  if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
+    target_compile_options(slmopt_flags INTERFACE -mavx2 -mfma -mf16c)
+  endif()
+endif()
+# Keep float semantics strict: -ffast-math would break bit-exact codecs and reproducibility.
+target_compile_options(slmopt_flags INTERFACE -fno-fast-math -ffp-contract=off)

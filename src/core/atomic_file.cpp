@@ -1,0 +1,87 @@
+#include "slmopt/core/atomic_file.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "slmopt/core/error.h"
+
+namespace slmopt {
+namespace {
+constexpr size_t kBufferLimit = 4u << 20;
+}
+
+AtomicFile::AtomicFile(std::string target_path) : target_(std::move(target_path)) {
+  temp_ = target_ + ".tmp." + std::to_string(::getpid());
+  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw_error(ErrorKind::Io, "{}: cannot create: {}", target_, std::strerror(errno));
+  buffer_.reserve(kBufferLimit);
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(temp_.c_str());
+}
+
+void AtomicFile::flush_buffer() {
+  const char* p = buffer_.data();
+  size_t left = buffer_.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd_, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_error(ErrorKind::Io, "{}: write failed: {}", target_, std::strerror(errno));
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  buffer_.clear();
+}
+
+void AtomicFile::write(const void* data, size_t n) {
+  if (n >= kBufferLimit) {
+    flush_buffer();
+    buffer_.assign(static_cast<const char*>(data), n);
+    flush_buffer();
+  } else {
+    if (buffer_.size() + n > kBufferLimit) flush_buffer();
+    buffer_.append(static_cast<const char*>(data), n);
+  }
+  position_ += n;
+}
+
+void AtomicFile::write_zeros(size_t n) {
+  static const char zeros[256] = {};
+  while (n > 0) {
+    const size_t k = n < sizeof zeros ? n : sizeof zeros;
+    write(zeros, k);
+    n -= k;
+  }
+}
+
+void AtomicFile::commit() {
+  flush_buffer();
+  if (::fsync(fd_) != 0) throw_error(ErrorKind::Io, "{}: fsync failed: {}", target_, std::strerror(errno));
+  ::close(fd_);
+  fd_ = -1;
+  if (std::rename(temp_.c_str(), target_.c_str()) != 0)
+    throw_error(ErrorKind::Io, "{}: rename failed: {}", target_, std::strerror(errno));
+  committed_ = true;
+}
+
+void write_file_atomic(const std::string& path, const std::string& contents) {
+  AtomicFile file(path);
+  file.write(contents.data(), contents.size());
+  file.commit();
+}
+
+void make_directories(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) throw_error(ErrorKind::Io, "{}: cannot create directory: {}", path, ec.message());
+}
+
+}  // namespace slmopt

@@ -1,0 +1,109 @@
+#include "slmopt/ir/model.h"
+
+#include <algorithm>
+#include <tuple>
+
+#include "slmopt/core/error.h"
+#include "slmopt/ir/tensor_names.h"
+
+namespace slmopt {
+
+const Tensor& Model::tensor(const std::string& name) const {
+  auto it = tensors_.find(name);
+  if (it == tensors_.end())
+    throw_error(ErrorKind::BadInput, "{}: tensor '{}' is missing", source_path.empty() ? "model" : source_path, name);
+  return it->second;
+}
+
+const Tensor* Model::find(const std::string& name) const {
+  auto it = tensors_.find(name);
+  return it == tensors_.end() ? nullptr : &it->second;
+}
+
+void Model::set(Tensor tensor) {
+  std::string name = tensor.name();
+  tensors_[name] = std::move(tensor);
+}
+
+void Model::erase(const std::string& name) { tensors_.erase(name); }
+
+namespace {
+// (group, layer, name): embedding, layers in order, final norm, head, anything else.
+std::tuple<int, long, std::string> order_key(const std::string& name) {
+  if (name == names::kEmbedTokens || name == "transformer.wte.weight" || name == "transformer.wpe.weight")
+    return {0, 0, name};
+  for (const std::string prefix : {"model.layers.", "transformer.h."}) {
+    if (name.rfind(prefix, 0) == 0) {
+      const long layer = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+      return {1, layer, name};
+    }
+  }
+  if (name == names::kFinalNorm || name.rfind("transformer.ln_f.", 0) == 0) return {2, 0, name};
+  if (name == names::kLmHead) return {3, 0, name};
+  return {4, 0, name};
+}
+}  // namespace
+
+std::vector<const Tensor*> Model::ordered_tensors() const {
+  std::vector<const Tensor*> out;
+  out.reserve(tensors_.size());
+  for (const auto& [name, t] : tensors_) out.push_back(&t);
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Tensor* a, const Tensor* b) { return order_key(a->name()) < order_key(b->name()); });
+  return out;
+}
+
+const Tensor& Model::output_weight() const {
+  if (const Tensor* head = find(names::kLmHead)) return *head;
+  if (config.family == Family::Gpt2) return tensor("transformer.wte.weight");
+  return tensor(names::kEmbedTokens);
+}
+
+int64_t Model::parameter_count() const {
+  int64_t n = 0;
+  for (const auto& [name, t] : tensors_) n += t.numel();
+  return n;
+}
+
+size_t Model::total_bytes() const {
+  size_t n = 0;
+  for (const auto& [name, t] : tensors_) n += t.nbytes();
+  return n;
+}
+
+void Model::validate() const {
+  const Config& c = config;
+  c.validate(source_path.empty() ? "config" : source_path);
+  const std::string src = source_path.empty() ? "model" : source_path;
+  auto expect = [&](const std::string& name, std::vector<int64_t> shape) {
+    const Tensor& t = tensor(name);
+    if (t.shape() != shape)
+      throw_error(ErrorKind::BadInput, "{}: tensor '{}' has shape {}, but the config implies {}", src, name,
+                  shape_to_string(t.shape()), shape_to_string(shape));
+  };
+  if (c.family == Family::Gpt2) return;  // GPT-2 shapes are checked by its loader (issue: GPT-2 family)
+  const int64_t h = c.hidden_size, hd = c.head_dim;
+  expect(names::kEmbedTokens, {c.vocab_size, h});
+  expect(names::kFinalNorm, {h});
+  if (!c.tie_word_embeddings) expect(names::kLmHead, {c.vocab_size, h});
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const int64_t nh = c.heads(l), nkv = c.kv_heads(l), ff = c.ffn(l);
+    expect(names::attn_norm(l), {h});
+    expect(names::ffn_norm(l), {h});
+    expect(names::q_proj(l), {nh * hd, h});
+    expect(names::k_proj(l), {nkv * hd, h});
+    expect(names::v_proj(l), {nkv * hd, h});
+    expect(names::o_proj(l), {h, nh * hd});
+    expect(names::gate_proj(l), {ff, h});
+    expect(names::up_proj(l), {ff, h});
+    expect(names::down_proj(l), {h, ff});
+    if (c.attention_bias) {
+      expect(names::q_bias(l), {nh * hd});
+      expect(names::k_bias(l), {nkv * hd});
+      expect(names::v_bias(l), {nkv * hd});
+    }
+    if (c.attention_out_bias) expect(names::o_bias(l), {h});
+  }
+}
+
+}  // namespace slmopt

@@ -1,0 +1,27 @@
+#include "slmopt/ir/tensor_names.h"
+
+namespace slmopt::names {
+
+std::string layer_prefix(int64_t layer) { return "model.layers." + std::to_string(layer) + "."; }
+std::string attn_norm(int64_t l) { return layer_prefix(l) + "input_layernorm.weight"; }
+std::string ffn_norm(int64_t l) { return layer_prefix(l) + "post_attention_layernorm.weight"; }
+std::string q_proj(int64_t l) { return layer_prefix(l) + "self_attn.q_proj.weight"; }
+std::string k_proj(int64_t l) { return layer_prefix(l) + "self_attn.k_proj.weight"; }
+std::string v_proj(int64_t l) { return layer_prefix(l) + "self_attn.v_proj.weight"; }
+std::string o_proj(int64_t l) { return layer_prefix(l) + "self_attn.o_proj.weight"; }
+std::string q_bias(int64_t l) { return layer_prefix(l) + "self_attn.q_proj.bias"; }
+std::string k_bias(int64_t l) { return layer_prefix(l) + "self_attn.k_proj.bias"; }
+std::string v_bias(int64_t l) { return layer_prefix(l) + "self_attn.v_proj.bias"; }
+std::string o_bias(int64_t l) { return layer_prefix(l) + "self_attn.o_proj.bias"; }
+std::string gate_proj(int64_t l) { return layer_prefix(l) + "mlp.gate_proj.weight"; }
+std::string up_proj(int64_t l) { return layer_prefix(l) + "mlp.up_proj.weight"; }
+std::string down_proj(int64_t l) { return layer_prefix(l) + "mlp.down_proj.weight"; }
+
+bool is_linear_weight(const std::string& name) {
+  auto ends_with = [&](const std::string& suffix) {
+    return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return ends_with("_proj.weight") || name == kLmHead;
+}
+
+}  // namespace slmopt::names

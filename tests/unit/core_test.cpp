@@ -1,0 +1,97 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <vector>
+
+#include "slmopt/core/atomic_file.h"
+#include "slmopt/core/error.h"
+#include "slmopt/core/half.h"
+#include "slmopt/core/mapped_file.h"
+#include "slmopt/core/parallel.h"
+
+namespace slmopt {
+namespace {
+
+TEST(Half, RoundTripsEveryHalfValue) {
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    const float f = f16_to_f32(static_cast<uint16_t>(h));
+    if (std::isnan(f)) continue;
+    EXPECT_EQ(f32_to_f16(f), h) << h;
+  }
+}
+
+TEST(Half, RoundsToNearestEven) {
+  EXPECT_EQ(f16_to_f32(f32_to_f16(1.0f + 1.0f / 2048.0f)), 1.0f);                    // tie → even (down)
+  EXPECT_EQ(f16_to_f32(f32_to_f16(1.0f + 3.0f / 2048.0f)), 1.0f + 2.0f / 1024.0f);   // tie → even (up)
+  EXPECT_EQ(f32_to_f16(65520.0f), 0x7c00);                                            // overflow → inf
+  EXPECT_EQ(f16_to_f32(0x0001), std::ldexp(1.0f, -24));                               // smallest subnormal
+}
+
+TEST(BFloat16, RoundsToNearestEvenAndKeepsNaN) {
+  EXPECT_EQ(f32_to_bf16(1.0f), 0x3f80);
+  EXPECT_EQ(bf16_to_f32(0x3f80), 1.0f);
+  EXPECT_EQ(f32_to_bf16(std::bit_cast<float>(0x3f808000u)), 0x3f80);  // tie, even stays
+  EXPECT_EQ(f32_to_bf16(std::bit_cast<float>(0x3f818000u)), 0x3f82);  // tie, odd rounds up
+  EXPECT_TRUE(std::isnan(bf16_to_f32(f32_to_bf16(std::nanf("")))));
+}
+
+TEST(ParallelFor, VisitsEveryIndexOnceForAnyThreadCount) {
+  for (int threads : {1, 2, 3, 8}) {
+    set_thread_count(threads);
+    std::vector<std::atomic<int>> hits(1001);
+    parallel_for(hits.size(), [&](size_t b, size_t e) {
+      for (size_t i = b; i < e; ++i) hits[i]++;
+    });
+    for (auto& h : hits) EXPECT_EQ(h.load(), 1);
+  }
+  set_thread_count(0);
+}
+
+TEST(ParallelFor, PropagatesExceptions) {
+  set_thread_count(4);
+  EXPECT_THROW(parallel_for(100, [](size_t b, size_t) {
+                 if (b > 0) throw Error(ErrorKind::Internal, "boom");
+               }),
+               Error);
+  set_thread_count(0);
+}
+
+TEST(AtomicFile, LeavesNothingWhenNotCommitted) {
+  const auto dir = std::filesystem::temp_directory_path() / "slmopt_atomic_test";
+  std::filesystem::create_directories(dir);
+  const auto target = (dir / "out.bin").string();
+  std::filesystem::remove(target);
+  {
+    AtomicFile f(target);
+    f.write("abc", 3);
+  }
+  EXPECT_FALSE(std::filesystem::exists(target));
+  EXPECT_TRUE(std::filesystem::is_empty(dir));
+  {
+    AtomicFile f(target);
+    f.write("abc", 3);
+    f.write_zeros(2);
+    EXPECT_EQ(f.position(), 5u);
+    f.commit();
+  }
+  EXPECT_EQ(std::filesystem::file_size(target), 5u);
+  auto mapped = MappedFile::open(target);
+  EXPECT_EQ(mapped->data()[0], 'a');
+  EXPECT_EQ(mapped->data()[4], 0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(MappedFile, MissingFileIsAnIoErrorNamingThePath) {
+  try {
+    MappedFile::open("/nonexistent/slmopt.bin");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Io);
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/slmopt.bin"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace slmopt
