@@ -85,6 +85,22 @@ TEST(Tokenizer, KjvHandCheckedIds) {
   EXPECT_EQ(t.encode("<|endoftext|><|endoftext|> x<|endoftext|>"), (Ids{4095, 4095, 32, 120, 4095}));
 }
 
+// Unicode letters and numbers the split pattern must classify (\p{L}, \p{N}), no-break and ideographic spaces,
+// a combining accent, \r and \v, trailing spaces.
+const std::string kUnicodeLine =
+    "na\xC3\xAFve \xCE\x95\xCE\xBB\xCE\xBB\xCE\xAC\xCE\xB4\xCE\xB1\xC2\xA0\xD0\x9C\xD0\xBE\xD1\x81\xD0\xBA\xD0\xB2\xD0\xB0"
+    "\xE3\x80\x80\xE6\x97\xA5\xE6\x9C\xAC \xD9\xA1\xD9\xA2\xD9\xA3 \xC2\xBD e\xCC\x81 \r\x0B x  ";
+
+TEST(Tokenizer, UnicodeClassesAndWhitespace) {
+  EXPECT_EQ(kjv().encode(kUnicodeLine),
+            (Ids{1969, 195, 175, 308, 32,  206, 149, 206, 187, 206, 187, 206, 172, 206, 180, 206, 177, 194, 160, 208,
+                 156,  208, 190, 209, 129, 208, 186, 208, 178, 208, 176, 227, 128, 128, 230, 151, 165, 230, 156, 172,
+                 32,   217, 161, 217, 162, 217, 163, 32,  194, 189, 315, 204, 129, 32,  13,  11,  32,  120, 387}));
+  EXPECT_EQ(kjv().decode(kjv().encode(kUnicodeLine)), kUnicodeLine);
+  EXPECT_EQ(tinystories().encode(kUnicodeLine, false),
+            (Ids{80, 557, 0, 218, 0, 80, 0, 80, 0, 80, 57, 0, 80, 0, 80, 1841, 80}));
+}
+
 TEST(Tokenizer, BosAndEosHandling) {
   const Tokenizer& t = tinystories();
   EXPECT_EQ(t.bos_id(), 1);
