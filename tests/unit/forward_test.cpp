@@ -224,6 +224,21 @@ TEST(BlockApi, EmbedRunBlockFinalLogitsEqualsWholeWindow) {
   EXPECT_GT((spread - hidden).cwiseAbs().maxCoeff(), 1e-3f);
 }
 
+TEST(BlockApi, RunBlockWindowsEqualsOneWindowAtATime) {
+  const Config c = llama_config(96, 160, 2, 6, 2, 16, 150);
+  const ModelRunner runner(make_random_llama(c, 18));
+  std::vector<RowMatrix> hiddens, expected;
+  for (uint32_t w = 0; w < 5; ++w) {
+    hiddens.push_back(runner.embed(random_tokens(20 + w, c.vocab_size, 200 + w)));
+    expected.push_back(hiddens.back());
+    runner.run_block(0, expected.back());
+  }
+  set_thread_count(3);
+  runner.run_block_windows(0, hiddens);
+  set_thread_count(0);
+  for (size_t w = 0; w < hiddens.size(); ++w) EXPECT_TRUE(bit_identical(hiddens[w], expected[w])) << w;
+}
+
 TEST(BlockApi, ReloadLayerPicksUpReplacedWeights) {
   const Config c = tiny_config();
   Model model = make_random_llama(c, 11);
