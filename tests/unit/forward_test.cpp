@@ -125,6 +125,16 @@ TEST(Rope, RotatesPairsHalfAHeadApart) {
   EXPECT_NEAR(x[2], 3 * std::cos(2.0) + 1 * std::sin(2.0), 1e-6);
   EXPECT_NEAR(x[1], 2 * std::cos(0.02) - 4 * std::sin(0.02), 1e-6);
   EXPECT_NEAR(x[3], 4 * std::cos(0.02) + 2 * std::sin(0.02), 1e-6);
+
+  // Positions past the tabulated range (max_position) get the very same values, computed on the fly.
+  Config short_context = c;
+  short_context.max_position = 3;
+  const RotaryEmbedding tabulated(c), computed(short_context);
+  float a[8] = {1, 2, 3, 4, 5, 6, 7, 8}, b[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  tabulated.apply(a, 2, 50);
+  computed.apply(b, 2, 50);
+  EXPECT_EQ(std::memcmp(a, b, sizeof a), 0);
+  EXPECT_NEAR(b[4], 5 * std::cos(50.0) - 7 * std::sin(50.0), 1e-5);
 }
 
 TEST(Kernels, LinearMatchesLoopsAcrossBlockBoundaries) {
