@@ -14,12 +14,11 @@ void add_eval_text_options(CLI::App& sub, EvalTextOptions& options, bool require
                                 "Evaluation token ids: whitespace-separated decimal ids, or little-endian uint32 in a .bin file")
                      ->check(CLI::ExistingFile);
   text->excludes(tokens);
-  if (required) sub.require_option(1, 0);
   sub.add_option("--ctx", options.ctx, "Window length in tokens (default: min(model context, 512))")
       ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
   sub.add_option("--max-windows", options.max_windows, "Evaluate at most this many windows (default: all)")
       ->check(CLI::NonNegativeNumber);
-  (void)required;
+  (void)required;  // checked in build_eval_windows: CLI11 cannot require one of two options alone
 }
 
 std::vector<int32_t> load_corpus(const Model& model, const std::string& text_path, const std::string& tokens_path) {
