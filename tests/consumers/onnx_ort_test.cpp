@@ -58,6 +58,7 @@ void expect_logits_match(const RowMatrix& reference, const RowMatrix& candidate,
   const double range = reference.maxCoeff() - reference.minCoeff();
   const double max_diff = (reference - candidate).cwiseAbs().maxCoeff();
   EXPECT_LE(max_diff, 1e-4 * range) << what << ": max |Δ| " << max_diff << ", logit range " << range;
+  std::printf("[ logits %-28s] max |Δ| %.3g = %.3g × range\n", what.c_str(), max_diff, max_diff / range);
   int64_t agree = 0;
   for (int64_t r = 0; r < reference.rows(); ++r) agree += argmax(row_span(reference, r)) == argmax(row_span(candidate, r));
   EXPECT_GE(static_cast<double>(agree) / static_cast<double>(reference.rows()), 0.999)
