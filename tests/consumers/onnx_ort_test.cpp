@@ -109,6 +109,32 @@ TEST_P(OrtLlama, GreedyGenerationWithCacheEqualsRecompute) {
   EXPECT_EQ(cached, generate_greedy(runner, prompt, 32)) << "ORT and slmopt greedy tokens differ";
 }
 
+TEST_P(OrtLlama, FusedContribOpExportMatchesSlmopt) {
+  SLMOPT_REQUIRE_ORT();
+  const BundledModel& param = GetParam();
+  const Model model = load_model(model_path(param.folder));
+  const ModelRunner runner(model);
+  const std::vector<int32_t> ids = eval_tokens(model, param.eval_text, 64);
+  const RowMatrix expected = runner.logits(ids);
+  const std::string dir = scratch_dir(std::string("ort_fused_") + param.folder);
+  OnnxExportOptions options;
+  options.fused_ops = true;
+  export_onnx(model, dir + "/model.onnx", options);
+  testing::write_token_json(dir + "/ids.json", ids);
+  for (const char* mode : {"full", "step"}) {
+    const std::string logits_path = dir + "/logits_" + mode + ".f32";
+    testing::run_ort_harness("--model " + quoted(dir + "/model.onnx") + " --tokens " + quoted(dir + "/ids.json") +
+                             " --mode " + mode + " --logits-out " + quoted(logits_path));
+    expect_logits_match(expected, testing::read_logits(logits_path, expected.rows(), expected.cols()),
+                        std::string(param.folder) + " fused " + mode);
+  }
+  const std::vector<int32_t> prompt(ids.begin(), ids.begin() + 12);
+  testing::write_token_json(dir + "/prompt.json", prompt);
+  const auto gen = testing::run_ort_harness("--model " + quoted(dir + "/model.onnx") + " --tokens " +
+                                            quoted(dir + "/prompt.json") + " --generate 32");
+  EXPECT_EQ(gen["cached"].get<std::vector<int32_t>>(), generate_greedy(runner, prompt, 32));
+}
+
 INSTANTIATE_TEST_SUITE_P(Bundled, OrtLlama, ::testing::ValuesIn(kModels),
                          [](const auto& param_info) {
                            std::string n = param_info.param.folder;
