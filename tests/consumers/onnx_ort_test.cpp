@@ -10,6 +10,8 @@
 #include <cmath>
 #include <filesystem>
 
+#include <fmt/format.h>
+
 #include "ort_consumer.h"
 #include "slmopt/exec/generate.h"
 #include "slmopt/exec/gpt2_runner.h"
@@ -262,6 +264,59 @@ TEST(OrtGpt2, ReexportGivesTheOriginalLogitsInOrt) {
                                             quoted(dir + "/ids.json"));
   const double slmopt_nll = mean_nll(Gpt2Runner(with_dequantized_weights(model, q)).logits(kCappTokens), kCappTokens);
   EXPECT_LE(std::abs(out["mean_nll"].get<double>() - slmopt_nll), 0.01 * slmopt_nll);
+}
+
+}  // namespace
+}  // namespace slmopt
+
+// ---- benchmark (run on demand: --gtest_also_run_disabled_tests --gtest_filter='*OrtBench*') -----------------
+
+namespace slmopt {
+namespace {
+
+TEST(OrtBench, DISABLED_ExportAndMeasure) {
+  SLMOPT_REQUIRE_ORT();
+  const Model model = load_model(model_path("llama-5m-kjv"));
+  const std::vector<int32_t> ids = eval_tokens(model, "kjv-eval.txt", 256);
+  const char* env_dir = std::getenv("SLMOPT_BENCH_DIR");
+  const std::string dir = env_dir ? env_dir : scratch_dir("ort_bench");
+  testing::write_token_json(dir + "/ids.json", ids);
+  const IntQuantizedWeights int8 = quantize_linear_weights_rtn(model, {8, 0, true});
+  const IntQuantizedWeights int4 = quantize_linear_weights_rtn(model, {4, 32, true});
+  const IntQuantizedWeights int4_128 = quantize_linear_weights_rtn(model, {4, 128, true});
+  struct Variant {
+    const char* label;
+    OnnxWeightType type;
+    const IntQuantizedWeights* q;
+    bool fused;
+    int accuracy_level;
+  };
+  const Variant variants[] = {
+      {"f32", OnnxWeightType::F32, nullptr, false, 4},
+      {"f16", OnnxWeightType::F16, nullptr, false, 4},
+      {"int8-qdq", OnnxWeightType::Int8, &int8, false, 4},
+      {"int8-dynamic", OnnxWeightType::Int8Dynamic, &int8, false, 4},
+      {"int4-b32", OnnxWeightType::Int4, &int4, false, 4},
+      {"int4-b32-acc0", OnnxWeightType::Int4, &int4, false, 0},
+      {"int4-b128", OnnxWeightType::Int4, &int4_128, false, 4},
+      {"f32-fused", OnnxWeightType::F32, nullptr, true, 4},
+      {"int4-b32-fused", OnnxWeightType::Int4, &int4, true, 4},
+  };
+  std::string args;
+  for (const Variant& v : variants) {
+    OnnxExportOptions options;
+    options.weight_type = v.type;
+    options.quantized = v.q;
+    options.fused_ops = v.fused;
+    options.accuracy_level = v.accuracy_level;
+    const std::string path = dir + "/" + v.label + "/model.onnx";
+    export_onnx(model, path, options);
+    args += fmt::format(" {}='{}'", v.label, path);
+  }
+  const std::string threads = std::getenv("SLMOPT_BENCH_THREADS") ? std::getenv("SLMOPT_BENCH_THREADS") : "1";
+  const std::string cmd = fmt::format("node '{}/tests/bench/ort_bench.mjs' --tokens-file '{}/ids.json' --threads {}{}",
+                                      SLMOPT_SOURCE_DIR, dir, threads, args);
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
 }
 
 }  // namespace
