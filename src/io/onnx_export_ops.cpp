@@ -128,7 +128,7 @@ std::string matmul_nbits(ExportContext& ctx, const std::string& x, const IntQuan
 std::string float_table(ExportContext& ctx, const std::string& tensor_name) {
   const Tensor& t = matrix(ctx, tensor_name);
   const std::vector<float> v = t.to_f32();
-  if (ctx.options.weight_type == OnnxWeightType::F16) {
+  if (ctx.options.weight_type == OnnxWeightType::F16 || ctx.options.f16_embeddings) {
     const std::string init =
         ctx.graph.initializer(tensor_name, onnx::TensorProto::FLOAT16, {t.dim(0), t.dim(1)}, f16_bytes(v));
     return ctx.graph.node("Cast", "/" + tensor_name + "/Cast", {init}, {{"to", int64_t{onnx::TensorProto::FLOAT}}});
@@ -175,6 +175,11 @@ std::string linear(ExportContext& ctx, const std::string& x, const std::string& 
       const IntQuantizedWeight& q = quantized_weight(ctx, weight_name, 8, true);
       std::string w, s, z;
       int8_initializers(ctx, q, weight_name, w, s, z);
+      if (ctx.options.fused_ops) {  // one contrib node instead of the four standard ones
+        y = ctx.graph.node("DynamicQuantizeMatMul", name + "/DynamicQuantizeMatMul", {x, w, s, z}, {},
+                           onnx_graph::kMicrosoftDomain);
+        break;
+      }
       const auto xq = ctx.graph.node_n("DynamicQuantizeLinear", name + "/DynamicQuantizeLinear", {x}, 3);
       const std::string acc = ctx.graph.node("MatMulInteger", name + "/MatMulInteger", {xq[0], w, xq[2], z});
       const std::string accf = ctx.graph.node("Cast", name + "/Cast", {acc}, {{"to", int64_t{onnx::TensorProto::FLOAT}}});

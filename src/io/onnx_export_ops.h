@@ -33,8 +33,8 @@ std::string linear(ExportContext& ctx, const std::string& x, const std::string& 
 std::string linear_with_table(ExportContext& ctx, const std::string& x, const std::string& table_f32,
                               const std::string& name);
 
-// A float32 [rows, cols] table in the graph from an IR tensor: the initializer itself (F32) or Cast(fp16
-// initializer) (F16 export). The initializer keeps the IR name.
+// A float32 [rows, cols] table in the graph from an IR tensor: the initializer itself, or Cast(fp16
+// initializer) for F16 exports and with f16_embeddings. The initializer keeps the IR name.
 std::string float_table(ExportContext& ctx, const std::string& tensor_name);
 // A 1-D float32 vector initializer (norm weights, biases) under the IR name.
 std::string float_vector(ExportContext& ctx, const std::string& tensor_name);

@@ -150,6 +150,8 @@ struct QuantCase {
   int bits;
   int64_t block;  // 0: per channel
   bool symmetric;
+  bool f16_embeddings = false;
+  bool fused = false;
 };
 
 TEST(OrtLlamaQuantized, ExportsRunAndNllMatchesSlmoptOnSameWeights) {
@@ -165,29 +167,38 @@ TEST(OrtLlamaQuantized, ExportsRunAndNllMatchesSlmoptOnSameWeights) {
       {"int4_b32", OnnxWeightType::Int4, 4, 32, true},
       {"int4_b64_asym", OnnxWeightType::Int4, 4, 64, false},
       {"int4_b128", OnnxWeightType::Int4, 4, 128, true},
+      {"int4_b32_f16emb", OnnxWeightType::Int4, 4, 32, true, true},
+      {"int8_dyn_fused", OnnxWeightType::Int8Dynamic, 8, 0, true, false, true},
+      {"int4_b32_fused", OnnxWeightType::Int4, 4, 32, true, false, true},
   };
   for (const QuantCase& c : cases) {
     SCOPED_TRACE(c.name);
     OnnxExportOptions options;
     options.weight_type = c.type;
+    options.f16_embeddings = c.f16_embeddings;
+    options.fused_ops = c.fused;
     IntQuantizedWeights quantized;
     Model reference = model;
     if (c.bits != 0) {
       quantized = quantize_linear_weights_rtn(model, {c.bits, c.block, c.symmetric});
       options.quantized = &quantized;
       reference = with_dequantized_weights(model, quantized);
+      if (c.f16_embeddings) {
+        const Tensor& e = model.tensor(names::kEmbedTokens);
+        reference.set(Tensor::from_f32_as(e.name(), e.shape(), e.to_f32(), DType::F16));
+      }
     } else {
       for (const Tensor* t : model.ordered_tensors())
         if (t->rank() == 2) reference.set(Tensor::from_f32_as(t->name(), t->shape(), t->to_f32(), DType::F16));
     }
-    const std::string path = dir + "/" + c.name + ".onnx";
+    const std::string path = dir + "/" + c.name + "/model.onnx";
     export_onnx(model, path, options);
     const auto out = testing::run_ort_harness("--model " + quoted(path) + " --tokens " + quoted(dir + "/ids.json"));
     const double ort_nll = out["mean_nll"].get<double>();
     const double slmopt_nll = mean_nll(ModelRunner(reference).logits(ids), ids);
     EXPECT_LE(std::abs(ort_nll - slmopt_nll), 0.01 * slmopt_nll)
         << c.name << ": ORT mean NLL " << ort_nll << ", slmopt " << slmopt_nll;
-    std::printf("[ onnx %-14s] %8.0f KiB  ORT NLL %.5f  slmopt NLL %.5f\n", c.name,
+    std::printf("[ onnx %-16s] %8.0f KiB  ORT NLL %.5f  slmopt NLL %.5f\n", c.name,
                 static_cast<double>(std::filesystem::file_size(path)) / 1024.0, ort_nll, slmopt_nll);
   }
 }

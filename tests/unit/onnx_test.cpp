@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
 
 #include "slmopt/core/error.h"
 #include "slmopt/exec/rope.h"
@@ -36,19 +37,39 @@ onnx::ModelProto read_proto(const std::string& path) {
   return proto;
 }
 
-TEST(OnnxExport, StandardOpExportsPassTheOnnxChecker) {
-  const Model model = load_model(model_path("tinystories-656k"));
-  const std::string dir = scratch_dir("onnx_checker");
-  const IntQuantizedWeights int8 = quantize_linear_weights_rtn(model, {8, 0, true});
-  for (OnnxWeightType type : {OnnxWeightType::F32, OnnxWeightType::F16, OnnxWeightType::Int8,
-                              OnnxWeightType::Int8Dynamic}) {
-    OnnxExportOptions options;
-    options.weight_type = type;
-    options.quantized = &int8;
-    const std::string path = dir + "/" + onnx_weight_type_name(type) + "/model.onnx";
-    export_onnx(model, path, options);
-    EXPECT_NO_THROW(onnx::checker::check_model(path)) << onnx_weight_type_name(type);
-    EXPECT_NO_THROW(onnx::checker::check_model(read_proto(path))) << onnx_weight_type_name(type);
+// The checker, then strict shape inference with type checks (which catches element-type mismatches between
+// nodes that the checker alone does not); logits must come out as [batch, sequence, vocab] float.
+void expect_valid_onnx(const std::string& path, int64_t vocab) {
+  EXPECT_NO_THROW(onnx::checker::check_model(path)) << path;
+  onnx::ModelProto proto = read_proto(path);
+  try {
+    onnx::shape_inference::InferShapes(proto, onnx::OpSchemaRegistry::Instance(),
+                                       onnx::ShapeInferenceOptions(true, 1, true));
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << path << ": shape inference failed: " << e.what();
+    return;
+  }
+  const auto& logits = proto.graph().output(0).type().tensor_type();
+  EXPECT_EQ(logits.elem_type(), onnx::TensorProto::FLOAT);
+  ASSERT_EQ(logits.shape().dim_size(), 3);
+  EXPECT_EQ(logits.shape().dim(2).dim_value(), vocab);
+}
+
+TEST(OnnxExport, StandardOpExportsPassTheOnnxCheckerAndShapeInference) {
+  for (const char* source : {"tinystories-656k", "capp-gpt2-onnx/model.onnx"}) {
+    SCOPED_TRACE(source);
+    const Model model = load_model(model_path(source));
+    const std::string dir = scratch_dir("onnx_checker");
+    const IntQuantizedWeights int8 = quantize_linear_weights_rtn(model, {8, 0, true});
+    for (OnnxWeightType type : {OnnxWeightType::F32, OnnxWeightType::F16, OnnxWeightType::Int8,
+                                OnnxWeightType::Int8Dynamic}) {
+      OnnxExportOptions options;
+      options.weight_type = type;
+      options.quantized = &int8;
+      const std::string path = dir + "/" + onnx_weight_type_name(type) + "/model.onnx";
+      export_onnx(model, path, options);
+      expect_valid_onnx(path, model.config.vocab_size);
+    }
   }
 }
 

@@ -21,19 +21,21 @@
 //   F32          float32 initializers, MatMul.
 //   F16          float16 initializers each followed by Cast→float32, MatMul in float32 (ORT's CPU provider
 //                has no fast fp16 MatMul; it folds the Casts at session start, so the file is half the size and
-//                the speed that of F32). The embedding and norms are stored in fp16 too.
+//                the speed that of F32). The embedding is stored in fp16 too; norm weights stay float32.
 //   Int8         weight-only per-output-channel symmetric int8: DequantizeLinear(axis 1) → MatMul (QDQ).
 //   Int8Dynamic  int8 weights with per-channel scales, activations quantized per tensor at run time:
-//                DynamicQuantizeLinear → MatMulInteger → Cast → Mul(activation scale · weight scales).
+//                DynamicQuantizeLinear → MatMulInteger → Cast → Mul(activation scale · weight scales), or
+//                com.microsoft DynamicQuantizeMatMul when fused_ops is set.
 //   Int4         com.microsoft MatMulNBits (bits 4, block_size 16…256, accuracy_level option), with packed
 //                zero points when the quantization is asymmetric.
 // Int8/Int8Dynamic/Int4 take their codes from options.quantized (quant/int_quantize.h RTN, or GPTQ/AWQ):
 // every linear weight of the model must be there with the right bits (8, or 4) and per-channel blocks for the
-// int8 types. A tied output head stays float.
+// int8 types. Embedding tables and a tied output head stay float (fp16 with f16_embeddings).
 //
-// options.fused_ops replaces the standard-op RMSNorm/RoPE/attention with com.microsoft
-// SimplifiedLayerNormalization, SkipSimplifiedLayerNormalization, RotaryEmbedding and GroupQueryAttention (what
-// ORT's own model builder emits). Such a graph needs batch 1 or right-padded attention masks.
+// options.fused_ops (llama family) replaces the standard-op RMSNorm/RoPE/attention with ORT's
+// SimplifiedLayerNormalization and com.microsoft GroupQueryAttention with built-in rotary embedding (what
+// ORT's own model builder emits). Such a graph needs batch 1 or right-padded attention masks (GroupQueryAttention
+// derives positions from the mask, not from position_ids).
 #pragma once
 
 #include <cstdint>
@@ -54,6 +56,9 @@ struct OnnxExportOptions {
   const IntQuantizedWeights* quantized = nullptr;  // required for Int8, Int8Dynamic, Int4
   int accuracy_level = 4;                          // MatMulNBits: 4 = int8 activations on CPU, 0 = float
   bool fused_ops = false;
+  // Store embedding tables (and so a tied head) as fp16 + Cast in float32/int8/int4 exports too: the table is
+  // the largest float tensor left in a quantized export (F16 exports always do this).
+  bool f16_embeddings = false;
   uint64_t external_data_threshold = 1800ull << 20;  // weights beyond this many bytes go to <path>.data
   bool write_sidecar_files = true;                   // genai_config.json, tokenizer files
 };
