@@ -104,7 +104,8 @@ const std::string* GgufValue::to_string() const { return std::get_if<std::string
 
 const std::vector<GgufValue>* GgufValue::to_array() const { return std::get_if<std::vector<GgufValue>>(&data_); }
 
-void GgufMetadata::set(const std::string& key, GgufValue value) {
+void GgufMetadata::set(std::string_view key_view, GgufValue value) {
+  std::string key(key_view);
   auto it = index_.find(key);
   if (it != index_.end()) {
     entries_[it->second].second = std::move(value);
@@ -114,8 +115,8 @@ void GgufMetadata::set(const std::string& key, GgufValue value) {
   entries_.emplace_back(key, std::move(value));
 }
 
-void GgufMetadata::erase(const std::string& key) {
-  auto it = index_.find(key);
+void GgufMetadata::erase(std::string_view key) {
+  auto it = index_.find(std::string(key));
   if (it == index_.end()) return;
   entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(it->second));
   index_.clear();

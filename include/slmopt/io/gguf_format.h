@@ -112,8 +112,8 @@ class GgufValue {
 class GgufMetadata {
  public:
   // Adds a key, or replaces its value in place.
-  void set(const std::string& key, GgufValue value);
-  void erase(const std::string& key);
+  void set(std::string_view key, GgufValue value);
+  void erase(std::string_view key);
   const GgufValue* find(std::string_view key) const;
   bool has(std::string_view key) const { return find(key) != nullptr; }
   const std::vector<std::pair<std::string, GgufValue>>& entries() const { return entries_; }
