@@ -165,6 +165,16 @@ void ModelRunner::run_block(int64_t layer, RowMatrix& hidden, std::span<const in
   run_layer(layer, hidden, positions, nullptr, options);
 }
 
+void ModelRunner::run_block_windows(int64_t layer, std::span<RowMatrix> hiddens, const RunOptions& options) const {
+  if (options.observer) {
+    for (RowMatrix& hidden : hiddens) run_block(layer, hidden, {}, options);
+    return;
+  }
+  parallel_for(hiddens.size(), [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) run_block(layer, hiddens[i], {}, options);
+  });
+}
+
 RowMatrix ModelRunner::final_logits(const RowMatrix& hidden, const RunOptions& options) const {
   if (hidden.cols() != config_.hidden_size)
     throw_error(ErrorKind::Internal, "final_logits: hidden has {} columns, the model {}", hidden.cols(),

@@ -125,6 +125,16 @@ TEST(Rope, RotatesPairsHalfAHeadApart) {
   EXPECT_NEAR(x[2], 3 * std::cos(2.0) + 1 * std::sin(2.0), 1e-6);
   EXPECT_NEAR(x[1], 2 * std::cos(0.02) - 4 * std::sin(0.02), 1e-6);
   EXPECT_NEAR(x[3], 4 * std::cos(0.02) + 2 * std::sin(0.02), 1e-6);
+
+  // Positions past the tabulated range (max_position) get the very same values, computed on the fly.
+  Config short_context = c;
+  short_context.max_position = 3;
+  const RotaryEmbedding tabulated(c), computed(short_context);
+  float a[8] = {1, 2, 3, 4, 5, 6, 7, 8}, b[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  tabulated.apply(a, 2, 50);
+  computed.apply(b, 2, 50);
+  EXPECT_EQ(std::memcmp(a, b, sizeof a), 0);
+  EXPECT_NEAR(b[4], 5 * std::cos(50.0) - 7 * std::sin(50.0), 1e-5);
 }
 
 TEST(Kernels, LinearMatchesLoopsAcrossBlockBoundaries) {
@@ -222,6 +232,21 @@ TEST(BlockApi, EmbedRunBlockFinalLogitsEqualsWholeWindow) {
   RowMatrix spread = runner.embed(tokens);
   for (int64_t l = 0; l < runner.layer_count(); ++l) runner.run_block(l, spread, spread_positions);
   EXPECT_GT((spread - hidden).cwiseAbs().maxCoeff(), 1e-3f);
+}
+
+TEST(BlockApi, RunBlockWindowsEqualsOneWindowAtATime) {
+  const Config c = llama_config(96, 160, 2, 6, 2, 16, 150);
+  const ModelRunner runner(make_random_llama(c, 18));
+  std::vector<RowMatrix> hiddens, expected;
+  for (uint32_t w = 0; w < 5; ++w) {
+    hiddens.push_back(runner.embed(random_tokens(20 + w, c.vocab_size, 200 + w)));
+    expected.push_back(hiddens.back());
+    runner.run_block(0, expected.back());
+  }
+  set_thread_count(3);
+  runner.run_block_windows(0, hiddens);
+  set_thread_count(0);
+  for (size_t w = 0; w < hiddens.size(); ++w) EXPECT_TRUE(bit_identical(hiddens[w], expected[w])) << w;
 }
 
 TEST(BlockApi, ReloadLayerPicksUpReplacedWeights) {

@@ -67,6 +67,9 @@ class ModelRunner {
   // 0..T-1) and attends rows 0..i.
   void run_block(int64_t layer, RowMatrix& hidden, std::span<const int64_t> positions = {},
                  const RunOptions& options = {}) const;
+  // run_block on several windows (positions 0..T-1 each): in parallel over windows, or in order on the calling
+  // thread when options.observer is set. Each result is bit-identical to run_block on that window alone.
+  void run_block_windows(int64_t layer, std::span<RowMatrix> hiddens, const RunOptions& options = {}) const;
   // Final norm and output head: [T, hidden] → [T, vocab].
   RowMatrix final_logits(const RowMatrix& hidden, const RunOptions& options = {}) const;
 

@@ -29,8 +29,15 @@ class RotaryEmbedding {
   void apply(float* heads, int64_t n_heads, int64_t position) const;
 
  private:
+  // cos/sin of the first positions are tabulated (the same values apply() computes for later positions), so
+  // a forward pass does not spend its time in trigonometry.
+  static constexpr int64_t kMaxTabulatedPositions = 8192;
+  void angles(int64_t position, float* cos_out, float* sin_out) const;
+
   int64_t head_dim_ = 0;
   std::vector<double> inv_freq_;
+  int64_t tabulated_ = 0;
+  std::vector<float> cos_table_, sin_table_;  // [tabulated_, head_dim/2]
 };
 
 // The scaled inverse frequencies alone (head_dim/2 values), for tests and exporters.
