@@ -103,6 +103,11 @@ void Model::validate() const {
       expect(names::v_bias(l), {nkv * hd});
     }
     if (c.attention_out_bias) expect(names::o_bias(l), {h});
+    if (c.mlp_bias) {
+      expect(names::layer_prefix(l) + "mlp.gate_proj.bias", {ff});
+      expect(names::layer_prefix(l) + "mlp.up_proj.bias", {ff});
+      expect(names::layer_prefix(l) + "mlp.down_proj.bias", {h});
+    }
   }
 }
 

@@ -15,6 +15,15 @@ enum class VocabKind {
   ByteLevelBpe,      // GPT-2 byte↔unicode table + split regex (GPT-2, Qwen2, Llama-3); GGUF model "gpt2"
 };
 
+// Where add_prefix_space puts the prefix ("▁" for SentencePiece style, " " for byte-level) in each stretch of
+// text between split-out added tokens.
+enum class PrefixScheme {
+  Always,          // every stretch, even one that already starts with a space (HF Prepend normalizer;
+                   // llama.cpp add_space_prefix)
+  IfMissing,       // every stretch that does not already start with one (HF Metaspace "always", ByteLevel)
+  FirstIfMissing,  // only the stretch at the start of the text, if it lacks one (HF Metaspace "first")
+};
+
 // GGUF's tokenizer.ggml.token_type values.
 enum class TokenType : int32_t { Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6 };
 
@@ -30,6 +39,12 @@ struct Vocab {
   bool byte_fallback = false;        // SentencePiece-style: unknown bytes become <0xNN>
   bool add_prefix_space = false;     // SentencePiece-style: prepend "▁" to the text (normalizer Prepend)
   bool ignore_merges = false;        // Llama-3 style: whole-word vocabulary hits skip merging
+  bool fuse_unk = true;              // consecutive unknown characters become one unk token
+  PrefixScheme prefix_scheme = PrefixScheme::Always;
+  // Added tokens that Hugging Face matches in the normalized text ("normalized": true): their pattern is the
+  // normalized content (so with a Prepend("▁") normalizer, "▁<s>"), and they do not restart normalization.
+  // All other Control/UserDefined/Unknown tokens are split out of the raw text before normalization.
+  std::vector<int32_t> normalized_added_ids;
   std::string pre;                   // GGUF tokenizer.ggml.pre: "default", "gpt-2", "llama-bpe", "qwen2", ...
   std::string split_regex;           // byte-level pre-tokenizer split pattern ("" → the GPT-2 pattern)
   std::string chat_template;
@@ -40,5 +55,25 @@ struct Vocab {
 
   int64_t size() const { return static_cast<int64_t>(tokens.size()); }
 };
+
+// Byte-level pre-tokenizer split patterns (Hugging Face Split regexes), by GGUF tokenizer.ggml.pre name.
+inline constexpr const char* kGpt2SplitRegex =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+inline constexpr const char* kLlama3SplitRegex =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+inline constexpr const char* kQwen2SplitRegex =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
+// The split pattern a byte-level vocabulary uses: vocab.split_regex, else the one its `pre` name stands for
+// ("llama-bpe", "qwen2"), else GPT-2's.
+std::string effective_split_regex(const Vocab& vocab);
+// The GGUF `pre` name of a split pattern: "gpt-2", "llama-bpe", "qwen2", or "default" for any other.
+std::string pre_name_for_split_regex(const std::string& regex);
+
+// BPE merges for a SentencePiece-style vocabulary that has scores but no merge list (GGUF "llama" model):
+// every split of a token into two vocabulary tokens, ranked by the merged token's score (highest first; ties
+// by token id, then by the ids of the halves) — how Hugging Face converts a SentencePiece BPE model, and
+// equivalent to SentencePiece's own highest-score-first merging.
+std::vector<std::string> merges_from_scores(const Vocab& vocab);
 
 }  // namespace slmopt

@@ -1,0 +1,15 @@
+// One entry point for every input format: load_model(path) picks the reader from what the path is.
+//   a folder          → Hugging Face checkpoint (io/hf.h)
+//   *.gguf / *.onnx   → not yet readable: Error(Unsupported)
+// A missing path is an Error(Io) naming it; any other file is an Error(Unsupported) naming what is accepted.
+#pragma once
+
+#include <string>
+
+#include "slmopt/ir/model.h"
+
+namespace slmopt {
+
+Model load_model(const std::string& path);
+
+}  // namespace slmopt

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Idempotent set-up: installs only the Debian packages that are missing, the npm test consumers (pinned in
+# tests/consumers/package.json + package-lock.json) into tests/consumers/node_modules (git-ignored), then
+# configures and builds slmopt in build/. Safe to run again: each step is skipped when already done.
+#
+#   SLMOPT_BUILD_DIR   build folder (default: build)
+#   SLMOPT_NO_NPM=1    skip the npm consumers (they are only needed by the cross-check tests)
+#   CI=true            warnings become errors
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+build_dir=${SLMOPT_BUILD_DIR:-build}
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+packages=(build-essential cmake pkg-config git ca-certificates
+  libeigen3-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  libprotobuf-dev protobuf-compiler libonnx-dev libpcre2-dev
+  libgtest-dev libgmock-dev libbenchmark-dev)
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  say "installing missing Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "${SLMOPT_NO_NPM:-0}" != 1 ]; then
+  consumers=tests/consumers
+  stamp=$consumers/node_modules/.slmopt-installed
+  if [ ! -f "$stamp" ] || [ "$consumers/package-lock.json" -nt "$stamp" ]; then
+    say "installing the npm consumers (node-llama-cpp, onnxruntime-node) into $consumers/node_modules"
+    # --ignore-scripts/--omit=optional: no CUDA builds or downloads; the CPU binaries ship in the packages.
+    (cd "$consumers" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --ignore-scripts --omit=optional --no-audit --no-fund \
+      --loglevel=error >/dev/null)
+    touch "$stamp"
+  fi
+fi
+
+werror=OFF
+[ "${CI:-}" = true ] && werror=ON
+if [ ! -f "$build_dir/CMakeCache.txt" ]; then
+  say "configuring $build_dir"
+  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DSLMOPT_WERROR=$werror >/dev/null
+fi
+say "building (this takes a few minutes the first time)"
+cmake --build "$build_dir" -j "$(nproc)" 2>&1 | grep -Ev '^\[ *[0-9]+%\]|^Consolidate|^-- ' || true
+test -x "$build_dir/tools/slmopt/slmopt" || { say "build failed"; exit 1; }
+say "ready: $root/$build_dir/tools/slmopt/slmopt"

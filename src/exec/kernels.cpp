@@ -1,0 +1,81 @@
+// Kernels of the forward pass. Every parallel split here is over independent output elements (column blocks
+// of a product, rows of a norm), never over a sum, so the thread count cannot change a single bit.
+#include "slmopt/exec/kernels.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "slmopt/core/error.h"
+#include "slmopt/core/parallel.h"
+
+namespace slmopt {
+namespace {
+
+// Below about this many multiply-adds a chunk is not worth handing to another thread.
+constexpr int64_t kMinFlopsPerChunk = 1 << 17;
+
+size_t min_chunk_for(int64_t flops_per_item) {
+  return static_cast<size_t>(std::max<int64_t>(1, kMinFlopsPerChunk / std::max<int64_t>(1, flops_per_item)));
+}
+
+}  // namespace
+
+void linear(const RowMatrix& x, const RowMatrix& weight, const float* bias, RowMatrix& y) {
+  if (x.cols() != weight.cols())
+    throw_error(ErrorKind::Internal, "linear: input has {} columns, weight expects {}", x.cols(), weight.cols());
+  const int64_t tokens = x.rows(), out = weight.rows();
+  y.resize(tokens, out);
+  if (tokens == 0 || out == 0) return;
+  const int64_t n_blocks = (out + kLinearBlockCols - 1) / kLinearBlockCols;
+  parallel_for(
+      static_cast<size_t>(n_blocks),
+      [&](size_t begin, size_t end) {
+        for (size_t block = begin; block < end; ++block) {
+          const int64_t c0 = static_cast<int64_t>(block) * kLinearBlockCols;
+          const int64_t width = std::min(kLinearBlockCols, out - c0);
+          auto y_block = y.middleCols(c0, width);
+          y_block.noalias() = x * weight.middleRows(c0, width).transpose();
+          if (bias) y_block.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias + c0, width);
+        }
+      },
+      min_chunk_for(tokens * x.cols() * kLinearBlockCols));
+}
+
+void rms_norm(const RowMatrix& x, const Eigen::VectorXf& weight, float eps, RowMatrix& y) {
+  const int64_t n = x.cols();
+  if (weight.size() != n)
+    throw_error(ErrorKind::Internal, "rms_norm: rows have {} values, weight has {}", n, weight.size());
+  if (&y != &x) y.resize(x.rows(), n);
+  parallel_for(
+      static_cast<size_t>(x.rows()),
+      [&](size_t begin, size_t end) {
+        for (size_t r = begin; r < end; ++r) {
+          const float* in = x.data() + r * n;
+          float* out = y.data() + r * n;
+          double sum_squares = 0;
+          for (int64_t i = 0; i < n; ++i) sum_squares += static_cast<double>(in[i]) * in[i];
+          const float inv_rms = static_cast<float>(1.0 / std::sqrt(sum_squares / static_cast<double>(n) + eps));
+          for (int64_t i = 0; i < n; ++i) out[i] = (in[i] * inv_rms) * weight[i];
+        }
+      },
+      min_chunk_for(4 * n));
+}
+
+void swiglu_in_place(RowMatrix& gate, const RowMatrix& up) {
+  if (gate.rows() != up.rows() || gate.cols() != up.cols())
+    throw_error(ErrorKind::Internal, "swiglu: gate is {}x{}, up is {}x{}", gate.rows(), gate.cols(), up.rows(),
+                up.cols());
+  const int64_t n = gate.cols();
+  parallel_for(
+      static_cast<size_t>(gate.rows()),
+      [&](size_t begin, size_t end) {
+        for (size_t r = begin; r < end; ++r) {
+          float* g = gate.data() + r * n;
+          const float* u = up.data() + r * n;
+          for (int64_t i = 0; i < n; ++i) g[i] = g[i] * (1.0f / (1.0f + std::exp(-g[i]))) * u[i];
+        }
+      },
+      min_chunk_for(16 * n));
+}
+
+}  // namespace slmopt

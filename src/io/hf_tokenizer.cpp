@@ -1,0 +1,597 @@
+// Hugging Face tokenizer.json + tokenizer_config.json <-> Vocab.
+//
+// tokenizer.json is one JSON object: "added_tokens" [{id, content, special, normalized, ...}], "normalizer",
+// "pre_tokenizer", "post_processor", "decoder" (each null or {"type": ..., ...}, "Sequence" nesting others) and
+// "model" {"type": "BPE", "vocab": {token: id}, "merges": ["a b", ...] or [["a", "b"], ...], "unk_token",
+// "byte_fallback", "fuse_unk", "ignore_merges"}. Only BPE models in the two styles ir/vocab.h describes are
+// read; every other component is refused by name, so a tokenizer slmopt would silently mistokenize never
+// loads. tokenizer_config.json adds the special-token names (bos_token, ... as strings or {"content": ...}),
+// add_bos_token / add_eos_token and chat_template.
+#include "slmopt/io/hf_tokenizer.h"
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <nlohmann/json.hpp>
+
+#include "slmopt/core/error.h"
+#include "slmopt/core/log.h"
+#include "slmopt/core/mapped_file.h"
+
+namespace slmopt {
+namespace {
+
+using json = nlohmann::json;
+using ordered_json = nlohmann::ordered_json;
+
+constexpr std::string_view kMetaspace = "\xE2\x96\x81";  // "▁" U+2581
+// Ids beyond this are refused: a vocabulary this large is a corrupt file, not a model.
+constexpr int64_t kMaxTokenId = int64_t{1} << 24;
+
+json parse_json(const std::string& path, const std::string& text) {
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw_error(ErrorKind::BadInput, "{}: invalid JSON: {}", path, e.what());
+  }
+}
+
+// "type" of a component object; "" for null.
+std::string component_type(const json& component, const std::string& path, std::string_view what) {
+  if (component.is_null()) return "";
+  if (!component.is_object() || !component.contains("type") || !component["type"].is_string()) {
+    throw_error(ErrorKind::BadInput, "{}: {} must be null or an object with a string \"type\"", path, what);
+  }
+  return component["type"].get<std::string>();
+}
+
+const json& array_member(const json& object, const char* key, const std::string& path, std::string_view what) {
+  if (!object.contains(key) || !object[key].is_array()) {
+    throw_error(ErrorKind::BadInput, "{}: {} needs an array \"{}\"", path, what, key);
+  }
+  return object[key];
+}
+
+std::string string_member(const json& object, const char* key, const std::string& fallback) {
+  if (object.is_object() && object.contains(key) && object[key].is_string()) return object[key].get<std::string>();
+  return fallback;
+}
+
+bool bool_member(const json& object, const char* key, bool fallback) {
+  if (object.is_object() && object.contains(key) && object[key].is_boolean()) return object[key].get<bool>();
+  return fallback;
+}
+
+// What the normalizer and pre-tokenizer say about the tokenizer's style.
+struct Pipeline {
+  bool replaces_spaces = false;   // normalizer Replace(" " → "▁") or Metaspace pre-tokenizer
+  bool prepend_normalizer = false;
+  std::optional<PrefixScheme> metaspace_prefix;  // Metaspace pre-tokenizer with a prefix
+  bool metaspace = false;
+  bool byte_level = false;
+  bool byte_level_prefix = false;
+  std::string split_regex;
+};
+
+void read_normalizer(const json& normalizer, const std::string& path, Pipeline& pipeline) {
+  const std::string type = component_type(normalizer, path, "normalizer");
+  if (type.empty()) return;
+  if (type == "Sequence") {
+    for (const json& inner : array_member(normalizer, "normalizers", path, "normalizer Sequence")) {
+      read_normalizer(inner, path, pipeline);
+    }
+  } else if (type == "Prepend") {
+    if (string_member(normalizer, "prepend", "") != kMetaspace) {
+      throw_error(ErrorKind::Unsupported, "{}: normalizer Prepend of anything but \"▁\" is not supported", path);
+    }
+    pipeline.prepend_normalizer = true;
+  } else if (type == "Replace") {
+    const json& pattern = normalizer.value("pattern", json());
+    if (string_member(pattern, "String", "") != " " || string_member(normalizer, "content", "") != kMetaspace) {
+      throw_error(ErrorKind::Unsupported, "{}: only the normalizer Replace(\" \" → \"▁\") is supported", path);
+    }
+    pipeline.replaces_spaces = true;
+  } else if (type == "NFC") {
+    // Text that is already NFC (nearly all text) is unchanged by it; slmopt does not apply it.
+    spdlog::warn("{}: normalizer NFC is not applied; input text is assumed to be NFC already", path);
+  } else {
+    throw_error(ErrorKind::Unsupported, "{}: normalizer '{}' is not supported", path, type);
+  }
+}
+
+void read_pre_tokenizer(const json& pre, const std::string& path, Pipeline& pipeline) {
+  const std::string type = component_type(pre, path, "pre_tokenizer");
+  if (type.empty()) return;
+  if (type == "Sequence") {
+    for (const json& inner : array_member(pre, "pretokenizers", path, "pre_tokenizer Sequence")) {
+      read_pre_tokenizer(inner, path, pipeline);
+    }
+  } else if (type == "Metaspace") {
+    if (string_member(pre, "replacement", "") != kMetaspace) {
+      throw_error(ErrorKind::Unsupported, "{}: pre_tokenizer Metaspace with a replacement other than \"▁\"", path);
+    }
+    // Without "split" (files from before tokenizers 0.19), Metaspace splits into words at every ▁.
+    if (bool_member(pre, "split", true)) {
+      throw_error(ErrorKind::Unsupported, "{}: pre_tokenizer Metaspace that splits words (\"split\": true)", path);
+    }
+    std::string scheme = string_member(pre, "prepend_scheme", "");
+    if (scheme.empty()) scheme = bool_member(pre, "add_prefix_space", true) ? "always" : "never";
+    if (scheme == "always") {
+      pipeline.metaspace_prefix = PrefixScheme::IfMissing;
+    } else if (scheme == "first") {
+      pipeline.metaspace_prefix = PrefixScheme::FirstIfMissing;
+    } else if (scheme != "never") {
+      throw_error(ErrorKind::BadInput, "{}: pre_tokenizer Metaspace prepend_scheme '{}'", path, scheme);
+    }
+    pipeline.metaspace = true;
+    pipeline.replaces_spaces = true;
+  } else if (type == "ByteLevel") {
+    pipeline.byte_level = true;
+    pipeline.byte_level_prefix = bool_member(pre, "add_prefix_space", false);
+    if (bool_member(pre, "use_regex", true)) {
+      if (!pipeline.split_regex.empty()) {
+        throw_error(ErrorKind::Unsupported, "{}: pre_tokenizer with two split patterns", path);
+      }
+      pipeline.split_regex = kGpt2SplitRegex;
+    } else if (pipeline.split_regex.empty()) {
+      throw_error(ErrorKind::Unsupported, "{}: pre_tokenizer ByteLevel without any split pattern", path);
+    } else if (pipeline.byte_level_prefix) {
+      throw_error(ErrorKind::Unsupported, "{}: pre_tokenizer ByteLevel add_prefix_space after a Split", path);
+    }
+  } else if (type == "Split") {
+    const json& pattern = pre.value("pattern", json());
+    const std::string regex = string_member(pattern, "Regex", "");
+    if (regex.empty() || string_member(pre, "behavior", "") != "Isolated" || bool_member(pre, "invert", false)) {
+      throw_error(ErrorKind::Unsupported, "{}: pre_tokenizer Split other than an Isolated, non-inverted Regex",
+                  path);
+    }
+    if (!pipeline.split_regex.empty() || pipeline.byte_level) {
+      throw_error(ErrorKind::Unsupported, "{}: pre_tokenizer with two split patterns", path);
+    }
+    pipeline.split_regex = regex;
+  } else {
+    throw_error(ErrorKind::Unsupported, "{}: pre_tokenizer '{}' is not supported", path, type);
+  }
+}
+
+// The special tokens a TemplateProcessing post-processor puts before / after a single sequence.
+struct Template {
+  std::optional<std::string> first, last;
+};
+
+void read_post_processor(const json& post, const std::string& path, Template& tmpl) {
+  const std::string type = component_type(post, path, "post_processor");
+  if (type.empty() || type == "ByteLevel") return;
+  if (type == "Sequence") {
+    for (const json& inner : array_member(post, "processors", path, "post_processor Sequence")) {
+      read_post_processor(inner, path, tmpl);
+    }
+  } else if (type == "TemplateProcessing") {
+    const json& single = array_member(post, "single", path, "post_processor TemplateProcessing");
+    auto special_of = [&](const json& piece) -> std::optional<std::string> {
+      if (piece.is_object() && piece.contains("SpecialToken")) {
+        return string_member(piece["SpecialToken"], "id", "");
+      }
+      return std::nullopt;
+    };
+    if (!single.empty()) {
+      tmpl.first = special_of(single.front());
+      if (single.size() > 1) tmpl.last = special_of(single.back());
+    }
+  } else {
+    spdlog::warn("{}: post_processor '{}' ignored (slmopt adds only BOS/EOS)", path, type);
+  }
+}
+
+// A special token in tokenizer_config.json: "text", {"content": "text", ...} or null.
+std::optional<std::string> config_token(const json& config, const char* key) {
+  if (!config.contains(key)) return std::nullopt;
+  const json& value = config[key];
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_object() && value.contains("content") && value["content"].is_string()) {
+    return value["content"].get<std::string>();
+  }
+  return std::nullopt;
+}
+
+bool is_byte_token(std::string_view token) {
+  auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'); };
+  return token.size() == 6 && token.substr(0, 3) == "<0x" && hex(token[3]) && hex(token[4]) && token[5] == '>';
+}
+
+int32_t checked_id(const json& value, const std::string& path, std::string_view what) {
+  if (!value.is_number_integer()) throw_error(ErrorKind::BadInput, "{}: {} has a non-integer id", path, what);
+  const int64_t id = value.get<int64_t>();
+  if (id < 0 || id >= kMaxTokenId) throw_error(ErrorKind::BadInput, "{}: {} has id {} out of range", path, what, id);
+  return static_cast<int32_t>(id);
+}
+
+}  // namespace
+
+Vocab load_hf_vocab(const std::string& tokenizer_json_path, const std::string& tokenizer_config_path) {
+  const std::string& path = tokenizer_json_path;
+  Vocab vocab;
+  vocab.source_tokenizer_json = read_text_file(path);
+  const json root = parse_json(path, vocab.source_tokenizer_json);
+  if (!root.is_object()) throw_error(ErrorKind::BadInput, "{}: not a JSON object", path);
+  if (!root.contains("model") || !root["model"].is_object()) {
+    throw_error(ErrorKind::BadInput, "{}: missing the \"model\" object", path);
+  }
+  const json& model = root["model"];
+  // Files written before the model was tagged have no "type"; a "merges" list means BPE.
+  const std::string model_type = string_member(model, "type", model.contains("merges") ? "BPE" : "");
+  if (model_type != "BPE") {
+    throw_error(ErrorKind::Unsupported, "{}: tokenizer model type '{}' is not supported (only BPE)", path,
+                model_type.empty() ? "untagged" : model_type);
+  }
+  if (!model.contains("vocab") || !model["vocab"].is_object()) {
+    throw_error(ErrorKind::BadInput, "{}: model has no \"vocab\" object", path);
+  }
+
+  // Vocabulary: model.vocab, overridden and extended by added_tokens (HF resolves ids the same way).
+  std::unordered_map<int32_t, std::string> by_id;
+  for (const auto& [token, id_value] : model["vocab"].items()) {
+    const int32_t id = checked_id(id_value, path, fmt::format("vocab token '{}'", token));
+    if (!by_id.emplace(id, token).second) {
+      throw_error(ErrorKind::BadInput, "{}: vocab id {} is used by '{}' and '{}'", path, id, by_id[id], token);
+    }
+  }
+  struct Added {
+    int32_t id;
+    bool special, normalized;
+  };
+  std::vector<Added> added;
+  if (root.contains("added_tokens") && !root["added_tokens"].is_null()) {
+    for (const json& entry : array_member(root, "added_tokens", path, "tokenizer")) {
+      if (!entry.is_object() || !entry.contains("content") || !entry["content"].is_string() ||
+          !entry.contains("id")) {
+        throw_error(ErrorKind::BadInput, "{}: an added_tokens entry lacks \"id\" or \"content\"", path);
+      }
+      const std::string content = entry["content"].get<std::string>();
+      const int32_t id = checked_id(entry["id"], path, fmt::format("added token '{}'", content));
+      by_id[id] = content;
+      const bool special = bool_member(entry, "special", false);
+      added.push_back({id, special, bool_member(entry, "normalized", !special)});
+    }
+  }
+  int32_t size = 0;
+  for (const auto& [id, token] : by_id) size = std::max(size, id + 1);
+  vocab.tokens.resize(static_cast<size_t>(size));
+  vocab.types.assign(static_cast<size_t>(size), TokenType::Normal);
+  for (int32_t id = 0; id < size; ++id) {
+    const auto it = by_id.find(id);
+    if (it != by_id.end()) {
+      vocab.tokens[static_cast<size_t>(id)] = it->second;
+    } else {  // a hole in the ids: keep positions, as llama.cpp's converter does
+      vocab.tokens[static_cast<size_t>(id)] = fmt::format("[PAD{}]", id);
+      vocab.types[static_cast<size_t>(id)] = TokenType::Unused;
+    }
+  }
+  std::unordered_map<std::string_view, int32_t> id_of;
+  id_of.reserve(vocab.tokens.size());
+  for (int32_t id = 0; id < size; ++id) id_of.emplace(vocab.tokens[static_cast<size_t>(id)], id);
+  auto find_id = [&](const std::string& token) -> std::optional<int32_t> {
+    const auto it = id_of.find(token);
+    return it == id_of.end() ? std::nullopt : std::optional<int32_t>(it->second);
+  };
+
+  // Merges: "a b" strings (one space) or ["a", "b"] pairs; both halves and their concatenation must exist.
+  if (model.contains("merges") && !model["merges"].is_null()) {
+    const json& merges = array_member(model, "merges", path, "model");
+    vocab.merges.reserve(merges.size());
+    for (size_t rank = 0; rank < merges.size(); ++rank) {
+      const json& merge = merges[rank];
+      std::string left, right;
+      if (merge.is_string()) {
+        const std::string text = merge.get<std::string>();
+        const size_t space = text.find(' ');
+        if (space == std::string::npos || text.find(' ', space + 1) != std::string::npos) {
+          throw_error(ErrorKind::BadInput, "{}: merge {} ('{}') is not two tokens separated by one space", path,
+                      rank, text);
+        }
+        left = text.substr(0, space);
+        right = text.substr(space + 1);
+      } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
+        left = merge[0].get<std::string>();
+        right = merge[1].get<std::string>();
+        if (left.find(' ') != std::string::npos || right.find(' ') != std::string::npos) {
+          throw_error(ErrorKind::Unsupported, "{}: merge {} has a token containing a space", path, rank);
+        }
+      } else {
+        throw_error(ErrorKind::BadInput, "{}: merge {} is neither \"a b\" nor [\"a\", \"b\"]", path, rank);
+      }
+      if (!find_id(left) || !find_id(right) || !find_id(left + right)) {
+        throw_error(ErrorKind::BadInput, "{}: merge {} ('{} {}') uses or makes a token not in the vocab", path,
+                    rank, left, right);
+      }
+      vocab.merges.push_back(left + " " + right);
+    }
+  }
+  vocab.byte_fallback = bool_member(model, "byte_fallback", false);
+  vocab.ignore_merges = bool_member(model, "ignore_merges", false);
+  vocab.fuse_unk = bool_member(model, "fuse_unk", false);
+  if (model.contains("dropout") && model["dropout"].is_number() && model["dropout"].get<double>() > 0.0) {
+    throw_error(ErrorKind::Unsupported, "{}: BPE dropout is not supported", path);
+  }
+  for (const char* affix : {"continuing_subword_prefix", "end_of_word_suffix"}) {
+    if (!string_member(model, affix, "").empty()) {
+      throw_error(ErrorKind::Unsupported, "{}: BPE {} is not supported", path, affix);
+    }
+  }
+
+  // Style.
+  Pipeline pipeline;
+  read_normalizer(root.value("normalizer", json()), path, pipeline);
+  read_pre_tokenizer(root.value("pre_tokenizer", json()), path, pipeline);
+  if (pipeline.byte_level) {
+    if (pipeline.replaces_spaces || pipeline.prepend_normalizer || vocab.byte_fallback) {
+      throw_error(ErrorKind::Unsupported, "{}: mixes byte-level and SentencePiece-style components", path);
+    }
+    vocab.kind = VocabKind::ByteLevelBpe;
+    vocab.split_regex = pipeline.split_regex;
+    vocab.pre = pre_name_for_split_regex(pipeline.split_regex);
+    vocab.add_prefix_space = pipeline.byte_level_prefix;
+    vocab.prefix_scheme = PrefixScheme::IfMissing;
+  } else if (pipeline.replaces_spaces) {
+    if (!pipeline.split_regex.empty()) {
+      throw_error(ErrorKind::Unsupported, "{}: a Split pre-tokenizer in a SentencePiece-style tokenizer", path);
+    }
+    if (pipeline.prepend_normalizer && pipeline.metaspace_prefix) {
+      throw_error(ErrorKind::Unsupported, "{}: both a Prepend normalizer and a Metaspace prefix", path);
+    }
+    vocab.kind = VocabKind::SentencePieceBpe;
+    vocab.add_prefix_space = pipeline.prepend_normalizer || pipeline.metaspace_prefix.has_value();
+    vocab.prefix_scheme = pipeline.metaspace_prefix.value_or(PrefixScheme::Always);
+  } else {
+    throw_error(ErrorKind::Unsupported,
+                "{}: BPE tokenizer is neither SentencePiece-style (\"▁\" for spaces) nor byte-level", path);
+  }
+
+  // Token types.
+  for (const Added& a : added) {
+    vocab.types[static_cast<size_t>(a.id)] = a.special ? TokenType::Control : TokenType::UserDefined;
+    if (a.normalized) vocab.normalized_added_ids.push_back(a.id);
+  }
+  if (vocab.kind == VocabKind::SentencePieceBpe) {
+    for (size_t id = 0; id < vocab.tokens.size(); ++id) {
+      if (vocab.types[id] == TokenType::Normal && is_byte_token(vocab.tokens[id])) vocab.types[id] = TokenType::Byte;
+    }
+  }
+  if (const std::string unk = string_member(model, "unk_token", ""); !unk.empty()) {
+    vocab.unk_id = find_id(unk);
+    if (!vocab.unk_id) throw_error(ErrorKind::BadInput, "{}: unk_token '{}' is not in the vocab", path, unk);
+  }
+
+  // BOS/EOS: the post-processor's template, then tokenizer_config.json (which transformers lets override it).
+  Template tmpl;
+  read_post_processor(root.value("post_processor", json()), path, tmpl);
+  auto template_id = [&](const std::optional<std::string>& token) -> std::optional<int32_t> {
+    if (!token) return std::nullopt;
+    const auto id = find_id(*token);
+    if (!id) throw_error(ErrorKind::BadInput, "{}: post_processor token '{}' is not in the vocab", path, *token);
+    return id;
+  };
+  if (const auto first = template_id(tmpl.first)) {
+    vocab.bos_id = first;
+    vocab.add_bos = true;
+  }
+  if (const auto last = template_id(tmpl.last)) {
+    vocab.eos_id = last;
+    vocab.add_eos = true;
+  }
+  if (!tokenizer_config_path.empty() && file_exists(tokenizer_config_path)) {
+    const std::string& config_path = tokenizer_config_path;
+    vocab.source_tokenizer_config_json = read_text_file(config_path);
+    const json config = parse_json(config_path, vocab.source_tokenizer_config_json);
+    if (!config.is_object()) throw_error(ErrorKind::BadInput, "{}: not a JSON object", config_path);
+    auto resolve = [&](const char* key, std::optional<int32_t>& slot) {
+      const auto token = config_token(config, key);
+      if (!token) return;
+      if (const auto id = find_id(*token)) {
+        slot = id;
+      } else {
+        spdlog::warn("{}: {} '{}' is not in the vocabulary; ignored", config_path, key, *token);
+      }
+    };
+    resolve("bos_token", vocab.bos_id);
+    resolve("eos_token", vocab.eos_id);
+    if (!vocab.unk_id) resolve("unk_token", vocab.unk_id);
+    resolve("pad_token", vocab.pad_id);
+    vocab.add_bos = bool_member(config, "add_bos_token", vocab.add_bos);
+    vocab.add_eos = bool_member(config, "add_eos_token", vocab.add_eos);
+    if (config.contains("chat_template")) {
+      const json& chat = config["chat_template"];
+      if (chat.is_string()) {
+        vocab.chat_template = chat.get<std::string>();
+      } else if (chat.is_array()) {  // [{"name": ..., "template": ...}]: the "default" one, else the first
+        for (const json& entry : chat) {
+          const std::string name = string_member(entry, "name", "");
+          if (vocab.chat_template.empty() || name == "default") {
+            vocab.chat_template = string_member(entry, "template", vocab.chat_template);
+          }
+        }
+      }
+    }
+    if (vocab.add_bos && !vocab.bos_id) {
+      throw_error(ErrorKind::BadInput, "{}: add_bos_token is set but there is no bos_token", config_path);
+    }
+    if (vocab.add_eos && !vocab.eos_id) {
+      throw_error(ErrorKind::BadInput, "{}: add_eos_token is set but there is no eos_token", config_path);
+    }
+  }
+  if (vocab.unk_id && *vocab.unk_id != vocab.bos_id && *vocab.unk_id != vocab.eos_id) {
+    vocab.types[static_cast<size_t>(*vocab.unk_id)] = TokenType::Unknown;
+  }
+  return vocab;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Writing: tokenizer.json / tokenizer_config.json for a Vocab that did not come from them (GGUF).
+
+namespace {
+
+ordered_json special_token_template(const Vocab& vocab) {
+  ordered_json single = ordered_json::array();
+  ordered_json pair = ordered_json::array();
+  ordered_json specials = ordered_json::object();
+  auto special = [&](int32_t id, int type_id) {
+    const std::string& content = vocab.tokens.at(static_cast<size_t>(id));
+    specials[content] = {{"id", content}, {"ids", {id}}, {"tokens", {content}}};
+    return ordered_json{{"SpecialToken", {{"id", content}, {"type_id", type_id}}}};
+  };
+  auto sequence = [](const char* name, int type_id) {
+    return ordered_json{{"Sequence", {{"id", name}, {"type_id", type_id}}}};
+  };
+  for (int type_id = 0; type_id < 2; ++type_id) {
+    ordered_json& out = type_id == 0 ? single : pair;
+    for (int part = 0; part <= type_id; ++part) {
+      if (vocab.add_bos && vocab.bos_id) out.push_back(special(*vocab.bos_id, part));
+      out.push_back(sequence(part == 0 ? "A" : "B", part));
+      if (vocab.add_eos && vocab.eos_id) out.push_back(special(*vocab.eos_id, part));
+    }
+  }
+  return {{"type", "TemplateProcessing"}, {"single", single}, {"pair", pair}, {"special_tokens", specials}};
+}
+
+ordered_json byte_level_component(bool add_prefix_space, bool trim_offsets, bool use_regex) {
+  return {{"type", "ByteLevel"},
+          {"add_prefix_space", add_prefix_space},
+          {"trim_offsets", trim_offsets},
+          {"use_regex", use_regex}};
+}
+
+std::string dump_json(const ordered_json& value, std::string_view what) {
+  try {
+    return value.dump(2) + "\n";
+  } catch (const ordered_json::type_error& e) {
+    throw_error(ErrorKind::BadInput, "{}: vocabulary is not valid UTF-8 text: {}", what, e.what());
+  }
+}
+
+}  // namespace
+
+std::string hf_tokenizer_json(const Vocab& vocab) {
+  if (!vocab.source_tokenizer_json.empty()) return vocab.source_tokenizer_json;
+  const bool sentencepiece = vocab.kind == VocabKind::SentencePieceBpe;
+  if (!sentencepiece && vocab.kind != VocabKind::ByteLevelBpe) {
+    throw_error(ErrorKind::Unsupported, "tokenizer.json: vocabulary kind has no tokenizer.json form");
+  }
+  const std::unordered_set<int32_t> normalized(vocab.normalized_added_ids.begin(), vocab.normalized_added_ids.end());
+  auto type_of = [&](size_t id) { return id < vocab.types.size() ? vocab.types[id] : TokenType::Normal; };
+
+  ordered_json added = ordered_json::array();
+  for (size_t id = 0; id < vocab.tokens.size(); ++id) {
+    const TokenType type = type_of(id);
+    if (type != TokenType::Control && type != TokenType::UserDefined && type != TokenType::Unknown) continue;
+    added.push_back({{"id", id},
+                     {"content", vocab.tokens[id]},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", normalized.count(static_cast<int32_t>(id)) > 0},
+                     {"special", type != TokenType::UserDefined}});
+  }
+
+  ordered_json root;
+  root["version"] = "1.0";
+  root["truncation"] = nullptr;
+  root["padding"] = nullptr;
+  root["added_tokens"] = added;
+  const bool template_needed = (vocab.add_bos && vocab.bos_id) || (vocab.add_eos && vocab.eos_id);
+  if (sentencepiece) {
+    const ordered_json replace_spaces = {
+        {"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", std::string(kMetaspace)}};
+    if (vocab.add_prefix_space && vocab.prefix_scheme != PrefixScheme::Always) {
+      root["normalizer"] = nullptr;
+      root["pre_tokenizer"] = {
+          {"type", "Metaspace"},
+          {"replacement", std::string(kMetaspace)},
+          {"prepend_scheme", vocab.prefix_scheme == PrefixScheme::IfMissing ? "always" : "first"},
+          {"split", false}};
+    } else {
+      ordered_json normalizers = ordered_json::array();
+      if (vocab.add_prefix_space) normalizers.push_back({{"type", "Prepend"}, {"prepend", std::string(kMetaspace)}});
+      normalizers.push_back(replace_spaces);
+      root["normalizer"] = {{"type", "Sequence"}, {"normalizers", normalizers}};
+      root["pre_tokenizer"] = nullptr;
+    }
+    root["post_processor"] = template_needed ? special_token_template(vocab) : ordered_json(nullptr);
+    ordered_json decoders = ordered_json::array();
+    decoders.push_back({{"type", "Replace"}, {"pattern", {{"String", std::string(kMetaspace)}}}, {"content", " "}});
+    decoders.push_back({{"type", "ByteFallback"}});
+    decoders.push_back({{"type", "Fuse"}});
+    if (vocab.add_prefix_space) decoders.push_back({{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}});
+    root["decoder"] = {{"type", "Sequence"}, {"decoders", decoders}};
+  } else {
+    const std::string regex = effective_split_regex(vocab);
+    root["normalizer"] = nullptr;
+    if (regex == kGpt2SplitRegex) {
+      root["pre_tokenizer"] = byte_level_component(vocab.add_prefix_space, true, true);
+    } else {
+      if (vocab.add_prefix_space) {
+        throw_error(ErrorKind::Unsupported, "tokenizer.json: byte-level add_prefix_space with a custom split regex");
+      }
+      ordered_json split = {{"type", "Split"},
+                            {"pattern", {{"Regex", regex}}},
+                            {"behavior", "Isolated"},
+                            {"invert", false}};
+      root["pre_tokenizer"] = {{"type", "Sequence"},
+                               {"pretokenizers", {split, byte_level_component(false, true, false)}}};
+    }
+    const ordered_json byte_level_post = byte_level_component(true, false, true);
+    root["post_processor"] = template_needed
+                                 ? ordered_json{{"type", "Sequence"},
+                                                {"processors", {byte_level_post, special_token_template(vocab)}}}
+                                 : byte_level_post;
+    root["decoder"] = byte_level_component(true, true, true);
+  }
+
+  ordered_json model;
+  model["type"] = "BPE";
+  model["dropout"] = nullptr;
+  model["unk_token"] = vocab.unk_id ? ordered_json(vocab.tokens.at(static_cast<size_t>(*vocab.unk_id)))
+                                    : ordered_json(nullptr);
+  model["continuing_subword_prefix"] = nullptr;
+  model["end_of_word_suffix"] = nullptr;
+  model["fuse_unk"] = sentencepiece && vocab.fuse_unk;
+  model["byte_fallback"] = sentencepiece && vocab.byte_fallback;
+  model["ignore_merges"] = vocab.ignore_merges;
+  ordered_json tokens = ordered_json::object();
+  for (size_t id = 0; id < vocab.tokens.size(); ++id) {
+    if (tokens.contains(vocab.tokens[id])) {
+      spdlog::warn("tokenizer.json: token {} repeats the text of an earlier token; HF keeps the first", id);
+      continue;
+    }
+    tokens[vocab.tokens[id]] = id;
+  }
+  model["vocab"] = tokens;
+  const std::vector<std::string> merges =
+      vocab.merges.empty() && sentencepiece ? merges_from_scores(vocab) : vocab.merges;
+  model["merges"] = merges;
+  root["model"] = model;
+  return dump_json(root, "tokenizer.json");
+}
+
+std::string hf_tokenizer_config_json(const Vocab& vocab) {
+  if (!vocab.source_tokenizer_config_json.empty()) return vocab.source_tokenizer_config_json;
+  ordered_json config;
+  config["add_bos_token"] = vocab.add_bos;
+  config["add_eos_token"] = vocab.add_eos;
+  auto token = [&](const char* key, const std::optional<int32_t>& id) {
+    if (id && *id >= 0 && *id < vocab.size()) config[key] = vocab.tokens[static_cast<size_t>(*id)];
+  };
+  token("bos_token", vocab.bos_id);
+  token("eos_token", vocab.eos_id);
+  token("unk_token", vocab.unk_id);
+  token("pad_token", vocab.pad_id);
+  config["clean_up_tokenization_spaces"] = false;
+  // The generic fast tokenizer runs tokenizer.json exactly as written (BOS/EOS come from its post-processor).
+  config["tokenizer_class"] = "PreTrainedTokenizerFast";
+  if (!vocab.chat_template.empty()) config["chat_template"] = vocab.chat_template;
+  return dump_json(config, "tokenizer_config.json");
+}
+
+}  // namespace slmopt

@@ -1,0 +1,48 @@
+#include "json_strict.h"
+
+#include <set>
+#include <vector>
+
+#include "slmopt/core/error.h"
+#include "slmopt/core/mapped_file.h"
+
+namespace slmopt {
+
+nlohmann::json parse_json_strict(std::string_view text, const std::string& source, const char* top_level_key) {
+  using nlohmann::json;
+  // One set of seen keys per open object. The callback records the first duplicate instead of throwing, so
+  // no exception has to cross nlohmann's parser.
+  std::vector<std::set<std::string>> open_objects;
+  std::string duplicate;
+  bool duplicate_at_top = false;
+  auto callback = [&](int depth, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start: open_objects.emplace_back(); break;
+      case json::parse_event_t::object_end:
+        if (!open_objects.empty()) open_objects.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!open_objects.empty() && duplicate.empty() && !open_objects.back().insert(parsed.get<std::string>()).second) {
+          duplicate = parsed.get<std::string>();
+          duplicate_at_top = depth == 1;
+        }
+        break;
+      default: break;
+    }
+    return true;
+  };
+  json result;
+  try {
+    result = json::parse(text.begin(), text.end(), callback);
+  } catch (const json::exception& e) {
+    throw_error(ErrorKind::BadInput, "{}: invalid JSON: {}", source, e.what());
+  }
+  if (!duplicate.empty())
+    throw_error(ErrorKind::BadInput, "{}: duplicate {} '{}'", source, duplicate_at_top ? top_level_key : "key",
+                duplicate);
+  return result;
+}
+
+nlohmann::json read_json_file_strict(const std::string& path) { return parse_json_strict(read_text_file(path), path); }
+
+}  // namespace slmopt

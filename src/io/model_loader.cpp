@@ -1,0 +1,38 @@
+#include "slmopt/io/model_loader.h"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+
+#include "slmopt/core/error.h"
+#include "slmopt/io/hf.h"
+
+namespace slmopt {
+namespace {
+
+std::string lower_extension(const std::filesystem::path& path) {
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext;
+}
+
+}  // namespace
+
+Model load_model(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (!fs::exists(status)) throw_error(ErrorKind::Io, "{}: no such file or folder", path);
+  if (fs::is_directory(status)) return load_hf_model(path);
+
+  const std::string ext = lower_extension(path);
+  if (ext == ".gguf") throw_error(ErrorKind::Unsupported, "{}: reading GGUF models is not supported yet", path);
+  if (ext == ".onnx") throw_error(ErrorKind::Unsupported, "{}: reading ONNX models is not supported yet", path);
+  if (ext == ".safetensors" || fs::path(path).filename() == "config.json")
+    throw_error(ErrorKind::Unsupported, "{}: pass the Hugging Face model folder ({}), not a file inside it", path,
+                fs::absolute(path).parent_path().string());
+  throw_error(ErrorKind::Unsupported,
+              "{}: unrecognised model format (expected a Hugging Face folder, a .gguf file or a .onnx file)", path);
+}
+
+}  // namespace slmopt

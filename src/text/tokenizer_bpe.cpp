@@ -1,0 +1,151 @@
+// Hugging Face's BPE model, step for step (tokenizers/src/models/bpe: merge_word + Word::merge_all):
+//
+//  * Each character of the word becomes a symbol. A character missing from the vocabulary becomes its <0xNN>
+//    byte tokens when byte fallback is on and all of them exist; otherwise the unk token (a run of unknown
+//    characters is one unk when fuse_unk), or nothing when there is no unk token. HF keeps a pending unk until
+//    the next known character, so byte-fallback symbols can precede it; that order is reproduced.
+//  * A min-heap holds every adjacent pair that has a merge, keyed by (rank, position). The top entry is merged
+//    unless it went stale (its left symbol was absorbed or its right neighbour changed); the new symbol's pairs
+//    with its neighbours are pushed. Symbols form a linked list, so a word of n characters costs O(n log n).
+//  * ignore_merges: a word that is itself a token is returned whole.
+#include <cstdio>
+#include <queue>
+
+#include "slmopt/core/error.h"
+#include "tokenizer_detail.h"
+
+namespace slmopt::tokenizer_detail {
+
+BpeModel::BpeModel(std::vector<std::string> tokens, const std::vector<std::string>& merges, Options options)
+    : tokens_(std::move(tokens)), options_(options) {
+  ids_.reserve(tokens_.size());
+  // HF's vocab map keeps the last id of a repeated token text; so does this one.
+  for (size_t id = 0; id < tokens_.size(); ++id) ids_[tokens_[id]] = static_cast<int32_t>(id);
+  ascii_ids_.fill(-1);
+  byte_ids_.fill(-1);
+  for (int c = 0; c < 128; ++c) {
+    if (const auto id = find(std::string(1, static_cast<char>(c)))) ascii_ids_[static_cast<size_t>(c)] = *id;
+  }
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    std::snprintf(name, sizeof name, "<0x%02X>", b);
+    if (const auto id = find(name)) byte_ids_[static_cast<size_t>(b)] = *id;
+  }
+  merges_.reserve(merges.size());
+  for (size_t rank = 0; rank < merges.size(); ++rank) {
+    const std::string& merge = merges[rank];
+    const size_t space = merge.find(' ');
+    const auto left = space == std::string::npos ? std::nullopt : find(std::string_view(merge).substr(0, space));
+    const auto right = space == std::string::npos ? std::nullopt : find(std::string_view(merge).substr(space + 1));
+    std::optional<int32_t> result;
+    if (left && right) result = find(merge.substr(0, space) + merge.substr(space + 1));
+    if (!result) {
+      throw_error(ErrorKind::BadInput, "tokenizer merge {} ('{}') uses or makes a token not in the vocabulary",
+                  rank, merge);
+    }
+    // A repeated pair takes its last rank, as HF's map collection does.
+    merges_[pair_key(*left, *right)] = Merge{static_cast<int32_t>(rank), *result};
+  }
+}
+
+std::optional<int32_t> BpeModel::find(std::string_view token) const {
+  const auto it = ids_.find(token);
+  if (it == ids_.end()) return std::nullopt;
+  return it->second;
+}
+
+const BpeModel::Merge* BpeModel::find_merge(int32_t left, int32_t right) const {
+  const auto it = merges_.find(pair_key(left, right));
+  return it == merges_.end() ? nullptr : &it->second;
+}
+
+void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) const {
+  if (word.empty()) return;
+  if (options_.ignore_merges) {
+    if (const auto id = find(word)) {
+      out.push_back(*id);
+      return;
+    }
+  }
+
+  struct Symbol {
+    int32_t id;
+    int32_t prev, next;  // -1 at the ends
+    bool alive;
+  };
+  std::vector<Symbol> symbols;
+  symbols.reserve(word.size());
+  auto add = [&](int32_t id) {
+    const auto index = static_cast<int32_t>(symbols.size());
+    symbols.push_back({id, index - 1, -1, true});
+    if (index > 0) symbols[static_cast<size_t>(index - 1)].next = index;
+  };
+  bool unk_pending = false;
+  for (size_t pos = 0; pos < word.size();) {
+    const auto lead = static_cast<unsigned char>(word[pos]);
+    const size_t len = std::min(utf8_sequence_length(lead), word.size() - pos);
+    const std::string_view ch = word.substr(pos, len);
+    pos += len;
+    std::optional<int32_t> id;
+    if (lead < 0x80) {
+      if (ascii_ids_[lead] >= 0) id = ascii_ids_[lead];
+    } else {
+      id = find(ch);
+    }
+    if (id) {
+      if (unk_pending) add(*options_.unk_id);
+      unk_pending = false;
+      add(*id);
+      continue;
+    }
+    if (options_.byte_fallback) {
+      bool all = true;
+      for (const char b : ch) all = all && byte_ids_[static_cast<unsigned char>(b)] >= 0;
+      if (all) {
+        for (const char b : ch) add(byte_ids_[static_cast<unsigned char>(b)]);
+        continue;
+      }
+    }
+    if (!options_.unk_id) continue;  // HF drops characters it has no token for
+    if (unk_pending && !options_.fuse_unk) add(*options_.unk_id);
+    unk_pending = true;
+  }
+  if (unk_pending) add(*options_.unk_id);
+
+  struct Candidate {
+    int32_t rank;
+    int32_t pos;
+    int32_t result;
+    bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
+  };
+  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> heap;
+  auto push_pair = [&](int32_t left_pos) {
+    const Symbol& left = symbols[static_cast<size_t>(left_pos)];
+    if (left.next < 0) return;
+    if (const Merge* m = find_merge(left.id, symbols[static_cast<size_t>(left.next)].id)) {
+      heap.push({m->rank, left_pos, m->result});
+    }
+  };
+  for (int32_t i = 0; i + 1 < static_cast<int32_t>(symbols.size()); ++i) push_pair(i);
+
+  while (!heap.empty()) {
+    const Candidate top = heap.top();
+    heap.pop();
+    Symbol& left = symbols[static_cast<size_t>(top.pos)];
+    if (!left.alive || left.next < 0) continue;
+    Symbol& right = symbols[static_cast<size_t>(left.next)];
+    const Merge* m = find_merge(left.id, right.id);
+    if (m == nullptr || m->result != top.result) continue;  // stale: a neighbour changed since the push
+    left.id = top.result;
+    right.alive = false;
+    left.next = right.next;
+    if (right.next >= 0) symbols[static_cast<size_t>(right.next)].prev = top.pos;
+    if (left.prev >= 0) push_pair(left.prev);
+    push_pair(top.pos);
+  }
+  for (const Symbol& s : symbols) {
+    if (s.alive) out.push_back(s.id);
+  }
+}
+
+}  // namespace slmopt::tokenizer_detail

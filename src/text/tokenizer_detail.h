@@ -1,0 +1,74 @@
+// Private building blocks of text/tokenizer: UTF-8 helpers, GPT-2's byte↔unicode table and the BPE merge
+// engine shared by both tokenizer styles.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace slmopt::tokenizer_detail {
+
+// --- UTF-8 (tokenizer_unicode.cpp) ---
+
+// Bytes in the UTF-8 sequence a lead byte starts; 1 for bytes that cannot start one (so scans advance).
+size_t utf8_sequence_length(unsigned char lead);
+// Offset of the first byte that is not part of well-formed UTF-8 (no overlongs, surrogates or values past
+// U+10FFFF), or std::string_view::npos when the whole text is well-formed.
+size_t find_invalid_utf8(std::string_view text);
+void append_utf8(std::string& out, uint32_t code_point);
+// Bytes → text, each maximal ill-formed subsequence replaced by U+FFFD (what Rust's from_utf8_lossy does).
+std::string utf8_lossy(std::string_view bytes);
+
+// GPT-2's table: every byte maps to a printable code point (bytes that are printable Latin-1 map to themselves,
+// the rest to 256 + n in byte order). byte_level_encode maps each byte of `bytes`; byte_level_decode reverses a
+// token's text, returning false when a character is not in the table.
+const std::array<uint32_t, 256>& byte_to_code_point();
+void byte_level_encode(std::string_view bytes, std::string& out);
+bool byte_level_decode(std::string_view token, std::string& out);
+
+// --- BPE (tokenizer_bpe.cpp) ---
+
+// Hugging Face's BPE model: a word's characters become symbols (unknown characters: byte fallback or unk),
+// then the lowest-ranked adjacent pair is merged until no pair has a merge.
+class BpeModel {
+ public:
+  struct Options {
+    std::optional<int32_t> unk_id;
+    bool byte_fallback = false;
+    bool fuse_unk = false;
+    bool ignore_merges = false;
+  };
+  // Throws Error(BadInput) naming the merge when its halves or its result are not tokens.
+  BpeModel(std::vector<std::string> tokens, const std::vector<std::string>& merges, Options options);
+  BpeModel(const BpeModel&) = delete;
+  BpeModel& operator=(const BpeModel&) = delete;
+
+  void encode_word(std::string_view word, std::vector<int32_t>& out) const;
+
+  const std::vector<std::string>& tokens() const { return tokens_; }
+  std::optional<int32_t> find(std::string_view token) const;
+
+ private:
+  struct Merge {
+    int32_t rank;
+    int32_t result;
+  };
+  static uint64_t pair_key(int32_t left, int32_t right) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
+  }
+  const Merge* find_merge(int32_t left, int32_t right) const;
+
+  std::vector<std::string> tokens_;
+  std::unordered_map<std::string_view, int32_t> ids_;  // views into tokens_ (whose strings never move)
+  std::unordered_map<uint64_t, Merge> merges_;
+  std::array<int32_t, 128> ascii_ids_{};  // id of each one-byte character, -1 when absent
+  std::array<int32_t, 256> byte_ids_{};   // id of <0xNN>, -1 when absent
+  Options options_;
+};
+
+}  // namespace slmopt::tokenizer_detail
