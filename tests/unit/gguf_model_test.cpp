@@ -527,12 +527,14 @@ TEST(GgufModel, MergesAreDerivedFromScoresWhenAFileHasNone) {
   const std::string path = scratch_file("gguf_sp_scores", "m.gguf");
   write_gguf(model, path);
   EXPECT_FALSE(GgufFile::open(path).metadata().has("tokenizer.ggml.merges"));
+  // The vocabulary loads with scores only, as in the file; text/ derives the merges it needs.
   const Vocab v = load_gguf(path).vocab;
   EXPECT_EQ(v.scores, model.vocab.scores);
+  EXPECT_TRUE(v.merges.empty());
   // By score, then (for splits of one token) by the left piece's id.
   const std::vector<std::string> expected = {"a b", "\xE2\x96\x81 a", "b c", "a bc", "ab c", "\xE2\x96\x81 ab",
                                              "\xE2\x96\x81" "a b"};
-  EXPECT_EQ(v.merges, expected);
+  EXPECT_EQ(merges_from_scores(v), expected);
 }
 
 TEST(GgufModel, ByteLevelVocabularyKeepsMergesAndPreTokenizer) {
@@ -558,7 +560,7 @@ TEST(GgufModel, ByteLevelVocabularyKeepsMergesAndPreTokenizer) {
   EXPECT_EQ(v.kind, VocabKind::ByteLevelBpe);
   EXPECT_EQ(v.merges, model.vocab.merges);
   EXPECT_EQ(v.pre, "llama-bpe");
-  EXPECT_EQ(v.split_regex, model.vocab.split_regex);
+  EXPECT_EQ(effective_split_regex(v), model.vocab.split_regex);  // named by "llama-bpe"
   EXPECT_TRUE(v.ignore_merges);
   EXPECT_EQ(v.eos_id, 11);
   EXPECT_EQ(v.types[11], TokenType::Control);
