@@ -5,10 +5,10 @@
 
 namespace slmopt::driver {
 
-CommandSpec inspect_command();  // lands with the model loader
+CommandSpec inspect_command();
 CommandSpec eval_command();
 
 // In the order `slmopt --help` lists them.
-inline std::vector<CommandSpec> all_commands() { return {}; }
+inline std::vector<CommandSpec> all_commands() { return {inspect_command(), eval_command()}; }
 
 }  // namespace slmopt::driver
