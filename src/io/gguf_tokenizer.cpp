@@ -6,8 +6,8 @@
 // (LlamaHfVocab) writes -1000 for every token, which makes llama.cpp merge in left-to-right order instead of the
 // tokenizer's. So when a vocabulary has no usable scores, the score of a token here is minus the rank of the
 // first merge that produces it: highest score = earliest merge, which makes llama.cpp apply the merges in the
-// same order as the Hugging Face tokenizer. Going the other way (a "llama" file without merges), merges are
-// derived from the scores: every split of a token into two vocabulary entries, ordered by the token's score.
+// same order as the Hugging Face tokenizer. Going the other way, a "llama" file without merges loads with
+// scores only; text/ derives the merges it needs from them (merges_from_scores in ir/vocab.h).
 #include "gguf_tokenizer.h"
 
 #include <algorithm>
@@ -23,38 +23,13 @@ namespace {
 
 using namespace gguf_arch;
 
-// Pre-tokenizer names llama.cpp knows, with the split pattern of the matching tokenizer.json (empty: GPT-2's).
-struct PreTokenizer {
-  std::string_view name;
-  std::string_view split_regex;
-  bool ignore_merges;
-};
-constexpr std::string_view kGpt2Regex =
-    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
-constexpr std::array<PreTokenizer, 3> kPreTokenizers = {{
-    {"gpt-2", "", false},
-    {"llama-bpe",
-     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)",
-     true},
-    {"qwen2",
-     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)",
-     false},
-}};
-
-const PreTokenizer* pre_by_name(std::string_view name) {
-  for (const auto& p : kPreTokenizers)
-    if (p.name == name) return &p;
-  return nullptr;
-}
-
 std::string pre_for(const Vocab& vocab) {
   if (!vocab.pre.empty()) return vocab.pre;
-  const std::string_view regex = vocab.split_regex == kGpt2Regex ? std::string_view() : vocab.split_regex;
-  for (const auto& p : kPreTokenizers)
-    if (p.split_regex == regex) return std::string(p.name);
-  spdlog::warn("byte-level vocabulary with an unrecognised split pattern: writing tokenizer.ggml.pre \"default\"; "
-            "llama.cpp will split text differently");
-  return "default";
+  const std::string pre = pre_name_for_split_regex(effective_split_regex(vocab));
+  if (pre == "default")
+    spdlog::warn("byte-level vocabulary with an unrecognised split pattern: writing tokenizer.ggml.pre \"default\"; "
+                 "llama.cpp will split text differently");
+  return pre;
 }
 
 bool is_byte_token(const std::string& t) {
@@ -68,15 +43,20 @@ size_t utf8_length(const std::string& s) {
   return n;
 }
 
+// Token types as llama.cpp needs them. Hugging Face folders do not mark <0xNN> tokens, but llama.cpp decodes
+// them as bytes only when their type is Byte (convert_hf_to_gguf.py marks them the same way).
 std::vector<TokenType> token_types(const Vocab& vocab) {
-  if (!vocab.types.empty()) return vocab.types;
-  std::vector<TokenType> types(vocab.tokens.size(), TokenType::Normal);
+  const bool sentencepiece = vocab.kind == VocabKind::SentencePieceBpe;
+  std::vector<TokenType> types = vocab.types;
+  if (types.empty()) {
+    types.assign(vocab.tokens.size(), TokenType::Normal);
+    for (auto id : {vocab.bos_id, vocab.eos_id, vocab.pad_id})
+      if (id && *id >= 0 && *id < vocab.size()) types[static_cast<size_t>(*id)] = TokenType::Control;
+    if (vocab.unk_id && *vocab.unk_id >= 0 && *vocab.unk_id < vocab.size())
+      types[static_cast<size_t>(*vocab.unk_id)] = TokenType::Unknown;
+  }
   for (size_t i = 0; i < types.size(); ++i)
-    if (vocab.kind == VocabKind::SentencePieceBpe && is_byte_token(vocab.tokens[i])) types[i] = TokenType::Byte;
-  for (auto id : {vocab.bos_id, vocab.eos_id, vocab.pad_id})
-    if (id && *id >= 0 && *id < vocab.size()) types[static_cast<size_t>(*id)] = TokenType::Control;
-  if (vocab.unk_id && *vocab.unk_id >= 0 && *vocab.unk_id < vocab.size())
-    types[static_cast<size_t>(*vocab.unk_id)] = TokenType::Unknown;
+    if (sentencepiece && types[i] == TokenType::Normal && is_byte_token(vocab.tokens[i])) types[i] = TokenType::Byte;
   return types;
 }
 
@@ -107,37 +87,6 @@ std::vector<float> scores_from_merges(const Vocab& vocab, const std::string& con
   for (size_t i = 0; i < scores.size(); ++i)
     if (!ranked[i] && (utf8_length(vocab.tokens[i]) <= 1 || is_byte_token(vocab.tokens[i]))) scores[i] = 0.0f;
   return scores;
-}
-
-// Merges that make a merge-list BPE reproduce SentencePiece's score order (see the file comment).
-std::vector<std::string> merges_from_scores(const std::vector<std::string>& tokens, const std::vector<float>& scores,
-                                            const std::vector<TokenType>& types) {
-  std::unordered_map<std::string, size_t> ids;
-  for (size_t i = 0; i < tokens.size(); ++i) ids.emplace(tokens[i], i);
-  struct Candidate {
-    float score;
-    size_t merged, left, right;
-  };
-  std::vector<Candidate> candidates;
-  for (size_t t = 0; t < tokens.size(); ++t) {
-    if (!types.empty() && types[t] != TokenType::Normal && types[t] != TokenType::UserDefined) continue;
-    const std::string& text = tokens[t];
-    for (size_t k = 1; k < text.size(); ++k) {
-      if ((static_cast<unsigned char>(text[k]) & 0xC0) == 0x80) continue;  // not a character boundary
-      auto l = ids.find(text.substr(0, k));
-      auto r = ids.find(text.substr(k));
-      if (l != ids.end() && r != ids.end()) candidates.push_back({scores.empty() ? 0.0f : scores[t], t, l->second, r->second});
-    }
-  }
-  std::stable_sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
-    if (a.score != b.score) return a.score > b.score;
-    if (a.merged != b.merged) return a.merged < b.merged;
-    return a.left < b.left;
-  });
-  std::vector<std::string> merges;
-  merges.reserve(candidates.size());
-  for (const auto& c : candidates) merges.push_back(tokens[c.left] + " " + tokens[c.right]);
-  return merges;
 }
 
 void add_id(GgufMetadata& md, std::string_view key, const std::optional<int32_t>& id, int64_t n,
@@ -174,6 +123,10 @@ void add_vocab_metadata(const Vocab& vocab, int64_t n_embedding_rows, GgufMetada
     throw_error(ErrorKind::BadInput, "{}: {} token types for {} tokens", context, vocab.types.size(), n_tokens);
 
   const bool sentencepiece = vocab.kind == VocabKind::SentencePieceBpe;
+  if (sentencepiece && vocab.add_prefix_space && vocab.prefix_scheme != PrefixScheme::Always)
+    spdlog::warn("{}: llama.cpp adds the \"\u2581\" prefix to every stretch of text after a special token, which this "
+                 "vocabulary does not; texts that start with a space or follow special tokens may tokenize differently",
+                 context);
   std::vector<std::string> tokens = vocab.tokens;
   std::vector<TokenType> types = token_types(vocab);
   std::vector<float> scores;
@@ -188,7 +141,8 @@ void add_vocab_metadata(const Vocab& vocab, int64_t n_embedding_rows, GgufMetada
   }
 
   md.set(kTokenizerModel, GgufValue::string(sentencepiece ? "llama" : "gpt2"));
-  md.set(kTokenizerPre, GgufValue::string(sentencepiece ? "default" : pre_for(vocab)));
+  const std::string pre = sentencepiece ? "default" : pre_for(vocab);
+  md.set(kTokenizerPre, GgufValue::string(pre));
   md.set(kTokens, GgufValue::string_array(tokens));
   if (!scores.empty()) md.set(kScores, GgufValue::f32_array(scores));
   std::vector<int32_t> type_ids(types.size());
@@ -205,8 +159,12 @@ void add_vocab_metadata(const Vocab& vocab, int64_t n_embedding_rows, GgufMetada
   md.set(kAddEos, GgufValue::boolean(vocab.add_eos));
   md.set(kAddSpacePrefix, GgufValue::boolean(vocab.add_prefix_space));
   if (!vocab.chat_template.empty()) md.set(kChatTemplate, GgufValue::string(vocab.chat_template));
-  if (!sentencepiece && !vocab.split_regex.empty() && vocab.split_regex != kGpt2Regex)
-    md.set(kSplitRegex, GgufValue::string(vocab.split_regex));
+  if (!sentencepiece && !vocab.split_regex.empty()) {
+    // llama.cpp picks the split pattern from the pre name; keep the exact pattern when the name does not say it.
+    Vocab named;
+    named.pre = pre;
+    if (effective_split_regex(named) != vocab.split_regex) md.set(kSplitRegex, GgufValue::string(vocab.split_regex));
+  }
   if (vocab.ignore_merges) md.set(kIgnoreMerges, GgufValue::boolean(true));
 }
 
@@ -251,9 +209,7 @@ Vocab read_vocab_metadata(const GgufFile& file) {
   if (const auto* merges = file.get_array(kMerges, GgufType::String)) {
     vocab.merges.reserve(merges->size());
     for (const auto& m : *merges) vocab.merges.push_back(*m.to_string());
-  } else if (sentencepiece) {
-    vocab.merges = merges_from_scores(vocab.tokens, vocab.scores, vocab.types);
-  } else {
+  } else if (!sentencepiece) {
     throw_error(ErrorKind::BadInput, "{}: a \"gpt2\" tokenizer needs {}", src, kMerges);
   }
 
@@ -271,13 +227,13 @@ Vocab read_vocab_metadata(const GgufFile& file) {
   vocab.chat_template = file.get_string(kChatTemplate).value_or("");
   if (!sentencepiece) {
     vocab.pre = file.get_string(kTokenizerPre).value_or("default");
-    const PreTokenizer* pre = pre_by_name(vocab.pre);
-    vocab.split_regex = file.get_string(kSplitRegex).value_or(pre ? std::string(pre->split_regex) : std::string());
-    vocab.ignore_merges = file.get_bool(kIgnoreMerges).value_or(pre && pre->ignore_merges);
+    vocab.split_regex = file.get_string(kSplitRegex).value_or("");  // empty: the pattern `pre` names
+    vocab.ignore_merges = file.get_bool(kIgnoreMerges).value_or(vocab.pre == "llama-bpe");
   } else {
     // llama.cpp ignores the pre-tokenizer of "llama" vocabularies; converters write "default".
     vocab.pre = file.get_string(kTokenizerPre).value_or("");
     if (vocab.pre == "default") vocab.pre.clear();
+    vocab.prefix_scheme = PrefixScheme::Always;  // llama.cpp prefixes every stretch after a special token
     vocab.ignore_merges = file.get_bool(kIgnoreMerges).value_or(false);
   }
   return vocab;

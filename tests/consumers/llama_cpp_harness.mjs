@@ -7,11 +7,16 @@
 //       → {"lines": [[ids of line 1], ...], "whole": [ids of the whole file]}
 //         Lines are split on "\n" (the newline itself is not part of a line; a trailing empty line is dropped).
 //         No BOS/EOS is added and special-token text is not parsed: the plain text tokenizer.
+//         llama.cpp aborts the whole process (an uncaught std::out_of_range in byte_to_token) on a character
+//         that a SentencePiece-style ("llama") vocabulary has neither as a token nor as <0xNN> byte tokens; such
+//         lines (and the whole file, if it has any) come back as null instead of being handed to llama.cpp.
 //   node llama_cpp_harness.mjs eval MODEL.gguf IDSFILE OUT.bin
-//       IDSFILE holds token ids (a JSON array, or numbers separated by white space), evaluated as one sequence
-//       from position 0. Writes the float32 logits of every position, row-major [n_tokens, n_vocab] little-endian,
-//       to OUT.bin and prints {"n_tokens", "n_vocab", "mean_nll", "argmax": [...]}, where mean_nll is the mean of
-//       −log p(token i+1 | row i) over i = 0 .. n_tokens−2 (computed in double), argmax[i] the top token of row i.
+//       IDSFILE holds token ids: a JSON array of windows ([[ids], [ids], ...]), or one window as a JSON array or
+//       as numbers separated by white space. Each window is evaluated from position 0 with a fresh cache.
+//       Writes the float32 logits of every position of every window, row-major [n_tokens, n_vocab]
+//       little-endian, to OUT.bin and prints {"n_tokens", "n_vocab", "mean_nll", "argmax": [...], "windows":
+//       [{"n_tokens", "mean_nll"}]}: mean_nll is the mean of −log p(token i+1 | row i) over i = 0 .. len−2 of
+//       every window (computed in double), argmax[r] the top token of row r.
 import fs from "node:fs";
 import process from "node:process";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
@@ -47,11 +52,17 @@ async function loadModel(modelPath) {
   return { llama, model };
 }
 
-function readIds(path) {
+// A list of windows: a JSON array of arrays of ids, a JSON array of ids (one window), or numbers separated by
+// white space (one window).
+function readWindows(path) {
   const text = fs.readFileSync(path, "utf8").trim();
-  const ids = text.startsWith("[") ? JSON.parse(text) : text.split(/\s+/).filter((s) => s.length > 0).map(Number);
-  if (!ids.every((id) => Number.isInteger(id) && id >= 0)) fail(`${path}: expected non-negative integer token ids`);
-  return ids;
+  let windows = text.startsWith("[") ? JSON.parse(text) : [text.split(/\s+/).filter((s) => s.length > 0).map(Number)];
+  if (windows.length > 0 && !Array.isArray(windows[0])) windows = [windows];
+  for (const ids of windows)
+    if (ids.length === 0 || !ids.every((id) => Number.isInteger(id) && id >= 0))
+      fail(`${path}: expected non-empty windows of non-negative integer token ids`);
+  if (windows.length === 0) fail(`${path}: no token ids`);
+  return windows;
 }
 
 async function tokenize(modelPath, textPath) {
@@ -59,9 +70,11 @@ async function tokenize(modelPath, textPath) {
   const text = fs.readFileSync(textPath, "utf8");
   const lines = text.split("\n");
   if (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+  const canTokenize = spmCanTokenize(model) ?? (() => true);
+  const tokenizeOrNull = (t) => (canTokenize(t) ? Array.from(model.tokenize(t, false)) : null);
   const result = {
-    lines: lines.map((line) => Array.from(model.tokenize(line, false))),
-    whole: Array.from(model.tokenize(text, false)),
+    lines: lines.map(tokenizeOrNull),
+    whole: tokenizeOrNull(text),
   };
   process.stdout.write(JSON.stringify(result) + "\n");
   await model.dispose();
@@ -77,17 +90,18 @@ function logSumExp(row) {
 }
 
 async function evaluate(modelPath, idsPath, outPath) {
-  const ids = readIds(idsPath);
-  if (ids.length === 0) fail(`${idsPath}: no token ids`);
+  const windows = readWindows(idsPath);
   const { llama, model } = await loadModel(modelPath);
   // llama.cpp's vocabulary size is the length of the token list.
   const nVocab = model.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length;
   if (!Number.isInteger(nVocab) || nVocab <= 0) fail(`${modelPath}: no tokenizer.ggml.tokens`);
-  for (const id of ids) if (id >= nVocab) fail(`token id ${id} is outside the vocabulary of ${nVocab}`);
+  const longest = Math.max(...windows.map((w) => w.length));
+  for (const ids of windows)
+    for (const id of ids) if (id >= nVocab) fail(`token id ${id} is outside the vocabulary of ${nVocab}`);
   const context = await model.createContext({
     // Room beyond the last token: with a full context node-llama-cpp shifts it before the final evaluation.
-    contextSize: ids.length + 16,
-    batchSize: ids.length,
+    contextSize: longest + 16,
+    batchSize: longest,
     sequences: 1,
     threads,
     flashAttention: false,
@@ -99,28 +113,40 @@ async function evaluate(modelPath, idsPath, outPath) {
   const sequence = context.getSequence();
   // Logits straight from the model: no sampling transforms (temperature 0, no top-k/top-p/min-p, no penalties).
   const options = { temperature: 0, topK: 0, topP: 1, minP: 0, seed: 0 };
-  const input = ids.map((id) => [id, { generateNext: { logits: true, options } }]);
-  const outputs = await sequence.controlledEvaluate(input);
 
-  const logits = new Float32Array(ids.length * nVocab);
+  const total = windows.reduce((n, w) => n + w.length, 0);
+  const logits = new Float32Array(total * nVocab);
   const argmax = [];
+  const perWindow = [];
   let nllSum = 0;
-  for (let i = 0; i < ids.length; ++i) {
-    const map = outputs[i]?.next?.logits;
-    if (map == null || map.size !== nVocab) fail(`position ${i}: expected ${nVocab} logits, got ${map?.size ?? 0}`);
-    const row = logits.subarray(i * nVocab, (i + 1) * nVocab);
-    for (const [token, value] of map) row[token] = value;
-    let best = 0;
-    for (let t = 1; t < nVocab; ++t) if (row[t] > row[best]) best = t;
-    argmax.push(best);
-    if (i + 1 < ids.length) nllSum += logSumExp(row) - row[ids[i + 1]];
+  let nllTerms = 0;
+  let row0 = 0;
+  for (const ids of windows) {
+    await sequence.clearHistory();  // every window starts at position 0
+    const outputs = await sequence.controlledEvaluate(ids.map((id) => [id, { generateNext: { logits: true, options } }]));
+    let windowNll = 0;
+    for (let i = 0; i < ids.length; ++i) {
+      const map = outputs[i]?.next?.logits;
+      if (map == null || map.size !== nVocab) fail(`position ${i}: expected ${nVocab} logits, got ${map?.size ?? 0}`);
+      const row = logits.subarray((row0 + i) * nVocab, (row0 + i + 1) * nVocab);
+      for (const [token, value] of map) row[token] = value;
+      let best = 0;
+      for (let t = 1; t < nVocab; ++t) if (row[t] > row[best]) best = t;
+      argmax.push(best);
+      if (i + 1 < ids.length) windowNll += logSumExp(row) - row[ids[i + 1]];
+    }
+    perWindow.push({ n_tokens: ids.length, mean_nll: ids.length > 1 ? windowNll / (ids.length - 1) : 0 });
+    nllSum += windowNll;
+    nllTerms += ids.length - 1;
+    row0 += ids.length;
   }
   fs.writeFileSync(outPath, Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength));
   const result = {
-    n_tokens: ids.length,
+    n_tokens: total,
     n_vocab: nVocab,
-    mean_nll: ids.length > 1 ? nllSum / (ids.length - 1) : 0,
+    mean_nll: nllTerms > 0 ? nllSum / nllTerms : 0,
     argmax,
+    windows: perWindow,
   };
   process.stdout.write(JSON.stringify(result) + "\n");
   await context.dispose();

@@ -10,10 +10,13 @@
 #include <random>
 
 #include "slmopt/core/error.h"
-#include "slmopt/core/half.h"
 #include "slmopt/io/gguf.h"
 #include "slmopt/io/gguf_format.h"
+#include "slmopt/io/model_loader.h"
 #include "slmopt/ir/tensor_names.h"
+#include "slmopt/quant/block_quantize.h"
+#include "slmopt/text/tokenizer.h"
+#include "slmopt/core/mapped_file.h"
 #include "test_support.h"
 
 namespace slmopt {
@@ -150,34 +153,6 @@ void expect_same_config(const Config& a, const Config& b) {
 std::vector<float> row(const Tensor& t, int64_t r) {
   std::vector<float> out(static_cast<size_t>(t.cols()));
   t.rows_to_f32(r, r + 1, out.data());
-  return out;
-}
-
-// ggml's reference Q8_0 encoder (quantize_row_q8_0_ref), test-only until quant/ provides one.
-std::vector<uint8_t> encode_q8_0(const Tensor& t) {
-  const std::vector<float> x = t.to_f32();
-  std::vector<uint8_t> out(x.size() / 32 * 34);
-  for (size_t b = 0; b < x.size() / 32; ++b) {
-    float amax = 0.0f;
-    for (size_t i = 0; i < 32; ++i) amax = std::max(amax, std::abs(x[b * 32 + i]));
-    const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-    const uint16_t dh = f32_to_f16(d);
-    std::memcpy(&out[b * 34], &dh, 2);
-    for (size_t i = 0; i < 32; ++i)
-      out[b * 34 + 2 + i] = static_cast<uint8_t>(static_cast<int8_t>(std::round(x[b * 32 + i] * id)));
-  }
-  return out;
-}
-
-// ggml's dequantize_row_q8_0, test-only while ir/block_formats has no Q8_0 decoder.
-std::vector<float> decode_q8_0(const Tensor& t) {
-  std::vector<float> out(static_cast<size_t>(t.numel()));
-  for (size_t b = 0; b < out.size() / 32; ++b) {
-    uint16_t dh;
-    std::memcpy(&dh, t.data() + b * 34, 2);
-    const float d = f16_to_f32(dh);
-    for (size_t i = 0; i < 32; ++i) out[b * 32 + i] = d * static_cast<float>(static_cast<int8_t>(t.data()[b * 34 + 2 + i]));
-  }
   return out;
 }
 
@@ -447,7 +422,8 @@ TEST(GgufModel, QuantizedTensorsGoThroughTheEncoderOneAtATime) {
   options.encode = [&](const Tensor& t, DType dtype) {
     EXPECT_EQ(dtype, DType::Q8_0);
     encoded.push_back(t.name());
-    return encode_q8_0(t);
+    const Tensor q = quantize_tensor(t, dtype, nullptr, Encoder::Reference);
+    return std::vector<uint8_t>(q.data(), q.data() + q.nbytes());
   };
   write_gguf(model, path, options);
   EXPECT_EQ(encoded.size(), 2u + 2u * 7u);  // embedding, head, 7 matrices per layer
@@ -459,7 +435,7 @@ TEST(GgufModel, QuantizedTensorsGoThroughTheEncoderOneAtATime) {
   const Tensor& q = loaded.tensor(names::q_proj(0));
   EXPECT_EQ(q.dtype(), DType::Q8_0);
   // The encoder saw rows in GGUF order; loading regroups them back, so values match the original closely.
-  const std::vector<float> original = model.tensor(names::q_proj(0)).to_f32(), decoded = decode_q8_0(q);
+  const std::vector<float> original = model.tensor(names::q_proj(0)).to_f32(), decoded = q.to_f32();
   float max_abs = 0, max_err = 0;
   for (size_t i = 0; i < original.size(); ++i) {
     max_abs = std::max(max_abs, std::abs(original[i]));
@@ -527,12 +503,14 @@ TEST(GgufModel, MergesAreDerivedFromScoresWhenAFileHasNone) {
   const std::string path = scratch_file("gguf_sp_scores", "m.gguf");
   write_gguf(model, path);
   EXPECT_FALSE(GgufFile::open(path).metadata().has("tokenizer.ggml.merges"));
+  // The vocabulary loads with scores only, as in the file; text/ derives the merges it needs.
   const Vocab v = load_gguf(path).vocab;
   EXPECT_EQ(v.scores, model.vocab.scores);
+  EXPECT_TRUE(v.merges.empty());
   // By score, then (for splits of one token) by the left piece's id.
   const std::vector<std::string> expected = {"a b", "\xE2\x96\x81 a", "b c", "a bc", "ab c", "\xE2\x96\x81 ab",
                                              "\xE2\x96\x81" "a b"};
-  EXPECT_EQ(v.merges, expected);
+  EXPECT_EQ(merges_from_scores(v), expected);
 }
 
 TEST(GgufModel, ByteLevelVocabularyKeepsMergesAndPreTokenizer) {
@@ -558,7 +536,7 @@ TEST(GgufModel, ByteLevelVocabularyKeepsMergesAndPreTokenizer) {
   EXPECT_EQ(v.kind, VocabKind::ByteLevelBpe);
   EXPECT_EQ(v.merges, model.vocab.merges);
   EXPECT_EQ(v.pre, "llama-bpe");
-  EXPECT_EQ(v.split_regex, model.vocab.split_regex);
+  EXPECT_EQ(effective_split_regex(v), model.vocab.split_regex);  // named by "llama-bpe"
   EXPECT_TRUE(v.ignore_merges);
   EXPECT_EQ(v.eos_id, 11);
   EXPECT_EQ(v.types[11], TokenType::Control);
@@ -567,6 +545,53 @@ TEST(GgufModel, ByteLevelVocabularyKeepsMergesAndPreTokenizer) {
   write_gguf(model, path);
   EXPECT_EQ(GgufFile::open(path).require_string("tokenizer.ggml.pre"), "gpt-2");
   EXPECT_EQ(load_gguf(path).vocab.split_regex, "");
+}
+
+// The bundled Hugging Face models through GGUF and back: F32 output decodes to the same floats bit for bit,
+// output in the source dtype holds the same bytes, and slmopt's tokenizer built from the GGUF vocabulary gives
+// the same ids as the one built from tokenizer.json.
+TEST(GgufModel, BundledModelsRoundTripBitForBit) {
+  for (const std::string name : {"tinystories-656k", "llama-5m-kjv"}) {
+    SCOPED_TRACE(name);
+    const Model hf = load_model(testing::model_path(name));
+    const std::string dir = testing::scratch_dir("gguf_bundled_" + name);
+    GgufWriteOptions f32;
+    f32.choose_dtype = [](const std::string&, const Tensor&) { return DType::F32; };
+    write_gguf(hf, dir + "/f32.gguf", f32);
+    const Model back = load_model(dir + "/f32.gguf");  // the .gguf branch of load_model
+    expect_same_config(hf.config, back.config);
+    ASSERT_EQ(back.tensors().size(), hf.tensors().size());
+    for (const auto& [tensor_name, t] : hf.tensors()) {
+      const Tensor& got = back.tensor(tensor_name);
+      EXPECT_EQ(got.dtype(), DType::F32) << tensor_name;
+      const std::vector<float> a = t.to_f32(), b = got.to_f32();
+      ASSERT_EQ(a.size(), b.size()) << tensor_name;
+      EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << tensor_name;
+    }
+
+    // In the source dtype, matrices keep their bytes; norms become F32 (as llama.cpp wants) with the same values.
+    write_gguf(hf, dir + "/native.gguf");
+    const Model native = load_gguf(dir + "/native.gguf");
+    for (const auto& [tensor_name, t] : hf.tensors()) {
+      const Tensor& got = native.tensor(tensor_name);
+      if (t.rank() >= 2) {
+        EXPECT_TRUE(same_bytes(t, got)) << tensor_name;
+      } else {
+        EXPECT_EQ(got.dtype(), DType::F32);
+        EXPECT_EQ(t.to_f32(), got.to_f32()) << tensor_name;
+      }
+    }
+
+    const std::string text = read_text_file(
+        testing::data_path(name == "llama-5m-kjv" ? "kjv-eval.txt" : "tinystories-eval.txt")).substr(0, 40000);
+    const Tokenizer from_hf(hf.vocab), from_gguf(back.vocab);
+    EXPECT_EQ(from_gguf.encode(text, true), from_hf.encode(text, true));
+    EXPECT_EQ(back.vocab.tokens, hf.vocab.tokens);
+    EXPECT_EQ(back.vocab.merges, hf.vocab.merges);
+    EXPECT_EQ(back.vocab.bos_id, hf.vocab.bos_id);
+    EXPECT_EQ(back.vocab.eos_id, hf.vocab.eos_id);
+    EXPECT_EQ(back.vocab.add_bos, hf.vocab.add_bos);
+  }
 }
 
 TEST(GgufModel, RefusesWhatLlamaCppCannotLoad) {
