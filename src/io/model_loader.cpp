@@ -8,6 +8,7 @@
 
 #include "slmopt/core/error.h"
 #include "slmopt/core/mapped_file.h"
+#include "slmopt/io/gguf.h"
 #include "slmopt/io/hf.h"
 #include "slmopt/io/hf_gpt2.h"
 #include "slmopt/io/onnx_import.h"
@@ -37,7 +38,7 @@ Model load_model(const std::string& path) {
   }
 
   const std::string ext = lower_extension(path);
-  if (ext == ".gguf") throw_error(ErrorKind::Unsupported, "{}: reading GGUF models is not supported yet", path);
+  if (ext == ".gguf") return load_gguf(path);
   if (ext == ".onnx") return load_onnx(path);
   if (ext == ".safetensors" || fs::path(path).filename() == "config.json")
     throw_error(ErrorKind::Unsupported, "{}: pass the Hugging Face model folder ({}), not a file inside it", path,
