@@ -3,6 +3,7 @@
 // files atomically (see io/onnx_export.h for the interface and layout).
 #include "slmopt/io/onnx_export.h"
 
+#include <cctype>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -28,6 +29,24 @@ const char* onnx_weight_type_name(OnnxWeightType type) {
     case OnnxWeightType::Int4: return "int4";
   }
   return "?";
+}
+
+std::optional<OnnxWeightType> onnx_weight_type_from_name(std::string_view name) {
+  std::string lower(name);
+  for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (OnnxWeightType t : {OnnxWeightType::F32, OnnxWeightType::F16, OnnxWeightType::Int8, OnnxWeightType::Int8Dynamic,
+                           OnnxWeightType::Int4})
+    if (lower == onnx_weight_type_name(t)) return t;
+  return std::nullopt;
+}
+
+int onnx_weight_type_bits(OnnxWeightType type) {
+  switch (type) {
+    case OnnxWeightType::Int8:
+    case OnnxWeightType::Int8Dynamic: return 8;
+    case OnnxWeightType::Int4: return 4;
+    default: return 0;
+  }
 }
 
 namespace {
@@ -101,7 +120,11 @@ std::string genai_config_json(const Model& model, const std::string& model_file,
 
 }  // namespace
 
-OnnxExportResult export_onnx(const Model& model, const std::string& path, const OnnxExportOptions& options) {
+OnnxExportResult export_onnx(const Model& model, const std::string& target, const OnnxExportOptions& options) {
+  namespace fs = std::filesystem;
+  std::string ext = fs::path(target).extension().string();
+  for (char& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  const std::string path = ext == ".onnx" ? target : (fs::path(target) / "model.onnx").string();
   model.validate();
   const Config& c = model.config;
   if (c.family == Family::Gpt2) check_gpt2_tensors(model, model.source_path.empty() ? path : model.source_path);
@@ -143,7 +166,6 @@ OnnxExportResult export_onnx(const Model& model, const std::string& path, const 
   OnnxExportResult result;
   for (const auto& t : graph.initializer()) result.weight_bytes += t.raw_data().size();
 
-  namespace fs = std::filesystem;
   const fs::path model_path(path);
   const fs::path dir = model_path.has_parent_path() ? model_path.parent_path() : fs::path(".");
   if (!dir.empty()) make_directories(dir.string());

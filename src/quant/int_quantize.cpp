@@ -5,8 +5,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "slmopt/core/error.h"
+#include "slmopt/core/half.h"
+#include "slmopt/ir/block_structs.h"
 #include "slmopt/core/parallel.h"
 #include "slmopt/ir/tensor_names.h"
 
@@ -72,6 +75,35 @@ IntQuantizedWeights quantize_linear_weights_rtn(const Model& model, const IntQua
     if (!names::is_linear_weight(name) || tensor.rank() != 2) continue;
     const std::vector<float> values = tensor.to_f32();
     out.emplace(name, quantize_int_rtn(values, tensor.dim(0), tensor.dim(1), options));
+  }
+  return out;
+}
+
+IntQuantizedWeights int_weights_from_q4_0(const Model& model) {
+  IntQuantizedWeights out;
+  for (const auto& [name, t] : model.tensors()) {
+    if (t.dtype() != DType::Q4_0 || t.rank() != 2 || !names::is_linear_weight(name)) continue;
+    IntQuantizedWeight q;
+    q.bits = 4;
+    q.rows = t.dim(0);
+    q.cols = t.dim(1);
+    q.block_size = blocks::kQK;
+    const int64_t nb = q.blocks();
+    if (t.nbytes() != static_cast<size_t>(q.rows * nb) * sizeof(blocks::Q4_0))
+      throw_error(ErrorKind::BadInput, "tensor '{}': {} bytes for Q4_0 shape {}", name, t.nbytes(), shape_to_string(t.shape()));
+    q.codes.resize(static_cast<size_t>(q.rows * q.cols));
+    q.scales.resize(static_cast<size_t>(q.rows * nb));
+    for (int64_t b = 0; b < q.rows * nb; ++b) {
+      blocks::Q4_0 block;
+      std::memcpy(&block, t.data() + static_cast<size_t>(b) * sizeof(block), sizeof(block));
+      q.scales[static_cast<size_t>(b)] = f16_to_f32(block.d);
+      uint8_t* codes = q.codes.data() + b * blocks::kQK;  // rows are whole blocks, so blocks tile the codes
+      for (int j = 0; j < blocks::kQK / 2; ++j) {
+        codes[j] = block.qs[j] & 0x0f;
+        codes[j + blocks::kQK / 2] = block.qs[j] >> 4;
+      }
+    }
+    out.emplace(name, std::move(q));
   }
   return out;
 }

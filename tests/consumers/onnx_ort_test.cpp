@@ -20,6 +20,7 @@
 #include "slmopt/io/model_loader.h"
 #include "slmopt/io/onnx_export.h"
 #include "slmopt/ir/tensor_names.h"
+#include "slmopt/quant/block_quantize.h"
 #include "slmopt/quant/int_quantize.h"
 #include "slmopt/text/dataset.h"
 #include "test_support.h"
@@ -201,6 +202,28 @@ TEST(OrtLlamaQuantized, ExportsRunAndNllMatchesSlmoptOnSameWeights) {
     std::printf("[ onnx %-16s] %8.0f KiB  ORT NLL %.5f  slmopt NLL %.5f\n", c.name,
                 static_cast<double>(std::filesystem::file_size(path)) / 1024.0, ort_nll, slmopt_nll);
   }
+}
+
+TEST(OrtLlamaQuantized, Q4_0ModelExportsToMatMulNBitsWithItsOwnCodes) {
+  SLMOPT_REQUIRE_ORT();
+  Model model = load_model(model_path("llama-5m-kjv"));
+  for (const Tensor* t : model.ordered_tensors())
+    if (names::is_linear_weight(t->name())) model.set(quantize_tensor(*t, DType::Q4_0, nullptr));
+  const IntQuantizedWeights codes = int_weights_from_q4_0(model);
+  ASSERT_EQ(codes.size(), 4u * 7u + 1u);
+  const std::vector<int32_t> ids = eval_tokens(model, "kjv-eval.txt", 128);
+  const std::string dir = scratch_dir("ort_q4_0");
+  testing::write_token_json(dir + "/ids.json", ids);
+  OnnxExportOptions options;
+  options.weight_type = OnnxWeightType::Int4;
+  options.quantized = &codes;
+  options.accuracy_level = 0;  // float activations: the same arithmetic as the reference up to rounding
+  export_onnx(model, dir + "/model.onnx", options);
+  const auto out = testing::run_ort_harness("--model " + quoted(dir + "/model.onnx") + " --tokens " +
+                                            quoted(dir + "/ids.json") + " --logits-out " + quoted(dir + "/l.f32"));
+  const RowMatrix expected = ModelRunner(model).logits(ids);
+  expect_logits_match(expected, testing::read_logits(dir + "/l.f32", expected.rows(), expected.cols()), "q4_0 int4");
+  EXPECT_NEAR(out["mean_nll"].get<double>(), mean_nll(expected, ids), 1e-3);
 }
 
 TEST(OrtLlamaExternalData, SameLogitsAsSingleFile) {

@@ -20,6 +20,7 @@
 #include "slmopt/io/onnx_import.h"
 #include "slmopt/ir/tensor_names.h"
 #include "slmopt/ir/rope_frequencies.h"
+#include "slmopt/quant/block_quantize.h"
 #include "slmopt/quant/int_quantize.h"
 #include "synthetic_llama.h"
 #include "test_support.h"
@@ -170,6 +171,36 @@ TEST(OnnxExport, RopeTablesUseTheForwardPassFrequencies) {
     c.rope_scaling.original_max_position = 64;
     EXPECT_EQ(config_rope_inverse_frequencies(c), rope_inverse_frequencies(c));
   }
+}
+
+TEST(OnnxExport, WeightTypeNamesAndFolderTargets) {
+  for (OnnxWeightType t : {OnnxWeightType::F32, OnnxWeightType::F16, OnnxWeightType::Int8,
+                           OnnxWeightType::Int8Dynamic, OnnxWeightType::Int4})
+    EXPECT_EQ(onnx_weight_type_from_name(onnx_weight_type_name(t)), t);
+  EXPECT_EQ(onnx_weight_type_from_name("INT4"), OnnxWeightType::Int4);
+  EXPECT_FALSE(onnx_weight_type_from_name("q4_k").has_value());
+  EXPECT_EQ(onnx_weight_type_bits(OnnxWeightType::Int8Dynamic), 8);
+  EXPECT_EQ(onnx_weight_type_bits(OnnxWeightType::F16), 0);
+  const Model model = testing::make_random_llama(testing::llama_config(64, 128, 1, 4, 2, 16, 50), 3);
+  const std::string dir = scratch_dir("onnx_folder_target");
+  const OnnxExportResult r = export_onnx(model, dir + "/out");
+  ASSERT_FALSE(r.files.empty());
+  EXPECT_EQ(r.files[0], dir + "/out/model.onnx");
+  EXPECT_TRUE(std::filesystem::exists(dir + "/out/genai_config.json"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/out/tokenizer.json"));  // the synthetic model has no vocabulary
+}
+
+TEST(IntQuantize, Q4_0BlocksRepackWithoutLoss) {
+  Model model = load_model(model_path("tinystories-656k"));
+  const Tensor& w = model.tensor(names::down_proj(0));
+  model.set(quantize_tensor(w, DType::Q4_0, nullptr));
+  const IntQuantizedWeights q = int_weights_from_q4_0(model);
+  ASSERT_EQ(q.size(), 1u);
+  const IntQuantizedWeight& down = q.at(names::down_proj(0));
+  down.check("down");
+  EXPECT_EQ(down.block_size, 32);
+  EXPECT_TRUE(down.symmetric());
+  EXPECT_EQ(down.dequantize(), model.tensor(names::down_proj(0)).to_f32());
 }
 
 TEST(IntQuantize, RoundTripErrorWithinHalfAStep) {

@@ -39,7 +39,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "slmopt/ir/int_weights.h"
@@ -50,6 +52,9 @@ namespace slmopt {
 enum class OnnxWeightType { F32, F16, Int8, Int8Dynamic, Int4 };
 
 const char* onnx_weight_type_name(OnnxWeightType type);  // "f32", "f16", "int8", "int8-dynamic", "int4"
+std::optional<OnnxWeightType> onnx_weight_type_from_name(std::string_view name);  // case-insensitive
+// Bits of the integer codes a weight type needs in OnnxExportOptions::quantized (8 or 4), 0 for float types.
+int onnx_weight_type_bits(OnnxWeightType type);
 
 struct OnnxExportOptions {
   OnnxWeightType weight_type = OnnxWeightType::F32;
@@ -69,7 +74,8 @@ struct OnnxExportResult {
   bool external_data = false;
 };
 
-// Exports a llama-family (Llama, Mistral, Qwen2) or GPT-2 model. Throws Error(Unsupported) for other families
+// Exports a llama-family (Llama, Mistral, Qwen2) or GPT-2 model. `path` names the .onnx file; any other path
+// is taken as a folder and the model is written as <path>/model.onnx. Throws Error(Unsupported) for other families
 // or per-layer head counts the graph cannot express, Error(Usage) when the quantized weights do not match the
 // weight type, Error(Io) when a file cannot be written.
 OnnxExportResult export_onnx(const Model& model, const std::string& path, const OnnxExportOptions& options = {});

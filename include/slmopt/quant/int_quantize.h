@@ -26,6 +26,11 @@ IntQuantizedWeight quantize_int_rtn(std::span<const float> weight, int64_t rows,
 // Quantizes every linear weight of the model (names::is_linear_weight; a tied output head stays float).
 IntQuantizedWeights quantize_linear_weights_rtn(const Model& model, const IntQuantizeOptions& options);
 
+// The codes of linear weights already stored as GGUF Q4_0 blocks (d·(q − 8), blocks of 32), repacked without
+// loss as 4-bit, block-32, symmetric IntQuantizedWeights (scale = d): a Q4_0 model exports to MatMulNBits
+// exactly. Tensors of other dtypes are skipped.
+IntQuantizedWeights int_weights_from_q4_0(const Model& model);
+
 // A copy of `model` (tensors shared where unchanged) whose quantized linear weights are replaced by their
 // dequantized float values: what a consumer of the quantized export computes, for evaluating it with
 // ModelRunner.
