@@ -112,6 +112,21 @@ TEST_P(OrtLlama, GreedyGenerationWithCacheEqualsRecompute) {
   EXPECT_EQ(cached, generate_greedy(runner, prompt, 32)) << "ORT and slmopt greedy tokens differ";
 }
 
+TEST_P(OrtLlama, LeftPaddedBatchMatchesUnpaddedRun) {
+  SLMOPT_REQUIRE_ORT();
+  const BundledModel& param = GetParam();
+  const Model model = load_model(model_path(param.folder));
+  const std::vector<int32_t> ids = eval_tokens(model, param.eval_text, 24);
+  const std::string dir = scratch_dir(std::string("ort_padded_") + param.folder);
+  export_onnx(model, dir + "/model.onnx");
+  testing::write_token_json(dir + "/ids.json", ids);
+  const auto out = testing::run_ort_harness("--model " + quoted(dir + "/model.onnx") + " --tokens " +
+                                            quoted(dir + "/ids.json") + " --mode padded-batch --pad 5");
+  const double range = out["logit_range"].get<double>();
+  EXPECT_LE(out["prompt_max_diff"].get<double>(), 1e-4 * range);
+  EXPECT_LE(out["step_max_diff"].get<double>(), 1e-4 * range);
+}
+
 TEST_P(OrtLlama, FusedContribOpExportMatchesSlmopt) {
   SLMOPT_REQUIRE_ORT();
   const BundledModel& param = GetParam();

@@ -10,6 +10,9 @@
 //   (row-major, little-endian).
 //   --generate N  greedy: the prompt in one run, then N tokens one at a time with the cache
 //                 ("cached"), and the same N tokens by re-running the whole sequence each time ("recompute").
+//   --mode padded-batch --pad N   batch 2: the ids, and the same ids left-padded by N (attention_mask 0,
+//                 position_ids restarting after the padding), prompt run and then one cached step; reports the
+//                 largest logit difference of the padded row against the unpadded batch-1 run.
 //   --bench-prompt P --bench-tokens G   timing: a P-token prompt (first P ids, repeated if needed), then G
 //                 greedy tokens; reports median-free plain wall times in milliseconds.
 import * as fs from 'node:fs';
@@ -55,6 +58,46 @@ async function logitsFor(decoder, ids, mode) {
   const logits = new Float32Array(ids.length * vocab);
   rows.forEach((row, i) => logits.set(row, i * vocab));
   return {logits, vocab};
+}
+
+function int64(values, dims) {
+  return new ort.Tensor('int64', BigInt64Array.from(values.map(BigInt)), dims);
+}
+
+// Left padding and batching: row 1 = N pad tokens (id 0, masked) + ids[0 .. L−N), positions 0.. after the pad.
+async function paddedBatch(decoder, ids, pad) {
+  const L = ids.length, n = L - pad;
+  if (pad <= 0 || n < 2) fail('--pad must be between 1 and the token count − 2');
+  const reference = await decoder.run(ids, decoder.emptyPast(), 0);
+  const vocab = reference.vocab;
+  const row1 = new Array(pad).fill(0).concat(ids.slice(0, n));
+  const mask1 = new Array(pad).fill(0).concat(new Array(n).fill(1));
+  const pos1 = new Array(pad).fill(0).concat(Array.from({length: n}, (_, i) => i));
+  const past = decoder.emptyPast();
+  for (const name of decoder.pastNames) past[name] = new ort.Tensor('float32', new Float32Array(0), [2, past[name].dims[1], 0, past[name].dims[3]]);
+  let out = await decoder.session.run({
+    input_ids: int64(ids.concat(row1), [2, L]),
+    attention_mask: int64(new Array(L).fill(1).concat(mask1), [2, L]),
+    position_ids: int64(Array.from({length: L}, (_, i) => i).concat(pos1), [2, L]),
+    ...past});
+  let promptDiff = 0;
+  for (let j = 0; j < n; ++j)
+    for (let v = 0; v < vocab; ++v)
+      promptDiff = Math.max(promptDiff, Math.abs(out.logits.data[(L + pad + j) * vocab + v] - reference.logits[j * vocab + v]));
+  // One cached step: row 1 continues with ids[n] at position n (row 0 repeats its last token; not checked).
+  const stepPast = {};
+  for (const name of decoder.pastNames) stepPast[name] = out[name.replace('past_key_values.', 'present.')];
+  out = await decoder.session.run({
+    input_ids: int64([ids[L - 1], ids[n]], [2, 1]),
+    attention_mask: int64(new Array(L + 1).fill(1).concat(mask1, [1]), [2, L + 1]),
+    position_ids: int64([L, n], [2, 1]),
+    ...stepPast});
+  let stepDiff = 0;
+  for (let v = 0; v < vocab; ++v)
+    stepDiff = Math.max(stepDiff, Math.abs(out.logits.data[vocab + v] - reference.logits[n * vocab + v]));
+  let lo = Infinity, hi = -Infinity;
+  for (const x of reference.logits) { lo = Math.min(lo, x); hi = Math.max(hi, x); }
+  return {prompt_max_diff: promptDiff, step_max_diff: stepDiff, logit_range: hi - lo};
 }
 
 async function generate(decoder, prompt, count) {
@@ -112,6 +155,8 @@ const decoder = new Decoder(session);
 const result = {};
 if (args.generate) {
   Object.assign(result, await generate(decoder, ids, Number(args.generate)));
+} else if (args.mode === 'padded-batch') {
+  Object.assign(result, await paddedBatch(decoder, ids, Number(args.pad ?? 3)));
 } else if (args.bench_prompt) {
   Object.assign(result, await bench(decoder, ids, Number(args.bench_prompt), Number(args.bench_tokens ?? 32)));
 } else {
