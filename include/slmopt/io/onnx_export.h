@@ -15,14 +15,18 @@
 // "<path>.data" (ONNX external data: location, offset, length; offsets 64-byte aligned), so models above
 // protobuf's 2 GB limit export. Beside <path>: genai_config.json (decoder interface, head counts, cache
 // layout, bos/eos) and, when the model has a vocabulary, tokenizer.json + tokenizer_config.json. Every file is
-// written through AtomicFile; the data file is committed before the model that references it.
+// written through AtomicFile; the data file is committed before the model that references it. The graph is
+// built in memory (weights included) before anything is written. The Hugging Face config travels in the
+// metadata ("slmopt.config_json") so that io/onnx_import.h restores the model exactly.
 //
-// Weight encodings (OnnxWeightType), applied to the linear layers (q/k/v/o/gate/up/down and an untied head):
+// Weight encodings (OnnxWeightType), applied to the linear layers (llama: q/k/v/o/gate/up/down and an untied
+// head; GPT-2: c_attn, attn.c_proj, c_fc, mlp.c_proj):
 //   F32          float32 initializers, MatMul.
 //   F16          float16 initializers each followed by Cast→float32, MatMul in float32 (ORT's CPU provider
 //                has no fast fp16 MatMul; it folds the Casts at session start, so the file is half the size and
 //                the speed that of F32). The embedding is stored in fp16 too; norm weights stay float32.
-//   Int8         weight-only per-output-channel symmetric int8: DequantizeLinear(axis 1) → MatMul (QDQ).
+//   Int8         weight-only per-output-channel int8 (zero points when asymmetric): DequantizeLinear(axis 1) →
+//                MatMul (QDQ).
 //   Int8Dynamic  int8 weights with per-channel scales, activations quantized per tensor at run time:
 //                DynamicQuantizeLinear → MatMulInteger → Cast → Mul(activation scale · weight scales), or
 //                com.microsoft DynamicQuantizeMatMul when fused_ops is set.
