@@ -48,37 +48,44 @@ void layer_norm(const RowMatrix& x, const Eigen::VectorXf& weight, const Eigen::
     throw_error(ErrorKind::Internal, "layer_norm: rows have {} values, weight {} and bias {}", n, weight.size(),
                 bias.size());
   if (&y != &x) y.resize(x.rows(), n);
-  parallel_for(static_cast<size_t>(x.rows()), [&](size_t begin, size_t end) {
-    for (size_t r = begin; r < end; ++r) {
-      const float* in = x.data() + r * n;
-      float* out = y.data() + r * n;
-      double sum = 0, sum_sq = 0;
-      for (int64_t i = 0; i < n; ++i) sum += in[i];
-      const double mean = sum / static_cast<double>(n);
-      for (int64_t i = 0; i < n; ++i) sum_sq += (in[i] - mean) * (in[i] - mean);
-      const float mean_f = static_cast<float>(mean);
-      const float inv_std = static_cast<float>(1.0 / std::sqrt(sum_sq / static_cast<double>(n) + eps));
-      for (int64_t i = 0; i < n; ++i) out[i] = (in[i] - mean_f) * inv_std * weight[i] + bias[i];
-    }
-  }, 16);
+  parallel_for(
+      static_cast<size_t>(x.rows()),
+      [&](size_t begin, size_t end) {
+        for (size_t r = begin; r < end; ++r) {
+          const float* in = x.data() + r * n;
+          float* out = y.data() + r * n;
+          double sum = 0, sum_sq = 0;
+          for (int64_t i = 0; i < n; ++i) sum += in[i];
+          const double mean = sum / static_cast<double>(n);
+          for (int64_t i = 0; i < n; ++i) sum_sq += (in[i] - mean) * (in[i] - mean);
+          const float mean_f = static_cast<float>(mean);
+          const float inv_std = static_cast<float>(1.0 / std::sqrt(sum_sq / static_cast<double>(n) + eps));
+          for (int64_t i = 0; i < n; ++i) out[i] = (in[i] - mean_f) * inv_std * weight[i] + bias[i];
+        }
+      },
+      16);
 }
 
 void gelu_tanh_in_place(RowMatrix& x) {
   const float k = static_cast<float>(std::sqrt(2.0 / std::numbers::pi));
   float* d = x.data();
   const int64_t n = x.size();
-  parallel_for(static_cast<size_t>(n), [&](size_t begin, size_t end) {
-    for (size_t i = begin; i < end; ++i) {
-      const float v = d[i];
-      d[i] = 0.5f * v * (1.0f + std::tanh(k * (v + 0.044715f * v * v * v)));
-    }
-  }, 4096);
+  parallel_for(
+      static_cast<size_t>(n),
+      [&](size_t begin, size_t end) {
+        for (size_t i = begin; i < end; ++i) {
+          const float v = d[i];
+          d[i] = 0.5f * v * (1.0f + std::tanh(k * (v + 0.044715f * v * v * v)));
+        }
+      },
+      4096);
 }
 
 Gpt2Runner::Gpt2Runner(const Model& model) : config_(model.config) {
   const Config& c = config_;
   if (c.family != Family::Gpt2)
-    throw_error(ErrorKind::Unsupported, "{}: Gpt2Runner runs GPT-2 models, not {}", source_of(model), family_name(c.family));
+    throw_error(ErrorKind::Unsupported, "{}: Gpt2Runner runs GPT-2 models, not {}", source_of(model),
+                family_name(c.family));
   c.validate(source_of(model));
   namespace g = names::gpt2;
   const int64_t h = c.hidden_size, f = c.intermediate_size;

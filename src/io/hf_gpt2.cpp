@@ -66,10 +66,12 @@ Config parse_gpt2_config(const nlohmann::json& j, const std::string& source) {
   c.max_position = positive_field(j, "n_positions", source, 1024, false);
   c.vocab_size = positive_field(j, "vocab_size", source, 50257, false);
   if (c.hidden_size % c.num_heads != 0)
-    throw_error(ErrorKind::BadInput, "{}: n_embd {} is not a multiple of n_head {}", source, c.hidden_size, c.num_heads);
+    throw_error(ErrorKind::BadInput, "{}: n_embd {} is not a multiple of n_head {}", source, c.hidden_size,
+                c.num_heads);
   c.head_dim = c.hidden_size / c.num_heads;
   if (j.contains("layer_norm_epsilon") && !j["layer_norm_epsilon"].is_null()) {
-    if (!j["layer_norm_epsilon"].is_number()) throw_error(ErrorKind::BadInput, "{}: layer_norm_epsilon must be a number", source);
+    if (!j["layer_norm_epsilon"].is_number())
+      throw_error(ErrorKind::BadInput, "{}: layer_norm_epsilon must be a number", source);
     c.norm_eps = j["layer_norm_epsilon"].get<double>();
   }
   const std::string act = j.value("activation_function", std::string("gelu_new"));
@@ -89,10 +91,18 @@ Config parse_gpt2_config(const nlohmann::json& j, const std::string& source) {
 
 std::string gpt2_config_json(const Config& c) {
   nlohmann::ordered_json j = {
-      {"architectures", {"GPT2LMHeadModel"}}, {"model_type", "gpt2"}, {"activation_function", "gelu_new"},
-      {"n_embd", c.hidden_size}, {"n_layer", c.num_layers}, {"n_head", c.num_heads},
-      {"n_inner", c.intermediate_size}, {"n_positions", c.max_position}, {"n_ctx", c.max_position},
-      {"vocab_size", c.vocab_size}, {"layer_norm_epsilon", c.norm_eps}, {"tie_word_embeddings", true},
+      {"architectures", {"GPT2LMHeadModel"}},
+      {"model_type", "gpt2"},
+      {"activation_function", "gelu_new"},
+      {"n_embd", c.hidden_size},
+      {"n_layer", c.num_layers},
+      {"n_head", c.num_heads},
+      {"n_inner", c.intermediate_size},
+      {"n_positions", c.max_position},
+      {"n_ctx", c.max_position},
+      {"vocab_size", c.vocab_size},
+      {"layer_norm_epsilon", c.norm_eps},
+      {"tie_word_embeddings", true},
   };
   return j.dump(2) + "\n";
 }
@@ -100,8 +110,8 @@ std::string gpt2_config_json(const Config& c) {
 std::vector<std::pair<std::string, std::vector<int64_t>>> gpt2_tensor_shapes(const Config& c) {
   namespace g = names::gpt2;
   const int64_t h = c.hidden_size, f = c.intermediate_size;
-  std::vector<std::pair<std::string, std::vector<int64_t>>> out = {
-      {g::kTokenEmbedding, {c.vocab_size, h}}, {g::kPositionEmbedding, {c.max_position, h}}};
+  std::vector<std::pair<std::string, std::vector<int64_t>>> out = {{g::kTokenEmbedding, {c.vocab_size, h}},
+                                                                   {g::kPositionEmbedding, {c.max_position, h}}};
   for (int64_t l = 0; l < c.num_layers; ++l) {
     for (const char* ln : {"ln_1.", "ln_2."}) {
       out.push_back({g::block(l, std::string(ln) + "weight"), {h}});
@@ -137,7 +147,9 @@ void check_gpt2_tensors(const Model& model, const std::string& source) {
 }
 
 Tensor transposed_f32(const Tensor& t, const std::string& name) {
-  if (t.rank() != 2) throw_error(ErrorKind::BadInput, "tensor '{}' has shape {}, expected a matrix", t.name(), shape_to_string(t.shape()));
+  if (t.rank() != 2)
+    throw_error(ErrorKind::BadInput, "tensor '{}' has shape {}, expected a matrix", t.name(),
+                shape_to_string(t.shape()));
   const int64_t rows = t.dim(0), cols = t.dim(1);
   const std::vector<float> v = t.to_f32();
   std::vector<float> out(v.size());
@@ -177,7 +189,8 @@ Model load_hf_gpt2_model(const std::string& dir) {
     }
   }
   check_gpt2_tensors(model, dir);
-  if (file_exists(dir + "/generation_config.json")) model.generation.json = read_text_file(dir + "/generation_config.json");
+  if (file_exists(dir + "/generation_config.json"))
+    model.generation.json = read_text_file(dir + "/generation_config.json");
   if (file_exists(dir + "/tokenizer.json"))
     model.vocab = load_hf_vocab(dir + "/tokenizer.json", dir + "/tokenizer_config.json");
   return model;

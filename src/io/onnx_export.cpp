@@ -5,7 +5,6 @@
 
 #include <cctype>
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
 
 #include "onnx_export_llama.h"
@@ -22,11 +21,16 @@ using namespace onnx_export_detail;
 
 const char* onnx_weight_type_name(OnnxWeightType type) {
   switch (type) {
-    case OnnxWeightType::F32: return "f32";
-    case OnnxWeightType::F16: return "f16";
-    case OnnxWeightType::Int8: return "int8";
-    case OnnxWeightType::Int8Dynamic: return "int8-dynamic";
-    case OnnxWeightType::Int4: return "int4";
+    case OnnxWeightType::F32:
+      return "f32";
+    case OnnxWeightType::F16:
+      return "f16";
+    case OnnxWeightType::Int8:
+      return "int8";
+    case OnnxWeightType::Int8Dynamic:
+      return "int8-dynamic";
+    case OnnxWeightType::Int4:
+      return "int4";
   }
   return "?";
 }
@@ -43,9 +47,12 @@ std::optional<OnnxWeightType> onnx_weight_type_from_name(std::string_view name) 
 int onnx_weight_type_bits(OnnxWeightType type) {
   switch (type) {
     case OnnxWeightType::Int8:
-    case OnnxWeightType::Int8Dynamic: return 8;
-    case OnnxWeightType::Int4: return 4;
-    default: return 0;
+    case OnnxWeightType::Int8Dynamic:
+      return 8;
+    case OnnxWeightType::Int4:
+      return 4;
+    default:
+      return 0;
   }
 }
 
@@ -112,8 +119,10 @@ std::string genai_config_json(const Model& model, const std::string& model_file,
       {"slmopt",
        {{"weight_type", onnx_weight_type_name(options.weight_type)},
         {"fused_ops", options.fused_ops},
-        {"kv_cache", {{"layout", "[batch, kv_heads, sequence, head_dim]"}, {"dtype", "float32"},
-                      {"keys_after_rope", c.family != Family::Gpt2}}}}},
+        {"kv_cache",
+         {{"layout", "[batch, kv_heads, sequence, head_dim]"},
+          {"dtype", "float32"},
+          {"keys_after_rope", c.family != Family::Gpt2}}}}},
   };
   return j.dump(2) + "\n";
 }
@@ -142,9 +151,12 @@ OnnxExportResult export_onnx(const Model& model, const std::string& target, cons
   graph.set_name(c.name.empty() ? "slmopt_decoder" : c.name);
   onnx_graph::GraphBuilder builder(graph);
   ExportContext ctx{model, options, builder};
-  if (c.family == Family::Gpt2) build_gpt2_graph(ctx);
-  else if (options.fused_ops) build_llama_graph_fused(ctx);
-  else build_llama_graph(ctx);
+  if (c.family == Family::Gpt2)
+    build_gpt2_graph(ctx);
+  else if (options.fused_ops)
+    build_llama_graph_fused(ctx);
+  else
+    build_llama_graph(ctx);
 
   auto* opset = proto.add_opset_import();
   opset->set_domain("");
@@ -161,7 +173,8 @@ OnnxExportResult export_onnx(const Model& model, const std::string& target, cons
   };
   add_metadata("slmopt.family", family_name(c.family));
   // The Hugging Face config travels inside the file so that load_onnx restores RoPE and norm settings exactly.
-  add_metadata("slmopt.config_json", c.family == Family::Gpt2 ? gpt2_config_json(c) : hf_config_json(c, model.vocab, std::nullopt));
+  add_metadata("slmopt.config_json",
+               c.family == Family::Gpt2 ? gpt2_config_json(c) : hf_config_json(c, model.vocab, std::nullopt));
 
   OnnxExportResult result;
   for (const auto& t : graph.initializer()) result.weight_bytes += t.raw_data().size();

@@ -52,11 +52,13 @@ void build_llama_graph_fused(ExportContext& ctx) {
 
   // seqlens_k = attended tokens − 1 per row (int32), total_sequence_length = mask width (int32 scalar).
   const std::string n = "/model/attn_mask";
-  const std::string attended = g.node("ReduceSum", n + "/ReduceSum", {"attention_mask", g.const_i64({1})}, {{"keepdims", int64_t{0}}});
+  const std::string attended =
+      g.node("ReduceSum", n + "/ReduceSum", {"attention_mask", g.const_i64({1})}, {{"keepdims", int64_t{0}}});
   const std::string last = g.node("Sub", n + "/SubOne", {attended, g.const_i64({1}, true)});
   const std::string seqlens = g.node("Cast", n + "/SeqlensK", {last}, {{"to", int64_t{onnx::TensorProto::INT32}}});
-  const std::string width = g.node("Gather", n + "/Total", {g.node("Shape", n + "/MaskShape", {"attention_mask"}), g.const_i64({1}, true)},
-                                   {{"axis", int64_t{0}}});
+  const std::string width =
+      g.node("Gather", n + "/Total", {g.node("Shape", n + "/MaskShape", {"attention_mask"}), g.const_i64({1}, true)},
+             {{"axis", int64_t{0}}});
   const std::string total = g.node("Cast", n + "/TotalInt32", {width}, {{"to", int64_t{onnx::TensorProto::INT32}}});
 
   const std::string embedding = float_table(ctx, names::kEmbedTokens);
@@ -64,23 +66,32 @@ void build_llama_graph_fused(ExportContext& ctx) {
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const std::string p = fmt::format("/model/layers.{}", l);
     const std::string h = simplified_norm(ctx, x, names::attn_norm(l), eps, p + "/input_layernorm");
-    const std::string q = linear(ctx, h, names::q_proj(l), c.attention_bias ? names::q_bias(l) : "", p + "/attn/q_proj");
-    const std::string k = linear(ctx, h, names::k_proj(l), c.attention_bias ? names::k_bias(l) : "", p + "/attn/k_proj");
-    const std::string v = linear(ctx, h, names::v_proj(l), c.attention_bias ? names::v_bias(l) : "", p + "/attn/v_proj");
+    const std::string q =
+        linear(ctx, h, names::q_proj(l), c.attention_bias ? names::q_bias(l) : "", p + "/attn/q_proj");
+    const std::string k =
+        linear(ctx, h, names::k_proj(l), c.attention_bias ? names::k_bias(l) : "", p + "/attn/k_proj");
+    const std::string v =
+        linear(ctx, h, names::v_proj(l), c.attention_bias ? names::v_bias(l) : "", p + "/attn/v_proj");
     const std::string out = p + "/attn/GroupQueryAttention/output_0";
     g.node_named("GroupQueryAttention", p + "/attn/GroupQueryAttention",
-                 {q, k, v, fmt::format("past_key_values.{}.key", l), fmt::format("past_key_values.{}.value", l), seqlens,
-                  total, cos, sin},
+                 {q, k, v, fmt::format("past_key_values.{}.key", l), fmt::format("past_key_values.{}.value", l),
+                  seqlens, total, cos, sin},
                  {out, fmt::format("present.{}.key", l), fmt::format("present.{}.value", l)},
-                 {{"num_heads", heads}, {"kv_num_heads", kv}, {"do_rotary", int64_t{1}},
-                  {"rotary_interleaved", int64_t{0}}, {"scale", static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)))}},
+                 {{"num_heads", heads},
+                  {"kv_num_heads", kv},
+                  {"do_rotary", int64_t{1}},
+                  {"rotary_interleaved", int64_t{0}},
+                  {"scale", static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)))}},
                  onnx_graph::kMicrosoftDomain);
-    const std::string o = linear(ctx, out, names::o_proj(l), c.attention_out_bias ? names::o_bias(l) : "", p + "/attn/o_proj");
+    const std::string o =
+        linear(ctx, out, names::o_proj(l), c.attention_out_bias ? names::o_bias(l) : "", p + "/attn/o_proj");
     x = g.node("Add", p + "/attn/residual", {x, o});
     const std::string h2 = simplified_norm(ctx, x, names::ffn_norm(l), eps, p + "/post_attention_layernorm");
     const std::string mb = names::layer_prefix(l) + "mlp.";
-    const std::string gate = linear(ctx, h2, names::gate_proj(l), c.mlp_bias ? mb + "gate_proj.bias" : "", p + "/mlp/gate_proj");
-    const std::string up = linear(ctx, h2, names::up_proj(l), c.mlp_bias ? mb + "up_proj.bias" : "", p + "/mlp/up_proj");
+    const std::string gate =
+        linear(ctx, h2, names::gate_proj(l), c.mlp_bias ? mb + "gate_proj.bias" : "", p + "/mlp/gate_proj");
+    const std::string up =
+        linear(ctx, h2, names::up_proj(l), c.mlp_bias ? mb + "up_proj.bias" : "", p + "/mlp/up_proj");
     const std::string silu = g.node("Mul", p + "/mlp/silu", {gate, g.node("Sigmoid", p + "/mlp/sigmoid", {gate})});
     const std::string down = linear(ctx, g.node("Mul", p + "/mlp/gated", {silu, up}), names::down_proj(l),
                                     c.mlp_bias ? mb + "down_proj.bias" : "", p + "/mlp/down_proj");
@@ -88,8 +99,10 @@ void build_llama_graph_fused(ExportContext& ctx) {
   }
   const std::string final_h = simplified_norm(ctx, x, names::kFinalNorm, eps, "/model/norm");
   std::string logits;
-  if (ctx.model.has(names::kLmHead)) logits = linear(ctx, final_h, names::kLmHead, "", "/lm_head");
-  else logits = linear_with_table(ctx, final_h, embedding, "/lm_head");
+  if (ctx.model.has(names::kLmHead))
+    logits = linear(ctx, final_h, names::kLmHead, "", "/lm_head");
+  else
+    logits = linear_with_table(ctx, final_h, embedding, "/lm_head");
   g.node_named("Identity", "/logits", {logits}, {"logits"});
 
   g.output("logits", onnx::TensorProto::FLOAT, {kBatch, kSequence, c.vocab_size});

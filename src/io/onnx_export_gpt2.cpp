@@ -25,7 +25,8 @@ std::string to_heads(ExportContext& ctx, const std::string& x, int64_t n, int64_
 std::string gelu_tanh(ExportContext& ctx, const std::string& x, const std::string& name) {
   auto& g = ctx.graph;
   const std::string x3 = g.node("Mul", name + "/Cube", {g.node("Mul", name + "/Square", {x, x}), x});
-  const std::string inner = g.node("Add", name + "/Inner", {x, g.node("Mul", name + "/MulCoef", {x3, g.const_f32(0.044715f)})});
+  const std::string inner =
+      g.node("Add", name + "/Inner", {x, g.node("Mul", name + "/MulCoef", {x3, g.const_f32(0.044715f)})});
   const float k = static_cast<float>(std::sqrt(2.0 / std::numbers::pi));
   const std::string t = g.node("Tanh", name + "/Tanh", {g.node("Mul", name + "/MulK", {inner, g.const_f32(k)})});
   const std::string one_plus = g.node("Add", name + "/OnePlus", {t, g.const_f32(1.0f)});
@@ -59,7 +60,8 @@ void build_gpt2_graph(ExportContext& ctx) {
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const std::string p = fmt::format("/transformer/h.{}", l);
     const std::string a = layer_norm(ctx, x, n2::block(l, "ln_1.weight"), n2::block(l, "ln_1.bias"), eps, p + "/ln_1");
-    const std::string qkv = linear(ctx, a, n2::block(l, "attn.c_attn.weight"), n2::block(l, "attn.c_attn.bias"), p + "/attn/c_attn");
+    const std::string qkv =
+        linear(ctx, a, n2::block(l, "attn.c_attn.weight"), n2::block(l, "attn.c_attn.bias"), p + "/attn/c_attn");
     const auto parts = g.node_n("Split", p + "/attn/Split", {qkv, g.const_i64({h, h, h})}, 3, {{"axis", int64_t{-1}}});
     const std::string q = to_heads(ctx, parts[0], heads, hd, p + "/attn/q_heads");
     const std::string k = to_heads(ctx, parts[1], heads, hd, p + "/attn/k_heads");
@@ -71,12 +73,15 @@ void build_gpt2_graph(ExportContext& ctx) {
                  {{"axis", int64_t{2}}});
     const std::string qs = g.node("Mul", p + "/attn/q_scale", {q, scale});
     const std::string attended = attention(ctx, qs, present_k, present_v, bias, heads, heads, hd, p + "/attn");
-    const std::string o = linear(ctx, attended, n2::block(l, "attn.c_proj.weight"), n2::block(l, "attn.c_proj.bias"), p + "/attn/c_proj");
+    const std::string o =
+        linear(ctx, attended, n2::block(l, "attn.c_proj.weight"), n2::block(l, "attn.c_proj.bias"), p + "/attn/c_proj");
     x = g.node("Add", p + "/attn/residual", {x, o});
     const std::string m = layer_norm(ctx, x, n2::block(l, "ln_2.weight"), n2::block(l, "ln_2.bias"), eps, p + "/ln_2");
-    const std::string fc = linear(ctx, m, n2::block(l, "mlp.c_fc.weight"), n2::block(l, "mlp.c_fc.bias"), p + "/mlp/c_fc");
+    const std::string fc =
+        linear(ctx, m, n2::block(l, "mlp.c_fc.weight"), n2::block(l, "mlp.c_fc.bias"), p + "/mlp/c_fc");
     const std::string act = gelu_tanh(ctx, fc, p + "/mlp/act");
-    const std::string down = linear(ctx, act, n2::block(l, "mlp.c_proj.weight"), n2::block(l, "mlp.c_proj.bias"), p + "/mlp/c_proj");
+    const std::string down =
+        linear(ctx, act, n2::block(l, "mlp.c_proj.weight"), n2::block(l, "mlp.c_proj.bias"), p + "/mlp/c_proj");
     x = g.node("Add", p + "/mlp/residual", {x, down});
   }
   const std::string final_h = layer_norm(ctx, x, n2::kFinalNormWeight, n2::kFinalNormBias, eps, "/transformer/ln_f");

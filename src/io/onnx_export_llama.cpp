@@ -38,10 +38,13 @@ RopeTables rope_tables(ExportContext& ctx) {
     }
   RopeTables t;
   const std::string n = "/model/rotary";
-  for (auto [table, values, out] : {std::tuple{"cos_cache", &cos_cache, &t.cos}, std::tuple{"sin_cache", &sin_cache, &t.sin}}) {
+  for (auto [table, values, out] :
+       {std::tuple{"cos_cache", &cos_cache, &t.cos}, std::tuple{"sin_cache", &sin_cache, &t.sin}}) {
     const std::string init = g.initializer_f32(table, {positions, half}, *values);
-    const std::string gathered = g.node("Gather", n + "/" + table + "/Gather", {init, "position_ids"}, {{"axis", int64_t{0}}});
-    const std::string full = g.node("Concat", n + "/" + table + "/Concat", {gathered, gathered}, {{"axis", int64_t{-1}}});
+    const std::string gathered =
+        g.node("Gather", n + "/" + table + "/Gather", {init, "position_ids"}, {{"axis", int64_t{0}}});
+    const std::string full =
+        g.node("Concat", n + "/" + table + "/Concat", {gathered, gathered}, {{"axis", int64_t{-1}}});
     *out = g.node("Unsqueeze", n + "/" + table + "/Unsqueeze", {full, g.const_i64({1})});
   }
   return t;
@@ -51,8 +54,8 @@ RopeTables rope_tables(ExportContext& ctx) {
 std::string apply_rope(ExportContext& ctx, const std::string& x, const RopeTables& rope, int64_t head_dim,
                        const std::string& name) {
   auto& g = ctx.graph;
-  const auto halves = g.node_n("Split", name + "/Split", {x, g.const_i64({head_dim / 2, head_dim / 2})}, 2,
-                               {{"axis", int64_t{-1}}});
+  const auto halves =
+      g.node_n("Split", name + "/Split", {x, g.const_i64({head_dim / 2, head_dim / 2})}, 2, {{"axis", int64_t{-1}}});
   const std::string neg = g.node("Neg", name + "/Neg", {halves[1]});
   const std::string rotated = g.node("Concat", name + "/RotateHalf", {neg, halves[0]}, {{"axis", int64_t{-1}}});
   const std::string a = g.node("Mul", name + "/MulCos", {x, rope.cos});
@@ -91,11 +94,16 @@ void build_llama_graph(ExportContext& ctx) {
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const std::string p = fmt::format("/model/layers.{}", l);
     const std::string h = rms_norm(ctx, x, names::attn_norm(l), eps, p + "/input_layernorm");
-    const std::string q = linear(ctx, h, names::q_proj(l), c.attention_bias ? names::q_bias(l) : "", p + "/attn/q_proj");
-    const std::string k = linear(ctx, h, names::k_proj(l), c.attention_bias ? names::k_bias(l) : "", p + "/attn/k_proj");
-    const std::string v = linear(ctx, h, names::v_proj(l), c.attention_bias ? names::v_bias(l) : "", p + "/attn/v_proj");
-    const std::string q_rot = apply_rope(ctx, to_heads(ctx, q, heads, hd, p + "/attn/q_heads"), rope, hd, p + "/attn/q_rope");
-    const std::string k_rot = apply_rope(ctx, to_heads(ctx, k, kv, hd, p + "/attn/k_heads"), rope, hd, p + "/attn/k_rope");
+    const std::string q =
+        linear(ctx, h, names::q_proj(l), c.attention_bias ? names::q_bias(l) : "", p + "/attn/q_proj");
+    const std::string k =
+        linear(ctx, h, names::k_proj(l), c.attention_bias ? names::k_bias(l) : "", p + "/attn/k_proj");
+    const std::string v =
+        linear(ctx, h, names::v_proj(l), c.attention_bias ? names::v_bias(l) : "", p + "/attn/v_proj");
+    const std::string q_rot =
+        apply_rope(ctx, to_heads(ctx, q, heads, hd, p + "/attn/q_heads"), rope, hd, p + "/attn/q_rope");
+    const std::string k_rot =
+        apply_rope(ctx, to_heads(ctx, k, kv, hd, p + "/attn/k_heads"), rope, hd, p + "/attn/k_rope");
     const std::string v_heads = to_heads(ctx, v, kv, hd, p + "/attn/v_heads");
     const std::string present_k = fmt::format("present.{}.key", l), present_v = fmt::format("present.{}.value", l);
     g.node_named("Concat", p + "/attn/concat_key", {fmt::format("past_key_values.{}.key", l), k_rot}, {present_k},
@@ -104,22 +112,28 @@ void build_llama_graph(ExportContext& ctx) {
                  {{"axis", int64_t{2}}});
     const std::string q_scaled = g.node("Mul", p + "/attn/q_scale", {q_rot, scale});
     const std::string attended = attention(ctx, q_scaled, present_k, present_v, bias, heads, kv, hd, p + "/attn");
-    const std::string o = linear(ctx, attended, names::o_proj(l), c.attention_out_bias ? names::o_bias(l) : "", p + "/attn/o_proj");
+    const std::string o =
+        linear(ctx, attended, names::o_proj(l), c.attention_out_bias ? names::o_bias(l) : "", p + "/attn/o_proj");
     x = g.node("Add", p + "/attn/residual", {x, o});
 
     const std::string h2 = rms_norm(ctx, x, names::ffn_norm(l), eps, p + "/post_attention_layernorm");
     const std::string mb = names::layer_prefix(l) + "mlp.";
-    const std::string gate = linear(ctx, h2, names::gate_proj(l), c.mlp_bias ? mb + "gate_proj.bias" : "", p + "/mlp/gate_proj");
-    const std::string up = linear(ctx, h2, names::up_proj(l), c.mlp_bias ? mb + "up_proj.bias" : "", p + "/mlp/up_proj");
+    const std::string gate =
+        linear(ctx, h2, names::gate_proj(l), c.mlp_bias ? mb + "gate_proj.bias" : "", p + "/mlp/gate_proj");
+    const std::string up =
+        linear(ctx, h2, names::up_proj(l), c.mlp_bias ? mb + "up_proj.bias" : "", p + "/mlp/up_proj");
     const std::string silu = g.node("Mul", p + "/mlp/silu", {gate, g.node("Sigmoid", p + "/mlp/sigmoid", {gate})});
     const std::string act = g.node("Mul", p + "/mlp/gated", {silu, up});
-    const std::string down = linear(ctx, act, names::down_proj(l), c.mlp_bias ? mb + "down_proj.bias" : "", p + "/mlp/down_proj");
+    const std::string down =
+        linear(ctx, act, names::down_proj(l), c.mlp_bias ? mb + "down_proj.bias" : "", p + "/mlp/down_proj");
     x = g.node("Add", p + "/mlp/residual", {x, down});
   }
   const std::string final_h = rms_norm(ctx, x, names::kFinalNorm, eps, "/model/norm");
   std::string logits;
-  if (ctx.model.has(names::kLmHead)) logits = linear(ctx, final_h, names::kLmHead, "", "/lm_head");
-  else logits = linear_with_table(ctx, final_h, embedding, "/lm_head");
+  if (ctx.model.has(names::kLmHead))
+    logits = linear(ctx, final_h, names::kLmHead, "", "/lm_head");
+  else
+    logits = linear_with_table(ctx, final_h, embedding, "/lm_head");
   g.node_named("Identity", "/logits", {logits}, {"logits"});
 
   g.output("logits", onnx::TensorProto::FLOAT, {kBatch, kSequence, c.vocab_size});

@@ -62,17 +62,21 @@ const IntQuantizedWeight& quantized_weight(ExportContext& ctx, const std::string
     throw_error(ErrorKind::Usage, "ONNX export as {}: tensor '{}' is quantized to {} bits, expected {}", type, name,
                 q.bits, bits);
   if (per_channel && q.block_size < q.cols)
-    throw_error(ErrorKind::Usage, "ONNX export as {}: tensor '{}' has blocks of {} columns; int8 exports need one "
-                "scale per output channel", type, name, q.block_size);
+    throw_error(ErrorKind::Usage,
+                "ONNX export as {}: tensor '{}' has blocks of {} columns; int8 exports need one "
+                "scale per output channel",
+                type, name, q.block_size);
   if (!per_channel && (q.block_size < 16 || (q.block_size & (q.block_size - 1)) != 0))
-    throw_error(ErrorKind::Usage, "ONNX export as {}: tensor '{}' has block size {}; MatMulNBits needs a power of two "
-                "≥ 16", type, name, q.block_size);
+    throw_error(ErrorKind::Usage,
+                "ONNX export as {}: tensor '{}' has block size {}; MatMulNBits needs a power of two "
+                "≥ 16",
+                type, name, q.block_size);
   return q;
 }
 
 // int8 codes [in, out] (code − 128) and int8 zero points [out] (zero − 128) of a per-channel 8-bit weight.
-void int8_initializers(ExportContext& ctx, const IntQuantizedWeight& q, const std::string& name,
-                       std::string& weight, std::string& scales, std::string& zeros) {
+void int8_initializers(ExportContext& ctx, const IntQuantizedWeight& q, const std::string& name, std::string& weight,
+                       std::string& scales, std::string& zeros) {
   std::vector<int8_t> codes(q.codes.size());
   for (size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<int8_t>(static_cast<int>(q.codes[i]) - 128);
   const std::vector<int8_t> t = transposed(codes, q.rows, q.cols);
@@ -95,9 +99,12 @@ std::string matmul_nbits(ExportContext& ctx, const std::string& x, const IntQuan
     for (int64_t c = 0; c < k; ++c) {
       const uint8_t code = q.codes[static_cast<size_t>(r * k + c)];
       const int64_t block = c / bs, j = c % bs;
-      auto& byte = reinterpret_cast<uint8_t&>(b[static_cast<size_t>((r * nb + block) * blob + (q.bits == 4 ? j / 2 : j))]);
-      if (q.bits == 8) byte = code;
-      else byte |= static_cast<uint8_t>((j % 2 == 0) ? code : code << 4);
+      auto& byte =
+          reinterpret_cast<uint8_t&>(b[static_cast<size_t>((r * nb + block) * blob + (q.bits == 4 ? j / 2 : j))]);
+      if (q.bits == 8)
+        byte = code;
+      else
+        byte |= static_cast<uint8_t>((j % 2 == 0) ? code : code << 4);
     }
   std::vector<std::string> inputs{x};
   inputs.push_back(ctx.graph.initializer(weight_name + "_Q" + std::to_string(q.bits), onnx::TensorProto::UINT8,
@@ -111,14 +118,19 @@ std::string matmul_nbits(ExportContext& ctx, const std::string& x, const IntQuan
       for (int64_t blk = 0; blk < nb; ++blk) {
         const uint8_t zp = q.zero(r, blk);
         auto& byte = reinterpret_cast<uint8_t&>(z[static_cast<size_t>(r * row_bytes + (q.bits == 4 ? blk / 2 : blk))]);
-        if (q.bits == 8) byte = zp;
-        else byte |= static_cast<uint8_t>(blk % 2 == 0 ? zp : zp << 4);
+        if (q.bits == 8)
+          byte = zp;
+        else
+          byte |= static_cast<uint8_t>(blk % 2 == 0 ? zp : zp << 4);
       }
-    inputs.push_back(ctx.graph.initializer(weight_name + "_zero_points", onnx::TensorProto::UINT8, {n * row_bytes},
-                                           std::move(z)));
+    inputs.push_back(
+        ctx.graph.initializer(weight_name + "_zero_points", onnx::TensorProto::UINT8, {n * row_bytes}, std::move(z)));
   }
   return ctx.graph.node("MatMulNBits", name + "/MatMulNBits", inputs,
-                        {{"K", k}, {"N", n}, {"bits", int64_t{q.bits}}, {"block_size", bs},
+                        {{"K", k},
+                         {"N", n},
+                         {"bits", int64_t{q.bits}},
+                         {"block_size", bs},
                          {"accuracy_level", int64_t{ctx.options.accuracy_level}}},
                         onnx_graph::kMicrosoftDomain);
 }
@@ -167,7 +179,8 @@ std::string linear(ExportContext& ctx, const std::string& x, const std::string& 
       const IntQuantizedWeight& q = quantized_weight(ctx, weight_name, 8, true);
       std::string w, s, z;
       int8_initializers(ctx, q, weight_name, w, s, z);
-      const std::string dq = ctx.graph.node("DequantizeLinear", name + "/DequantizeLinear", {w, s, z}, {{"axis", int64_t{1}}});
+      const std::string dq =
+          ctx.graph.node("DequantizeLinear", name + "/DequantizeLinear", {w, s, z}, {{"axis", int64_t{1}}});
       y = ctx.graph.node("MatMul", name + "/MatMul", {x, dq});
       break;
     }
@@ -182,7 +195,8 @@ std::string linear(ExportContext& ctx, const std::string& x, const std::string& 
       }
       const auto xq = ctx.graph.node_n("DynamicQuantizeLinear", name + "/DynamicQuantizeLinear", {x}, 3);
       const std::string acc = ctx.graph.node("MatMulInteger", name + "/MatMulInteger", {xq[0], w, xq[2], z});
-      const std::string accf = ctx.graph.node("Cast", name + "/Cast", {acc}, {{"to", int64_t{onnx::TensorProto::FLOAT}}});
+      const std::string accf =
+          ctx.graph.node("Cast", name + "/Cast", {acc}, {{"to", int64_t{onnx::TensorProto::FLOAT}}});
       const std::string scale = ctx.graph.node("Mul", name + "/ScaleProduct", {xq[1], s});
       y = ctx.graph.node("Mul", name + "/Mul", {accf, scale});
       break;
@@ -199,7 +213,8 @@ std::string linear(ExportContext& ctx, const std::string& x, const std::string& 
 
 std::string linear_with_table(ExportContext& ctx, const std::string& x, const std::string& table_f32,
                               const std::string& name) {
-  const std::string wt = ctx.graph.node("Transpose", name + "/Transpose", {table_f32}, {{"perm", std::vector<int64_t>{1, 0}}});
+  const std::string wt =
+      ctx.graph.node("Transpose", name + "/Transpose", {table_f32}, {{"perm", std::vector<int64_t>{1, 0}}});
   return ctx.graph.node("MatMul", name + "/MatMul", {x, wt});
 }
 
@@ -221,7 +236,8 @@ std::string layer_norm(ExportContext& ctx, const std::string& x, const std::stri
   const std::string centred = g.node("Sub", name + "/Sub", {x, mean});
   const std::string sq = g.node("Mul", name + "/Square", {centred, centred});
   const std::string var = g.node("ReduceMean", name + "/ReduceMeanSq", {sq}, {{"axes", std::vector<int64_t>{-1}}});
-  const std::string std_dev = g.node("Sqrt", name + "/Sqrt", {g.node("Add", name + "/AddEps", {var, g.const_f32(eps)})});
+  const std::string std_dev =
+      g.node("Sqrt", name + "/Sqrt", {g.node("Add", name + "/AddEps", {var, g.const_f32(eps)})});
   const std::string normed = g.node("Div", name + "/Div", {centred, std_dev});
   const std::string scaled = g.node("Mul", name + "/MulWeight", {normed, float_vector(ctx, weight_name)});
   return g.node("Add", name + "/AddBias", {scaled, float_vector(ctx, bias_name)});
@@ -231,10 +247,10 @@ std::string causal_mask_bias(ExportContext& ctx) {
   auto& g = ctx.graph;
   const std::string n = "/model/attn_mask";
   const std::string one = g.const_i64({1}, true);
-  const std::string seq = g.node("Gather", n + "/Sequence", {g.node("Shape", n + "/IdsShape", {"input_ids"}), one},
-                                 {{"axis", int64_t{0}}});
-  const std::string total = g.node("Gather", n + "/Total",
-                                   {g.node("Shape", n + "/MaskShape", {"attention_mask"}), one}, {{"axis", int64_t{0}}});
+  const std::string seq =
+      g.node("Gather", n + "/Sequence", {g.node("Shape", n + "/IdsShape", {"input_ids"}), one}, {{"axis", int64_t{0}}});
+  const std::string total = g.node("Gather", n + "/Total", {g.node("Shape", n + "/MaskShape", {"attention_mask"}), one},
+                                   {{"axis", int64_t{0}}});
   const std::string past = g.node("Sub", n + "/Past", {total, seq});
   const std::string key_pos = g.node("Range", n + "/KeyPositions", {g.const_i64({0}, true), total, one});
   const std::string query_pos = g.node("Range", n + "/QueryPositions", {past, total, one});
@@ -264,7 +280,8 @@ std::string attention(ExportContext& ctx, const std::string& q, const std::strin
   const std::string probs = g.node("Softmax", name + "/Softmax", {masked}, {{"axis", int64_t{-1}}});
   std::string ctx_v = g.node("MatMul", name + "/Context", {probs, v});
   if (group > 1) ctx_v = g.node("Reshape", name + "/UngroupHeads", {ctx_v, g.const_i64({0, heads, -1, head_dim})});
-  const std::string bshd = g.node("Transpose", name + "/ToTokens", {ctx_v}, {{"perm", std::vector<int64_t>{0, 2, 1, 3}}});
+  const std::string bshd =
+      g.node("Transpose", name + "/ToTokens", {ctx_v}, {{"perm", std::vector<int64_t>{0, 2, 1, 3}}});
   return g.node("Reshape", name + "/Merge", {bshd, g.const_i64({0, 0, heads * head_dim})});
 }
 

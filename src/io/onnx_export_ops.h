@@ -2,10 +2,10 @@
 // norms, the causal/padding mask and the float embedding table. See io/onnx_export.h for the encodings.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cstdint>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "onnx_graph.h"
 #include "slmopt/io/onnx_export.h"

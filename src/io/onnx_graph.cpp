@@ -34,8 +34,10 @@ void set_value_info(onnx::ValueInfoProto* info, const std::string& name, int32_t
   auto* shape = tensor->mutable_shape();
   for (const Dim& d : dims) {
     auto* dim = shape->add_dim();
-    if (const auto* v = std::get_if<int64_t>(&d)) dim->set_dim_value(*v);
-    else dim->set_dim_param(std::get<std::string>(d));
+    if (const auto* v = std::get_if<int64_t>(&d))
+      dim->set_dim_value(*v);
+    else
+      dim->set_dim_param(std::get<std::string>(d));
   }
 }
 
@@ -67,7 +69,8 @@ void GraphBuilder::node_named(const std::string& op, const std::string& name, st
 std::string GraphBuilder::const_i64(const std::vector<int64_t>& values, bool scalar) {
   const auto key = std::make_pair(values, scalar);
   if (auto it = i64_constants_.find(key); it != i64_constants_.end()) return it->second;
-  if (scalar && values.size() != 1) throw_error(ErrorKind::Internal, "ONNX scalar constant with {} values", values.size());
+  if (scalar && values.size() != 1)
+    throw_error(ErrorKind::Internal, "ONNX scalar constant with {} values", values.size());
   std::string name = "/const/i64_" + std::to_string(i64_constants_.size());
   std::string bytes(values.size() * sizeof(int64_t), '\0');
   if (!values.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());

@@ -4,14 +4,14 @@
 // protobuf field names directly.
 #pragma once
 
+#include <onnx/onnx_pb.h>
+
 #include <cstdint>
 #include <map>
 #include <span>
 #include <string>
 #include <variant>
 #include <vector>
-
-#include <onnx/onnx_pb.h>
 
 namespace slmopt::onnx_graph {
 

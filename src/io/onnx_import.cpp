@@ -2,14 +2,14 @@
 // name or its consumer, build the Config, validate.
 #include "slmopt/io/onnx_import.h"
 
+#include <onnx/onnx_pb.h>
+
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
-
-#include <nlohmann/json.hpp>
-#include <onnx/onnx_pb.h>
 
 #include "slmopt/core/error.h"
 #include "slmopt/core/half.h"
@@ -36,7 +36,8 @@ class OnnxReader {
     const auto mapped = MappedFile::open(path);
     const MappedFile& file = *mapped;
     if (file.size() > (size_t{1} << 31) - 1)
-      throw_error(ErrorKind::BadInput, "{}: {} bytes is beyond protobuf's 2 GB limit for an ONNX graph", path, file.size());
+      throw_error(ErrorKind::BadInput, "{}: {} bytes is beyond protobuf's 2 GB limit for an ONNX graph", path,
+                  file.size());
     if (!proto_.ParseFromArray(file.data(), static_cast<int>(file.size())))
       throw_error(ErrorKind::BadInput, "{}: not a valid ONNX model (protobuf parsing failed)", path);
     if (!proto_.has_graph()) throw_error(ErrorKind::BadInput, "{}: the ONNX model has no graph", path);
@@ -70,7 +71,8 @@ class OnnxReader {
   std::vector<float> floats(const onnx::TensorProto& t) const {
     int64_t n = 1;
     for (int64_t d : dims(t)) {
-      if (d != 0 && n > (int64_t{1} << 40) / d) throw_error(ErrorKind::BadInput, "{}: initializer '{}' is too large", path_, t.name());
+      if (d != 0 && n > (int64_t{1} << 40) / d)
+        throw_error(ErrorKind::BadInput, "{}: initializer '{}' is too large", path_, t.name());
       n *= d;
     }
     const int32_t type = t.data_type();
@@ -124,9 +126,14 @@ class OnnxReader {
     bool has_length = false;
     for (const auto& e : t.external_data()) {
       try {
-        if (e.key() == "location") location = e.value();
-        else if (e.key() == "offset") offset = std::stoull(e.value());
-        else if (e.key() == "length") { length = std::stoull(e.value()); has_length = true; }
+        if (e.key() == "location")
+          location = e.value();
+        else if (e.key() == "offset")
+          offset = std::stoull(e.value());
+        else if (e.key() == "length") {
+          length = std::stoull(e.value());
+          has_length = true;
+        }
       } catch (const std::exception&) {
         throw_error(ErrorKind::BadInput, "{}: initializer '{}' has a malformed external_data {} '{}'", path_, t.name(),
                     e.key(), e.value());
@@ -134,7 +141,8 @@ class OnnxReader {
     }
     const fs::path rel(location);
     if (location.empty() || rel.is_absolute() || location.find("..") != std::string::npos)
-      throw_error(ErrorKind::BadInput, "{}: initializer '{}' has an invalid external data location '{}'", path_, t.name(), location);
+      throw_error(ErrorKind::BadInput, "{}: initializer '{}' has an invalid external data location '{}'", path_,
+                  t.name(), location);
     if (has_length && length != expected)
       throw_error(ErrorKind::BadInput, "{}: initializer '{}': external length {} but its shape needs {} bytes", path_,
                   t.name(), length, expected);
@@ -187,10 +195,12 @@ Use use_of(const OnnxReader& r, const std::string& value, int depth = 0) {
 
 // IR name of an anonymous llama weight from its consumer's node name (/model/layers.3/self_attn/q_proj/MatMul).
 std::string name_from_node(const onnx::NodeProto& node) {
-  static const std::regex layer_re(R"(/model/layers\.(\d+)/(self_attn|mlp)/(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)/)");
+  static const std::regex layer_re(
+      R"(/model/layers\.(\d+)/(self_attn|mlp)/(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)/)");
   std::smatch m;
   const std::string& n = node.name();
-  if (std::regex_search(n, m, layer_re)) return "model.layers." + m[1].str() + "." + m[2].str() + "." + m[3].str() + ".weight";
+  if (std::regex_search(n, m, layer_re))
+    return "model.layers." + m[1].str() + "." + m[2].str() + "." + m[3].str() + ".weight";
   if (n.find("/lm_head/") != std::string::npos) return names::kLmHead;
   return "";
 }
@@ -220,8 +230,10 @@ Config infer_gpt2_config(const Model& model, const OnnxReader& r, const std::str
     if (shape.dim_size() == 4 && shape.dim(1).has_dim_value()) c.num_heads = shape.dim(1).dim_value();
   }
   if (c.num_heads <= 0)
-    throw_error(ErrorKind::BadInput, "{}: no config.json beside the model and no past_key_values.0.key input with a "
-                "fixed head count; cannot tell the number of attention heads", path);
+    throw_error(ErrorKind::BadInput,
+                "{}: no config.json beside the model and no past_key_values.0.key input with a "
+                "fixed head count; cannot tell the number of attention heads",
+                path);
   c.num_kv_heads = c.num_heads;
   c.head_dim = c.hidden_size / c.num_heads;
   c.tie_word_embeddings = true;
@@ -235,10 +247,13 @@ Config infer_gpt2_config(const Model& model, const OnnxReader& r, const std::str
 Model load_onnx(const std::string& path) {
   const OnnxReader r(path);
   for (const auto& n : r.proto().graph().node())
-    for (const char* op : {"MatMulNBits", "DequantizeLinear", "MatMulInteger", "DynamicQuantizeMatMul", "QLinearMatMul"})
+    for (const char* op :
+         {"MatMulNBits", "DequantizeLinear", "MatMulInteger", "DynamicQuantizeMatMul", "QLinearMatMul"})
       if (n.op_type() == op)
-        throw_error(ErrorKind::Unsupported, "{}: the graph has weight-quantized {} nodes; slmopt imports float ONNX "
-                    "models (import the float export and quantize with slmopt)", path, op);
+        throw_error(ErrorKind::Unsupported,
+                    "{}: the graph has weight-quantized {} nodes; slmopt imports float ONNX "
+                    "models (import the float export and quantize with slmopt)",
+                    path, op);
 
   bool gpt2 = false, llama = false;
   for (const auto& [name, t] : r.initializers()) {
@@ -246,8 +261,10 @@ Model load_onnx(const std::string& path) {
     llama |= starts_with(name, "model.layers.") || name == names::kEmbedTokens;
   }
   if (gpt2 == llama)
-    throw_error(ErrorKind::Unsupported, "{}: unrecognised ONNX graph: expected the initializers of a GPT-2 "
-                "(transformer.h.N.*) or llama-family (model.layers.N.*) decoder", path);
+    throw_error(ErrorKind::Unsupported,
+                "{}: unrecognised ONNX graph: expected the initializers of a GPT-2 "
+                "(transformer.h.N.*) or llama-family (model.layers.N.*) decoder",
+                path);
 
   Model model;
   model.source_path = path;
@@ -258,7 +275,8 @@ Model load_onnx(const std::string& path) {
                           t->data_type() == onnx::TensorProto::BFLOAT16;
     if (!is_float) continue;
     std::vector<int64_t> dims = r.dims(*t);
-    const bool known = starts_with(init_name, "transformer.") || starts_with(init_name, "model.") || init_name == names::kLmHead;
+    const bool known =
+        starts_with(init_name, "transformer.") || starts_with(init_name, "model.") || init_name == names::kLmHead;
     if (dims.size() == 1 && known) {
       model.set(Tensor::from_f32(init_name, dims, r.floats(*t)));
       continue;
@@ -286,8 +304,10 @@ Model load_onnx(const std::string& path) {
     check_gpt2_tensors(model, path);
   } else {
     if (config_text.empty())
-      throw_error(ErrorKind::BadInput, "{}: a llama-family ONNX graph needs its config.json beside it (RoPE and norm "
-                  "settings are not recoverable from the graph)", path);
+      throw_error(ErrorKind::BadInput,
+                  "{}: a llama-family ONNX graph needs its config.json beside it (RoPE and norm "
+                  "settings are not recoverable from the graph)",
+                  path);
     model.config = parse_hf_config(config_text, path);
     if (model.config.tie_word_embeddings) model.erase(names::kLmHead);
     model.validate();
@@ -297,7 +317,8 @@ Model load_onnx(const std::string& path) {
   const fs::path tokenizer = fs::path(path).parent_path() / "tokenizer.json";
   if (file_exists(tokenizer.string()))
     model.vocab = load_hf_vocab(tokenizer.string(), (fs::path(path).parent_path() / "tokenizer_config.json").string());
-  spdlog::debug("{}: imported {} ONNX model ({} tensors)", path, family_name(model.config.family), model.tensors().size());
+  spdlog::debug("{}: imported {} ONNX model ({} tensors)", path, family_name(model.config.family),
+                model.tensors().size());
   return model;
 }
 

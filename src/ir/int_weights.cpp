@@ -30,7 +30,8 @@ std::vector<float> IntQuantizedWeight::dequantize() const {
       const int64_t b = c / block_size;
       const float scale = scales[static_cast<size_t>(r * nb + b)];
       const int zero = this->zero(r, b);
-      out[static_cast<size_t>(r * cols + c)] = scale * static_cast<float>(codes[static_cast<size_t>(r * cols + c)] - zero);
+      out[static_cast<size_t>(r * cols + c)] =
+          scale * static_cast<float>(codes[static_cast<size_t>(r * cols + c)] - zero);
     }
   return out;
 }

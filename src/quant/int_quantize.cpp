@@ -9,8 +9,8 @@
 
 #include "slmopt/core/error.h"
 #include "slmopt/core/half.h"
-#include "slmopt/ir/block_structs.h"
 #include "slmopt/core/parallel.h"
+#include "slmopt/ir/block_structs.h"
 #include "slmopt/ir/tensor_names.h"
 
 namespace slmopt {
@@ -90,7 +90,8 @@ IntQuantizedWeights int_weights_from_q4_0(const Model& model) {
     q.block_size = blocks::kQK;
     const int64_t nb = q.blocks();
     if (t.nbytes() != static_cast<size_t>(q.rows * nb) * sizeof(blocks::Q4_0))
-      throw_error(ErrorKind::BadInput, "tensor '{}': {} bytes for Q4_0 shape {}", name, t.nbytes(), shape_to_string(t.shape()));
+      throw_error(ErrorKind::BadInput, "tensor '{}': {} bytes for Q4_0 shape {}", name, t.nbytes(),
+                  shape_to_string(t.shape()));
     q.codes.resize(static_cast<size_t>(q.rows * q.cols));
     q.scales.resize(static_cast<size_t>(q.rows * nb));
     for (int64_t b = 0; b < q.rows * nb; ++b) {

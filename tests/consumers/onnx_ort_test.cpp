@@ -5,12 +5,11 @@
 // - F16 / INT8 / INT8-dynamic / INT4 exports: ORT's mean NLL is within 1 % of slmopt's evaluation of the same
 //   quantized weights (a model whose weights are the dequantized codes);
 // - external data: the same logits as the single-file export.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
-
-#include <fmt/format.h>
 
 #include "ort_consumer.h"
 #include "slmopt/exec/generate.h"
@@ -28,8 +27,8 @@
 namespace slmopt {
 namespace {
 
-using testing::model_path;
 using testing::data_path;
+using testing::model_path;
 using testing::scratch_dir;
 
 struct BundledModel {
@@ -63,7 +62,8 @@ void expect_logits_match(const RowMatrix& reference, const RowMatrix& candidate,
   EXPECT_LE(max_diff, 1e-4 * range) << what << ": max |Δ| " << max_diff << ", logit range " << range;
   std::printf("[ logits %-28s] max |Δ| %.3g = %.3g × range\n", what.c_str(), max_diff, max_diff / range);
   int64_t agree = 0;
-  for (int64_t r = 0; r < reference.rows(); ++r) agree += argmax(row_span(reference, r)) == argmax(row_span(candidate, r));
+  for (int64_t r = 0; r < reference.rows(); ++r)
+    agree += argmax(row_span(reference, r)) == argmax(row_span(candidate, r));
   EXPECT_GE(static_cast<double>(agree) / static_cast<double>(reference.rows()), 0.999)
       << what << ": argmax agrees on " << agree << " of " << reference.rows() << " positions";
 }
@@ -86,8 +86,9 @@ TEST_P(OrtLlama, Fp32LogitsMatchSlmoptFullAndStepwise) {
   testing::write_token_json(dir + "/ids.json", ids);
   for (const char* mode : {"full", "step"}) {
     const std::string logits_path = dir + "/logits_" + mode + ".f32";
-    const auto out = testing::run_ort_harness("--model " + quoted(onnx_path) + " --tokens " + quoted(dir + "/ids.json") +
-                                              " --mode " + mode + " --logits-out " + quoted(logits_path));
+    const auto out =
+        testing::run_ort_harness("--model " + quoted(onnx_path) + " --tokens " + quoted(dir + "/ids.json") +
+                                 " --mode " + mode + " --logits-out " + quoted(logits_path));
     const RowMatrix got = testing::read_logits(logits_path, expected.rows(), expected.cols());
     expect_logits_match(expected, got, std::string(param.folder) + " " + mode);
     EXPECT_NEAR(out["mean_nll"].get<double>(), mean_nll(expected, ids), 1e-4) << mode;
@@ -153,12 +154,12 @@ TEST_P(OrtLlama, FusedContribOpExportMatchesSlmopt) {
   EXPECT_EQ(gen["cached"].get<std::vector<int32_t>>(), generate_greedy(runner, prompt, 32));
 }
 
-INSTANTIATE_TEST_SUITE_P(Bundled, OrtLlama, ::testing::ValuesIn(kModels),
-                         [](const auto& param_info) {
-                           std::string n = param_info.param.folder;
-                           for (char& c : n) if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Bundled, OrtLlama, ::testing::ValuesIn(kModels), [](const auto& param_info) {
+  std::string n = param_info.param.folder;
+  for (char& c : n)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return n;
+});
 
 struct QuantCase {
   const char* name;
@@ -295,8 +296,8 @@ TEST(OrtGpt2, ReexportGivesTheOriginalLogitsInOrt) {
   export_onnx(model, dir + "/model.onnx");
   testing::write_token_json(dir + "/ids.json", kCappTokens);
   const int64_t n = static_cast<int64_t>(kCappTokens.size());
-  testing::run_ort_harness("--model " + quoted(original) + " --tokens " + quoted(dir + "/ids.json") +
-                           " --logits-out " + quoted(dir + "/a.f32"));
+  testing::run_ort_harness("--model " + quoted(original) + " --tokens " + quoted(dir + "/ids.json") + " --logits-out " +
+                           quoted(dir + "/a.f32"));
   for (const char* mode : {"full", "step"}) {
     testing::run_ort_harness("--model " + quoted(dir + "/model.onnx") + " --tokens " + quoted(dir + "/ids.json") +
                              " --mode " + mode + " --logits-out " + quoted(dir + "/b.f32"));

@@ -1,5 +1,6 @@
-// Header-only (the consumer binary globs only *_test.cpp). Running tests/consumers/ort_harness.mjs (ONNX Runtime through onnxruntime-node) from GoogleTest: locating node
-// and the installed package, writing token files, parsing the harness's JSON and reading its logits.
+// Header-only (the consumer binary globs only *_test.cpp). Running tests/consumers/ort_harness.mjs (ONNX Runtime
+// through onnxruntime-node) from GoogleTest: locating node and the installed package, writing token files, parsing the
+// harness's JSON and reading its logits.
 #pragma once
 
 #include <array>
@@ -8,11 +9,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "slmopt/exec/matrix.h"
 
@@ -47,9 +47,9 @@ inline std::string ort_unavailable_reason() {
   int status = 0;
   ort_detail::run_command("node --version > /dev/null 2>&1", status);
   if (status != 0) return "node is not on PATH (ONNX Runtime consumer checks need Node.js 18+)";
-  const auto pkg = std::filesystem::path(ort_detail::source_dir()) / "tests/consumers/node_modules/onnxruntime-node/package.json";
-  if (!std::filesystem::exists(pkg))
-    return pkg.string() + " is missing: run `npm ci` in tests/consumers";
+  const auto pkg =
+      std::filesystem::path(ort_detail::source_dir()) / "tests/consumers/node_modules/onnxruntime-node/package.json";
+  if (!std::filesystem::exists(pkg)) return pkg.string() + " is missing: run `npm ci` in tests/consumers";
   return "";
 }
 
@@ -80,11 +80,11 @@ inline RowMatrix read_logits(const std::string& path, int64_t rows, int64_t cols
 }  // namespace slmopt::testing
 
 // Skips (SLMOPT_SKIP_CONSUMERS=1) or fails with a clear message when ONNX Runtime cannot be run.
-#define SLMOPT_REQUIRE_ORT()                                                                          \
-  do {                                                                                                \
-    const std::string why = ::slmopt::testing::ort_unavailable_reason();                             \
-    if (!why.empty()) {                                                                               \
-      if (::slmopt::testing::consumers_skipped()) GTEST_SKIP() << why;                                \
-      FAIL() << why << " (set SLMOPT_SKIP_CONSUMERS=1 to skip consumer checks)";                      \
-    }                                                                                                 \
+#define SLMOPT_REQUIRE_ORT()                                                     \
+  do {                                                                           \
+    const std::string why = ::slmopt::testing::ort_unavailable_reason();         \
+    if (!why.empty()) {                                                          \
+      if (::slmopt::testing::consumers_skipped()) GTEST_SKIP() << why;           \
+      FAIL() << why << " (set SLMOPT_SKIP_CONSUMERS=1 to skip consumer checks)"; \
+    }                                                                            \
   } while (0)

@@ -28,8 +28,13 @@ void write_hf_gpt2_folder(const Model& model, const std::string& dir, bool with_
   std::vector<Tensor> stored;
   for (const auto& [name, t] : model.tensors()) {
     const std::string out_name = with_prefix ? name : name.substr(std::string("transformer.").size());
-    const bool conv1d = t.rank() == 2 && name != names::gpt2::kTokenEmbedding && name != names::gpt2::kPositionEmbedding;
-    stored.push_back(conv1d ? transposed_f32(t, out_name) : [&] { Tensor c = t; c.set_name(out_name); return c; }());
+    const bool conv1d =
+        t.rank() == 2 && name != names::gpt2::kTokenEmbedding && name != names::gpt2::kPositionEmbedding;
+    stored.push_back(conv1d ? transposed_f32(t, out_name) : [&] {
+      Tensor c = t;
+      c.set_name(out_name);
+      return c;
+    }());
   }
   const std::vector<float> mask(16, 1.0f);
   stored.push_back(Tensor::from_f32(with_prefix ? "transformer.h.0.attn.bias" : "h.0.attn.bias", {1, 1, 4, 4}, mask));
@@ -58,7 +63,10 @@ TEST(Gpt2HfLoader, FolderLoadsTheSameWeightsAsTheOnnxImport) {
 }
 
 TEST(Gpt2HfLoader, RefusesUnsupportedConfigs) {
-  nlohmann::json j = {{"architectures", {"GPT2LMHeadModel"}}, {"n_embd", 64}, {"n_head", 4}, {"n_layer", 2},
+  nlohmann::json j = {{"architectures", {"GPT2LMHeadModel"}},
+                      {"n_embd", 64},
+                      {"n_head", 4},
+                      {"n_layer", 2},
                       {"activation_function", "relu"}};
   EXPECT_TRUE(is_gpt2_config(j));
   EXPECT_THROW(parse_gpt2_config(j, "config.json"), Error);
@@ -83,7 +91,8 @@ TEST(Gpt2Runner, IncrementalDecodingMatchesWholeWindow) {
   const RowMatrix first = runner.decode(cache, ids.first(5));
   RowMatrix stepped(full.rows(), full.cols());
   stepped.topRows(5) = first;
-  for (size_t i = 5; i < ids.size(); ++i) stepped.row(static_cast<int64_t>(i)) = runner.decode(cache, ids.subspan(i, 1));
+  for (size_t i = 5; i < ids.size(); ++i)
+    stepped.row(static_cast<int64_t>(i)) = runner.decode(cache, ids.subspan(i, 1));
   const double range = full.maxCoeff() - full.minCoeff();
   EXPECT_LE((full - stepped).cwiseAbs().maxCoeff(), 1e-5 * range);
   EXPECT_THROW(runner.logits(std::vector<int32_t>{53}), Error);

@@ -3,23 +3,22 @@
 // are clear; RTN integer quantization round-trips within its step size. Numerical agreement with ONNX Runtime
 // is checked in tests/consumers/onnx_ort_test.cpp.
 #include <gtest/gtest.h>
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
-#include <onnx/checker.h>
-#include <onnx/onnx_pb.h>
-#include <onnx/shape_inference/implementation.h>
 
 #include "slmopt/core/error.h"
 #include "slmopt/exec/rope.h"
 #include "slmopt/io/model_loader.h"
 #include "slmopt/io/onnx_export.h"
 #include "slmopt/io/onnx_import.h"
-#include "slmopt/ir/tensor_names.h"
 #include "slmopt/ir/rope_frequencies.h"
+#include "slmopt/ir/tensor_names.h"
 #include "slmopt/quant/block_quantize.h"
 #include "slmopt/quant/int_quantize.h"
 #include "synthetic_llama.h"
@@ -62,8 +61,8 @@ TEST(OnnxExport, StandardOpExportsPassTheOnnxCheckerAndShapeInference) {
     const Model model = load_model(model_path(source));
     const std::string dir = scratch_dir("onnx_checker");
     const IntQuantizedWeights int8 = quantize_linear_weights_rtn(model, {8, 0, true});
-    for (OnnxWeightType type : {OnnxWeightType::F32, OnnxWeightType::F16, OnnxWeightType::Int8,
-                                OnnxWeightType::Int8Dynamic}) {
+    for (OnnxWeightType type :
+         {OnnxWeightType::F32, OnnxWeightType::F16, OnnxWeightType::Int8, OnnxWeightType::Int8Dynamic}) {
       OnnxExportOptions options;
       options.weight_type = type;
       options.quantized = &int8;
@@ -105,7 +104,8 @@ TEST(OnnxExport, GraphInterfaceHasDocumentedNamesAndSymbolicDims) {
   EXPECT_GE(result.weight_bytes, params * 4);
   EXPECT_LE(result.weight_bytes, params * 4 + (1u << 20));  // + norms, RoPE tables, constants
 
-  const auto genai = nlohmann::json::parse(std::ifstream(std::filesystem::path(path).parent_path() / "genai_config.json"));
+  const auto genai =
+      nlohmann::json::parse(std::ifstream(std::filesystem::path(path).parent_path() / "genai_config.json"));
   EXPECT_EQ(genai["model"]["decoder"]["num_key_value_heads"], 2);
   EXPECT_EQ(genai["model"]["decoder"]["head_size"], 64);
   EXPECT_EQ(genai["model"]["decoder"]["inputs"]["past_key_names"], "past_key_values.%d.key");
@@ -174,8 +174,8 @@ TEST(OnnxExport, RopeTablesUseTheForwardPassFrequencies) {
 }
 
 TEST(OnnxExport, WeightTypeNamesAndFolderTargets) {
-  for (OnnxWeightType t : {OnnxWeightType::F32, OnnxWeightType::F16, OnnxWeightType::Int8,
-                           OnnxWeightType::Int8Dynamic, OnnxWeightType::Int4})
+  for (OnnxWeightType t : {OnnxWeightType::F32, OnnxWeightType::F16, OnnxWeightType::Int8, OnnxWeightType::Int8Dynamic,
+                           OnnxWeightType::Int4})
     EXPECT_EQ(onnx_weight_type_from_name(onnx_weight_type_name(t)), t);
   EXPECT_EQ(onnx_weight_type_from_name("INT4"), OnnxWeightType::Int4);
   EXPECT_FALSE(onnx_weight_type_from_name("q4_k").has_value());
@@ -205,7 +205,8 @@ TEST(IntQuantize, Q4_0BlocksRepackWithoutLoss) {
 
 TEST(IntQuantize, RoundTripErrorWithinHalfAStep) {
   std::vector<float> w(8 * 96);
-  for (size_t i = 0; i < w.size(); ++i) w[i] = std::sin(static_cast<float>(i) * 0.37f) * (1.0f + static_cast<float>(i % 7));
+  for (size_t i = 0; i < w.size(); ++i)
+    w[i] = std::sin(static_cast<float>(i) * 0.37f) * (1.0f + static_cast<float>(i % 7));
   for (bool symmetric : {true, false})
     for (int bits : {4, 8})
       for (int64_t block : {int64_t{0}, int64_t{32}}) {

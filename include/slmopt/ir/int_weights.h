@@ -18,12 +18,12 @@
 namespace slmopt {
 
 struct IntQuantizedWeight {
-  int bits = 4;                    // 4 or 8
-  int64_t rows = 0, cols = 0;      // [out, in]
-  int64_t block_size = 32;         // input columns per scale
-  std::vector<uint8_t> codes;      // rows · cols
-  std::vector<float> scales;       // rows · blocks()
-  std::vector<uint8_t> zeros;      // rows · blocks(), or empty: symmetric (zero = 2^(bits−1))
+  int bits = 4;                // 4 or 8
+  int64_t rows = 0, cols = 0;  // [out, in]
+  int64_t block_size = 32;     // input columns per scale
+  std::vector<uint8_t> codes;  // rows · cols
+  std::vector<float> scales;   // rows · blocks()
+  std::vector<uint8_t> zeros;  // rows · blocks(), or empty: symmetric (zero = 2^(bits−1))
 
   int64_t blocks() const { return block_size <= 0 ? 0 : (cols + block_size - 1) / block_size; }
   bool symmetric() const { return zeros.empty(); }

@@ -14,8 +14,8 @@
 namespace slmopt {
 
 struct IntQuantizeOptions {
-  int bits = 4;              // 4 or 8
-  int64_t block_size = 32;   // 0: one block per row (per-channel)
+  int bits = 4;             // 4 or 8
+  int64_t block_size = 32;  // 0: one block per row (per-channel)
   bool symmetric = true;
 };
 
