@@ -2,6 +2,9 @@
 // llama_cpp_harness.mjs), for both bundled models written as F32, F16, BF16 and Q8_0:
 //   * tokenizer: llama.cpp's ids equal slmopt's on every line of the first 400 lines of the eval text plus
 //     hand-written lines (runs of spaces, digits, non-ASCII), and on the whole text;
+//   * configurations the bundled models do not have, on small random models (per-layer head and FFN counts,
+//     head_dim ≠ hidden/heads, q/k/v/o biases, linear and Llama-3 RoPE scaling, Qwen2 with tied embeddings):
+//     llama.cpp's logits equal slmopt's forward pass on the IR to 1e-3 of the logit range;
 //   * logits over a few 256-token eval windows: for F32, llama.cpp against slmopt's forward pass on the Hugging
 //     Face model (max |Δlogit| ≤ 1e-3 × logit range, argmax agreement ≥ 99.9 %, mean NLL within 0.1 %); for
 //     F16/BF16/Q8_0, llama.cpp against slmopt evaluating the same GGUF file through load_gguf (mean NLL within
@@ -28,6 +31,7 @@
 #include "slmopt/quant/block_quantize.h"
 #include "slmopt/text/dataset.h"
 #include "slmopt/text/tokenizer.h"
+#include "synthetic_llama.h"
 #include "test_support.h"
 
 namespace slmopt {
@@ -301,6 +305,123 @@ INSTANTIATE_TEST_SUITE_P(
         if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
       return n;
     });
+
+// ---- configurations beyond the bundled models ----------------------------------------------------------------
+
+struct VariantCase {
+  const char* name;
+  void (*configure)(Config&);
+};
+
+// A SentencePiece-style vocabulary of 300 tokens (specials, the 256 byte tokens, filler), enough for llama.cpp
+// to load the file; the variants are fed token ids, so what the tokens spell does not matter.
+Vocab synthetic_vocab(int64_t size) {
+  Vocab v;
+  v.kind = VocabKind::SentencePieceBpe;
+  v.tokens = {"<unk>", "<s>", "</s>"};
+  for (int b = 0; b < 256; ++b) v.tokens.push_back(fmt::format("<0x{:02X}>", b));
+  while (v.size() < size) v.tokens.push_back(fmt::format("w{}", v.size()));
+  v.unk_id = 0;
+  v.bos_id = 1;
+  v.eos_id = 2;
+  v.add_bos = true;
+  v.byte_fallback = true;
+  v.add_prefix_space = true;
+  return v;
+}
+
+class LlamaCppVariants : public ::testing::TestWithParam<VariantCase> {};
+
+TEST_P(LlamaCppVariants, LogitsEqualSlmoptsForwardPass) {
+  REQUIRE_LLAMA_CPP();
+  const VariantCase v = GetParam();
+  Config config = testing::llama_config(/*hidden=*/64, /*ffn=*/96, /*layers=*/3, /*heads=*/4, /*kv_heads=*/2,
+                                        /*head_dim=*/16, /*vocab=*/300);
+  config.max_position = 256;
+  v.configure(config);
+  Model model = testing::make_random_llama(config, /*seed=*/11);
+  model.vocab = synthetic_vocab(config.vocab_size);
+
+  const RemovedOnExit scratch{testing::scratch_dir(std::string("gguf_llama_cpp_variant_") + v.name)};
+  const std::string path = scratch.path + "/model.gguf";
+  write_gguf(model, path);
+  std::vector<int32_t> window;
+  for (int32_t i = 0; i < 160; ++i) window.push_back((i * 7919 + 13) % 300);
+  std::ofstream(scratch.path + "/window.json") << nlohmann::json(std::vector<std::vector<int32_t>>{window}).dump();
+  const auto result = nlohmann::json::parse(
+      testing::run_node_script(kHarness, {"eval", path, scratch.path + "/window.json", scratch.path + "/logits.bin"}));
+  const std::string bytes = read_text_file(scratch.path + "/logits.bin");
+  ASSERT_EQ(bytes.size(), window.size() * 300 * sizeof(float));
+  const float* theirs = reinterpret_cast<const float*>(bytes.data());
+
+  const RowMatrix ours = ModelRunner(model).logits(window);
+  double max_diff = 0;
+  float lo = INFINITY, hi = -INFINITY;
+  for (int64_t i = 0; i < ours.size(); ++i) {
+    max_diff = std::max(max_diff, static_cast<double>(std::abs(ours.data()[i] - theirs[i])));
+    lo = std::min(lo, theirs[i]);
+    hi = std::max(hi, theirs[i]);
+  }
+  std::cout << fmt::format("[ llama.cpp ] variant {:28s} max |dlogit| {:.2e} of range {:.2f}\n", v.name, max_diff,
+                           hi - lo);
+  EXPECT_LE(max_diff, 1e-3 * (hi - lo));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Synthetic, LlamaCppVariants,
+    ::testing::Values(
+        VariantCase{"head_dim_32", [](Config& c) { c.head_dim = 32; }},  // ≠ 64 / 4: key_length, value_length
+        // Per-layer widths go out as architecture "deci" (see gguf_arch.h).
+        VariantCase{"per_layer_widths",
+                    [](Config& c) {
+                      c.layer_num_heads = {4, 2, 4};
+                      c.layer_num_kv_heads = {2, 1, 4};
+                      c.layer_intermediate_size = {96, 64, 128};
+                    }},
+        VariantCase{"per_layer_widths_llama3_head_dim_32",
+                    [](Config& c) {
+                      c.head_dim = 32;
+                      c.layer_num_heads = {4, 1, 2};
+                      c.layer_num_kv_heads = {2, 1, 1};
+                      c.rope_scaling.type = RopeScalingType::Llama3;
+                      c.rope_scaling.factor = 8.0;
+                      c.rope_scaling.original_max_position = 512;
+                    }},
+        VariantCase{"qwen2_per_layer_widths",
+                    [](Config& c) {
+                      c.family = Family::Qwen2;
+                      c.architecture = "Qwen2ForCausalLM";
+                      c.attention_bias = true;
+                      c.layer_num_heads = {4, 2, 4};
+                      c.layer_num_kv_heads = {2, 2, 1};
+                    }},
+        VariantCase{"attention_biases",
+                    [](Config& c) {
+                      c.attention_bias = true;
+                      c.attention_out_bias = true;
+                    }},
+        VariantCase{"rope_linear",
+                    [](Config& c) {
+                      c.rope_scaling.type = RopeScalingType::Linear;
+                      c.rope_scaling.factor = 4.0;
+                    }},
+        VariantCase{"rope_llama3",
+                    [](Config& c) {
+                      c.rope_scaling.type = RopeScalingType::Llama3;
+                      c.rope_scaling.factor = 8.0;
+                      c.rope_scaling.low_freq_factor = 1.0;
+                      c.rope_scaling.high_freq_factor = 4.0;
+                      c.rope_scaling.original_max_position = 512;  // puts head_dim 16's pairs in all three bands
+                    }},
+        VariantCase{"qwen2_tied_with_biases",
+                    [](Config& c) {
+                      c.family = Family::Qwen2;
+                      c.architecture = "Qwen2ForCausalLM";
+                      c.attention_bias = true;
+                      c.tie_word_embeddings = true;
+                      c.rope_theta = 1000000.0;
+                    }}),
+    [](const auto& param_info) { return std::string(param_info.param.name); });
 
 }  // namespace
 }  // namespace slmopt
