@@ -219,6 +219,9 @@ TEST(GgufModel, LlamaRoundTripIsExact) {
   const Model model = make_model({});
   const std::string path = scratch_file("gguf_llama_roundtrip", "m.gguf");
   write_gguf(model, path);
+  // Deterministic output: the same model gives the same bytes.
+  write_gguf(model, path + ".again");
+  EXPECT_EQ(read_text_file(path), read_text_file(path + ".again"));
   const Model loaded = load_gguf(path);
   EXPECT_EQ(loaded.source_format, "gguf");
   expect_same_config(model.config, loaded.config);
