@@ -49,26 +49,17 @@ struct MinChoice {
   double error = 0;
 };
 
-// Error of one sub-block for integer sub-scale and sub-minimum, with its best levels.
+// Error of one sub-block for integer sub-scale and sub-minimum, with its levels (rounded, as ggml re-rounds).
 double min_sub_error(const float* x, const float* w, int n, int nmax, float d, float dmin, int sc, int mn,
                      uint8_t* levels) {
   const float dl = d * static_cast<float>(sc);
   const float ml = dmin * static_cast<float>(mn);
-  double err = 0;
   const float inv = dl != 0 ? 1.0f / dl : 0.0f;
+  float err = 0;
   for (int i = 0; i < n; ++i) {
-    int q = dl != 0 ? clamp_int(nearest_int(std::clamp((x[i] + ml) * inv, -1.0f, nmax + 1.0f)), 0, nmax) : 0;
-    float best = std::fabs(x[i] - (dl * static_cast<float>(q) - ml));
-    for (const int qq : {q - 1, q + 1}) {
-      if (qq < 0 || qq > nmax || dl == 0) continue;
-      const float e = std::fabs(x[i] - (dl * static_cast<float>(qq) - ml));
-      if (e < best) {
-        best = e;
-        q = qq;
-      }
-    }
+    const int q = clamp_int(nearest_int(std::clamp((x[i] + ml) * inv, -1.0f, nmax + 1.0f)), 0, nmax);
     levels[i] = static_cast<uint8_t>(q);
-    const double diff = static_cast<double>(x[i]) - static_cast<double>(dl * static_cast<float>(q) - ml);
+    const float diff = x[i] - (dl * static_cast<float>(q) - ml);
     err += w[i] * diff * diff;
   }
   return err;
@@ -153,8 +144,8 @@ MinChoice search_min_superblock(const float* x, const float* w, const MinLayout&
     const MinChoice c = choose_min_subscales(x, w, lay, fits, f32_to_f16(d), f32_to_f16(dmin));
     if (c.error < best.error) best = c;
   };
-  for (const float delta : {-1.0f, -0.5f, 0.5f}) consider(max_s / (smax + delta), best.dmin);
-  for (const float delta : {-0.5f, 0.5f}) consider(best.d, max_m / (smax + delta));
+  for (float delta = -3.0f; delta <= 0.51f; delta += 0.5f) consider(max_s / (smax + delta), best.dmin);
+  for (float delta = -2.0f; delta <= 0.51f; delta += 0.5f) consider(best.d, max_m / (smax + delta));
   for (int iter = 0; iter < 2; ++iter) {
     float d, dmin;
     if (!refit_min_superscales(x, w, lay, best, d, dmin)) break;
@@ -183,22 +174,12 @@ struct SymChoice {
 double sym_sub_error(const float* x, const float* w, const SymLayout& lay, float d, int sc, int8_t* q) {
   const float dl = d * static_cast<float>(sc);
   const float inv = dl != 0 ? 1.0f / dl : 0.0f;
-  double err = 0;
+  const float lo = static_cast<float>(lay.q_lo), hi = static_cast<float>(lay.q_hi);
+  float err = 0;
   for (int i = 0; i < 16; ++i) {
-    int l = dl != 0 ? clamp_int(nearest_int(std::clamp(x[i] * inv, lay.q_lo - 1.0f, lay.q_hi + 1.0f)), lay.q_lo,
-                                lay.q_hi)
-                    : 0;
-    float best = std::fabs(x[i] - dl * static_cast<float>(l));
-    for (const int ll : {l - 1, l + 1}) {
-      if (ll < lay.q_lo || ll > lay.q_hi || dl == 0) continue;
-      const float e = std::fabs(x[i] - dl * static_cast<float>(ll));
-      if (e < best) {
-        best = e;
-        l = ll;
-      }
-    }
+    const int l = nearest_int(std::clamp(x[i] * inv, lo, hi));
     q[i] = static_cast<int8_t>(l);
-    const double diff = static_cast<double>(x[i]) - static_cast<double>(dl * static_cast<float>(l));
+    const float diff = x[i] - dl * static_cast<float>(l);
     err += w[i] * diff * diff;
   }
   return err;
@@ -238,8 +219,10 @@ SymChoice search_sym_superblock(const float* x, const float* w, const SymLayout&
     if (c.error < best.error) best = c;
   };
   const float hi = static_cast<float>(lay.sc_hi), lo = static_cast<float>(lay.sc_lo);
-  for (const float delta : {-0.5f, 0.5f}) consider(s_max / (hi + delta));
-  for (const float delta : {0.0f, -0.5f, 0.5f}) consider(s_max / (lo + delta));
+  for (float delta = -3.0f; delta <= 0.51f; delta += 0.5f) {
+    consider(s_max / (hi + delta));
+    consider(s_max / (lo - delta));
+  }
   for (int iter = 0; iter < 2; ++iter) {  // least-squares super-scale for the chosen integers
     double sxa = 0, saa = 0;
     for (int e = 0; e < kQKK; ++e) {
@@ -306,7 +289,7 @@ void build_q5_k(const float* x, const float* w, Q5_K& b) {
 }
 
 void build_q3_k(const float* x, const float* w, Q3_K& b) {
-  const SymChoice c = search_sym_superblock(x, w, {-4, 3, -32, 31, 1.0f, 5.0f});
+  const SymChoice c = search_sym_superblock(x, w, {-4, 3, -32, 31, 2.0f, 5.5f});
   b.d = f32_to_f16(c.d);
   std::memset(b.scales, 0, sizeof(b.scales));
   for (int j = 0; j < 16; ++j) pack_q3k_scale(b.scales, j, static_cast<uint8_t>(c.sc[j] + 32));
@@ -316,7 +299,7 @@ void build_q3_k(const float* x, const float* w, Q3_K& b) {
 }
 
 void build_q6_k(const float* x, const float* w, Q6_K& b) {
-  const SymChoice c = search_sym_superblock(x, w, {-32, 31, -128, 127, 16.0f, 33.0f});
+  const SymChoice c = search_sym_superblock(x, w, {-32, 31, -128, 127, 20.0f, 33.0f});
   b.d = f32_to_f16(c.d);
   for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<int8_t>(c.sc[j]);
   uint8_t levels[kQKK];

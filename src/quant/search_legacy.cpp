@@ -95,25 +95,25 @@ void pack_five_bits(const uint8_t* levels, uint8_t* qs, uint8_t* qh) {
 
 void build_q4_0(const float* x, const float* w, Q4_0& b) {
   uint8_t levels[kQK];
-  b.d = search_symmetric_block(x, w, LevelGrid::uniform(-8, 7), 2.5f, 9.0f, levels);
+  b.d = search_symmetric_block(x, w, LevelGrid::uniform(-8, 7), 5.0f, 9.5f, levels);
   pack_nibbles(levels, b.qs);
 }
 
 void build_q5_0(const float* x, const float* w, Q5_0& b) {
   uint8_t levels[kQK];
-  b.d = search_symmetric_block(x, w, LevelGrid::uniform(-16, 15), 6.0f, 17.0f, levels);
+  b.d = search_symmetric_block(x, w, LevelGrid::uniform(-16, 15), 11.0f, 17.5f, levels);
   pack_five_bits(levels, b.qs, b.qh);
 }
 
 void build_q8_0(const float* x, const float* w, Q8_0& b) {
   uint8_t levels[kQK];
-  b.d = search_symmetric_block(x, w, LevelGrid::uniform(-128, 127), 118.0f, 129.0f, levels);
+  b.d = search_symmetric_block(x, w, LevelGrid::uniform(-128, 127), 110.0f, 129.0f, levels);
   for (int j = 0; j < kQK; ++j) b.qs[j] = static_cast<int8_t>(static_cast<int>(levels[j]) - 128);
 }
 
 void build_iq4_nl(const float* x, const float* w, IQ4_NL& b) {
   uint8_t levels[kQK];
-  b.d = search_symmetric_block(x, w, LevelGrid::table(kIq4nlValues.data(), 16), 55.0f, 135.0f, levels);
+  b.d = search_symmetric_block(x, w, LevelGrid::table(kIq4nlValues.data(), 16), 80.0f, 140.0f, levels);
   pack_nibbles(levels, b.qs);
 }
 
