@@ -49,7 +49,7 @@ uint16_t search_symmetric_block(const float* x, const float* w, const LevelGrid&
 // The affine search for one block (Q4_1, Q5_1): best f16 scale and f16 offset with their levels.
 void search_affine_block(const float* x, const float* w, int nmax, uint16_t& d_out, uint16_t& m_out,
                          uint8_t* levels) {
-  const AffineFit fit = fit_affine(x, w, kQK, nmax, false, 36, -2.5f, 1.0f);
+  const AffineFit fit = fit_affine(x, w, kQK, nmax, false, 36, -2.5f, 1.0f, 8);
   double best_error = -1;
   uint8_t trial[kQK];
   float s = fit.scale, o = fit.offset;
