@@ -6,24 +6,13 @@
 #include <vector>
 
 #include "ggml_compatible.h"
-#include "kquant_pack.h"
 #include "quant_math.h"
 #include "scale_fit.h"
 #include "search_encoders.h"
 #include "slmopt/core/half.h"
-#include "slmopt/ir/block_formats.h"
 #include "slmopt/ir/block_structs.h"
 
 namespace slmopt::quant_detail {
-
-void keep_better_block(DType dtype, const float* x, const float* w, int block_elems, uint8_t* current,
-                       const uint8_t* candidate, size_t block_bytes) {
-  float y_current[blocks::kQKK], y_candidate[blocks::kQKK];
-  dequantize_row(dtype, current, y_current, block_elems);
-  dequantize_row(dtype, candidate, y_candidate, block_elems);
-  if (weighted_sq_error(x, y_candidate, w, block_elems) < weighted_sq_error(x, y_current, w, block_elems))
-    std::memcpy(current, candidate, block_bytes);
-}
 
 namespace {
 
