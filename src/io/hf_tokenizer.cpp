@@ -202,6 +202,25 @@ bool is_byte_token(std::string_view token) {
   return token.size() == 6 && token.substr(0, 3) == "<0x" && hex(token[3]) && hex(token[4]) && token[5] == '>';
 }
 
+// SentencePiece-style consumers without a merge list (llama.cpp's "llama" vocabulary) merge the adjacent pair
+// whose concatenation has the highest score. Scoring each token by its first merge's rank (−rank) makes that
+// follow the merge order; normal tokens no merge makes score below all of them, the others 0 as in SentencePiece.
+std::vector<float> scores_from_merges(const Vocab& vocab) {
+  std::unordered_map<std::string, size_t> first_rank;
+  for (size_t rank = 0; rank < vocab.merges.size(); ++rank) {
+    std::string merged = vocab.merges[rank];
+    merged.erase(merged.find(' '), 1);
+    first_rank.try_emplace(std::move(merged), rank);
+  }
+  std::vector<float> scores(vocab.tokens.size(), 0.0f);
+  for (size_t id = 0; id < vocab.tokens.size(); ++id) {
+    if (vocab.types[id] != TokenType::Normal) continue;
+    const auto it = first_rank.find(vocab.tokens[id]);
+    scores[id] = -static_cast<float>(it != first_rank.end() ? it->second : vocab.merges.size() + id);
+  }
+  return scores;
+}
+
 int32_t checked_id(const json& value, const std::string& path, std::string_view what) {
   if (!value.is_number_integer()) throw_error(ErrorKind::BadInput, "{}: {} has a non-integer id", path, what);
   const int64_t id = value.get<int64_t>();
@@ -425,6 +444,7 @@ Vocab load_hf_vocab(const std::string& tokenizer_json_path, const std::string& t
   if (vocab.unk_id && *vocab.unk_id != vocab.bos_id && *vocab.unk_id != vocab.eos_id) {
     vocab.types[static_cast<size_t>(*vocab.unk_id)] = TokenType::Unknown;
   }
+  if (vocab.kind == VocabKind::SentencePieceBpe) vocab.scores = scores_from_merges(vocab);
   return vocab;
 }
 

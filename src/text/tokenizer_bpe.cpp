@@ -8,13 +8,66 @@
 //    unless it went stale (its left symbol was absorbed or its right neighbour changed); the new symbol's pairs
 //    with its neighbours are pushed. Symbols form a linked list, so a word of n characters costs O(n log n).
 //  * ignore_merges: a word that is itself a token is returned whole.
+#include <algorithm>
 #include <cstdio>
-#include <queue>
+#include <functional>
 
 #include "slmopt/core/error.h"
 #include "tokenizer_detail.h"
 
 namespace slmopt::tokenizer_detail {
+namespace {
+
+// Words this long (SentencePiece-style text has no pre-tokenizer, so a whole file can be one word) use the
+// bucket queue: one small heap per rank keeps the working set in cache, where one heap of every pair does not.
+constexpr size_t kBucketQueueMinSymbols = 4096;
+
+}  // namespace
+
+// Pops the smallest (rank, position) first.
+class BpeModel::HeapQueue {
+ public:
+  void push(const Candidate& c) {
+    heap_.push_back(c);
+    std::push_heap(heap_.begin(), heap_.end(), std::greater<>());
+  }
+  bool pop(Candidate& out) {
+    if (heap_.empty()) return false;
+    std::pop_heap(heap_.begin(), heap_.end(), std::greater<>());
+    out = heap_.back();
+    heap_.pop_back();
+    return true;
+  }
+
+ private:
+  std::vector<Candidate> heap_;
+};
+
+// The same order as HeapQueue: a min-heap of positions per rank, drained lowest rank first. A push below the
+// current rank moves the cursor back (rare: merges that use a token come after the merge that makes it).
+class BpeModel::BucketQueue {
+ public:
+  explicit BucketQueue(size_t ranks) : buckets_(ranks) {}
+  void push(const Candidate& c) {
+    auto& bucket = buckets_[static_cast<size_t>(c.rank)];
+    bucket.push_back({c.pos, c.result});
+    std::push_heap(bucket.begin(), bucket.end(), std::greater<>());
+    cursor_ = std::min(cursor_, static_cast<size_t>(c.rank));
+  }
+  bool pop(Candidate& out) {
+    while (cursor_ < buckets_.size() && buckets_[cursor_].empty()) ++cursor_;
+    if (cursor_ == buckets_.size()) return false;
+    auto& bucket = buckets_[cursor_];
+    std::pop_heap(bucket.begin(), bucket.end(), std::greater<>());
+    out = {static_cast<int32_t>(cursor_), bucket.back().first, bucket.back().second};
+    bucket.pop_back();
+    return true;
+  }
+
+ private:
+  std::vector<std::vector<std::pair<int32_t, int32_t>>> buckets_;  // (position, result) per rank
+  size_t cursor_ = 0;
+};
 
 BpeModel::BpeModel(std::vector<std::string> tokens, const std::vector<std::string>& merges, Options options)
     : tokens_(std::move(tokens)), options_(options) {
@@ -46,6 +99,7 @@ BpeModel::BpeModel(std::vector<std::string> tokens, const std::vector<std::strin
     // A repeated pair takes its last rank, as HF's map collection does.
     merges_[pair_key(*left, *right)] = Merge{static_cast<int32_t>(rank), *result};
   }
+  merges_count_ = merges.size();
 }
 
 std::optional<int32_t> BpeModel::find(std::string_view token) const {
@@ -68,11 +122,6 @@ void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) con
     }
   }
 
-  struct Symbol {
-    int32_t id;
-    int32_t prev, next;  // -1 at the ends
-    bool alive;
-  };
   std::vector<Symbol> symbols;
   symbols.reserve(word.size());
   auto add = [&](int32_t id) {
@@ -112,25 +161,28 @@ void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) con
   }
   if (unk_pending) add(*options_.unk_id);
 
-  struct Candidate {
-    int32_t rank;
-    int32_t pos;
-    int32_t result;
-    bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
-  };
-  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> heap;
+  if (symbols.size() >= kBucketQueueMinSymbols) {
+    BucketQueue queue(merges_count_);
+    merge_all(symbols, queue, out);
+  } else {
+    HeapQueue queue;
+    merge_all(symbols, queue, out);
+  }
+}
+
+template <typename Queue>
+void BpeModel::merge_all(std::vector<Symbol>& symbols, Queue& queue, std::vector<int32_t>& out) const {
   auto push_pair = [&](int32_t left_pos) {
     const Symbol& left = symbols[static_cast<size_t>(left_pos)];
     if (left.next < 0) return;
     if (const Merge* m = find_merge(left.id, symbols[static_cast<size_t>(left.next)].id)) {
-      heap.push({m->rank, left_pos, m->result});
+      queue.push({m->rank, left_pos, m->result});
     }
   };
   for (int32_t i = 0; i + 1 < static_cast<int32_t>(symbols.size()); ++i) push_pair(i);
 
-  while (!heap.empty()) {
-    const Candidate top = heap.top();
-    heap.pop();
+  Candidate top;
+  while (queue.pop(top)) {
     Symbol& left = symbols[static_cast<size_t>(top.pos)];
     if (!left.alive || left.next < 0) continue;
     Symbol& right = symbols[static_cast<size_t>(left.next)];

@@ -58,6 +58,21 @@ class BpeModel {
     int32_t rank;
     int32_t result;
   };
+  struct Symbol {
+    int32_t id;
+    int32_t prev, next;  // -1 at the ends
+    bool alive;
+  };
+  struct Candidate {  // a pair of adjacent symbols that has a merge, keyed by (rank, left position)
+    int32_t rank;
+    int32_t pos;
+    int32_t result;
+    bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
+  };
+  class HeapQueue;
+  class BucketQueue;
+  template <typename Queue>
+  void merge_all(std::vector<Symbol>& symbols, Queue& queue, std::vector<int32_t>& out) const;
   static uint64_t pair_key(int32_t left, int32_t right) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
   }
@@ -66,6 +81,7 @@ class BpeModel {
   std::vector<std::string> tokens_;
   std::unordered_map<std::string_view, int32_t> ids_;  // views into tokens_ (whose strings never move)
   std::unordered_map<uint64_t, Merge> merges_;
+  size_t merges_count_ = 0;
   std::array<int32_t, 128> ascii_ids_{};  // id of each one-byte character, -1 when absent
   std::array<int32_t, 256> byte_ids_{};   // id of <0xNN>, -1 when absent
   Options options_;

@@ -68,6 +68,13 @@ TEST(HfTokenizer, LoadsTinyStoriesSentencePieceStyle) {
   EXPECT_EQ(v.types[2], TokenType::Control);
   EXPECT_EQ(v.types[3], TokenType::Normal);
   EXPECT_EQ(v.normalized_added_ids, (std::vector<int32_t>{0, 1, 2}));
+  // Scores for score-only consumers (GGUF "llama"): −rank of the token's first merge, below that for the
+  // normal tokens no merge makes, 0 for the rest.
+  ASSERT_EQ(v.scores.size(), 2048u);
+  EXPECT_EQ(v.scores[81], 0.0f);   // "e▁": merge 0
+  EXPECT_EQ(v.scores[82], -1.0f);  // "d▁": merge 1
+  EXPECT_EQ(v.scores[53], -(1967.0f + 53.0f));  // "a"
+  EXPECT_EQ(v.scores[1], 0.0f);
   EXPECT_FALSE(v.source_tokenizer_json.empty());
   EXPECT_FALSE(v.source_tokenizer_config_json.empty());
 }

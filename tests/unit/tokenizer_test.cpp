@@ -249,6 +249,17 @@ TEST(Tokenizer, ScoreOnlyVocabularyMergesByScore) {
   EXPECT_EQ(Tokenizer(v).encode("ab", false), (Ids{259, 263}));
 }
 
+// What a GGUF "llama" vocabulary carries (scores from load_hf_vocab, no merges) tokenizes exactly as the merges.
+TEST(Tokenizer, TinyStoriesScoresReproduceTheMerges) {
+  Vocab v = load_hf_vocab(model_path("tinystories-656k/tokenizer.json"), "");
+  v.merges.clear();
+  const Tokenizer by_score(v);
+  for (const char* name : {"tinystories-eval.txt", "kjv-eval.txt"}) {
+    const std::string text = read_text_file(data_path(name));
+    EXPECT_EQ(by_score.encode(text, false), tinystories().encode(text, false)) << name;
+  }
+}
+
 TEST(Tokenizer, ByteLevelDecodeReplacesInvalidUtf8) {
   const Tokenizer& t = kjv();
   EXPECT_EQ(t.decode(Ids{195}), "\xEF\xBF\xBD");                       // a lone lead byte

@@ -5,10 +5,12 @@
 
 namespace slmopt::driver {
 
-CommandSpec inspect_command();  // lands with the model loader
+CommandSpec inspect_command();
 CommandSpec eval_command();
+CommandSpec quantize_command();
+CommandSpec compile_command();
 
 // In the order `slmopt --help` lists them.
-inline std::vector<CommandSpec> all_commands() { return {}; }
+inline std::vector<CommandSpec> all_commands() { return {quantize_command(), compile_command(), inspect_command(), eval_command()}; }
 
 }  // namespace slmopt::driver

@@ -30,14 +30,14 @@ enum class TokenType : int32_t { Normal = 1, Unknown = 2, Control = 3, UserDefin
 struct Vocab {
   VocabKind kind = VocabKind::None;
   std::vector<std::string> tokens;   // id → token text (in the tokenizer's own alphabet: ▁ or byte-level)
-  std::vector<float> scores;         // SentencePiece scores (empty → zeros)
+  std::vector<float> scores;         // SentencePiece scores (empty → zeros); from tokenizer.json: −merge rank
   std::vector<TokenType> types;      // id → type
   std::vector<std::string> merges;   // "a b", rank order
   std::optional<int32_t> bos_id, eos_id, unk_id, pad_id;
   bool add_bos = false;
   bool add_eos = false;
   bool byte_fallback = false;        // SentencePiece-style: unknown bytes become <0xNN>
-  bool add_prefix_space = false;     // SentencePiece-style: prepend "▁" to the text (normalizer Prepend)
+  bool add_prefix_space = false;     // prefix "▁" (SentencePiece style) or " " (byte-level), see PrefixScheme
   bool ignore_merges = false;        // Llama-3 style: whole-word vocabulary hits skip merging
   bool fuse_unk = true;              // consecutive unknown characters become one unk token
   PrefixScheme prefix_scheme = PrefixScheme::Always;

@@ -8,9 +8,10 @@
 //     byte tokens (byte fallback) or the unk token (consecutive ones fused when vocab.fuse_unk).
 //     Byte-level style: each stretch is split by the pre-tokenizer regex (PCRE2, UTF + UCP), every byte of a
 //     piece is mapped through GPT-2's byte↔unicode table, and each piece is one BPE word.
-//  3. BPE merges by rank (lowest first, leftmost among equals) with a heap over a linked list of symbols, so
-//     long words cost O(n log n). A SentencePiece vocabulary with scores but no merges (GGUF) ranks merges by
-//     score (see merges_from_scores in ir/vocab.h).
+//  3. BPE merges by rank (lowest first, leftmost among equals) over a linked list of symbols with a priority
+//     queue of candidate pairs (one heap, or one small heap per rank for words of thousands of symbols), so long
+//     words cost O(n log n). Words are cached per encode() call. A SentencePiece vocabulary with scores but no
+//     merges (GGUF) ranks merges by score (see merges_from_scores in ir/vocab.h).
 //  4. encode(add_special) prepends BOS when vocab.add_bos and appends EOS when vocab.add_eos.
 //
 // decode() reverses it: "▁" → space, byte tokens reassembled (invalid UTF-8 → one U+FFFD per byte, as HF's
