@@ -10,6 +10,7 @@
 
 #include "slmopt/core/error.h"
 #include "slmopt/core/parallel.h"
+#include "work_split.h"
 
 namespace slmopt {
 namespace {
@@ -49,8 +50,7 @@ void causal_attention(const RowMatrix& q, const RowMatrix& keys, const RowMatrix
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
   // Work units are (head, block of kQueryBlock query rows); a block needs only the keys its last row sees.
   const int64_t n_row_blocks = (tokens + kQueryBlock - 1) / kQueryBlock;
-  const int64_t flops_per_unit = 2 * std::min(tokens, kQueryBlock) * n_keys * hd;
-  const size_t min_chunk = static_cast<size_t>(std::max<int64_t>(1, (1 << 17) / std::max<int64_t>(1, flops_per_unit)));
+  const size_t min_chunk = min_chunk_for(2 * std::min(tokens, kQueryBlock) * n_keys * hd);
   parallel_for(
       static_cast<size_t>(shape.n_heads * n_row_blocks),
       [&](size_t begin, size_t end) {

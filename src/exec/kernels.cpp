@@ -7,18 +7,9 @@
 
 #include "slmopt/core/error.h"
 #include "slmopt/core/parallel.h"
+#include "work_split.h"
 
 namespace slmopt {
-namespace {
-
-// Below about this many multiply-adds a chunk is not worth handing to another thread.
-constexpr int64_t kMinFlopsPerChunk = 1 << 17;
-
-size_t min_chunk_for(int64_t flops_per_item) {
-  return static_cast<size_t>(std::max<int64_t>(1, kMinFlopsPerChunk / std::max<int64_t>(1, flops_per_item)));
-}
-
-}  // namespace
 
 void linear(const RowMatrix& x, const RowMatrix& weight, const float* bias, RowMatrix& y) {
   if (x.cols() != weight.cols())

@@ -10,6 +10,7 @@
 #include "slmopt/core/error.h"
 #include "slmopt/core/parallel.h"
 #include "slmopt/exec/kernels.h"
+#include "work_split.h"
 
 namespace slmopt {
 namespace {
@@ -34,7 +35,7 @@ void apply_rope(const RotaryEmbedding& rope, RowMatrix& x, int64_t n_heads, std:
       [&](size_t begin, size_t end) {
         for (size_t i = begin; i < end; ++i) rope.apply(x.data() + i * x.cols(), n_heads, positions[i]);
       },
-      16);
+      min_chunk_for(3 * x.cols()));
 }
 
 // Multiplies each group of `width` columns by its gate (gates equal to 1 are skipped).

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "slmopt/core/error.h"
+#include "slmopt/io/gguf.h"
 #include "slmopt/io/hf.h"
 
 namespace slmopt {
@@ -26,7 +27,7 @@ Model load_model(const std::string& path) {
   if (fs::is_directory(status)) return load_hf_model(path);
 
   const std::string ext = lower_extension(path);
-  if (ext == ".gguf") throw_error(ErrorKind::Unsupported, "{}: reading GGUF models is not supported yet", path);
+  if (ext == ".gguf") return load_gguf(path);
   if (ext == ".onnx") throw_error(ErrorKind::Unsupported, "{}: reading ONNX models is not supported yet", path);
   if (ext == ".safetensors" || fs::path(path).filename() == "config.json")
     throw_error(ErrorKind::Unsupported, "{}: pass the Hugging Face model folder ({}), not a file inside it", path,

@@ -638,7 +638,8 @@ TEST(ModelLoader, DispatchesOnThePath) {
   expect_error([] { load_model("/nonexistent/x.gguf"); }, ErrorKind::Io, {"/nonexistent/x.gguf"});
   const std::string dir = scratch_dir("model_loader");
   write_file_atomic(dir + "/m.gguf", "GGUF");
-  expect_error([&] { load_model(dir + "/m.gguf"); }, ErrorKind::Unsupported, {dir + "/m.gguf", "GGUF"});
+  // A .gguf path goes to the GGUF reader, which names the file and the defect.
+  expect_error([&] { load_model(dir + "/m.gguf"); }, ErrorKind::BadInput, {dir + "/m.gguf", "GGUF"});
   expect_error([&] { load_model(model_path("capp-gpt2-onnx/model.onnx")); }, ErrorKind::Unsupported, {"ONNX"});
   expect_error([&] { load_model(model_path("llama-5m-kjv/model.safetensors")); }, ErrorKind::Unsupported,
                {"pass the Hugging Face model folder"});

@@ -7,8 +7,10 @@ namespace slmopt::driver {
 
 CommandSpec inspect_command();
 CommandSpec eval_command();
+CommandSpec quantize_command();
+CommandSpec compile_command();
 
 // In the order `slmopt --help` lists them.
-inline std::vector<CommandSpec> all_commands() { return {inspect_command(), eval_command()}; }
+inline std::vector<CommandSpec> all_commands() { return {quantize_command(), compile_command(), inspect_command(), eval_command()}; }
 
 }  // namespace slmopt::driver

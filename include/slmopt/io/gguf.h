@@ -1,0 +1,59 @@
+// Model ↔ GGUF for the llama family, in the form llama.cpp loads: Llama and Mistral as architecture "llama"
+// (Q/K rows regrouped for llama.cpp's interleaved RoPE), Qwen2 as "qwen2" (no regrouping: llama.cpp runs it
+// with NEOX-style RoPE, the Hugging Face layout). Tensor names follow llama.cpp (token_embd, blk.N.attn_q, ...,
+// output omitted when tied), dims are reversed (ggml order), and the tokenizer goes into tokenizer.ggml.* keys
+// ("llama" for SentencePiece-style vocabularies with scores, "gpt2" with merges and a pre-tokenizer name).
+// The reader undoes all of it: canonical Hugging Face names and layouts, Config and Vocab rebuilt from metadata.
+//
+// Keys slmopt writes for what GGUF cannot say (llama.cpp ignores them): slmopt.hf_architecture (e.g.
+// "MistralForCausalLM"), slmopt.rope.llama3.* (Llama-3 scaling parameters beside the rope_freqs tensor
+// llama.cpp reads), slmopt.tokenizer.split_regex / .ignore_merges.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "slmopt/ir/dtype.h"
+#include "slmopt/ir/model.h"
+#include "slmopt/ir/tensor.h"
+
+namespace slmopt {
+
+// llama.cpp's enum llama_ftype (general.file_type) values for whole-model types; not the ggml type ids.
+enum class LlamaFileType : int32_t {
+  AllF32 = 0, MostlyF16 = 1, MostlyQ4_0 = 2, MostlyQ4_1 = 3, MostlyQ8_0 = 7, MostlyQ5_0 = 8, MostlyQ5_1 = 9,
+  MostlyQ2_K = 10, MostlyQ3_K_S = 11, MostlyQ3_K_M = 12, MostlyQ3_K_L = 13, MostlyQ4_K_S = 14, MostlyQ4_K_M = 15,
+  MostlyQ5_K_S = 16, MostlyQ5_K_M = 17, MostlyQ6_K = 18, MostlyIQ4_NL = 25, MostlyBF16 = 32,
+};
+
+// The file type llama.cpp reports for a model whose weights are mostly `dtype` (the _M mix for K-quants).
+LlamaFileType llama_file_type_for(DType dtype);
+
+struct GgufWriteOptions {
+  std::string name;                          // general.name; empty → config.name
+  std::optional<LlamaFileType> file_type;    // empty → from the dtype holding most weight elements
+  uint32_t alignment = 32;                   // general.alignment (a power of two)
+  // Chooses the stored dtype of each 2-D tensor from its canonical (Hugging Face) name and IR tensor; empty
+  // keeps the IR dtype. 1-D tensors (norms, biases) are always stored as F32, as llama.cpp expects.
+  std::function<DType(const std::string& name, const Tensor& tensor)> choose_dtype;
+  // Encodes a tensor into a quantized dtype (F32/F16/BF16 are converted here, with ggml's rounding). The tensor
+  // it receives carries its canonical name and its rows already in GGUF order; the result must hold exactly
+  // Tensor::bytes_for(shape, dtype) bytes. Needed only when a tensor must become a quantized type it is not in.
+  std::function<std::vector<uint8_t>(const Tensor& tensor, DType dtype)> encode;
+};
+
+// Writes `model` (validated first) as a GGUF v3 file through AtomicFile, one tensor at a time: a tensor is
+// converted just before it is written, so peak memory stays near one converted tensor. Throws
+// Error(Unsupported) for a family other than the llama family, a tensor name llama.cpp has no name for, or a
+// quantized target without an encoder.
+void write_gguf(const Model& model, const std::string& path, const GgufWriteOptions& options = {});
+
+// Loads a GGUF file of architecture "llama" or "qwen2" into the IR. Tensors are zero-copy views into the mapped
+// file (quantized ones stay quantized; Tensor::to_f32 decodes) except the Q/K projections of "llama" files,
+// whose rows are regrouped back into the Hugging Face order in owned copies.
+Model load_gguf(const std::string& path);
+
+}  // namespace slmopt

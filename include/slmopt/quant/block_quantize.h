@@ -1,0 +1,48 @@
+// Encoding float rows into GGUF block types (the decoders live in ir/block_formats.h).
+//
+// Every quantized DType has three encoders, described once in a table in block_quantize.cpp:
+//   Encoder::Search     slmopt's default. Per block it keeps the better of llama.cpp's own encoding and a wider
+//                       scale search, measured by Σ importance·(x − x̂)² (plain squared error without an
+//                       importance vector), so it is never worse than llama.cpp on that measure.
+//   Encoder::Reference  llama.cpp's quantize_row_<type>_ref, byte for byte (importance ignored): the
+//                       deterministic encoder GGUF files are usually compared with.
+//   Encoder::Llama      what llama.cpp's ggml_quantize_chunk writes for the same row and importance.
+// Importance vectors hold one non-negative weight per column (per element of a row), e.g. the mean squared
+// input activation of a linear layer. All encoders are deterministic and rows are independent, so
+// quantize_tensor gives the same bytes for any thread count.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "slmopt/ir/dtype.h"
+#include "slmopt/ir/tensor.h"
+
+namespace slmopt {
+
+enum class Encoder { Search, Reference, Llama };
+
+std::string_view encoder_name(Encoder encoder);
+std::optional<Encoder> encoder_from_name(std::string_view name);  // "search", "reference", "llama"
+
+// True for the block types slmopt can encode (every quantized DType).
+bool can_encode(DType dtype);
+
+// Encodes one row of n elements (a whole number of blocks) into row_bytes(dtype, n) bytes at dst. importance is
+// null or n weights. Throws Error(BadInput) for non-finite values, values beyond the f16 range or negative
+// importance, and Error(Unsupported) for types without an encoder.
+void quantize_row(DType dtype, const float* src, uint8_t* dst, int64_t n, const float* importance);
+void quantize_row(Encoder encoder, DType dtype, const float* src, uint8_t* dst, int64_t n, const float* importance);
+
+// Encodes every row of `src` (any dtype; rows are decoded to float first) into `dtype`, rows in parallel.
+// F32, F16 and BF16 targets are plain conversions. importance_per_column is null or src.cols() weights.
+// Errors name the tensor.
+Tensor quantize_tensor(const Tensor& src, DType dtype, const float* importance_per_column,
+                       Encoder encoder = Encoder::Search);
+
+// Σ w·(x − decode(q))² over n elements (w = importance, or 1 when null), accumulated in double.
+double quantization_error(DType dtype, const float* src, const uint8_t* quantized, int64_t n,
+                          const float* importance);
+
+}  // namespace slmopt

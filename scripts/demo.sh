@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The main job on the bundled model: quantize llama-5m-kjv to GGUF Q4_K_M with an importance matrix from
+# held-out calibration text, and report the accuracy cost on held-out evaluation text.
+# Output: out/demo/llama-5m-kjv-q4_k_m.gguf and its report (.report.json, .report.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+slmopt=${SLMOPT_BUILD_DIR:-build}/tools/slmopt/slmopt
+mkdir -p out/demo
+"$slmopt" inspect models/llama-5m-kjv | head -6
+echo
+"$slmopt" quantize models/llama-5m-kjv --type q4_k_m \
+  --calib models/data/kjv-calib.txt --calib-samples 64 --calib-seqlen 256 \
+  --eval models/data/kjv-eval.txt --ctx 256 --max-windows 64 \
+  -o out/demo/llama-5m-kjv-q4_k_m.gguf
+echo
+sed -n '/## Accuracy/,/^## Tensors/p' out/demo/llama-5m-kjv-q4_k_m.report.md | sed '$d'

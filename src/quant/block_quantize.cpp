@@ -1,0 +1,194 @@
+// The encoder table (one row per quantized type: llama.cpp's reference encoder, llama.cpp's chunk encoder,
+// slmopt's search) and the row / tensor entry points around it.
+#include "slmopt/quant/block_quantize.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "ggml_compatible.h"
+#include "search_encoders.h"
+#include "slmopt/core/error.h"
+#include "slmopt/core/half.h"
+#include "slmopt/core/parallel.h"
+#include "slmopt/ir/block_formats.h"
+
+namespace slmopt {
+namespace {
+
+using namespace quant_detail;
+
+struct EncoderTraits {
+  DType dtype;
+  void (*reference)(const float* x, uint8_t* dst, int64_t n);
+  void (*llama)(const float* x, uint8_t* dst, int64_t n, const float* importance);
+  void (*search)(const float* x, uint8_t* dst, int64_t n, const float* importance);
+};
+
+constexpr EncoderTraits kEncoders[] = {
+    {DType::Q4_0, ggml_reference_q4_0, ggml_chunk_q4_0, search_q4_0},
+    {DType::Q4_1, ggml_reference_q4_1, ggml_chunk_q4_1, search_q4_1},
+    {DType::Q5_0, ggml_reference_q5_0, ggml_chunk_q5_0, search_q5_0},
+    {DType::Q5_1, ggml_reference_q5_1, ggml_chunk_q5_1, search_q5_1},
+    {DType::Q8_0, ggml_reference_q8_0, ggml_chunk_q8_0, search_q8_0},
+    {DType::Q2_K, ggml_reference_q2_k, ggml_chunk_q2_k, search_q2_k},
+    {DType::Q3_K, ggml_reference_q3_k, ggml_chunk_q3_k, search_q3_k},
+    {DType::Q4_K, ggml_reference_q4_k, ggml_chunk_q4_k, search_q4_k},
+    {DType::Q5_K, ggml_reference_q5_k, ggml_chunk_q5_k, search_q5_k},
+    {DType::Q6_K, ggml_reference_q6_k, ggml_chunk_q6_k, search_q6_k},
+    {DType::IQ4_NL, ggml_reference_iq4_nl, ggml_chunk_iq4_nl, search_iq4_nl},
+};
+
+const EncoderTraits* find_encoder(DType dtype) {
+  for (const auto& e : kEncoders)
+    if (e.dtype == dtype) return &e;
+  return nullptr;
+}
+
+// Largest magnitude accepted: every block type stores f16 scales, and beyond the f16 range they overflow.
+constexpr float kMaxMagnitude = 65504.0f;
+
+// Index of the first element that cannot be encoded (-1 if none) and what is wrong with it.
+int64_t find_bad_input(const float* src, int64_t n, const float* importance, const char** what) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (!std::isfinite(src[i])) {
+      *what = "non-finite value";
+      return i;
+    }
+    if (std::fabs(src[i]) > kMaxMagnitude) {
+      *what = "value beyond the f16 range of block scales";
+      return i;
+    }
+    if (importance && !(importance[i] >= 0 && std::isfinite(importance[i]))) {
+      *what = "negative or non-finite importance";
+      return i;
+    }
+  }
+  return -1;
+}
+
+void check_row_length(DType dtype, int64_t n) {
+  const auto& t = traits(dtype);
+  if (n < 0 || n % t.block_size != 0)
+    throw_error(ErrorKind::BadInput, "{} rows need a multiple of {} elements, got {}", t.name, t.block_size, n);
+}
+
+void encode_unchecked(Encoder encoder, const EncoderTraits& e, const float* src, uint8_t* dst, int64_t n,
+                      const float* importance) {
+  switch (encoder) {
+    case Encoder::Reference: return e.reference(src, dst, n);
+    case Encoder::Llama: return e.llama(src, dst, n, importance);
+    case Encoder::Search: return e.search(src, dst, n, importance);
+  }
+}
+
+void convert_row(DType dtype, const float* src, uint8_t* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    switch (dtype) {
+      case DType::F32: std::memcpy(dst + 4 * i, src + i, 4); break;
+      case DType::F16: {
+        const uint16_t h = f32_to_f16(src[i]);
+        std::memcpy(dst + 2 * i, &h, 2);
+        break;
+      }
+      case DType::BF16: {
+        const uint16_t h = f32_to_bf16(src[i]);
+        std::memcpy(dst + 2 * i, &h, 2);
+        break;
+      }
+      default: throw_error(ErrorKind::Internal, "convert_row: {} is not a float type", dtype_name(dtype));
+    }
+  }
+}
+
+}  // namespace
+
+std::string_view encoder_name(Encoder encoder) {
+  switch (encoder) {
+    case Encoder::Search: return "search";
+    case Encoder::Reference: return "reference";
+    case Encoder::Llama: return "llama";
+  }
+  return "?";
+}
+
+std::optional<Encoder> encoder_from_name(std::string_view name) {
+  for (const Encoder e : {Encoder::Search, Encoder::Reference, Encoder::Llama})
+    if (encoder_name(e) == name) return e;
+  return std::nullopt;
+}
+
+bool can_encode(DType dtype) { return find_encoder(dtype) != nullptr; }
+
+void quantize_row(DType dtype, const float* src, uint8_t* dst, int64_t n, const float* importance) {
+  quantize_row(Encoder::Search, dtype, src, dst, n, importance);
+}
+
+void quantize_row(Encoder encoder, DType dtype, const float* src, uint8_t* dst, int64_t n, const float* importance) {
+  const EncoderTraits* e = find_encoder(dtype);
+  if (!e) throw_error(ErrorKind::Unsupported, "no encoder for {}", dtype_name(dtype));
+  check_row_length(dtype, n);
+  const char* what = nullptr;
+  const int64_t bad = find_bad_input(src, n, importance, &what);
+  if (bad >= 0) throw_error(ErrorKind::BadInput, "cannot encode {}: {} at element {}", dtype_name(dtype), what, bad);
+  encode_unchecked(encoder, *e, src, dst, n, importance);
+}
+
+Tensor quantize_tensor(const Tensor& src, DType dtype, const float* importance_per_column, Encoder encoder) {
+  const bool plain = dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16;
+  const EncoderTraits* e = find_encoder(dtype);
+  if (!plain && !e)
+    throw_error(ErrorKind::Unsupported, "tensor '{}': no encoder for {}", src.name(), dtype_name(dtype));
+  const int64_t cols = src.cols(), rows = src.rows();
+  const auto& t = traits(dtype);
+  if (cols % t.block_size != 0)
+    throw_error(ErrorKind::BadInput, "tensor '{}': rows of {} elements are not a whole number of {}-element {} blocks",
+                src.name(), cols, t.block_size, t.name);
+  const size_t out_row_bytes = row_bytes(dtype, cols);
+  std::vector<uint8_t> out(static_cast<size_t>(rows) * out_row_bytes);
+  if (importance_per_column && !plain) {
+    const char* what = nullptr;
+    std::vector<float> zeros(static_cast<size_t>(cols), 0.0f);
+    const int64_t bad = find_bad_input(zeros.data(), cols, importance_per_column, &what);
+    if (bad >= 0)
+      throw_error(ErrorKind::BadInput, "tensor '{}': {} for column {}", src.name(), what, bad);
+  }
+  // Rows are independent, so any split over threads gives the same bytes.
+  const size_t min_rows = static_cast<size_t>(std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)));
+  parallel_for(
+      static_cast<size_t>(rows),
+      [&](size_t begin, size_t end) {
+        std::vector<float> row(static_cast<size_t>(cols));
+        for (size_t r = begin; r < end; ++r) {
+          src.rows_to_f32(static_cast<int64_t>(r), static_cast<int64_t>(r) + 1, row.data());
+          uint8_t* dst = out.data() + r * out_row_bytes;
+          if (plain) {
+            convert_row(dtype, row.data(), dst, cols);
+            continue;
+          }
+          const char* what = nullptr;
+          const int64_t bad = find_bad_input(row.data(), cols, nullptr, &what);
+          if (bad >= 0)
+            throw_error(ErrorKind::BadInput, "tensor '{}': {} at row {}, column {}", src.name(), what, r, bad);
+          encode_unchecked(encoder, *e, row.data(), dst, cols, importance_per_column);
+        }
+      },
+      min_rows);
+  return Tensor::owned(src.name(), src.shape(), dtype, std::move(out));
+}
+
+double quantization_error(DType dtype, const float* src, const uint8_t* quantized, int64_t n,
+                          const float* importance) {
+  check_row_length(dtype, n);
+  std::vector<float> decoded(static_cast<size_t>(n));
+  dequantize_row(dtype, quantized, decoded.data(), n);
+  double err = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double diff = static_cast<double>(src[i]) - static_cast<double>(decoded[static_cast<size_t>(i)]);
+    err += (importance ? static_cast<double>(importance[i]) : 1.0) * diff * diff;
+  }
+  return err;
+}
+
+}  // namespace slmopt

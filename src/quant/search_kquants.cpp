@@ -1,0 +1,328 @@
+// slmopt's search encoders for the K-quants (see search_encoders.h). A super-block is encoded in two stages,
+// like ggml's, but each stage searches wider:
+//   1. every sub-block gets its best continuous scale (and minimum): the exact sweep for the symmetric types
+//      (Q3_K, Q6_K), the alternating affine fit for the types with a minimum (Q2_K, Q4_K, Q5_K);
+//   2. the f16 super-scale(s) are tried at several values and, for each, every sub-block picks the better of
+//      the two integer sub-scales around its ideal (four (scale, min) pairs for the types with a minimum),
+//      judged by the exact error after re-rounding its elements; then the super-scale(s) are refitted by least
+//      squares to the chosen integers and the choice is repeated.
+// The decoders' float expressions (d·sc, then ·q, minus dmin·mn) are mirrored, so the errors compared here are
+// the errors the decoded weights will have.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "ggml_compatible.h"
+#include "kquant_pack.h"
+#include "quant_math.h"
+#include "scale_fit.h"
+#include "search_encoders.h"
+#include "slmopt/core/half.h"
+#include "slmopt/ir/block_structs.h"
+
+namespace slmopt::quant_detail {
+namespace {
+
+using namespace blocks;
+
+// floor(v) clamped to [lo, hi], without converting out-of-range floats to int.
+int floor_clamped(float v, int lo, int hi) {
+  const float f = std::floor(v);
+  if (!(f > static_cast<float>(lo))) return lo;
+  if (f >= static_cast<float>(hi)) return hi;
+  return static_cast<int>(f);
+}
+
+// ---- types with a minimum: x̂ = (d·sc)·q − dmin·mn ----
+
+struct MinLayout {
+  int n_sub;      // sub-blocks per super-block
+  int sub_size;   // elements per sub-block
+  int nmax;       // largest level
+  int scale_max;  // largest integer sub-scale (and sub-minimum)
+};
+
+struct MinChoice {
+  float d = 0, dmin = 0;  // as stored (f16-rounded)
+  uint8_t sc[16] = {}, mn[16] = {};
+  uint8_t L[kQKK] = {};
+  double error = 0;
+};
+
+// Error of one sub-block for integer sub-scale and sub-minimum, with its levels (rounded, as ggml re-rounds).
+double min_sub_error(const float* x, const float* w, int n, int nmax, float d, float dmin, int sc, int mn,
+                     uint8_t* levels) {
+  const float dl = d * static_cast<float>(sc);
+  const float ml = dmin * static_cast<float>(mn);
+  const float inv = dl != 0 ? 1.0f / dl : 0.0f;
+  float err = 0;
+  for (int i = 0; i < n; ++i) {
+    const int q = clamp_int(nearest_int(std::clamp((x[i] + ml) * inv, -1.0f, nmax + 1.0f)), 0, nmax);
+    levels[i] = static_cast<uint8_t>(q);
+    const float diff = x[i] - (dl * static_cast<float>(q) - ml);
+    err += w[i] * diff * diff;
+  }
+  return err;
+}
+
+// For stored d and dmin, picks every sub-block's integer scale and minimum around its continuous fit.
+MinChoice choose_min_subscales(const float* x, const float* w, const MinLayout& lay, const AffineFit* fits,
+                               uint16_t d_h, uint16_t dmin_h) {
+  MinChoice c;
+  c.d = f16_to_f32(d_h);
+  c.dmin = f16_to_f32(dmin_h);
+  uint8_t levels[32];
+  for (int j = 0; j < lay.n_sub; ++j) {
+    const float* xs = x + j * lay.sub_size;
+    const float* ws = w + j * lay.sub_size;
+    const float s = fits[j].scale, m = -fits[j].offset;
+    const int sc0 = c.d > 0 ? floor_clamped(s / c.d, 0, lay.scale_max) : 0;
+    const int mn0 = c.dmin > 0 ? floor_clamped(m / c.dmin, 0, lay.scale_max) : 0;
+    double best = -1;
+    for (int sc = sc0; sc <= std::min(sc0 + 1, lay.scale_max); ++sc) {
+      for (int mn = mn0; mn <= std::min(mn0 + 1, lay.scale_max); ++mn) {
+        const double err = min_sub_error(xs, ws, lay.sub_size, lay.nmax, c.d, c.dmin, sc, mn, levels);
+        if (best < 0 || err < best) {
+          best = err;
+          c.sc[j] = static_cast<uint8_t>(sc);
+          c.mn[j] = static_cast<uint8_t>(mn);
+          std::copy(levels, levels + lay.sub_size, c.L + j * lay.sub_size);
+        }
+      }
+    }
+    c.error += best;
+  }
+  return c;
+}
+
+// Least-squares d and dmin for the integers of `c` (x̂ = d·(sc·q) − dmin·mn), both kept non-negative.
+bool refit_min_superscales(const float* x, const float* w, const MinLayout& lay, const MinChoice& c, float& d,
+                           float& dmin) {
+  double saa = 0, sab = 0, sbb = 0, sxa = 0, sxb = 0;
+  for (int j = 0; j < lay.n_sub; ++j)
+    for (int i = j * lay.sub_size; i < (j + 1) * lay.sub_size; ++i) {
+      const double a = static_cast<double>(c.sc[j]) * c.L[i], b = c.mn[j], wi = w[i];
+      saa += wi * a * a;
+      sab += wi * a * b;
+      sbb += wi * b * b;
+      sxa += wi * x[i] * a;
+      sxb += wi * x[i] * b;
+    }
+  // minimise Σ w (x − d·a + u·b)²  →  [saa −sab; −sab sbb]·[d; u] = [sxa; −sxb]
+  const double det = saa * sbb - sab * sab;
+  double dd, uu;
+  if (sbb > 0 && det > 1e-12 * saa * sbb) {
+    dd = (sxa * sbb - sab * sxb) / det;
+    uu = (sab * sxa - saa * sxb) / det;
+  } else {
+    dd = saa > 0 ? sxa / saa : 0;
+    uu = 0;
+  }
+  if (uu < 0) {
+    uu = 0;
+    dd = saa > 0 ? sxa / saa : 0;
+  }
+  if (!(dd >= 0) || !std::isfinite(dd) || !std::isfinite(uu)) return false;
+  d = static_cast<float>(dd);
+  dmin = static_cast<float>(uu);
+  return true;
+}
+
+MinChoice search_min_superblock(const float* x, const float* w, const MinLayout& lay, int fit_steps, float r_lo,
+                                float r_hi) {
+  AffineFit fits[16];
+  float max_s = 0, max_m = 0;
+  for (int j = 0; j < lay.n_sub; ++j) {
+    fits[j] = fit_affine(x + j * lay.sub_size, w + j * lay.sub_size, lay.sub_size, lay.nmax, true, fit_steps, r_lo,
+                         r_hi);
+    max_s = std::max(max_s, fits[j].scale);
+    max_m = std::max(max_m, -fits[j].offset);
+  }
+  const float smax = static_cast<float>(lay.scale_max);
+  MinChoice best = choose_min_subscales(x, w, lay, fits, f32_to_f16(max_s / smax), f32_to_f16(max_m / smax));
+  auto consider = [&](float d, float dmin) {
+    const MinChoice c = choose_min_subscales(x, w, lay, fits, f32_to_f16(d), f32_to_f16(dmin));
+    if (c.error < best.error) best = c;
+  };
+  for (float delta = -3.0f; delta <= 0.51f; delta += 0.5f) consider(max_s / (smax + delta), best.dmin);
+  for (float delta = -2.0f; delta <= 0.51f; delta += 0.5f) consider(best.d, max_m / (smax + delta));
+  for (int iter = 0; iter < 2; ++iter) {
+    float d, dmin;
+    if (!refit_min_superscales(x, w, lay, best, d, dmin)) break;
+    const double before = best.error;
+    consider(d, dmin);
+    if (!(best.error < before)) break;
+  }
+  return best;
+}
+
+// ---- symmetric types: x̂ = (d·sc)·q ----
+
+struct SymLayout {
+  int q_lo, q_hi;    // levels
+  int sc_lo, sc_hi;  // integer sub-scales
+  float window_lo, window_hi;
+};
+
+struct SymChoice {
+  float d = 0;
+  int sc[16] = {};
+  int8_t q[kQKK] = {};
+  double error = 0;
+};
+
+double sym_sub_error(const float* x, const float* w, const SymLayout& lay, float d, int sc, int8_t* q) {
+  const float dl = d * static_cast<float>(sc);
+  const float inv = dl != 0 ? 1.0f / dl : 0.0f;
+  const float lo = static_cast<float>(lay.q_lo), hi = static_cast<float>(lay.q_hi);
+  float err = 0;
+  for (int i = 0; i < 16; ++i) {
+    const int l = nearest_int(std::clamp(x[i] * inv, lo, hi));
+    q[i] = static_cast<int8_t>(l);
+    const float diff = x[i] - dl * static_cast<float>(l);
+    err += w[i] * diff * diff;
+  }
+  return err;
+}
+
+SymChoice choose_sym_subscales(const float* x, const float* w, const SymLayout& lay, const float* s, uint16_t d_h) {
+  SymChoice c;
+  c.d = f16_to_f32(d_h);
+  int8_t q[16];
+  for (int j = 0; j < 16; ++j) {
+    const int sc0 = c.d != 0 ? floor_clamped(s[j] / c.d, lay.sc_lo, lay.sc_hi) : 0;
+    double best = -1;
+    for (int sc = sc0; sc <= std::min(sc0 + 1, lay.sc_hi); ++sc) {
+      const double err = sym_sub_error(x + 16 * j, w + 16 * j, lay, c.d, sc, q);
+      if (best < 0 || err < best) {
+        best = err;
+        c.sc[j] = sc;
+        std::copy(q, q + 16, c.q + 16 * j);
+      }
+    }
+    c.error += best;
+  }
+  return c;
+}
+
+SymChoice search_sym_superblock(const float* x, const float* w, const SymLayout& lay) {
+  const LevelGrid grid = LevelGrid::uniform(lay.q_lo, lay.q_hi);
+  float s[16];
+  float s_max = 0;
+  for (int j = 0; j < 16; ++j) {
+    s[j] = fit_symmetric_sweep(x + 16 * j, w + 16 * j, 16, grid, lay.window_lo, lay.window_hi);
+    if (std::fabs(s[j]) > std::fabs(s_max)) s_max = s[j];
+  }
+  SymChoice best = choose_sym_subscales(x, w, lay, s, f32_to_f16(s_max / static_cast<float>(lay.sc_hi)));
+  auto consider = [&](float d) {
+    const SymChoice c = choose_sym_subscales(x, w, lay, s, f32_to_f16(d));
+    if (c.error < best.error) best = c;
+  };
+  const float hi = static_cast<float>(lay.sc_hi), lo = static_cast<float>(lay.sc_lo);
+  for (float delta = -3.0f; delta <= 0.51f; delta += 0.5f) {
+    consider(s_max / (hi + delta));
+    consider(s_max / (lo - delta));
+  }
+  for (int iter = 0; iter < 2; ++iter) {  // least-squares super-scale for the chosen integers
+    double sxa = 0, saa = 0;
+    for (int e = 0; e < kQKK; ++e) {
+      const double a = static_cast<double>(best.sc[e / 16]) * best.q[e];
+      sxa += w[e] * x[e] * a;
+      saa += w[e] * a * a;
+    }
+    if (!(saa > 0)) break;
+    const double before = best.error;
+    consider(static_cast<float>(sxa / saa));
+    if (!(best.error < before)) break;
+  }
+  return best;
+}
+
+// ---- per-type packing and the row loop ----
+
+const float* superblock_weights(const float* importance, int64_t offset, float* ones) {
+  if (importance) return importance + offset;
+  std::fill(ones, ones + kQKK, 1.0f);
+  return ones;
+}
+
+template <typename Block>
+void search_superblocks(DType dtype, const float* x, uint8_t* dst, int64_t n, const float* importance,
+                        void (*llama)(const float*, uint8_t*, int64_t, const float*),
+                        void (*build)(const float* x, const float* w, Block& b)) {
+  llama(x, dst, n, importance);
+  float ones[kQKK];
+  for (int64_t i = 0; i < n / kQKK; ++i) {
+    const float* xb = x + i * kQKK;
+    const float* w = superblock_weights(importance, i * kQKK, ones);
+    Block b;
+    build(xb, w, b);
+    keep_better_block(dtype, xb, importance ? w : nullptr, kQKK, dst + static_cast<size_t>(i) * sizeof(Block),
+                      reinterpret_cast<const uint8_t*>(&b), sizeof(Block));
+  }
+}
+
+void build_q2_k(const float* x, const float* w, Q2_K& b) {
+  const MinChoice c = search_min_superblock(x, w, {16, 16, 3, 15}, 48, -1.5f, 1.0f);
+  b.d = f32_to_f16(c.d);
+  b.dmin = f32_to_f16(c.dmin);
+  for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<uint8_t>(c.sc[j] | (c.mn[j] << 4));
+  pack_two_bit_levels(c.L, b.qs);
+}
+
+void build_q4_k(const float* x, const float* w, Q4_K& b) {
+  const MinChoice c = search_min_superblock(x, w, {8, 32, 15, 63}, 36, -2.0f, 1.0f);
+  b.d = f32_to_f16(c.d);
+  b.dmin = f32_to_f16(c.dmin);
+  std::memset(b.scales, 0, sizeof(b.scales));
+  for (int j = 0; j < 8; ++j) pack_k4_scale_min(b.scales, j, c.sc[j], c.mn[j]);
+  pack_q4k_levels(c.L, b.qs);
+}
+
+void build_q5_k(const float* x, const float* w, Q5_K& b) {
+  const MinChoice c = search_min_superblock(x, w, {8, 32, 31, 63}, 30, -2.0f, 1.0f);
+  b.d = f32_to_f16(c.d);
+  b.dmin = f32_to_f16(c.dmin);
+  std::memset(b.scales, 0, sizeof(b.scales));
+  for (int j = 0; j < 8; ++j) pack_k4_scale_min(b.scales, j, c.sc[j], c.mn[j]);
+  pack_q5k_levels(c.L, b.qh, b.qs);
+}
+
+void build_q3_k(const float* x, const float* w, Q3_K& b) {
+  const SymChoice c = search_sym_superblock(x, w, {-4, 3, -32, 31, 2.0f, 5.5f});
+  b.d = f32_to_f16(c.d);
+  std::memset(b.scales, 0, sizeof(b.scales));
+  for (int j = 0; j < 16; ++j) pack_q3k_scale(b.scales, j, static_cast<uint8_t>(c.sc[j] + 32));
+  uint8_t levels[kQKK];
+  for (int e = 0; e < kQKK; ++e) levels[e] = static_cast<uint8_t>(c.q[e] + 4);
+  pack_q3k_levels(levels, b.hmask, b.qs);
+}
+
+void build_q6_k(const float* x, const float* w, Q6_K& b) {
+  const SymChoice c = search_sym_superblock(x, w, {-32, 31, -128, 127, 20.0f, 33.0f});
+  b.d = f32_to_f16(c.d);
+  for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<int8_t>(c.sc[j]);
+  uint8_t levels[kQKK];
+  for (int e = 0; e < kQKK; ++e) levels[e] = static_cast<uint8_t>(c.q[e] + 32);
+  pack_q6k_levels(levels, b.ql, b.qh);
+}
+
+}  // namespace
+
+void search_q2_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  search_superblocks<Q2_K>(DType::Q2_K, x, dst, n, importance, ggml_chunk_q2_k, build_q2_k);
+}
+void search_q3_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  search_superblocks<Q3_K>(DType::Q3_K, x, dst, n, importance, ggml_chunk_q3_k, build_q3_k);
+}
+void search_q4_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  search_superblocks<Q4_K>(DType::Q4_K, x, dst, n, importance, ggml_chunk_q4_k, build_q4_k);
+}
+void search_q5_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  search_superblocks<Q5_K>(DType::Q5_K, x, dst, n, importance, ggml_chunk_q5_k, build_q5_k);
+}
+void search_q6_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  search_superblocks<Q6_K>(DType::Q6_K, x, dst, n, importance, ggml_chunk_q6_k, build_q6_k);
+}
+
+}  // namespace slmopt::quant_detail

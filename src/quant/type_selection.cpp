@@ -1,0 +1,399 @@
+// Per-tensor type selection for the GGUF presets; the rules and their provenance are listed in
+// quant/type_selection.h. The rule body mirrors llama.cpp's llama_tensor_get_type_impl for the llama
+// architecture (dense, not Falcon): each branch below names the preset and tensor role it comes from.
+#include "slmopt/quant/type_selection.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <map>
+#include <regex>
+
+#include "slmopt/core/error.h"
+#include "slmopt/ir/tensor_names.h"
+
+namespace slmopt {
+namespace {
+
+// llama_ftype values (llama.h): general.file_type of the written GGUF.
+constexpr std::array<PresetInfo, 17> kPresets = {{
+    {QuantPreset::F32, "F32", DType::F32, 0, "all weights F32"},
+    {QuantPreset::F16, "F16", DType::F16, 1, "2-D weights F16"},
+    {QuantPreset::BF16, "BF16", DType::BF16, 32, "2-D weights BF16"},
+    {QuantPreset::Q4_0, "Q4_0", DType::Q4_0, 2, "4.5 bpw, symmetric 32-blocks; output Q6_K"},
+    {QuantPreset::Q4_1, "Q4_1", DType::Q4_1, 3, "5.0 bpw, 32-blocks with minimum; output Q6_K"},
+    {QuantPreset::Q5_0, "Q5_0", DType::Q5_0, 8, "5.5 bpw, symmetric 32-blocks; output Q6_K"},
+    {QuantPreset::Q5_1, "Q5_1", DType::Q5_1, 9, "6.0 bpw, 32-blocks with minimum; output Q6_K"},
+    {QuantPreset::Q8_0, "Q8_0", DType::Q8_0, 7, "8.5 bpw, nearly lossless"},
+    {QuantPreset::Q2_K, "Q2_K", DType::Q2_K, 10, "Q2_K; Q3_K attn_v/ffn_down/attn_output (Q4_K attn_v with GQA>=4)"},
+    {QuantPreset::Q3_K_S, "Q3_K_S", DType::Q3_K, 11, "Q3_K everywhere but the output"},
+    {QuantPreset::Q3_K_M, "Q3_K_M", DType::Q3_K, 12, "Q3_K; Q4_K/Q5_K attn_v, ffn_down, attn_output"},
+    {QuantPreset::Q3_K_L, "Q3_K_L", DType::Q3_K, 13, "Q3_K; Q5_K attn_v, ffn_down, attn_output"},
+    {QuantPreset::Q4_K_S, "Q4_K_S", DType::Q4_K, 14, "Q4_K; Q5_K in the first attn_v and ffn_down layers"},
+    {QuantPreset::Q4_K_M, "Q4_K_M", DType::Q4_K, 15, "Q4_K; Q6_K attn_v and ffn_down in use_more_bits layers"},
+    {QuantPreset::Q5_K_S, "Q5_K_S", DType::Q5_K, 16, "Q5_K everywhere but the output"},
+    {QuantPreset::Q5_K_M, "Q5_K_M", DType::Q5_K, 17, "Q5_K; Q6_K attn_v and ffn_down in use_more_bits layers"},
+    {QuantPreset::Q6_K, "Q6_K", DType::Q6_K, 18, "6.6 bpw"},
+}};
+
+// llama.cpp's broad tensor categories (llama-quant.cpp's tensor_category), for the llama family.
+enum class Role { TokenEmbd, Output, AttnQ, AttnK, AttnV, AttnOutput, FfnGate, FfnUp, FfnDown, Norm, Other };
+
+struct TensorRole {
+  Role role = Role::Other;
+  int64_t layer = -1;
+};
+
+bool starts_with(const std::string& s, std::string_view prefix) { return s.rfind(prefix, 0) == 0; }
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Canonical per-layer suffix → (GGUF suffix, role).
+struct LayerTensor {
+  std::string_view hf, gguf;
+  Role role;
+};
+constexpr std::array<LayerTensor, 11> kLayerTensors = {{
+    {"self_attn.q_proj.", "attn_q.", Role::AttnQ},
+    {"self_attn.k_proj.", "attn_k.", Role::AttnK},
+    {"self_attn.v_proj.", "attn_v.", Role::AttnV},
+    {"self_attn.o_proj.", "attn_output.", Role::AttnOutput},
+    {"mlp.gate_proj.", "ffn_gate.", Role::FfnGate},
+    {"mlp.up_proj.", "ffn_up.", Role::FfnUp},
+    {"mlp.down_proj.", "ffn_down.", Role::FfnDown},
+    {"input_layernorm.", "attn_norm.", Role::Norm},
+    {"post_attention_layernorm.", "ffn_norm.", Role::Norm},
+    {"self_attn.q_norm.", "attn_q_norm.", Role::Norm},
+    {"self_attn.k_norm.", "attn_k_norm.", Role::Norm},
+}};
+
+// Splits "model.layers.N.rest" into N and rest.
+bool split_layer_name(const std::string& name, int64_t& layer, std::string& rest) {
+  static constexpr std::string_view kPrefix = "model.layers.";
+  if (!starts_with(name, kPrefix)) return false;
+  size_t i = kPrefix.size(), digits = 0;
+  int64_t value = 0;
+  while (i < name.size() && std::isdigit(static_cast<unsigned char>(name[i])) && digits < 9) {
+    value = value * 10 + (name[i] - '0');
+    ++i;
+    ++digits;
+  }
+  if (digits == 0 || i >= name.size() || name[i] != '.') return false;
+  layer = value;
+  rest = name.substr(i + 1);
+  return true;
+}
+
+TensorRole classify(const std::string& name) {
+  if (name == names::kEmbedTokens) return {Role::TokenEmbd, -1};
+  if (name == names::kLmHead) return {Role::Output, -1};
+  if (name == names::kFinalNorm) return {Role::Norm, -1};
+  int64_t layer;
+  std::string rest;
+  if (split_layer_name(name, layer, rest))
+    for (const auto& t : kLayerTensors)
+      if (starts_with(rest, t.hf)) {
+        // Only weights carry llama.cpp's categories ("attn_v.weight"); biases are plain 1-D tensors.
+        const bool weight = rest == std::string(t.hf) + "weight";
+        return {weight || t.role == Role::Norm ? t.role : Role::Other, layer};
+      }
+  return {Role::Other, -1};
+}
+
+// llama.cpp quantizes tensors with at least two dimensions whose name ends in "weight", except norms.
+bool quantizable(const TensorDesc& t, Role role) {
+  return t.shape.size() >= 2 && ends_with(t.name, "weight") && role != Role::Norm &&
+         t.name.find("norm") == std::string::npos;
+}
+
+// use_more_bits from llama.cpp: the first and last eighth of the layers and every third layer in between.
+bool use_more_bits(int64_t i, int64_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+std::string type_name(DType t) { return std::string(dtype_name(t)); }
+
+struct ModelFacts {
+  int64_t n_layer = 0;
+  int64_t n_gqa = 1;
+  bool is_70b = false;
+  bool tied = true;  // no output head: the embedding is used as output (llama.cpp: has_tied_embeddings)
+  std::map<size_t, int64_t> attn_v_ordinal, ffn_down_ordinal;  // tensor index → llama.cpp's counter value
+  int64_t n_attention_wv = 0;
+};
+
+// llama_tensor_get_type_impl for the presets slmopt offers (no IQ types, no MoE, not Falcon).
+DType apply_preset_rules(QuantPreset p, DType base, Role role, size_t index, const TensorDesc& t,
+                         const ModelFacts& m, bool has_importance, std::string& reason) {
+  DType type = base;
+  reason = "base " + type_name(base);
+  const int64_t cols = t.shape.back();
+  if (role == Role::Output || (m.tied && role == Role::TokenEmbd)) {
+    const char* what = role == Role::Output ? "output head" : "tied embedding (used as output)";
+    if (cols % traits(base).block_size != 0) {
+      type = DType::Q8_0;
+      reason = std::string(what) + ": Q8_0, row length not a multiple of the base block";
+    } else if (base != DType::Q8_0) {
+      type = DType::Q6_K;
+      reason = std::string(what) + ": Q6_K";
+    }
+    return type;
+  }
+  if (role == Role::AttnV) {
+    const int64_t i = m.attn_v_ordinal.at(index), n = m.n_attention_wv;
+    using enum QuantPreset;
+    if (p == Q2_K) {
+      type = m.n_gqa >= 4 ? DType::Q4_K : DType::Q3_K;
+      reason = m.n_gqa >= 4 ? "attn_v, Q2_K mix with GQA >= 4" : "attn_v, Q2_K mix";
+    } else if (p == Q3_K_M) {
+      type = i < 2 ? DType::Q5_K : DType::Q4_K;
+      reason = i < 2 ? "attn_v, first two layers of Q3_K_M" : "attn_v, Q3_K_M";
+    } else if (p == Q3_K_L) {
+      type = DType::Q5_K;
+      reason = "attn_v, Q3_K_L";
+    } else if ((p == Q4_K_M || p == Q5_K_M) && use_more_bits(i, n)) {
+      type = DType::Q6_K;
+      reason = "attn_v, use_more_bits(" + std::to_string(i) + " of " + std::to_string(n) + ")";
+    } else if (p == Q4_K_S && i < 4) {
+      type = DType::Q5_K;
+      reason = "attn_v, first four layers of Q4_K_S";
+    }
+    if (m.is_70b && (type == DType::Q3_K || type == DType::Q4_K)) {
+      type = DType::Q5_K;
+      reason = "attn_v, 70B-shaped model (8 heads per KV head)";
+    }
+    return type;
+  }
+  if (role == Role::FfnDown) {
+    const int64_t i = m.ffn_down_ordinal.at(index), n = m.n_layer;
+    using enum QuantPreset;
+    if (p == Q2_K) {
+      type = DType::Q3_K;
+      reason = "ffn_down, Q2_K mix";
+    } else if (p == Q3_K_M) {
+      // llama.cpp: Q5_K in the first sixteenth, else Q4_K (Q3_K only for Falcon outside use_more_bits).
+      type = i < n / 16 ? DType::Q5_K : DType::Q4_K;
+      reason = i < n / 16 ? "ffn_down, first sixteenth of Q3_K_M" : "ffn_down, Q3_K_M";
+    } else if (p == Q3_K_L) {
+      type = DType::Q5_K;
+      reason = "ffn_down, Q3_K_L";
+    } else if (p == Q4_K_M) {
+      if (use_more_bits(i, n)) {
+        type = DType::Q6_K;
+        reason = "ffn_down, use_more_bits(" + std::to_string(i) + " of " + std::to_string(n) + ")";
+      }
+    } else if (p == Q5_K_M && use_more_bits(i, n)) {
+      type = DType::Q6_K;
+      reason = "ffn_down, use_more_bits(" + std::to_string(i) + " of " + std::to_string(n) + ")";
+    } else if (p == Q4_K_S && i < n / 8) {
+      type = DType::Q5_K;
+      reason = "ffn_down, first eighth of Q4_K_S";
+    } else if ((p == Q4_0 || p == Q5_0) && has_importance && i < n / 8) {
+      type = p == Q4_0 ? DType::Q4_1 : DType::Q5_1;
+      reason = "ffn_down, first eighth with an importance matrix";
+    }
+    return type;
+  }
+  if (role == Role::AttnOutput) {
+    using enum QuantPreset;
+    if (p == Q2_K) type = DType::Q3_K;
+    if (p == Q3_K_M) type = DType::Q4_K;
+    if (p == Q3_K_L) type = DType::Q5_K;
+    if (type != base) reason = "attn_output, " + std::string(preset_info(p).name) + " mix";
+  }
+  return type;
+}
+
+// llama.cpp's tensor_type_fallback, with F16 where llama.cpp has no fallback.
+DType fallback_for_row_length(DType type, int64_t cols, std::string& reason) {
+  const int64_t block = traits(type).block_size;
+  if (cols % block == 0) return type;
+  DType next = DType::F16;
+  switch (type) {
+    case DType::Q2_K:
+    case DType::Q3_K: next = DType::Q4_0; break;
+    case DType::Q4_K: next = DType::Q5_0; break;
+    case DType::Q5_K: next = DType::Q5_1; break;
+    case DType::Q6_K: next = DType::Q8_0; break;
+    default: break;
+  }
+  if (cols % traits(next).block_size != 0) next = DType::F16;
+  reason += "; " + type_name(next) + " instead of " + type_name(type) + " (row of " + std::to_string(cols) +
+            " is not a multiple of " + std::to_string(block) + ")";
+  return next;
+}
+
+bool glob_matches(const std::string& pattern, const std::string& name) {
+  return !name.empty() && fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
+}
+
+// A compiled override pattern.
+class OverrideMatcher {
+ public:
+  // `option` names the command-line option in error messages.
+  explicit OverrideMatcher(const std::string& pattern, std::string_view option = "tensor pattern")
+      : pattern_(pattern) {
+    if (starts_with(pattern, "re:")) {
+      try {
+        regex_.emplace(pattern.substr(3), std::regex::ECMAScript);
+      } catch (const std::regex_error& e) {
+        throw_error(ErrorKind::Usage, "{} '{}': bad regular expression ({})", option, pattern, e.what());
+      }
+    }
+  }
+  bool matches(const std::string& canonical, const std::string& gguf) const {
+    if (regex_)
+      return std::regex_search(canonical, *regex_) || (!gguf.empty() && std::regex_search(gguf, *regex_));
+    return glob_matches(pattern_, canonical) || glob_matches(pattern_, gguf);
+  }
+
+ private:
+  std::string pattern_;
+  std::optional<std::regex> regex_;
+};
+
+ModelFacts model_facts(const Config& config, const std::vector<TensorDesc>& tensors,
+                       const std::vector<TensorRole>& roles) {
+  ModelFacts m;
+  m.n_layer = config.num_layers;
+  const int64_t kv = config.kv_heads(0);
+  m.n_gqa = kv > 0 ? config.heads(0) / kv : 0;
+  m.is_70b = (config.family == Family::Llama || config.family == Family::Mistral) && config.num_layers == 80 &&
+             config.num_heads != config.num_kv_heads;
+  std::vector<size_t> attn_v, ffn_down;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (roles[i].role == Role::Output) m.tied = false;
+    if (!quantizable(tensors[i], roles[i].role)) continue;
+    if (roles[i].role == Role::AttnV) attn_v.push_back(i);
+    if (roles[i].role == Role::FfnDown) ffn_down.push_back(i);
+  }
+  // llama.cpp visits tensors by layer, then by name, and counts attn_v and ffn_down as it goes.
+  auto by_layer = [&](size_t a, size_t b) {
+    return roles[a].layer != roles[b].layer ? roles[a].layer < roles[b].layer : tensors[a].name < tensors[b].name;
+  };
+  std::sort(attn_v.begin(), attn_v.end(), by_layer);
+  std::sort(ffn_down.begin(), ffn_down.end(), by_layer);
+  for (size_t k = 0; k < attn_v.size(); ++k) m.attn_v_ordinal[attn_v[k]] = static_cast<int64_t>(k);
+  for (size_t k = 0; k < ffn_down.size(); ++k) m.ffn_down_ordinal[ffn_down[k]] = static_cast<int64_t>(k);
+  m.n_attention_wv = static_cast<int64_t>(attn_v.size());
+  return m;
+}
+
+}  // namespace
+
+std::span<const PresetInfo> quant_presets() { return kPresets; }
+
+const PresetInfo& preset_info(QuantPreset preset) {
+  for (const auto& p : kPresets)
+    if (p.preset == preset) return p;
+  throw_error(ErrorKind::Internal, "unknown preset {}", static_cast<int>(preset));
+}
+
+std::optional<QuantPreset> preset_from_name(std::string_view name) {
+  const std::string wanted = lower(name);
+  for (const auto& p : kPresets)
+    if (lower(p.name) == wanted) return p.preset;
+  return std::nullopt;
+}
+
+TypeOverride parse_type_for(std::string_view spec) {
+  const size_t eq = spec.rfind('=');
+  if (eq == std::string_view::npos || eq == 0 || eq + 1 == spec.size())
+    throw_error(ErrorKind::Usage, "--type-for '{}': expected PATTERN=TYPE", spec);
+  const std::string pattern(spec.substr(0, eq));
+  const auto dtype = dtype_from_name(spec.substr(eq + 1));
+  if (!dtype || (!traits(*dtype).is_quantized && *dtype != DType::F32 && *dtype != DType::F16 &&
+                 *dtype != DType::BF16))
+    throw_error(ErrorKind::Usage, "--type-for '{}': unknown tensor type '{}'", spec, spec.substr(eq + 1));
+  OverrideMatcher check(pattern, "--type-for");  // reject a bad regex now, naming the option
+  return {pattern, dtype};
+}
+
+TypeOverride parse_keep(std::string_view pattern) {
+  if (pattern.empty()) throw_error(ErrorKind::Usage, "--keep: empty pattern");
+  OverrideMatcher check{std::string(pattern), "--keep"};
+  return {std::string(pattern), std::nullopt};
+}
+
+bool override_matches(const std::string& pattern, const std::string& canonical_name) {
+  return OverrideMatcher(pattern).matches(canonical_name, gguf_tensor_name(canonical_name));
+}
+
+std::string gguf_tensor_name(const std::string& name) {
+  if (name == names::kEmbedTokens) return "token_embd.weight";
+  if (name == names::kLmHead) return "output.weight";
+  if (name == names::kFinalNorm) return "output_norm.weight";
+  int64_t layer;
+  std::string rest;
+  if (!split_layer_name(name, layer, rest)) return "";
+  for (const auto& t : kLayerTensors)
+    if (starts_with(rest, t.hf)) {
+      const std::string tail = rest.substr(t.hf.size());
+      if (tail != "weight" && tail != "bias") return "";
+      return "blk." + std::to_string(layer) + "." + std::string(t.gguf) + tail;
+    }
+  return "";
+}
+
+std::vector<TypeChoice> select_tensor_types(const Config& config, const std::vector<TensorDesc>& tensors,
+                                            const TypeSelectionOptions& options) {
+  const PresetInfo& preset = preset_info(options.preset);
+  std::vector<OverrideMatcher> matchers;
+  for (const auto& o : options.overrides) matchers.emplace_back(o.pattern);
+  std::vector<TensorRole> roles;
+  for (const auto& t : tensors) roles.push_back(classify(t.name));
+  const ModelFacts facts = model_facts(config, tensors, roles);
+
+  std::vector<TypeChoice> out;
+  out.reserve(tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const TensorDesc& t = tensors[i];
+    TypeChoice c{t.name, t.dtype, ""};
+    if (!quantizable(t, roles[i].role)) {
+      const bool is_float = t.dtype == DType::F32 || t.dtype == DType::F16 || t.dtype == DType::BF16;
+      c.dtype = is_float ? DType::F32 : t.dtype;
+      c.reason = t.shape.size() < 2 ? "1-D tensor, kept in F32" : "norm, kept in F32";
+      out.push_back(std::move(c));
+      continue;
+    }
+    const std::string gguf = gguf_tensor_name(t.name);
+    const int64_t cols = t.shape.back();
+    std::optional<size_t> matched;
+    for (size_t k = 0; k < matchers.size() && !matched; ++k)
+      if (matchers[k].matches(t.name, gguf)) matched = k;
+    if (matched && !options.overrides[*matched].dtype) {
+      c.dtype = t.dtype;
+      c.reason = "kept as " + type_name(t.dtype) + " (--keep '" + options.overrides[*matched].pattern + "')";
+      out.push_back(std::move(c));
+      continue;
+    }
+    if (matched) {
+      c.dtype = *options.overrides[*matched].dtype;
+      c.reason = "--type-for '" + options.overrides[*matched].pattern + "'";
+    } else if (!traits(preset.base).is_quantized) {
+      c.dtype = preset.base;
+      c.reason = "base " + type_name(preset.base);
+    } else {
+      c.dtype = apply_preset_rules(options.preset, preset.base, roles[i].role, i, t, facts, options.has_importance,
+                                   c.reason);
+    }
+    c.dtype = fallback_for_row_length(c.dtype, cols, c.reason);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<TypeChoice> select_tensor_types(const Model& model, const TypeSelectionOptions& options) {
+  std::vector<TensorDesc> descs;
+  for (const Tensor* t : model.ordered_tensors()) descs.push_back({t->name(), t->shape(), t->dtype()});
+  return select_tensor_types(model.config, descs, options);
+}
+
+}  // namespace slmopt
