@@ -6,12 +6,14 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <memory>
 
 #include "slmopt/core/error.h"
 #include "slmopt/core/parallel.h"
 #include "slmopt/core/progress.h"
 #include "slmopt/exec/model_runner.h"
 #include "slmopt/ir/tensor_names.h"
+#include "slmopt/quant/gguf_grid.h"
 
 namespace slmopt {
 
@@ -37,8 +39,30 @@ std::map<std::string, HfIntWeight> CalibrationResult::hf_weights() const {
   return out;
 }
 
-IntGridChooser uniform_int_grid(const IntGridSpec& spec) {
-  return [spec](int64_t, const std::string&) { return std::optional<IntGridSpec>(spec); };
+std::string describe_target(const QuantTarget& target) {
+  if (const auto* spec = std::get_if<IntGridSpec>(&target)) return spec->describe();
+  return std::string(dtype_name(std::get<DType>(target)));
+}
+
+TargetChooser uniform_int_grid(const IntGridSpec& spec) {
+  return [spec](int64_t, const std::string&) { return std::optional<QuantTarget>(spec); };
+}
+
+TargetChooser uniform_gguf_type(DType dtype) {
+  return [dtype](int64_t, const std::string&) { return std::optional<QuantTarget>(dtype); };
+}
+
+TargetChooser gguf_preset_targets(const Model& model, const TypeSelectionOptions& options) {
+  std::vector<TensorDesc> descs;
+  for (const Tensor* t : model.ordered_tensors()) descs.push_back({t->name(), t->shape(), t->dtype()});
+  std::map<std::string, DType> chosen;
+  for (const TypeChoice& c : select_tensor_types(model.config, descs, options))
+    if (gguf_grid_supported(c.dtype)) chosen[c.name] = c.dtype;
+  return [chosen](int64_t, const std::string& name) -> std::optional<QuantTarget> {
+    auto it = chosen.find(name);
+    if (it == chosen.end()) return std::nullopt;
+    return it->second;
+  };
 }
 
 namespace {
@@ -60,32 +84,39 @@ std::vector<Linear> block_linears(int64_t l) {
           {names::down_proj(l), kMlpMid}};
 }
 
-// Accumulates the statistics of the inputs in `wanted`, once per forward call each (q, k and v see the same
-// input: only q's call is counted).
-class StatisticsCollector : public LinearObserver {
+// Copies the inputs in `wanted` of one forward call (q, k and v see the same input: only q's call is kept).
+class InputCapture : public LinearObserver {
  public:
-  StatisticsCollector(int64_t layer, const std::vector<Input>& wanted) {
+  InputCapture(int64_t layer, const std::vector<Input>& wanted) {
     const std::array<std::string, 4> first = {names::q_proj(layer), names::o_proj(layer), names::gate_proj(layer),
                                               names::down_proj(layer)};
     for (Input i : wanted) representative_[first[static_cast<size_t>(i)]] = i;
   }
   void on_linear(const LinearActivation& a) override {
     auto it = representative_.find(a.weight);
-    if (it == representative_.end()) return;
-    auto& s = stats[static_cast<size_t>(it->second)];
-    if (!s) s.emplace(a.input.cols());
-    s->add(a.input);
+    if (it != representative_.end()) inputs[static_cast<size_t>(it->second)] = a.input;
   }
-  std::array<std::optional<InputStatistics>, 4> stats;
+  std::array<std::optional<RowMatrix>, 4> inputs;
 
  private:
   std::map<std::string, Input> representative_;
 };
 
-struct Quantized {
-  std::vector<float> values;
-  IntQuantizedWeight codes;
-};
+// The grid of one weight. importance (cols entries) guides a GGUF encoder's scale search.
+std::unique_ptr<WeightGrid> make_grid(const QuantTarget& target, std::span<const float> w, int64_t rows, int64_t cols,
+                                      const std::vector<float>& importance, const std::string& name) {
+  if (const auto* spec = std::get_if<IntGridSpec>(&target)) {
+    spec->validate(cols, name);
+    return std::make_unique<IntWeightGrid>(rows, cols, *spec);
+  }
+  return std::make_unique<GgufWeightGrid>(w, rows, cols, std::get<DType>(target), importance.data(), name);
+}
+
+std::vector<float> diagonal(const Eigen::MatrixXd& h) {
+  std::vector<float> d(static_cast<size_t>(h.cols()));
+  for (int64_t i = 0; i < h.cols(); ++i) d[static_cast<size_t>(i)] = static_cast<float>(std::max(0.0, h(i, i)));
+  return d;
+}
 
 // diag(1/s)·H·diag(1/s): the statistics of inputs divided by s.
 Eigen::MatrixXd scale_gram(const Eigen::MatrixXd& h, const Eigen::VectorXd& s) {
@@ -125,7 +156,7 @@ std::vector<double> search_clip(std::span<const float> w, int64_t rows, int64_t 
 
 class Calibrator {
  public:
-  Calibrator(Model& model, const IntGridChooser& choose, const CalibrationOptions& options)
+  Calibrator(Model& model, const TargetChooser& choose, const CalibrationOptions& options)
       : model_(model), choose_(choose), options_(options), runner_(model) {}
 
   CalibrationResult run(const std::vector<std::vector<int32_t>>& windows) {
@@ -171,49 +202,71 @@ class Calibrator {
   }
 
  private:
+  // Runs block l on every window (windows in parallel, a chunk at a time, so memory stays at one chunk of
+  // captured inputs) and adds the captured inputs to the statistics in window order.
   std::array<std::optional<InputStatistics>, 4> collect(int64_t l, const std::vector<Input>& wanted,
                                                         const std::vector<RowMatrix>& hidden) {
+    constexpr size_t kChunk = 16;
     const auto t = Clock::now();
-    StatisticsCollector collector(l, wanted);
-    std::vector<RowMatrix> copy = hidden;
-    RunOptions run;
-    run.observer = &collector;
-    runner_.run_block_windows(l, copy, run);
+    std::array<std::optional<InputStatistics>, 4> stats;
+    for (size_t c0 = 0; c0 < hidden.size(); c0 += kChunk) {
+      const size_t c1 = std::min(hidden.size(), c0 + kChunk);
+      std::vector<InputCapture> captures(c1 - c0, InputCapture(l, wanted));
+      parallel_for(c1 - c0, [&](size_t b, size_t e) {
+        for (size_t i = b; i < e; ++i) {
+          RowMatrix h = hidden[c0 + i];
+          RunOptions run;
+          run.observer = &captures[i];
+          runner_.run_block(l, h, {}, run);
+        }
+      });
+      for (InputCapture& capture : captures)
+        for (Input in : wanted) {
+          auto& x = capture.inputs[static_cast<size_t>(in)];
+          if (!x) throw_error(ErrorKind::Internal, "calibration: block {} input {} was never observed", l, static_cast<int>(in));
+          auto& s = stats[static_cast<size_t>(in)];
+          if (!s) s.emplace(x->cols());
+          s->add(*x);
+          x.reset();
+        }
+    }
     result_.report.calibration_seconds += since(t);
-    for (Input i : wanted)
-      if (!collector.stats[static_cast<size_t>(i)])
-        throw_error(ErrorKind::Internal, "calibration: block {} input {} was never observed", l, static_cast<int>(i));
-    return std::move(collector.stats);
+    return stats;
   }
 
   // GPTQ or RTN of one linear on its (unscaled) inputs.
   void quantize_linear(int64_t l, const std::string& name, const InputStatistics& stats) {
-    const std::optional<IntGridSpec> spec = choose_(l, name);
-    if (!spec) return;
+    const std::optional<QuantTarget> target = choose_(l, name);
+    if (!target) return;
     const Tensor& t = model_.tensor(name);
     const std::vector<float> w = t.to_f32();
-    spec->validate(t.cols(), name);
     const Eigen::MatrixXd h = stats.hessian();
-    LinearReport rep{name, spec->describe()};
-    IntWeightGrid rtn_grid(t.rows(), t.cols(), *spec);
-    std::vector<float> rtn = rtn_quantize(w, rtn_grid);
+    const std::vector<float> importance = diagonal(h);
+    LinearReport rep{name, describe_target(*target)};
+    std::unique_ptr<WeightGrid> rtn_grid = make_grid(*target, w, t.rows(), t.cols(), importance, name);
+    std::vector<float> rtn = rtn_quantize(w, *rtn_grid);
     rep.rtn_error = relative_output_error(w, rtn, t.rows(), h);
-    Quantized q;
     if (options_.method == CalibrationMethod::Rtn) {
-      q = {std::move(rtn), rtn_grid.take()};
-    } else {
-      IntWeightGrid grid(t.rows(), t.cols(), *spec);
-      q.values = gptq_quantize(w, h, grid, options_.gptq, &rep.gptq, name);
-      q.codes = grid.take();
-      result_.report.solver_flops += rep.gptq.flops;
+      rep.error = rep.rtn_error;
+      store(name, t.shape(), *rtn_grid, std::move(rep));
+      return;
     }
-    rep.error = relative_output_error(w, q.values, t.rows(), h);
-    store(name, t.shape(), std::move(q), std::move(rep));
+    std::unique_ptr<WeightGrid> grid = make_grid(*target, w, t.rows(), t.cols(), importance, name);
+    const std::vector<float> values = gptq_quantize(w, h, *grid, options_.gptq, &rep.gptq, name);
+    result_.report.solver_flops += rep.gptq.flops;
+    rep.error = relative_output_error(w, values, t.rows(), h);
+    store(name, t.shape(), *grid, std::move(rep));
   }
 
-  void store(const std::string& name, const std::vector<int64_t>& shape, Quantized q, LinearReport rep) {
-    model_.set(Tensor::from_f32(name, shape, q.values));
-    result_.int_weights[name] = std::move(q.codes);
+  // The grid holds the chosen codes: integer grids become F32 weights plus codes, GGUF grids their blocks.
+  void store(const std::string& name, const std::vector<int64_t>& shape, WeightGrid& grid, LinearReport rep) {
+    if (auto* g = dynamic_cast<IntWeightGrid*>(&grid)) {
+      IntQuantizedWeight codes = g->take();
+      model_.set(Tensor::from_f32(name, shape, codes.dequantize()));
+      result_.int_weights[name] = std::move(codes);
+    } else {
+      model_.set(static_cast<GgufWeightGrid&>(grid).pack(name));
+    }
     result_.report.linears.push_back(std::move(rep));
   }
 
@@ -223,12 +276,11 @@ class Calibrator {
     const auto started = Clock::now();
     const Config& c = model_.config;
     const std::vector<Linear> linears = block_linears(l);
-    std::map<std::string, std::optional<IntGridSpec>> specs;
+    std::map<std::string, std::optional<QuantTarget>> specs;
     std::map<std::string, std::vector<float>> original;
     for (const Linear& lin : linears) {
       specs[lin.name] = choose_(l, lin.name);
       original[lin.name] = model_.tensor(lin.name).to_f32();
-      if (specs[lin.name]) specs[lin.name]->validate(model_.tensor(lin.name).cols(), lin.name);
     }
 
     // Scale search per input group; a group with an unquantized member keeps s = 1.
@@ -253,10 +305,17 @@ class Calibrator {
         group.weights.push_back(original[m->name]);
         group.rows.push_back(model_.tensor(m->name).rows());
       }
-      group.group_columns = specs[members[0]->name]->group_columns(stats[static_cast<size_t>(in)]->columns());
+      const InputStatistics& st = *stats[static_cast<size_t>(in)];
+      const std::vector<float> importance = diagonal(st.hessian());
+      {
+        const QuantTarget& t0 = *specs[members[0]->name];
+        const auto* spec = std::get_if<IntGridSpec>(&t0);
+        group.group_columns = spec ? spec->group_columns(st.columns()) : traits(std::get<DType>(t0)).block_size;
+      }
       const GroupQuantizer rtn = [&](size_t i, std::span<const float> w) {
-        IntWeightGrid g(group.rows[i], static_cast<int64_t>(w.size()) / group.rows[i], *specs[members[i]->name]);
-        return rtn_quantize(w, g);
+        const int64_t rows = group.rows[i], cols = static_cast<int64_t>(w.size()) / rows;
+        std::unique_ptr<WeightGrid> g = make_grid(*specs[members[i]->name], w, rows, cols, importance, members[i]->name);
+        return rtn_quantize(w, *g);
       };
       const bool tied = in == kAttnOut;
       Eigen::VectorXd s = awq_search_scales(group, *stats[static_cast<size_t>(in)], rtn, options_.awq,
@@ -270,41 +329,44 @@ class Calibrator {
     fold_awq_scales(model_, l, scales);
 
     for (const Linear& lin : linears) {
-      const auto& spec = specs[lin.name];
-      if (!spec) continue;
+      const auto& target = specs[lin.name];
+      if (!target) continue;
       const Tensor& t = model_.tensor(lin.name);
       const InputStatistics& st = *stats[static_cast<size_t>(lin.input)];
       const Eigen::MatrixXd h = st.hessian();
       const Eigen::VectorXd& s = input_scale[static_cast<size_t>(lin.input)];
       const Eigen::MatrixXd hs = s.size() ? scale_gram(h, s) : h;
       const std::vector<float> w = t.to_f32();  // scaled
-      LinearReport rep{lin.name, spec->describe()};
+      const std::vector<float> importance = diagonal(hs);
+      LinearReport rep{lin.name, describe_target(*target)};
       rep.awq_alpha = alpha[static_cast<size_t>(lin.input)];
       {
-        IntWeightGrid g(t.rows(), t.cols(), *spec);
-        rep.rtn_error = relative_output_error(original[lin.name], rtn_quantize(original[lin.name], g), t.rows(), h);
+        std::unique_ptr<WeightGrid> g = make_grid(*target, original[lin.name], t.rows(), t.cols(), diagonal(h), lin.name);
+        rep.rtn_error = relative_output_error(original[lin.name], rtn_quantize(original[lin.name], *g), t.rows(), h);
       }
-      IntWeightGrid grid(t.rows(), t.cols(), *spec);
-      Quantized q;
+      std::unique_ptr<WeightGrid> grid = make_grid(*target, w, t.rows(), t.cols(), importance, lin.name);
+      std::vector<float> values;
       if (options_.method == CalibrationMethod::AwqGptq) {
-        q.values = gptq_quantize(w, hs, grid, options_.gptq, &rep.gptq, lin.name);
+        values = gptq_quantize(w, hs, *grid, options_.gptq, &rep.gptq, lin.name);
         result_.report.solver_flops += rep.gptq.flops;
       } else {
-        const bool clip = options_.awq.clip_search && lin.name != names::q_proj(l) && lin.name != names::k_proj(l);
-        if (clip) grid.set_clip(search_clip(w, t.rows(), t.cols(), *spec, hs, options_.awq));
-        q.values = rtn_quantize(w, grid);
+        const auto* spec = std::get_if<IntGridSpec>(&*target);
+        // Clipping applies to integer grids; a GGUF encoder runs its own scale search.
+        const bool clip = spec && options_.awq.clip_search && lin.name != names::q_proj(l) && lin.name != names::k_proj(l);
+        if (clip)
+          static_cast<IntWeightGrid&>(*grid).set_clip(search_clip(w, t.rows(), t.cols(), *spec, hs, options_.awq));
+        values = rtn_quantize(w, *grid);
       }
-      q.codes = grid.take();
       // The error in the scaled space equals the error of the folded model against the original (see awq.h).
-      rep.error = relative_output_error(w, q.values, t.rows(), hs);
-      store(lin.name, t.shape(), std::move(q), std::move(rep));
+      rep.error = relative_output_error(w, values, t.rows(), hs);
+      store(lin.name, t.shape(), *grid, std::move(rep));
     }
     result_.report.solver_seconds += since(started);
     runner_.reload_layer(model_, l);
   }
 
   Model& model_;
-  const IntGridChooser& choose_;
+  const TargetChooser& choose_;
   const CalibrationOptions& options_;
   ModelRunner runner_;
   CalibrationResult result_;
@@ -313,7 +375,7 @@ class Calibrator {
 }  // namespace
 
 CalibrationResult quantize_calibrated(Model& model, const std::vector<std::vector<int32_t>>& windows,
-                                      const IntGridChooser& choose, const CalibrationOptions& options) {
+                                      const TargetChooser& choose, const CalibrationOptions& options) {
   Calibrator calibrator(model, choose, options);
   return calibrator.run(windows);
 }

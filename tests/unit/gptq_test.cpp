@@ -10,6 +10,8 @@
 
 #include "slmopt/core/error.h"
 #include "slmopt/core/parallel.h"
+#include "slmopt/ir/block_formats.h"
+#include "slmopt/quant/gguf_grid.h"
 #include "slmopt/quant/gptq.h"
 #include "slmopt/quant/input_statistics.h"
 
@@ -187,6 +189,38 @@ TEST(Gptq, ByteIdenticalForAnyThreadCount) {
   EXPECT_EQ(results[0], results[1]);
   EXPECT_EQ(results[0], results[2]);
 }
+
+class GptqGgufGrid : public ::testing::TestWithParam<DType> {};
+
+TEST_P(GptqGgufGrid, PacksIntoBlocksThatDecodeToTheChosenWeights) {
+  const DType type = GetParam();
+  const Problem p = make_problem(24, 512, 700, 13);
+  const Eigen::MatrixXd h = hessian_of(p.inputs);
+  std::vector<float> importance(static_cast<size_t>(p.cols));
+  for (int64_t i = 0; i < p.cols; ++i) importance[static_cast<size_t>(i)] = static_cast<float>(h(i, i));
+  GgufWeightGrid grid(p.weight, p.rows, p.cols, type, importance.data(), "w");
+  GptqOptions options;
+  options.act_order = true;
+  const std::vector<float> chosen = gptq_quantize(p.weight, h, grid, options);
+  const Tensor packed = grid.pack("w");
+  ASSERT_EQ(packed.dtype(), type);
+  ASSERT_EQ(packed.nbytes(), p.rows * row_bytes(type, p.cols));
+  std::vector<float> decoded(chosen.size());
+  for (int64_t r = 0; r < p.rows; ++r)
+    dequantize_row(type, packed.data() + r * row_bytes(type, p.cols), decoded.data() + r * p.cols, p.cols);
+  EXPECT_EQ(decoded, chosen);  // bit for bit: the levels come from the decoder itself
+  GgufWeightGrid rtn_grid(p.weight, p.rows, p.cols, type, importance.data(), "w");
+  const std::vector<float> rtn = rtn_quantize(p.weight, rtn_grid);
+  const double e_gptq = relative_output_error(p.weight, chosen, p.rows, h);
+  const double e_rtn = relative_output_error(p.weight, rtn, p.rows, h);
+  EXPECT_LT(e_gptq, e_rtn) << dtype_name(type);
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, GptqGgufGrid,
+                         ::testing::Values(DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
+                                           DType::IQ4_NL, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K,
+                                           DType::Q6_K),
+                         [](const auto& param_info) { return std::string(dtype_name(param_info.param)); });
 
 TEST(Gptq, RejectsInvalidGrids) {
   EXPECT_THROW(IntWeightGrid(4, 100, IntGridSpec{4, 32, false}), Error);

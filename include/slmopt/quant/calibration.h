@@ -13,8 +13,9 @@
 // in order for statistics, every parallel step is tiled independently of the thread count.
 //
 // Results in the Model: integer grids replace each linear by its dequantized F32 weights (so eval and the forward
-// pass run it), and the codes are returned for the HF GPTQ/AWQ writers (io/hf_gptq.h). AWQ also rewrites the
-// norms / v and up rows it folds scales into (F32).
+// pass run it), and the codes are returned for the HF GPTQ/AWQ writers (io/hf_gptq.h); GGUF targets replace it by
+// a tensor of the block type (the GGUF writer copies its blocks). AWQ also rewrites the norms / v and up rows it
+// folds scales into (F32).
 #pragma once
 
 #include <cstdint>
@@ -22,12 +23,14 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "slmopt/ir/model.h"
 #include "slmopt/quant/awq.h"
 #include "slmopt/quant/gptq.h"
 #include "slmopt/quant/int_grid.h"
+#include "slmopt/quant/type_selection.h"
 
 namespace slmopt {
 
@@ -35,10 +38,20 @@ enum class CalibrationMethod { Rtn, Gptq, Awq, AwqGptq };
 const char* calibration_method_name(CalibrationMethod method);            // "rtn", "gptq", "awq", "awq+gptq"
 std::optional<CalibrationMethod> calibration_method_from_name(const std::string& name);
 
-// Chooses the grid of one linear weight of a block (layer, canonical name); nullopt leaves it unquantized.
-using IntGridChooser = std::function<std::optional<IntGridSpec>(int64_t layer, const std::string& weight_name)>;
-// Every block linear on one grid.
-IntGridChooser uniform_int_grid(const IntGridSpec& spec);
+// What one linear is rounded onto: an integer grid (HF GPTQ/AWQ checkpoints) or a GGUF block type (gguf_grid.h:
+// the scales of the type's encoder, packed into stock blocks).
+using QuantTarget = std::variant<IntGridSpec, DType>;
+std::string describe_target(const QuantTarget& target);  // "int4 g128 asym", "q4_k"
+
+// Chooses the target of one block linear (layer, canonical weight name); nullopt leaves it as it is.
+using TargetChooser = std::function<std::optional<QuantTarget>(int64_t layer, const std::string& weight_name)>;
+// Every block linear on one grid / one GGUF type.
+TargetChooser uniform_int_grid(const IntGridSpec& spec);
+TargetChooser uniform_gguf_type(DType dtype);
+// The per-tensor types of a GGUF preset (type_selection.h: Q4_K_M's Q6_K attn_v/ffn_down layers, fallbacks for
+// rows that are not whole blocks, overrides). Linears the preset leaves in a float type stay as they are; the
+// output head and embedding are not block linears: the GGUF writer quantizes them as usual.
+TargetChooser gguf_preset_targets(const Model& model, const TypeSelectionOptions& options);
 
 struct CalibrationOptions {
   CalibrationMethod method = CalibrationMethod::Gptq;
@@ -50,7 +63,7 @@ struct CalibrationOptions {
 
 struct LinearReport {
   std::string name;
-  std::string grid;          // e.g. "int4 g128 asym"
+  std::string grid;          // describe_target: "int4 g128 asym", "q4_k"
   double error = 0;          // ||XWᵀ − XŴᵀ|| / ||XWᵀ|| on the calibration inputs of this linear
   double rtn_error = 0;      // the same for round-to-nearest on the same grid
   double awq_alpha = -2;     // AWQ: the chosen α (−1: no scaling helped); −2 when not AWQ
@@ -77,6 +90,6 @@ struct CalibrationResult {
 // sample_calibration_windows). Throws Error(Usage) for an empty window list or a grid that does not fit a weight,
 // Error(Unsupported) for families other than llama.
 CalibrationResult quantize_calibrated(Model& model, const std::vector<std::vector<int32_t>>& windows,
-                                      const IntGridChooser& choose, const CalibrationOptions& options);
+                                      const TargetChooser& choose, const CalibrationOptions& options);
 
 }  // namespace slmopt
