@@ -254,6 +254,7 @@ class Calibrator {
     std::unique_ptr<WeightGrid> grid = make_grid(*target, w, t.rows(), t.cols(), importance, name);
     const std::vector<float> values = gptq_quantize(w, h, *grid, options_.gptq, &rep.gptq, name);
     result_.report.solver_flops += rep.gptq.flops;
+    result_.report.gptq_seconds += rep.gptq.seconds;
     rep.error = relative_output_error(w, values, t.rows(), h);
     store(name, t.shape(), *grid, std::move(rep));
   }
@@ -349,6 +350,7 @@ class Calibrator {
       if (options_.method == CalibrationMethod::AwqGptq) {
         values = gptq_quantize(w, hs, *grid, options_.gptq, &rep.gptq, lin.name);
         result_.report.solver_flops += rep.gptq.flops;
+        result_.report.gptq_seconds += rep.gptq.seconds;
       } else {
         const auto* spec = std::get_if<IntGridSpec>(&*target);
         // Clipping applies to integer grids; a GGUF encoder runs its own scale search.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "slmopt/core/error.h"
 #include "slmopt/core/parallel.h"
@@ -44,10 +45,21 @@ double relative_output_error(std::span<const float> weight, std::span<const floa
   if (static_cast<int64_t>(weight.size()) != rows * cols || quantized.size() != weight.size())
     throw_error(ErrorKind::Internal, "relative_output_error: sizes disagree");
   using Rows = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  const Eigen::MatrixXd w = Eigen::Map<const Rows>(weight.data(), rows, cols).cast<double>();
-  const Eigen::MatrixXd d = w - Eigen::Map<const Rows>(quantized.data(), rows, cols).cast<double>();
-  const double num = (d * gram).cwiseProduct(d).sum();
-  const double den = (w * gram).cwiseProduct(w).sum();
+  const Eigen::Map<const Rows> w(weight.data(), rows, cols), q(quantized.data(), rows, cols);
+  // Fixed row tiles summed in tile order: the same bits for any thread count.
+  const int64_t tiles = (rows + kTile - 1) / kTile;
+  std::vector<double> nums(static_cast<size_t>(tiles)), dens(static_cast<size_t>(tiles));
+  parallel_for(static_cast<size_t>(tiles), [&](size_t begin, size_t end) {
+    for (size_t t = begin; t < end; ++t) {
+      const int64_t r0 = static_cast<int64_t>(t) * kTile, n = std::min(rows, r0 + kTile) - r0;
+      const Eigen::MatrixXd wt = w.middleRows(r0, n).cast<double>();
+      const Eigen::MatrixXd dt = wt - q.middleRows(r0, n).cast<double>();
+      nums[t] = (dt * gram).cwiseProduct(dt).sum();
+      dens[t] = (wt * gram).cwiseProduct(wt).sum();
+    }
+  });
+  double num = 0, den = 0;
+  for (int64_t t = 0; t < tiles; ++t) num += nums[static_cast<size_t>(t)], den += dens[static_cast<size_t>(t)];
   return den > 0 ? std::sqrt(std::max(0.0, num) / den) : 0.0;
 }
 

@@ -5,8 +5,11 @@
 //      calibration and solver seconds;
 //   2. the GPTQ solver alone on random [rows, cols] weights: seconds and GFLOP/s;
 //   3. peak resident memory of the process.
-// Calibration: models/data/<model>-calib.txt, 64 windows of 256 tokens (seed 1); evaluation: <model>-eval.txt,
-// windows of 256 tokens (at most 64). Usage: gptq_bench [threads] [source dir]  (a plain program, not a Google
+//   4. GGUF grids (llama.cpp presets through type_selection.h, block linears only; embedding and head stay float
+//      here, the GGUF writer quantizes them as usual): "rtn" = nearest level on the encoder's own block scales,
+//      "gptq" = GPTQ choosing the codes on those same scales.
+// Calibration: models/data/<model>-calib.txt, 32 windows of 256 tokens (seed 1); evaluation: <model>-eval.txt,
+// windows of 256 tokens (at most 32). Usage: gptq_bench [threads] [source dir]  (a plain program, not a Google
 // Benchmark: every figure is one deterministic run).
 #include <sys/resource.h>
 
@@ -23,6 +26,7 @@
 #include "slmopt/io/hf.h"
 #include "slmopt/quant/calibration.h"
 #include "slmopt/quant/gptq.h"
+#include "slmopt/quant/type_selection.h"
 #include "slmopt/text/dataset.h"
 #include "slmopt/text/tokenizer.h"
 
@@ -39,33 +43,41 @@ void run_model(const std::string& root, const std::string& name, const std::stri
   const Tokenizer tok(original.vocab);
   const auto bos = original.vocab.bos_id;
   const auto windows = sample_calibration_windows(tokenize_file(tok, root + "/models/data/" + data_prefix + "-calib.txt"),
-                                                  64, 256, 1, bos);
-  const auto eval = make_eval_windows(tokenize_file(tok, root + "/models/data/" + data_prefix + "-eval.txt"), 256, bos, 64);
+                                                  32, 256, 1, bos);
+  const auto eval = make_eval_windows(tokenize_file(tok, root + "/models/data/" + data_prefix + "-eval.txt"), 256, bos, 32);
   const ModelRunner reference(original);
   const PerplexityResult base = evaluate_perplexity(reference, eval);
   std::printf("\n### %s (float perplexity %.4f on %lld eval tokens; calibration %zu x 256 tokens)\n\n", name.c_str(),
               base.perplexity, static_cast<long long>(base.tokens_scored), windows.size());
-  std::printf("| grid | method | ppl | Δppl | KL | top-1 | rel. out. err | RTN err | calib s | solver s | solver GFLOP/s |\n");
+  std::printf("| grid | method | ppl | Δppl | KL | top-1 | rel. out. err | RTN err | calib s | solver s | GPTQ GFLOP/s |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
-  for (const IntGridSpec spec : {IntGridSpec{4, 32, false}, IntGridSpec{4, 128, false}, IntGridSpec{3, 128, false}}) {
+  auto row = [&](const std::string& grid, CalibrationMethod method, const TargetChooser& choose) {
+    Model model = original;
+    CalibrationOptions options;
+    options.method = method;
+    options.progress = false;
+    const CalibrationResult r = quantize_calibrated(model, windows, choose, options);
+    const ComparisonResult cmp = compare_models(reference, ModelRunner(model), eval);
+    double err = 0, rtn = 0;
+    for (const LinearReport& l : r.report.linears) err += l.error, rtn += l.rtn_error;
+    const double n = static_cast<double>(r.report.linears.size());
+    const double gflops = r.report.solver_flops > 0 ? r.report.solver_flops / r.report.gptq_seconds / 1e9 : 0;
+    std::printf("| %s | %s | %.4f | %+.4f | %.5f | %.4f | %.4f | %.4f | %.2f | %.2f | %.2f |\n", grid.c_str(),
+                calibration_method_name(method), cmp.candidate.perplexity, cmp.candidate.perplexity - base.perplexity,
+                cmp.mean_kl, cmp.top1_agreement, err / n, rtn / n, r.report.calibration_seconds,
+                r.report.solver_seconds, gflops);
+    std::fflush(stdout);
+  };
+  for (const IntGridSpec spec : {IntGridSpec{4, 32, false}, IntGridSpec{4, 128, false}, IntGridSpec{3, 128, false}})
     for (auto method : {CalibrationMethod::Rtn, CalibrationMethod::Gptq, CalibrationMethod::Awq,
-                        CalibrationMethod::AwqGptq}) {
-      Model model = original;
-      CalibrationOptions options;
-      options.method = method;
-      options.progress = false;
-      const CalibrationResult r = quantize_calibrated(model, windows, uniform_int_grid(spec), options);
-      const ComparisonResult cmp = compare_models(reference, ModelRunner(model), eval);
-      double err = 0, rtn = 0;
-      for (const LinearReport& l : r.report.linears) err += l.error, rtn += l.rtn_error;
-      const double n = static_cast<double>(r.report.linears.size());
-      const double gflops = r.report.solver_flops > 0 ? r.report.solver_flops / r.report.solver_seconds / 1e9 : 0;
-      std::printf("| %s | %s | %.4f | %+.4f | %.5f | %.4f | %.4f | %.4f | %.2f | %.2f | %.2f |\n",
-                  spec.describe().c_str(), calibration_method_name(method), cmp.candidate.perplexity,
-                  cmp.candidate.perplexity - base.perplexity, cmp.mean_kl, cmp.top1_agreement, err / n, rtn / n,
-                  r.report.calibration_seconds, r.report.solver_seconds, gflops);
-      std::fflush(stdout);
-    }
+                        CalibrationMethod::AwqGptq})
+      row(spec.describe(), method, uniform_int_grid(spec));
+  for (QuantPreset preset : {QuantPreset::Q4_0, QuantPreset::Q4_K_M, QuantPreset::Q3_K_M}) {
+    TypeSelectionOptions selection;
+    selection.preset = preset;
+    const TargetChooser choose = gguf_preset_targets(original, selection);
+    for (auto method : {CalibrationMethod::Rtn, CalibrationMethod::Gptq})
+      row(std::string(preset_info(preset).name), method, choose);
   }
 }
 

@@ -127,5 +127,28 @@ TEST(GptqCalibration, ResultWritesAndReadsBackAsTheSameModel) {
   EXPECT_EQ(ModelRunner(back).logits(tokens), ModelRunner(c.model).logits(tokens));
 }
 
+TEST(GptqCalibration, GgufPresetLeavesStockBlocksOfTheChosenTypes) {
+  Calibration c = kjv(4);
+  TypeSelectionOptions selection;
+  selection.preset = QuantPreset::Q4_K_M;
+  const TargetChooser choose = gguf_preset_targets(c.model, selection);
+  CalibrationOptions options;
+  options.progress = false;
+  const CalibrationResult r = quantize_calibrated(c.model, c.windows, choose, options);
+  ASSERT_EQ(r.report.linears.size(), 28u);
+  EXPECT_TRUE(r.int_weights.empty());
+  EXPECT_EQ(c.model.tensor(names::q_proj(1)).dtype(), DType::Q4_K);
+  // Q4_K_M gives attn_v more bits where use_more_bits holds: with 4 layers, layers 2 and 3.
+  EXPECT_EQ(c.model.tensor(names::v_proj(0)).dtype(), DType::Q4_K);
+  EXPECT_EQ(c.model.tensor(names::v_proj(3)).dtype(), DType::Q6_K);
+  for (const LinearReport& l : r.report.linears) {
+    EXPECT_EQ(l.grid, dtype_name(c.model.tensor(l.name).dtype()));
+    EXPECT_LT(l.error, l.rtn_error) << l.name;
+  }
+  EXPECT_EQ(c.model.tensor(names::kLmHead).dtype(), DType::BF16);  // not a block linear: the GGUF writer's job
+  const std::vector<int32_t> tokens(c.windows[0].begin(), c.windows[0].begin() + 16);
+  EXPECT_TRUE(ModelRunner(c.model).logits(tokens).allFinite());
+}
+
 }  // namespace
 }  // namespace slmopt

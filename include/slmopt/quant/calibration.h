@@ -76,6 +76,7 @@ struct CalibrationReport {
   double calibration_seconds = 0;  // forward passes and statistics
   double solver_seconds = 0;       // GPTQ / AWQ searches / RTN
   double solver_flops = 0;         // GPTQ factorisations and sweeps
+  double gptq_seconds = 0;         // the part of solver_seconds spent inside gptq_quantize
 };
 
 struct CalibrationResult {
