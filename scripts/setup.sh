@@ -35,11 +35,13 @@ fi
 if [ "${SLMOPT_NO_NPM:-0}" != 1 ]; then
   consumers=tests/consumers
   stamp=$consumers/node_modules/.slmopt-installed
-  if [ ! -f "$stamp" ] || [ "$consumers/package-lock.json" -nt "$stamp" ]; then
+  if [ ! -f "$stamp" ] || [ "$consumers/package-lock.json" -nt "$stamp" ] || [ "$consumers/package.json" -nt "$stamp" ]; then
     say "installing the npm consumers (node-llama-cpp, onnxruntime-node) into $consumers/node_modules"
-    # --ignore-scripts/--omit=optional: no CUDA builds or downloads; the CPU binaries ship in the packages.
-    (cd "$consumers" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --ignore-scripts --omit=optional --no-audit --no-fund \
-      --loglevel=error >/dev/null)
+    # Versions are pinned by package.json and package-lock.json. --ignore-scripts/--omit=optional: no CUDA builds
+    # or downloads (the CPU binaries ship in the packages). Not `npm ci`: it insists on lock entries for every
+    # platform's optional prebuilt, some of which do not exist at the pinned version. --no-save keeps the lock.
+    (cd "$consumers" && ONNXRUNTIME_NODE_INSTALL=skip npm install --ignore-scripts --omit=optional --no-save \
+      --no-audit --no-fund --loglevel=error >/dev/null)
     touch "$stamp"
   fi
 fi

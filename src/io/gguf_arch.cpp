@@ -12,9 +12,11 @@
 namespace slmopt::gguf_arch {
 namespace {
 
-constexpr std::array<Architecture, 2> kArchitectures = {{
+constexpr std::array<Architecture, 3> kArchitectures = {{
     {"llama", Family::Llama, "LlamaForCausalLM", true},
     {"qwen2", Family::Qwen2, "Qwen2ForCausalLM", false},
+    // llama.cpp runs "deci" with the llama graph (interleaved RoPE) and per-layer widths.
+    {"deci", Family::Llama, "LlamaForCausalLM", true},
 }};
 
 // Per-layer tensors: Hugging Face suffix (after "model.layers.N.") ↔ GGUF suffix (after "blk.N.").
@@ -62,9 +64,9 @@ const Architecture& architecture_for(const Config& config, const std::string& co
   switch (config.family) {
     case Family::Llama:
     case Family::Mistral:
-      return kArchitectures[0];
     case Family::Qwen2:
-      return kArchitectures[1];
+      if (!config.uniform_layers()) return kArchitectures[2];
+      return config.family == Family::Qwen2 ? kArchitectures[1] : kArchitectures[0];
     case Family::Gpt2:
       break;
   }
@@ -76,6 +78,13 @@ const Architecture* find_architecture(std::string_view gguf_name) {
   for (const auto& a : kArchitectures)
     if (a.gguf_name == gguf_name) return &a;
   return nullptr;
+}
+
+std::optional<Family> family_of_hf_class(std::string_view hf_class) {
+  if (hf_class == "LlamaForCausalLM") return Family::Llama;
+  if (hf_class == "MistralForCausalLM") return Family::Mistral;
+  if (hf_class == "Qwen2ForCausalLM") return Family::Qwen2;
+  return std::nullopt;
 }
 
 std::string arch_key(std::string_view arch, std::string_view suffix) {

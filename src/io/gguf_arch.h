@@ -16,7 +16,8 @@ namespace slmopt::gguf_arch {
 
 struct Architecture {
   std::string_view gguf_name;   // general.architecture
-  Family family;                // the family a file of this architecture loads as
+  Family family;                // the family a file of this architecture loads as (unless slmopt.hf_architecture
+                                // names another of the llama family)
   std::string_view hf_class;    // the Hugging Face class it loads as
   // llama.cpp's "llama" graph rotates interleaved pairs (the original Meta layout); Hugging Face checkpoints
   // rotate halves. convert_hf_to_gguf.py regroups Q/K rows for "llama" only: "qwen2" uses NEOX-style RoPE,
@@ -24,11 +25,16 @@ struct Architecture {
   bool regroup_rope_rows;
 };
 
-// The architecture a config is written as (Mistral is written as "llama", as llama.cpp's converter does).
-// Throws Error(Unsupported) for families GGUF output does not handle.
+// The architecture a config is written as: Mistral as "llama", as llama.cpp's converter does; a config whose
+// layers differ in head, KV-head or FFN counts as "deci" (llama.cpp's DeciLM / Nemotron architecture), the one
+// llama-style graph of llama.cpp that sizes each layer's tensors from the per-layer arrays — its "llama" and
+// "qwen2" graphs read the arrays but size every layer like layer 0. Throws Error(Unsupported) for families GGUF
+// output does not handle.
 const Architecture& architecture_for(const Config& config, const std::string& context);
 // nullptr for an architecture slmopt cannot load.
 const Architecture* find_architecture(std::string_view gguf_name);
+// The llama-family family a Hugging Face class name stands for (nullopt for other names).
+std::optional<Family> family_of_hf_class(std::string_view hf_class);
 
 // Metadata keys.
 inline constexpr std::string_view kArchitecture = "general.architecture";

@@ -55,9 +55,16 @@ Config read_config(const GgufFile& file, const Architecture& arch) {
   Config c;
   c.family = arch.family;
   c.architecture = std::string(arch.hf_class);
+  // slmopt's own key tells Mistral from Llama in a "llama" file, and the source family of a "deci" file.
   if (auto hf = file.get_string(kHfArchitecture)) {
-    if (*hf == "MistralForCausalLM" && arch.family == Family::Llama) c.family = Family::Mistral;
-    if (*hf == "MistralForCausalLM" || *hf == arch.hf_class) c.architecture = *hf;
+    const auto family = family_of_hf_class(*hf);
+    const bool compatible = family && (arch.gguf_name == "deci" || (arch.family == Family::Llama
+                                                                      ? *family != Family::Qwen2
+                                                                      : *family == arch.family));
+    if (compatible) {
+      c.family = *family;
+      c.architecture = *hf;
+    }
   }
   c.name = file.get_string(kName).value_or(std::filesystem::path(src).stem().string());
 
@@ -155,7 +162,8 @@ Model load_gguf(const std::string& path) {
   const std::string arch_name = file.require_string(kArchitecture);
   const Architecture* arch = find_architecture(arch_name);
   if (!arch)
-    throw_error(ErrorKind::Unsupported, "{}: GGUF architecture '{}' is not supported (llama, qwen2)", src, arch_name);
+    throw_error(ErrorKind::Unsupported, "{}: GGUF architecture '{}' is not supported (llama, qwen2, deci)", src,
+                arch_name);
 
   Model model;
   model.source_path = path;

@@ -8,11 +8,13 @@
 #include <vector>
 
 #include "ggml_compatible.h"
+#include "quant_math.h"
 #include "search_encoders.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/half.h"
 #include "slmopt/core/parallel.h"
 #include "slmopt/ir/block_formats.h"
+#include "slmopt/ir/block_structs.h"
 
 namespace slmopt {
 namespace {
@@ -50,7 +52,7 @@ const EncoderTraits* find_encoder(DType dtype) {
 constexpr float kMaxMagnitude = 65504.0f;
 
 // Index of the first element that cannot be encoded (-1 if none) and what is wrong with it.
-int64_t find_bad_input(const float* src, int64_t n, const float* importance, const char** what) {
+int64_t find_bad_value(const float* src, int64_t n, const char** what) {
   for (int64_t i = 0; i < n; ++i) {
     if (!std::isfinite(src[i])) {
       *what = "non-finite value";
@@ -60,11 +62,15 @@ int64_t find_bad_input(const float* src, int64_t n, const float* importance, con
       *what = "value beyond the f16 range of block scales";
       return i;
     }
-    if (importance && !(importance[i] >= 0 && std::isfinite(importance[i]))) {
-      *what = "negative or non-finite importance";
-      return i;
-    }
   }
+  return -1;
+}
+
+// Index of the first importance weight that is negative or not finite, -1 if none.
+int64_t find_bad_importance(const float* importance, int64_t n) {
+  if (!importance) return -1;
+  for (int64_t i = 0; i < n; ++i)
+    if (!(importance[i] >= 0 && std::isfinite(importance[i]))) return i;
   return -1;
 }
 
@@ -104,6 +110,19 @@ void convert_row(DType dtype, const float* src, uint8_t* dst, int64_t n) {
 
 }  // namespace
 
+namespace quant_detail {
+
+void keep_better_block(DType dtype, const float* x, const float* w, int block_elems, uint8_t* current,
+                       const uint8_t* candidate, size_t block_bytes) {
+  float y_current[blocks::kQKK], y_candidate[blocks::kQKK];
+  dequantize_row(dtype, current, y_current, block_elems);
+  dequantize_row(dtype, candidate, y_candidate, block_elems);
+  if (weighted_sq_error(x, y_candidate, w, block_elems) < weighted_sq_error(x, y_current, w, block_elems))
+    std::memcpy(current, candidate, block_bytes);
+}
+
+}  // namespace quant_detail
+
 std::string_view encoder_name(Encoder encoder) {
   switch (encoder) {
     case Encoder::Search: return "search";
@@ -130,8 +149,12 @@ void quantize_row(Encoder encoder, DType dtype, const float* src, uint8_t* dst, 
   if (!e) throw_error(ErrorKind::Unsupported, "no encoder for {}", dtype_name(dtype));
   check_row_length(dtype, n);
   const char* what = nullptr;
-  const int64_t bad = find_bad_input(src, n, importance, &what);
+  const int64_t bad = find_bad_value(src, n, &what);
   if (bad >= 0) throw_error(ErrorKind::BadInput, "cannot encode {}: {} at element {}", dtype_name(dtype), what, bad);
+  const int64_t bad_weight = find_bad_importance(importance, n);
+  if (bad_weight >= 0)
+    throw_error(ErrorKind::BadInput, "cannot encode {}: negative or non-finite importance at element {}",
+                dtype_name(dtype), bad_weight);
   encode_unchecked(encoder, *e, src, dst, n, importance);
 }
 
@@ -147,13 +170,10 @@ Tensor quantize_tensor(const Tensor& src, DType dtype, const float* importance_p
                 src.name(), cols, t.block_size, t.name);
   const size_t out_row_bytes = row_bytes(dtype, cols);
   std::vector<uint8_t> out(static_cast<size_t>(rows) * out_row_bytes);
-  if (importance_per_column && !plain) {
-    const char* what = nullptr;
-    std::vector<float> zeros(static_cast<size_t>(cols), 0.0f);
-    const int64_t bad = find_bad_input(zeros.data(), cols, importance_per_column, &what);
-    if (bad >= 0)
-      throw_error(ErrorKind::BadInput, "tensor '{}': {} for column {}", src.name(), what, bad);
-  }
+  const int64_t bad_weight = plain ? -1 : find_bad_importance(importance_per_column, cols);
+  if (bad_weight >= 0)
+    throw_error(ErrorKind::BadInput, "tensor '{}': negative or non-finite importance for column {}", src.name(),
+                bad_weight);
   // Rows are independent, so any split over threads gives the same bytes.
   const size_t min_rows = static_cast<size_t>(std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)));
   parallel_for(
@@ -168,7 +188,7 @@ Tensor quantize_tensor(const Tensor& src, DType dtype, const float* importance_p
             continue;
           }
           const char* what = nullptr;
-          const int64_t bad = find_bad_input(row.data(), cols, nullptr, &what);
+          const int64_t bad = find_bad_value(row.data(), cols, &what);
           if (bad >= 0)
             throw_error(ErrorKind::BadInput, "tensor '{}': {} at row {}, column {}", src.name(), what, r, bad);
           encode_unchecked(encoder, *e, row.data(), dst, cols, importance_per_column);

@@ -21,9 +21,8 @@ struct Crossing {
 
 }  // namespace
 
-int LevelGrid::nearest(float v) const {
-  if (!table_) return clamp_int(nearest_int(std::clamp(v, -4e6f, 4e6f)), lo_, hi_) - lo_;
-  int lo = 0, hi = size() - 1;  // binary search over the midpoints
+int LevelGrid::nearest_in_table(float v) const {
+  int lo = 0, hi = size() - 1;  // binary search
   if (v <= value(0)) return 0;
   if (v >= value(hi)) return hi;
   while (hi - lo > 1) {
@@ -41,7 +40,7 @@ float fit_symmetric_sweep(const float* x, const float* w, int n, const LevelGrid
   float amax = 0;
   for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
   if (amax < 1e-30f) return 0;
-  // Crossings are ordered by a counting sort over fine buckets of the window (about four buckets per
+  // Crossings are ordered by a counting sort over fine buckets of the window (two buckets per
   // crossing): linear time, and the rare crossings that share a bucket are visited in an arbitrary order,
   // which only means the sweep also evaluates a few assignments no single scale rounds to, each of them
   // still scored exactly.
@@ -79,7 +78,7 @@ float fit_symmetric_sweep(const float* x, const float* w, int n, const LevelGrid
     consider();
     const size_t m = crossings.size();
     if (m == 0) continue;
-    const size_t buckets = 4 * m;
+    const size_t buckets = 2 * m;
     const float to_bucket = static_cast<float>(buckets) / (t_hi - t_lo);
     bucket_start.assign(buckets + 1, 0);
     auto bucket_of = [&](const Crossing& c) {
@@ -103,19 +102,22 @@ double symmetric_assign(const float* x, const float* w, int n, const LevelGrid& 
   const float inv = scale != 0 ? 1.0f / scale : 0.0f;
   for (int i = 0; i < n; ++i) {
     int k = grid.nearest(x[i] * inv);
-    // 1/scale rounds: check the neighbours, which costs little and makes the assignment exact for this scale.
-    float best = std::fabs(x[i] - scale * grid.value(k));
-    for (const int kk : {k - 1, k + 1}) {
-      if (kk < 0 || kk >= grid.size()) continue;
-      const float e = std::fabs(x[i] - scale * grid.value(kk));
-      if (e < best) {
-        best = e;
-        k = kk;
+    if (!grid.is_uniform()) {
+      // Table levels are uneven, so x·(1/scale) rounding can pick the wrong side of a midpoint: check the
+      // neighbours (integer grids are off by at most a rounding tie, which costs nothing measurable).
+      float best = std::fabs(x[i] - scale * grid.value(k));
+      for (const int kk : {k - 1, k + 1}) {
+        if (kk < 0 || kk >= grid.size()) continue;
+        const float e = std::fabs(x[i] - scale * grid.value(kk));
+        if (e < best) {
+          best = e;
+          k = kk;
+        }
       }
     }
     levels[i] = static_cast<uint8_t>(k);
-    const double diff = static_cast<double>(x[i]) - static_cast<double>(scale * grid.value(k));
-    err += w[i] * diff * diff;
+    const float diff = x[i] - scale * grid.value(k);
+    err += static_cast<double>(w[i] * diff * diff);
   }
   return err;
 }
@@ -273,7 +275,7 @@ void round_levels(const float* x, const float* w, int n, int nmax, float base, f
 }  // namespace
 
 AffineFit fit_affine(const float* x, const float* w, int n, int nmax, bool nonpositive_offset, int steps,
-                     float r_lo, float r_hi) {
+                     float r_lo, float r_hi, int refined_starts) {
   float min = x[0], max = x[0];
   GroupSums g;
   for (int i = 0; i < n; ++i) {
@@ -296,10 +298,11 @@ AffineFit fit_affine(const float* x, const float* w, int n, int nmax, bool nonpo
   best.scale = (max - min) / static_cast<float>(nmax);
   best.offset = min;
   best.error = affine_assign(x, w, n, nmax, best.scale, best.offset, levels);
-  // Keep the three best grid points, then alternate from each: re-round with its scale and offset and refit
+  // Keep the best few grid points, then alternate from each: re-round with its scale and offset and refit
   // while that helps (the grid's winner is not always the best start).
-  constexpr int kStarts = 3;
-  AffineFit starts[kStarts];
+  constexpr int kMaxStarts = 64;
+  const int kStarts = std::clamp(refined_starts, 1, kMaxStarts);
+  AffineFit starts[kMaxStarts];
   for (auto& st : starts) st.error = -1;
   double a, b, x1, s, o, err;
   for (int is = 0; is <= steps; ++is) {

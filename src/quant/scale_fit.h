@@ -12,7 +12,10 @@
 // ggml and alternates least squares with re-rounding.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+
+#include "quant_math.h"
 
 namespace slmopt::quant_detail {
 
@@ -26,11 +29,16 @@ class LevelGrid {
   float value(int k) const { return table_ ? static_cast<float>(table_[k]) : static_cast<float>(lo_ + k); }
   float midpoint(int k) const { return 0.5f * (value(k) + value(k + 1)); }
   float max_abs() const { return value(0) < 0 && -value(0) > value(size() - 1) ? -value(0) : value(size() - 1); }
-  // Index of the level nearest to v (the upper one on a tie).
-  int nearest(float v) const;
+  bool is_uniform() const { return table_ == nullptr; }
+  // Index of the level nearest to v (ties to even for integer grids, to the upper level for tables).
+  int nearest(float v) const {
+    if (!table_) return clamp_int(nearest_int(std::clamp(v, -4e6f, 4e6f)), lo_, hi_) - lo_;
+    return nearest_in_table(v);
+  }
 
  private:
   LevelGrid(int lo, int hi, const int8_t* table) : lo_(lo), hi_(hi), table_(table) {}
+  int nearest_in_table(float v) const;
   int lo_, hi_;
   const int8_t* table_;
 };
@@ -58,10 +66,11 @@ struct AffineFit {
   double error = 0;
 };
 
-// Best x̂ = s·q + o, q in 0..nmax, sampling 1/s at `steps`+1 points of [(nmax+r_lo)/range, (nmax+r_hi)/range]
-// and refining each by alternating least squares and re-rounding.
+// Best x̂ = s·q + o, q in 0..nmax: samples 1/s at `steps`+1 points of [(nmax+r_lo)/range, (nmax+r_hi)/range],
+// each scored by least squares on its rounded levels, then refines the best `refined_starts` (at most 8) by
+// alternating re-rounding and least squares.
 AffineFit fit_affine(const float* x, const float* w, int n, int nmax, bool nonpositive_offset, int steps,
-                     float r_lo, float r_hi);
+                     float r_lo, float r_hi, int refined_starts = 3);
 
 // Levels for given scale and offset (floats as the decoder sees them) and the weighted error.
 double affine_assign(const float* x, const float* w, int n, int nmax, float scale, float offset, uint8_t* levels);

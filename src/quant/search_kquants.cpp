@@ -129,12 +129,12 @@ bool refit_min_superscales(const float* x, const float* w, const MinLayout& lay,
 }
 
 MinChoice search_min_superblock(const float* x, const float* w, const MinLayout& lay, int fit_steps, float r_lo,
-                                float r_hi) {
+                                float r_hi, int refined_starts) {
   AffineFit fits[16];
   float max_s = 0, max_m = 0;
   for (int j = 0; j < lay.n_sub; ++j) {
     fits[j] = fit_affine(x + j * lay.sub_size, w + j * lay.sub_size, lay.sub_size, lay.nmax, true, fit_steps, r_lo,
-                         r_hi);
+                         r_hi, refined_starts);
     max_s = std::max(max_s, fits[j].scale);
     max_m = std::max(max_m, -fits[j].offset);
   }
@@ -263,7 +263,7 @@ void search_superblocks(DType dtype, const float* x, uint8_t* dst, int64_t n, co
 }
 
 void build_q2_k(const float* x, const float* w, Q2_K& b) {
-  const MinChoice c = search_min_superblock(x, w, {16, 16, 3, 15}, 48, -1.5f, 1.0f);
+  const MinChoice c = search_min_superblock(x, w, {16, 16, 3, 15}, 48, -1.5f, 1.0f, 16);
   b.d = f32_to_f16(c.d);
   b.dmin = f32_to_f16(c.dmin);
   for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<uint8_t>(c.sc[j] | (c.mn[j] << 4));
@@ -271,7 +271,7 @@ void build_q2_k(const float* x, const float* w, Q2_K& b) {
 }
 
 void build_q4_k(const float* x, const float* w, Q4_K& b) {
-  const MinChoice c = search_min_superblock(x, w, {8, 32, 15, 63}, 36, -2.0f, 1.0f);
+  const MinChoice c = search_min_superblock(x, w, {8, 32, 15, 63}, 36, -2.0f, 1.0f, 8);
   b.d = f32_to_f16(c.d);
   b.dmin = f32_to_f16(c.dmin);
   std::memset(b.scales, 0, sizeof(b.scales));
@@ -280,7 +280,7 @@ void build_q4_k(const float* x, const float* w, Q4_K& b) {
 }
 
 void build_q5_k(const float* x, const float* w, Q5_K& b) {
-  const MinChoice c = search_min_superblock(x, w, {8, 32, 31, 63}, 30, -2.0f, 1.0f);
+  const MinChoice c = search_min_superblock(x, w, {8, 32, 31, 63}, 30, -2.0f, 1.0f, 8);
   b.d = f32_to_f16(c.d);
   b.dmin = f32_to_f16(c.dmin);
   std::memset(b.scales, 0, sizeof(b.scales));

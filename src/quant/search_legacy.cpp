@@ -6,24 +6,13 @@
 #include <vector>
 
 #include "ggml_compatible.h"
-#include "kquant_pack.h"
 #include "quant_math.h"
 #include "scale_fit.h"
 #include "search_encoders.h"
 #include "slmopt/core/half.h"
-#include "slmopt/ir/block_formats.h"
 #include "slmopt/ir/block_structs.h"
 
 namespace slmopt::quant_detail {
-
-void keep_better_block(DType dtype, const float* x, const float* w, int block_elems, uint8_t* current,
-                       const uint8_t* candidate, size_t block_bytes) {
-  float y_current[blocks::kQKK], y_candidate[blocks::kQKK];
-  dequantize_row(dtype, current, y_current, block_elems);
-  dequantize_row(dtype, candidate, y_candidate, block_elems);
-  if (weighted_sq_error(x, y_candidate, w, block_elems) < weighted_sq_error(x, y_current, w, block_elems))
-    std::memcpy(current, candidate, block_bytes);
-}
 
 namespace {
 
@@ -49,7 +38,7 @@ uint16_t search_symmetric_block(const float* x, const float* w, const LevelGrid&
 // The affine search for one block (Q4_1, Q5_1): best f16 scale and f16 offset with their levels.
 void search_affine_block(const float* x, const float* w, int nmax, uint16_t& d_out, uint16_t& m_out,
                          uint8_t* levels) {
-  const AffineFit fit = fit_affine(x, w, kQK, nmax, false, 36, -2.5f, 1.0f);
+  const AffineFit fit = fit_affine(x, w, kQK, nmax, false, 36, -2.5f, 1.0f, 8);
   double best_error = -1;
   uint8_t trial[kQK];
   float s = fit.scale, o = fit.offset;

@@ -56,7 +56,7 @@ struct Library {
     handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
       const char* e = dlerror();
-      error = "cannot load " + path + ": " + (e ? e : "unknown error");
+      error = e ? std::string("cannot load llama.cpp library: ") + e : "cannot load " + path;
     }
   }
   template <typename Fn>

@@ -219,6 +219,9 @@ TEST(GgufModel, LlamaRoundTripIsExact) {
   const Model model = make_model({});
   const std::string path = scratch_file("gguf_llama_roundtrip", "m.gguf");
   write_gguf(model, path);
+  // Deterministic output: the same model gives the same bytes.
+  write_gguf(model, path + ".again");
+  EXPECT_EQ(read_text_file(path), read_text_file(path + ".again"));
   const Model loaded = load_gguf(path);
   EXPECT_EQ(loaded.source_format, "gguf");
   expect_same_config(model.config, loaded.config);
@@ -292,7 +295,7 @@ TEST(GgufModel, MistralIsWrittenAsLlamaAndLoadsBackAsMistral) {
   expect_same_tensors(model, loaded);
 }
 
-TEST(GgufModel, PerLayerCountsAndExplicitHeadDimRoundTrip) {
+TEST(GgufModel, PerLayerCountsAreWrittenAsDeciArrays) {
   ModelSpec spec;
   spec.layers = 3;
   spec.head_dim = 8;  // ≠ 64 / 4
@@ -303,14 +306,45 @@ TEST(GgufModel, PerLayerCountsAndExplicitHeadDimRoundTrip) {
   const std::string path = scratch_file("gguf_per_layer", "m.gguf");
   write_gguf(model, path);
   const GgufFile f = GgufFile::open(path);
-  const auto* heads = f.get_array("llama.attention.head_count", GgufType::I32);
+  // llama.cpp's "llama" graph sizes every layer like layer 0; its "deci" graph follows the arrays.
+  EXPECT_EQ(f.require_string("general.architecture"), "deci");
+  const auto* heads = f.get_array("deci.attention.head_count", GgufType::I32);
   ASSERT_NE(heads, nullptr);
   EXPECT_EQ(heads->size(), 3u);
   EXPECT_EQ((*heads)[1].to_int(), 2);
-  EXPECT_EQ((*f.get_array("llama.feed_forward_length", GgufType::I32))[2].to_int(), 32);
-  EXPECT_EQ(f.require_int("llama.attention.key_length"), 8);
-  EXPECT_EQ(f.require_int("llama.attention.value_length"), 8);
+  EXPECT_EQ((*f.get_array("deci.attention.head_count_kv", GgufType::I32))[1].to_int(), 1);
+  EXPECT_EQ((*f.get_array("deci.feed_forward_length", GgufType::I32))[2].to_int(), 32);
+  EXPECT_EQ(f.require_int("deci.attention.key_length"), 8);
+  EXPECT_EQ(f.require_int("deci.attention.value_length"), 8);
+  // Rows are regrouped as for "llama": GGUF row 1 of layer 1's Q (head 0, j 0, s 1) is Hugging Face row 4.
+  EXPECT_EQ(row(f.view("blk.1.attn_q.weight"), 1), row(model.tensor(names::q_proj(1)), 4));
   const Model loaded = load_gguf(path);
+  expect_same_config(model.config, loaded.config);
+  expect_same_tensors(model, loaded);
+
+  // A uniform config with an explicit head_dim stays "llama", with key_length.
+  ModelSpec wide;
+  wide.head_dim = 32;
+  write_gguf(make_model(wide), path);
+  const GgufFile g = GgufFile::open(path);
+  EXPECT_EQ(g.require_string("general.architecture"), "llama");
+  EXPECT_EQ(g.require_int("llama.attention.key_length"), 32);
+  EXPECT_EQ(g.metadata().find("llama.attention.head_count")->type(), GgufType::U32);
+}
+
+TEST(GgufModel, Qwen2WithPerLayerCountsLoadsBackAsQwen2) {
+  ModelSpec spec;
+  spec.family = Family::Qwen2;
+  spec.architecture = "Qwen2ForCausalLM";
+  spec.attention_bias = true;
+  spec.layer_heads = {4, 2};
+  spec.layer_kv_heads = {2, 1};
+  const Model model = make_model(spec);
+  const std::string path = scratch_file("gguf_qwen2_per_layer", "m.gguf");
+  write_gguf(model, path);
+  EXPECT_EQ(GgufFile::open(path).require_string("general.architecture"), "deci");
+  const Model loaded = load_gguf(path);
+  EXPECT_EQ(loaded.config.family, Family::Qwen2);
   expect_same_config(model.config, loaded.config);
   expect_same_tensors(model, loaded);
 }

@@ -1,6 +1,8 @@
 // Model ↔ GGUF for the llama family, in the form llama.cpp loads: Llama and Mistral as architecture "llama"
 // (Q/K rows regrouped for llama.cpp's interleaved RoPE), Qwen2 as "qwen2" (no regrouping: llama.cpp runs it
-// with NEOX-style RoPE, the Hugging Face layout). Tensor names follow llama.cpp (token_embd, blk.N.attn_q, ...,
+// with NEOX-style RoPE, the Hugging Face layout), and any of them with per-layer head / KV-head / FFN counts
+// (structured pruning) as "deci", the llama.cpp architecture whose graph sizes each layer from the per-layer
+// arrays (its "llama" and "qwen2" graphs size every layer like layer 0). Tensor names follow llama.cpp (token_embd, blk.N.attn_q, ...,
 // output omitted when tied), dims are reversed (ggml order), and the tokenizer goes into tokenizer.ggml.* keys
 // ("llama" for SentencePiece-style vocabularies with scores, "gpt2" with merges and a pre-tokenizer name).
 // The reader undoes all of it: canonical Hugging Face names and layouts, Config and Vocab rebuilt from metadata.
@@ -51,9 +53,9 @@ struct GgufWriteOptions {
 // quantized target without an encoder.
 void write_gguf(const Model& model, const std::string& path, const GgufWriteOptions& options = {});
 
-// Loads a GGUF file of architecture "llama" or "qwen2" into the IR. Tensors are zero-copy views into the mapped
+// Loads a GGUF file of architecture "llama", "qwen2" or "deci" into the IR. Tensors are zero-copy views into the mapped
 // file (quantized ones stay quantized; Tensor::to_f32 decodes) except the Q/K projections of "llama" files,
-// whose rows are regrouped back into the Hugging Face order in owned copies.
+// whose rows are regrouped back into the Hugging Face order in owned copies ("llama" and "deci" files).
 Model load_gguf(const std::string& path);
 
 }  // namespace slmopt
