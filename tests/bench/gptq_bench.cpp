@@ -5,12 +5,12 @@
 //      data and that of RTN on the same grid, calibration and solver seconds, GPTQ GFLOP/s;
 //   2. GGUF grids (llama.cpp presets through type_selection.h, block linears only; embedding and head stay float
 //      here, the GGUF writer quantizes them as usual): "rtn" = nearest level on the encoder's own block scales,
-//      "gptq" = GPTQ choosing the codes on those same scales;
+//      "gptq" = GPTQ choosing the codes on those same scales ("act-order": GPTQ with act-order, static groups);
 //   3. the GPTQ solver alone on random [rows, cols] weights: wall and CPU seconds, GFLOP/s;
 //   4. peak resident memory of the process.
 // Calibration: models/data/<model>-calib.txt, 32 windows of 256 tokens (seed 1); evaluation: <model>-eval.txt,
 // windows of 256 tokens (at most 32).
-// Usage: gptq_bench [threads] [source dir] [solver]   ("solver": section 3 only). A plain program, not a Google
+// Usage: gptq_bench [threads] [source dir] [kjv|tinystories|solver]   (one part only). A plain program, not a Google
 // Benchmark: every figure is one deterministic run.
 #include <sys/resource.h>
 #include <time.h>
@@ -53,10 +53,12 @@ void run_model(const std::string& root, const std::string& name, const std::stri
               base.perplexity, static_cast<long long>(base.tokens_scored), windows.size());
   std::printf("| grid | method | ppl | Δppl | KL | top-1 | rel. out. err | RTN err | calib s | solver s | GPTQ GFLOP/s |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
-  auto row = [&](const std::string& grid, CalibrationMethod method, const TargetChooser& choose) {
+  auto row = [&](const std::string& grid, CalibrationMethod method, const TargetChooser& choose,
+                 bool act_order = false) {
     Model model = original;
     CalibrationOptions options;
     options.method = method;
+    options.gptq.act_order = act_order;
     options.progress = false;
     const CalibrationResult r = quantize_calibrated(model, windows, choose, options);
     const ComparisonResult cmp = compare_models(reference, ModelRunner(model), eval);
@@ -65,21 +67,25 @@ void run_model(const std::string& root, const std::string& name, const std::stri
     const double n = static_cast<double>(r.report.linears.size());
     const double gflops = r.report.solver_flops > 0 ? r.report.solver_flops / r.report.gptq_seconds / 1e9 : 0;
     std::printf("| %s | %s | %.4f | %+.4f | %.5f | %.4f | %.4f | %.4f | %.2f | %.2f | %.2f |\n", grid.c_str(),
-                calibration_method_name(method), cmp.candidate.perplexity, cmp.candidate.perplexity - base.perplexity,
+                (calibration_method_name(method) + std::string(act_order ? " act-order" : "")).c_str(),
+                cmp.candidate.perplexity, cmp.candidate.perplexity - base.perplexity,
                 cmp.mean_kl, cmp.top1_agreement, err / n, rtn / n, r.report.calibration_seconds,
                 r.report.solver_seconds, gflops);
     std::fflush(stdout);
   };
   for (const IntGridSpec spec : {IntGridSpec{4, 32, false}, IntGridSpec{4, 128, false}, IntGridSpec{3, 128, false}})
     for (auto method : {CalibrationMethod::Rtn, CalibrationMethod::Gptq, CalibrationMethod::Awq,
-                        CalibrationMethod::AwqGptq})
+                        CalibrationMethod::AwqGptq}) {
       row(spec.describe(), method, uniform_int_grid(spec));
+      if (method == CalibrationMethod::Gptq) row(spec.describe(), method, uniform_int_grid(spec), true);
+    }
   for (QuantPreset preset : {QuantPreset::Q4_0, QuantPreset::Q4_K_M, QuantPreset::Q3_K_M}) {
     TypeSelectionOptions selection;
     selection.preset = preset;
     const TargetChooser choose = gguf_preset_targets(original, selection);
     for (auto method : {CalibrationMethod::Rtn, CalibrationMethod::Gptq})
       row(std::string(preset_info(preset).name), method, choose);
+    row(std::string(preset_info(preset).name), CalibrationMethod::Gptq, choose, true);
   }
 }
 
@@ -122,12 +128,10 @@ int main(int argc, char** argv) {
   if (argc > 1) set_thread_count(std::stoi(argv[1]));
   const std::string root = argc > 2 ? argv[2] : SLMOPT_SOURCE_DIR;
   std::printf("## slmopt calibrated quantization (%d threads)\n", thread_count());
-  const bool solver_only = argc > 3 && std::string(argv[3]) == "solver";
-  if (!solver_only) {
-    run_model(root, "llama-5m-kjv", "kjv");
-    run_model(root, "tinystories-656k", "tinystories");
-  }
-  solver_speed();
+  const std::string only = argc > 3 ? argv[3] : "";
+  if (only.empty() || only == "kjv") run_model(root, "llama-5m-kjv", "kjv");
+  if (only.empty() || only == "tinystories") run_model(root, "tinystories-656k", "tinystories");
+  if (only.empty() || only == "solver") solver_speed();
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   std::printf("\npeak RSS: %.1f MiB\n", static_cast<double>(usage.ru_maxrss) / 1024.0);
