@@ -16,6 +16,14 @@
 // pass run it), and the codes are returned for the HF GPTQ/AWQ writers (io/hf_gptq.h); GGUF targets replace it by
 // a tensor of the block type (the GGUF writer copies its blocks). AWQ also rewrites the norms / v and up rows it
 // folds scales into (F32).
+//
+// Typical use (the quantize command):
+//   auto windows = sample_calibration_windows(tokenize_file(tokenizer, calib), 128, seqlen, seed, vocab.bos_id);
+//   HF output:   r = quantize_calibrated(model, windows, uniform_int_grid({4, 128, false}), options);
+//                write_hf_quantized(model, r.hf_weights(), dir, {...});            (io/hf_gptq.h)
+//   GGUF output: r = quantize_calibrated(model, windows, gguf_preset_targets(model, selection), options);
+//                write_gguf(model, path, ...): the calibrated linears already hold their target dtype and are
+//                copied as they are; the embedding and head are encoded by the writer's callback as for RTN.
 #pragma once
 
 #include <cstdint>
