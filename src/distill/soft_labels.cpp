@@ -36,7 +36,7 @@ nlohmann::json manifest_json(const SoftLabelManifest& m) {
   for (const auto& s : m.shards)
     shards.push_back(
         {{"file", s.file}, {"first_window", s.first_window}, {"windows", s.windows}, {"positions", s.positions}});
-  const std::string lp = std::string(dtype_name(m.logprob_dtype));
+  const std::string lp(*safetensors_dtype_name(m.logprob_dtype));  // "F32" / "F16", as in the shards
   return {{"format", "slmopt-soft-labels"},
           {"version", 1},
           {"teacher", {{"path", m.teacher_path}, {"name", m.teacher_name}, {"sha256", m.teacher_sha256}}},
@@ -178,24 +178,25 @@ SoftLabelManifest read_soft_label_manifest(const std::string& dir) {
     const auto j = nlohmann::json::parse(read_text_file(path));
     if (j.at("format") != "slmopt-soft-labels" || j.at("version") != 1)
       throw_error(ErrorKind::BadInput, "{}: not a version-1 slmopt soft-label manifest", path);
-    m.teacher_path = j.at("teacher").at("path");
-    m.teacher_name = j.at("teacher").at("name");
-    m.teacher_sha256 = j.at("teacher").at("sha256");
-    m.corpus_path = j.at("corpus").at("path");
+    m.teacher_path = j.at("teacher").at("path").get<std::string>();
+    m.teacher_name = j.at("teacher").at("name").get<std::string>();
+    m.teacher_sha256 = j.at("teacher").at("sha256").get<std::string>();
+    m.corpus_path = j.at("corpus").at("path").get<std::string>();
     m.corpus_tokens = j.at("corpus").at("tokens");
-    m.corpus_sha256 = j.at("corpus").at("sha256");
+    m.corpus_sha256 = j.at("corpus").at("sha256").get<std::string>();
     m.vocab_size = j.at("vocab_size");
     m.ctx = j.at("ctx");
     if (!j.at("bos").is_null()) m.bos = j.at("bos").get<int32_t>();
     m.top_k = j.at("top_k");
-    const std::string lp = j.at("logprob_dtype");
+    const auto lp = j.at("logprob_dtype").get<std::string>();
     if (lp != "F32" && lp != "F16") throw_error(ErrorKind::BadInput, "{}: logprob_dtype '{}' is not F32 or F16", path, lp);
     m.logprob_dtype = lp == "F32" ? DType::F32 : DType::F16;
     m.windows = j.at("windows");
     m.positions = j.at("positions");
     m.targets = j.at("targets");
     for (const auto& s : j.at("shards"))
-      m.shards.push_back({s.at("file"), s.at("first_window"), s.at("windows"), s.at("positions")});
+      m.shards.push_back({s.at("file").get<std::string>(), s.at("first_window").get<int64_t>(),
+                          s.at("windows").get<int64_t>(), s.at("positions").get<int64_t>()});
   } catch (const nlohmann::json::exception& e) {
     throw_error(ErrorKind::BadInput, "{}: malformed soft-label manifest: {}", path, e.what());
   }

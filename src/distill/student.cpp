@@ -2,6 +2,7 @@
 // the renumbering are exactly apply_prune_plan's.
 #include "slmopt/distill/student.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "slmopt/core/error.h"

@@ -78,7 +78,7 @@ void activation_scores(const ModelRunner& runner, Windows windows, ImportanceSco
   const int64_t hd = runner.config().head_dim;
   // ‖W_down[:, c]‖ per layer.
   std::vector<Eigen::VectorXd> down_norms;
-  for (const auto& w : runner.weights().layers) down_norms.push_back(w.down.weight.cast<double>().colwise().norm());
+  for (const auto& w : runner.weights().layers) down_norms.push_back(w.down.weight.cast<double>().colwise().norm().transpose());
 
   class Observer : public LinearObserver {
    public:

@@ -75,7 +75,9 @@ void check_export(DType dtype) {
           EXPECT_EQ(shard.topk_ids[at], top[r].token);
           const double want = lp[static_cast<size_t>(shard.topk_ids[at])];
           EXPECT_NEAR(shard.topk_logprobs[at], want, tol_abs + tol_rel * std::abs(want));
-          if (r > 0) EXPECT_LE(shard.topk_logprobs[at], shard.topk_logprobs[at - 1]);
+          if (r > 0) {
+            EXPECT_LE(shard.topk_logprobs[at], shard.topk_logprobs[at - 1]);
+          }
         }
       }
       offset += static_cast<size_t>(len);

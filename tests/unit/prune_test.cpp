@@ -229,9 +229,11 @@ TEST(PrunePlanner, KeepsTheBestQueryHeadOfEachGroupAndTheBestChannels) {
     const auto& f = s.layers[static_cast<size_t>(k.source_layer)].ffn;
     double kept_min = 1e9, dropped_max = -1e9;
     for (int64_t ch = 0; ch < 24; ++ch) {
-      const bool kept = std::binary_search(k.ffn.begin(), k.ffn.end(), ch);
-      (kept ? kept_min : dropped_max) = kept ? std::min(kept_min, f[static_cast<size_t>(ch)])
-                                             : std::max(dropped_max, f[static_cast<size_t>(ch)]);
+      const double v = f[static_cast<size_t>(ch)];
+      if (std::binary_search(k.ffn.begin(), k.ffn.end(), ch))
+        kept_min = std::min(kept_min, v);
+      else
+        dropped_max = std::max(dropped_max, v);
     }
     EXPECT_GE(kept_min, dropped_max);
   }
