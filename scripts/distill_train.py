@@ -253,6 +253,9 @@ def main():
     ap.add_argument("--seed", type=int)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--log-every", type=int, default=25)
+    ap.add_argument("--dump-logits", metavar="PATH",
+                    help="before training, write the student's logits for the first soft-label window to PATH "
+                         "(safetensors, tensor 'logits' [T, vocab] F32) — a check of this forward pass against slmopt's")
     args = ap.parse_args()
 
     recipe_path = os.path.join(args.export_dir, "distill_recipe.json")
@@ -265,7 +268,9 @@ def main():
     ce_w = loss["ce_weight"] if args.ce_weight is None else args.ce_weight
     if args.ce_only:
         kl_w, ce_w = 0.0, 1.0
-    steps = args.steps or train["steps"]
+    steps = train["steps"] if args.steps is None else args.steps
+    if steps < 0:
+        sys.exit("--steps must be >= 0")
     lr = args.lr or train["learning_rate"]
     bsz = args.batch or train["batch_windows"]
     seed = train["seed"] if args.seed is None else args.seed
@@ -283,6 +288,10 @@ def main():
     print(f"student: {config['num_hidden_layers']} layers, {sum(p.numel() for p in model.parameters())} "
           f"parameters; {len(windows)} windows; loss = {kl_w}*T^2*KL(T={T}) + {ce_w}*CE; {steps} steps, "
           f"lr {lr}, batch {bsz}", flush=True)
+    if args.dump_logits:
+        with torch.no_grad():
+            logits = model(windows[0][0][None])[0]
+        write_safetensors(args.dump_logits, {"logits": logits})
     start = time.time()
     for step in range(1, steps + 1):
         picks = rng.choice(len(windows), size=min(bsz, len(windows)), replace=False).tolist()

@@ -14,7 +14,8 @@
 // in every layer (what HF configs hold).
 //
 // Usage: prune_study [--model DIR] [--calib FILE] [--eval FILE] [--loss-windows N] [--calib-windows N]
-//                    [--seqlen N] [--eval-windows N] [--no-prune] [--no-distill] [--steps N] [--work DIR] [--python PATH]
+//                    [--seqlen N] [--eval-windows N] [--no-prune] [--no-distill] [--steps N] [--batch N] [--lr X] [--work DIR] [--python PATH]
+//                    [--methods loss,activation,random] [--ridge X]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -43,9 +44,23 @@ struct Args {
   std::string source = SLMOPT_SOURCE_DIR;
   std::string model, calib, eval, work = "/tmp/slmopt_prune_study";
   std::string python = "/usr/bin/python3";  // Debian's python3-torch lives there
-  int64_t loss_windows = 8, calib_windows = 32, seqlen = 128, eval_windows = 0, steps = 400;
+  int64_t loss_windows = 4, calib_windows = 32, seqlen = 128, eval_windows = 0, steps = 120, batch = 8;
+  double lr = 2e-3;
+  std::vector<std::string> methods{"loss", "activation", "random"};
+  double ridge = RefitOptions{}.ridge;
   bool prune = true, distill = true;
 };
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    const size_t comma = std::min(text.find(',', pos), text.size());
+    out.push_back(text.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  return out;
+}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -69,11 +84,14 @@ void prune_tables(const Args& a, const Model& model, const std::vector<int32_t>&
              base, a.loss_windows, a.seqlen, a.calib_windows, a.calib_windows);
 
   std::map<std::string, ImportanceScores> scores;
-  for (auto method : {ImportanceMethod::MaskedLoss, ImportanceMethod::Activation, ImportanceMethod::Random}) {
+  for (const auto& name : a.methods) {
+    const auto method = parse_importance_method(name);
+    if (!method) throw_error(ErrorKind::Usage, "unknown importance method '{}'", name);
     const auto t0 = std::chrono::steady_clock::now();
-    const auto& windows = method == ImportanceMethod::MaskedLoss ? loss_windows : calib_windows;
-    scores[importance_method_name(method)] = compute_importance(original, windows, {method, 1});
-    fmt::print("- scores `{}`: {:.1f} s\n", importance_method_name(method), seconds_since(t0));
+    const auto& windows = *method == ImportanceMethod::MaskedLoss ? loss_windows : calib_windows;
+    scores[name] = compute_importance(original, windows, {*method, 1});
+    fmt::print("- scores `{}`: {:.1f} s\n", name, seconds_since(t0));
+    std::fflush(stdout);
   }
 
   struct Cut {
@@ -98,18 +116,21 @@ void prune_tables(const Args& a, const Model& model, const std::vector<int32_t>&
     f.ffn_ratio = 0.5;
     cuts.push_back({"FFN −50 %", f});
   }
-  fmt::print("\n| cut | params | loss | loss + refit | activation | activation + refit | random | random + refit |\n");
-  fmt::print("|---|---|---|---|---|---|---|---|\n");
+  fmt::print("\n| cut | params |");
+  for (const auto& m : a.methods) fmt::print(" {} | {} + refit |", m, m);
+  fmt::print("\n|---|---|");
+  for (size_t i = 0; i < a.methods.size(); ++i) fmt::print("---|---|");
+  fmt::print("\n");
   for (const auto& cut : cuts) {
     std::string row;
     int64_t params = 0;
-    for (const char* method : {"loss", "activation", "random"}) {
+    for (const auto& method : a.methods) {
       const PrunePlan plan = plan_pruning(model.config, scores.at(method), cut.spec);
       Model pruned = model;
       apply_prune_plan(pruned, plan);
       params = pruned.parameter_count();
       const double plain = evaluate_perplexity(ModelRunner(pruned), eval).perplexity;
-      refit_pruned_model(original, pruned, plan, calib_windows);
+      refit_pruned_model(original, pruned, plan, calib_windows, {a.ridge});
       const double refit = evaluate_perplexity(ModelRunner(pruned), eval).perplexity;
       row += fmt::format(" {:.2f} | {:.2f} |", plain, refit);
     }
@@ -128,8 +149,8 @@ void distill_table(const Args& a, const Model& teacher, const std::vector<int32_
   o.labels.top_k = 32;
   o.labels.corpus_path = a.calib;
   o.hyper.steps = a.steps;
-  o.hyper.batch_windows = 16;
-  o.hyper.learning_rate = 1e-3;
+  o.hyper.batch_windows = a.batch;
+  o.hyper.learning_rate = a.lr;
   o.hyper.temperature = 2.0;
   o.hyper.kl_weight = 0.5;
   o.hyper.ce_weight = 0.5;
@@ -178,7 +199,11 @@ int run(int argc, char** argv) {
     else if (flag == "--eval-windows") a.eval_windows = std::stoll(value());
     else if (flag == "--steps") a.steps = std::stoll(value());
     else if (flag == "--work") a.work = value();
+    else if (flag == "--batch") a.batch = std::stoll(value());
+    else if (flag == "--lr") a.lr = std::stod(value());
     else if (flag == "--python") a.python = value();
+    else if (flag == "--methods") a.methods = split_commas(value());
+    else if (flag == "--ridge") a.ridge = std::stod(value());
     else if (flag == "--no-prune") a.prune = false;
     else if (flag == "--no-distill") a.distill = false;
     else throw_error(ErrorKind::Usage, "unknown option {}", flag);

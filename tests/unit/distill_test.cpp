@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "slmopt/exec/model_runner.h"
 #include "slmopt/io/hf.h"
 #include "slmopt/io/model_loader.h"
+#include "slmopt/io/safetensors.h"
 #include "slmopt/text/dataset.h"
 #include "slmopt/text/tokenizer.h"
 #include "synthetic_llama.h"
@@ -171,6 +173,47 @@ TEST(DistillExport, WritesALoadableStudentLabelsAndRecipe) {
   EXPECT_EQ((ModelRunner(student).logits(window) - t.final_logits(h)).cwiseAbs().maxCoeff(), 0.0f);
   o.hyper.temperature = 0;
   EXPECT_THROW(distill_export(teacher, teacher, corpus, o), Error);
+}
+
+// The Python trainer's own llama forward pass agrees with ModelRunner on the exported student, a short training
+// run saves a folder slmopt loads, and the weights moved. Skipped when python3 with torch is not installed (torch
+// is an optional dependency); SLMOPT_PYTHON picks the interpreter (default /usr/bin/python3, Debian's).
+TEST(DistillTrainScript, TorchForwardMatchesModelRunnerAndTrainedFolderLoads) {
+  const char* env = std::getenv("SLMOPT_PYTHON");
+  const std::string python = env ? env : "/usr/bin/python3";
+  if (std::system((python + " -c 'import torch, numpy' >/dev/null 2>&1").c_str()) != 0)
+    GTEST_SKIP() << python << " has no torch/numpy";
+  const Model teacher = make_random_llama(teacher_config(), 34);
+  const auto corpus = random_tokens(40, 29, 12);
+  DistillExportOptions o;
+  o.out_dir = testing::scratch_dir("distill_script");
+  o.student_layers = {0, 2};
+  o.labels.ctx = 10;
+  o.labels.top_k = 6;
+  o.hyper.steps = 3;
+  o.hyper.batch_windows = 2;
+  const DistillExportResult r = distill_export(teacher, teacher, corpus, o);
+  const std::string out = o.out_dir + "/trained", dump = o.out_dir + "/logits.safetensors";
+  const std::string cmd = python + " " + SLMOPT_SOURCE_DIR + "/scripts/distill_train.py " + o.out_dir + " " + out +
+                          " --threads 1 --dump-logits " + dump + " > " + o.out_dir + "/train.log 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << read_text_file(o.out_dir + "/train.log");
+
+  const Model student = load_model(r.student_dir);
+  const auto windows = make_eval_windows(corpus, 10, std::nullopt);
+  const RowMatrix want = ModelRunner(student).logits(windows[0].tokens);
+  const SafetensorsFile file = SafetensorsFile::open(dump);
+  ASSERT_NE(file.find("logits"), nullptr);
+  const std::vector<float> got = file.find("logits")->to_f32();
+  ASSERT_EQ(static_cast<int64_t>(got.size()), want.size());
+  const double scale = want.cwiseAbs().maxCoeff();
+  ASSERT_GT(scale, 0.1);
+  for (int64_t i = 0; i < want.size(); ++i)  // float32 in both, different summation orders: 1e-5 of the range
+    ASSERT_NEAR(got[static_cast<size_t>(i)], want.data()[i], 1e-5 * scale) << "logit " << i;
+
+  const Model trained = load_model(out);
+  EXPECT_EQ(trained.config.num_layers, 2);
+  const RowMatrix after = ModelRunner(trained).logits(windows[0].tokens);
+  EXPECT_GT((after - want).cwiseAbs().maxCoeff(), 1e-4);  // three AdamW steps moved the weights
 }
 
 }  // namespace

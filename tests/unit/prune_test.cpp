@@ -13,11 +13,13 @@
 #include "slmopt/core/parallel.h"
 #include "slmopt/exec/log_softmax.h"
 #include "slmopt/exec/model_runner.h"
+#include "slmopt/io/hf.h"
 #include "slmopt/ir/tensor_names.h"
 #include "slmopt/prune/importance.h"
 #include "slmopt/prune/refit.h"
 #include "slmopt/prune/structured.h"
 #include "synthetic_llama.h"
+#include "test_support.h"
 
 namespace slmopt {
 namespace {
@@ -187,6 +189,35 @@ TEST(PruneCut, DroppingLayersRenumbersAndMatchesSkippingBlocks) {
   full.run_block(0, h);
   full.run_block(2, h);
   expect_close(ModelRunner(pruned).logits(tokens), full.final_logits(h), 1e-6);
+}
+
+TEST(PruneCut, UniformPrunedModelRoundTripsThroughHfAndPerLayerCountsAreRefused) {
+  const Model model = make_random_llama(gqa_config(), 18, DType::BF16);
+  const auto tokens = random_tokens(8, 13, 7);
+  PrunePlan plan = full_plan(model.config);
+  for (auto& k : plan.layers) {
+    k.heads = {0, 3};
+    k.ffn = {0, 2, 4, 6, 8, 10, 12, 14};
+  }
+  Model pruned = model;
+  apply_prune_plan(pruned, plan);
+  EXPECT_TRUE(pruned.config.uniform_layers());
+  EXPECT_EQ(pruned.config.num_heads, 2);
+  EXPECT_EQ(pruned.config.num_kv_heads, 2);
+  EXPECT_EQ(pruned.config.intermediate_size, 8);
+  const std::string dir = testing::scratch_dir("pruned_hf");
+  write_hf_model(pruned, dir);
+  const Model back = load_hf_model(dir);
+  EXPECT_EQ(back.config.num_heads, 2);
+  EXPECT_EQ(back.config.intermediate_size, 8);
+  const RowMatrix want = ModelRunner(pruned).logits(tokens);
+  EXPECT_EQ((ModelRunner(back).logits(tokens) - want).cwiseAbs().maxCoeff(), 0.0f);
+
+  plan.layers[1].ffn = {1, 2};  // per-layer FFN sizes: HF configs cannot hold them (GGUF can)
+  Model uneven = model;
+  apply_prune_plan(uneven, plan);
+  EXPECT_EQ(uneven.config.layer_intermediate_size, (std::vector<int64_t>{8, 2, 8}));
+  EXPECT_THROW(write_hf_model(uneven, testing::scratch_dir("pruned_hf_uneven")), Error);
 }
 
 TEST(PruneCut, RejectsGqaInconsistentPlans) {

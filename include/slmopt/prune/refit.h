@@ -23,7 +23,8 @@
 namespace slmopt {
 
 struct RefitOptions {
-  double ridge = 1e-3;  // relative to the mean diagonal of XᵀX
+  double ridge = 1e-2;  // relative to the mean diagonal of XᵀX (1e-2 measured best of 1e-3/1e-2/1e-1 on
+                        // llama-5m-kjv; it also keeps fits with fewer rows than inputs from over-fitting)
 };
 
 struct SublayerRefit {
