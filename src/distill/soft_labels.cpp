@@ -92,7 +92,9 @@ SoftLabelManifest export_soft_labels(const Model& teacher, const ModelRunner& ru
     throw_error(ErrorKind::Usage, "soft-label log-probabilities are stored as F32 or F16, not {}",
                 dtype_name(options.logprob_dtype));
   const int64_t ctx = options.ctx > 0 ? options.ctx : std::min<int64_t>(teacher.config.max_position, 512);
-  if (ctx < 2) throw_error(ErrorKind::Usage, "--ctx {} must be at least 2", ctx);
+  if (ctx < 2 || ctx > teacher.config.max_position)
+    throw_error(ErrorKind::Usage, "--ctx {} must be between 2 and the teacher's context length {}", ctx,
+                teacher.config.max_position);
   // The same BOS rule as evaluation (tools/slmopt/eval_windows.cpp), so the student sees the windows eval scores.
   std::optional<int32_t> bos;
   if (teacher.vocab.add_bos && teacher.vocab.bos_id) bos = *teacher.vocab.bos_id;

@@ -64,8 +64,9 @@ struct SoftLabelManifest {
 };
 
 // Runs the teacher over the corpus and writes the shards and the manifest (last) into `dir` (created when
-// missing; each file goes through AtomicFile). Error(Usage) for top_k outside 1..vocab, ctx < 2, shard_tokens
-// < 1 or a log-prob dtype other than F32/F16; Error(BadInput) when the corpus yields no window.
+// missing; each file goes through AtomicFile). Error(Usage) for top_k outside 1..vocab, ctx outside
+// 2..max_position, shard_tokens < 1 or a log-prob dtype other than F32/F16; Error(BadInput) when the corpus
+// yields no window.
 SoftLabelManifest export_soft_labels(const Model& teacher, const ModelRunner& runner,
                                      const std::vector<int32_t>& corpus, const SoftLabelOptions& options,
                                      const std::string& dir);
