@@ -262,7 +262,7 @@ class Calibrator {
   // The grid holds the chosen codes: integer grids become F32 weights plus codes, GGUF grids their blocks.
   void store(const std::string& name, const std::vector<int64_t>& shape, WeightGrid& grid, LinearReport rep) {
     if (auto* g = dynamic_cast<IntWeightGrid*>(&grid)) {
-      IntQuantizedWeight codes = g->take();
+      GridQuantizedWeight codes = g->take();
       model_.set(Tensor::from_f32(name, shape, codes.dequantize()));
       result_.int_weights[name] = std::move(codes);
     } else {

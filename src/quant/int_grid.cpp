@@ -76,7 +76,7 @@ IntGroupParams fit_int_group(const IntGridSpec& spec, std::span<const float> val
   return fit(spec, values, clip);
 }
 
-std::vector<float> IntQuantizedWeight::dequantize() const {
+std::vector<float> GridQuantizedWeight::dequantize() const {
   std::vector<float> out(codes.size());
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) {
@@ -86,7 +86,7 @@ std::vector<float> IntQuantizedWeight::dequantize() const {
   return out;
 }
 
-HfIntWeight IntQuantizedWeight::to_hf() const {
+HfIntWeight GridQuantizedWeight::to_hf() const {
   HfIntWeight w{spec.bits, spec.group_columns(cols), spec.symmetric, rows, cols, codes, {}, {}};
   w.scales.reserve(params.size());
   w.zeros.reserve(params.size());
@@ -94,10 +94,10 @@ HfIntWeight IntQuantizedWeight::to_hf() const {
   return w;
 }
 
-IntQuantizedWeight quantize_int_rtn(std::span<const float> weight, int64_t rows, int64_t cols,
+GridQuantizedWeight quantize_grid_rtn(std::span<const float> weight, int64_t rows, int64_t cols,
                                     const IntGridSpec& spec) {
   spec.validate(cols, "RTN");
-  IntQuantizedWeight q;
+  GridQuantizedWeight q;
   q.spec = spec;
   q.rows = rows;
   q.cols = cols;

@@ -35,7 +35,7 @@ std::map<std::string, HfIntWeight> quantize_linears(Model& model, const IntGridS
     for (const auto& name : {names::q_proj(l), names::k_proj(l), names::v_proj(l), names::o_proj(l),
                              names::gate_proj(l), names::up_proj(l), names::down_proj(l)}) {
       const Tensor& t = model.tensor(name);
-      const IntQuantizedWeight q = quantize_int_rtn(t.to_f32(), t.rows(), t.cols(), spec);
+      const GridQuantizedWeight q = quantize_grid_rtn(t.to_f32(), t.rows(), t.cols(), spec);
       out[name] = q.to_hf();
       model.set(Tensor::from_f32(name, t.shape(), q.dequantize()));
     }

@@ -89,7 +89,7 @@ struct CalibrationReport {
 
 struct CalibrationResult {
   CalibrationReport report;
-  std::map<std::string, IntQuantizedWeight> int_weights;  // canonical weight name → codes (for io/hf_gptq.h)
+  std::map<std::string, GridQuantizedWeight> int_weights;  // canonical weight name → codes (for io/hf_gptq.h)
 
   // int_weights in the form write_hf_quantized takes.
   std::map<std::string, HfIntWeight> hf_weights() const;

@@ -48,7 +48,7 @@ IntGroupParams fit_int_group(const IntGridSpec& spec, std::span<const double> va
 IntGroupParams fit_int_group(const IntGridSpec& spec, std::span<const float> values, double clip = 1.0);
 
 // One linear weight [rows, cols] on an integer grid: codes and per-(row, group) parameters.
-struct IntQuantizedWeight {
+struct GridQuantizedWeight {
   IntGridSpec spec;
   int64_t rows = 0, cols = 0;
   std::vector<uint8_t> codes;          // [rows, cols]
@@ -64,7 +64,7 @@ struct IntQuantizedWeight {
 };
 
 // Round-to-nearest on the min/max grid of every group (the baseline GPTQ and AWQ are measured against).
-IntQuantizedWeight quantize_int_rtn(std::span<const float> weight, int64_t rows, int64_t cols,
+GridQuantizedWeight quantize_grid_rtn(std::span<const float> weight, int64_t rows, int64_t cols,
                                     const IntGridSpec& spec);
 
 }  // namespace slmopt

@@ -31,7 +31,7 @@ class WeightGrid {
   virtual float quantize(int64_t row, int64_t col, double value) = 0;
 };
 
-// An integer grid (see int_grid.h) that records codes and parameters into an IntQuantizedWeight.
+// An integer grid (see int_grid.h) that records codes and parameters into an GridQuantizedWeight.
 class IntWeightGrid final : public WeightGrid {
  public:
   IntWeightGrid(int64_t rows, int64_t cols, const IntGridSpec& spec);
@@ -44,11 +44,11 @@ class IntWeightGrid final : public WeightGrid {
 
   // Optional per-(row, group) clip ratios applied by fit_group (AWQ's clipping search); empty: 1.
   void set_clip(std::vector<double> clip) { clip_ = std::move(clip); }
-  const IntQuantizedWeight& result() const { return result_; }
-  IntQuantizedWeight take() { return std::move(result_); }
+  const GridQuantizedWeight& result() const { return result_; }
+  GridQuantizedWeight take() { return std::move(result_); }
 
  private:
-  IntQuantizedWeight result_;
+  GridQuantizedWeight result_;
   std::vector<double> clip_;
 };
 
