@@ -39,6 +39,12 @@ std::map<std::string, HfIntWeight> CalibrationResult::hf_weights() const {
   return out;
 }
 
+IntQuantizedWeights CalibrationResult::onnx_weights() const {
+  IntQuantizedWeights out;
+  for (const auto& [name, w] : int_weights) out[name] = w.to_int_weight();
+  return out;
+}
+
 std::string describe_target(const QuantTarget& target) {
   if (const auto* spec = std::get_if<IntGridSpec>(&target)) return spec->describe();
   return std::string(dtype_name(std::get<DType>(target)));

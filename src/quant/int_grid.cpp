@@ -118,3 +118,25 @@ GridQuantizedWeight quantize_grid_rtn(std::span<const float> weight, int64_t row
 }
 
 }  // namespace slmopt
+
+namespace slmopt {
+
+IntQuantizedWeight GridQuantizedWeight::to_int_weight() const {
+  if (spec.bits != 4 && spec.bits != 8)
+    throw_error(ErrorKind::Usage, "ONNX Runtime's integer weights take 4 or 8 bits, not {}", spec.bits);
+  IntQuantizedWeight w;
+  w.bits = spec.bits;
+  w.rows = rows;
+  w.cols = cols;
+  w.block_size = spec.group_columns(cols);
+  w.codes = codes;
+  w.scales.reserve(params.size());
+  w.zeros.reserve(params.size());
+  for (const IntGroupParams& p : params) {
+    w.scales.push_back(p.scale);
+    w.zeros.push_back(static_cast<uint8_t>(p.zero));
+  }
+  return w;
+}
+
+}  // namespace slmopt

@@ -93,6 +93,8 @@ struct CalibrationResult {
 
   // int_weights in the form write_hf_quantized takes.
   std::map<std::string, HfIntWeight> hf_weights() const;
+  // int_weights in the form the ONNX exporter takes (4 or 8 bits).
+  IntQuantizedWeights onnx_weights() const;
 };
 
 // Quantizes the block linears of `model` in place. windows: token windows (text/dataset.h's

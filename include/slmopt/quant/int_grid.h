@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "slmopt/io/hf_gptq.h"
+#include "slmopt/ir/int_weights.h"
 
 namespace slmopt {
 
@@ -61,6 +62,8 @@ struct GridQuantizedWeight {
   std::vector<float> dequantize() const;  // [rows, cols]
   // The checkpoint form (io/hf_gptq.h): same codes, scales and zeros.
   HfIntWeight to_hf() const;
+  // The ONNX Runtime form (ir/int_weights.h, MatMulNBits / DequantizeLinear): same codes, explicit zero points.
+  IntQuantizedWeight to_int_weight() const;
 };
 
 // Round-to-nearest on the min/max grid of every group (the baseline GPTQ and AWQ are measured against).
