@@ -57,4 +57,16 @@ test_compile_gpt2_to_gguf_and_eval_it() {
   [ "$(grep '"nll"' "$WORK/a")" = "$(grep '"nll"' "$WORK/b")" ] || fail "GGUF round trip changed the perplexity"
 }
 
+test_compile_gpt2_to_q8_0_gguf() {
+  write_capp_tokens "$WORK/ids.txt"
+  expect_exit 0 "$SLMOPT" compile "$CAPP" --format gguf --type q8_0 -o "$WORK/capp-q8.gguf"
+  "$SLMOPT" eval "$CAPP" --tokens "$WORK/ids.txt" --ctx 16 --json >"$WORK/a"
+  "$SLMOPT" eval "$WORK/capp-q8.gguf" --tokens "$WORK/ids.txt" --ctx 16 --json >"$WORK/b"
+  python3 - "$WORK/a" "$WORK/b" <<'PY'
+import json, sys
+f32, q8 = (json.load(open(p)) for p in sys.argv[1:3])
+assert abs(q8["nll"] - f32["nll"]) < 0.01 * f32["nll"], (f32["nll"], q8["nll"])
+PY
+}
+
 run_tests
