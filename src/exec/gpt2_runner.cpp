@@ -88,90 +88,146 @@ Gpt2Runner::Gpt2Runner(const Model& model) : config_(model.config) {
                 family_name(c.family));
   c.validate(source_of(model));
   namespace g = names::gpt2;
-  const int64_t h = c.hidden_size, f = c.intermediate_size;
+  const int64_t h = c.hidden_size;
   wte_ = decode_matrix(model, g::kTokenEmbedding, c.vocab_size, h);
   wpe_ = decode_matrix(model, g::kPositionEmbedding, c.max_position, h);
   lnf_w_ = decode_vector(model, g::kFinalNormWeight, h);
   lnf_b_ = decode_vector(model, g::kFinalNormBias, h);
-  layers_.resize(static_cast<size_t>(c.num_layers));
-  for (int64_t l = 0; l < c.num_layers; ++l) {
-    Layer& L = layers_[static_cast<size_t>(l)];
-    L.ln1_w = decode_vector(model, g::block(l, "ln_1.weight"), h);
-    L.ln1_b = decode_vector(model, g::block(l, "ln_1.bias"), h);
-    L.ln2_w = decode_vector(model, g::block(l, "ln_2.weight"), h);
-    L.ln2_b = decode_vector(model, g::block(l, "ln_2.bias"), h);
-    L.c_attn = decode_matrix(model, g::block(l, "attn.c_attn.weight"), 3 * h, h);
-    L.c_attn_b = decode_vector(model, g::block(l, "attn.c_attn.bias"), 3 * h);
-    L.c_proj = decode_matrix(model, g::block(l, "attn.c_proj.weight"), h, h);
-    L.c_proj_b = decode_vector(model, g::block(l, "attn.c_proj.bias"), h);
-    L.c_fc = decode_matrix(model, g::block(l, "mlp.c_fc.weight"), f, h);
-    L.c_fc_b = decode_vector(model, g::block(l, "mlp.c_fc.bias"), f);
-    L.mlp_proj = decode_matrix(model, g::block(l, "mlp.c_proj.weight"), h, f);
-    L.mlp_proj_b = decode_vector(model, g::block(l, "mlp.c_proj.bias"), h);
-  }
+  for (int64_t l = 0; l < c.num_layers; ++l) layers_.push_back(decode_layer(model, l));
+}
+
+Gpt2Runner::Layer Gpt2Runner::decode_layer(const Model& model, int64_t l) {
+  namespace g = names::gpt2;
+  const Config& c = model.config;
+  const int64_t h = c.hidden_size, f = c.intermediate_size;
+  auto linear_of = [&](const std::string& stem, int64_t out, int64_t in) {
+    const std::string name = g::block(l, stem + ".weight");
+    return Linear{name, decode_matrix(model, name, out, in), decode_vector(model, g::block(l, stem + ".bias"), out)};
+  };
+  Layer L;
+  L.ln1_w = decode_vector(model, g::block(l, "ln_1.weight"), h);
+  L.ln1_b = decode_vector(model, g::block(l, "ln_1.bias"), h);
+  L.ln2_w = decode_vector(model, g::block(l, "ln_2.weight"), h);
+  L.ln2_b = decode_vector(model, g::block(l, "ln_2.bias"), h);
+  L.c_attn = linear_of("attn.c_attn", 3 * h, h);
+  L.c_proj = linear_of("attn.c_proj", h, h);
+  L.c_fc = linear_of("mlp.c_fc", f, h);
+  L.mlp_proj = linear_of("mlp.c_proj", h, f);
+  return L;
+}
+
+void Gpt2Runner::reload_layer(const Model& model, int64_t layer) {
+  if (layer < 0 || layer >= layer_count())
+    throw_error(ErrorKind::Internal, "reload_layer: layer {} is out of range (the model has {})", layer,
+                layer_count());
+  if (model.config.hidden_size != config_.hidden_size || model.config.intermediate_size != config_.intermediate_size)
+    throw_error(ErrorKind::Internal, "reload_layer: the GPT-2 model's hidden or FFN size changed");
+  layers_[static_cast<size_t>(layer)] = decode_layer(model, layer);
 }
 
 Gpt2Runner::Cache Gpt2Runner::make_cache(int64_t capacity) const {
-  Cache cache;
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    cache.keys.emplace_back(capacity, config_.hidden_size);
-    cache.values.emplace_back(capacity, config_.hidden_size);
-  }
-  return cache;
+  return KvCache(std::vector<int64_t>(layers_.size(), config_.hidden_size), capacity);
 }
 
-RowMatrix Gpt2Runner::logits(std::span<const int32_t> tokens) const { return forward(tokens, 0, nullptr); }
+RowMatrix Gpt2Runner::logits(std::span<const int32_t> tokens, const RunOptions& options) const {
+  return forward(tokens, 0, nullptr, options);
+}
 
-RowMatrix Gpt2Runner::decode(Cache& cache, std::span<const int32_t> tokens) const {
+RowMatrix Gpt2Runner::decode(Cache& cache, std::span<const int32_t> tokens, const RunOptions& options) const {
   const int64_t n = static_cast<int64_t>(tokens.size());
-  if (cache.keys.size() != layers_.size() || (cache.keys.empty() ? 0 : cache.keys[0].rows()) < cache.size + n)
-    throw_error(ErrorKind::Usage, "GPT-2 KV cache holds {} tokens; {} more do not fit", cache.size, n);
-  RowMatrix out = forward(tokens, cache.size, &cache);
-  cache.size += n;
+  if (cache.layer_count() != layer_count() || (layer_count() > 0 && cache.keys(0).cols() != config_.hidden_size))
+    throw_error(ErrorKind::Usage, "the KV cache was made for other shapes than this GPT-2 model");
+  if (cache.size() + n > cache.capacity())
+    throw_error(ErrorKind::Usage, "GPT-2 KV cache holds {} of {} tokens; {} more do not fit", cache.size(),
+                cache.capacity(), n);
+  RowMatrix out = forward(tokens, cache.size(), &cache, options);
+  cache.size_ += n;
   return out;
 }
 
-RowMatrix Gpt2Runner::forward(std::span<const int32_t> tokens, int64_t first, Cache* cache) const {
-  const Config& c = config_;
-  const int64_t n = static_cast<int64_t>(tokens.size()), h = c.hidden_size;
-  if (first + n > c.max_position)
+RowMatrix Gpt2Runner::embed(std::span<const int32_t> tokens, int64_t first) const {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (first < 0 || first + n > config_.max_position)
     throw_error(ErrorKind::BadInput, "GPT-2: positions up to {} exceed the position table of {}", first + n,
-                c.max_position);
-  RowMatrix x(n, h);
+                config_.max_position);
+  RowMatrix x(n, config_.hidden_size);
   for (int64_t i = 0; i < n; ++i) {
     const int32_t id = tokens[static_cast<size_t>(i)];
-    if (id < 0 || id >= c.vocab_size)
+    if (id < 0 || id >= config_.vocab_size)
       throw_error(ErrorKind::BadInput, "token id {} at position {} is outside the vocabulary of {} tokens", id, i,
-                  c.vocab_size);
+                  config_.vocab_size);
     x.row(i) = wte_.row(id) + wpe_.row(first + i);
   }
-  const float eps = static_cast<float>(c.norm_eps);
-  const AttentionShape shape{c.num_heads, c.num_heads, c.head_dim};
+  return x;
+}
+
+namespace {
+void project(int64_t layer, const std::string& name, const RowMatrix& weight, const Eigen::VectorXf* bias,
+             const RowMatrix& input, RowMatrix& output, const RunOptions& options) {
+  linear(input, weight, bias ? bias->data() : nullptr, output);
+  if (options.observer)
+    options.observer->on_linear({layer, name, input, options.observer->wants_output() ? &output : nullptr});
+}
+
+void refuse_masks(const RunOptions& options) {
+  if (options.masks)
+    throw_error(ErrorKind::Unsupported, "pruning masks in the forward pass are not supported for GPT-2 models");
+}
+}  // namespace
+
+void Gpt2Runner::run_layer(int64_t l, RowMatrix& x, int64_t first, KvCache* cache, const RunOptions& options) const {
+  const Layer& L = layers_[static_cast<size_t>(l)];
+  const int64_t n = x.rows(), h = config_.hidden_size;
+  const float eps = static_cast<float>(config_.norm_eps);
+  const AttentionShape shape{config_.num_heads, config_.num_heads, config_.head_dim};
   RowMatrix normed, qkv, attended, out, hidden;
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    const Layer& L = layers_[l];
-    layer_norm(x, L.ln1_w, L.ln1_b, eps, normed);
-    linear(normed, L.c_attn, L.c_attn_b.data(), qkv);
-    const RowMatrix q = qkv.leftCols(h), k = qkv.middleCols(h, h), v = qkv.rightCols(h);
-    if (cache) {
-      cache->keys[l].middleRows(first, n) = k;
-      cache->values[l].middleRows(first, n) = v;
-      causal_attention(q, cache->keys[l], cache->values[l], first + n, first, shape, attended);
-    } else {
-      causal_attention(q, k, v, n, 0, shape, attended);
-    }
-    linear(attended, L.c_proj, L.c_proj_b.data(), out);
-    x += out;
-    layer_norm(x, L.ln2_w, L.ln2_b, eps, normed);
-    linear(normed, L.c_fc, L.c_fc_b.data(), hidden);
-    gelu_tanh_in_place(hidden);
-    linear(hidden, L.mlp_proj, L.mlp_proj_b.data(), out);
-    x += out;
+  layer_norm(x, L.ln1_w, L.ln1_b, eps, normed);
+  project(l, L.c_attn.name, L.c_attn.weight, &L.c_attn.bias, normed, qkv, options);
+  const RowMatrix q = qkv.leftCols(h), k = qkv.middleCols(h, h), v = qkv.rightCols(h);
+  if (cache) {
+    RowMatrix& keys = cache->keys_[static_cast<size_t>(l)];
+    RowMatrix& values = cache->values_[static_cast<size_t>(l)];
+    keys.middleRows(first, n) = k;
+    values.middleRows(first, n) = v;
+    causal_attention(q, keys, values, first + n, first, shape, attended);
+  } else {
+    causal_attention(q, k, v, n, 0, shape, attended);
   }
-  layer_norm(x, lnf_w_, lnf_b_, eps, normed);
-  RowMatrix logits;
-  linear(normed, wte_, nullptr, logits);
+  project(l, L.c_proj.name, L.c_proj.weight, &L.c_proj.bias, attended, out, options);
+  x += out;
+  layer_norm(x, L.ln2_w, L.ln2_b, eps, normed);
+  project(l, L.c_fc.name, L.c_fc.weight, &L.c_fc.bias, normed, hidden, options);
+  gelu_tanh_in_place(hidden);
+  project(l, L.mlp_proj.name, L.mlp_proj.weight, &L.mlp_proj.bias, hidden, out, options);
+  x += out;
+}
+
+void Gpt2Runner::run_block(int64_t layer, RowMatrix& hidden, const RunOptions& options) const {
+  refuse_masks(options);
+  if (layer < 0 || layer >= layer_count())
+    throw_error(ErrorKind::Internal, "run_block: layer {} is out of range (the model has {})", layer, layer_count());
+  if (hidden.cols() != config_.hidden_size)
+    throw_error(ErrorKind::Internal, "run_block: hidden has {} columns, the model {}", hidden.cols(),
+                config_.hidden_size);
+  run_layer(layer, hidden, 0, nullptr, options);
+}
+
+RowMatrix Gpt2Runner::final_logits(const RowMatrix& hidden, const RunOptions& options) const {
+  if (hidden.cols() != config_.hidden_size)
+    throw_error(ErrorKind::Internal, "final_logits: hidden has {} columns, the model {}", hidden.cols(),
+                config_.hidden_size);
+  RowMatrix normed, logits;
+  layer_norm(hidden, lnf_w_, lnf_b_, static_cast<float>(config_.norm_eps), normed);
+  project(kOutputLayer, names::gpt2::kTokenEmbedding, wte_, nullptr, normed, logits, options);
   return logits;
+}
+
+RowMatrix Gpt2Runner::forward(std::span<const int32_t> tokens, int64_t first, KvCache* cache,
+                              const RunOptions& options) const {
+  refuse_masks(options);
+  RowMatrix x = embed(tokens, first);
+  for (int64_t l = 0; l < layer_count(); ++l) run_layer(l, x, first, cache, options);
+  return final_logits(x, options);
 }
 
 }  // namespace slmopt

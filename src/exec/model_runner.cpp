@@ -55,15 +55,17 @@ const std::vector<float>* layer_mask(const std::vector<std::vector<float>>& mask
 }  // namespace
 
 ModelRunner::ModelRunner(const Model& model) : config_(model.config) {
-  if (config_.family == Family::Gpt2)
-    throw_error(ErrorKind::Unsupported, "{}: the forward pass supports the llama family (Llama, Mistral, Qwen2), "
-                "not {}", model.source_path.empty() ? "model" : model.source_path, family_name(config_.family));
+  if (config_.family == Family::Gpt2) {
+    gpt2_.emplace(model);
+    return;
+  }
   model.validate();
   weights_ = decode_model(model);
   rope_ = RotaryEmbedding(config_);
 }
 
 void ModelRunner::reload_layer(const Model& model, int64_t layer) {
+  if (gpt2_) return gpt2_->reload_layer(model, layer);
   if (model.config.hidden_size != config_.hidden_size || model.config.head_dim != config_.head_dim ||
       model.config.num_layers != config_.num_layers)
     throw_error(ErrorKind::Internal, "reload_layer: the model's hidden size, head_dim or layer count changed");
@@ -72,6 +74,7 @@ void ModelRunner::reload_layer(const Model& model, int64_t layer) {
 
 void ModelRunner::check_masks(const RunOptions& options) const {
   if (!options.masks) return;
+  if (gpt2_) throw_error(ErrorKind::Unsupported, "pruning masks in the forward pass are not supported for GPT-2 models");
   const ForwardMasks& m = *options.masks;
   auto check = [&](const std::vector<std::vector<float>>& per_layer, const char* what, auto width_of) {
     if (per_layer.empty()) return;
@@ -91,6 +94,7 @@ void ModelRunner::check_masks(const RunOptions& options) const {
 }
 
 RowMatrix ModelRunner::embed(std::span<const int32_t> tokens) const {
+  if (gpt2_) return gpt2_->embed(tokens);  // token + position embeddings at 0..T-1
   const RowMatrix& table = *weights_.embedding;
   RowMatrix hidden(static_cast<int64_t>(tokens.size()), table.cols());
   for (size_t i = 0; i < tokens.size(); ++i) {
@@ -156,6 +160,7 @@ void ModelRunner::run_block(int64_t layer, RowMatrix& hidden, std::span<const in
     throw_error(ErrorKind::Internal, "run_block: hidden has {} columns, the model {}", hidden.cols(),
                 config_.hidden_size);
   check_masks(options);
+  if (gpt2_) return gpt2_->run_block(layer, hidden, options);  // positions entered at embed (no RoPE)
   if (positions.empty()) {
     const auto sequential = sequential_positions(0, hidden.rows());
     run_layer(layer, hidden, sequential, nullptr, options);
@@ -180,6 +185,7 @@ RowMatrix ModelRunner::final_logits(const RowMatrix& hidden, const RunOptions& o
   if (hidden.cols() != config_.hidden_size)
     throw_error(ErrorKind::Internal, "final_logits: hidden has {} columns, the model {}", hidden.cols(),
                 config_.hidden_size);
+  if (gpt2_) return gpt2_->final_logits(hidden, options);
   RowMatrix normed, logits;
   rms_norm(hidden, weights_.final_norm, static_cast<float>(config_.norm_eps), normed);
   linear(normed, *weights_.output, nullptr, logits);
@@ -191,6 +197,7 @@ RowMatrix ModelRunner::final_logits(const RowMatrix& hidden, const RunOptions& o
 
 RowMatrix ModelRunner::logits(std::span<const int32_t> tokens, const RunOptions& options) const {
   check_masks(options);
+  if (gpt2_) return gpt2_->logits(tokens, options);
   RowMatrix hidden = embed(tokens);
   const auto positions = sequential_positions(0, hidden.rows());
   for (int64_t l = 0; l < layer_count(); ++l) run_layer(l, hidden, positions, nullptr, options);
@@ -218,6 +225,7 @@ std::vector<RowMatrix> ModelRunner::logits_batch(std::span<const std::vector<int
 }
 
 KvCache ModelRunner::make_cache(int64_t capacity) const {
+  if (gpt2_) return gpt2_->make_cache(capacity);
   std::vector<int64_t> widths;
   for (const auto& layer : weights_.layers) widths.push_back(layer.n_kv_heads * config_.head_dim);
   return KvCache(widths, capacity);
@@ -225,6 +233,7 @@ KvCache ModelRunner::make_cache(int64_t capacity) const {
 
 RowMatrix ModelRunner::decode(KvCache& cache, std::span<const int32_t> tokens, const RunOptions& options) const {
   check_masks(options);
+  if (gpt2_) return gpt2_->decode(cache, tokens, options);
   if (cache.layer_count() != layer_count())
     throw_error(ErrorKind::Usage, "KV cache has {} layers, the model {}", cache.layer_count(), layer_count());
   for (int64_t l = 0; l < layer_count(); ++l) {

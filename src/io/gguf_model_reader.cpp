@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "gguf_arch.h"
+#include "gguf_gpt2.h"
 #include "gguf_tokenizer.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/log.h"  // spdlog
@@ -160,9 +161,10 @@ Model load_gguf(const std::string& path) {
   const GgufFile file = GgufFile::open(path);
   const std::string& src = file.source();
   const std::string arch_name = file.require_string(kArchitecture);
+  if (arch_name == kGpt2GgufArchitecture) return load_gpt2_gguf(file, path);
   const Architecture* arch = find_architecture(arch_name);
   if (!arch)
-    throw_error(ErrorKind::Unsupported, "{}: GGUF architecture '{}' is not supported (llama, qwen2, deci)", src,
+    throw_error(ErrorKind::Unsupported, "{}: GGUF architecture '{}' is not supported (llama, qwen2, deci, gpt2)", src,
                 arch_name);
 
   Model model;

@@ -1,9 +1,11 @@
 // Model → GGUF (see io/gguf.h): builds the llama.cpp metadata and the tensor plans from the IR, then streams
 // the tensors — renamed, Q/K rows regrouped for the "llama" graph, converted to their chosen dtype — one at a
-// time through the container writer.
+// time through the container writer. GPT-2 models go to gguf_gpt2.cpp.
 #include <map>
 
 #include "gguf_arch.h"
+#include "gguf_gpt2.h"
+#include "gguf_model_common.h"
 #include "gguf_tokenizer.h"
 #include "slmopt/core/error.h"
 #include "slmopt/io/gguf.h"
@@ -14,6 +16,7 @@ namespace slmopt {
 namespace {
 
 using namespace gguf_arch;
+using namespace gguf_detail;
 
 struct PlannedTensor {
   const Tensor* source = nullptr;   // nullptr: generated (rope_freqs)
@@ -78,7 +81,11 @@ void add_architecture_metadata(const Config& c, const Architecture& arch, const 
   }
 }
 
-Tensor convert(const Tensor& tensor, DType target, const GgufWriteOptions& options, const std::string& path) {
+}  // namespace
+
+namespace gguf_detail {
+
+Tensor convert_for_gguf(const Tensor& tensor, DType target, const GgufWriteOptions& options, const std::string& path) {
   if (tensor.dtype() == target) return tensor;
   if (is_plain_float(target)) return Tensor::from_f32_as(tensor.name(), tensor.shape(), tensor.to_f32(), target);
   if (!options.encode)
@@ -94,7 +101,29 @@ Tensor convert(const Tensor& tensor, DType target, const GgufWriteOptions& optio
   return Tensor::owned(tensor.name(), tensor.shape(), target, std::move(bytes));
 }
 
-}  // namespace
+DType stored_dtype(const Tensor& t, const GgufWriteOptions& options, const std::string& path) {
+  const std::string& name = t.name();
+  DType dtype = DType::F32;
+  if (t.rank() >= 2) dtype = options.choose_dtype ? options.choose_dtype(name, t) : t.dtype();
+  const auto& tr = traits(dtype);
+  if (tr.ggml_type < 0 || (!tr.is_quantized && !is_plain_float(dtype)))
+    throw_error(ErrorKind::Unsupported, "{}: tensor '{}' cannot be stored as {} in GGUF", path, name, tr.name);
+  if (t.cols() % tr.block_size != 0)
+    throw_error(ErrorKind::Unsupported, "{}: tensor '{}' has rows of {} values, not a multiple of the {} block of {}",
+                path, name, t.cols(), tr.name, tr.block_size);
+  return dtype;
+}
+
+LlamaFileType file_type_for(const std::map<DType, int64_t>& elements_by_dtype, const GgufWriteOptions& options) {
+  if (options.file_type) return *options.file_type;
+  LlamaFileType file_type = LlamaFileType::AllF32;
+  int64_t most = -1;
+  for (const auto& [dtype, n] : elements_by_dtype)
+    if (n > most) most = n, file_type = llama_file_type_for(dtype);
+  return file_type;
+}
+
+}  // namespace gguf_detail
 
 LlamaFileType llama_file_type_for(DType dtype) {
   switch (dtype) {
@@ -116,6 +145,7 @@ LlamaFileType llama_file_type_for(DType dtype) {
 }
 
 void write_gguf(const Model& model, const std::string& path, const GgufWriteOptions& options) {
+  if (model.config.family == Family::Gpt2) return write_gpt2_gguf(model, path, options);
   model.validate();
   const Config& c = model.config;
   const Architecture& arch = architecture_for(c, path);
@@ -135,14 +165,8 @@ void write_gguf(const Model& model, const std::string& path, const GgufWriteOpti
     if (ends_with(name, "rotary_emb.inv_freq")) continue;           // a buffer, recomputed from the config
     const auto gguf_name = gguf_tensor_name(name);
     if (!gguf_name) throw_error(ErrorKind::Unsupported, "{}: tensor '{}' has no llama.cpp counterpart", path, name);
-    DType dtype = DType::F32;
-    if (t->rank() >= 2) dtype = options.choose_dtype ? options.choose_dtype(name, *t) : t->dtype();
+    const DType dtype = stored_dtype(*t, options, path);
     const auto& tr = traits(dtype);
-    if (tr.ggml_type < 0 || (!tr.is_quantized && !is_plain_float(dtype)))
-      throw_error(ErrorKind::Unsupported, "{}: tensor '{}' cannot be stored as {} in GGUF", path, name, tr.name);
-    if (t->cols() % tr.block_size != 0)
-      throw_error(ErrorKind::Unsupported, "{}: tensor '{}' has rows of {} values, not a multiple of the {} block of {}",
-                  path, name, t->cols(), tr.name, tr.block_size);
     any_quantized = any_quantized || tr.is_quantized;
     if (t->rank() >= 2) elements_by_dtype[dtype] += t->numel();
     PlannedTensor p;
@@ -152,14 +176,7 @@ void write_gguf(const Model& model, const std::string& path, const GgufWriteOpti
     planned.push_back(std::move(p));
   }
 
-  LlamaFileType file_type = LlamaFileType::AllF32;
-  if (options.file_type) {
-    file_type = *options.file_type;
-  } else {
-    int64_t most = -1;
-    for (const auto& [dtype, n] : elements_by_dtype)
-      if (n > most) most = n, file_type = llama_file_type_for(dtype);
-  }
+  const LlamaFileType file_type = file_type_for(elements_by_dtype, options);
 
   GgufMetadata md;
   md.set(kArchitecture, GgufValue::string(std::string(arch.gguf_name)));
@@ -179,7 +196,7 @@ void write_gguf(const Model& model, const std::string& path, const GgufWriteOpti
     if (!p.source) return Tensor::from_f32(p.plan.name, p.plan.shape, p.generated);
     Tensor t = *p.source;
     if (p.rope_heads) t = regroup_rope_rows(t, *p.rope_heads, /*to_gguf=*/true);
-    return convert(t, p.plan.dtype, options, path);
+    return convert_for_gguf(t, p.plan.dtype, options, path);
   });
 }
 

@@ -31,30 +31,16 @@
 #include "slmopt/quant/block_quantize.h"
 #include "slmopt/text/dataset.h"
 #include "slmopt/text/tokenizer.h"
+#include "llama_cpp_consumer.h"
 #include "synthetic_llama.h"
 #include "test_support.h"
 
 namespace slmopt {
 namespace {
 
-constexpr const char* kHarness = "llama_cpp_harness.mjs";
 constexpr int64_t kWindowTokens = 256;
 constexpr int64_t kWindows = 3;
 constexpr size_t kEvalLines = 400;
-
-std::string source_dir() {
-  if (const char* env = std::getenv("SLMOPT_SOURCE_DIR")) return env;
-  return SLMOPT_SOURCE_DIR;
-}
-
-// Fails (or, with SLMOPT_SKIP_CONSUMERS=1, skips) the test when llama.cpp cannot be run.
-#define REQUIRE_LLAMA_CPP()                                                                                    \
-  do {                                                                                                         \
-    SLMOPT_REQUIRE_CONSUMER("node-llama-cpp");                                                                 \
-    SLMOPT_REQUIRE_CONSUMER("@node-llama-cpp/linux-x64");                                                      \
-    ASSERT_TRUE(std::filesystem::exists(source_dir() + "/tests/consumers/" + kHarness))                        \
-        << "tests/consumers/" << kHarness << " is missing";                                                    \
-  } while (0)
 
 const char* eval_text(const std::string& model) {
   return model == "llama-5m-kjv" ? "kjv-eval.txt" : "tinystories-eval.txt";
@@ -68,15 +54,6 @@ const Model& hf_model(const std::string& name) {
   if (it == models.end()) it = models.emplace(name, load_model(testing::model_path(name))).first;
   return it->second;
 }
-
-// Removes a scratch folder when it goes out of scope (the logits and GGUF files run to tens of megabytes).
-struct RemovedOnExit {
-  std::string path;
-  ~RemovedOnExit() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-};
 
 struct WrittenGguf {
   std::string path;
@@ -145,7 +122,7 @@ TEST_P(LlamaCppTokenizer, IdsEqualSlmoptsOnEveryLineAndTheWholeText) {
   const std::string& dir = scratch.path;
   const std::vector<std::string> lines = test_lines(model_name);
   write_lines(dir + "/lines.txt", lines);
-  const auto reference = nlohmann::json::parse(testing::run_node_script(kHarness, {"tokenize", gguf.path, dir + "/lines.txt"}));
+  const auto reference = nlohmann::json::parse(testing::run_node_script(kLlamaCppHarness, {"tokenize", gguf.path, dir + "/lines.txt"}));
   ASSERT_EQ(reference["lines"].size(), lines.size());
 
   int64_t compared = 0, refused = 0, mismatched = 0;
@@ -178,7 +155,7 @@ TEST_P(LlamaCppTokenizer, IdsEqualSlmoptsOnEveryLineAndTheWholeText) {
   EXPECT_EQ(whole.is_null(), refused > 0);
   if (refused > 0) {
     whole_text = write_lines(dir + "/accepted.txt", accepted);
-    whole = nlohmann::json::parse(testing::run_node_script(kHarness, {"tokenize", gguf.path, dir + "/accepted.txt"}))["whole"];
+    whole = nlohmann::json::parse(testing::run_node_script(kLlamaCppHarness, {"tokenize", gguf.path, dir + "/accepted.txt"}))["whole"];
   }
   ASSERT_FALSE(whole.is_null());
   EXPECT_EQ(whole.get<std::vector<int32_t>>(), tokenizer.encode(whole_text, false));
@@ -227,7 +204,7 @@ TEST_P(LlamaCppLogits, AgreeWithSlmoptsForwardPass) {
   const std::string& dir = scratch.path;
   std::ofstream(dir + "/windows.json") << nlohmann::json(windows).dump();
   const auto result = nlohmann::json::parse(
-      testing::run_node_script(kHarness, {"eval", gguf.path, dir + "/windows.json", dir + "/logits.bin"}));
+      testing::run_node_script(kLlamaCppHarness, {"eval", gguf.path, dir + "/windows.json", dir + "/logits.bin"}));
   const int64_t n_vocab = result["n_vocab"].get<int64_t>();
   ASSERT_EQ(n_vocab, hf.config.vocab_size);
   int64_t n_tokens = 0;
@@ -354,7 +331,7 @@ TEST_P(LlamaCppVariants, LogitsEqualSlmoptsForwardPass) {
   for (int32_t i = 0; i < 128; ++i) window.push_back((i * 7919 + 13) % 300);
   std::ofstream(scratch.path + "/window.json") << nlohmann::json(std::vector<std::vector<int32_t>>{window}).dump();
   const auto result = nlohmann::json::parse(
-      testing::run_node_script(kHarness, {"eval", path, scratch.path + "/window.json", scratch.path + "/logits.bin"}));
+      testing::run_node_script(kLlamaCppHarness, {"eval", path, scratch.path + "/window.json", scratch.path + "/logits.bin"}));
   const std::string bytes = read_text_file(scratch.path + "/logits.bin");
   ASSERT_EQ(bytes.size(), window.size() * 300 * sizeof(float));
   const float* theirs = reinterpret_cast<const float*>(bytes.data());

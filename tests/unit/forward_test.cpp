@@ -386,12 +386,12 @@ TEST(Errors, BadTokensFamiliesAndTensorsAreReported) {
     EXPECT_NE(std::string(e.what()).find("11"), std::string::npos);
   }
   Model gpt2 = model;
-  gpt2.config.family = Family::Gpt2;
+  gpt2.config.family = Family::Gpt2;  // llama tensors under a GPT-2 config: the GPT-2 runner finds no wte
   try {
     ModelRunner r(gpt2);
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::Unsupported);
+    EXPECT_NE(std::string(e.what()).find("transformer.wte.weight"), std::string::npos) << e.what();
   }
   Model missing = model;
   missing.erase(names::up_proj(1));

@@ -4,10 +4,15 @@
 // tests/consumers/onnx_ort_test.cpp.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 
 #include "slmopt/core/error.h"
 #include "slmopt/exec/gpt2_runner.h"
+#include "slmopt/exec/model_runner.h"
+#include "slmopt/io/gguf.h"
+#include "slmopt/io/gguf_format.h"
 #include "slmopt/io/hf_gpt2.h"
 #include "slmopt/io/model_loader.h"
 #include "slmopt/io/safetensors.h"
@@ -96,6 +101,143 @@ TEST(Gpt2Runner, IncrementalDecodingMatchesWholeWindow) {
   const double range = full.maxCoeff() - full.minCoeff();
   EXPECT_LE((full - stepped).cwiseAbs().maxCoeff(), 1e-5 * range);
   EXPECT_THROW(runner.logits(std::vector<int32_t>{53}), Error);
+}
+
+// Records the names of the linears an observer sees.
+class NameRecorder : public LinearObserver {
+ public:
+  void on_linear(const LinearActivation& a) override { seen.push_back(std::to_string(a.layer) + ":" + a.weight); }
+  std::vector<std::string> seen;
+};
+
+TEST(Gpt2Runner, ModelRunnerForwardsEveryEntryPoint) {
+  const Model model = load_model(model_path("capp-gpt2-onnx/model.onnx"));
+  const Gpt2Runner gpt2(model);
+  const ModelRunner runner(model);
+  EXPECT_TRUE(runner.is_gpt2());
+  EXPECT_EQ(runner.layer_count(), 4);
+  const RowMatrix expected = gpt2.logits(kCappTokens);
+  EXPECT_EQ(runner.logits(kCappTokens), expected);  // bit for bit: the same code runs
+
+  const std::vector<std::vector<int32_t>> windows = {kCappTokens, {1, 2, 3}};
+  const auto batch = runner.logits_batch(windows);
+  ASSERT_EQ(batch.size(), 2u);
+  EXPECT_EQ(batch[0], expected);
+  EXPECT_EQ(batch[1], gpt2.logits(windows[1]));
+
+  // Block level: embed → run_block per layer → final_logits is the whole window.
+  RowMatrix hidden = runner.embed(kCappTokens);
+  for (int64_t l = 0; l < runner.layer_count(); ++l) runner.run_block(l, hidden);
+  EXPECT_EQ(runner.final_logits(hidden), expected);
+
+  // Decoding through ModelRunner's KvCache.
+  KvCache cache = runner.make_cache(20);
+  const std::span<const int32_t> ids(kCappTokens);
+  const RowMatrix head = runner.decode(cache, ids.first(6));
+  const RowMatrix tail = runner.decode(cache, ids.subspan(6));
+  EXPECT_EQ(cache.size(), static_cast<int64_t>(ids.size()));
+  const double range = expected.maxCoeff() - expected.minCoeff();
+  EXPECT_LE((expected.topRows(6) - head).cwiseAbs().maxCoeff(), 1e-5 * range);
+  EXPECT_LE((expected.bottomRows(tail.rows()) - tail).cwiseAbs().maxCoeff(), 1e-5 * range);
+  EXPECT_THROW(runner.decode(cache, ids.first(7)), Error);  // 14 + 7 > 20
+
+  // The observer sees the four linears per block, then the tied head.
+  NameRecorder recorder;
+  RunOptions options;
+  options.observer = &recorder;
+  EXPECT_EQ(runner.logits(std::vector<int32_t>{3, 4}, options), gpt2.logits(std::vector<int32_t>{3, 4}));
+  ASSERT_EQ(recorder.seen.size(), 4u * 4u + 1u);
+  EXPECT_EQ(recorder.seen[0], "0:transformer.h.0.attn.c_attn.weight");
+  EXPECT_EQ(recorder.seen[1], "0:transformer.h.0.attn.c_proj.weight");
+  EXPECT_EQ(recorder.seen[2], "0:transformer.h.0.mlp.c_fc.weight");
+  EXPECT_EQ(recorder.seen[3], "0:transformer.h.0.mlp.c_proj.weight");
+  EXPECT_EQ(recorder.seen[16], "-1:transformer.wte.weight");
+
+  // Pruning masks are refused with a clear error.
+  ForwardMasks masks;
+  masks.heads.assign(4, std::vector<float>(4, 1.0f));
+  RunOptions masked;
+  masked.masks = &masks;
+  try {
+    runner.logits(kCappTokens, masked);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Unsupported);
+  }
+}
+
+TEST(Gpt2Gguf, RoundTripIsBitExactAndKeepsTheConfig) {
+  const Model model = load_model(model_path("capp-gpt2-onnx/model.onnx"));
+  ASSERT_EQ(model.vocab.kind, VocabKind::None);
+  const std::string path = scratch_dir("gpt2_gguf") + "/capp.gguf";
+  write_gguf(model, path);
+
+  // llama.cpp's names, keys and the placeholder vocabulary (see src/io/gguf_gpt2.cpp).
+  const GgufFile file = GgufFile::open(path);
+  EXPECT_EQ(file.require_string("general.architecture"), "gpt2");
+  EXPECT_EQ(file.require_int("gpt2.context_length"), 512);
+  EXPECT_EQ(file.require_int("gpt2.embedding_length"), 64);
+  EXPECT_EQ(file.require_int("gpt2.feed_forward_length"), 256);
+  EXPECT_EQ(file.require_int("gpt2.block_count"), 4);
+  EXPECT_EQ(file.require_int("gpt2.attention.head_count"), 4);
+  EXPECT_NEAR(file.require_float("gpt2.attention.layer_norm_epsilon"), 1e-5, 1e-12);
+  EXPECT_EQ(file.require_string("tokenizer.ggml.model"), "gpt2");
+  std::vector<std::string> gguf_names;
+  for (const auto& info : file.tensors()) gguf_names.push_back(info.name);
+  for (const char* want : {"token_embd.weight", "position_embd.weight", "output_norm.bias", "blk.0.attn_qkv.weight",
+                           "blk.3.attn_qkv.bias", "blk.2.attn_output.weight", "blk.1.ffn_up.weight",
+                           "blk.1.ffn_down.bias", "blk.0.attn_norm.bias", "blk.0.ffn_norm.weight"})
+    EXPECT_NE(std::find(gguf_names.begin(), gguf_names.end(), want), gguf_names.end()) << want;
+  EXPECT_EQ(std::find(gguf_names.begin(), gguf_names.end(), "output.weight"), gguf_names.end());  // tied
+  EXPECT_EQ(gguf_names.size(), model.tensors().size());
+  for (const auto& info : file.tensors()) {
+    if (info.name == "blk.0.attn_qkv.weight") {
+      EXPECT_EQ(info.shape, (std::vector<int64_t>{192, 64}));
+    }
+  }
+
+  const Model back = load_gguf(path);
+  EXPECT_EQ(back.config.family, Family::Gpt2);
+  EXPECT_EQ(back.vocab.kind, VocabKind::None);  // the placeholder tokens do not come back as a vocabulary
+  const Config& a = model.config;
+  const Config& b = back.config;
+  EXPECT_EQ(b.hidden_size, a.hidden_size);
+  EXPECT_EQ(b.num_layers, a.num_layers);
+  EXPECT_EQ(b.num_heads, a.num_heads);
+  EXPECT_EQ(b.num_kv_heads, a.num_kv_heads);
+  EXPECT_EQ(b.head_dim, a.head_dim);
+  EXPECT_EQ(b.intermediate_size, a.intermediate_size);
+  EXPECT_EQ(b.max_position, a.max_position);
+  EXPECT_EQ(b.vocab_size, a.vocab_size);
+  EXPECT_EQ(static_cast<float>(b.norm_eps), static_cast<float>(a.norm_eps));
+  EXPECT_TRUE(b.tie_word_embeddings);
+  ASSERT_EQ(back.tensors().size(), model.tensors().size());
+  for (const auto& [name, t] : model.tensors()) {
+    ASSERT_TRUE(back.has(name)) << name;
+    const Tensor& r = back.tensor(name);
+    EXPECT_EQ(r.shape(), t.shape()) << name;
+    EXPECT_EQ(r.dtype(), t.dtype()) << name;
+    ASSERT_EQ(r.nbytes(), t.nbytes()) << name;
+    EXPECT_EQ(std::memcmp(r.data(), t.data(), t.nbytes()), 0) << name;
+  }
+  EXPECT_EQ(ModelRunner(back).logits(kCappTokens), ModelRunner(model).logits(kCappTokens));
+}
+
+TEST(Gpt2Gguf, RefusesAnUntiedHeadAndMissingTensors) {
+  Model model = load_model(model_path("capp-gpt2-onnx/model.onnx"));
+  const std::string dir = scratch_dir("gpt2_gguf_refuse");
+  Model missing = model;
+  missing.erase(names::gpt2::block(2, "mlp.c_fc.bias"));
+  try {
+    write_gguf(missing, dir + "/m.gguf");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("transformer.h.2.mlp.c_fc.bias"), std::string::npos) << e.what();
+  }
+  Model untied = model;
+  untied.config.tie_word_embeddings = false;
+  EXPECT_THROW(write_gguf(untied, dir + "/m.gguf"), Error);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/m.gguf"));
 }
 
 TEST(Gpt2Runner, LayerNormAndGeluMatchTheirDefinitions) {

@@ -13,9 +13,12 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
+#include "slmopt/exec/kv_cache.h"
 #include "slmopt/exec/matrix.h"
+#include "slmopt/exec/run_options.h"
 #include "slmopt/ir/model.h"
 
 namespace slmopt {
@@ -28,27 +31,45 @@ class Gpt2Runner {
 
   const Config& config() const { return config_; }
   int64_t vocab_size() const { return config_.vocab_size; }
+  int64_t layer_count() const { return static_cast<int64_t>(layers_.size()); }
 
   // Logits [T, vocab] of one window at positions 0..T-1. Error(BadInput) for a token outside the vocabulary or
-  // a window longer than the position table.
-  RowMatrix logits(std::span<const int32_t> tokens) const;
+  // a window longer than the position table. options.observer sees c_attn, attn.c_proj, c_fc, mlp.c_proj per
+  // block, then the tied head (layer kOutputLayer, name transformer.wte.weight); options.masks is refused
+  // (Error(Unsupported)).
+  RowMatrix logits(std::span<const int32_t> tokens, const RunOptions& options = {}) const;
 
-  // Incremental decoding: keys/values of the tokens seen so far, per layer [tokens, hidden].
-  struct Cache {
-    std::vector<RowMatrix> keys, values;
-    int64_t size = 0;
-  };
+  // Incremental decoding: keys/values of the tokens seen so far, per layer [capacity, hidden].
+  using Cache = KvCache;
   Cache make_cache(int64_t capacity) const;
-  // Appends tokens at positions cache.size … and returns their logits. Error(Usage) when the cache is full.
-  RowMatrix decode(Cache& cache, std::span<const int32_t> tokens) const;
+  // Appends tokens at positions cache.size … and returns their logits. Error(Usage) when the cache is full or
+  // was made for other shapes.
+  RowMatrix decode(Cache& cache, std::span<const int32_t> tokens, const RunOptions& options = {}) const;
+
+  // --- block level (sequential calibration; same contract as ModelRunner's) ------------------------------
+  // wte[token] + wpe[first_position + i], [T, hidden].
+  RowMatrix embed(std::span<const int32_t> tokens, int64_t first_position = 0) const;
+  // Runs block `layer` in place on hidden [T, hidden] whose rows are consecutive positions (causal over the
+  // rows; GPT-2 blocks do not use the positions themselves).
+  void run_block(int64_t layer, RowMatrix& hidden, const RunOptions& options = {}) const;
+  // LayerNorm_f and the tied head: [T, hidden] → [T, vocab].
+  RowMatrix final_logits(const RowMatrix& hidden, const RunOptions& options = {}) const;
+  // Decodes block `layer` of `model` again after a pass replaced its tensors.
+  void reload_layer(const Model& model, int64_t layer);
 
  private:
+  struct Linear {
+    std::string name;  // canonical weight name, reported to observers
+    RowMatrix weight;  // [out, in]
+    Eigen::VectorXf bias;
+  };
   struct Layer {
     Eigen::VectorXf ln1_w, ln1_b, ln2_w, ln2_b;
-    RowMatrix c_attn, c_proj, c_fc, mlp_proj;  // [out, in]
-    Eigen::VectorXf c_attn_b, c_proj_b, c_fc_b, mlp_proj_b;
+    Linear c_attn, c_proj, c_fc, mlp_proj;
   };
-  RowMatrix forward(std::span<const int32_t> tokens, int64_t first_position, Cache* cache) const;
+  static Layer decode_layer(const Model& model, int64_t layer);
+  void run_layer(int64_t layer, RowMatrix& x, int64_t first, KvCache* cache, const RunOptions& options) const;
+  RowMatrix forward(std::span<const int32_t> tokens, int64_t first, KvCache* cache, const RunOptions& options) const;
 
   Config config_;
   RowMatrix wte_, wpe_;

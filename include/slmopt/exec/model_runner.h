@@ -13,14 +13,21 @@
 // are bit-identical for any thread count; a window gives the same bits alone or inside a batch. Incremental
 // decoding through a KvCache matches a full recompute to float rounding (not bit for bit: the matrix
 // products see different shapes).
+//
+// GPT-2 models (Family::Gpt2) run through the same entry points: the runner then holds a Gpt2Runner and forwards
+// every call to it (whole windows, decoding, the block-level API and the observer hook, which sees c_attn,
+// attn.c_proj, c_fc, mlp.c_proj and the tied head). Pruning masks are refused for GPT-2 (Error(Unsupported)), and
+// weights() is empty for it (the llama-shaped DecodedModel does not describe a GPT-2 block).
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "slmopt/exec/decoded_weights.h"
+#include "slmopt/exec/gpt2_runner.h"
 #include "slmopt/exec/kv_cache.h"
 #include "slmopt/exec/matrix.h"
 #include "slmopt/exec/rope.h"
@@ -31,14 +38,17 @@ namespace slmopt {
 
 class ModelRunner {
  public:
-  // Validates the model and decodes every weight to float. Throws Error(Unsupported) for other families and
-  // Error(BadInput) for missing or mis-shaped tensors.
+  // Validates the model and decodes every weight to float. Throws Error(BadInput) for missing or mis-shaped
+  // tensors.
   explicit ModelRunner(const Model& model);
 
   const Config& config() const { return config_; }
   int64_t vocab_size() const { return config_.vocab_size; }
   int64_t hidden_size() const { return config_.hidden_size; }
-  int64_t layer_count() const { return static_cast<int64_t>(weights_.layers.size()); }
+  int64_t layer_count() const {
+    return gpt2_ ? gpt2_->layer_count() : static_cast<int64_t>(weights_.layers.size());
+  }
+  bool is_gpt2() const { return gpt2_.has_value(); }
   const DecodedModel& weights() const { return weights_; }
 
   // --- whole windows -----------------------------------------------------------------------------------
@@ -85,6 +95,7 @@ class ModelRunner {
   Config config_;
   DecodedModel weights_;
   RotaryEmbedding rope_;
+  std::optional<Gpt2Runner> gpt2_;  // set for Family::Gpt2; every public call forwards to it
 };
 
 }  // namespace slmopt

@@ -6,6 +6,8 @@
 // output omitted when tied), dims are reversed (ggml order), and the tokenizer goes into tokenizer.ggml.* keys
 // ("llama" for SentencePiece-style vocabularies with scores, "gpt2" with merges and a pre-tokenizer name).
 // The reader undoes all of it: canonical Hugging Face names and layouts, Config and Vocab rebuilt from metadata.
+// GPT-2 (Family::Gpt2) goes out as llama.cpp's "gpt2" architecture (fused attn_qkv, position_embd, LayerNorm
+// biases; a model without a tokenizer gets a placeholder token list, see src/io/gguf_gpt2.cpp) and reads back.
 //
 // Keys slmopt writes for what GGUF cannot say (llama.cpp ignores them): slmopt.hf_architecture (e.g.
 // "MistralForCausalLM"), slmopt.rope.llama3.* (Llama-3 scaling parameters beside the rope_freqs tensor
@@ -49,11 +51,11 @@ struct GgufWriteOptions {
 
 // Writes `model` (validated first) as a GGUF v3 file through AtomicFile, one tensor at a time: a tensor is
 // converted just before it is written, so peak memory stays near one converted tensor. Throws
-// Error(Unsupported) for a family other than the llama family, a tensor name llama.cpp has no name for, or a
-// quantized target without an encoder.
+// Error(Unsupported) for a tensor name llama.cpp has no name for (or an untied GPT-2 head), or a quantized target
+// without an encoder.
 void write_gguf(const Model& model, const std::string& path, const GgufWriteOptions& options = {});
 
-// Loads a GGUF file of architecture "llama", "qwen2" or "deci" into the IR. Tensors are zero-copy views into the mapped
+// Loads a GGUF file of architecture "llama", "qwen2", "deci" or "gpt2" into the IR. Tensors are zero-copy views into the mapped
 // file (quantized ones stay quantized; Tensor::to_f32 decodes) except the Q/K projections of "llama" files,
 // whose rows are regrouped back into the Hugging Face order in owned copies ("llama" and "deci" files).
 Model load_gguf(const std::string& path);
