@@ -11,7 +11,6 @@
 #include "gguf_tokenizer.h"
 
 #include <algorithm>
-#include <array>
 #include <unordered_map>
 
 #include "gguf_arch.h"

@@ -4,9 +4,14 @@
 #include <cctype>
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "slmopt/core/error.h"
+#include "slmopt/core/mapped_file.h"
 #include "slmopt/io/gguf.h"
 #include "slmopt/io/hf.h"
+#include "slmopt/io/hf_gpt2.h"
+#include "slmopt/io/onnx_import.h"
 
 namespace slmopt {
 namespace {
@@ -24,11 +29,17 @@ Model load_model(const std::string& path) {
   std::error_code ec;
   const fs::file_status status = fs::status(path, ec);
   if (!fs::exists(status)) throw_error(ErrorKind::Io, "{}: no such file or folder", path);
-  if (fs::is_directory(status)) return load_hf_model(path);
+  if (fs::is_directory(status)) {
+    // GPT-2 folders have their own loader (Conv1D transposition, see io/hf_gpt2.h).
+    const std::string config = path + "/config.json";
+    if (file_exists(config) && is_gpt2_config(nlohmann::json::parse(read_text_file(config), nullptr, false)))
+      return load_hf_gpt2_model(path);
+    return load_hf_model(path);
+  }
 
   const std::string ext = lower_extension(path);
   if (ext == ".gguf") return load_gguf(path);
-  if (ext == ".onnx") throw_error(ErrorKind::Unsupported, "{}: reading ONNX models is not supported yet", path);
+  if (ext == ".onnx") return load_onnx(path);
   if (ext == ".safetensors" || fs::path(path).filename() == "config.json")
     throw_error(ErrorKind::Unsupported, "{}: pass the Hugging Face model folder ({}), not a file inside it", path,
                 fs::absolute(path).parent_path().string());

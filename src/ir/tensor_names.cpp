@@ -17,11 +17,13 @@ std::string gate_proj(int64_t l) { return layer_prefix(l) + "mlp.gate_proj.weigh
 std::string up_proj(int64_t l) { return layer_prefix(l) + "mlp.up_proj.weight"; }
 std::string down_proj(int64_t l) { return layer_prefix(l) + "mlp.down_proj.weight"; }
 
+std::string gpt2::layer_prefix(int64_t l) { return "transformer.h." + std::to_string(l) + "."; }
+
 bool is_linear_weight(const std::string& name) {
   auto ends_with = [&](const std::string& suffix) {
     return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
-  return ends_with("_proj.weight") || name == kLmHead;
+  return ends_with("_proj.weight") || ends_with(".c_attn.weight") || ends_with(".c_fc.weight") || name == kLmHead;
 }
 
 }  // namespace slmopt::names

@@ -77,6 +77,24 @@ function readWindows(path) {
   return windows;
 }
 
+// For "llama" vocabularies: a predicate telling whether llama.cpp can tokenize a text without aborting (every
+// character is a token, or each of its bytes is a <0xNN> token or a one-byte token). null for other vocabularies.
+function spmCanTokenize(model) {
+  const ggml = model.fileInfo.metadata?.tokenizer?.ggml;
+  if (ggml?.model !== "llama" || !Array.isArray(ggml.tokens)) return null;
+  const known = new Set(ggml.tokens);
+  const hex = (b) => b.toString(16).toUpperCase().padStart(2, "0");
+  const encoder = new TextEncoder();
+  const byteOk = (b) => known.has(`<0x${hex(b)}>`) || (b < 0x80 && known.has(String.fromCharCode(b)));
+  return (text) => {
+    for (const ch of text) {
+      const piece = ch === " " ? "\u2581" : ch;
+      if (!known.has(piece) && !Array.from(encoder.encode(piece)).every(byteOk)) return false;
+    }
+    return true;
+  };
+}
+
 async function tokenize(modelPath, textPath) {
   const { llama, model } = await loadModel(modelPath);
   const text = fs.readFileSync(textPath, "utf8");

@@ -1,0 +1,218 @@
+// export_onnx: builds the family's graph (onnx_export_llama.cpp, onnx_export_gpt2.cpp), moves large
+// initializers to external data when the weights pass the threshold, and writes the model and its sidecar
+// files atomically (see io/onnx_export.h for the interface and layout).
+#include "slmopt/io/onnx_export.h"
+
+#include <cctype>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "onnx_export_llama.h"
+#include "slmopt/core/atomic_file.h"
+#include "slmopt/core/error.h"
+#include "slmopt/core/log.h"
+#include "slmopt/io/hf.h"
+#include "slmopt/io/hf_gpt2.h"
+#include "slmopt/io/hf_tokenizer.h"
+
+namespace slmopt {
+
+using namespace onnx_export_detail;
+
+const char* onnx_weight_type_name(OnnxWeightType type) {
+  switch (type) {
+    case OnnxWeightType::F32:
+      return "f32";
+    case OnnxWeightType::F16:
+      return "f16";
+    case OnnxWeightType::Int8:
+      return "int8";
+    case OnnxWeightType::Int8Dynamic:
+      return "int8-dynamic";
+    case OnnxWeightType::Int4:
+      return "int4";
+  }
+  return "?";
+}
+
+std::optional<OnnxWeightType> onnx_weight_type_from_name(std::string_view name) {
+  std::string lower(name);
+  for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (OnnxWeightType t : {OnnxWeightType::F32, OnnxWeightType::F16, OnnxWeightType::Int8, OnnxWeightType::Int8Dynamic,
+                           OnnxWeightType::Int4})
+    if (lower == onnx_weight_type_name(t)) return t;
+  return std::nullopt;
+}
+
+int onnx_weight_type_bits(OnnxWeightType type) {
+  switch (type) {
+    case OnnxWeightType::Int8:
+    case OnnxWeightType::Int8Dynamic:
+      return 8;
+    case OnnxWeightType::Int4:
+      return 4;
+    default:
+      return 0;
+  }
+}
+
+namespace {
+
+constexpr size_t kExternalMinBytes = 1024;  // smaller initializers (constants, norms) stay inline
+constexpr uint64_t kExternalAlignment = 64;
+constexpr uint64_t kProtobufLimit = (uint64_t{1} << 31) - 1;
+
+// Moves every initializer of kExternalMinBytes or more into `data_path`, leaving a reference behind.
+void move_to_external_data(onnx::GraphProto& graph, const std::string& data_path, const std::string& location) {
+  AtomicFile data(data_path);
+  for (onnx::TensorProto& t : *graph.mutable_initializer()) {
+    if (t.raw_data().size() < kExternalMinBytes) continue;
+    const uint64_t pad = (kExternalAlignment - data.position() % kExternalAlignment) % kExternalAlignment;
+    data.write_zeros(pad);
+    const uint64_t offset = data.position();
+    data.write(t.raw_data().data(), t.raw_data().size());
+    const uint64_t length = t.raw_data().size();
+    t.clear_raw_data();
+    t.set_data_location(onnx::TensorProto::EXTERNAL);
+    auto add = [&](const char* key, const std::string& value) {
+      onnx::StringStringEntryProto* e = t.add_external_data();
+      e->set_key(key);
+      e->set_value(value);
+    };
+    add("location", location);
+    add("offset", std::to_string(offset));
+    add("length", std::to_string(length));
+  }
+  data.commit();
+}
+
+std::string genai_config_json(const Model& model, const std::string& model_file, const OnnxExportOptions& options) {
+  const Config& c = model.config;
+  nlohmann::ordered_json decoder = {
+      {"filename", model_file},
+      {"head_size", c.head_dim},
+      {"hidden_size", c.hidden_size},
+      {"num_attention_heads", c.num_heads},
+      {"num_hidden_layers", c.num_layers},
+      {"num_key_value_heads", c.num_kv_heads},
+      {"inputs",
+       {{"input_ids", "input_ids"},
+        {"attention_mask", "attention_mask"},
+        {"position_ids", "position_ids"},
+        {"past_key_names", "past_key_values.%d.key"},
+        {"past_value_names", "past_key_values.%d.value"}}},
+      {"outputs",
+       {{"logits", "logits"}, {"present_key_names", "present.%d.key"}, {"present_value_names", "present.%d.value"}}},
+  };
+  nlohmann::ordered_json m = {
+      {"type", c.family == Family::Gpt2 ? "gpt2" : "llama"},
+      {"context_length", c.max_position},
+      {"vocab_size", c.vocab_size},
+  };
+  if (model.vocab.bos_id) m["bos_token_id"] = *model.vocab.bos_id;
+  if (model.vocab.eos_id) m["eos_token_id"] = *model.vocab.eos_id;
+  if (model.vocab.pad_id) m["pad_token_id"] = *model.vocab.pad_id;
+  m["decoder"] = decoder;
+  nlohmann::ordered_json j = {
+      {"model", m},
+      {"search", {{"max_length", c.max_position}, {"do_sample", false}, {"num_beams", 1}}},
+      {"slmopt",
+       {{"weight_type", onnx_weight_type_name(options.weight_type)},
+        {"fused_ops", options.fused_ops},
+        {"kv_cache",
+         {{"layout", "[batch, kv_heads, sequence, head_dim]"},
+          {"dtype", "float32"},
+          {"keys_after_rope", c.family != Family::Gpt2}}}}},
+  };
+  return j.dump(2) + "\n";
+}
+
+}  // namespace
+
+OnnxExportResult export_onnx(const Model& model, const std::string& target, const OnnxExportOptions& options) {
+  namespace fs = std::filesystem;
+  std::string ext = fs::path(target).extension().string();
+  for (char& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  const std::string path = ext == ".onnx" ? target : (fs::path(target) / "model.onnx").string();
+  model.validate();
+  const Config& c = model.config;
+  if (c.family == Family::Gpt2) check_gpt2_tensors(model, model.source_path.empty() ? path : model.source_path);
+  if (!c.uniform_layers())
+    throw_error(ErrorKind::Unsupported, "{}: ONNX export needs the same head and FFN counts in every layer", path);
+  if (options.fused_ops && c.family == Family::Gpt2)
+    throw_error(ErrorKind::Unsupported, "{}: fused contrib ops are implemented for the llama family only", path);
+
+  onnx::ModelProto proto;
+  proto.set_ir_version(8);
+  proto.set_producer_name("slmopt");
+  proto.set_producer_version("0.1.0");
+  proto.set_model_version(1);
+  onnx::GraphProto& graph = *proto.mutable_graph();
+  graph.set_name(c.name.empty() ? "slmopt_decoder" : c.name);
+  onnx_graph::GraphBuilder builder(graph);
+  ExportContext ctx{model, options, builder};
+  if (c.family == Family::Gpt2)
+    build_gpt2_graph(ctx);
+  else if (options.fused_ops)
+    build_llama_graph_fused(ctx);
+  else
+    build_llama_graph(ctx);
+
+  auto* opset = proto.add_opset_import();
+  opset->set_domain("");
+  opset->set_version(17);
+  if (builder.uses_microsoft_domain()) {
+    auto* ms = proto.add_opset_import();
+    ms->set_domain(onnx_graph::kMicrosoftDomain);
+    ms->set_version(1);
+  }
+  auto add_metadata = [&](const std::string& key, const std::string& value) {
+    auto* meta = proto.add_metadata_props();
+    meta->set_key(key);
+    meta->set_value(value);
+  };
+  add_metadata("slmopt.family", family_name(c.family));
+  // The Hugging Face config travels inside the file so that load_onnx restores RoPE and norm settings exactly.
+  add_metadata("slmopt.config_json",
+               c.family == Family::Gpt2 ? gpt2_config_json(c) : hf_config_json(c, model.vocab, std::nullopt));
+
+  OnnxExportResult result;
+  for (const auto& t : graph.initializer()) result.weight_bytes += t.raw_data().size();
+
+  const fs::path model_path(path);
+  const fs::path dir = model_path.has_parent_path() ? model_path.parent_path() : fs::path(".");
+  if (!dir.empty()) make_directories(dir.string());
+  result.files.push_back(path);
+  if (result.weight_bytes > options.external_data_threshold) {
+    const std::string location = model_path.filename().string() + ".data";
+    move_to_external_data(graph, (dir / location).string(), location);
+    result.external_data = true;
+    result.files.push_back((dir / location).string());
+  }
+  const size_t size = proto.ByteSizeLong();
+  if (size > kProtobufLimit)
+    throw_error(ErrorKind::Internal, "{}: the ONNX graph is {} bytes, beyond protobuf's 2 GB limit", path, size);
+  std::string bytes;
+  if (!proto.SerializeToString(&bytes)) throw_error(ErrorKind::Internal, "{}: ONNX serialization failed", path);
+  AtomicFile out(path);
+  out.write(bytes.data(), bytes.size());
+  out.commit();
+
+  if (options.write_sidecar_files) {
+    const std::string genai = (dir / "genai_config.json").string();
+    write_file_atomic(genai, genai_config_json(model, model_path.filename().string(), options));
+    result.files.push_back(genai);
+    if (model.vocab.kind != VocabKind::None) {
+      const std::string tok = (dir / "tokenizer.json").string(), tok_cfg = (dir / "tokenizer_config.json").string();
+      write_file_atomic(tok, hf_tokenizer_json(model.vocab));
+      write_file_atomic(tok_cfg, hf_tokenizer_config_json(model.vocab));
+      result.files.push_back(tok);
+      result.files.push_back(tok_cfg);
+    }
+  }
+  spdlog::info("{}: ONNX {} export, {} bytes of weights{}", path, onnx_weight_type_name(options.weight_type),
+               result.weight_bytes, result.external_data ? " (external data)" : "");
+  return result;
+}
+
+}  // namespace slmopt
