@@ -63,6 +63,9 @@ std::string case_name(const PresetCase& c) {
   return n;
 }
 
+// GoogleTest prints parameters with this (instead of their bytes) in --gtest_list_tests and failures.
+void PrintTo(const PresetCase& c, std::ostream* os) { *os << case_name(c); }
+
 const std::vector<PresetCase>& all_cases() {
   static const std::vector<PresetCase> cases = [] {
     std::vector<PresetCase> v;
