@@ -247,6 +247,7 @@ void run_prune(PruneOptions& o) {
   report.extra["plan"] = prune_plan_to_json(plan);
   if (refit) report.extra["refit"] = refit_report_to_json(*refit);
   fill_output_stats(report, pruned);
+  if (o.format == "onnx") report.bits_per_weight = 32.0;  // the F32 export widens BF16/F16 weights
   report.timings["importance"] = score_seconds;
   report.timings["refit"] = refit_seconds;
   report.timings["write"] = write_seconds;
@@ -282,6 +283,9 @@ CommandSpec prune_command() {
                            "Output format: hf (default; same counts in every layer), gguf (per-layer counts allowed, "
                            "tensor types kept), onnx (F32)");
             add_calibration_options(sub, o->calib);
+            sub.get_option("--calib-samples")->description("Calibration windows (default 32)");
+            sub.get_option("--calib-seqlen")->description("Tokens per calibration window (default 128)");
+            sub.get_option("--seed")->description("Seed for choosing calibration windows and for --importance random (default 0)");
             sub.add_option("--importance", o->importance,
                            "Importance method: loss (default; loss increase when the unit alone is masked), "
                            "activation (mean norm of the unit's residual contribution), random (baseline, --seed)");
