@@ -92,6 +92,13 @@ test_bad_options_are_one_line_usage_errors() {
   [ ! -e "$WORK/b" ] || fail "output written" || return 1
 }
 
+test_distill_export_checks_the_corpus_before_writing() {
+  : >"$WORK/empty.txt"
+  expect_exit 3 "$SLMOPT" distill-export "$KJV" --tokens "$WORK/empty.txt" --student-layers 0,2 -o "$WORK/e" || return 1
+  expect_one_error_line "empty.txt" || return 1
+  [ ! -e "$WORK/e" ] || fail "partial kit left: $(ls -R "$WORK/e")" || return 1
+}
+
 test_distill_export_writes_a_kit_whose_student_evaluates() {
   expect_exit 0 "$SLMOPT" distill-export "$KJV" --text "$MODELS/data/kjv-calib.txt" --student-layers 0,2 --ctx 64 \
     --max-windows 4 --top-k 8 --logprob-dtype f16 --steps 10 -o "$WORK/kit" --json || return 1

@@ -1,8 +1,10 @@
 // slmopt distill-export TEACHER -o OUT (--text F | --tokens F) [student and label options]: everything offline
 // distillation needs (distill/recipe.h) — a student folder cut from the teacher or a pruned model, the teacher's
 // top-k soft labels over a corpus, and distill_recipe.json with the loss and training hyper-parameters.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -13,6 +15,7 @@
 #include "slmopt/distill/recipe.h"
 #include "slmopt/distill/student.h"
 #include "slmopt/io/model_loader.h"
+#include "slmopt/text/dataset.h"
 
 namespace slmopt::driver {
 namespace {
@@ -74,6 +77,19 @@ void run_distill_export(DistillCliOptions& o) {
       if (traits(t.dtype()).is_quantized) options.student_write.float_type = DType::F16;
 
   const std::vector<int32_t> corpus = load_corpus(teacher, o.text_path, o.tokens_path);
+  // distill_export writes the student before the soft labels: check what would fail there first, so a bad
+  // option or corpus leaves no partial kit behind.
+  const int64_t ctx = o.labels.ctx ? o.labels.ctx : std::min<int64_t>(teacher.config.max_position, 512);
+  if (ctx > teacher.config.max_position)
+    throw_error(ErrorKind::Usage, "--ctx {} exceeds the teacher's context length {}", ctx, teacher.config.max_position);
+  if (o.labels.top_k > teacher.config.vocab_size)
+    throw_error(ErrorKind::Usage, "--top-k {} exceeds the teacher's vocabulary ({} tokens)", o.labels.top_k,
+                teacher.config.vocab_size);
+  std::optional<int32_t> bos;
+  if (teacher.vocab.add_bos && teacher.vocab.bos_id) bos = *teacher.vocab.bos_id;
+  if (make_eval_windows(corpus, ctx, bos, 1).empty())
+    throw_error(ErrorKind::BadInput, "{}: too short for one window ({} tokens)", options.labels.corpus_path,
+                corpus.size());
   const DistillExportResult r = distill_export(teacher, source, corpus, options);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
