@@ -9,8 +9,13 @@ CommandSpec inspect_command();
 CommandSpec eval_command();
 CommandSpec quantize_command();
 CommandSpec compile_command();
+CommandSpec prune_command();
+CommandSpec distill_export_command();
 
 // In the order `slmopt --help` lists them.
-inline std::vector<CommandSpec> all_commands() { return {quantize_command(), compile_command(), inspect_command(), eval_command()}; }
+inline std::vector<CommandSpec> all_commands() {
+  return {quantize_command(), compile_command(), inspect_command(),
+          eval_command(),     prune_command(),   distill_export_command()};
+}
 
 }  // namespace slmopt::driver

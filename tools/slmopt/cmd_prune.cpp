@@ -1,0 +1,334 @@
+// slmopt prune MODEL -o OUT [--format hf|gguf|onnx] [cut options] [--refit] [--eval FILE]: structured pruning of
+// attention heads / KV groups, FFN channels and whole layers, chosen by importance scores measured on calibration
+// windows (prune/importance.h), cut physically (prune/structured.h), optionally repaired by least-squares refits
+// of the output projections (prune/refit.h), with the same accuracy report as quantize.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "calibration_options.h"
+#include "commands.h"
+#include "eval_windows.h"
+#include "report_helpers.h"
+#include "slmopt/core/atomic_file.h"
+#include "slmopt/core/error.h"
+#include "slmopt/core/log.h"
+#include "slmopt/core/mapped_file.h"
+#include "slmopt/distill/student.h"
+#include "slmopt/eval/perplexity.h"
+#include "slmopt/io/gguf.h"
+#include "slmopt/io/hf.h"
+#include "slmopt/io/model_loader.h"
+#include "slmopt/io/onnx_export.h"
+#include "slmopt/prune/importance.h"
+#include "slmopt/prune/refit.h"
+#include "slmopt/prune/structured.h"
+
+namespace slmopt::driver {
+namespace {
+
+struct PruneOptions {
+  std::string model;
+  std::string output;
+  std::string format = "hf";
+  CalibrationOptions calib;
+  std::string importance = "loss";
+  std::string scores_in, scores_out;
+  // Cut options (PruneSpec).
+  double heads_ratio = 0;
+  int64_t heads_per_layer = 0;
+  std::string layer_heads;
+  std::string head_unit = "query";
+  double ffn_ratio = 0;
+  std::string layer_ffn;
+  int64_t ffn_multiple = 1;
+  bool per_layer_counts = false;
+  std::string keep_layers, drop_layers;
+  // Repair.
+  bool refit = false;
+  double ridge = RefitOptions{}.ridge;
+  // Report.
+  EvalTextOptions eval;
+  std::string report;
+  double max_ppl_increase = -1;
+  double max_kl = -1;
+  bool json = false;
+
+  bool cuts_something() const {
+    return heads_ratio > 0 || heads_per_layer > 0 || !layer_heads.empty() || ffn_ratio > 0 || !layer_ffn.empty() ||
+           !keep_layers.empty() || !drop_layers.empty();
+  }
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+// "a,b,c" → one count per layer; Error(Usage) naming the option for anything else.
+std::vector<int64_t> parse_count_list(const std::string& option, const std::string& text, int64_t layers) {
+  std::vector<int64_t> counts;
+  size_t begin = 0;
+  while (begin <= text.size()) {
+    const size_t end = std::min(text.find(',', begin), text.size());
+    const std::string item = text.substr(begin, end - begin);
+    char* rest = nullptr;
+    const long long value = item.empty() ? 0 : std::strtoll(item.c_str(), &rest, 10);
+    if (item.empty() || *rest != '\0' || value < 1)
+      throw_error(ErrorKind::Usage, "{} '{}': expected positive counts separated by commas", option, text);
+    counts.push_back(value);
+    begin = end + 1;
+  }
+  if (static_cast<int64_t>(counts.size()) != layers)
+    throw_error(ErrorKind::Usage, "{} '{}': {} counts for a model with {} layers", option, text, counts.size(), layers);
+  return counts;
+}
+
+std::vector<int64_t> layer_list(const std::string& option, const std::string& text, int64_t layers) {
+  try {
+    return parse_layer_list(text, layers);
+  } catch (const Error& e) {
+    throw Error(ErrorKind::Usage, option + ": " + e.what());
+  }
+}
+
+PruneSpec make_spec(const PruneOptions& o, const Config& config) {
+  PruneSpec spec;
+  spec.head_ratio = o.heads_ratio;
+  if (o.heads_per_layer > 0) spec.heads_per_layer = o.heads_per_layer;
+  if (!o.layer_heads.empty()) spec.layer_heads = parse_count_list("--layer-heads", o.layer_heads, config.num_layers);
+  if (o.head_unit == "query") spec.head_unit = HeadUnit::QueryHeads;
+  else if (o.head_unit == "kv-group") spec.head_unit = HeadUnit::KvGroups;
+  else throw_error(ErrorKind::Usage, "--head-unit '{}': choose query or kv-group", o.head_unit);
+  spec.ffn_ratio = o.ffn_ratio;
+  if (!o.layer_ffn.empty()) spec.layer_ffn = parse_count_list("--layer-ffn", o.layer_ffn, config.num_layers);
+  spec.ffn_multiple = o.ffn_multiple;
+  spec.counts = o.per_layer_counts ? CountPolicy::PerLayer : CountPolicy::SameEveryLayer;
+  if (!o.keep_layers.empty()) spec.keep_layers = layer_list("--keep-layers", o.keep_layers, config.num_layers);
+  if (!o.drop_layers.empty()) spec.drop_layers = layer_list("--drop-layers", o.drop_layers, config.num_layers);
+  return spec;
+}
+
+void print_scores_summary(const ImportanceScores& scores) {
+  std::printf("importance (%s) over %lld windows, %lld tokens%s\n", importance_method_name(scores.method),
+              (long long)scores.windows, (long long)scores.tokens,
+              scores.method == ImportanceMethod::MaskedLoss
+                  ? (" (base loss " + std::to_string(scores.base_loss) + " nats/token)").c_str()
+                  : "");
+  for (size_t l = 0; l < scores.layers.size(); ++l) {
+    const auto& layer = scores.layers[l];
+    std::printf("layer %zu heads:", l);
+    for (double s : layer.heads) std::printf(" %.4g", s);
+    double ffn_sum = 0;
+    for (double s : layer.ffn) ffn_sum += s;
+    std::printf("  | ffn mean %.4g over %zu channels\n", layer.ffn.empty() ? 0.0 : ffn_sum / layer.ffn.size(),
+                layer.ffn.size());
+  }
+}
+
+[[noreturn]] void per_layer_counts_error(const std::string& format) {
+  throw_error(ErrorKind::Usage, "--format {}: per-layer head/FFN counts (--per-layer-counts, or different values in "
+              "--layer-heads/--layer-ffn) cannot be expressed by {}; use --format gguf",
+              format, format == "hf" ? "Hugging Face configs" : "the ONNX graph");
+}
+
+void write_output(const Model& pruned, const PruneOptions& o) {
+  if (o.format == "hf") {
+    write_hf_model(pruned, o.output);
+  } else if (o.format == "gguf") {
+    write_gguf(pruned, o.output);  // each tensor keeps its type (F32/F16/BF16; norms F32)
+  } else {
+    OnnxExportOptions options;
+    options.weight_type = OnnxWeightType::F32;
+    export_onnx(pruned, o.output, options);
+  }
+}
+
+void run_prune(PruneOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  if (o.format != "hf" && o.format != "gguf" && o.format != "onnx")
+    throw_error(ErrorKind::Usage, "--format '{}': choose hf, gguf or onnx", o.format);
+  const auto method = parse_importance_method(o.importance);
+  if (!method) throw_error(ErrorKind::Usage, "--importance '{}': choose loss, activation or random", o.importance);
+  if (!o.scores_in.empty() && !o.scores_out.empty())
+    throw_error(ErrorKind::Usage, "--scores-in and --scores exclude each other (the scores are already saved)");
+  if (!o.cuts_something() && o.scores_out.empty())
+    throw_error(ErrorKind::Usage, "nothing to prune: give --heads-ratio, --heads-per-layer, --layer-heads, --ffn-ratio, "
+                "--layer-ffn, --keep-layers or --drop-layers (or --scores FILE to only save the scores)");
+  if (o.cuts_something() && o.output.empty()) throw_error(ErrorKind::Usage, "-o/--output is required to prune");
+  if (!o.cuts_something() && (o.refit || !o.output.empty()))
+    throw_error(ErrorKind::Usage, "{} needs a cut option (--heads-ratio, --ffn-ratio, ...)",
+                o.refit ? "--refit" : "-o/--output");
+
+  const Model model = load_model(o.model);
+  model.validate();
+  const PruneSpec spec = o.cuts_something() ? make_spec(o, model.config) : PruneSpec{};
+  // Refuse what the output format cannot hold before the (slow) importance run; the exact check follows the plan.
+  const auto differs = [](const std::vector<int64_t>& v) { return std::adjacent_find(v.begin(), v.end(), std::not_equal_to<>()) != v.end(); };
+  if (o.format != "gguf" && (o.per_layer_counts || differs(spec.layer_heads) || differs(spec.layer_ffn)))
+    per_layer_counts_error(o.format);
+
+  // Calibration windows: needed to measure importance and to refit.
+  const bool need_windows = o.scores_in.empty() || o.refit;
+  if (need_windows && !o.calib.given())
+    throw_error(ErrorKind::Usage, "--calib (or --calib-tokens) is required to {}",
+                o.scores_in.empty() ? "measure importance (or give --scores-in FILE)" : "refit (--refit)");
+  std::vector<std::vector<int32_t>> windows;
+  if (need_windows) windows = build_calibration_windows(model, o.calib);
+  const ModelRunner original(model);
+
+  const auto score_start = std::chrono::steady_clock::now();
+  ImportanceScores scores;
+  if (!o.scores_in.empty()) {
+    nlohmann::json document;
+    try {
+      document = nlohmann::json::parse(read_text_file(o.scores_in));
+    } catch (const nlohmann::json::exception& e) {
+      throw_error(ErrorKind::BadInput, "--scores-in {}: not JSON ({})", o.scores_in, e.what());
+    }
+    scores = importance_from_json(document, o.scores_in);
+  } else {
+    spdlog::info("measuring {} importance over {} windows of {} tokens", o.importance, windows.size(), o.calib.seqlen);
+    scores = compute_importance(original, windows, {*method, o.calib.seed});
+  }
+  const double score_seconds = seconds_since(score_start);
+  if (!o.scores_out.empty()) write_file_atomic(o.scores_out, importance_to_json(scores).dump(2) + "\n");
+  if (!o.cuts_something()) {
+    if (o.json) print_json(importance_to_json(scores));
+    else {
+      print_scores_summary(scores);
+      std::printf("wrote %s\n", o.scores_out.c_str());
+    }
+    return;
+  }
+
+  const PrunePlan plan = plan_pruning(model.config, scores, spec);
+  Model pruned = model;
+  apply_prune_plan(pruned, plan);
+  if (o.format != "gguf" && !pruned.config.uniform_layers()) per_layer_counts_error(o.format);
+
+  const auto refit_start = std::chrono::steady_clock::now();
+  std::optional<RefitReport> refit;
+  if (o.refit) {
+    spdlog::info("refitting output projections over {} windows (ridge {})", windows.size(), o.ridge);
+    refit = refit_pruned_model(original, pruned, plan, windows, {o.ridge});
+  }
+  const double refit_seconds = seconds_since(refit_start);
+
+  const auto write_start = std::chrono::steady_clock::now();
+  write_output(pruned, o);
+  const double write_seconds = seconds_since(write_start);
+
+  AccuracyReport report = base_report("prune", model, o.output, o.format);
+  report.method = "prune";
+  report.type = o.format == "onnx" ? "f32" : "keep";
+  report.settings = {{"importance", importance_method_name(scores.method)},
+                     {"scores_in", o.scores_in},
+                     {"heads_ratio", o.heads_ratio},
+                     {"heads_per_layer", o.heads_per_layer},
+                     {"layer_heads", o.layer_heads},
+                     {"head_unit", o.head_unit},
+                     {"ffn_ratio", o.ffn_ratio},
+                     {"layer_ffn", o.layer_ffn},
+                     {"ffn_multiple", o.ffn_multiple},
+                     {"per_layer_counts", o.per_layer_counts},
+                     {"keep_layers", o.keep_layers},
+                     {"drop_layers", o.drop_layers},
+                     {"refit", o.refit},
+                     {"ridge", o.ridge}};
+  if (o.calib.given()) report.settings.update(o.calib.to_json());
+  report.extra["importance"] = importance_method_name(scores.method);
+  report.extra["parameters_before"] = model.parameter_count();
+  report.extra["parameters_after"] = pruned.parameter_count();
+  report.extra["plan"] = prune_plan_to_json(plan);
+  if (refit) report.extra["refit"] = refit_report_to_json(*refit);
+  fill_output_stats(report, pruned);
+  if (o.format == "onnx") report.bits_per_weight = 32.0;  // the F32 export widens BF16/F16 weights
+  report.timings["importance"] = score_seconds;
+  report.timings["refit"] = refit_seconds;
+  report.timings["write"] = write_seconds;
+
+  if (!o.eval.text_path.empty() || !o.eval.tokens_path.empty()) {
+    const auto t = std::chrono::steady_clock::now();
+    const auto eval_windows = build_eval_windows(model, o.eval);
+    const ModelRunner candidate(pruned);
+    report.eval = to_eval_comparison(compare_models(original, candidate, eval_windows), o.eval);
+    report.timings["eval"] = seconds_since(t);
+  }
+  add_gates(report, o.max_ppl_increase, o.max_kl);
+  report.timings["total"] = seconds_since(start);
+  if (!o.json)
+    std::printf("parameters %lld -> %lld (%.1f %% removed)\n", (long long)model.parameter_count(),
+                (long long)pruned.parameter_count(),
+                100.0 * (1.0 - static_cast<double>(pruned.parameter_count()) /
+                                   static_cast<double>(std::max<int64_t>(model.parameter_count(), 1))));
+  finish_report(report, o.output, o.report, o.json);
+}
+
+}  // namespace
+
+CommandSpec prune_command() {
+  return {"prune", "Structured pruning of heads, KV groups, FFN channels and layers, with optional refit and an accuracy report",
+          [](CLI::App& sub, const GlobalOptions&) -> std::function<void()> {
+            auto o = std::make_shared<PruneOptions>();
+            o->calib.samples = 32;  // prune's defaults: 32 windows of 128 tokens
+            o->calib.seqlen = 128;
+            sub.add_option("MODEL", o->model, "Hugging Face folder, .gguf or .onnx file")->required();
+            sub.add_option("-o,--output", o->output, "Output folder (hf) or file (.gguf, .onnx); not needed with --scores alone");
+            sub.add_option("--format", o->format,
+                           "Output format: hf (default; same counts in every layer), gguf (per-layer counts allowed, "
+                           "tensor types kept), onnx (F32)");
+            add_calibration_options(sub, o->calib);
+            sub.get_option("--calib-samples")->description("Calibration windows (default 32)");
+            sub.get_option("--calib-seqlen")->description("Tokens per calibration window (default 128)");
+            sub.get_option("--seed")->description("Seed for choosing calibration windows and for --importance random (default 0)");
+            sub.add_option("--importance", o->importance,
+                           "Importance method: loss (default; loss increase when the unit alone is masked), "
+                           "activation (mean norm of the unit's residual contribution), random (baseline, --seed)");
+            sub.add_option("--scores-in", o->scores_in, "Reuse importance scores saved by --scores (no calibration run)")
+                ->check(CLI::ExistingFile);
+            sub.add_option("--scores", o->scores_out,
+                           "Save the importance scores as JSON; without cut options, only measure and save them");
+            sub.add_option("--heads-ratio", o->heads_ratio, "Fraction of query heads to remove, in [0, 1)")
+                ->check(CLI::Range(0.0, 1.0));
+            sub.add_option("--heads-per-layer", o->heads_per_layer, "Query heads to keep in every layer")
+                ->check(CLI::PositiveNumber);
+            sub.add_option("--layer-heads", o->layer_heads, "a,b,...: query heads to keep in each layer (one count per layer)");
+            sub.add_option("--head-unit", o->head_unit,
+                           "query (default: remove query heads inside each KV group) or kv-group (remove whole KV "
+                           "groups with their query heads and K/V rows)");
+            sub.add_option("--ffn-ratio", o->ffn_ratio, "Fraction of FFN channels to remove, in [0, 1)")
+                ->check(CLI::Range(0.0, 1.0));
+            sub.add_option("--layer-ffn", o->layer_ffn, "a,b,...: FFN channels to keep in each layer (one count per layer)");
+            sub.add_option("--ffn-multiple", o->ffn_multiple,
+                           "Round kept FFN channel counts to a multiple of M (e.g. 32 or 256 for whole quant blocks; default 1)")
+                ->check(CLI::PositiveNumber);
+            sub.add_flag("--per-layer-counts", o->per_layer_counts,
+                         "Meet ratios globally (scores normalised per layer, ranked across layers) so layers keep "
+                         "different counts; needs --format gguf");
+            sub.add_option("--keep-layers", o->keep_layers, "Layers to keep, e.g. 0,2-5 (source indices)");
+            sub.add_option("--drop-layers", o->drop_layers, "Layers to remove, e.g. 1,3 (source indices)");
+            sub.add_flag("--refit", o->refit,
+                         "Re-fit o_proj/down_proj of cut layers by ridge least squares on the calibration windows");
+            sub.add_option("--ridge", o->ridge, "Refit ridge, relative to mean diag(XᵀX) (default 0.01)")
+                ->check(CLI::NonNegativeNumber);
+            add_eval_text_options(sub, o->eval, false, "--eval");
+            sub.add_option("--report", o->report, "Report path (default: beside the output, OUT.report.{json,md} or OUT/report.{json,md})");
+            sub.add_option("--max-ppl-increase", o->max_ppl_increase,
+                           "Exit with code 6 when perplexity rises by more than PCT percent (needs --eval)")
+                ->check(CLI::NonNegativeNumber);
+            sub.add_option("--max-kl", o->max_kl, "Exit with code 6 when mean KL(original||output) exceeds X (needs --eval)")
+                ->check(CLI::NonNegativeNumber);
+            sub.add_flag("--json", o->json, "Print the report (or, with --scores alone, the scores) as JSON on stdout");
+            sub.footer(std::string("Calibration defaults for prune: --calib-samples 32, --calib-seqlen 128. At most one of "
+                                   "--heads-ratio/--heads-per-layer/--layer-heads, one of --ffn-ratio/--layer-ffn, one of "
+                                   "--keep-layers/--drop-layers.\n") + kEvalProtocolHelp);
+            return [o] { run_prune(*o); };
+          }};
+}
+
+}  // namespace slmopt::driver
