@@ -2,7 +2,8 @@
 // driven by llama_cpp_harness.mjs): the file llama.cpp reads must be the model slmopt means. For each preset of
 // llama-5m-kjv (Q2_K … Q8_0, Q4_0 … Q5_1), one Q3_K_M with an importance matrix from kjv-calib.txt, and
 // tinystories-656k at Q4_K_M (128-wide rows: every K-quant falls back to a 32-element type), the GGUF is written
-// the way `slmopt quantize` writes it (TensorQuantizer with the default encoder + write_gguf), then:
+// the way `slmopt quantize` writes it (TensorQuantizer with the default encoder + write_gguf) — plus GPTQ and AWQ
+// rounding onto the preset's GGUF grids (`--method gptq|awq`, quant/calibration.h) for Q4_0 and Q4_K_M — then:
 //   * llama.cpp's mean NLL over two 128-token eval windows is within 1 % of slmopt's own evaluation of the same
 //     file (load_gguf + ModelRunner on the same windows). Measured: at most 1.0e-3 (Q5_K_S, Q6_K), most under
 //     5e-4. A wrong block layout, scale or type id turns the output into noise (NLL up by whole nats); the
@@ -28,6 +29,7 @@
 #include "slmopt/exec/model_runner.h"
 #include "slmopt/io/gguf.h"
 #include "slmopt/io/model_loader.h"
+#include "slmopt/quant/calibration.h"
 #include "slmopt/quant/importance.h"
 #include "slmopt/quant/tensor_quantizer.h"
 #include "slmopt/quant/type_selection.h"
@@ -54,10 +56,12 @@ struct PresetCase {
   const char* model;
   QuantPreset preset;
   bool calib = false;
+  CalibrationMethod method = CalibrationMethod::Rtn;
 };
 
 std::string case_name(const PresetCase& c) {
   std::string n = std::string(c.model) + "_" + std::string(preset_info(c.preset).name) + (c.calib ? "_imatrix" : "");
+  if (c.method != CalibrationMethod::Rtn) n += std::string("_") + calibration_method_name(c.method);
   for (char& ch : n)
     if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
   return n;
@@ -75,6 +79,9 @@ const std::vector<PresetCase>& all_cases() {
                           QuantPreset::Q5_0, QuantPreset::Q5_1})
       v.push_back({"llama-5m-kjv", p});
     v.push_back({"llama-5m-kjv", QuantPreset::Q3_K_M, true});
+    v.push_back({"llama-5m-kjv", QuantPreset::Q4_0, false, CalibrationMethod::Gptq});
+    v.push_back({"llama-5m-kjv", QuantPreset::Q4_K_M, false, CalibrationMethod::Gptq});
+    v.push_back({"llama-5m-kjv", QuantPreset::Q4_K_M, false, CalibrationMethod::Awq});
     v.push_back({"tinystories-656k", QuantPreset::Q4_K_M});
     return v;
   }();
@@ -101,11 +108,20 @@ std::vector<std::vector<int32_t>> eval_windows(const Model& model) {
 }
 
 // Writes `preset` of `model` as cmd_quantize.cpp does: the preset's per-tensor types, the default (search)
-// encoder, the importance matrix when given, general.file_type from the preset.
-void write_preset(const Model& model, QuantPreset preset, const ImportanceMatrix* importance, const std::string& path) {
+// encoder, the importance matrix when given, general.file_type from the preset; for GPTQ/AWQ the block linears
+// are first rounded onto their GGUF grids by quantize_calibrated on `calib` windows.
+void write_preset(const Model& source, QuantPreset preset, const ImportanceMatrix* importance, CalibrationMethod method,
+                  const std::vector<std::vector<int32_t>>& calib, const std::string& path) {
+  Model model = source;
   TypeSelectionOptions selection;
   selection.preset = preset;
   TensorQuantizer quantizer(model, selection, importance, Encoder::Search);
+  if (method != CalibrationMethod::Rtn) {
+    CalibrationOptions options;
+    options.method = method;
+    options.progress = false;
+    quantize_calibrated(model, calib, gguf_preset_targets(model, selection), options);
+  }
   GgufWriteOptions options;
   options.file_type = static_cast<LlamaFileType>(preset_info(preset).gguf_file_type);
   options.choose_dtype = [&](const std::string& name, const Tensor& t) {
@@ -167,14 +183,17 @@ ModelRun run_model(const std::string& model_name) {
 
   double write_seconds = 0, slmopt_eval_seconds = 0, calib_seconds = 0;
   std::optional<ImportanceMatrix> importance;
+  std::vector<std::vector<int32_t>> calib;
   std::vector<std::string> names, paths;            // per case, in case order
   std::vector<std::vector<int32_t>> slmopt_argmax;  // per case, all positions in window order
   for (const PresetCase& c : all_cases()) {
     if (c.model != model_name) continue;
-    if (c.calib && !importance) {
+    if ((c.calib || c.method != CalibrationMethod::Rtn) && calib.empty()) {
       const Tokenizer tokenizer(model.vocab);
       const auto corpus = tokenize_file(tokenizer, testing::data_path(calib_text(model_name)));
-      const auto calib = sample_calibration_windows(corpus, kCalibSamples, kCalibSeqlen, /*seed=*/0, bos_of(model));
+      calib = sample_calibration_windows(corpus, kCalibSamples, kCalibSeqlen, /*seed=*/0, bos_of(model));
+    }
+    if (c.calib && !importance) {
       const auto t = Clock::now();
       importance = collect_importance(ModelRunner(model), calib);
       calib_seconds = seconds_since(t);
@@ -182,7 +201,7 @@ ModelRun run_model(const std::string& model_name) {
     Measured m;
     m.path = scratch.path + "/" + case_name(c) + ".gguf";
     const auto start = Clock::now();
-    write_preset(model, c.preset, c.calib ? &*importance : nullptr, m.path);
+    write_preset(model, c.preset, c.calib ? &*importance : nullptr, c.method, calib, m.path);
     m.write_seconds = seconds_since(start);
     write_seconds += m.write_seconds;
     m.bytes = std::filesystem::file_size(m.path);

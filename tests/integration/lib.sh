@@ -15,8 +15,8 @@ fail() { echo "    FAIL: $*"; return 1; }
 expect_exit() {
   local want=$1
   shift
-  "$@" >"$WORK/out" 2>"$WORK/err"
-  local got=$?
+  local got=0
+  "$@" >"$WORK/out" 2>"$WORK/err" || got=$?
   [ "$got" -eq "$want" ] || { echo "    command: $*"; sed 's/^/    stderr: /' "$WORK/err" | head -5; fail "exit $got, wanted $want"; }
 }
 
@@ -31,7 +31,10 @@ expect_one_error_line() {
 run_tests() {
   local t
   for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
-    if (set -e; $t); then
+    # Not `if (set -e; $t)`: bash ignores set -e inside a condition, so only a test's last command would count.
+    local status=0
+    (set -e; $t) || status=$?
+    if [ "$status" -eq 0 ]; then
       echo "[ OK ] $t"
       passed=$((passed + 1))
     else

@@ -16,7 +16,7 @@ assert r["type"] == "Q4_K_M" and r["method"] == "rtn"
 assert 4.5 < r["bits_per_weight"] < 6.0, r["bits_per_weight"]
 e = r["eval"]
 assert e["tokens_scored"] == 8 * 127
-assert 0 < e["ppl_increase_percent"] < 5, e
+assert -2 < e["ppl_increase_percent"] < 5, e   # 8 windows: the sign is noise; KL is the firm measure
 assert 0 < e["mean_kl"] < 0.05 and e["top1_agreement"] > 0.85, e
 types = {t["name"]: t["output_type"] for t in r["tensors"]}
 assert types["lm_head.weight"] == "q6_k"                              # llama.cpp's output rule
