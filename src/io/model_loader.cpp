@@ -10,6 +10,7 @@
 #include "slmopt/core/mapped_file.h"
 #include "slmopt/io/gguf.h"
 #include "slmopt/io/hf.h"
+#include "slmopt/io/hf_gptq.h"
 #include "slmopt/io/hf_gpt2.h"
 #include "slmopt/io/onnx_import.h"
 
@@ -34,6 +35,8 @@ Model load_model(const std::string& path) {
     const std::string config = path + "/config.json";
     if (file_exists(config) && is_gpt2_config(nlohmann::json::parse(read_text_file(config), nullptr, false)))
       return load_hf_gpt2_model(path);
+    // GPTQ/AWQ checkpoints load as their dequantized weights (io/hf_gptq.h).
+    if (is_hf_quantized_folder(path)) return load_hf_quantized(path);
     return load_hf_model(path);
   }
 

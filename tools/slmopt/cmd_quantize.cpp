@@ -1,6 +1,7 @@
-// slmopt quantize MODEL --type PRESET -o OUT.gguf [--calib FILE] [--eval FILE] [--report PATH] [gates]:
-// weight-only quantization to GGUF with llama.cpp's per-tensor mixes, optional importance weighting, and an
-// accuracy report comparing the written file against the original model.
+// slmopt quantize MODEL --type PRESET|intN [--method rtn|gptq|awq|awq+gptq] -o OUT [--calib FILE] [--eval FILE]:
+// weight-only quantization — GGUF presets with llama.cpp's per-tensor mixes (RTN, importance-weighted RTN, or
+// GPTQ/AWQ rounding onto the type's grid), or integer grids written as Hugging Face GPTQ/AWQ checkpoints or ONNX
+// MatMulNBits — with an accuracy report comparing the written model against the original.
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -15,7 +16,11 @@
 #include "slmopt/eval/perplexity.h"
 #include "slmopt/eval/report.h"
 #include "slmopt/io/gguf.h"
+#include "slmopt/io/hf_gptq.h"
+#include "slmopt/io/onnx_export.h"
 #include "slmopt/io/model_loader.h"
+#include "slmopt/quant/calibration.h"
+#include "slmopt/quant/int_quantize.h"
 #include "slmopt/quant/tensor_quantizer.h"
 
 namespace slmopt::driver {
@@ -29,6 +34,13 @@ struct QuantizeOptions {
   std::vector<std::string> type_for;
   std::vector<std::string> keep;
   std::string encoder = "search";
+  std::string method = "rtn";
+  int64_t group_size = 128;
+  bool symmetric = false;
+  double damp = 0.01;
+  bool act_order = false;
+  bool static_groups = false;
+  int64_t gptq_block = 128;
   CalibrationOptions calib;
   std::string imatrix_in, imatrix_out;
   EvalTextOptions eval;
@@ -49,32 +61,117 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+// "int4" → 4 bits; nullopt for anything else.
+std::optional<int> int_type_bits(const std::string& type) {
+  if (type == "int2") return 2;
+  if (type == "int3") return 3;
+  if (type == "int4") return 4;
+  if (type == "int8") return 8;
+  return std::nullopt;
+}
+
+AccuracyReport make_report(const QuantizeOptions& o, const Model& original, const std::string& type_name,
+                           const std::string& method) {
+  AccuracyReport report = base_report("quantize", original, o.output, o.format);
+  report.method = method;
+  report.type = type_name;
+  report.settings = {{"encoder", o.encoder}};
+  if (!o.type_for.empty()) report.settings["type_for"] = o.type_for;
+  if (!o.keep.empty()) report.settings["keep"] = o.keep;
+  if (o.calib.given()) report.settings.update(o.calib.to_json());
+  if (!o.imatrix_in.empty()) report.settings["imatrix_in"] = o.imatrix_in;
+  return report;
+}
+
+void add_tensor_results(AccuracyReport& report, const std::vector<TensorQuantResult>& results) {
+  for (const auto& r : results) {
+    TensorReport t;
+    t.name = r.name;
+    t.shape = r.shape;
+    t.source_type = std::string(dtype_name(r.from));
+    t.output_type = std::string(dtype_name(r.to));
+    t.relative_error = r.relative_error;
+    t.weighted_relative_error = r.weighted_relative_error;
+    report.tensors.push_back(t);
+  }
+}
+
+// GPTQ/AWQ (or RTN on an integer grid): calibration report → accuracy report.
+void add_calibration_results(AccuracyReport& report, const CalibrationResult& r, const Model& original,
+                             const Model& quantized, const QuantizeOptions& o) {
+  for (const auto& l : r.report.linears) {
+    report.layers.push_back({l.name, l.error, l.rtn_error});
+    const Tensor& before = original.tensor(l.name);
+    const Tensor& after = quantized.tensor(l.name);
+    TensorReport t;
+    t.name = l.name;
+    t.shape = before.shape();
+    t.source_type = std::string(dtype_name(before.dtype()));
+    t.output_type = l.grid;
+    t.relative_error = relative_error(before, after, nullptr);
+    report.tensors.push_back(t);
+  }
+  report.settings["group_size"] = o.group_size;
+  report.settings["symmetric"] = o.symmetric;
+  report.settings["damp"] = o.damp;
+  report.settings["act_order"] = o.act_order;
+  report.settings["static_groups"] = o.static_groups || o.act_order;
+  report.settings["calib_windows"] = r.report.windows;
+  report.settings["calib_tokens"] = r.report.tokens;
+  report.timings["calibration"] = r.report.calibration_seconds;
+  report.timings["solver"] = r.report.solver_seconds;
+  if (r.report.gptq_seconds > 0)
+    report.extra["gptq_solver_gflops_per_s"] = r.report.solver_flops / r.report.gptq_seconds / 1e9;
+}
+
 void run_quantize(QuantizeOptions& o) {
   const auto start = std::chrono::steady_clock::now();
-  const auto preset = preset_from_name(o.type);
-  if (!preset) throw_error(ErrorKind::Usage, "--type '{}' is not a preset; choose one of {}", o.type, preset_names());
+  const auto method = calibration_method_from_name(o.method);
+  if (!method) throw_error(ErrorKind::Usage, "--method '{}': choose rtn, gptq, awq or awq+gptq", o.method);
+  const auto int_bits = int_type_bits(o.type);
+  const auto preset = int_bits ? std::nullopt : preset_from_name(o.type);
+  if (!int_bits && !preset)
+    throw_error(ErrorKind::Usage, "--type '{}' is neither a preset ({}) nor an integer grid (int2, int3, int4, int8)",
+                o.type, preset_names());
   const auto encoder = encoder_from_name(o.encoder);
   if (!encoder) throw_error(ErrorKind::Usage, "--encoder '{}': choose search, reference or llama", o.encoder);
-  if (o.format != "gguf")
-    throw_error(ErrorKind::Usage, "--format {}: RTN quantization writes gguf (hf/onnx outputs come with --method gptq/awq "
-                "and compile --format onnx)", o.format);
+  if (int_bits && o.format == "gguf")
+    throw_error(ErrorKind::Usage, "--type {} is an integer grid: write it with --format hf (GPTQ/AWQ checkpoint) or "
+                "--format onnx (MatMulNBits); GGUF takes presets such as q4_0 or q4_k_m", o.type);
+  if (preset && o.format != "gguf")
+    throw_error(ErrorKind::Usage, "--format {}: preset {} is a GGUF type mix; use --format gguf, or an integer grid "
+                "(--type int4) for hf/onnx", o.format, o.type);
+  if (o.format != "gguf" && o.format != "hf" && o.format != "onnx")
+    throw_error(ErrorKind::Usage, "--format '{}': choose gguf, hf or onnx", o.format);
+  if (o.format == "onnx" && int_bits && *int_bits != 4)
+    throw_error(ErrorKind::Usage, "--format onnx takes --type int4 here (MatMulNBits); for int8 use 'slmopt compile "
+                "--format onnx --type int8'");
+  if (o.format == "onnx" && (o.group_size < 16 || (o.group_size & (o.group_size - 1)) != 0))
+    throw_error(ErrorKind::Usage, "--group-size {}: MatMulNBits needs a power of two of at least 16", o.group_size);
+  const bool calibrated = *method != CalibrationMethod::Rtn || int_bits.has_value();
+  if (calibrated && !o.calib.given())
+    throw_error(ErrorKind::Usage, "--method {} --type {} needs calibration text (--calib or --calib-tokens)", o.method,
+                o.type);
   if (!o.imatrix_in.empty() && o.calib.given())
     throw_error(ErrorKind::Usage, "--imatrix-in and --calib exclude each other");
-  if (!o.imatrix_out.empty() && !o.calib.given())
-    throw_error(ErrorKind::Usage, "--imatrix-out needs --calib (the importance matrix is computed from it)");
+  if (!o.imatrix_out.empty() && (!o.calib.given() || calibrated))
+    throw_error(ErrorKind::Usage, "--imatrix-out needs --calib with --method rtn and a GGUF preset");
 
+  // GGUF branches only run with a preset; the fallback value only keeps the compiler's flow analysis quiet.
+  const PresetInfo& gguf_preset = preset_info(preset.value_or(QuantPreset::Q4_K_M));
   TypeSelectionOptions selection;
-  selection.preset = *preset;
+  selection.preset = gguf_preset.preset;
   for (const auto& spec : o.type_for) selection.overrides.push_back(parse_type_for(spec));
   for (const auto& pattern : o.keep) selection.overrides.push_back(parse_keep(pattern));
 
-  const Model model = load_model(o.model);
+  Model model = load_model(o.model);
   model.validate();
+  const Model original = model;  // shares the tensors; passes replace entries of `model` only
 
-  // Importance matrix: from calibration text, or a file saved by an earlier run.
+  // Importance matrix (RTN on GGUF presets): from calibration text, or a file saved by an earlier run.
   std::optional<ImportanceMatrix> importance;
   double calib_seconds = 0;
-  if (o.calib.given()) {
+  if (!calibrated && o.calib.given()) {
     const auto t = std::chrono::steady_clock::now();
     const auto windows = build_calibration_windows(model, o.calib);
     spdlog::info("collecting the importance matrix over {} windows of {} tokens", windows.size(), o.calib.seqlen);
@@ -86,63 +183,86 @@ void run_quantize(QuantizeOptions& o) {
     importance = load_importance(o.imatrix_in, model);
   }
 
-  TensorQuantizer quantizer(model, selection, importance ? &*importance : nullptr, *encoder);
+  std::optional<TensorQuantizer> quantizer;
+  if (preset) quantizer.emplace(model, selection, importance ? &*importance : nullptr, *encoder);
   if (o.dry_run) {
-    for (const auto& c : quantizer.choices())
+    if (!quantizer) throw_error(ErrorKind::Usage, "--dry-run prints a GGUF preset's type plan; --type {} has none", o.type);
+    for (const auto& c : quantizer->choices())
       std::printf("%-56s %-7s %s\n", c.name.c_str(), std::string(dtype_name(c.dtype)).c_str(), c.reason.c_str());
     return;
   }
 
-  const auto quant_start = std::chrono::steady_clock::now();
-  size_t two_d = 0;
-  for (const Tensor* t : model.ordered_tensors()) two_d += t->rank() >= 2;
-  Progress progress("quantizing " + std::string(preset_info(*preset).name), two_d, true);
-  GgufWriteOptions gguf;
-  gguf.file_type = static_cast<LlamaFileType>(preset_info(*preset).gguf_file_type);
-  gguf.choose_dtype = [&](const std::string& name, const Tensor& t) {
-    const DType target = quantizer.target(name);
-    if (!traits(target).is_quantized) {
-      quantizer.record_conversion(t, target);
-      progress.advance();
-    }
-    return target;
-  };
-  gguf.encode = [&](const Tensor& t, DType dtype) {
-    auto bytes = quantizer.encode(t, dtype);
-    progress.advance();
-    return bytes;
-  };
-  write_gguf(model, o.output, gguf);
-  progress.finish();
-  const double quant_seconds = seconds_since(quant_start);
-
-  AccuracyReport report = base_report("quantize", model, o.output, "gguf");
-  report.method = importance ? "imatrix-rtn" : "rtn";
-  report.type = std::string(preset_info(*preset).name);
-  report.settings = {{"encoder", o.encoder}, {"type_for", o.type_for}, {"keep", o.keep}};
-  if (o.calib.given()) report.settings.update(o.calib.to_json());
-  if (!o.imatrix_in.empty()) report.settings["imatrix_in"] = o.imatrix_in;
-  for (const auto& r : quantizer.results()) {
-    TensorReport t;
-    t.name = r.name;
-    t.shape = r.shape;
-    t.source_type = std::string(dtype_name(r.from));
-    t.output_type = std::string(dtype_name(r.to));
-    t.relative_error = r.relative_error;
-    t.weighted_relative_error = r.weighted_relative_error;
-    report.tensors.push_back(t);
+  std::optional<CalibrationResult> calibration;
+  if (calibrated) {
+    const auto windows = build_calibration_windows(model, o.calib);
+    slmopt::CalibrationOptions c;
+    c.method = *method;
+    c.gptq.damp_percent = o.damp;
+    c.gptq.act_order = o.act_order;
+    c.gptq.static_groups = o.static_groups || o.act_order;
+    c.gptq.block_size = o.gptq_block;
+    const TargetChooser targets = int_bits ? uniform_int_grid({*int_bits, o.group_size, o.symmetric})
+                                           : gguf_preset_targets(model, selection);
+    spdlog::info("{}: calibrating on {} windows of {} tokens, block by block", o.method, windows.size(), o.calib.seqlen);
+    calibration = quantize_calibrated(model, windows, targets, c);
   }
-  const Model written = load_model(o.output);
+
+  const auto write_start = std::chrono::steady_clock::now();
+  IntQuantizedWeights onnx_codes;
+  if (o.format == "gguf") {
+    size_t two_d = 0;
+    for (const Tensor* t : model.ordered_tensors()) two_d += t->rank() >= 2;
+    Progress progress("writing " + std::string(gguf_preset.name), two_d, true);
+    GgufWriteOptions gguf;
+    gguf.file_type = static_cast<LlamaFileType>(gguf_preset.gguf_file_type);
+    gguf.choose_dtype = [&](const std::string& name, const Tensor& t) {
+      const DType target = quantizer->target(name);
+      if (!traits(target).is_quantized) quantizer->record_conversion(t, target);
+      progress.advance();
+      return target;
+    };
+    gguf.encode = [&](const Tensor& t, DType dtype) { return quantizer->encode(t, dtype); };
+    write_gguf(model, o.output, gguf);
+    progress.finish();
+  } else if (o.format == "hf") {
+    HfQuantizedWriteOptions w;
+    w.format = (*method == CalibrationMethod::Awq || *method == CalibrationMethod::AwqGptq) ? HfQuantFormat::Awq
+                                                                                          : HfQuantFormat::Gptq;
+    w.desc_act = o.act_order;
+    w.damp_percent = o.damp;
+    w.static_groups = o.static_groups || o.act_order;
+    write_hf_quantized(model, calibration->hf_weights(), o.output, w);
+  } else {
+    // Calibration quantizes the block linears; an untied output head gets RTN on the same grid.
+    onnx_codes = quantize_linear_weights_rtn(model, {4, o.group_size, o.symmetric});
+    for (auto& [name, w] : calibration->onnx_weights()) onnx_codes[name] = std::move(w);
+    OnnxExportOptions onnx;
+    onnx.weight_type = *int_bits == 4 ? OnnxWeightType::Int4 : OnnxWeightType::Int8;
+    onnx.quantized = &onnx_codes;
+    export_onnx(model, o.output, onnx);
+  }
+  const double write_seconds = seconds_since(write_start);
+
+  const std::string method_name = calibrated ? o.method : (importance ? "imatrix-rtn" : "rtn");
+  AccuracyReport report = make_report(o, original, preset ? std::string(gguf_preset.name) : o.type, method_name);
+  if (quantizer) add_tensor_results(report, quantizer->results());
+  if (calibration) add_calibration_results(report, *calibration, original, model, o);
+  // ONNX Runtime computes with the codes written; slmopt evaluates the same dequantized weights (the consumer
+  // tests check ORT agrees). GGUF and HF outputs are read back from disk.
+  const Model written = o.format == "onnx" ? with_dequantized_weights(model, onnx_codes) : load_model(o.output);
   fill_output_stats(report, written);
-  report.timings["calibration"] = calib_seconds;
-  report.timings["quantize_and_write"] = quant_seconds;
+  // HF/ONNX readers hand back dequantized floats: size on disk is the honest measure there.
+  if (o.format != "gguf" && report.parameters > 0)
+    report.bits_per_weight = 8.0 * static_cast<double>(report.output_bytes) / static_cast<double>(report.parameters);
+  if (calib_seconds > 0) report.timings["calibration"] = calib_seconds;
+  report.timings["write"] = write_seconds;
 
   if (!o.eval.text_path.empty() || !o.eval.tokens_path.empty()) {
     const auto t = std::chrono::steady_clock::now();
-    const auto windows = build_eval_windows(model, o.eval);
-    const ModelRunner original(model);
+    const auto windows = build_eval_windows(original, o.eval);
+    const ModelRunner reference(original);
     const ModelRunner candidate(written);
-    report.eval = to_eval_comparison(compare_models(original, candidate, windows), o.eval);
+    report.eval = to_eval_comparison(compare_models(reference, candidate, windows), o.eval);
     report.timings["eval"] = seconds_since(t);
   }
   add_gates(report, o.max_ppl_increase, o.max_kl);
@@ -157,9 +277,20 @@ CommandSpec quantize_command() {
           [](CLI::App& sub, const GlobalOptions&) -> std::function<void()> {
             auto o = std::make_shared<QuantizeOptions>();
             sub.add_option("MODEL", o->model, "Hugging Face folder, .gguf or .onnx file")->required();
-            sub.add_option("-o,--output", o->output, "Output file (.gguf)")->required();
-            sub.add_option("--format", o->format, "Output format: gguf (default)");
-            sub.add_option("--type", o->type, "Preset: " + preset_names() + " (default Q4_K_M)");
+            sub.add_option("-o,--output", o->output, "Output: .gguf file, HF checkpoint folder, or .onnx file")->required();
+            sub.add_option("--format", o->format, "gguf (default; presets), hf (GPTQ/AWQ checkpoint; intN) or onnx (int4/int8)");
+            sub.add_option("--type", o->type, "GGUF preset: " + preset_names() + " (default Q4_K_M); or an integer grid "
+                           "int2, int3, int4, int8 for --format hf/onnx");
+            sub.add_option("--method", o->method,
+                           "rtn (default), gptq, awq or awq+gptq; gptq/awq calibrate block by block on --calib and round "
+                           "onto the preset's GGUF grids or the integer grid");
+            sub.add_option("--group-size", o->group_size, "intN: input columns per scale (32, 64, 128 (default), or -1 for whole rows)");
+            sub.add_flag("--sym", o->symmetric, "intN: symmetric grid (default asymmetric, with zero points)");
+            sub.add_option("--damp", o->damp, "GPTQ: dampening as a fraction of mean diag(H) (default 0.01; raised x10 "
+                           "automatically when Cholesky fails)")->check(CLI::PositiveNumber);
+            sub.add_flag("--act-order", o->act_order, "GPTQ: process columns by descending Hessian diagonal (static groups)");
+            sub.add_flag("--static-groups", o->static_groups, "GPTQ: fix every group's grid before the sweep");
+            sub.add_option("--block", o->gptq_block, "GPTQ: columns per lazy batch update (default 128)")->check(CLI::PositiveNumber);
             sub.add_option("--type-for", o->type_for,
                            "PATTERN=TYPE: store matching tensors as TYPE (glob on HF or GGUF names, or re:REGEX); "
                            "repeatable, first match wins");

@@ -1,0 +1,106 @@
+// Sequential calibrated quantization of a llama-family model (GPTQ, AWQ, AWQ+GPTQ, and RTN on the same grids for
+// comparison), block by block as in the GPTQ recipe:
+//
+//   hidden = embed(window) for every calibration window
+//   for each block k:
+//     run every window through block k, collecting the input statistics (XᵀX, mean |x|) of its linears
+//       (true_sequential: in four stages, q/k/v → o → gate/up → down, each stage seeing the already quantized
+//        linears of the stages before it)
+//     quantize the block's linears, store them in the Model, reload the block into the runner
+//     hidden = block k (quantized) applied to hidden         → the next block's calibration input
+//
+// Memory: one block's activations for all windows plus the statistics of one block. Deterministic: windows run
+// in order for statistics, every parallel step is tiled independently of the thread count.
+//
+// Results in the Model: integer grids replace each linear by its dequantized F32 weights (so eval and the forward
+// pass run it), and the codes are returned for the HF GPTQ/AWQ writers (io/hf_gptq.h); GGUF targets replace it by
+// a tensor of the block type (the GGUF writer copies its blocks). AWQ also rewrites the norms / v and up rows it
+// folds scales into (F32).
+//
+// Typical use (the quantize command):
+//   auto windows = sample_calibration_windows(tokenize_file(tokenizer, calib), 128, seqlen, seed, vocab.bos_id);
+//   HF output:   r = quantize_calibrated(model, windows, uniform_int_grid({4, 128, false}), options);
+//                write_hf_quantized(model, r.hf_weights(), dir, {...});            (io/hf_gptq.h)
+//   GGUF output: r = quantize_calibrated(model, windows, gguf_preset_targets(model, selection), options);
+//                write_gguf(model, path, ...): the calibrated linears already hold their target dtype and are
+//                copied as they are; the embedding and head are encoded by the writer's callback as for RTN.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "slmopt/ir/model.h"
+#include "slmopt/quant/awq.h"
+#include "slmopt/quant/gptq.h"
+#include "slmopt/quant/int_grid.h"
+#include "slmopt/quant/type_selection.h"
+
+namespace slmopt {
+
+enum class CalibrationMethod { Rtn, Gptq, Awq, AwqGptq };
+const char* calibration_method_name(CalibrationMethod method);            // "rtn", "gptq", "awq", "awq+gptq"
+std::optional<CalibrationMethod> calibration_method_from_name(const std::string& name);
+
+// What one linear is rounded onto: an integer grid (HF GPTQ/AWQ checkpoints) or a GGUF block type (gguf_grid.h:
+// the scales of the type's encoder, packed into stock blocks).
+using QuantTarget = std::variant<IntGridSpec, DType>;
+std::string describe_target(const QuantTarget& target);  // "int4 g128 asym", "q4_k"
+
+// Chooses the target of one block linear (layer, canonical weight name); nullopt leaves it as it is.
+using TargetChooser = std::function<std::optional<QuantTarget>(int64_t layer, const std::string& weight_name)>;
+// Every block linear on one grid / one GGUF type.
+TargetChooser uniform_int_grid(const IntGridSpec& spec);
+TargetChooser uniform_gguf_type(DType dtype);
+// The per-tensor types of a GGUF preset (type_selection.h: Q4_K_M's Q6_K attn_v/ffn_down layers, fallbacks for
+// rows that are not whole blocks, overrides). Linears the preset leaves in a float type stay as they are; the
+// output head and embedding are not block linears: the GGUF writer quantizes them as usual.
+TargetChooser gguf_preset_targets(const Model& model, const TypeSelectionOptions& options);
+
+struct CalibrationOptions {
+  CalibrationMethod method = CalibrationMethod::Gptq;
+  GptqOptions gptq;
+  AwqOptions awq;
+  bool true_sequential = true;  // GPTQ only (AWQ searches on the float block's inputs, as AutoAWQ)
+  bool progress = true;         // a bar with ETA per block, drawn only when stderr is a terminal
+};
+
+struct LinearReport {
+  std::string name;
+  std::string grid;          // describe_target: "int4 g128 asym", "q4_k"
+  double error = 0;          // ||XWᵀ − XŴᵀ|| / ||XWᵀ|| on the calibration inputs of this linear
+  double rtn_error = 0;      // the same for round-to-nearest on the same grid
+  double awq_alpha = -2;     // AWQ: the chosen α (−1: no scaling helped); −2 when not AWQ
+  GptqStats gptq;            // GPTQ only
+};
+
+struct CalibrationReport {
+  std::vector<LinearReport> linears;
+  int64_t windows = 0, tokens = 0;
+  double calibration_seconds = 0;  // forward passes and statistics
+  double solver_seconds = 0;       // GPTQ / AWQ searches / RTN
+  double solver_flops = 0;         // GPTQ factorisations and sweeps
+  double gptq_seconds = 0;         // the part of solver_seconds spent inside gptq_quantize
+};
+
+struct CalibrationResult {
+  CalibrationReport report;
+  std::map<std::string, GridQuantizedWeight> int_weights;  // canonical weight name → codes (for io/hf_gptq.h)
+
+  // int_weights in the form write_hf_quantized takes.
+  std::map<std::string, HfIntWeight> hf_weights() const;
+  // int_weights in the form the ONNX exporter takes (4 or 8 bits).
+  IntQuantizedWeights onnx_weights() const;
+};
+
+// Quantizes the block linears of `model` in place. windows: token windows (text/dataset.h's
+// sample_calibration_windows). Throws Error(Usage) for an empty window list or a grid that does not fit a weight,
+// Error(Unsupported) for families other than llama.
+CalibrationResult quantize_calibrated(Model& model, const std::vector<std::vector<int32_t>>& windows,
+                                      const TargetChooser& choose, const CalibrationOptions& options);
+
+}  // namespace slmopt

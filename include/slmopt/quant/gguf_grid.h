@@ -1,0 +1,56 @@
+// GGUF block types as a grid for GPTQ (and RTN/AWQ): the block scales are fitted once from the original
+// weights by the block encoder (quant/block_quantize.h, its scale search weighted by an importance vector such
+// as diag(H)); then every element may take only the values its block can represent with those scales, and the
+// rounding algorithm picks the integer. The result packs into stock GGUF blocks, so llama.cpp decodes exactly the
+// weights the algorithm chose.
+//
+// How the representable values are found: for each block and each code q, the block is packed with every element
+// at q and decoded with ir/block_formats' dequantize_row; the value of each sub-block's first element is that
+// sub-block's level q. The levels are therefore bit-identical to what the decoder produces, whatever arithmetic
+// the type's decoder uses (f16 scales, 6-bit sub-scales, biased codes, the IQ4_NL table).
+//
+// Types: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL (32-element blocks) and Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (256-element
+// super-blocks with 16- or 32-element sub-blocks). Memory: one float per level per sub-block (Q8_0: 8 floats per
+// weight, Q6_K 4, Q4_K 0.5), for the one linear being quantized.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "slmopt/ir/dtype.h"
+#include "slmopt/ir/tensor.h"
+#include "slmopt/quant/weight_grid.h"
+
+namespace slmopt {
+
+bool gguf_grid_supported(DType dtype);
+
+class GgufWeightGrid final : public WeightGrid {
+ public:
+  // weight [rows, cols] row-major; cols must be a whole number of the type's blocks (Error(Usage) naming `what`
+  // otherwise). importance: null or cols non-negative weights for the encoder's scale search.
+  GgufWeightGrid(std::span<const float> weight, int64_t rows, int64_t cols, DType dtype, const float* importance,
+                 const std::string& what);
+
+  int64_t rows() const override { return rows_; }
+  int64_t cols() const override { return cols_; }
+  int64_t group_columns() const override { return sub_; }
+  bool fixed() const override { return true; }
+  void fit_group(int64_t row, int64_t group, std::span<const double> values) override;
+  float quantize(int64_t row, int64_t col, double value) override;
+
+  DType dtype() const { return dtype_; }
+  // The blocks with the chosen codes: a [rows, cols] tensor of dtype().
+  Tensor pack(const std::string& name) const;
+
+ private:
+  DType dtype_;
+  int64_t rows_, cols_, block_, sub_, levels_;
+  std::vector<uint8_t> blocks_;  // the encoder's blocks (scales), codes replaced at pack()
+  std::vector<float> table_;     // [rows, cols / sub_, levels_]
+  std::vector<uint8_t> codes_;   // [rows, cols]
+};
+
+}  // namespace slmopt

@@ -1,0 +1,44 @@
+// What calibration learns about the input of one linear layer (or of several that share it): the sum of
+// xᵀx over every calibration row, in double, and the sum of |x| per column. GPTQ's Hessian H = 2·XᵀX/n, AWQ's
+// per-channel activation magnitude, and the output error of any quantized weight on the calibration data all
+// follow from these two, so no activation is kept after its block has been seen.
+//
+// Output error: for a weight W [out, in] and its quantized Ŵ, ||XWᵀ − XŴᵀ||² = Σ_rows dᵀ(XᵀX)d with d = w − ŵ,
+// so relative_output_error needs only XᵀX.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include <Eigen/Core>
+
+#include "slmopt/exec/matrix.h"
+
+namespace slmopt {
+
+class InputStatistics {
+ public:
+  explicit InputStatistics(int64_t columns = 0);
+
+  // Adds the rows of x [T, columns]. Deterministic for any thread count (the sum is tiled over output columns,
+  // each tile accumulating rows in order).
+  void add(const RowMatrix& x);
+
+  int64_t columns() const { return xtx_.cols(); }
+  int64_t rows() const { return rows_; }
+  const Eigen::MatrixXd& xtx() const { return xtx_; }  // Σ xᵀx (both triangles)
+  Eigen::MatrixXd hessian() const;                    // 2·XᵀX / rows (GPTQ's H)
+  Eigen::VectorXd mean_abs() const;                   // mean |x| per column
+
+ private:
+  Eigen::MatrixXd xtx_;
+  Eigen::VectorXd abs_sum_;
+  int64_t rows_ = 0;
+};
+
+// sqrt(Σ dᵀGd / Σ wᵀGw) over the rows of `weight` and `quantized` ([rows, cols] row-major) with G = gram
+// (any positive multiple of XᵀX): the relative output error ||XWᵀ − XŴᵀ|| / ||XWᵀ||. 0 when the output is 0.
+double relative_output_error(std::span<const float> weight, std::span<const float> quantized, int64_t rows,
+                             const Eigen::MatrixXd& gram);
+
+}  // namespace slmopt

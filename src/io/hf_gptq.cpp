@@ -1,0 +1,266 @@
+// HF GPTQ / AWQ checkpoint writer and reader. Byte layouts are in hf_gptq.h; this file packs and unpacks them
+// and assembles the folder the way write_hf_model does (temporary folder, renamed when complete).
+#include "slmopt/io/hf_gptq.h"
+
+#include "hf_gptq_bits.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <filesystem>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "slmopt/core/atomic_file.h"
+#include "slmopt/core/error.h"
+#include "slmopt/core/half.h"
+#include "slmopt/core/log.h"
+#include "slmopt/core/mapped_file.h"
+#include "slmopt/io/hf.h"
+#include "slmopt/io/hf_tokenizer.h"
+#include "slmopt/io/safetensors.h"
+#include "slmopt/ir/tensor_names.h"
+
+namespace slmopt {
+
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using hf_gptq_bits::kAwqOrder;
+using hf_gptq_bits::put_bits;
+
+std::string base_of(const std::string& weight_name) {
+  const std::string suffix = ".weight";
+  if (weight_name.size() <= suffix.size() ||
+      weight_name.compare(weight_name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    throw_error(ErrorKind::Internal, "'{}' is not a weight name", weight_name);
+  return weight_name.substr(0, weight_name.size() - suffix.size());
+}
+
+Tensor i32_tensor(std::string name, std::vector<int64_t> shape, const std::vector<uint32_t>& words) {
+  std::vector<uint8_t> bytes(words.size() * 4);
+  std::memcpy(bytes.data(), words.data(), bytes.size());
+  return Tensor::owned(std::move(name), std::move(shape), DType::I32, std::move(bytes));
+}
+
+void check_weight(const std::string& name, const HfIntWeight& w, HfQuantFormat format) {
+  const int b = w.bits;
+  if (b != 2 && b != 3 && b != 4 && b != 8)
+    throw_error(ErrorKind::Usage, "{}: {} bits cannot be written as a HF checkpoint", name, b);
+  if (w.group_size < 1 || w.cols % w.group_size != 0)
+    throw_error(ErrorKind::Usage, "{}: {} input columns are not a whole number of groups of {}", name, w.cols,
+                w.group_size);
+  const size_t n = static_cast<size_t>(w.rows * w.cols), g = static_cast<size_t>(w.rows * w.groups());
+  if (w.codes.size() != n || w.scales.size() != g || w.zeros.size() != g)
+    throw_error(ErrorKind::Internal, "{}: packed weight sizes disagree with [{}, {}]", name, w.rows, w.cols);
+  if (format == HfQuantFormat::Awq) {
+    if (b != 4) throw_error(ErrorKind::Usage, "{}: AWQ gemm checkpoints hold 4-bit weights only, not {}", name, b);
+    if (w.rows % 8 != 0)
+      throw_error(ErrorKind::Usage, "{}: AWQ packs 8 output columns per word; {} outputs", name, w.rows);
+  } else if ((w.cols * b) % 32 != 0 || (w.rows * b) % 32 != 0) {
+    throw_error(ErrorKind::Usage, "{}: GPTQ {}-bit packing needs input ({}) and output ({}) counts with a multiple "
+                "of 32 bits", name, b, w.cols, w.rows);
+  }
+  for (int32_t z : w.zeros)
+    if (z < (format == HfQuantFormat::Gptq ? 1 : 0) || z > (1 << b) - (format == HfQuantFormat::Gptq ? 0 : 1))
+      throw_error(ErrorKind::Usage, "{}: zero point {} cannot be stored in the {} format", name, z,
+                  hf_quant_format_name(format));
+}
+
+std::vector<Tensor> pack_gptq(const std::string& base, const HfIntWeight& w) {
+  const int b = w.bits;
+  const int64_t in = w.cols, out = w.rows, groups = w.groups();
+  const uint32_t mask = (1u << b) - 1;
+  std::vector<uint32_t> qweight(static_cast<size_t>(in * b / 32 * out), 0);
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t i = 0; i < in; ++i)
+      put_bits(qweight, static_cast<size_t>(o), static_cast<size_t>(out), i, b, w.codes[static_cast<size_t>(o * in + i)]);
+  const int64_t zw = out * b / 32;
+  std::vector<uint32_t> qzeros(static_cast<size_t>(groups * zw), 0);
+  std::vector<float> scales(static_cast<size_t>(groups * out));
+  for (int64_t g = 0; g < groups; ++g)
+    for (int64_t o = 0; o < out; ++o) {
+      const size_t p = static_cast<size_t>(o * groups + g);
+      put_bits(qzeros, static_cast<size_t>(g * zw), 1, o, b, static_cast<uint32_t>(w.zeros[p] - 1) & mask);
+      scales[static_cast<size_t>(g * out + o)] = w.scales[p];
+    }
+  std::vector<uint32_t> g_idx(static_cast<size_t>(in));
+  for (int64_t i = 0; i < in; ++i) g_idx[static_cast<size_t>(i)] = static_cast<uint32_t>(i / w.group_size);
+  std::vector<Tensor> t;
+  t.push_back(i32_tensor(base + ".qweight", {in * b / 32, out}, qweight));
+  t.push_back(i32_tensor(base + ".qzeros", {groups, zw}, qzeros));
+  t.push_back(Tensor::from_f32_as(base + ".scales", {groups, out}, scales, DType::F16));
+  t.push_back(i32_tensor(base + ".g_idx", {in}, g_idx));
+  return t;
+}
+
+std::vector<Tensor> pack_awq(const std::string& base, const HfIntWeight& w) {
+  const int64_t in = w.cols, out = w.rows, groups = w.groups(), ow = out / 8;
+  std::vector<uint32_t> qweight(static_cast<size_t>(in * ow), 0), qzeros(static_cast<size_t>(groups * ow), 0);
+  std::vector<float> scales(static_cast<size_t>(groups * out));
+  for (int64_t j = 0; j < ow; ++j)
+    for (int k = 0; k < 8; ++k) {
+      const int64_t o = 8 * j + kAwqOrder[static_cast<size_t>(k)];
+      for (int64_t i = 0; i < in; ++i)
+        qweight[static_cast<size_t>(i * ow + j)] |= static_cast<uint32_t>(w.codes[static_cast<size_t>(o * in + i)]) << (4 * k);
+      for (int64_t g = 0; g < groups; ++g)
+        qzeros[static_cast<size_t>(g * ow + j)] |= static_cast<uint32_t>(w.zeros[static_cast<size_t>(o * groups + g)]) << (4 * k);
+    }
+  for (int64_t g = 0; g < groups; ++g)
+    for (int64_t o = 0; o < out; ++o) scales[static_cast<size_t>(g * out + o)] = w.scales[static_cast<size_t>(o * groups + g)];
+  std::vector<Tensor> t;
+  t.push_back(i32_tensor(base + ".qweight", {in, ow}, qweight));
+  t.push_back(i32_tensor(base + ".qzeros", {groups, ow}, qzeros));
+  t.push_back(Tensor::from_f32_as(base + ".scales", {groups, out}, scales, DType::F16));
+  return t;
+}
+
+// One group per row is written as group size −1 (each linear has its own row length).
+bool whole_row(const HfIntWeight& w) { return w.group_size == w.cols; }
+
+json quantization_config(const HfIntWeight& w, const HfQuantizedWriteOptions& o) {
+  const int64_t group = whole_row(w) ? -1 : w.group_size;
+  if (o.format == HfQuantFormat::Awq)
+    return {{"quant_method", "awq"}, {"zero_point", true}, {"q_group_size", group}, {"w_bit", w.bits},
+            {"version", "gemm"}};
+  return {{"bits", w.bits},
+          {"group_size", group},
+          {"desc_act", o.desc_act},
+          {"sym", w.symmetric},
+          {"damp_percent", o.damp_percent},
+          {"static_groups", o.static_groups},
+          {"true_sequential", o.true_sequential},
+          {"quant_method", "gptq"},
+          {"checkpoint_format", "gptq"}};
+}
+
+class FolderGuard {
+ public:
+  explicit FolderGuard(fs::path path) : path_(std::move(path)) {}
+  ~FolderGuard() {
+    std::error_code ec;
+    if (!path_.empty()) fs::remove_all(path_, ec);
+  }
+  FolderGuard(const FolderGuard&) = delete;
+  FolderGuard& operator=(const FolderGuard&) = delete;
+  void release() { path_.clear(); }
+
+ private:
+  fs::path path_;
+};
+
+void rename_or_throw(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::rename(from, to, ec);
+  if (ec) throw_error(ErrorKind::Io, "{}: cannot rename to {}: {}", from.string(), to.string(), ec.message());
+}
+
+}  // namespace
+
+std::vector<float> HfIntWeight::dequantize() const {
+  std::vector<float> out(codes.size());
+  const int64_t g = groups();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      const size_t p = static_cast<size_t>(r * g + c / group_size);
+      out[static_cast<size_t>(r * cols + c)] = scales[p] * static_cast<float>(codes[static_cast<size_t>(r * cols + c)] - zeros[p]);
+    }
+  return out;
+}
+
+const char* hf_quant_format_name(HfQuantFormat format) { return format == HfQuantFormat::Awq ? "awq" : "gptq"; }
+
+void write_hf_quantized(const Model& model, const std::map<std::string, HfIntWeight>& weights, const std::string& dir,
+                        const HfQuantizedWriteOptions& options) {
+  if (weights.empty()) throw_error(ErrorKind::Usage, "{}: no quantized weights to write", dir);
+  if (options.float_type != DType::F16 && options.float_type != DType::BF16 && options.float_type != DType::F32)
+    throw_error(ErrorKind::Usage, "{}: float tensors must be F16, BF16 or F32", dir);
+  const HfIntWeight& first = weights.begin()->second;
+  for (const auto& [name, w] : weights) {
+    if (!model.has(name)) throw_error(ErrorKind::Internal, "{}: quantized weight '{}' is not in the model", dir, name);
+    const Tensor& t = model.tensor(name);
+    if (t.rank() != 2 || t.dim(0) != w.rows || t.dim(1) != w.cols)
+      throw_error(ErrorKind::Internal, "{}: '{}' is {} but its codes are [{}, {}]", dir, name,
+                  shape_to_string(t.shape()), w.rows, w.cols);
+    const bool same_groups = w.group_size == first.group_size || (whole_row(w) && whole_row(first));
+    if (w.bits != first.bits || !same_groups || w.symmetric != first.symmetric)
+      throw_error(ErrorKind::Usage, "{}: '{}' uses another grid than '{}'; one checkpoint holds one grid", dir, name,
+                  weights.begin()->first);
+    check_weight(name, w, options.format);
+  }
+
+  std::vector<Tensor> tensors;
+  for (const Tensor* t : model.ordered_tensors()) {
+    if (model.config.tie_word_embeddings && t->name() == names::kLmHead) continue;
+    auto q = weights.find(t->name());
+    if (q != weights.end()) {
+      for (Tensor& p : options.format == HfQuantFormat::Awq ? pack_awq(base_of(t->name()), q->second)
+                                                            : pack_gptq(base_of(t->name()), q->second))
+        tensors.push_back(std::move(p));
+    } else {
+      tensors.push_back(Tensor::from_f32_as(t->name(), t->shape(), t->to_f32(), options.float_type));
+    }
+  }
+  std::vector<const Tensor*> pointers;
+  for (const Tensor& t : tensors) pointers.push_back(&t);
+
+  json config = json::parse(hf_config_json(model.config, model.vocab, options.float_type));
+  const json qc = quantization_config(first, options);
+  config["quantization_config"] = qc;
+
+  const fs::path target = fs::path(dir).lexically_normal();
+  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const std::string leaf = target.filename().string();
+  if (leaf.empty() || leaf == "." || leaf == "..") throw_error(ErrorKind::Usage, "{}: name an output folder", dir);
+  std::error_code ec;
+  if (fs::exists(target, ec) &&
+      !(fs::is_directory(target, ec) && (fs::is_empty(target, ec) || fs::exists(target / "config.json", ec))))
+    throw_error(ErrorKind::Io, "{}: exists and does not hold a model; refusing to replace it", dir);
+  make_directories(parent.string());
+  const fs::path temp = parent / ("." + leaf + ".tmp." + std::to_string(::getpid()));
+  fs::remove_all(temp, ec);
+  make_directories(temp.string());
+  FolderGuard guard(temp);
+
+  write_file_atomic((temp / "config.json").string(), config.dump(2) + "\n");
+  if (options.format == HfQuantFormat::Gptq)
+    write_file_atomic((temp / "quantize_config.json").string(), qc.dump(2) + "\n");
+  write_safetensors_sharded(temp.string(), pointers, {{"format", "pt"}}, 2000000000ull);
+  if (model.vocab.kind != VocabKind::None) {
+    write_file_atomic((temp / "tokenizer.json").string(), hf_tokenizer_json(model.vocab));
+    write_file_atomic((temp / "tokenizer_config.json").string(), hf_tokenizer_config_json(model.vocab));
+  }
+  if (!model.generation.json.empty())
+    write_file_atomic((temp / "generation_config.json").string(), model.generation.json);
+
+  const fs::path old = parent / ("." + leaf + ".old." + std::to_string(::getpid()));
+  const bool replacing = fs::exists(target, ec);
+  if (replacing) {
+    fs::remove_all(old, ec);
+    rename_or_throw(target, old);
+  }
+  try {
+    rename_or_throw(temp, target);
+  } catch (...) {
+    if (replacing) fs::rename(old, target, ec);
+    throw;
+  }
+  guard.release();
+  if (replacing) fs::remove_all(old, ec);
+  spdlog::info("wrote {} ({} checkpoint, {} quantized linears)", target.string(), hf_quant_format_name(options.format),
+               weights.size());
+}
+
+bool is_hf_quantized_folder(const std::string& dir) {
+  const std::string path = dir + "/config.json";
+  if (!file_exists(path)) return false;
+  const json config = json::parse(read_text_file(path), nullptr, false);
+  if (!config.is_object() || !config.contains("quantization_config")) return false;
+  const json& qc = config["quantization_config"];
+  const std::string method = qc.is_object() ? qc.value("quant_method", "") : "";
+  return method == "gptq" || method == "awq";
+}
+
+}  // namespace slmopt

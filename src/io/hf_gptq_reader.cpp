@@ -1,0 +1,226 @@
+// Reader of HF GPTQ / AWQ checkpoints (layouts in include/slmopt/io/hf_gptq.h): every packed linear is unpacked,
+// bounds-checked and dequantized to an F32 "<base>.weight"; the other tensors stay zero-copy views.
+#include <cstring>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "hf_gptq_bits.h"
+#include "slmopt/core/error.h"
+#include "slmopt/core/log.h"
+#include "slmopt/core/mapped_file.h"
+#include "slmopt/io/hf.h"
+#include "slmopt/io/hf_gptq.h"
+#include "slmopt/io/hf_tokenizer.h"
+#include "slmopt/io/safetensors.h"
+#include "slmopt/ir/tensor_names.h"
+
+namespace slmopt {
+
+namespace {
+
+using json = nlohmann::json;
+using hf_gptq_bits::get_bits;
+using hf_gptq_bits::kAwqOrder;
+
+struct QuantConfig {
+  HfQuantFormat format = HfQuantFormat::Gptq;
+  int bits = 4;
+  int64_t group_size = 128;  // −1: one group per row
+  bool symmetric = false;
+  int zero_offset = 1;  // classic GPTQ stores zero − 1; gptq_v2 and AWQ store the zero
+};
+
+QuantConfig parse_quant_config(const json& config, const std::string& path) {
+  if (!config.contains("quantization_config") || !config["quantization_config"].is_object())
+    throw_error(ErrorKind::BadInput, "{}: no quantization_config object", path);
+  const json& qc = config["quantization_config"];
+  auto number = [&](const char* key) {
+    if (!qc.contains(key) || !qc[key].is_number_integer())
+      throw_error(ErrorKind::BadInput, "{}: quantization_config.{} is missing or not an integer", path, key);
+    return qc[key].get<int64_t>();
+  };
+  QuantConfig q;
+  const std::string method = qc.value("quant_method", "");
+  if (method == "gptq") {
+    q.bits = static_cast<int>(number("bits"));
+    q.group_size = number("group_size");
+    q.symmetric = qc.value("sym", true);
+    const std::string format = qc.value("checkpoint_format", "gptq");
+    if (format == "gptq_v2") q.zero_offset = 0;
+    else if (format != "gptq")
+      throw_error(ErrorKind::Unsupported, "{}: GPTQ checkpoint_format '{}' (slmopt reads gptq and gptq_v2)", path, format);
+    if (q.bits != 2 && q.bits != 3 && q.bits != 4 && q.bits != 8)
+      throw_error(ErrorKind::Unsupported, "{}: {}-bit GPTQ", path, q.bits);
+  } else if (method == "awq") {
+    q.format = HfQuantFormat::Awq;
+    q.bits = static_cast<int>(number("w_bit"));
+    q.group_size = number("q_group_size");
+    q.zero_offset = 0;
+    const std::string version = qc.value("version", "gemm");
+    if (q.bits != 4 || (version != "gemm" && version != "GEMM"))
+      throw_error(ErrorKind::Unsupported, "{}: AWQ {} bits version '{}' (slmopt reads 4-bit gemm)", path, q.bits,
+                  version);
+    if (!qc.value("zero_point", true)) q.symmetric = true;
+  } else {
+    throw_error(ErrorKind::Unsupported, "{}: quant_method '{}' (slmopt reads gptq and awq)", path, method);
+  }
+  if (q.group_size == 0 || q.group_size < -1)
+    throw_error(ErrorKind::BadInput, "{}: group size {}", path, q.group_size);
+  return q;
+}
+
+std::vector<uint32_t> words_of(const Tensor& t, const std::string& path, int64_t d0, int64_t d1) {
+  if (t.dtype() != DType::I32 || t.rank() != 2 || t.dim(0) != d0 || t.dim(1) != d1)
+    throw_error(ErrorKind::BadInput, "{}: tensor '{}' is {} {}, expected I32 [{}, {}]", path, t.name(),
+                dtype_name(t.dtype()), shape_to_string(t.shape()), d0, d1);
+  std::vector<uint32_t> w(static_cast<size_t>(d0 * d1));
+  std::memcpy(w.data(), t.data(), w.size() * 4);
+  return w;
+}
+
+const Tensor& need(const std::map<std::string, Tensor>& tensors, const std::string& name, const std::string& path) {
+  auto it = tensors.find(name);
+  if (it == tensors.end()) throw_error(ErrorKind::BadInput, "{}: tensor '{}' is missing", path, name);
+  return it->second;
+}
+
+// Unpacks one linear. g_idx (GPTQ) may reorder groups (desc_act checkpoints); weight is filled in any case, the
+// HfIntWeight only when groups are the plain i / group_size.
+void unpack(const std::map<std::string, Tensor>& tensors, const std::string& base, const QuantConfig& q,
+            const std::string& path, std::vector<float>& weight, HfIntWeight& codes, bool& plain_groups,
+            int64_t& out, int64_t& in) {
+  const Tensor& qweight = need(tensors, base + ".qweight", path);
+  const Tensor& qzeros = need(tensors, base + ".qzeros", path);
+  const Tensor& scales_t = need(tensors, base + ".scales", path);
+  if (qweight.rank() != 2 || scales_t.rank() != 2)
+    throw_error(ErrorKind::BadInput, "{}: '{}' tensors must be 2-D", path, base);
+  const int b = q.bits;
+  if (q.format == HfQuantFormat::Gptq) {
+    in = qweight.dim(0) * 32 / b;
+    out = qweight.dim(1);
+    if ((qweight.dim(0) * 32) % b != 0 || (out * b) % 32 != 0)
+      throw_error(ErrorKind::BadInput, "{}: '{}.qweight' shape {} does not hold {}-bit codes", path, base,
+                  shape_to_string(qweight.shape()), b);
+  } else {
+    in = qweight.dim(0);
+    out = qweight.dim(1) * 8;
+  }
+  const int64_t gs = q.group_size < 0 ? in : q.group_size;
+  if (in % gs != 0) throw_error(ErrorKind::BadInput, "{}: '{}': {} inputs, group size {}", path, base, in, gs);
+  const int64_t groups = in / gs;
+  if (scales_t.dim(0) != groups || scales_t.dim(1) != out)
+    throw_error(ErrorKind::BadInput, "{}: '{}.scales' is {}, expected [{}, {}]", path, base,
+                shape_to_string(scales_t.shape()), groups, out);
+  const std::vector<float> scales = scales_t.to_f32();
+  const uint32_t mask = (1u << b) - 1;
+
+  codes = HfIntWeight{b, gs, q.symmetric, out, in, std::vector<uint8_t>(static_cast<size_t>(out * in)),
+                      std::vector<float>(static_cast<size_t>(out * groups)),
+                      std::vector<int32_t>(static_cast<size_t>(out * groups))};
+  std::vector<int32_t> g_idx(static_cast<size_t>(in));
+  for (int64_t i = 0; i < in; ++i) g_idx[static_cast<size_t>(i)] = static_cast<int32_t>(i / gs);
+  plain_groups = true;
+  if (q.format == HfQuantFormat::Gptq) {
+    const std::vector<uint32_t> qw = words_of(qweight, path, in * b / 32, out);
+    const std::vector<uint32_t> qz = words_of(qzeros, path, groups, out * b / 32);
+    if (auto it = tensors.find(base + ".g_idx"); it != tensors.end()) {
+      const Tensor& gi = it->second;
+      if (gi.dtype() != DType::I32 || gi.rank() != 1 || gi.dim(0) != in)
+        throw_error(ErrorKind::BadInput, "{}: '{}.g_idx' must be I32 [{}]", path, base, in);
+      std::memcpy(g_idx.data(), gi.data(), g_idx.size() * 4);
+      for (int64_t i = 0; i < in; ++i) {
+        const int32_t g = g_idx[static_cast<size_t>(i)];
+        if (g < 0 || g >= groups)
+          throw_error(ErrorKind::BadInput, "{}: '{}.g_idx'[{}] = {} outside [0, {})", path, base, i, g, groups);
+        plain_groups = plain_groups && g == i / gs;
+      }
+    }
+    for (int64_t o = 0; o < out; ++o) {
+      for (int64_t i = 0; i < in; ++i)
+        codes.codes[static_cast<size_t>(o * in + i)] =
+            static_cast<uint8_t>(get_bits(qw, static_cast<size_t>(o), static_cast<size_t>(out), i, b));
+      for (int64_t g = 0; g < groups; ++g)
+        codes.zeros[static_cast<size_t>(o * groups + g)] =
+            static_cast<int32_t>((get_bits(qz, static_cast<size_t>(g * (out * b / 32)), 1, o, b) + q.zero_offset) &
+                                 (q.zero_offset ? 0xffffffffu : mask));
+    }
+  } else {
+    const int64_t ow = out / 8;
+    const std::vector<uint32_t> qw = words_of(qweight, path, in, ow);
+    const std::vector<uint32_t> qz = words_of(qzeros, path, groups, ow);
+    for (int64_t j = 0; j < ow; ++j)
+      for (int k = 0; k < 8; ++k) {
+        const int64_t o = 8 * j + kAwqOrder[static_cast<size_t>(k)];
+        for (int64_t i = 0; i < in; ++i)
+          codes.codes[static_cast<size_t>(o * in + i)] = static_cast<uint8_t>((qw[static_cast<size_t>(i * ow + j)] >> (4 * k)) & mask);
+        for (int64_t g = 0; g < groups; ++g)
+          codes.zeros[static_cast<size_t>(o * groups + g)] = static_cast<int32_t>((qz[static_cast<size_t>(g * ow + j)] >> (4 * k)) & mask);
+      }
+  }
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t g = 0; g < groups; ++g) codes.scales[static_cast<size_t>(o * groups + g)] = scales[static_cast<size_t>(g * out + o)];
+  weight.resize(static_cast<size_t>(out * in));
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t i = 0; i < in; ++i) {
+      const size_t p = static_cast<size_t>(o * groups + g_idx[static_cast<size_t>(i)]);
+      weight[static_cast<size_t>(o * in + i)] =
+          codes.scales[p] * static_cast<float>(codes.codes[static_cast<size_t>(o * in + i)] - codes.zeros[p]);
+    }
+}
+
+}  // namespace
+
+Model load_hf_quantized(const std::string& dir, std::map<std::string, HfIntWeight>* codes_out) {
+  const std::string config_path = dir + "/config.json";
+  if (!file_exists(config_path)) throw_error(ErrorKind::BadInput, "{}: no config.json", dir);
+  const std::string text = read_text_file(config_path);
+  const json config_json = json::parse(text, nullptr, false);
+  if (!config_json.is_object()) throw_error(ErrorKind::BadInput, "{}: not a JSON object", config_path);
+  const QuantConfig q = parse_quant_config(config_json, config_path);
+
+  Model model;
+  model.source_path = dir;
+  model.source_format = "hf";
+  json float_config = config_json;  // parse_hf_config refuses pre-quantized configs: this reader handles them
+  float_config.erase("quantization_config");
+  model.config = parse_hf_config(float_config.dump(), config_path);
+  model.config.name = std::filesystem::path(dir).lexically_normal().filename().string();
+
+  SafetensorsCheckpoint checkpoint = read_safetensors_checkpoint(dir);
+  std::map<std::string, Tensor> tensors;
+  for (Tensor& t : checkpoint.tensors) tensors.emplace(t.name(), std::move(t));
+  std::vector<std::string> bases;
+  const std::string suffix = ".qweight";
+  for (const auto& [name, t] : tensors)
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      bases.push_back(name.substr(0, name.size() - suffix.size()));
+  if (bases.empty()) throw_error(ErrorKind::BadInput, "{}: quantization_config but no *.qweight tensor", dir);
+
+  for (const std::string& base : bases) {
+    std::vector<float> weight;
+    HfIntWeight codes;
+    bool plain = true;
+    int64_t out = 0, in = 0;
+    unpack(tensors, base, q, dir, weight, codes, plain, out, in);
+    model.set(Tensor::from_f32(base + ".weight", {out, in}, weight));
+    if (codes_out) {
+      if (!plain)
+        throw_error(ErrorKind::Unsupported, "{}: '{}' reorders groups through g_idx; its codes have no plain form",
+                    dir, base);
+      (*codes_out)[base + ".weight"] = std::move(codes);
+    }
+    for (const char* s : {".qweight", ".qzeros", ".scales", ".g_idx"}) tensors.erase(base + s);
+  }
+  if (model.config.tie_word_embeddings && tensors.count(names::kEmbedTokens)) tensors.erase(names::kLmHead);
+  for (auto& [name, t] : tensors) model.set(std::move(t));
+
+  const std::string generation_path = dir + "/generation_config.json";
+  if (file_exists(generation_path)) model.generation.json = read_text_file(generation_path);
+  const std::string tokenizer_path = dir + "/tokenizer.json";
+  if (file_exists(tokenizer_path)) model.vocab = load_hf_vocab(tokenizer_path, dir + "/tokenizer_config.json");
+  model.validate();
+  return model;
+}
+
+}  // namespace slmopt

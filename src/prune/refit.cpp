@@ -1,0 +1,175 @@
+// Least-squares repair of pruned projections (see refit.h for the objective). The original and the pruned
+// model are advanced side by side, one block at a time over all windows; an observer captures the projection's
+// input (and, for the FFN fit, the pruned o_proj output so the mid-block residual is known).
+#include "slmopt/prune/refit.h"
+
+#include <Eigen/Cholesky>
+#include <nlohmann/json.hpp>
+
+#include "slmopt/core/error.h"
+#include "slmopt/ir/tensor_names.h"
+
+namespace slmopt {
+namespace {
+
+using MatrixD = Eigen::MatrixXd;
+
+// Copies the input (and optionally the output) of one named linear layer.
+class Capture : public LinearObserver {
+ public:
+  Capture(std::string input_of, std::string output_of)
+      : input_of_(std::move(input_of)), output_of_(std::move(output_of)) {}
+  void on_linear(const LinearActivation& a) override {
+    if (a.weight == input_of_) input = a.input;
+    if (a.weight == output_of_ && a.output) output = *a.output;
+  }
+  bool wants_output() const override { return !output_of_.empty(); }
+  RowMatrix input, output;
+
+ private:
+  std::string input_of_, output_of_;
+};
+
+// Normal-equation sums of one fit.
+struct LeastSquares {
+  MatrixD gram;    // XᵀX [in, in]
+  MatrixD cross;   // XᵀY [in, out]
+  double target_energy = 0;
+
+  void add(const RowMatrix& x, const RowMatrix& y) {
+    const MatrixD xd = x.cast<double>(), yd = y.cast<double>();
+    if (gram.size() == 0) {
+      gram = MatrixD::Zero(xd.cols(), xd.cols());
+      cross = MatrixD::Zero(xd.cols(), yd.cols());
+    }
+    gram.noalias() += xd.transpose() * xd;
+    cross.noalias() += xd.transpose() * yd;
+    target_energy += yd.squaredNorm();
+  }
+  // ‖X Wᵀ − Y‖² / ‖Y‖² for W [out, in].
+  double relative_error(const MatrixD& w) const {
+    const double fitted = ((w * gram).cwiseProduct(w)).sum() - 2 * w.cwiseProduct(cross.transpose()).sum();
+    return target_energy > 0 ? (fitted + target_energy) / target_energy : 0;
+  }
+  MatrixD solve(double ridge) const {
+    MatrixD a = gram;
+    const double lambda = ridge * std::max(a.diagonal().mean(), 1e-12);
+    a.diagonal().array() += lambda;
+    return Eigen::LDLT<MatrixD>(a).solve(cross).transpose();
+  }
+};
+
+RowMatrix minus_bias(RowMatrix y, const DecodedLinear& lin) {
+  if (lin.has_bias()) y.rowwise() -= lin.bias.transpose();
+  return y;
+}
+
+// Fits `lin` (a projection of pruned layer `layer`), stores it in the model, reloads the runner.
+SublayerRefit fit_and_store(const LeastSquares& ls, const DecodedLinear& lin, Model& pruned, ModelRunner& runner,
+                            int64_t layer, double ridge, bool is_o) {
+  SublayerRefit r;
+  r.layer = layer;
+  r.weight = lin.name;
+  r.error_before = ls.relative_error(lin.weight.cast<double>());
+  const MatrixD fitted = ls.solve(ridge);
+  const std::vector<float> values = [&] {
+    RowMatrix f = fitted.cast<float>();
+    return std::vector<float>(f.data(), f.data() + f.size());
+  }();
+  const Tensor& old = pruned.tensor(lin.name);
+  pruned.set(Tensor::from_f32_as(lin.name, old.shape(), values, old.dtype()));
+  runner.reload_layer(pruned, layer);
+  const DecodedLayer& now = runner.weights().layers[static_cast<size_t>(layer)];
+  r.error_after = ls.relative_error((is_o ? now.o : now.down).weight.cast<double>());
+  return r;
+}
+
+}  // namespace
+
+RefitReport refit_pruned_model(const ModelRunner& original, Model& pruned, const PrunePlan& plan,
+                               std::span<const std::vector<int32_t>> windows, const RefitOptions& options) {
+  if (windows.empty()) throw_error(ErrorKind::Usage, "refit needs at least one calibration window");
+  const Config& oc = original.config();
+  if (static_cast<int64_t>(plan.layers.size()) != pruned.config.num_layers)
+    throw_error(ErrorKind::Usage, "refit: the plan has {} layers, the pruned model {}", plan.layers.size(),
+                pruned.config.num_layers);
+  for (size_t i = 0; i < plan.layers.size(); ++i) {
+    const auto& k = plan.layers[i];
+    const auto li = static_cast<int64_t>(i);
+    if (k.source_layer < 0 || k.source_layer >= original.layer_count() ||
+        static_cast<int64_t>(k.heads.size()) != pruned.config.heads(li) ||
+        static_cast<int64_t>(k.ffn.size()) != pruned.config.ffn(li))
+      throw_error(ErrorKind::Usage, "refit: the plan does not describe layer {} of the pruned model", i);
+  }
+
+  ModelRunner runner(pruned);
+  const size_t W = windows.size();
+  std::vector<RowMatrix> h_orig(W), h_pruned(W);
+  RefitReport report;
+  for (size_t w = 0; w < W; ++w) {
+    h_orig[w] = original.embed(windows[w]);
+    h_pruned[w] = runner.embed(windows[w]);
+    report.tokens += static_cast<int64_t>(windows[w].size());
+  }
+  int64_t orig_next = 0;  // the original stream sits at the input of this layer
+  for (size_t i = 0; i < plan.layers.size(); ++i) {
+    const LayerKeep& k = plan.layers[i];
+    const auto li = static_cast<int64_t>(i);
+    const int64_t s = k.source_layer;
+    for (; orig_next < s; ++orig_next)
+      for (size_t w = 0; w < W; ++w) original.run_block(orig_next, h_orig[w]);
+    // Original targets: the residual after attention (mid) and after the block (h_orig).
+    std::vector<RowMatrix> mid_orig(W);
+    const DecodedLayer& ow = original.weights().layers[static_cast<size_t>(s)];
+    for (size_t w = 0; w < W; ++w) {
+      Capture cap("", ow.o.name);
+      RunOptions run;
+      run.observer = &cap;
+      mid_orig[w] = h_orig[w];
+      original.run_block(s, h_orig[w], {}, run);
+      mid_orig[w] += cap.output;
+    }
+    orig_next = s + 1;
+
+    const bool attention_cut = static_cast<int64_t>(k.heads.size()) < oc.heads(s);
+    const bool ffn_cut = static_cast<int64_t>(k.ffn.size()) < oc.ffn(s);
+    if (attention_cut) {
+      const DecodedLinear& o = runner.weights().layers[i].o;
+      LeastSquares ls;
+      for (size_t w = 0; w < W; ++w) {
+        Capture cap(o.name, "");
+        RunOptions run;
+        run.observer = &cap;
+        RowMatrix h = h_pruned[w];
+        runner.run_block(li, h, {}, run);
+        ls.add(cap.input, minus_bias(mid_orig[w] - h_pruned[w], o));
+      }
+      report.sublayers.push_back(fit_and_store(ls, o, pruned, runner, li, options.ridge, true));
+    }
+    if (ffn_cut) {
+      const DecodedLayer& pw = runner.weights().layers[i];
+      LeastSquares ls;
+      for (size_t w = 0; w < W; ++w) {
+        Capture cap(pw.down.name, pw.o.name);
+        RunOptions run;
+        run.observer = &cap;
+        RowMatrix h = h_pruned[w];
+        runner.run_block(li, h, {}, run);
+        ls.add(cap.input, minus_bias(h_orig[w] - h_pruned[w] - cap.output, pw.down));
+      }
+      report.sublayers.push_back(fit_and_store(ls, pw.down, pruned, runner, li, options.ridge, false));
+    }
+    for (size_t w = 0; w < W; ++w) runner.run_block(li, h_pruned[w]);
+  }
+  return report;
+}
+
+nlohmann::json refit_report_to_json(const RefitReport& report) {
+  nlohmann::json sub = nlohmann::json::array();
+  for (const auto& s : report.sublayers)
+    sub.push_back({{"layer", s.layer}, {"weight", s.weight}, {"error_before", s.error_before},
+                   {"error_after", s.error_after}});
+  return {{"tokens", report.tokens}, {"sublayers", std::move(sub)}};
+}
+
+}  // namespace slmopt

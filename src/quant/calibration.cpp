@@ -1,0 +1,391 @@
+// Sequential calibration driver: statistics per block through the forward pass observer, then GPTQ / AWQ /
+// RTN per linear, then the quantized block's outputs feed the next block. See calibration.h.
+#include "slmopt/quant/calibration.h"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <memory>
+
+#include "slmopt/core/error.h"
+#include "slmopt/core/parallel.h"
+#include "slmopt/core/progress.h"
+#include "slmopt/exec/model_runner.h"
+#include "slmopt/ir/tensor_names.h"
+#include "slmopt/quant/gguf_grid.h"
+
+namespace slmopt {
+
+const char* calibration_method_name(CalibrationMethod method) {
+  switch (method) {
+    case CalibrationMethod::Rtn: return "rtn";
+    case CalibrationMethod::Gptq: return "gptq";
+    case CalibrationMethod::Awq: return "awq";
+    case CalibrationMethod::AwqGptq: return "awq+gptq";
+  }
+  return "?";
+}
+
+std::optional<CalibrationMethod> calibration_method_from_name(const std::string& name) {
+  for (auto m : {CalibrationMethod::Rtn, CalibrationMethod::Gptq, CalibrationMethod::Awq, CalibrationMethod::AwqGptq})
+    if (name == calibration_method_name(m)) return m;
+  return std::nullopt;
+}
+
+std::map<std::string, HfIntWeight> CalibrationResult::hf_weights() const {
+  std::map<std::string, HfIntWeight> out;
+  for (const auto& [name, w] : int_weights) out[name] = w.to_hf();
+  return out;
+}
+
+IntQuantizedWeights CalibrationResult::onnx_weights() const {
+  IntQuantizedWeights out;
+  for (const auto& [name, w] : int_weights) out[name] = w.to_int_weight();
+  return out;
+}
+
+std::string describe_target(const QuantTarget& target) {
+  if (const auto* spec = std::get_if<IntGridSpec>(&target)) return spec->describe();
+  return std::string(dtype_name(std::get<DType>(target)));
+}
+
+TargetChooser uniform_int_grid(const IntGridSpec& spec) {
+  return [spec](int64_t, const std::string&) { return std::optional<QuantTarget>(spec); };
+}
+
+TargetChooser uniform_gguf_type(DType dtype) {
+  return [dtype](int64_t, const std::string&) { return std::optional<QuantTarget>(dtype); };
+}
+
+TargetChooser gguf_preset_targets(const Model& model, const TypeSelectionOptions& options) {
+  std::vector<TensorDesc> descs;
+  for (const Tensor* t : model.ordered_tensors()) descs.push_back({t->name(), t->shape(), t->dtype()});
+  std::map<std::string, DType> chosen;
+  for (const TypeChoice& c : select_tensor_types(model.config, descs, options))
+    if (gguf_grid_supported(c.dtype)) chosen[c.name] = c.dtype;
+  return [chosen](int64_t, const std::string& name) -> std::optional<QuantTarget> {
+    auto it = chosen.find(name);
+    if (it == chosen.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// The four distinct inputs of a llama block's linears.
+enum Input { kAttnIn = 0, kAttnOut = 1, kMlpIn = 2, kMlpMid = 3 };
+
+struct Linear {
+  std::string name;
+  Input input;
+};
+
+std::vector<Linear> block_linears(int64_t l) {
+  return {{names::q_proj(l), kAttnIn}, {names::k_proj(l), kAttnIn},  {names::v_proj(l), kAttnIn},
+          {names::o_proj(l), kAttnOut}, {names::gate_proj(l), kMlpIn}, {names::up_proj(l), kMlpIn},
+          {names::down_proj(l), kMlpMid}};
+}
+
+// Copies the inputs in `wanted` of one forward call (q, k and v see the same input: only q's call is kept).
+class InputCapture : public LinearObserver {
+ public:
+  InputCapture(int64_t layer, const std::vector<Input>& wanted) {
+    const std::array<std::string, 4> first = {names::q_proj(layer), names::o_proj(layer), names::gate_proj(layer),
+                                              names::down_proj(layer)};
+    for (Input i : wanted) representative_[first[static_cast<size_t>(i)]] = i;
+  }
+  void on_linear(const LinearActivation& a) override {
+    auto it = representative_.find(a.weight);
+    if (it != representative_.end()) inputs[static_cast<size_t>(it->second)] = a.input;
+  }
+  std::array<std::optional<RowMatrix>, 4> inputs;
+
+ private:
+  std::map<std::string, Input> representative_;
+};
+
+// The grid of one weight. importance (cols entries) guides a GGUF encoder's scale search.
+std::unique_ptr<WeightGrid> make_grid(const QuantTarget& target, std::span<const float> w, int64_t rows, int64_t cols,
+                                      const std::vector<float>& importance, const std::string& name) {
+  if (const auto* spec = std::get_if<IntGridSpec>(&target)) {
+    spec->validate(cols, name);
+    return std::make_unique<IntWeightGrid>(rows, cols, *spec);
+  }
+  return std::make_unique<GgufWeightGrid>(w, rows, cols, std::get<DType>(target), importance.data(), name);
+}
+
+std::vector<float> diagonal(const Eigen::MatrixXd& h) {
+  std::vector<float> d(static_cast<size_t>(h.cols()));
+  for (int64_t i = 0; i < h.cols(); ++i) d[static_cast<size_t>(i)] = static_cast<float>(std::max(0.0, h(i, i)));
+  return d;
+}
+
+// diag(1/s)·H·diag(1/s): the statistics of inputs divided by s.
+Eigen::MatrixXd scale_gram(const Eigen::MatrixXd& h, const Eigen::VectorXd& s) {
+  const Eigen::VectorXd inv = s.cwiseInverse();
+  return inv.asDiagonal() * h * inv.asDiagonal();
+}
+
+// AWQ's clipping search: per (row, group), the range ratio 1 − i/grid (i < steps) with the smallest output error
+// of the group's columns on the calibration inputs.
+std::vector<double> search_clip(std::span<const float> w, int64_t rows, int64_t cols, const IntGridSpec& spec,
+                                const Eigen::MatrixXd& gram, const AwqOptions& options) {
+  const int64_t gc = spec.group_columns(cols), groups = spec.groups(cols);
+  std::vector<double> clip(static_cast<size_t>(rows * groups), 1.0);
+  parallel_for(static_cast<size_t>(rows), [&](size_t begin, size_t end) {
+    std::vector<double> values(static_cast<size_t>(gc));
+    Eigen::VectorXd d(gc);
+    for (size_t rr = begin; rr < end; ++rr) {
+      const int64_t r = static_cast<int64_t>(rr);
+      for (int64_t g = 0; g < groups; ++g) {
+        for (int64_t c = 0; c < gc; ++c) values[static_cast<size_t>(c)] = w[static_cast<size_t>(r * cols + g * gc + c)];
+        const auto block = gram.block(g * gc, g * gc, gc, gc);
+        double best = std::numeric_limits<double>::infinity();
+        for (int i = 0; i < options.clip_steps; ++i) {
+          const double ratio = 1.0 - static_cast<double>(i) / options.clip_grid;
+          const IntGroupParams p = fit_int_group(spec, values, ratio);
+          for (int64_t c = 0; c < gc; ++c)
+            d[c] = values[static_cast<size_t>(c)] -
+                   p.dequantize(p.quantize(values[static_cast<size_t>(c)], spec.max_code()));
+          const double e = d.dot(block * d);
+          if (e < best) best = e, clip[static_cast<size_t>(r * groups + g)] = ratio;
+        }
+      }
+    }
+  });
+  return clip;
+}
+
+class Calibrator {
+ public:
+  Calibrator(Model& model, const TargetChooser& choose, const CalibrationOptions& options)
+      : model_(model), choose_(choose), options_(options), runner_(model) {}
+
+  CalibrationResult run(const std::vector<std::vector<int32_t>>& windows) {
+    if (windows.empty()) throw_error(ErrorKind::Usage, "calibration needs at least one window");
+    auto t = Clock::now();
+    std::vector<RowMatrix> hidden(windows.size());
+    parallel_for(windows.size(), [&](size_t b, size_t e) {
+      for (size_t i = b; i < e; ++i) hidden[i] = runner_.embed(windows[i]);
+    });
+    result_.report.calibration_seconds += since(t);
+    result_.report.windows = static_cast<int64_t>(windows.size());
+    for (const auto& w : windows) result_.report.tokens += static_cast<int64_t>(w.size());
+
+    const int64_t layers = runner_.layer_count();
+    Progress progress(fmt::format("{} calibration", calibration_method_name(options_.method)),
+                      static_cast<uint64_t>(layers), options_.progress);
+    for (int64_t l = 0; l < layers; ++l) {
+      progress.set_label(fmt::format("{} block {}/{}", calibration_method_name(options_.method), l + 1, layers));
+      const bool awq = options_.method == CalibrationMethod::Awq || options_.method == CalibrationMethod::AwqGptq;
+      if (awq) {
+        run_awq_block(l, hidden);
+      } else {
+        const std::vector<std::vector<Input>> stages =
+            options_.true_sequential ? std::vector<std::vector<Input>>{{kAttnIn}, {kAttnOut}, {kMlpIn}, {kMlpMid}}
+                                     : std::vector<std::vector<Input>>{{kAttnIn, kAttnOut, kMlpIn, kMlpMid}};
+        for (const auto& stage : stages) {
+          const auto stats = collect(l, stage, hidden);
+          const auto s = Clock::now();
+          for (const Linear& lin : block_linears(l))
+            if (std::find(stage.begin(), stage.end(), lin.input) != stage.end())
+              quantize_linear(l, lin.name, *stats[static_cast<size_t>(lin.input)]);
+          result_.report.solver_seconds += since(s);
+          runner_.reload_layer(model_, l);
+        }
+      }
+      t = Clock::now();
+      runner_.run_block_windows(l, hidden);
+      result_.report.calibration_seconds += since(t);
+      progress.advance();
+    }
+    progress.finish();
+    return std::move(result_);
+  }
+
+ private:
+  // Runs block l on every window (windows in parallel, a chunk at a time, so memory stays at one chunk of
+  // captured inputs) and adds the captured inputs to the statistics in window order.
+  std::array<std::optional<InputStatistics>, 4> collect(int64_t l, const std::vector<Input>& wanted,
+                                                        const std::vector<RowMatrix>& hidden) {
+    constexpr size_t kChunk = 16;
+    const auto t = Clock::now();
+    std::array<std::optional<InputStatistics>, 4> stats;
+    for (size_t c0 = 0; c0 < hidden.size(); c0 += kChunk) {
+      const size_t c1 = std::min(hidden.size(), c0 + kChunk);
+      std::vector<InputCapture> captures(c1 - c0, InputCapture(l, wanted));
+      parallel_for(c1 - c0, [&](size_t b, size_t e) {
+        for (size_t i = b; i < e; ++i) {
+          RowMatrix h = hidden[c0 + i];
+          RunOptions run;
+          run.observer = &captures[i];
+          runner_.run_block(l, h, {}, run);
+        }
+      });
+      for (InputCapture& capture : captures)
+        for (Input in : wanted) {
+          auto& x = capture.inputs[static_cast<size_t>(in)];
+          if (!x) throw_error(ErrorKind::Internal, "calibration: block {} input {} was never observed", l, static_cast<int>(in));
+          auto& s = stats[static_cast<size_t>(in)];
+          if (!s) s.emplace(x->cols());
+          s->add(*x);
+          x.reset();
+        }
+    }
+    result_.report.calibration_seconds += since(t);
+    return stats;
+  }
+
+  // GPTQ or RTN of one linear on its (unscaled) inputs.
+  void quantize_linear(int64_t l, const std::string& name, const InputStatistics& stats) {
+    const std::optional<QuantTarget> target = choose_(l, name);
+    if (!target) return;
+    const Tensor& t = model_.tensor(name);
+    const std::vector<float> w = t.to_f32();
+    const Eigen::MatrixXd h = stats.hessian();
+    const std::vector<float> importance = diagonal(h);
+    LinearReport rep{name, describe_target(*target)};
+    std::unique_ptr<WeightGrid> rtn_grid = make_grid(*target, w, t.rows(), t.cols(), importance, name);
+    std::vector<float> rtn = rtn_quantize(w, *rtn_grid);
+    rep.rtn_error = relative_output_error(w, rtn, t.rows(), h);
+    if (options_.method == CalibrationMethod::Rtn) {
+      rep.error = rep.rtn_error;
+      store(name, t.shape(), *rtn_grid, std::move(rep));
+      return;
+    }
+    std::unique_ptr<WeightGrid> grid = make_grid(*target, w, t.rows(), t.cols(), importance, name);
+    const std::vector<float> values = gptq_quantize(w, h, *grid, options_.gptq, &rep.gptq, name);
+    result_.report.solver_flops += rep.gptq.flops;
+    result_.report.gptq_seconds += rep.gptq.seconds;
+    rep.error = relative_output_error(w, values, t.rows(), h);
+    store(name, t.shape(), *grid, std::move(rep));
+  }
+
+  // The grid holds the chosen codes: integer grids become F32 weights plus codes, GGUF grids their blocks.
+  void store(const std::string& name, const std::vector<int64_t>& shape, WeightGrid& grid, LinearReport rep) {
+    if (auto* g = dynamic_cast<IntWeightGrid*>(&grid)) {
+      GridQuantizedWeight codes = g->take();
+      model_.set(Tensor::from_f32(name, shape, codes.dequantize()));
+      result_.int_weights[name] = std::move(codes);
+    } else {
+      model_.set(static_cast<GgufWeightGrid&>(grid).pack(name));
+    }
+    result_.report.linears.push_back(std::move(rep));
+  }
+
+  // AWQ: statistics of the float block, scale search per input group, folding, clip search, rounding.
+  void run_awq_block(int64_t l, const std::vector<RowMatrix>& hidden) {
+    const auto stats = collect(l, {kAttnIn, kAttnOut, kMlpIn, kMlpMid}, hidden);
+    const auto started = Clock::now();
+    const Config& c = model_.config;
+    const std::vector<Linear> linears = block_linears(l);
+    std::map<std::string, std::optional<QuantTarget>> specs;
+    std::map<std::string, std::vector<float>> original;
+    for (const Linear& lin : linears) {
+      specs[lin.name] = choose_(l, lin.name);
+      original[lin.name] = model_.tensor(lin.name).to_f32();
+    }
+
+    // Scale search per input group; a group with an unquantized member keeps s = 1.
+    std::array<Eigen::VectorXd, 4> input_scale;
+    std::array<double, 4> alpha = {-1, -1, -1, -1};
+    const int64_t heads = c.heads(l), kv = c.kv_heads(l), hd = c.head_dim;
+    std::vector<int64_t> tie(static_cast<size_t>(heads * hd));
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t d = 0; d < hd; ++d) tie[static_cast<size_t>(h * hd + d)] = (h / (heads / kv)) * hd + d;
+    AwqLayerScales scales;
+    for (int in = 0; in < 4; ++in) {
+      AwqGroupInput group;
+      std::vector<const Linear*> members;
+      bool all = true;
+      for (const Linear& lin : linears)
+        if (lin.input == in) {
+          members.push_back(&lin);
+          all = all && specs[lin.name].has_value();
+        }
+      if (!all) continue;
+      for (const Linear* m : members) {
+        group.weights.push_back(original[m->name]);
+        group.rows.push_back(model_.tensor(m->name).rows());
+      }
+      const InputStatistics& st = *stats[static_cast<size_t>(in)];
+      const std::vector<float> importance = diagonal(st.hessian());
+      {
+        const QuantTarget& t0 = *specs[members[0]->name];
+        const auto* spec = std::get_if<IntGridSpec>(&t0);
+        group.group_columns = spec ? spec->group_columns(st.columns()) : traits(std::get<DType>(t0)).block_size;
+      }
+      const GroupQuantizer rtn = [&](size_t i, std::span<const float> w) {
+        const int64_t rows = group.rows[i], cols = static_cast<int64_t>(w.size()) / rows;
+        std::unique_ptr<WeightGrid> g = make_grid(*specs[members[i]->name], w, rows, cols, importance, members[i]->name);
+        return rtn_quantize(w, *g);
+      };
+      const bool tied = in == kAttnOut;
+      Eigen::VectorXd s = awq_search_scales(group, *stats[static_cast<size_t>(in)], rtn, options_.awq,
+                                            tied ? &tie : nullptr, kv * hd, &alpha[static_cast<size_t>(in)]);
+      if (in == kAttnIn) scales.qkv = s;
+      if (in == kAttnOut) scales.v_out = s;
+      if (in == kMlpIn) scales.gate_up = s;
+      if (in == kMlpMid) scales.down = s;
+      input_scale[static_cast<size_t>(in)] = tied ? expand_kv_scales(s, heads, kv, hd) : s;
+    }
+    fold_awq_scales(model_, l, scales);
+
+    for (const Linear& lin : linears) {
+      const auto& target = specs[lin.name];
+      if (!target) continue;
+      const Tensor& t = model_.tensor(lin.name);
+      const InputStatistics& st = *stats[static_cast<size_t>(lin.input)];
+      const Eigen::MatrixXd h = st.hessian();
+      const Eigen::VectorXd& s = input_scale[static_cast<size_t>(lin.input)];
+      const Eigen::MatrixXd hs = s.size() ? scale_gram(h, s) : h;
+      const std::vector<float> w = t.to_f32();  // scaled
+      const std::vector<float> importance = diagonal(hs);
+      LinearReport rep{lin.name, describe_target(*target)};
+      rep.awq_alpha = alpha[static_cast<size_t>(lin.input)];
+      {
+        std::unique_ptr<WeightGrid> g = make_grid(*target, original[lin.name], t.rows(), t.cols(), diagonal(h), lin.name);
+        rep.rtn_error = relative_output_error(original[lin.name], rtn_quantize(original[lin.name], *g), t.rows(), h);
+      }
+      std::unique_ptr<WeightGrid> grid = make_grid(*target, w, t.rows(), t.cols(), importance, lin.name);
+      std::vector<float> values;
+      if (options_.method == CalibrationMethod::AwqGptq) {
+        values = gptq_quantize(w, hs, *grid, options_.gptq, &rep.gptq, lin.name);
+        result_.report.solver_flops += rep.gptq.flops;
+        result_.report.gptq_seconds += rep.gptq.seconds;
+      } else {
+        const auto* spec = std::get_if<IntGridSpec>(&*target);
+        // Clipping applies to integer grids; a GGUF encoder runs its own scale search.
+        const bool clip = spec && options_.awq.clip_search && lin.name != names::q_proj(l) && lin.name != names::k_proj(l);
+        if (clip)
+          static_cast<IntWeightGrid&>(*grid).set_clip(search_clip(w, t.rows(), t.cols(), *spec, hs, options_.awq));
+        values = rtn_quantize(w, *grid);
+      }
+      // The error in the scaled space equals the error of the folded model against the original (see awq.h).
+      rep.error = relative_output_error(w, values, t.rows(), hs);
+      store(lin.name, t.shape(), *grid, std::move(rep));
+    }
+    result_.report.solver_seconds += since(started);
+    runner_.reload_layer(model_, l);
+  }
+
+  Model& model_;
+  const TargetChooser& choose_;
+  const CalibrationOptions& options_;
+  ModelRunner runner_;
+  CalibrationResult result_;
+};
+
+}  // namespace
+
+CalibrationResult quantize_calibrated(Model& model, const std::vector<std::vector<int32_t>>& windows,
+                                      const TargetChooser& choose, const CalibrationOptions& options) {
+  Calibrator calibrator(model, choose, options);
+  return calibrator.run(windows);
+}
+
+}  // namespace slmopt

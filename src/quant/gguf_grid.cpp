@@ -1,0 +1,139 @@
+// GGUF block grids (see gguf_grid.h): per-type code packing, level tables by decoding, nearest-level rounding.
+#include "slmopt/quant/gguf_grid.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "kquant_pack.h"
+#include "slmopt/core/error.h"
+#include "slmopt/core/parallel.h"
+#include "slmopt/ir/block_formats.h"
+#include "slmopt/ir/block_structs.h"
+#include "slmopt/quant/block_quantize.h"
+
+namespace slmopt {
+
+namespace {
+
+struct Layout {
+  int64_t sub;     // elements sharing one scale
+  int64_t levels;  // codes per element
+};
+
+Layout layout_of(DType t) {
+  switch (t) {
+    case DType::Q4_0: case DType::Q4_1: case DType::IQ4_NL: return {32, 16};
+    case DType::Q5_0: case DType::Q5_1: return {32, 32};
+    case DType::Q8_0: return {32, 256};
+    case DType::Q2_K: return {16, 4};
+    case DType::Q3_K: return {16, 8};
+    case DType::Q4_K: return {32, 16};
+    case DType::Q5_K: return {32, 32};
+    case DType::Q6_K: return {16, 64};
+    default: return {0, 0};
+  }
+}
+
+// Nibbles of the 32-element types: element j < 16 in the low nibble of qs[j], element j + 16 in the high one.
+void put_nibbles(const uint8_t* L, uint8_t* qs) {
+  for (int j = 0; j < 16; ++j) qs[j] = static_cast<uint8_t>((L[j] & 0xF) | ((L[j + 16] & 0xF) << 4));
+}
+void put_fifth_bits(const uint8_t* L, uint8_t* qh) {
+  uint32_t bits = 0;
+  for (int j = 0; j < 32; ++j) bits |= static_cast<uint32_t>((L[j] >> 4) & 1) << j;
+  std::memcpy(qh, &bits, 4);  // little-endian, as ggml reads it
+}
+
+// Writes the codes L (one per element, in the type's range) into `block`, keeping its scales.
+void set_codes(DType t, uint8_t* block, const uint8_t* L) {
+  using namespace blocks;
+  using namespace quant_detail;
+  switch (t) {
+    case DType::Q4_0: put_nibbles(L, block + offsetof(Q4_0, qs)); break;
+    case DType::IQ4_NL: put_nibbles(L, block + offsetof(IQ4_NL, qs)); break;
+    case DType::Q4_1: put_nibbles(L, block + offsetof(Q4_1, qs)); break;
+    case DType::Q5_0: put_nibbles(L, block + offsetof(Q5_0, qs)), put_fifth_bits(L, block + offsetof(Q5_0, qh)); break;
+    case DType::Q5_1: put_nibbles(L, block + offsetof(Q5_1, qs)), put_fifth_bits(L, block + offsetof(Q5_1, qh)); break;
+    case DType::Q8_0:
+      for (int j = 0; j < 32; ++j) block[offsetof(Q8_0, qs) + static_cast<size_t>(j)] = static_cast<uint8_t>(L[j] - 128);
+      break;
+    case DType::Q2_K: pack_two_bit_levels(L, block + offsetof(Q2_K, qs)); break;
+    case DType::Q3_K: pack_q3k_levels(L, block + offsetof(Q3_K, hmask), block + offsetof(Q3_K, qs)); break;
+    case DType::Q4_K: pack_q4k_levels(L, block + offsetof(Q4_K, qs)); break;
+    case DType::Q5_K: pack_q5k_levels(L, block + offsetof(Q5_K, qh), block + offsetof(Q5_K, qs)); break;
+    case DType::Q6_K: pack_q6k_levels(L, block + offsetof(Q6_K, ql), block + offsetof(Q6_K, qh)); break;
+    default: throw_error(ErrorKind::Internal, "set_codes: {}", dtype_name(t));
+  }
+}
+
+}  // namespace
+
+bool gguf_grid_supported(DType dtype) { return layout_of(dtype).sub != 0; }
+
+GgufWeightGrid::GgufWeightGrid(std::span<const float> weight, int64_t rows, int64_t cols, DType dtype,
+                               const float* importance, const std::string& what)
+    : dtype_(dtype), rows_(rows), cols_(cols) {
+  const Layout layout = layout_of(dtype);
+  if (layout.sub == 0) throw_error(ErrorKind::Usage, "{}: GPTQ cannot round onto {}", what, dtype_name(dtype));
+  block_ = traits(dtype).block_size;
+  sub_ = layout.sub;
+  levels_ = layout.levels;
+  if (cols % block_ != 0)
+    throw_error(ErrorKind::Usage, "{}: {} columns are not a whole number of {}-element {} blocks", what, cols, block_,
+                dtype_name(dtype));
+  if (static_cast<int64_t>(weight.size()) != rows * cols)
+    throw_error(ErrorKind::Internal, "{}: weight size disagrees with [{}, {}]", what, rows, cols);
+  const size_t row_size = row_bytes(dtype, cols), block_bytes = traits(dtype).block_bytes;
+  blocks_.resize(static_cast<size_t>(rows) * row_size);
+  const int64_t subs = cols / sub_;
+  table_.resize(static_cast<size_t>(rows * subs * levels_));
+  codes_.assign(static_cast<size_t>(rows * cols), 0);
+  parallel_for(static_cast<size_t>(rows), [&](size_t begin, size_t end) {
+    std::vector<uint8_t> scratch(block_bytes), level(static_cast<size_t>(block_));
+    std::vector<float> decoded(static_cast<size_t>(block_));
+    for (size_t r = begin; r < end; ++r) {
+      uint8_t* row = blocks_.data() + r * row_size;
+      quantize_row(dtype, weight.data() + r * static_cast<size_t>(cols), row, cols, importance);
+      for (int64_t b = 0; b < cols / block_; ++b) {
+        std::memcpy(scratch.data(), row + static_cast<size_t>(b) * block_bytes, block_bytes);
+        for (int64_t q = 0; q < levels_; ++q) {
+          std::fill(level.begin(), level.end(), static_cast<uint8_t>(q));
+          set_codes(dtype, scratch.data(), level.data());
+          dequantize_row(dtype, scratch.data(), decoded.data(), block_);
+          for (int64_t s = 0; s < block_ / sub_; ++s)
+            table_[static_cast<size_t>(((static_cast<int64_t>(r) * subs) + b * (block_ / sub_) + s) * levels_ + q)] =
+                decoded[static_cast<size_t>(s * sub_)];
+        }
+      }
+    }
+  });
+}
+
+void GgufWeightGrid::fit_group(int64_t, int64_t, std::span<const double>) {
+  throw_error(ErrorKind::Internal, "GgufWeightGrid: scales are fixed at construction");
+}
+
+float GgufWeightGrid::quantize(int64_t row, int64_t col, double value) {
+  const float* levels = table_.data() + static_cast<size_t>((row * (cols_ / sub_) + col / sub_) * levels_);
+  int64_t best = 0;
+  double best_distance = std::numeric_limits<double>::infinity();
+  for (int64_t q = 0; q < levels_; ++q) {
+    const double d = std::abs(static_cast<double>(levels[q]) - value);
+    if (d < best_distance) best_distance = d, best = q;
+  }
+  codes_[static_cast<size_t>(row * cols_ + col)] = static_cast<uint8_t>(best);
+  return levels[best];
+}
+
+Tensor GgufWeightGrid::pack(const std::string& name) const {
+  std::vector<uint8_t> bytes = blocks_;
+  const size_t block_bytes = traits(dtype_).block_bytes;
+  for (int64_t r = 0; r < rows_; ++r)
+    for (int64_t b = 0; b < cols_ / block_; ++b)
+      set_codes(dtype_, bytes.data() + static_cast<size_t>(r) * row_bytes(dtype_, cols_) + static_cast<size_t>(b) * block_bytes,
+                codes_.data() + static_cast<size_t>(r * cols_ + b * block_));
+  return Tensor::owned(name, {rows_, cols_}, dtype_, std::move(bytes));
+}
+
+}  // namespace slmopt

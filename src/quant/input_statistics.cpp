@@ -1,0 +1,66 @@
+#include "slmopt/quant/input_statistics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "slmopt/core/error.h"
+#include "slmopt/core/parallel.h"
+
+namespace slmopt {
+
+namespace {
+constexpr int64_t kTile = 64;  // fixed column tiles: the summation order never depends on the thread count
+}
+
+InputStatistics::InputStatistics(int64_t columns)
+    : xtx_(Eigen::MatrixXd::Zero(columns, columns)), abs_sum_(Eigen::VectorXd::Zero(columns)) {}
+
+void InputStatistics::add(const RowMatrix& x) {
+  const int64_t n = columns();
+  if (x.cols() != n) throw_error(ErrorKind::Internal, "InputStatistics: {} columns, expected {}", x.cols(), n);
+  const Eigen::MatrixXd xd = x.cast<double>();  // column-major copy: columns are contiguous
+  const int64_t tiles = (n + kTile - 1) / kTile;
+  parallel_for(static_cast<size_t>(tiles), [&](size_t begin, size_t end) {
+    for (size_t t = begin; t < end; ++t) {
+      const int64_t c0 = static_cast<int64_t>(t) * kTile, c1 = std::min(n, c0 + kTile);
+      xtx_.middleCols(c0, c1 - c0).noalias() += xd.transpose() * xd.middleCols(c0, c1 - c0);
+      for (int64_t c = c0; c < c1; ++c) abs_sum_[c] += xd.col(c).cwiseAbs().sum();
+    }
+  });
+  rows_ += x.rows();
+}
+
+Eigen::MatrixXd InputStatistics::hessian() const {
+  return rows_ == 0 ? Eigen::MatrixXd(xtx_) : Eigen::MatrixXd(xtx_ * (2.0 / static_cast<double>(rows_)));
+}
+
+Eigen::VectorXd InputStatistics::mean_abs() const {
+  return rows_ == 0 ? Eigen::VectorXd(abs_sum_) : Eigen::VectorXd(abs_sum_ / static_cast<double>(rows_));
+}
+
+double relative_output_error(std::span<const float> weight, std::span<const float> quantized, int64_t rows,
+                             const Eigen::MatrixXd& gram) {
+  const int64_t cols = gram.cols();
+  if (static_cast<int64_t>(weight.size()) != rows * cols || quantized.size() != weight.size())
+    throw_error(ErrorKind::Internal, "relative_output_error: sizes disagree");
+  using Rows = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const Eigen::Map<const Rows> w(weight.data(), rows, cols), q(quantized.data(), rows, cols);
+  // Fixed row tiles summed in tile order: the same bits for any thread count.
+  const int64_t tiles = (rows + kTile - 1) / kTile;
+  std::vector<double> nums(static_cast<size_t>(tiles)), dens(static_cast<size_t>(tiles));
+  parallel_for(static_cast<size_t>(tiles), [&](size_t begin, size_t end) {
+    for (size_t t = begin; t < end; ++t) {
+      const int64_t r0 = static_cast<int64_t>(t) * kTile, n = std::min(rows, r0 + kTile) - r0;
+      const Eigen::MatrixXd wt = w.middleRows(r0, n).cast<double>();
+      const Eigen::MatrixXd dt = wt - q.middleRows(r0, n).cast<double>();
+      nums[t] = (dt * gram).cwiseProduct(dt).sum();
+      dens[t] = (wt * gram).cwiseProduct(wt).sum();
+    }
+  });
+  double num = 0, den = 0;
+  for (int64_t t = 0; t < tiles; ++t) num += nums[static_cast<size_t>(t)], den += dens[static_cast<size_t>(t)];
+  return den > 0 ? std::sqrt(std::max(0.0, num) / den) : 0.0;
+}
+
+}  // namespace slmopt

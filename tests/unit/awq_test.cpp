@@ -1,0 +1,154 @@
+// AWQ: folding scales leaves the float model's function unchanged (bundled models, GQA included); the scale and
+// clip searches never do worse than round-to-nearest on the calibration inputs; calibrated quantization
+// (GPTQ, AWQ) is deterministic across thread counts and beats RTN on held-out text.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "slmopt/core/parallel.h"
+#include "slmopt/eval/perplexity.h"
+#include "slmopt/exec/model_runner.h"
+#include "slmopt/io/hf.h"
+#include "slmopt/io/hf_gptq.h"
+#include "slmopt/ir/tensor_names.h"
+#include "slmopt/quant/awq.h"
+#include "slmopt/quant/calibration.h"
+#include "slmopt/text/dataset.h"
+#include "slmopt/text/tokenizer.h"
+#include "test_support.h"
+
+namespace slmopt {
+namespace {
+
+Eigen::VectorXd random_scales(int64_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  Eigen::VectorXd s(n);
+  for (int64_t i = 0; i < n; ++i) s[i] = std::exp2(u(rng));  // 0.5 … 2
+  return s;
+}
+
+class AwqFold : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(AwqFold, LeavesTheFloatModelsLogitsUnchanged) {
+  Model model = load_hf_model(testing::model_path(GetParam()));
+  const ModelRunner before(model);
+  std::mt19937 rng(9);
+  const Config& c = model.config;
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    AwqLayerScales s{random_scales(c.hidden_size, rng), random_scales(c.kv_heads(l) * c.head_dim, rng),
+                     random_scales(c.hidden_size, rng), random_scales(c.ffn(l), rng)};
+    fold_awq_scales(model, l, s);
+  }
+  EXPECT_NE(model.tensor(names::v_proj(0)).to_f32(), load_hf_model(testing::model_path(GetParam())).tensor(names::v_proj(0)).to_f32());
+  const ModelRunner after(model);
+  const std::vector<int32_t> tokens = {1, 50, 7, 300, 12, 99, 5, 42, 17, 3, 250, 8};
+  const RowMatrix a = before.logits(tokens), b = after.logits(tokens);
+  // Scaling in float changes each product's rounding only: relative change stays at float epsilon scale.
+  const double max_abs = a.cwiseAbs().maxCoeff();
+  EXPECT_LT((a - b).cwiseAbs().maxCoeff(), 2e-5 * max_abs + 1e-5) << "max |logit| " << max_abs;
+}
+
+INSTANTIATE_TEST_SUITE_P(Bundled, AwqFold, ::testing::Values("llama-5m-kjv", "tinystories-656k"));
+
+struct Calibration {
+  Model model;
+  std::vector<std::vector<int32_t>> windows;
+  std::vector<EvalWindow> eval;
+};
+
+Calibration kjv(int64_t n_windows) {
+  Calibration c{load_hf_model(testing::model_path("llama-5m-kjv")), {}, {}};
+  const Tokenizer tok(c.model.vocab);
+  c.windows = sample_calibration_windows(tokenize_file(tok, testing::data_path("kjv-calib.txt")), n_windows, 128, 1,
+                                         c.model.vocab.bos_id);
+  c.eval = make_eval_windows(tokenize_file(tok, testing::data_path("kjv-eval.txt")), 128, c.model.vocab.bos_id, 24);
+  return c;
+}
+
+TEST(AwqCalibration, SearchesNeverLoseToRoundToNearestAndBeatItOnHeldOutText) {
+  Calibration c = kjv(16);
+  const Model original = c.model;
+  CalibrationOptions options;
+  options.method = CalibrationMethod::Awq;
+  const IntGridSpec spec{3, 128, false};
+  const CalibrationResult awq = quantize_calibrated(c.model, c.windows, uniform_int_grid(spec), options);
+  ASSERT_EQ(awq.report.linears.size(), 28u);
+  double sum = 0, sum_rtn = 0;
+  for (const LinearReport& r : awq.report.linears) {
+    sum += r.error, sum_rtn += r.rtn_error;
+    EXPECT_GE(r.awq_alpha, -1.0);
+  }
+  EXPECT_LT(sum, 0.95 * sum_rtn) << "AWQ " << sum / 28 << " RTN " << sum_rtn / 28;
+
+  Model rtn_model = original;
+  options.method = CalibrationMethod::Rtn;
+  quantize_calibrated(rtn_model, c.windows, uniform_int_grid(spec), options);
+  const ModelRunner ref(original);
+  const ComparisonResult with_awq = compare_models(ref, ModelRunner(c.model), c.eval);
+  const ComparisonResult with_rtn = compare_models(ref, ModelRunner(rtn_model), c.eval);
+  EXPECT_LT(with_awq.mean_kl, with_rtn.mean_kl);
+  EXPECT_LT(with_awq.candidate.perplexity, with_rtn.candidate.perplexity);
+}
+
+TEST(GptqCalibration, ByteIdenticalForAnyThreadCountAndBetterThanRtn) {
+  std::vector<Model> models;
+  std::vector<CalibrationResult> results;
+  for (int threads : {1, 2}) {
+    set_thread_count(threads);
+    Calibration c = kjv(8);
+    CalibrationOptions options;
+    options.gptq.act_order = true;
+    options.progress = false;
+    results.push_back(quantize_calibrated(c.model, c.windows, uniform_int_grid({4, 32, false}), options));
+    models.push_back(std::move(c.model));
+  }
+  set_thread_count(0);
+  for (const auto& [name, t] : models[0].tensors())
+    EXPECT_EQ(t.to_f32(), models[1].tensor(name).to_f32()) << name;
+  ASSERT_EQ(results[0].int_weights.size(), 28u);
+  for (const auto& [name, w] : results[0].int_weights) EXPECT_EQ(w.codes, results[1].int_weights.at(name).codes);
+  for (const LinearReport& r : results[0].report.linears)
+    EXPECT_LT(r.error, r.rtn_error) << r.name << " gptq " << r.error << " rtn " << r.rtn_error;
+  EXPECT_GT(results[0].report.solver_flops, 0);
+}
+
+TEST(GptqCalibration, ResultWritesAndReadsBackAsTheSameModel) {
+  Calibration c = kjv(4);
+  CalibrationOptions options;
+  options.progress = false;
+  const CalibrationResult r = quantize_calibrated(c.model, c.windows, uniform_int_grid({4, 128, true}), options);
+  const std::string dir = testing::scratch_dir("calibrated") + "/kjv-gptq";
+  HfQuantizedWriteOptions w;
+  w.float_type = DType::F32;
+  write_hf_quantized(c.model, r.hf_weights(), dir, w);
+  const Model back = load_hf_quantized(dir);
+  for (const auto& [name, codes] : r.int_weights) EXPECT_EQ(back.tensor(name).to_f32(), c.model.tensor(name).to_f32());
+  const std::vector<int32_t> tokens(c.windows[0].begin(), c.windows[0].begin() + 20);
+  EXPECT_EQ(ModelRunner(back).logits(tokens), ModelRunner(c.model).logits(tokens));
+}
+
+TEST(GptqCalibration, GgufPresetLeavesStockBlocksOfTheChosenTypes) {
+  Calibration c = kjv(4);
+  TypeSelectionOptions selection;
+  selection.preset = QuantPreset::Q4_K_M;
+  const TargetChooser choose = gguf_preset_targets(c.model, selection);
+  CalibrationOptions options;
+  options.progress = false;
+  const CalibrationResult r = quantize_calibrated(c.model, c.windows, choose, options);
+  ASSERT_EQ(r.report.linears.size(), 28u);
+  EXPECT_TRUE(r.int_weights.empty());
+  EXPECT_EQ(c.model.tensor(names::q_proj(1)).dtype(), DType::Q4_K);
+  // Q4_K_M gives attn_v more bits where use_more_bits holds: with 4 layers, layers 2 and 3.
+  EXPECT_EQ(c.model.tensor(names::v_proj(0)).dtype(), DType::Q4_K);
+  EXPECT_EQ(c.model.tensor(names::v_proj(3)).dtype(), DType::Q6_K);
+  for (const LinearReport& l : r.report.linears) {
+    EXPECT_EQ(l.grid, dtype_name(c.model.tensor(l.name).dtype()));
+    EXPECT_LT(l.error, l.rtn_error) << l.name;
+  }
+  EXPECT_EQ(c.model.tensor(names::kLmHead).dtype(), DType::BF16);  // not a block linear: the GGUF writer's job
+  const std::vector<int32_t> tokens(c.windows[0].begin(), c.windows[0].begin() + 16);
+  EXPECT_TRUE(ModelRunner(c.model).logits(tokens).allFinite());
+}
+
+}  // namespace
+}  // namespace slmopt

@@ -1,0 +1,214 @@
+// HF GPTQ / AWQ checkpoints: bit layouts checked against independent transcriptions of the published packers,
+// folder round trips through the reader (same codes, same dequantized weights, same logits), broken files.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "slmopt/core/error.h"
+#include "slmopt/core/mapped_file.h"
+#include "slmopt/exec/model_runner.h"
+#include "slmopt/io/hf.h"
+#include "slmopt/io/hf_gptq.h"
+#include "slmopt/io/safetensors.h"
+#include "slmopt/ir/tensor_names.h"
+#include "slmopt/quant/int_grid.h"
+#include "synthetic_llama.h"
+#include "test_support.h"
+
+namespace slmopt {
+namespace {
+
+std::vector<uint32_t> words(const Tensor& t) {
+  std::vector<uint32_t> w(static_cast<size_t>(t.numel()));
+  std::memcpy(w.data(), t.data(), w.size() * 4);
+  return w;
+}
+
+// Quantizes every block linear of `model` with RTN on `spec`; returns the codes and stores dequantized weights.
+std::map<std::string, HfIntWeight> quantize_linears(Model& model, const IntGridSpec& spec) {
+  std::map<std::string, HfIntWeight> out;
+  for (int64_t l = 0; l < model.config.num_layers; ++l)
+    for (const auto& name : {names::q_proj(l), names::k_proj(l), names::v_proj(l), names::o_proj(l),
+                             names::gate_proj(l), names::up_proj(l), names::down_proj(l)}) {
+      const Tensor& t = model.tensor(name);
+      const GridQuantizedWeight q = quantize_grid_rtn(t.to_f32(), t.rows(), t.cols(), spec);
+      out[name] = q.to_hf();
+      model.set(Tensor::from_f32(name, t.shape(), q.dequantize()));
+    }
+  return out;
+}
+
+// AutoGPTQ's 3-bit packer for one column, transcribed step by step (10 codes, 1 straddling, 10, 1, 10 per 3 words).
+std::vector<uint32_t> autogptq_pack3(const std::vector<uint32_t>& v) {
+  std::vector<uint32_t> q(v.size() / 32 * 3, 0);
+  size_t i = 0, row = 0;
+  while (row < q.size()) {
+    for (size_t j = i; j < i + 10; ++j) q[row] |= v[j] << (3 * (j - i));
+    i += 10;
+    q[row] |= v[i] << 30;
+    ++row;
+    q[row] |= (v[i] >> 2) & 1;
+    ++i;
+    for (size_t j = i; j < i + 10; ++j) q[row] |= v[j] << (3 * (j - i) + 1);
+    i += 10;
+    q[row] |= v[i] << 31;
+    ++row;
+    q[row] |= (v[i] >> 1) & 3;
+    ++i;
+    for (size_t j = i; j < i + 10; ++j) q[row] |= v[j] << (3 * (j - i) + 2);
+    i += 10;
+    ++row;
+  }
+  return q;
+}
+
+Model tiny_model(uint32_t seed) {
+  return testing::make_random_llama(testing::llama_config(64, 128, 1, 4, 2, 16, 50), seed);
+}
+
+TEST(HfGptq, ThreeBitPackingMatchesAutoGptqAndZerosAreStoredMinusOne) {
+  Model model = tiny_model(1);
+  std::map<std::string, HfIntWeight> q = quantize_linears(model, {3, 32, false});
+  const std::string dir = testing::scratch_dir("gptq3");
+  write_hf_quantized(model, q, dir + "/out", {});
+  const SafetensorsFile file = SafetensorsFile::open(dir + "/out/model.safetensors");
+  const HfIntWeight& w = q.at(names::q_proj(0));
+  const Tensor* qweight = file.find("model.layers.0.self_attn.q_proj.qweight");
+  ASSERT_NE(qweight, nullptr);
+  ASSERT_EQ(qweight->shape(), (std::vector<int64_t>{64 * 3 / 32, 64}));
+  const std::vector<uint32_t> packed = words(*qweight);
+  for (int64_t o = 0; o < w.rows; ++o) {
+    std::vector<uint32_t> column(static_cast<size_t>(w.cols));
+    for (int64_t i = 0; i < w.cols; ++i) column[static_cast<size_t>(i)] = w.codes[static_cast<size_t>(o * w.cols + i)];
+    const std::vector<uint32_t> want = autogptq_pack3(column);
+    for (size_t k = 0; k < want.size(); ++k) ASSERT_EQ(packed[k * 64 + static_cast<size_t>(o)], want[k]) << o << " " << k;
+  }
+  // qzeros [groups, out·3/32]: the same stream along outputs, of zero − 1.
+  const std::vector<uint32_t> zeros = words(*file.find("model.layers.0.self_attn.q_proj.qzeros"));
+  for (int64_t g = 0; g < w.groups(); ++g) {
+    std::vector<uint32_t> row(static_cast<size_t>(w.rows));
+    for (int64_t o = 0; o < w.rows; ++o) row[static_cast<size_t>(o)] = static_cast<uint32_t>(w.zeros[static_cast<size_t>(o * w.groups() + g)] - 1);
+    const std::vector<uint32_t> want = autogptq_pack3(row);
+    for (size_t k = 0; k < want.size(); ++k) ASSERT_EQ(zeros[static_cast<size_t>(g) * want.size() + k], want[k]);
+  }
+  const nlohmann::json qc = nlohmann::json::parse(read_text_file(dir + "/out/quantize_config.json"));
+  EXPECT_EQ(qc["bits"], 3);
+  EXPECT_EQ(qc["group_size"], 32);
+  EXPECT_EQ(qc["quant_method"], "gptq");
+  EXPECT_EQ(nlohmann::json::parse(read_text_file(dir + "/out/config.json"))["quantization_config"], qc);
+}
+
+TEST(HfGptq, AwqPackingInterleavesOutputColumns) {
+  Model model = tiny_model(2);
+  std::map<std::string, HfIntWeight> q = quantize_linears(model, {4, 32, false});
+  // Make the first input row of q_proj's first 8 outputs read 0..7 so the word is predictable.
+  HfIntWeight& w = q.at(names::q_proj(0));
+  for (int64_t o = 0; o < 8; ++o) w.codes[static_cast<size_t>(o * w.cols)] = static_cast<uint8_t>(o);
+  model.set(Tensor::from_f32(names::q_proj(0), {w.rows, w.cols}, w.dequantize()));
+  const std::string dir = testing::scratch_dir("awq_pack");
+  HfQuantizedWriteOptions options;
+  options.format = HfQuantFormat::Awq;
+  write_hf_quantized(model, q, dir + "/out", options);
+  const SafetensorsFile file = SafetensorsFile::open(dir + "/out/model.safetensors");
+  const Tensor* qweight = file.find("model.layers.0.self_attn.q_proj.qweight");
+  ASSERT_NE(qweight, nullptr);
+  EXPECT_EQ(qweight->shape(), (std::vector<int64_t>{64, 8}));
+  EXPECT_EQ(words(*qweight)[0], 0x75316420u);  // nibble k holds column order[k] = 0,2,4,6,1,3,5,7
+  const nlohmann::json config = nlohmann::json::parse(read_text_file(dir + "/out/config.json"));
+  EXPECT_EQ(config["quantization_config"]["quant_method"], "awq");
+  EXPECT_EQ(config["quantization_config"]["version"], "gemm");
+  EXPECT_EQ(config["quantization_config"]["w_bit"], 4);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/out/quantize_config.json"));
+}
+
+struct RoundTrip {
+  HfQuantFormat format;
+  IntGridSpec spec;
+};
+
+class HfGptqRoundTrip : public ::testing::TestWithParam<RoundTrip> {};
+
+TEST_P(HfGptqRoundTrip, ReaderReturnsTheSameCodesWeightsAndLogits) {
+  const RoundTrip p = GetParam();
+  Model model = tiny_model(3);
+  const std::map<std::string, HfIntWeight> q = quantize_linears(model, p.spec);
+  const std::string dir = testing::scratch_dir(std::string("roundtrip_") + hf_quant_format_name(p.format));
+  HfQuantizedWriteOptions options;
+  options.format = p.format;
+  options.float_type = DType::F32;  // keep the float tensors exact so the logits can be compared bit for bit
+  write_hf_quantized(model, q, dir + "/out", options);
+  ASSERT_TRUE(is_hf_quantized_folder(dir + "/out"));
+  std::map<std::string, HfIntWeight> codes;
+  const Model back = load_hf_quantized(dir + "/out", &codes);
+  ASSERT_EQ(codes.size(), q.size());
+  for (const auto& [name, w] : q) {
+    EXPECT_EQ(codes.at(name).codes, w.codes) << name;
+    EXPECT_EQ(codes.at(name).zeros, w.zeros) << name;
+    EXPECT_EQ(codes.at(name).scales, w.scales) << name;
+    EXPECT_EQ(back.tensor(name).to_f32(), model.tensor(name).to_f32()) << name;
+  }
+  const std::vector<int32_t> tokens = testing::random_tokens(12, 50, 4);
+  EXPECT_EQ(ModelRunner(back).logits(tokens), ModelRunner(model).logits(tokens));
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, HfGptqRoundTrip,
+                         ::testing::Values(RoundTrip{HfQuantFormat::Gptq, {4, 32, false}},
+                                           RoundTrip{HfQuantFormat::Gptq, {3, 32, false}},
+                                           RoundTrip{HfQuantFormat::Gptq, {2, 64, true}},
+                                           RoundTrip{HfQuantFormat::Gptq, {8, -1, false}},
+                                           RoundTrip{HfQuantFormat::Awq, {4, 32, false}},
+                                           RoundTrip{HfQuantFormat::Awq, {4, 64, true}}));
+
+TEST(HfGptq, RefusesWhatTheFormatCannotHold) {
+  Model model = tiny_model(5);
+  std::map<std::string, HfIntWeight> q = quantize_linears(model, {3, 32, false});
+  HfQuantizedWriteOptions awq;
+  awq.format = HfQuantFormat::Awq;
+  EXPECT_THROW(write_hf_quantized(model, q, testing::scratch_dir("refuse") + "/out", awq), Error);  // AWQ is 4-bit
+  q.at(names::q_proj(0)).zeros[0] = 0;  // classic GPTQ stores zero − 1
+  EXPECT_THROW(write_hf_quantized(model, q, testing::scratch_dir("refuse2") + "/out", {}), Error);
+}
+
+TEST(HfGptq, ReaderRejectsBrokenTensors) {
+  Model model = tiny_model(6);
+  const std::map<std::string, HfIntWeight> q = quantize_linears(model, {4, 32, false});
+  const std::string dir = testing::scratch_dir("broken");
+  write_hf_quantized(model, q, dir + "/out", {});
+  // Rewrite the checkpoint with g_idx of q_proj pointing outside the groups, then with a qweight cut short.
+  SafetensorsCheckpoint ckpt = read_safetensors_checkpoint(dir + "/out");
+  for (int variant = 0; variant < 2; ++variant) {
+    std::vector<Tensor> tensors;
+    for (const Tensor& t : ckpt.tensors) {
+      if (variant == 0 && t.name() == "model.layers.0.self_attn.q_proj.g_idx") {
+        std::vector<uint8_t> bytes(t.data(), t.data() + t.nbytes());
+        const int32_t bad = 7;  // 64 inputs / 32 = 2 groups
+        std::memcpy(bytes.data(), &bad, 4);
+        tensors.push_back(Tensor::owned(t.name(), t.shape(), t.dtype(), bytes));
+      } else if (variant == 1 && t.name() == "model.layers.0.mlp.up_proj.qweight") {
+        std::vector<uint8_t> bytes(t.data(), t.data() + t.nbytes() / 2);
+        tensors.push_back(Tensor::owned(t.name(), {t.dim(0) / 2, t.dim(1)}, t.dtype(), bytes));
+      } else {
+        tensors.push_back(Tensor::owned(t.name(), t.shape(), t.dtype(), std::vector<uint8_t>(t.data(), t.data() + t.nbytes())));
+      }
+    }
+    std::vector<const Tensor*> pointers;
+    for (const Tensor& t : tensors) pointers.push_back(&t);
+    const std::string broken = testing::scratch_dir("broken" + std::to_string(variant));
+    std::filesystem::copy(dir + "/out/config.json", broken + "/config.json");
+    write_safetensors(broken + "/model.safetensors", pointers);
+    try {
+      load_hf_quantized(broken);
+      ADD_FAILURE() << "variant " << variant << " loaded";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::BadInput) << e.what();
+      EXPECT_NE(std::string(e.what()).find(variant == 0 ? "q_proj.g_idx" : "up_proj"), std::string::npos) << e.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace slmopt
