@@ -153,6 +153,7 @@ TEST(Gpt2Runner, ModelRunnerForwardsEveryEntryPoint) {
   EXPECT_EQ(recorder.seen[3], "0:transformer.h.0.mlp.c_proj.weight");
   EXPECT_EQ(recorder.seen[16], "-1:transformer.wte.weight");
 
+  EXPECT_THROW(runner.weights(), Error);  // llama-shaped; pruning must not index an empty layer list
   // Pruning masks are refused with a clear error.
   ForwardMasks masks;
   masks.heads.assign(4, std::vector<float>(4, 1.0f));
