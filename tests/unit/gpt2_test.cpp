@@ -153,6 +153,7 @@ TEST(Gpt2Runner, ModelRunnerForwardsEveryEntryPoint) {
   EXPECT_EQ(recorder.seen[3], "0:transformer.h.0.mlp.c_proj.weight");
   EXPECT_EQ(recorder.seen[16], "-1:transformer.wte.weight");
 
+  EXPECT_THROW(runner.weights(), Error);  // llama-shaped; pruning must not index an empty layer list
   // Pruning masks are refused with a clear error.
   ForwardMasks masks;
   masks.heads.assign(4, std::vector<float>(4, 1.0f));
@@ -238,6 +239,57 @@ TEST(Gpt2Gguf, RefusesAnUntiedHeadAndMissingTensors) {
   untied.config.tie_word_embeddings = false;
   EXPECT_THROW(write_gguf(untied, dir + "/m.gguf"), Error);
   EXPECT_FALSE(std::filesystem::exists(dir + "/m.gguf"));
+}
+
+// Rewrites a GPT-2 GGUF with one key dropped or one tensor renamed, and expects load_gguf to name the culprit.
+TEST(Gpt2Gguf, LoadRejectsMissingKeysAndStrayTensors) {
+  const Model model = load_model(model_path("capp-gpt2-onnx/model.onnx"));
+  const std::string dir = scratch_dir("gpt2_gguf_reject");
+  write_gguf(model, dir + "/full.gguf");
+  const GgufFile f = GgufFile::open(dir + "/full.gguf");
+  auto rewrite = [&](const std::string& path, const std::string& drop_key, const std::string& rename_from,
+                     const std::string& rename_to) {
+    GgufMetadata md;
+    for (const auto& [key, value] : f.metadata().entries())
+      if (key != drop_key) md.set(key, value);
+    std::vector<GgufTensorPlan> plans;
+    std::vector<size_t> source;  // plan index → tensor index in f
+    for (size_t i = 0; i < f.tensors().size(); ++i) {
+      const auto& info = f.tensors()[i];
+      if (info.name == rename_from && rename_to.empty()) continue;  // dropped
+      plans.push_back({info.name == rename_from ? rename_to : info.name, info.shape, info.dtype});
+      source.push_back(i);
+    }
+    write_gguf_file(path, md, plans, [&](size_t i) {
+      Tensor t = f.view(f.tensors()[source[i]]);
+      t.set_name(plans[i].name);
+      return t;
+    });
+  };
+  auto expect_error = [](const std::string& path, ErrorKind kind, const std::string& culprit) {
+    try {
+      load_gguf(path);
+      FAIL() << "expected an error for " << culprit;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), kind) << e.what();
+      EXPECT_NE(std::string(e.what()).find(culprit), std::string::npos) << e.what();
+    }
+  };
+  rewrite(dir + "/no_eps.gguf", "gpt2.attention.layer_norm_epsilon", "", "");
+  expect_error(dir + "/no_eps.gguf", ErrorKind::BadInput, "gpt2.attention.layer_norm_epsilon");
+  rewrite(dir + "/layer9.gguf", "", "blk.3.ffn_up.bias", "blk.9.ffn_up.bias");
+  expect_error(dir + "/layer9.gguf", ErrorKind::BadInput, "blk.9.ffn_up.bias");
+  rewrite(dir + "/stray.gguf", "", "blk.3.ffn_up.bias", "blk.3.ffn_gate.bias");
+  expect_error(dir + "/stray.gguf", ErrorKind::Unsupported, "blk.3.ffn_gate.bias");
+  // A file that loads but lacks a tensor: the forward pass names it.
+  rewrite(dir + "/dropped.gguf", "", "blk.3.ffn_up.bias", "");
+  try {
+    const Model m = load_gguf(dir + "/dropped.gguf");
+    ModelRunner runner(m);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("transformer.h.3.mlp.c_fc.bias"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Gpt2Runner, LayerNormAndGeluMatchTheirDefinitions) {

@@ -8,7 +8,8 @@
 // LayerNorm has a weight and a bias (mean and variance in double per row); GELU is the tanh approximation
 // (gelu_new): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). Multi-head causal attention scaled by 1/√head_dim,
 // no RoPE (positions enter through wpe). Weights are in the IR's [out, in] layout (see io/hf_gpt2.h). Same
-// determinism rules as ModelRunner: results do not depend on the thread count.
+// determinism rules as ModelRunner: results do not depend on the thread count. Callers normally reach it through
+// ModelRunner, which holds one for GPT-2 models and forwards every call (eval, calibration, decoding).
 #pragma once
 
 #include <cstdint>

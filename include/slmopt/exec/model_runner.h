@@ -16,8 +16,8 @@
 //
 // GPT-2 models (Family::Gpt2) run through the same entry points: the runner then holds a Gpt2Runner and forwards
 // every call to it (whole windows, decoding, the block-level API and the observer hook, which sees c_attn,
-// attn.c_proj, c_fc, mlp.c_proj and the tied head). Pruning masks are refused for GPT-2 (Error(Unsupported)), and
-// weights() is empty for it (the llama-shaped DecodedModel does not describe a GPT-2 block).
+// attn.c_proj, c_fc, mlp.c_proj and the tied head). Pruning masks and weights() are refused for GPT-2
+// (Error(Unsupported)): the llama-shaped DecodedModel does not describe a GPT-2 block.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +26,7 @@
 #include <span>
 #include <vector>
 
+#include "slmopt/core/error.h"
 #include "slmopt/exec/decoded_weights.h"
 #include "slmopt/exec/gpt2_runner.h"
 #include "slmopt/exec/kv_cache.h"
@@ -49,7 +50,13 @@ class ModelRunner {
     return gpt2_ ? gpt2_->layer_count() : static_cast<int64_t>(weights_.layers.size());
   }
   bool is_gpt2() const { return gpt2_.has_value(); }
-  const DecodedModel& weights() const { return weights_; }
+  // The llama-shaped decoded weights (what pruning reads). Error(Unsupported) for GPT-2, whose blocks it does
+  // not describe.
+  const DecodedModel& weights() const {
+    if (gpt2_)
+      throw_error(ErrorKind::Unsupported, "the decoded llama-family weights (used by pruning) do not exist for GPT-2");
+    return weights_;
+  }
 
   // --- whole windows -----------------------------------------------------------------------------------
   // Logits [T, vocab] of one window at positions 0..T-1; row i predicts token i+1.

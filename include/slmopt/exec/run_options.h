@@ -31,7 +31,7 @@ struct LinearActivation {
 };
 
 // Called on the thread that made the forward call, in execution order: per block q, k, v (the same input
-// three times), o, gate, up, down; then the output head. Batched calls with an observer run their windows one
+// three times), o, gate, up, down (GPT-2: attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj); then the output head. Batched calls with an observer run their windows one
 // after another in order, so accumulated statistics are deterministic.
 class LinearObserver {
  public:
