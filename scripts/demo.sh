@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 slmopt=${SLMOPT_BUILD_DIR:-build}/tools/slmopt/slmopt
 mkdir -p out/demo
-"$slmopt" inspect models/llama-5m-kjv | head -6
+# Through a file, not `| head`: with pipefail, head closing the pipe early would fail the script.
+"$slmopt" inspect models/llama-5m-kjv >out/demo/inspect.txt
+head -6 out/demo/inspect.txt
 echo
 "$slmopt" quantize models/llama-5m-kjv --type q4_k_m \
   --calib models/data/kjv-calib.txt --calib-samples 64 --calib-seqlen 256 \
