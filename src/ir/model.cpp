@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "slmopt/core/error.h"
+#include "slmopt/ir/decoder_tensors.h"
 #include "slmopt/ir/tensor_names.h"
 
 namespace slmopt {
@@ -81,34 +82,8 @@ void Model::validate() const {
       throw_error(ErrorKind::BadInput, "{}: tensor '{}' has shape {}, but the config implies {}", src, name,
                   shape_to_string(t.shape()), shape_to_string(shape));
   };
-  if (c.family == Family::Gpt2) return;  // GPT-2 shapes are checked by its loader (issue: GPT-2 family)
-  const int64_t h = c.hidden_size, hd = c.head_dim;
-  expect(names::kEmbedTokens, {c.vocab_size, h});
-  expect(names::kFinalNorm, {h});
-  if (!c.tie_word_embeddings) expect(names::kLmHead, {c.vocab_size, h});
-  for (int64_t l = 0; l < c.num_layers; ++l) {
-    const int64_t nh = c.heads(l), nkv = c.kv_heads(l), ff = c.ffn(l);
-    expect(names::attn_norm(l), {h});
-    expect(names::ffn_norm(l), {h});
-    expect(names::q_proj(l), {nh * hd, h});
-    expect(names::k_proj(l), {nkv * hd, h});
-    expect(names::v_proj(l), {nkv * hd, h});
-    expect(names::o_proj(l), {h, nh * hd});
-    expect(names::gate_proj(l), {ff, h});
-    expect(names::up_proj(l), {ff, h});
-    expect(names::down_proj(l), {h, ff});
-    if (c.attention_bias) {
-      expect(names::q_bias(l), {nh * hd});
-      expect(names::k_bias(l), {nkv * hd});
-      expect(names::v_bias(l), {nkv * hd});
-    }
-    if (c.attention_out_bias) expect(names::o_bias(l), {h});
-    if (c.mlp_bias) {
-      expect(names::layer_prefix(l) + "mlp.gate_proj.bias", {ff});
-      expect(names::layer_prefix(l) + "mlp.up_proj.bias", {ff});
-      expect(names::layer_prefix(l) + "mlp.down_proj.bias", {h});
-    }
-  }
+  if (c.family == Family::Gpt2) return;  // GPT-2 shapes are checked by its loader until it moves onto the description
+  for (const ExpectedTensor& want : decoder_tensors(c)) expect(want.name, want.shape);
 }
 
 }  // namespace slmopt

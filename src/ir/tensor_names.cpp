@@ -16,6 +16,15 @@ std::string o_bias(int64_t l) { return layer_prefix(l) + "self_attn.o_proj.bias"
 std::string gate_proj(int64_t l) { return layer_prefix(l) + "mlp.gate_proj.weight"; }
 std::string up_proj(int64_t l) { return layer_prefix(l) + "mlp.up_proj.weight"; }
 std::string down_proj(int64_t l) { return layer_prefix(l) + "mlp.down_proj.weight"; }
+std::string gate_bias(int64_t l) { return layer_prefix(l) + "mlp.gate_proj.bias"; }
+std::string up_bias(int64_t l) { return layer_prefix(l) + "mlp.up_proj.bias"; }
+std::string down_bias(int64_t l) { return layer_prefix(l) + "mlp.down_proj.bias"; }
+std::string attn_norm_bias(int64_t l) { return layer_prefix(l) + "input_layernorm.bias"; }
+std::string ffn_norm_bias(int64_t l) { return layer_prefix(l) + "post_attention_layernorm.bias"; }
+std::string attn_post_norm(int64_t l) { return layer_prefix(l) + "attn_post_norm.weight"; }
+std::string ffn_post_norm(int64_t l) { return layer_prefix(l) + "ffn_post_norm.weight"; }
+std::string q_norm(int64_t l) { return layer_prefix(l) + "self_attn.q_norm.weight"; }
+std::string k_norm(int64_t l) { return layer_prefix(l) + "self_attn.k_norm.weight"; }
 
 std::string gpt2::layer_prefix(int64_t l) { return "transformer.h." + std::to_string(l) + "."; }
 

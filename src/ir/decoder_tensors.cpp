@@ -1,0 +1,71 @@
+// The canonical tensor list of a decoder description. Which norms exist follows the placement (Pre: attn/ffn norm;
+// Sandwich: all four; Post: the two post norms; Parallel residual: one norm feeding both branches).
+#include "slmopt/ir/decoder_tensors.h"
+
+#include "slmopt/ir/tensor_names.h"
+
+namespace slmopt {
+
+std::vector<ExpectedTensor> decoder_layer_tensors(const Config& c, int64_t l) {
+  std::vector<ExpectedTensor> out;
+  const int64_t h = c.hidden_size, hd = c.head_dim;
+  const int64_t q_rows = c.heads(l) * hd, kv_rows = c.kv_heads(l) * hd, ff = c.ffn(l);
+  auto add = [&](std::string name, std::vector<int64_t> shape) { out.push_back({std::move(name), std::move(shape), l}); };
+  auto add_norm = [&](const std::string& weight, const std::string& bias) {
+    add(weight, {h});
+    if (c.norm_bias) add(bias, {h});
+  };
+
+  const bool pre = c.norm_placement == NormPlacement::Pre || c.norm_placement == NormPlacement::Sandwich;
+  const bool post = c.norm_placement == NormPlacement::Post || c.norm_placement == NormPlacement::Sandwich;
+  if (pre) add_norm(names::attn_norm(l), names::attn_norm_bias(l));
+  if (pre && c.residual_layout == ResidualLayout::Sequential) add_norm(names::ffn_norm(l), names::ffn_norm_bias(l));
+  if (post) {
+    add(names::attn_post_norm(l), {h});
+    add(names::ffn_post_norm(l), {h});
+  }
+
+  add(names::q_proj(l), {q_rows, h});
+  add(names::k_proj(l), {kv_rows, h});
+  add(names::v_proj(l), {kv_rows, h});
+  add(names::o_proj(l), {h, q_rows});
+  if (c.attention_bias) {
+    add(names::q_bias(l), {q_rows});
+    add(names::k_bias(l), {kv_rows});
+    add(names::v_bias(l), {kv_rows});
+  }
+  if (c.attention_out_bias) add(names::o_bias(l), {h});
+  if (c.qk_norm == QkNormKind::PerHead) {
+    add(names::q_norm(l), {hd});
+    add(names::k_norm(l), {hd});
+  } else if (c.qk_norm == QkNormKind::Whole) {
+    add(names::q_norm(l), {q_rows});
+    add(names::k_norm(l), {kv_rows});
+  }
+
+  if (c.has_gate()) add(names::gate_proj(l), {ff, h});
+  add(names::up_proj(l), {ff, h});
+  add(names::down_proj(l), {h, ff});
+  if (c.mlp_bias) {
+    if (c.has_gate()) add(names::gate_bias(l), {ff});
+    add(names::up_bias(l), {ff});
+    add(names::down_bias(l), {h});
+  }
+  return out;
+}
+
+std::vector<ExpectedTensor> decoder_tensors(const Config& c) {
+  std::vector<ExpectedTensor> out;
+  out.push_back({names::kEmbedTokens, {c.vocab_size, c.hidden_size}});
+  if (c.position_kind == PositionKind::Learned)
+    out.push_back({names::kPositionEmbedding, {c.max_position, c.hidden_size}});
+  for (int64_t l = 0; l < c.num_layers; ++l)
+    for (ExpectedTensor& t : decoder_layer_tensors(c, l)) out.push_back(std::move(t));
+  out.push_back({names::kFinalNorm, {c.hidden_size}});
+  if (c.norm_bias) out.push_back({names::kFinalNormBias, {c.hidden_size}});
+  if (!c.tie_word_embeddings) out.push_back({names::kLmHead, {c.vocab_size, c.hidden_size}});
+  if (c.lm_head_bias) out.push_back({names::kLmHeadBias, {c.vocab_size}});
+  return out;
+}
+
+}  // namespace slmopt
