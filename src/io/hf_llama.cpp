@@ -131,6 +131,8 @@ json rope_scaling_json(const RopeScaling& rs) {
                   {"low_freq_factor", rs.low_freq_factor},
                   {"original_max_position_embeddings", rs.original_max_position},
                   {"rope_type", "llama3"}};
+    case RopeScalingType::LongRope:
+      throw_error(ErrorKind::Unsupported, "LongRoPE scaling cannot be written to a Llama-family config.json");
   }
   return nullptr;
 }
