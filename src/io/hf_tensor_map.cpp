@@ -140,21 +140,14 @@ std::map<std::string, Tensor> hf_tensors_to_canonical(const HfFamily& family, co
       continue;
     }
     // A fused tensor: its row blocks are the canonical parts, sized by the config.
-    std::vector<int64_t> total;
-    std::vector<std::pair<std::string, int64_t>> parts;
-    for (const std::string& part : m.row->canonical) {
-      const std::string canonical = full_name(m.layer, part);
-      auto e = expected.find(canonical);
-      if (e == expected.end() || e->second.empty()) {
-        unknown.push_back(name);
-        parts.clear();
-        break;
-      }
-      if (total.empty()) total = e->second;
-      else total[0] += e->second[0];
-      parts.emplace_back(canonical, e->second[0]);
+    const std::vector<std::pair<std::string, int64_t>> parts = hf_canonical_parts(family, config, name);
+    if (parts.empty()) {
+      unknown.push_back(name);
+      continue;
     }
-    if (parts.empty()) continue;
+    std::vector<int64_t> total = expected.at(parts.front().first);
+    total[0] = 0;
+    for (const auto& part : parts) total[0] += part.second;
     if (t.shape() != total)
       throw_error(ErrorKind::BadInput, "{}: tensor '{}' has shape {}, but the config implies {} (the rows of {} parts)",
                   source, name, shape_to_string(t.shape()), shape_to_string(total), parts.size());
@@ -195,12 +188,31 @@ std::map<std::string, Tensor> hf_tensors_to_canonical(const HfFamily& family, co
   return out;
 }
 
-std::vector<Tensor> hf_tensors_from_canonical(const HfFamily& family, const Model& model, const std::string& target) {
+std::vector<std::pair<std::string, int64_t>> hf_canonical_parts(const HfFamily& family, const Config& config,
+                                                                const std::string& stored_name) {
+  const Match m = find_by_hf(family.naming(), stored_name);
+  if (m.row == nullptr || m.layer >= config.num_layers) return {};
+  const std::vector<ExpectedTensor> expected =
+      m.layer < 0 ? decoder_tensors(config) : decoder_layer_tensors(config, m.layer);
+  std::vector<std::pair<std::string, int64_t>> parts;
+  for (const std::string& part : m.row->canonical) {
+    const std::string canonical = full_name(m.layer, part);
+    auto e = std::find_if(expected.begin(), expected.end(), [&](const ExpectedTensor& x) { return x.name == canonical; });
+    if (e == expected.end()) {
+      if (canonical == names::kLmHead && m.row->canonical.size() == 1) return {{canonical, config.vocab_size}};
+      return {};
+    }
+    parts.emplace_back(canonical, e->shape.empty() ? 0 : e->shape[0]);
+  }
+  return parts;
+}
+
+std::vector<HfStoredTensor> hf_storage_plan(const HfFamily& family, const Model& model, const std::string& target) {
   const HfTensorNaming& naming = family.naming();
   std::set<std::string> expected;
   for (const ExpectedTensor& e : decoder_tensors(model.config)) expected.insert(e.name);
-  std::vector<Tensor> out;
-  std::set<std::string> written;
+  std::vector<HfStoredTensor> plan;
+  std::set<std::string> planned;
   for (const Tensor* t : model.ordered_tensors()) {
     if (model.config.tie_word_embeddings && t->name() == names::kLmHead) continue;
     const Match m = find_by_canonical(naming, t->name());
@@ -209,20 +221,29 @@ std::vector<Tensor> hf_tensors_from_canonical(const HfFamily& family, const Mode
       throw_error(ErrorKind::Unsupported, "{}: tensor '{}' has no place in a {} checkpoint", target, t->name(),
                   model.config.architecture);
     const std::string hf = full_name(m.layer, m.row->hf);
-    if (!written.insert(hf).second) continue;  // a fused tensor, emitted with its first part
-    if (m.row->canonical.size() == 1) {
-      out.push_back(renamed(*t, hf));
+    if (!planned.insert(hf).second) continue;  // a fused tensor, planned with its first part
+    HfStoredTensor entry{hf, {}};
+    for (const std::string& part : m.row->canonical) {
+      entry.parts.push_back(full_name(m.layer, part));
+      if (!model.has(entry.parts.back()))
+        throw_error(ErrorKind::Unsupported, "{}: '{}' stores {} fused; '{}' is missing", target, hf,
+                    m.row->canonical.size(), entry.parts.back());
+    }
+    plan.push_back(std::move(entry));
+  }
+  return plan;
+}
+
+std::vector<Tensor> hf_tensors_from_canonical(const HfFamily& family, const Model& model, const std::string& target) {
+  std::vector<Tensor> out;
+  for (const HfStoredTensor& entry : hf_storage_plan(family, model, target)) {
+    if (entry.parts.size() == 1) {
+      out.push_back(renamed(model.tensor(entry.parts.front()), entry.hf));
       continue;
     }
     std::vector<const Tensor*> parts;
-    for (const std::string& part : m.row->canonical) {
-      const Tensor* p = model.find(full_name(m.layer, part));
-      if (p == nullptr)
-        throw_error(ErrorKind::Unsupported, "{}: '{}' stores {} fused; '{}' is missing", target, hf,
-                    m.row->canonical.size(), full_name(m.layer, part));
-      parts.push_back(p);
-    }
-    out.push_back(fused(hf, parts));
+    for (const std::string& p : entry.parts) parts.push_back(&model.tensor(p));
+    out.push_back(fused(entry.hf, parts));
   }
   return out;
 }

@@ -10,6 +10,20 @@
 
 namespace slmopt {
 
+// The canonical tensors (with their row counts) a stored tensor holds, in row order: one for a renamed tensor,
+// several for a fused one; empty when the family's table has no such name or the config does not use a part.
+std::vector<std::pair<std::string, int64_t>> hf_canonical_parts(const HfFamily& family, const Config& config,
+                                                                const std::string& stored_name);
+
+// How a model is stored: each Hugging Face tensor with the canonical tensors it holds (row order), in the
+// model's order; a tied head is left out. Error(Unsupported) naming `target` and the tensor for one the family has
+// no name for, one the description does not imply, or a fused tensor with a part missing.
+struct HfStoredTensor {
+  std::string hf;
+  std::vector<std::string> parts;
+};
+std::vector<HfStoredTensor> hf_storage_plan(const HfFamily& family, const Model& model, const std::string& target);
+
 // Renames every stored tensor to its canonical name (views sharing the bytes) and splits fused tensors into row
 // views; drops the family's buffers, resolves safetensors __metadata__ aliases ("<dropped>": "<kept>"), folds a
 // stored head into the embedding when tied. Error(BadInput) naming `source` and the tensors for names the table

@@ -16,9 +16,11 @@
 #include "slmopt/core/error.h"
 #include "slmopt/core/mapped_file.h"
 #include "slmopt/io/hf.h"
+#include "slmopt/io/hf_gptq.h"
 #include "slmopt/io/safetensors.h"
 #include "slmopt/ir/decoder_tensors.h"
 #include "slmopt/ir/tensor_names.h"
+#include "slmopt/quant/int_grid.h"
 #include "test_support.h"
 
 namespace slmopt {
@@ -469,6 +471,54 @@ TEST(HfFamilies, BadCheckpointTensorsAreNamed) {
   write_hf_model(stray, dir + "/s");
   write_file_atomic(dir + "/s/config.json", family_json("phi3-mini-4k").dump());
   expect_error([&] { load_hf_model(dir + "/s"); }, ErrorKind::BadInput, {"does not use", "self_attn.q_proj.weight"});
+}
+
+// GPTQ/AWQ checkpoints use the family's names too: Phi-3's fused qkv_proj / gate_up_proj carry the stacked codes
+// of their parts, Phi-2's dense / fc1 / fc2 its renamed linears; reading splits the codes back per canonical part.
+TEST(HfFamilies, QuantizedCheckpointsUseTheFamilysNames) {
+  for (const std::string family : {"phi4-mini", "phi2"}) {
+    for (HfQuantFormat format : {HfQuantFormat::Gptq, HfQuantFormat::Awq}) {
+      SCOPED_TRACE(family + " " + hf_quant_format_name(format));
+      Config c = load_config(family);
+      c.name = family;
+      Model m = random_model(c);
+      std::map<std::string, HfIntWeight> q;
+      for (int64_t l = 0; l < c.num_layers; ++l)
+        for (const std::string& name : {names::q_proj(l), names::k_proj(l), names::v_proj(l), names::o_proj(l),
+                                        names::gate_proj(l), names::up_proj(l), names::down_proj(l)}) {
+          if (!m.has(name)) continue;  // Phi-2 has no gate
+          const Tensor& t = m.tensor(name);
+          const GridQuantizedWeight g = quantize_grid_rtn(t.to_f32(), t.rows(), t.cols(), {4, 32, false});
+          q[name] = g.to_hf();
+          m.set(Tensor::from_f32(name, t.shape(), g.dequantize()));
+        }
+      const std::string dir = scratch_dir(std::string("hf_quant_") + family + hf_quant_format_name(format)) + "/m";
+      HfQuantizedWriteOptions options;
+      options.format = format;
+      options.float_type = DType::F32;
+      write_hf_quantized(m, q, dir, options);
+      const std::set<std::string> stored = stored_names(dir);
+      if (family == "phi2") {
+        EXPECT_TRUE(stored.count("model.layers.0.self_attn.dense.qweight"));
+        EXPECT_TRUE(stored.count("model.layers.1.mlp.fc1.qweight"));
+        EXPECT_TRUE(stored.count("model.final_layernorm.bias"));
+      } else {
+        EXPECT_TRUE(stored.count("model.layers.0.self_attn.qkv_proj.qweight"));
+        EXPECT_TRUE(stored.count("model.layers.1.mlp.gate_up_proj.scales"));
+        EXPECT_FALSE(stored.count("model.layers.0.self_attn.q_proj.qweight"));
+      }
+      std::map<std::string, HfIntWeight> codes;
+      const Model back = load_hf_quantized(dir, &codes);
+      ASSERT_EQ(codes.size(), q.size());
+      for (const auto& [name, w] : q) {
+        EXPECT_EQ(codes.at(name).codes, w.codes) << name;
+        EXPECT_EQ(codes.at(name).zeros, w.zeros) << name;
+        EXPECT_EQ(codes.at(name).scales, w.scales) << name;
+        EXPECT_EQ(back.tensor(name).to_f32(), m.tensor(name).to_f32()) << name;
+      }
+      for (const auto& [name, t] : m.tensors()) EXPECT_EQ(back.tensor(name).to_f32(), t.to_f32()) << name;
+    }
+  }
 }
 
 }  // namespace
