@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -434,6 +436,22 @@ TEST(HfFamilies, GemmaNormRolesMapByTable) {
   EXPECT_TRUE(same("model.layers.1.post_feedforward_layernorm.weight", names::ffn_post_norm(1)));
 }
 
+// The pathname of the file mapping that contains address p, from /proc/self/maps ("" when none).
+std::string mapping_of(const uint8_t* p) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  const auto addr = reinterpret_cast<uintptr_t>(p);
+  while (std::getline(maps, line)) {
+    uintptr_t begin = 0, end = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx", &begin, &end) != 2) continue;
+    if (addr >= begin && addr < end) {
+      const size_t slash = line.find('/');
+      return slash == std::string::npos ? "" : line.substr(slash);
+    }
+  }
+  return "";
+}
+
 TEST(HfFamilies, Phi3FusedTensorsLoadAsViews) {
   Config c = load_config("phi4-mini");  // GQA: q 3·32 rows, k and v 32 rows each
   c.name = "phi4";
@@ -449,6 +467,7 @@ TEST(HfFamilies, Phi3FusedTensorsLoadAsViews) {
   // Consecutive row blocks of one stored tensor: views, not copies.
   EXPECT_EQ(q.data() + q.nbytes(), k.data());
   EXPECT_EQ(k.data() + k.nbytes(), v.data());
+  EXPECT_NE(mapping_of(k.data()).find("model.safetensors"), std::string::npos);  // inside the mapped file
   const Tensor& gate = back.tensor(names::gate_proj(0));
   EXPECT_EQ(gate.data() + gate.nbytes(), back.tensor(names::up_proj(0)).data());
 }
