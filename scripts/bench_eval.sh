@@ -2,8 +2,11 @@
 # Prompt throughput and peak RSS of `slmopt eval` against llama.cpp on the same F16 GGUF, side by side:
 # 1B shape (TinyLlama: hidden 2048, FFN 5632, 22 layers, 32/4 heads, vocab 32000), ctx 512, 2 threads.
 #
-#   scripts/bench_eval.sh [MODEL]      MODEL: a Hugging Face folder or a .gguf file; default: a random-weight
-#                                      1B-shaped checkpoint from `slmopt dev random-checkpoint`, cached in $WORK
+#   scripts/bench_eval.sh [CHECKPOINT [GGUF]]
+#       GGUF: the F16 GGUF both tools evaluate; made from CHECKPOINT (a Hugging Face folder) with
+#       `slmopt compile --format gguf --type f16` when missing. Default CHECKPOINT: the random-weight 1B shape
+#       that scripts/bench_scale.sh uses ($SLMOPT_SCALE_DIR/tinyllama-1b, default /tmp/slmopt-scale, generated
+#       from tests/scale/tinyllama-1b.json by `slmopt dev random-checkpoint` when missing), GGUF beside it.
 #   env: SLMOPT (binary, default build/tools/slmopt/slmopt), THREADS (2), CTX (512), REPEATS (3 runs each),
 #        WINDOWS (windows per slmopt run, 2), WORK (scratch folder, default /tmp/slmopt-bench-eval)
 #
@@ -32,28 +35,31 @@ die() { say "$*"; exit 1; }
 
 median() { sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
-model=${1:-}
-if [ -z "$model" ]; then
-  model=$work/tinyllama-shape
-  if [ ! -f "$model/config.json" ]; then
-    say "writing a random 1B-shaped checkpoint to $model"
-    "$slmopt" dev random-checkpoint --shape 1b -o "$model" >&2
-  fi
+scale_dir=${SLMOPT_SCALE_DIR:-/tmp/slmopt-scale}
+model=${1:-$scale_dir/tinyllama-1b}
+gguf=${2:-}
+if [ -z "$gguf" ]; then
+  case "$model" in
+    *.gguf) gguf=$model ;;
+    "$scale_dir/tinyllama-1b") gguf=$scale_dir/tinyllama-1b-f16.gguf ;;
+    *) gguf=$work/$(basename "$model")-f16.gguf ;;
+  esac
 fi
-gguf=$model
-case "$model" in
-  *.gguf) ;;
-  *)
-    gguf=$work/$(basename "$model")-f16.gguf
-    if [ ! -f "$gguf" ] || [ "$model" -nt "$gguf" ]; then
-      say "compiling $model to F16 GGUF: $gguf"
-      "$slmopt" compile "$model" --format gguf --type f16 -o "$gguf" >&2
-    fi
-    ;;
-esac
+if [ ! -f "$gguf" ]; then
+  if [ ! -f "$model/config.json" ]; then
+    [ "$model" = "$scale_dir/tinyllama-1b" ] || die "no checkpoint at $model"
+    tokenizer=()
+    [ -d models/tokenizers/llama2 ] && tokenizer=(--tokenizer models/tokenizers/llama2)
+    say "generating the random 1B-shaped checkpoint $model"
+    mkdir -p "$scale_dir"
+    "$slmopt" -q dev random-checkpoint tests/scale/tinyllama-1b.json -o "$model" --dtype bf16 "${tokenizer[@]}" >&2
+  fi
+  say "compiling $model to F16 GGUF: $gguf"
+  "$slmopt" -q compile "$model" --format gguf --type f16 -o "$gguf" >&2
+fi
 
 # Random ids below the vocabulary size, enough for WINDOWS windows.
-vocab=$("$slmopt" inspect "$gguf" --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);console.log(j.config?.vocab_size ?? j.vocab_size ?? 32000)})')
+vocab=$("$slmopt" inspect "$gguf" --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);console.log(j.vocab_size)})')
 ids=$work/ids-$ctx-$windows.txt
 awk -v n=$((ctx * windows)) -v v="$vocab" 'BEGIN {s = 12345; for (i = 0; i < n; ++i) {s = (s * 1103515245 + 12345) % 2147483648; printf "%d\n", s % v}}' >"$ids"
 

@@ -2,7 +2,7 @@
 // of 64, vocab 32000) per stored type, for a 512-token prompt and a single decoded token, on 1 and 2 threads;
 // plus this machine's F32 peak for scale: an FMA loop that never touches memory, and Eigen's F32 GEMM.
 // Not part of ctest. Typical use:
-//   build/tests/stored_linear_bench --benchmark_filter='Linear/.*/512/' --benchmark_min_time=0.5s
+//   build/tests/stored_linear_bench --benchmark_filter='Linear/.*/512/' --benchmark_min_time=0.5
 //   SLMOPT_KERNEL=avx2 build/tests/stored_linear_bench ...   (force a kernel set; default: the best one)
 // Counters: GFLOP/s = 2·T·out·in per CPU second of the whole process (decoding time included): on a shared,
 // loaded machine CPU time is steadier than wall time; on a quiet one, GFLOP/s × threads ≈ wall-clock rate
@@ -89,7 +89,7 @@ BENCHMARK(BM_Linear)->Name("Linear")->Apply(linear_args)->ArgNames({"type", "sha
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 // Peak F32 FMA rate of one core: 16 independent accumulator chains (enough to cover the FMA latency on two
 // pipes) and no memory traffic. 2·16·16 flops per iteration of the inner loop.
-__attribute__((target("avx512f"), noinline)) float fma_peak_avx512(int64_t iterations) {
+__attribute__((target("avx512f"), noipa)) float fma_peak_avx512(int64_t iterations) {
   __m512 acc[16];
   for (int i = 0; i < 16; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
   const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-3f);
@@ -98,7 +98,9 @@ __attribute__((target("avx512f"), noinline)) float fma_peak_avx512(int64_t itera
     for (int i = 0; i < 16; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
   __m512 sum = acc[0];
   for (int i = 1; i < 16; ++i) sum = _mm512_add_ps(sum, acc[i]);
-  return _mm512_reduce_add_ps(sum);
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, sum);
+  return lanes[0] + lanes[15];
 }
 
 void BM_FmaPeak(benchmark::State& state) {
