@@ -26,7 +26,9 @@ inline Config base_decoder(Family family, const char* hf_class, int64_t layers) 
   Config c;
   c.family = family;
   c.architecture = hf_class;
-  c.name = std::string("synthetic-") + family_name(family);
+  // Not the family's name: llama.cpp gives tokens of a model whose general.name contains "phi3" special attributes
+  // and fails to load a vocabulary without them (</s>, <unk>, <s>, <|endoftext|>).
+  c.name = "synthetic";
   c.hidden_size = 256;
   c.intermediate_size = 512;
   c.num_layers = layers;
