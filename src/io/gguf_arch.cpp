@@ -162,19 +162,27 @@ const Architecture& architecture_of_family(Family family) {
 
 const Architecture& architecture_for(const Config& config, const std::string& context) {
   const Architecture& own = architecture_of_family(config.family);
-  if (!config.uniform_layers() && !own.per_layer_widths) {
-    // "deci" hosts any llama-shaped block; its graph rotates interleaved pairs, so rows are regrouped for it.
+  try {
+    check_config(own, config, context);
+    return own;
+  } catch (const Error&) {
+    // "deci" hosts the families whose own graph is the llama block (llama, qwen2) whatever their widths (per-layer counts from structured pruning, or
+    // heads × head_dim ≠ hidden after a uniform head cut, which the qwen2 graph cannot size); its graph rotates
+    // interleaved pairs, so rows are regrouped for it.
     const Architecture& deci = by_name("deci");
-    try {
-      check_config(deci, config, context);
-    } catch (const Error&) {
-      refuse(own, context, "sizes every layer like layer 0, and the model's layers differ in head, KV-head or FFN "
-                           "counts (only the llama-shaped \"deci\" graph takes per-layer widths)");
+    const bool llama_shaped = own.norm_kind == deci.norm_kind && own.norm_placement == deci.norm_placement &&
+                              own.residual == deci.residual && own.mlp == deci.mlp && own.qk_norm == deci.qk_norm &&
+                              own.norm_unit_offset == deci.norm_unit_offset && own.position == deci.position &&
+                              !own.multipliers && own.no_rope_step == 0;
+    if (&own != &deci && llama_shaped) {
+      try {
+        check_config(deci, config, context);
+        return deci;
+      } catch (const Error&) {
+      }
     }
-    return deci;
+    throw;
   }
-  check_config(own, config, context);
-  return own;
 }
 
 void check_config(const Architecture& a, const Config& c, const std::string& ctx) {

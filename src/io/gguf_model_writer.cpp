@@ -3,6 +3,7 @@
 // fields, then streams the tensors — renamed, Q/K rows regrouped for "normal"-RoPE graphs, Gemma norms stored as
 // 1 + w, fused tensors stacked, converted to their chosen dtype — one at a time through the container writer.
 // GPT-2 models still under GPT-2's own tensor names go to gguf_gpt2.cpp.
+#include <cctype>
 #include <cmath>
 #include <map>
 
@@ -150,6 +151,23 @@ void add_placeholder_vocab(int64_t n_tokens, GgufMetadata& md) {
   md.set(kMerges, GgufValue::string_array({}));
   md.set(kAddBos, GgufValue::boolean(false));
   md.set(kPlaceholderVocab, GgufValue::boolean(true));
+}
+
+// llama.cpp marks special tokens of any model whose general.name contains "phi3" or "phi-3" (llama-vocab.cpp)
+// and fails to load one whose token list lacks those tokens: say so here rather than leave a file it rejects.
+void check_phi3_name_quirk(const std::string& name, const GgufMetadata& md, const std::string& path) {
+  std::string lower = name;
+  for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (lower.find("phi3") == std::string::npos && lower.find("phi-3") == std::string::npos) return;
+  const GgufValue* tokens = md.find(kTokens);
+  for (const char* needed : {"</s>", "<unk>", "<s>", "<|endoftext|>"}) {
+    bool found = false;
+    if (tokens && tokens->to_array())
+      for (const GgufValue& t : *tokens->to_array()) found = found || (t.to_string() && *t.to_string() == needed);
+    if (!found)
+      throw_error(ErrorKind::Unsupported, "{}: llama.cpp cannot load a model named '{}' whose vocabulary lacks the "
+                  "token '{}' (it special-cases names containing \"phi3\"); pass another name", path, name, needed);
+  }
 }
 
 }  // namespace
@@ -304,6 +322,7 @@ void write_gguf(const Model& model, const std::string& path, const GgufWriteOpti
     add_placeholder_vocab(c.vocab_size, md);
   else
     gguf_tokenizer::add_vocab_metadata(model.vocab, c.vocab_size, md, path);
+  check_phi3_name_quirk(md.find(kName)->to_string() ? *md.find(kName)->to_string() : "", md, path);
   if (!c.architecture.empty()) md.set(kHfArchitecture, GgufValue::string(c.architecture));
   if (c.tie_word_embeddings && arch.head == Head::Required) md.set(kTiedOutput, GgufValue::boolean(true));
 

@@ -171,7 +171,7 @@ TEST_P(LlamaCppFamilies, LoadsAndMatchesSlmoptsForwardPass) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Synthetic, LlamaCppFamilies, ::testing::ValuesIn(testing::family_cases()),
-                         [](const auto& info) { return std::string(info.param.name); });
+                         [](const auto& param_info) { return std::string(param_info.param.name); });
 
 }  // namespace
 }  // namespace slmopt

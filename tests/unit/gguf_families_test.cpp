@@ -145,7 +145,7 @@ TEST_P(GgufFamilies, WritesLlamaCppsArchitectureAndReadsBackTheSameModel) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Synthetic, GgufFamilies, ::testing::ValuesIn(testing::family_cases()),
-                         [](const auto& info) { return std::string(info.param.name); });
+                         [](const auto& param_info) { return std::string(param_info.param.name); });
 
 // Facts from llama.cpp's sources, per family, on the files slmopt writes.
 TEST(GgufFamilies, Phi3StoresGateAndUpAsOneFfnUpAndLongRopeAsFactorTensors) {
@@ -257,6 +257,19 @@ TEST(GgufFamilies, MultipliersSoftCapsAndRequiredHeadsUseLlamaCppsKeys) {
   }
 }
 
+TEST(GgufFamilies, LlamaShapedModelsTheirGraphCannotSizeGoOutAsDeci) {
+  // A uniform head cut leaves heads × head_dim < hidden, which qwen2's attn_output {hidden, hidden} cannot hold.
+  Config config = testing::qwen2_config();
+  config.head_dim = 32;
+  const Model model = testing::make_random_decoder(config, 8);
+  const std::string path = testing::scratch_dir("gguf_families_deci") + "/m.gguf";
+  write_gguf(model, path);
+  EXPECT_EQ(GgufFile::open(path).require_string("general.architecture"), "deci");
+  const Model back = load_gguf(path);
+  expect_same_description(model.config, back.config);
+  expect_same_tensors(model, back);
+}
+
 void expect_refused(Config config, const std::string& needle) {
   const Model model = testing::make_random_decoder(config, 6);
   const std::string path = testing::scratch_dir("gguf_families_refused") + "/m.gguf";
@@ -282,9 +295,9 @@ TEST(GgufFamilies, RefusesDescriptionsLlamaCppsGraphWouldComputeDifferently) {
   qwen3.layer_num_heads = {4, 2};
   qwen3.layer_num_kv_heads = {2, 2};
   expect_refused(qwen3, "per-layer widths");
-  Config qwen2 = testing::qwen2_config();
-  qwen2.head_dim = 32;
-  expect_refused(qwen2, "heads × head_dim");
+  Config olmo_narrow = testing::olmo2_config();
+  olmo_narrow.head_dim = 32;
+  expect_refused(olmo_narrow, "heads × head_dim");
   Config llama = testing::llama32_config();
   llama.sliding_window = 64;
   llama.layer_sliding = {1, 0, 1};
@@ -292,6 +305,9 @@ TEST(GgufFamilies, RefusesDescriptionsLlamaCppsGraphWouldComputeDifferently) {
   Config olmo = testing::olmo2_config();
   olmo.attn_softcap = 20;
   expect_refused(olmo, "soft-capping");
+  Config phi3 = testing::phi3_config();
+  phi3.name = "Phi-3.5-mini-pruned";  // llama.cpp's name check wants </s>, <unk>, <s>, <|endoftext|>
+  expect_refused(phi3, "</s>");
 }
 
 }  // namespace
