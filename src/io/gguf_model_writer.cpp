@@ -274,9 +274,17 @@ void write_gguf(const Model& model, const std::string& path, const GgufWriteOpti
     std::vector<int64_t> shape = sources.front()->shape();
     shape[0] = 0;
     for (const Tensor* s : sources) shape[0] += s->dim(0);
-    Tensor probe = *sources.front();
-    if (!rename.empty()) probe.set_name(rename);
-    const DType dtype = stored_dtype(probe, options, path);
+    // A fused tensor has one type: the parts' choice with the most bits per weight (a mix may favour attn_v).
+    DType dtype = DType::F32;
+    double best_bits = -1;
+    for (const Tensor* s : sources) {
+      Tensor probe = *s;
+      if (!rename.empty()) probe.set_name(rename);
+      const DType d = stored_dtype(probe, options, path);
+      const double bits = 8.0 * static_cast<double>(traits(d).block_bytes) / static_cast<double>(traits(d).block_size);
+      if (bits > best_bits) best_bits = bits, dtype = d;
+    }
+    const Tensor& probe = *sources.front();
     any_quantized = any_quantized || traits(dtype).is_quantized;
     if (probe.rank() >= 2) {
       int64_t n = 1;
