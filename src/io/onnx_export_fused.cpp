@@ -12,16 +12,16 @@
 
 namespace slmopt::onnx_export_detail {
 
+// Both limits are ORT's own checks (1.30, CPU), seen in tests/consumers/onnx_families_test.cpp with the refusal
+// lifted: "head_size shall be a multiple of 16" (issue 12 defect 3) and "cos_cache dimension 1 must be <=
+// head_size / 2 and a multiple of 8". Partial rotary itself is fine: GQA rotates the first 2 · cos_cache width
+// values of each head in the rotate_half layout, as Phi-2 does.
 std::string fused_ops_refusal(const Config& c) {
-  // ORT's GroupQueryAttention kernels (CPU included) reject head sizes that are not a multiple of 16
-  // ("head_size must be a multiple of 16"); issue 12 defect 3.
   if (c.head_dim % 16 != 0)
     return fmt::format("GroupQueryAttention needs head_dim to be a multiple of 16, this model has {}", c.head_dim);
-  // do_rotary rotates the whole head: the rotary dimension comes from the cos cache, but ORT's GQA checks it
-  // against head_size.
-  if (c.position_kind == PositionKind::Rope && c.rotary_dims() != c.head_dim)
-    return fmt::format("GroupQueryAttention rotates whole heads; this model rotates {} of {} values (partial rotary)",
-                       c.rotary_dims(), c.head_dim);
+  if (c.position_kind == PositionKind::Rope && (c.rotary_dims() / 2) % 8 != 0)
+    return fmt::format("GroupQueryAttention needs the rotary dimension to be a multiple of 16, this model rotates {}",
+                       c.rotary_dims());
   return "";
 }
 

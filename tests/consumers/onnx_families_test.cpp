@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <random>
@@ -62,6 +63,12 @@ const FamilyCase kFamilies[] = {
        c.tie_word_embeddings = true;
        return c;
      }},
+    {"llama_hd8",  // head_dim 8: GroupQueryAttention rejects it (issue 12 defect 3)
+     [] {
+       Config c = base_config();
+       c.head_dim = 8;
+       return c;
+     }},
     {"smollm2",
      [] {
        Config c = base_config();
@@ -100,11 +107,26 @@ const FamilyCase kFamilies[] = {
        c.norm_bias = true;
        c.residual_layout = ResidualLayout::Parallel;
        c.mlp_kind = MlpKind::GeluTanh;
-       c.rotary_dim = 6;  // partial_rotary_factor 0.4 of 16, rounded to even (Phi-2: 32 of 80)
+       c.head_dim = 32;
+       c.rotary_dim = 16;  // partial_rotary_factor 0.5 (Phi-2: 0.4, 32 of 80)
        c.attention_bias = true;
        c.attention_out_bias = true;
        c.mlp_bias = true;
        c.lm_head_bias = true;
+       return c;
+     }},
+    {"phi2_rot6",  // partial rotary that GroupQueryAttention cannot express (6 of 16 values)
+     [] {
+       Config c = base_config();
+       c.num_kv_heads = 4;
+       c.norm_kind = NormKind::LayerNorm;
+       c.norm_bias = true;
+       c.residual_layout = ResidualLayout::Parallel;
+       c.mlp_kind = MlpKind::GeluTanh;
+       c.rotary_dim = 6;
+       c.attention_bias = true;
+       c.attention_out_bias = true;
+       c.mlp_bias = true;
        return c;
      }},
     {"phi3",
@@ -314,7 +336,7 @@ TEST_P(OrtFamilies, FusedExportMatchesReferenceOrRefuses) {
   const Model model = random_model(GetParam().config(), 1234);
   const std::string dir = scratch_dir(std::string("ort_family_fused_") + GetParam().name);
   const Config& c = model.config;
-  const bool expressible = c.head_dim % 16 == 0 && (c.position_kind != PositionKind::Rope || c.rotary_dims() == c.head_dim);
+  const bool expressible = c.head_dim % 16 == 0 && (c.position_kind != PositionKind::Rope || c.rotary_dims() % 16 == 0);
   if (!expressible) {
     OnnxExportOptions options;
     options.fused_ops = true;
@@ -323,6 +345,7 @@ TEST_P(OrtFamilies, FusedExportMatchesReferenceOrRefuses) {
       ADD_FAILURE() << "a fused export of " << GetParam().name << " should be refused";
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find("--fused-ops cannot express"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("multiple of 16"), std::string::npos) << e.what();
       EXPECT_FALSE(std::filesystem::exists(dir + "/model.onnx"));
     }
     return;
@@ -337,7 +360,9 @@ INSTANTIATE_TEST_SUITE_P(Families, OrtFamilies, ::testing::ValuesIn(kFamilies),
 // Hugging Face's Phi-3 does for a call whose positions pass the original context.
 TEST(OrtFamiliesLongRope, RunPastOriginalContextUsesLongFactors) {
   SLMOPT_REQUIRE_ORT();
-  const Model model = random_model(kFamilies[6].config(), 99);
+  const auto* phi3 = std::find_if(std::begin(kFamilies), std::end(kFamilies),
+                                  [](const FamilyCase& f) { return std::string(f.name) == "phi3"; });
+  const Model model = random_model(phi3->config(), 99);
   ASSERT_EQ(model.config.rope_scaling.type, RopeScalingType::LongRope);
   const std::string dir = scratch_dir("ort_family_phi3_long");
   OnnxExportOptions options;
