@@ -138,6 +138,10 @@ OnnxExportResult export_onnx(const Model& model, const std::string& target, cons
   model.validate();
   const Config& c = model.config;
   if (c.family == Family::Gpt2) check_gpt2_tensors(model, model.source_path.empty() ? path : model.source_path);
+  // The graph builder reads per-layer widths, but the config.json carried in the metadata (and so load_onnx)
+  // cannot state them.
+  if (!c.uniform_layers())
+    throw_error(ErrorKind::Unsupported, "{}: ONNX export needs the same head and FFN counts in every layer", path);
   const bool legacy_gpt2 = model.has(names::gpt2::kTokenEmbedding);  // until GPT-2 loads onto canonical names
   if (options.fused_ops && legacy_gpt2)
     throw_error(ErrorKind::Unsupported, "{}: fused contrib ops are not implemented for GPT-2 tensor names", path);
