@@ -393,7 +393,9 @@ TEST_P(OrtFamilies, QuantizedExportsMatchReferenceOnTheirWeights) {
                              quoted(dir + "/" + c.name + ".f32"));
     // INT8 (DequantizeLinear → MatMul) comes out of ORT ≈ 1 % of the logit range away from float arithmetic on
     // the dequantized weights on every family, the bundled llama models included (the pre-existing NLL check
-    // allows 1 %); F16 and INT4 at accuracy_level 0 agree to rounding.
+    // allows 1 %). The whole difference is ORT's graph optimizer: the llama32 file run with
+    // graphOptimizationLevel 'disabled' differs from 'all' by 0.323, the full Δ measured here (INT4: 0).
+    // F16 and INT4 at accuracy_level 0 agree to rounding.
     const bool int8 = c.type == OnnxWeightType::Int8;
     expect_agreement(testing::decoder_reference_logits(reference, ids),
                      testing::read_logits(dir + "/" + c.name + ".f32", 20, model.config.vocab_size),
