@@ -14,6 +14,7 @@
 #include "slmopt/core/mapped_file.h"
 #include "slmopt/io/gguf_vocab.h"
 #include "slmopt/io/hf_tokenizer.h"
+#include "slmopt/ir/vocab.h"
 #include "slmopt/text/tokenizer.h"
 #include "test_support.h"
 #include "tokenizer_texts.h"
@@ -48,14 +49,23 @@ TEST_P(LlamaCppOnSlmoptGguf, GivesSlmoptsIds) {
   const std::string gguf = scratch + "/vocab.gguf";
   write_gguf_vocab(vocab, gguf);
 
+  // GGUF's add_space_prefix makes llama.cpp put "▁" before every text; a Metaspace pre-tokenizer (Mistral's
+  // prepend_scheme "first") adds none to a text that already starts with a space. For such texts llama.cpp's ids
+  // must be slmopt's ids of the text with one more leading space — the only difference allowed.
+  bool metaspace = false;
+  for (const PreTokenizerStep& step : effective_pipeline(vocab).pre_tokenizers)
+    metaspace |= step.kind == PreTokenizerStep::Kind::Metaspace;
+
   const std::vector<std::string> texts = testing::cross_check_texts();
   const auto reference = llama_cpp_ids(gguf, texts, scratch);
   ASSERT_EQ(reference.size(), texts.size());
-  size_t equal = 0;
+  size_t equal = 0, prefixed = 0;
   for (size_t i = 0; i < texts.size(); ++i) {
-    const auto got = tokenizer.encode(texts[i], /*add_special=*/false);
+    const bool extra_prefix = metaspace && texts[i].starts_with(' ');
+    const auto got = tokenizer.encode(extra_prefix ? " " + texts[i] : texts[i], /*add_special=*/false);
     if (got == reference[i]) {
       ++equal;
+      prefixed += extra_prefix;
     } else if (i + 1 - equal <= 3) {
       ADD_FAILURE() << folder.name << " text " << i << " '" << texts[i].substr(0, 200)
                     << "': slmopt " << testing::ids_to_string(got).substr(0, 300) << ", llama.cpp "
@@ -63,8 +73,9 @@ TEST_P(LlamaCppOnSlmoptGguf, GivesSlmoptsIds) {
     }
   }
   EXPECT_EQ(equal, texts.size()) << folder.name << ": " << equal << " of " << texts.size() << " texts agree";
-  std::printf("[ %-7s ] llama.cpp on slmopt's GGUF (tokenizer.ggml.pre '%s'): %zu / %zu texts agree\n",
-              folder.name.c_str(), load_gguf_vocab(gguf).pre.c_str(), equal, texts.size());
+  std::printf("[ %-7s ] llama.cpp on slmopt's GGUF (tokenizer.ggml.pre '%s'): %zu / %zu texts agree (%zu of them "
+              "starting with a space, where llama.cpp adds a second \"\u2581\")\n",
+              folder.name.c_str(), load_gguf_vocab(gguf).pre.c_str(), equal, texts.size(), prefixed);
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, LlamaCppOnSlmoptGguf, ::testing::ValuesIn(testing::tokenizer_folders()),

@@ -179,6 +179,9 @@ TEST(TokenizerPipeline, RealFilesLoadIntoTheirSteps) {
   // Digits cut "2024" into single digits, which the GPT-2 regex alone keeps as one piece.
   const Tokenizer t(smollm);
   EXPECT_EQ(t.encode("in 2024", false).size(), 6u);  // "in", " ", "2", "0", "2", "4"
+  // Every numeric character is cut out, not only ASCII digits (Rust's char::is_numeric, llama.cpp's \p{N}; the
+  // JavaScript port's \d would keep " ½" together): " ", "½" — the ids llama.cpp gives with pre "smollm".
+  EXPECT_EQ(t.encode("ied 4 \xC2\xBD months", false), (Ids{885, 216, 36, 216, 16738, 2704}));
 
   EXPECT_EQ(load_bundled("gpt2").pre, "gpt-2");
   const Vocab phi2 = load_bundled("phi2");
