@@ -23,7 +23,11 @@ struct Edge {
   std::string description;
 };
 
-std::string absolute(const std::string& path) { return fs::absolute(path).lexically_normal().string(); }
+std::string absolute(const std::string& path) {
+  std::string p = fs::absolute(path).lexically_normal().string();
+  while (p.size() > 1 && p.back() == '/') p.pop_back();  // "models/x/" → ".../models/x": the leaf names the model
+  return p;
+}
 
 // Appends " WORD" (GCC 12 warns falsely (-Wrestrict) on `" " + std::string` temporaries; append avoids them).
 void append_word(std::string& s, const std::string& word) {
@@ -187,8 +191,11 @@ std::string write_build_file(const Recipe& recipe, const RunOptions& options) {
     e.inputs = input_files;
     const fs::path base = fs::path(out) / "stages" / step.name;
     if (step.stage == "prune") {
+      // Named like the recipe's model: writers derive the model's name in GGUF/ONNX metadata from the source
+      // path, and the in-process run's pruned model still carries the checkpoint's.
       const std::string format = values.str("format");
-      const std::string path = format == "hf" ? base.string() : base.string() + "." + format;
+      const std::string leaf = fs::path(model).filename().string();
+      const std::string path = (base / leaf).string() + (format == "hf" ? "" : "." + format);
       values.set("output", path);
       values.set("report", (fs::path(out) / "reports" / step.name).string());
       e.command = step_command(slmopt, stage, values, input, e.inputs);
