@@ -26,7 +26,9 @@ TEST(StageRegistry, ListsEveryStageOnceWithWellFormedOptions) {
       EXPECT_TRUE(options.insert(o.name).second) << stage.name << ": " << o.name << " twice";
       EXPECT_FALSE(o.help.empty()) << stage.name << ": " << o.name;
       // The recipe key is the long flag: what `--help` shows is what a recipe writes.
-      if (!o.positional()) EXPECT_NE(o.flags.find("--" + o.name), std::string::npos) << o.flags;
+      if (!o.positional()) {
+        EXPECT_NE(o.flags.find("--" + o.name), std::string::npos) << o.flags;
+      }
       const OptionValues defaults(stage.options);
       switch (o.kind) {
         case OptionKind::String: EXPECT_NO_THROW(defaults.str(o.name)); break;
@@ -35,7 +37,9 @@ TEST(StageRegistry, ListsEveryStageOnceWithWellFormedOptions) {
         case OptionKind::Flag: EXPECT_NO_THROW(defaults.flag(o.name)); break;
         case OptionKind::List: EXPECT_NO_THROW(defaults.list(o.name)); break;
       }
-      if (!o.excludes.empty()) EXPECT_NE(stage.find_option(o.excludes), nullptr) << o.excludes;
+      if (!o.excludes.empty()) {
+        EXPECT_NE(stage.find_option(o.excludes), nullptr) << o.excludes;
+      }
     }
   }
   EXPECT_EQ(names, (std::set<std::string>{"quantize", "prune", "distill-export", "compile", "eval"}));
