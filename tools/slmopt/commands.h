@@ -1,4 +1,4 @@
-// The subcommand table: the pipeline's stages (generated from the stage registry), inspect, and run.
+// The subcommand table: the pipeline's stages (generated from the stage registry), inspect, run and tokenize.
 #pragma once
 
 #include "driver.h"
@@ -9,6 +9,7 @@ namespace slmopt::driver {
 
 CommandSpec inspect_command();
 CommandSpec run_command();
+CommandSpec tokenize_command();
 
 // In the order `slmopt --help` lists them: the registry's stages with inspect after compile, then run.
 inline std::vector<CommandSpec> all_commands() {
@@ -18,6 +19,7 @@ inline std::vector<CommandSpec> all_commands() {
     if (stage.name == "compile") commands.push_back(inspect_command());
   }
   commands.push_back(run_command());
+  commands.push_back(tokenize_command());
   return commands;
 }
 
