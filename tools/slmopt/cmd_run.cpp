@@ -11,7 +11,7 @@ CommandSpec run_command() {
   return {"run", "Run a YAML recipe: stages, every target, manifest.json and a combined report (or emit a build file)",
           [](CLI::App& sub, const GlobalOptions&) -> std::function<void()> {
             auto o = std::make_shared<pipeline::RunOptions>();
-            sub.add_option("RECIPE", o->recipe, "Recipe file (YAML; see README 'Recipes')")->required();
+            sub.add_option("RECIPE", o->recipe, "Recipe file (YAML; keys in README, section 'slmopt run')")->required();
             sub.add_option("-o,--output", o->output, "Output folder (overrides the recipe's 'output')");
             sub.add_option("--emit", o->emit,
                            "Write OUTPUT/build.ninja (ninja) or OUTPUT/Makefile (make) with one edge per stage and "
