@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the bundled model: quantize llama-5m-kjv to GGUF Q4_K_M with an importance matrix from
 # held-out calibration text, and report the accuracy cost on held-out evaluation text.
-# Output: out/demo/llama-5m-kjv-q4_k_m.gguf and its report (.report.json, .report.md).
+# Output: out/demo/llama-5m-kjv-q4_k_m.gguf and its report (.report.json, .report.md); then the example recipe
+# (examples/llama-5m-kjv.recipe.yaml) into out/demo/recipe/ (artifacts, manifest.json, report.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -17,3 +18,9 @@ echo
   -o out/demo/llama-5m-kjv-q4_k_m.gguf
 echo
 sed -n '/## Accuracy/,/^## Tensors/p' out/demo/llama-5m-kjv-q4_k_m.report.md | sed '$d'
+echo
+# The whole seed workflow from one recipe: prune 25 % of the FFN channels with refit, then GPTQ Q4_K_M GGUF +
+# ONNX int4 + HF GPTQ from the pruned model, each evaluated against the original, hashed into a manifest.
+"$slmopt" run examples/llama-5m-kjv.recipe.yaml -o out/demo/recipe
+echo
+cat out/demo/recipe/report.md

@@ -1,22 +1,28 @@
-// The subcommand table. Each subcommand lives in its own cmd_<name>.cpp and exports one CommandSpec.
+// The subcommand table: the pipeline's stages (generated from the stage registry), inspect, run and tokenize.
 #pragma once
 
 #include "driver.h"
+#include "slmopt/pipeline/stage.h"
+#include "stage_command.h"
 
 namespace slmopt::driver {
 
 CommandSpec inspect_command();
-CommandSpec eval_command();
-CommandSpec quantize_command();
-CommandSpec compile_command();
-CommandSpec prune_command();
-CommandSpec distill_export_command();
+CommandSpec run_command();
+CommandSpec tokenize_command();
 CommandSpec dev_command();  // hidden developer tools
 
-// In the order `slmopt --help` lists them.
+// In the order `slmopt --help` lists them: the registry's stages with inspect after compile, then run.
 inline std::vector<CommandSpec> all_commands() {
-  return {quantize_command(), compile_command(), inspect_command(),
-          eval_command(),     prune_command(),   distill_export_command(), dev_command()};
+  std::vector<CommandSpec> commands;
+  for (const auto& stage : pipeline::stage_registry()) {
+    commands.push_back(stage_command(stage));
+    if (stage.name == "compile") commands.push_back(inspect_command());
+  }
+  commands.push_back(run_command());
+  commands.push_back(tokenize_command());
+  commands.push_back(dev_command());
+  return commands;
 }
 
 }  // namespace slmopt::driver

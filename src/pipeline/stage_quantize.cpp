@@ -1,64 +1,35 @@
-// slmopt quantize MODEL --type PRESET|intN [--method rtn|gptq|awq|awq+gptq] -o OUT [--calib FILE] [--eval FILE]:
-// weight-only quantization — GGUF presets with llama.cpp's per-tensor mixes (RTN, importance-weighted RTN, or
-// GPTQ/AWQ rounding onto the type's grid), or integer grids written as Hugging Face GPTQ/AWQ checkpoints or ONNX
-// MatMulNBits — with an accuracy report comparing the written model against the original.
-#include <chrono>
+// The quantize stage: weight-only quantization — GGUF presets with llama.cpp's per-tensor mixes (RTN,
+// importance-weighted RTN, or GPTQ/AWQ rounding onto the type's grid), or integer grids written as Hugging Face
+// GPTQ/AWQ checkpoints or ONNX MatMulNBits — with an accuracy report comparing the written model against the
+// reference (the input checkpoint). The importance matrix and GPTQ/AWQ results come from the context, so targets
+// of one recipe that need the same calibration share one run.
+#include <algorithm>
 #include <cstdio>
-#include <filesystem>
+#include <optional>
 
-#include "calibration_options.h"
-#include "commands.h"
-#include "eval_windows.h"
-#include "report_helpers.h"
+#include <fmt/format.h>
+
+#include "stages.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/log.h"
 #include "slmopt/core/progress.h"
 #include "slmopt/eval/perplexity.h"
-#include "slmopt/eval/report.h"
 #include "slmopt/io/gguf.h"
 #include "slmopt/io/hf_gptq.h"
-#include "slmopt/io/onnx_export.h"
 #include "slmopt/io/model_loader.h"
+#include "slmopt/io/onnx_export.h"
+#include "slmopt/pipeline/stage_report.h"
 #include "slmopt/quant/calibration.h"
 #include "slmopt/quant/int_quantize.h"
 #include "slmopt/quant/tensor_quantizer.h"
 
-namespace slmopt::driver {
+namespace slmopt::pipeline {
 namespace {
-
-struct QuantizeOptions {
-  std::string model;
-  std::string output;
-  std::string format = "gguf";
-  std::string type = "q4_k_m";
-  std::vector<std::string> type_for;
-  std::vector<std::string> keep;
-  std::string encoder = "search";
-  std::string method = "rtn";
-  int64_t group_size = 128;
-  bool symmetric = false;
-  double damp = 0.01;
-  bool act_order = false;
-  bool static_groups = false;
-  int64_t gptq_block = 128;
-  CalibrationOptions calib;
-  std::string imatrix_in, imatrix_out;
-  EvalTextOptions eval;
-  std::string report;
-  double max_ppl_increase = -1;
-  double max_kl = -1;
-  bool dry_run = false;
-  bool json = false;
-};
 
 std::string preset_names() {
   std::string s;
   for (const auto& p : quant_presets()) s += (s.empty() ? "" : ", ") + std::string(p.name);
   return s;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
 // "int4" → 4 bits; nullopt for anything else.
@@ -70,7 +41,46 @@ std::optional<int> int_type_bits(const std::string& type) {
   return std::nullopt;
 }
 
-AccuracyReport make_report(const QuantizeOptions& o, const Model& original, const std::string& type_name,
+struct QuantizeSettings {
+  std::string output, format, type, encoder, method;
+  std::vector<std::string> type_for, keep;
+  int64_t group_size = 128, gptq_block = 128;
+  bool symmetric = false, act_order = false, static_groups = false, dry_run = false, json = false;
+  double damp = 0.01, max_ppl_increase = -1, max_kl = -1;
+  CalibTextOptions calib;
+  std::string imatrix_in, imatrix_out, reference, report;
+  EvalTextOptions eval;
+};
+
+QuantizeSettings settings_from(const OptionValues& v) {
+  QuantizeSettings o;
+  o.output = v.str("output");
+  o.format = v.str("format");
+  o.type = v.str("type");
+  o.encoder = v.str("encoder");
+  o.method = v.str("method");
+  o.type_for = v.list("type-for");
+  o.keep = v.list("keep");
+  o.group_size = v.i64("group-size");
+  o.gptq_block = v.i64("block");
+  o.symmetric = v.flag("sym");
+  o.act_order = v.flag("act-order");
+  o.static_groups = v.flag("static-groups");
+  o.dry_run = v.flag("dry-run");
+  o.json = v.flag("json");
+  o.damp = v.f64("damp");
+  o.max_ppl_increase = v.f64("max-ppl-increase");
+  o.max_kl = v.f64("max-kl");
+  o.calib = calibration_from_values(v);
+  o.imatrix_in = v.str("imatrix-in");
+  o.imatrix_out = v.str("imatrix-out");
+  o.reference = v.str("reference");
+  o.report = v.str("report");
+  o.eval = eval_from_values(v, "--eval");
+  return o;
+}
+
+AccuracyReport make_report(const QuantizeSettings& o, const Model& original, const std::string& type_name,
                            const std::string& method) {
   AccuracyReport report = base_report("quantize", original, o.output, o.format);
   report.method = method;
@@ -98,7 +108,7 @@ void add_tensor_results(AccuracyReport& report, const std::vector<TensorQuantRes
 
 // GPTQ/AWQ (or RTN on an integer grid): calibration report → accuracy report.
 void add_calibration_results(AccuracyReport& report, const CalibrationResult& r, const Model& original,
-                             const Model& quantized, const QuantizeOptions& o) {
+                             const Model& quantized, const QuantizeSettings& o) {
   for (const auto& l : r.report.linears) {
     report.layers.push_back({l.name, l.error, l.rtn_error});
     const Tensor& before = original.tensor(l.name);
@@ -124,8 +134,9 @@ void add_calibration_results(AccuracyReport& report, const CalibrationResult& r,
     report.extra["gptq_solver_gflops_per_s"] = r.report.solver_flops / r.report.gptq_seconds / 1e9;
 }
 
-void run_quantize(QuantizeOptions& o) {
+void run_quantize(PipelineContext& ctx, const OptionValues& values) {
   const auto start = std::chrono::steady_clock::now();
+  QuantizeSettings o = settings_from(values);
   const auto method = calibration_method_from_name(o.method);
   if (!method) throw_error(ErrorKind::Usage, "--method '{}': choose rtn, gptq, awq or awq+gptq", o.method);
   const auto int_bits = int_type_bits(o.type);
@@ -164,19 +175,15 @@ void run_quantize(QuantizeOptions& o) {
   for (const auto& spec : o.type_for) selection.overrides.push_back(parse_type_for(spec));
   for (const auto& pattern : o.keep) selection.overrides.push_back(parse_keep(pattern));
 
-  Model model = load_model(o.model);
-  model.validate();
+  Model model = ctx.input();
   const Model original = model;  // shares the tensors; passes replace entries of `model` only
 
-  // Importance matrix (RTN on GGUF presets): from calibration text, or a file saved by an earlier run.
+  // Importance matrix (RTN on GGUF presets): from calibration text (shared through the context), or a file.
   std::optional<ImportanceMatrix> importance;
   double calib_seconds = 0;
   if (!calibrated && o.calib.given()) {
     const auto t = std::chrono::steady_clock::now();
-    const auto windows = build_calibration_windows(model, o.calib);
-    spdlog::info("collecting the importance matrix over {} windows of {} tokens", windows.size(), o.calib.seqlen);
-    const ModelRunner runner(model);
-    importance = collect_importance(runner, windows);
+    importance = ctx.importance_matrix(o.calib);
     calib_seconds = seconds_since(t);
     if (!o.imatrix_out.empty()) save_importance(*importance, o.imatrix_out);
   } else if (!o.imatrix_in.empty()) {
@@ -194,17 +201,28 @@ void run_quantize(QuantizeOptions& o) {
 
   std::optional<CalibrationResult> calibration;
   if (calibrated) {
-    const auto windows = build_calibration_windows(model, o.calib);
-    slmopt::CalibrationOptions c;
-    c.method = *method;
-    c.gptq.damp_percent = o.damp;
-    c.gptq.act_order = o.act_order;
-    c.gptq.static_groups = o.static_groups || o.act_order;
-    c.gptq.block_size = o.gptq_block;
-    const TargetChooser targets = int_bits ? uniform_int_grid({*int_bits, o.group_size, o.symmetric})
-                                           : gguf_preset_targets(model, selection);
-    spdlog::info("{}: calibrating on {} windows of {} tokens, block by block", o.method, windows.size(), o.calib.seqlen);
-    calibration = quantize_calibrated(model, windows, targets, c);
+    // Everything besides the windows that decides the result: targets with equal keys share one run.
+    const std::string key =
+        fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", o.method, int_bits ? std::to_string(*int_bits) : o.type,
+                    o.group_size, o.symmetric, o.damp, o.act_order, o.static_groups, o.gptq_block,
+                    int_bits ? "" : gguf_preset.name, fmt::join(o.type_for, ","), fmt::join(o.keep, ","));
+    const auto& shared = ctx.calibrated(key, o.calib, [&](const Model& input, const auto& windows) {
+      slmopt::CalibrationOptions c;
+      c.method = *method;
+      c.gptq.damp_percent = o.damp;
+      c.gptq.act_order = o.act_order;
+      c.gptq.static_groups = o.static_groups || o.act_order;
+      c.gptq.block_size = o.gptq_block;
+      CalibratedModel out{{}, input};
+      const TargetChooser targets = int_bits ? uniform_int_grid({*int_bits, o.group_size, o.symmetric})
+                                             : gguf_preset_targets(out.model, selection);
+      spdlog::info("{}: calibrating on {} windows of {} tokens, block by block", o.method, windows.size(),
+                   o.calib.seqlen);
+      out.result = quantize_calibrated(out.model, windows, targets, c);
+      return out;
+    });
+    calibration = shared.result;
+    model = shared.model;
   }
 
   const auto write_start = std::chrono::steady_clock::now();
@@ -257,64 +275,76 @@ void run_quantize(QuantizeOptions& o) {
   if (calib_seconds > 0) report.timings["calibration"] = calib_seconds;
   report.timings["write"] = write_seconds;
 
-  if (!o.eval.text_path.empty() || !o.eval.tokens_path.empty()) {
+  if (o.eval.given()) {
     const auto t = std::chrono::steady_clock::now();
-    const auto windows = build_eval_windows(original, o.eval);
-    const ModelRunner reference(original);
+    std::optional<Model> loaded_reference;
+    if (!o.reference.empty()) loaded_reference = load_model(o.reference);
+    const Model& reference_model = loaded_reference ? *loaded_reference : ctx.reference();
+    const auto& windows = ctx.eval_windows(reference_model, o.eval);
+    const ModelRunner reference(reference_model);
     const ModelRunner candidate(written);
     report.eval = to_eval_comparison(compare_models(reference, candidate, windows), o.eval);
     report.timings["eval"] = seconds_since(t);
+    // The written model's own speed, on at most 4 windows (the comparison above times both models together).
+    const std::vector<EvalWindow> few(windows.begin(), windows.begin() + std::min<ptrdiff_t>(4, windows.size()));
+    report.extra["eval_tokens_per_second"] = evaluate_perplexity(candidate, few).tokens_per_second;
   }
   add_gates(report, o.max_ppl_increase, o.max_kl);
   report.timings["total"] = seconds_since(start);
-  finish_report(report, o.output, o.report, o.json);
+  finish_report(report, o.output, o.report, o.json, ctx.in_recipe);
 }
 
 }  // namespace
 
-CommandSpec quantize_command() {
-  return {"quantize", "Quantize weights to a GGUF type or llama.cpp-style mix, with an accuracy report",
-          [](CLI::App& sub, const GlobalOptions&) -> std::function<void()> {
-            auto o = std::make_shared<QuantizeOptions>();
-            sub.add_option("MODEL", o->model, "Hugging Face folder, .gguf or .onnx file")->required();
-            sub.add_option("-o,--output", o->output, "Output: .gguf file, HF checkpoint folder, or .onnx file")->required();
-            sub.add_option("--format", o->format, "gguf (default; presets), hf (GPTQ/AWQ checkpoint; intN) or onnx (int4/int8)");
-            sub.add_option("--type", o->type, "GGUF preset: " + preset_names() + " (default Q4_K_M); or an integer grid "
-                           "int2, int3, int4, int8 for --format hf/onnx");
-            sub.add_option("--method", o->method,
-                           "rtn (default), gptq, awq or awq+gptq; gptq/awq calibrate block by block on --calib and round "
-                           "onto the preset's GGUF grids or the integer grid");
-            sub.add_option("--group-size", o->group_size, "intN: input columns per scale (32, 64, 128 (default), or -1 for whole rows)");
-            sub.add_flag("--sym", o->symmetric, "intN: symmetric grid (default asymmetric, with zero points)");
-            sub.add_option("--damp", o->damp, "GPTQ: dampening as a fraction of mean diag(H) (default 0.01; raised x10 "
-                           "automatically when Cholesky fails)")->check(CLI::PositiveNumber);
-            sub.add_flag("--act-order", o->act_order, "GPTQ: process columns by descending Hessian diagonal (static groups)");
-            sub.add_flag("--static-groups", o->static_groups, "GPTQ: fix every group's grid before the sweep");
-            sub.add_option("--block", o->gptq_block, "GPTQ: columns per lazy batch update (default 128)")->check(CLI::PositiveNumber);
-            sub.add_option("--type-for", o->type_for,
-                           "PATTERN=TYPE: store matching tensors as TYPE (glob on HF or GGUF names, or re:REGEX); "
-                           "repeatable, first match wins");
-            sub.add_option("--keep", o->keep, "PATTERN: leave matching tensors in their current type; repeatable");
-            sub.add_option("--encoder", o->encoder,
-                           "Block encoder: search (default: never worse than llama.cpp's on weighted error), "
-                           "reference (llama.cpp's quantize_row_*_ref, bit for bit), llama (llama.cpp's own)");
-            add_calibration_options(sub, o->calib);
-            sub.add_option("--imatrix-in", o->imatrix_in, "Importance matrix saved by --imatrix-out")
-                ->check(CLI::ExistingFile);
-            sub.add_option("--imatrix-out", o->imatrix_out, "Save the importance matrix computed from --calib");
-            add_eval_text_options(sub, o->eval, false, "--eval");
-            sub.add_option("--report", o->report, "Report path (default: beside the output, OUT.report.{json,md})");
-            sub.add_option("--max-ppl-increase", o->max_ppl_increase,
-                           "Exit with code 6 when perplexity rises by more than PCT percent (needs --eval)")
-                ->check(CLI::NonNegativeNumber);
-            sub.add_option("--max-kl", o->max_kl, "Exit with code 6 when mean KL(original||output) exceeds X (needs --eval)")
-                ->check(CLI::NonNegativeNumber);
-            sub.add_flag("--dry-run", o->dry_run, "Print the type chosen for each tensor and stop");
-            sub.add_flag("--json", o->json, "Print the report as JSON on stdout");
-            sub.footer(std::string("Importance: --calib runs the model over calibration windows and weights each column's "
-                                   "squared error by its mean squared input activation.\n") + kEvalProtocolHelp);
-            return [o] { run_quantize(*o); };
-          }};
+StageInfo quantize_stage() {
+  StageInfo s;
+  s.name = "quantize";
+  s.summary = "Quantize weights to a GGUF type or llama.cpp-style mix, with an accuracy report";
+  s.footer = std::string("Importance: --calib runs the model over calibration windows and weights each column's "
+                         "squared error by its mean squared input activation.\n") + kEvalProtocolHelp;
+  s.options = {
+      positional_option("MODEL", "Hugging Face folder, .gguf or .onnx file"),
+      string_option("output", "", "Output: .gguf file, HF checkpoint folder, or .onnx file")
+          .with_flags("-o,--output").mandatory().as_path().cli_only(),
+      string_option("format", "gguf", "gguf (default; presets), hf (GPTQ/AWQ checkpoint; intN) or onnx (int4/int8)"),
+      string_option("type", "q4_k_m", "GGUF preset: " + preset_names() + " (default Q4_K_M); or an integer grid "
+                    "int2, int3, int4, int8 for --format hf/onnx"),
+      string_option("method", "rtn", "rtn (default), gptq, awq or awq+gptq; gptq/awq calibrate block by block on "
+                    "--calib and round onto the preset's GGUF grids or the integer grid"),
+      int_option("group-size", 128, "intN: input columns per scale (32, 64, 128 (default), or -1 for whole rows)"),
+      flag_option("sym", "intN: symmetric grid (default asymmetric, with zero points)"),
+      float_option("damp", 0.01, "GPTQ: dampening as a fraction of mean diag(H) (default 0.01; raised x10 "
+                   "automatically when Cholesky fails)").with_check(OptionCheck::Positive),
+      flag_option("act-order", "GPTQ: process columns by descending Hessian diagonal (static groups)"),
+      flag_option("static-groups", "GPTQ: fix every group's grid before the sweep"),
+      int_option("block", 128, "GPTQ: columns per lazy batch update (default 128)").with_check(OptionCheck::Positive),
+      list_option("type-for", "PATTERN=TYPE: store matching tensors as TYPE (glob on HF or GGUF names, or re:REGEX); "
+                  "repeatable, first match wins"),
+      list_option("keep", "PATTERN: leave matching tensors in their current type; repeatable"),
+      string_option("encoder", "search", "Block encoder: search (default: never worse than llama.cpp's on weighted "
+                    "error), reference (llama.cpp's quantize_row_*_ref, bit for bit), llama (llama.cpp's own)"),
+  };
+  for (auto& spec : calibration_option_specs(128, "Calibration windows (default 128)", 0,
+                                             "Tokens per calibration window (default: min(model context, 512))",
+                                             "Seed for choosing calibration windows (default 0)"))
+    s.options.push_back(spec);
+  s.options.push_back(string_option("imatrix-in", "", "Importance matrix saved by --imatrix-out")
+                          .with_check(OptionCheck::ExistingFile).as_path());
+  s.options.push_back(string_option("imatrix-out", "", "Save the importance matrix computed from --calib").as_path());
+  for (auto& spec : eval_option_specs("--eval")) s.options.push_back(spec);
+  s.options.push_back(string_option("reference", "", "Evaluate against this model instead of the input (default: "
+                                    "the input; a recipe's targets compare against the recipe's model)")
+                          .with_check(OptionCheck::ExistingPath).as_path().cli_only());
+  s.options.push_back(string_option("report", "", "Report path (default: beside the output, OUT.report.{json,md})")
+                          .as_path().cli_only());
+  s.options.push_back(float_option("max-ppl-increase", -1, "Exit with code 6 when perplexity rises by more than PCT "
+                                   "percent (needs --eval)").with_check(OptionCheck::NonNegative).cli_only());
+  s.options.push_back(float_option("max-kl", -1, "Exit with code 6 when mean KL(original||output) exceeds X (needs "
+                                   "--eval)").with_check(OptionCheck::NonNegative).cli_only());
+  s.options.push_back(flag_option("dry-run", "Print the type chosen for each tensor and stop").cli_only());
+  s.options.push_back(flag_option("json", "Print the report as JSON on stdout").cli_only());
+  s.run = run_quantize;
+  return s;
 }
 
-}  // namespace slmopt::driver
+}  // namespace slmopt::pipeline

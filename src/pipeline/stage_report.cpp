@@ -1,12 +1,30 @@
-#include "report_helpers.h"
+#include "slmopt/pipeline/stage_report.h"
 
 #include <cstdio>
 #include <filesystem>
+#include <iostream>
 
-#include "driver.h"
 #include "slmopt/core/error.h"
 
-namespace slmopt::driver {
+namespace slmopt::pipeline {
+
+void print_json(const nlohmann::json& document) { std::cout << document.dump(2) << std::endl; }
+
+std::string human_bytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024.0 && u < 4) {
+    bytes /= 1024.0;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", bytes, units[u]);
+  return buf;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
 
 uint64_t path_bytes(const std::string& path) {
   namespace fs = std::filesystem;
@@ -68,10 +86,11 @@ void add_gates(AccuracyReport& report, double max_ppl_increase, double max_kl) {
 }
 
 void finish_report(const AccuracyReport& report, const std::string& output_path, const std::string& report_option,
-                   bool json) {
+                   bool json, bool quiet) {
   const auto [json_path, md_path] = report_paths(output_path, report_option);
   write_report(report, json_path, md_path);
-  if (json) {
+  if (quiet) {
+  } else if (json) {
     print_json(report_to_json(report));
   } else {
     std::printf("wrote %s (%s, %.3f bits/weight, %.2fx smaller)\n", output_path.c_str(),
@@ -91,4 +110,4 @@ void finish_report(const AccuracyReport& report, const std::string& output_path,
                   g.value, g.limit);
 }
 
-}  // namespace slmopt::driver
+}  // namespace slmopt::pipeline

@@ -1,9 +1,9 @@
-// slmopt prune MODEL -o OUT [--format hf|gguf|onnx] [cut options] [--refit] [--eval FILE]: structured pruning of
-// attention heads / KV groups, FFN channels and whole layers, chosen by importance scores measured on calibration
-// windows (prune/importance.h), cut physically (prune/structured.h), optionally repaired by least-squares refits
-// of the output projections (prune/refit.h), with the same accuracy report as quantize.
+// The prune stage: structured pruning of attention heads / KV groups, FFN channels and whole layers, chosen by
+// importance scores measured on calibration windows (prune/importance.h), cut physically (prune/structured.h),
+// optionally repaired by least-squares refits of the output projections (prune/refit.h), with the same accuracy
+// report as quantize. Inside a recipe the pruned model stays in memory as the next stage's input (written only
+// when the stage names an output), and the context drops calibration results measured on the old weights.
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -11,10 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "calibration_options.h"
-#include "commands.h"
-#include "eval_windows.h"
-#include "report_helpers.h"
+#include "stages.h"
 #include "slmopt/core/atomic_file.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/log.h"
@@ -25,38 +22,31 @@
 #include "slmopt/io/hf.h"
 #include "slmopt/io/model_loader.h"
 #include "slmopt/io/onnx_export.h"
+#include "slmopt/pipeline/stage_report.h"
 #include "slmopt/prune/importance.h"
 #include "slmopt/prune/refit.h"
 #include "slmopt/prune/structured.h"
 
-namespace slmopt::driver {
+namespace slmopt::pipeline {
 namespace {
 
-struct PruneOptions {
-  std::string model;
-  std::string output;
-  std::string format = "hf";
-  CalibrationOptions calib;
-  std::string importance = "loss";
-  std::string scores_in, scores_out;
-  // Cut options (PruneSpec).
+struct PruneSettings {
+  std::string output, format;
+  CalibTextOptions calib;
+  std::string importance, scores_in, scores_out;
   double heads_ratio = 0;
   int64_t heads_per_layer = 0;
-  std::string layer_heads;
-  std::string head_unit = "query";
+  std::string layer_heads, head_unit;
   double ffn_ratio = 0;
   std::string layer_ffn;
   int64_t ffn_multiple = 1;
   bool per_layer_counts = false;
   std::string keep_layers, drop_layers;
-  // Repair.
   bool refit = false;
-  double ridge = RefitOptions{}.ridge;
-  // Report.
+  double ridge = 0;
   EvalTextOptions eval;
-  std::string report;
-  double max_ppl_increase = -1;
-  double max_kl = -1;
+  std::string reference, report;
+  double max_ppl_increase = -1, max_kl = -1;
   bool json = false;
 
   bool cuts_something() const {
@@ -65,8 +55,33 @@ struct PruneOptions {
   }
 };
 
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+PruneSettings settings_from(const OptionValues& v) {
+  PruneSettings o;
+  o.output = v.str("output");
+  o.format = v.str("format");
+  o.calib = calibration_from_values(v);
+  o.importance = v.str("importance");
+  o.scores_in = v.str("scores-in");
+  o.scores_out = v.str("scores");
+  o.heads_ratio = v.f64("heads-ratio");
+  o.heads_per_layer = v.i64("heads-per-layer");
+  o.layer_heads = v.str("layer-heads");
+  o.head_unit = v.str("head-unit");
+  o.ffn_ratio = v.f64("ffn-ratio");
+  o.layer_ffn = v.str("layer-ffn");
+  o.ffn_multiple = v.i64("ffn-multiple");
+  o.per_layer_counts = v.flag("per-layer-counts");
+  o.keep_layers = v.str("keep-layers");
+  o.drop_layers = v.str("drop-layers");
+  o.refit = v.flag("refit");
+  o.ridge = v.f64("ridge");
+  o.eval = eval_from_values(v, "--eval");
+  o.reference = v.str("reference");
+  o.report = v.str("report");
+  o.max_ppl_increase = v.f64("max-ppl-increase");
+  o.max_kl = v.f64("max-kl");
+  o.json = v.flag("json");
+  return o;
 }
 
 // "a,b,c" → one count per layer; Error(Usage) naming the option for anything else.
@@ -96,7 +111,7 @@ std::vector<int64_t> layer_list(const std::string& option, const std::string& te
   }
 }
 
-PruneSpec make_spec(const PruneOptions& o, const Config& config) {
+PruneSpec make_spec(const PruneSettings& o, const Config& config) {
   PruneSpec spec;
   spec.head_ratio = o.heads_ratio;
   if (o.heads_per_layer > 0) spec.heads_per_layer = o.heads_per_layer;
@@ -136,7 +151,7 @@ void print_scores_summary(const ImportanceScores& scores) {
               format, format == "hf" ? "Hugging Face configs" : "the ONNX graph");
 }
 
-void write_output(const Model& pruned, const PruneOptions& o) {
+void write_output(const Model& pruned, const PruneSettings& o) {
   if (o.format == "hf") {
     write_hf_model(pruned, o.output);
   } else if (o.format == "gguf") {
@@ -148,8 +163,9 @@ void write_output(const Model& pruned, const PruneOptions& o) {
   }
 }
 
-void run_prune(PruneOptions& o) {
+void run_prune(PipelineContext& ctx, const OptionValues& values) {
   const auto start = std::chrono::steady_clock::now();
+  PruneSettings o = settings_from(values);
   if (o.format != "hf" && o.format != "gguf" && o.format != "onnx")
     throw_error(ErrorKind::Usage, "--format '{}': choose hf, gguf or onnx", o.format);
   const auto method = parse_importance_method(o.importance);
@@ -159,17 +175,19 @@ void run_prune(PruneOptions& o) {
   if (!o.cuts_something() && o.scores_out.empty())
     throw_error(ErrorKind::Usage, "nothing to prune: give --heads-ratio, --heads-per-layer, --layer-heads, --ffn-ratio, "
                 "--layer-ffn, --keep-layers or --drop-layers (or --scores FILE to only save the scores)");
-  if (o.cuts_something() && o.output.empty()) throw_error(ErrorKind::Usage, "-o/--output is required to prune");
+  // A recipe keeps the pruned model in memory for the next stage; a subcommand must write it.
+  if (o.cuts_something() && o.output.empty() && !ctx.in_recipe)
+    throw_error(ErrorKind::Usage, "-o/--output is required to prune");
   if (!o.cuts_something() && (o.refit || !o.output.empty()))
     throw_error(ErrorKind::Usage, "{} needs a cut option (--heads-ratio, --ffn-ratio, ...)",
                 o.refit ? "--refit" : "-o/--output");
 
-  const Model model = load_model(o.model);
-  model.validate();
+  const Model model = ctx.input();  // a copy sharing the tensors: set_input() below replaces the context's
   const PruneSpec spec = o.cuts_something() ? make_spec(o, model.config) : PruneSpec{};
   // Refuse what the output format cannot hold before the (slow) importance run; the exact check follows the plan.
   const auto differs = [](const std::vector<int64_t>& v) { return std::adjacent_find(v.begin(), v.end(), std::not_equal_to<>()) != v.end(); };
-  if (o.format != "gguf" && (o.per_layer_counts || differs(spec.layer_heads) || differs(spec.layer_ffn)))
+  const bool writes = !o.output.empty();
+  if (writes && o.format != "gguf" && (o.per_layer_counts || differs(spec.layer_heads) || differs(spec.layer_ffn)))
     per_layer_counts_error(o.format);
 
   // Calibration windows: needed to measure importance and to refit.
@@ -177,8 +195,8 @@ void run_prune(PruneOptions& o) {
   if (need_windows && !o.calib.given())
     throw_error(ErrorKind::Usage, "--calib (or --calib-tokens) is required to {}",
                 o.scores_in.empty() ? "measure importance (or give --scores-in FILE)" : "refit (--refit)");
-  std::vector<std::vector<int32_t>> windows;
-  if (need_windows) windows = build_calibration_windows(model, o.calib);
+  static const std::vector<std::vector<int32_t>> kNoWindows;
+  const auto& windows = need_windows ? ctx.calibration_windows(o.calib) : kNoWindows;
   const ModelRunner original(model);
 
   const auto score_start = std::chrono::steady_clock::now();
@@ -198,6 +216,7 @@ void run_prune(PruneOptions& o) {
   const double score_seconds = seconds_since(score_start);
   if (!o.scores_out.empty()) write_file_atomic(o.scores_out, importance_to_json(scores).dump(2) + "\n");
   if (!o.cuts_something()) {
+    if (ctx.in_recipe) return;
     if (o.json) print_json(importance_to_json(scores));
     else {
       print_scores_summary(scores);
@@ -209,7 +228,7 @@ void run_prune(PruneOptions& o) {
   const PrunePlan plan = plan_pruning(model.config, scores, spec);
   Model pruned = model;
   apply_prune_plan(pruned, plan);
-  if (o.format != "gguf" && !pruned.config.uniform_layers()) per_layer_counts_error(o.format);
+  if (writes && o.format != "gguf" && !pruned.config.uniform_layers()) per_layer_counts_error(o.format);
 
   const auto refit_start = std::chrono::steady_clock::now();
   std::optional<RefitReport> refit;
@@ -218,6 +237,12 @@ void run_prune(PruneOptions& o) {
     refit = refit_pruned_model(original, pruned, plan, windows, {o.ridge});
   }
   const double refit_seconds = seconds_since(refit_start);
+
+  if (!writes) {  // inside a recipe: the pruned model is the next stage's input
+    spdlog::info("pruned in memory: parameters {} -> {}", model.parameter_count(), pruned.parameter_count());
+    ctx.set_input(std::move(pruned), Invalidates::Weights);
+    return;
+  }
 
   const auto write_start = std::chrono::steady_clock::now();
   write_output(pruned, o);
@@ -252,83 +277,87 @@ void run_prune(PruneOptions& o) {
   report.timings["refit"] = refit_seconds;
   report.timings["write"] = write_seconds;
 
-  if (!o.eval.text_path.empty() || !o.eval.tokens_path.empty()) {
+  if (o.eval.given()) {
     const auto t = std::chrono::steady_clock::now();
-    const auto eval_windows = build_eval_windows(model, o.eval);
+    std::optional<Model> loaded_reference;
+    if (!o.reference.empty()) loaded_reference = load_model(o.reference);
+    const Model& reference_model = loaded_reference ? *loaded_reference : ctx.reference();
+    const auto& eval_windows = ctx.eval_windows(reference_model, o.eval);
+    const ModelRunner reference(reference_model);
     const ModelRunner candidate(pruned);
-    report.eval = to_eval_comparison(compare_models(original, candidate, eval_windows), o.eval);
+    report.eval = to_eval_comparison(compare_models(reference, candidate, eval_windows), o.eval);
     report.timings["eval"] = seconds_since(t);
   }
   add_gates(report, o.max_ppl_increase, o.max_kl);
   report.timings["total"] = seconds_since(start);
-  if (!o.json)
+  if (!o.json && !ctx.in_recipe)
     std::printf("parameters %lld -> %lld (%.1f %% removed)\n", (long long)model.parameter_count(),
                 (long long)pruned.parameter_count(),
                 100.0 * (1.0 - static_cast<double>(pruned.parameter_count()) /
                                    static_cast<double>(std::max<int64_t>(model.parameter_count(), 1))));
-  finish_report(report, o.output, o.report, o.json);
+  if (ctx.in_recipe) ctx.set_input(std::move(pruned), Invalidates::Weights);
+  finish_report(report, o.output, o.report, o.json, ctx.in_recipe);
 }
 
 }  // namespace
 
-CommandSpec prune_command() {
-  return {"prune", "Structured pruning of heads, KV groups, FFN channels and layers, with optional refit and an accuracy report",
-          [](CLI::App& sub, const GlobalOptions&) -> std::function<void()> {
-            auto o = std::make_shared<PruneOptions>();
-            o->calib.samples = 32;  // prune's defaults: 32 windows of 128 tokens
-            o->calib.seqlen = 128;
-            sub.add_option("MODEL", o->model, "Hugging Face folder, .gguf or .onnx file")->required();
-            sub.add_option("-o,--output", o->output, "Output folder (hf) or file (.gguf, .onnx); not needed with --scores alone");
-            sub.add_option("--format", o->format,
-                           "Output format: hf (default; same counts in every layer), gguf (per-layer counts allowed, "
-                           "tensor types kept), onnx (F32)");
-            add_calibration_options(sub, o->calib);
-            sub.get_option("--calib-samples")->description("Calibration windows (default 32)");
-            sub.get_option("--calib-seqlen")->description("Tokens per calibration window (default 128)");
-            sub.get_option("--seed")->description("Seed for choosing calibration windows and for --importance random (default 0)");
-            sub.add_option("--importance", o->importance,
-                           "Importance method: loss (default; loss increase when the unit alone is masked), "
-                           "activation (mean norm of the unit's residual contribution), random (baseline, --seed)");
-            sub.add_option("--scores-in", o->scores_in, "Reuse importance scores saved by --scores (no calibration run)")
-                ->check(CLI::ExistingFile);
-            sub.add_option("--scores", o->scores_out,
-                           "Save the importance scores as JSON; without cut options, only measure and save them");
-            sub.add_option("--heads-ratio", o->heads_ratio, "Fraction of query heads to remove, in [0, 1)")
-                ->check(CLI::Range(0.0, 1.0));
-            sub.add_option("--heads-per-layer", o->heads_per_layer, "Query heads to keep in every layer")
-                ->check(CLI::PositiveNumber);
-            sub.add_option("--layer-heads", o->layer_heads, "a,b,...: query heads to keep in each layer (one count per layer)");
-            sub.add_option("--head-unit", o->head_unit,
-                           "query (default: remove query heads inside each KV group) or kv-group (remove whole KV "
-                           "groups with their query heads and K/V rows)");
-            sub.add_option("--ffn-ratio", o->ffn_ratio, "Fraction of FFN channels to remove, in [0, 1)")
-                ->check(CLI::Range(0.0, 1.0));
-            sub.add_option("--layer-ffn", o->layer_ffn, "a,b,...: FFN channels to keep in each layer (one count per layer)");
-            sub.add_option("--ffn-multiple", o->ffn_multiple,
-                           "Round kept FFN channel counts to a multiple of M (e.g. 32 or 256 for whole quant blocks; default 1)")
-                ->check(CLI::PositiveNumber);
-            sub.add_flag("--per-layer-counts", o->per_layer_counts,
-                         "Meet ratios globally (scores normalised per layer, ranked across layers) so layers keep "
-                         "different counts; needs --format gguf");
-            sub.add_option("--keep-layers", o->keep_layers, "Layers to keep, e.g. 0,2-5 (source indices)");
-            sub.add_option("--drop-layers", o->drop_layers, "Layers to remove, e.g. 1,3 (source indices)");
-            sub.add_flag("--refit", o->refit,
-                         "Re-fit o_proj/down_proj of cut layers by ridge least squares on the calibration windows");
-            sub.add_option("--ridge", o->ridge, "Refit ridge, relative to mean diag(XᵀX) (default 0.01)")
-                ->check(CLI::NonNegativeNumber);
-            add_eval_text_options(sub, o->eval, false, "--eval");
-            sub.add_option("--report", o->report, "Report path (default: beside the output, OUT.report.{json,md} or OUT/report.{json,md})");
-            sub.add_option("--max-ppl-increase", o->max_ppl_increase,
-                           "Exit with code 6 when perplexity rises by more than PCT percent (needs --eval)")
-                ->check(CLI::NonNegativeNumber);
-            sub.add_option("--max-kl", o->max_kl, "Exit with code 6 when mean KL(original||output) exceeds X (needs --eval)")
-                ->check(CLI::NonNegativeNumber);
-            sub.add_flag("--json", o->json, "Print the report (or, with --scores alone, the scores) as JSON on stdout");
-            sub.footer(std::string("Calibration defaults for prune: --calib-samples 32, --calib-seqlen 128. At most one of "
-                                   "--heads-ratio/--heads-per-layer/--layer-heads, one of --ffn-ratio/--layer-ffn, one of "
-                                   "--keep-layers/--drop-layers.\n") + kEvalProtocolHelp);
-            return [o] { run_prune(*o); };
-          }};
+StageInfo prune_stage() {
+  StageInfo s;
+  s.name = "prune";
+  s.summary = "Structured pruning of heads, KV groups, FFN channels and layers, with optional refit and an accuracy report";
+  s.footer = std::string("Calibration defaults for prune: --calib-samples 32, --calib-seqlen 128. At most one of "
+                         "--heads-ratio/--heads-per-layer/--layer-heads, one of --ffn-ratio/--layer-ffn, one of "
+                         "--keep-layers/--drop-layers.\n") + kEvalProtocolHelp;
+  s.invalidates = Invalidates::Weights;
+  s.options = {
+      positional_option("MODEL", "Hugging Face folder, .gguf or .onnx file"),
+      string_option("output", "", "Output folder (hf) or file (.gguf, .onnx); not needed with --scores alone")
+          .with_flags("-o,--output").as_path().cli_only(),
+      string_option("format", "hf", "Output format: hf (default; same counts in every layer), gguf (per-layer counts "
+                    "allowed, tensor types kept), onnx (F32)"),
+  };
+  for (auto& spec : calibration_option_specs(32, "Calibration windows (default 32)", 128,
+                                             "Tokens per calibration window (default 128)",
+                                             "Seed for choosing calibration windows and for --importance random (default 0)"))
+    s.options.push_back(spec);
+  const std::vector<OptionSpec> rest = {
+      string_option("importance", "loss", "Importance method: loss (default; loss increase when the unit alone is "
+                    "masked), activation (mean norm of the unit's residual contribution), random (baseline, --seed)"),
+      string_option("scores-in", "", "Reuse importance scores saved by --scores (no calibration run)")
+          .with_check(OptionCheck::ExistingFile).as_path(),
+      string_option("scores", "", "Save the importance scores as JSON; without cut options, only measure and save them")
+          .as_path(),
+      float_option("heads-ratio", 0, "Fraction of query heads to remove, in [0, 1)").with_check(OptionCheck::Range, 0, 1),
+      int_option("heads-per-layer", 0, "Query heads to keep in every layer").with_check(OptionCheck::Positive),
+      string_option("layer-heads", "", "a,b,...: query heads to keep in each layer (one count per layer)"),
+      string_option("head-unit", "query", "query (default: remove query heads inside each KV group) or kv-group "
+                    "(remove whole KV groups with their query heads and K/V rows)"),
+      float_option("ffn-ratio", 0, "Fraction of FFN channels to remove, in [0, 1)").with_check(OptionCheck::Range, 0, 1),
+      string_option("layer-ffn", "", "a,b,...: FFN channels to keep in each layer (one count per layer)"),
+      int_option("ffn-multiple", 1, "Round kept FFN channel counts to a multiple of M (e.g. 32 or 256 for whole quant "
+                 "blocks; default 1)").with_check(OptionCheck::Positive),
+      flag_option("per-layer-counts", "Meet ratios globally (scores normalised per layer, ranked across layers) so "
+                  "layers keep different counts; needs --format gguf"),
+      string_option("keep-layers", "", "Layers to keep, e.g. 0,2-5 (source indices)"),
+      string_option("drop-layers", "", "Layers to remove, e.g. 1,3 (source indices)"),
+      flag_option("refit", "Re-fit o_proj/down_proj of cut layers by ridge least squares on the calibration windows"),
+      float_option("ridge", RefitOptions{}.ridge, "Refit ridge, relative to mean diag(XᵀX) (default 0.01)")
+          .with_check(OptionCheck::NonNegative),
+  };
+  s.options.insert(s.options.end(), rest.begin(), rest.end());
+  for (auto& spec : eval_option_specs("--eval")) s.options.push_back(spec);
+  s.options.push_back(string_option("reference", "", "Evaluate against this model instead of the input (default: "
+                                    "the input)").with_check(OptionCheck::ExistingPath).as_path().cli_only());
+  s.options.push_back(string_option("report", "", "Report path (default: beside the output, OUT.report.{json,md} or "
+                                    "OUT/report.{json,md})").as_path().cli_only());
+  s.options.push_back(float_option("max-ppl-increase", -1, "Exit with code 6 when perplexity rises by more than PCT "
+                                   "percent (needs --eval)").with_check(OptionCheck::NonNegative).cli_only());
+  s.options.push_back(float_option("max-kl", -1, "Exit with code 6 when mean KL(original||output) exceeds X (needs "
+                                   "--eval)").with_check(OptionCheck::NonNegative).cli_only());
+  s.options.push_back(flag_option("json", "Print the report (or, with --scores alone, the scores) as JSON on stdout")
+                          .cli_only());
+  s.run = run_prune;
+  return s;
 }
 
-}  // namespace slmopt::driver
+}  // namespace slmopt::pipeline

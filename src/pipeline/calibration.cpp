@@ -1,0 +1,173 @@
+#include "slmopt/pipeline/calibration.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "slmopt/core/error.h"
+#include "slmopt/io/safetensors.h"
+#include "slmopt/text/tokenizer.h"
+
+namespace slmopt::pipeline {
+
+nlohmann::json CalibTextOptions::to_json() const {
+  return {{"calib", text_path.empty() ? tokens_path : text_path},
+          {"calib_samples", samples},
+          {"calib_seqlen", seqlen},
+          {"seed", seed}};
+}
+
+std::string CalibTextOptions::key() const {
+  return fmt::format("{}|{}|{}|{}|{}", text_path, tokens_path, samples, seqlen, seed);
+}
+
+std::string EvalTextOptions::key() const {
+  return fmt::format("{}|{}|{}|{}", text_path, tokens_path, ctx, max_windows);
+}
+
+std::vector<OptionSpec> calibration_option_specs(int64_t default_samples, const std::string& samples_help,
+                                                 int64_t default_seqlen, const std::string& seqlen_help,
+                                                 const std::string& seed_help) {
+  std::vector<OptionSpec> specs;
+  OptionSpec text{"calib", "--calib", OptionKind::String, std::string(), "Calibration text (UTF-8)"};
+  text.check = OptionCheck::ExistingFile;
+  text.is_path = true;
+  text.excludes = "calib-tokens";
+  specs.push_back(text);
+  OptionSpec tokens{"calib-tokens", "--calib-tokens", OptionKind::String, std::string(),
+                    "Calibration token ids (whitespace-separated, or little-endian uint32 .bin)"};
+  tokens.check = OptionCheck::ExistingFile;
+  tokens.is_path = true;
+  specs.push_back(tokens);
+  OptionSpec samples{"calib-samples", "--calib-samples", OptionKind::Int, default_samples, samples_help};
+  samples.check = OptionCheck::Range;
+  samples.min = 1;
+  samples.max = 1 << 20;
+  specs.push_back(samples);
+  OptionSpec seqlen{"calib-seqlen", "--calib-seqlen", OptionKind::Int, default_seqlen, seqlen_help};
+  seqlen.check = OptionCheck::Range;
+  seqlen.min = 2;
+  seqlen.max = 1 << 20;
+  specs.push_back(seqlen);
+  OptionSpec seed{"seed", "--seed", OptionKind::Int, int64_t{0}, seed_help};
+  seed.check = OptionCheck::NonNegative;
+  specs.push_back(seed);
+  return specs;
+}
+
+CalibTextOptions calibration_from_values(const OptionValues& v) {
+  CalibTextOptions o;
+  o.text_path = v.str("calib");
+  o.tokens_path = v.str("calib-tokens");
+  o.samples = v.i64("calib-samples");
+  o.seqlen = v.i64("calib-seqlen");
+  o.seed = static_cast<uint64_t>(v.i64("seed"));
+  return o;
+}
+
+std::vector<OptionSpec> eval_option_specs(const std::string& text_flag) {
+  std::vector<OptionSpec> specs;
+  OptionSpec text{text_flag.substr(2), text_flag, OptionKind::String, std::string(),
+                  "Evaluation text (UTF-8), tokenized with the model's tokenizer"};
+  text.check = OptionCheck::ExistingFile;
+  text.is_path = true;
+  text.excludes = "tokens";
+  specs.push_back(text);
+  OptionSpec tokens{"tokens", "--tokens", OptionKind::String, std::string(),
+                    "Evaluation token ids: whitespace-separated decimal ids, or little-endian uint32 in a .bin file"};
+  tokens.check = OptionCheck::ExistingFile;
+  tokens.is_path = true;
+  specs.push_back(tokens);
+  OptionSpec ctx{"ctx", "--ctx", OptionKind::Int, int64_t{0}, "Window length in tokens (default: min(model context, 512))"};
+  ctx.check = OptionCheck::Range;
+  ctx.min = 2;
+  ctx.max = static_cast<double>(int64_t{1} << 20);
+  specs.push_back(ctx);
+  OptionSpec windows{"max-windows", "--max-windows", OptionKind::Int, int64_t{0},
+                     "Evaluate at most this many windows (default: all)"};
+  windows.check = OptionCheck::NonNegative;
+  specs.push_back(windows);
+  return specs;
+}
+
+EvalTextOptions eval_from_values(const OptionValues& v, const std::string& text_flag) {
+  EvalTextOptions o;
+  o.text_path = v.str(text_flag.substr(2));
+  o.tokens_path = v.str("tokens");
+  o.ctx = v.i64("ctx");
+  o.max_windows = v.i64("max-windows");
+  return o;
+}
+
+std::vector<int32_t> load_corpus(const Model& model, const std::string& text_path, const std::string& tokens_path) {
+  if (!tokens_path.empty()) return read_token_file(tokens_path, model.config.vocab_size);
+  if (model.vocab.kind == VocabKind::None)
+    throw_error(ErrorKind::Usage, "{}: the model has no tokenizer; pass token ids with --tokens", model.source_path);
+  const Tokenizer tokenizer(model.vocab);
+  return tokenize_file(tokenizer, text_path);
+}
+
+std::vector<EvalWindow> build_eval_windows(const Model& model, EvalTextOptions& options) {
+  if (options.text_path.empty() && options.tokens_path.empty())
+    throw_error(ErrorKind::Usage, "an evaluation text (--text) or token file (--tokens) is required");
+  if (options.ctx == 0) options.ctx = std::min<int64_t>(model.config.max_position, 512);
+  if (options.ctx > model.config.max_position)
+    throw_error(ErrorKind::Usage, "--ctx {} exceeds the model's context length {}", options.ctx,
+                model.config.max_position);
+  const auto corpus = load_corpus(model, options.text_path, options.tokens_path);
+  std::optional<int32_t> bos;
+  if (model.vocab.add_bos && model.vocab.bos_id) bos = *model.vocab.bos_id;
+  auto windows = make_eval_windows(corpus, options.ctx, bos, options.max_windows);
+  if (windows.empty())
+    throw_error(ErrorKind::Usage, "{}: too short for one evaluation window ({} tokens)",
+                options.text_path.empty() ? options.tokens_path : options.text_path, corpus.size());
+  return windows;
+}
+
+std::vector<std::vector<int32_t>> build_calibration_windows(const Model& model, CalibTextOptions& o) {
+  if (o.seqlen == 0) o.seqlen = std::min<int64_t>(model.config.max_position, 512);
+  if (o.seqlen > model.config.max_position)
+    throw_error(ErrorKind::Usage, "--calib-seqlen {} exceeds the model's context length {}", o.seqlen,
+                model.config.max_position);
+  const auto corpus = load_corpus(model, o.text_path, o.tokens_path);
+  std::optional<int32_t> bos;
+  if (model.vocab.add_bos && model.vocab.bos_id) bos = *model.vocab.bos_id;
+  try {
+    return sample_calibration_windows(corpus, o.samples, o.seqlen, o.seed, bos);
+  } catch (const Error& e) {
+    throw Error(e.kind(), (o.text_path.empty() ? o.tokens_path : o.text_path) + ": " + e.what());
+  }
+}
+
+void save_importance(const ImportanceMatrix& importance, const std::string& path) {
+  std::vector<Tensor> tensors;
+  tensors.reserve(importance.columns.size());
+  for (const auto& [name, values] : importance.columns)
+    tensors.push_back(Tensor::from_f32(name, {static_cast<int64_t>(values.size())}, values));
+  std::vector<const Tensor*> pointers;
+  for (const auto& t : tensors) pointers.push_back(&t);
+  write_safetensors(path, pointers, {{"format", "slmopt-imatrix"}, {"tokens", std::to_string(importance.tokens)}});
+}
+
+ImportanceMatrix load_importance(const std::string& path, const Model& model) {
+  const SafetensorsFile file = SafetensorsFile::open(path);
+  auto format = file.metadata().find("format");
+  if (format == file.metadata().end() || format->second != "slmopt-imatrix")
+    throw_error(ErrorKind::BadInput, "{}: not an slmopt importance matrix (metadata format != slmopt-imatrix)", path);
+  ImportanceMatrix m;
+  if (auto tokens = file.metadata().find("tokens"); tokens != file.metadata().end())
+    m.tokens = std::strtoll(tokens->second.c_str(), nullptr, 10);
+  for (const Tensor& t : file.tensors()) {
+    const Tensor* weight = model.find(t.name());
+    if (weight == nullptr)
+      throw_error(ErrorKind::BadInput, "{}: entry '{}' names no tensor of the model", path, t.name());
+    if (t.rank() != 1 || t.dim(0) != weight->cols())
+      throw_error(ErrorKind::BadInput, "{}: entry '{}' has shape {}, the weight has {} input columns", path, t.name(),
+                  shape_to_string(t.shape()), weight->cols());
+    m.columns[t.name()] = t.to_f32();
+  }
+  return m;
+}
+
+}  // namespace slmopt::pipeline

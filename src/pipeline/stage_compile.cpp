@@ -1,0 +1,130 @@
+// The compile stage: write a model for a runtime. GGUF and HF change nothing but the storage type
+// (F32/F16/BF16, or Q8_0 for GGUF); ONNX also offers the weight-only integer encodings ONNX Runtime runs natively
+// (int8 QDQ, int8 with dynamic activations, int4 MatMulNBits).
+#include <cstdio>
+
+#include "stages.h"
+#include "slmopt/core/error.h"
+#include "slmopt/core/progress.h"
+#include "slmopt/io/gguf.h"
+#include "slmopt/io/hf.h"
+#include "slmopt/io/model_loader.h"
+#include "slmopt/io/onnx_export.h"
+#include "slmopt/ir/tensor_names.h"
+#include "slmopt/pipeline/stage_report.h"
+#include "slmopt/quant/block_quantize.h"
+#include "slmopt/quant/int_quantize.h"
+
+namespace slmopt::pipeline {
+namespace {
+
+void write_onnx(const Model& model, const OptionValues& v) {
+  const std::string type = v.str("type");
+  const std::string type_name = type == "keep" ? "f32" : type;
+  const auto weight_type = onnx_weight_type_from_name(type_name);
+  if (!weight_type)
+    throw_error(ErrorKind::Usage, "--type '{}': compile --format onnx takes f32, f16, int8, int8-dynamic or int4",
+                type);
+  OnnxExportOptions options;
+  options.weight_type = *weight_type;
+  options.fused_ops = v.flag("fused-ops");
+  options.f16_embeddings = v.flag("f16-embeddings");
+  options.accuracy_level = static_cast<int>(v.i64("accuracy-level"));
+  options.external_data_threshold = static_cast<uint64_t>(v.f64("external-data-mib") * 1024 * 1024);
+  IntQuantizedWeights codes;
+  if (const int bits = onnx_weight_type_bits(*weight_type)) {
+    const int64_t block_size = v.i64("block-size");
+    const bool asymmetric = v.flag("asymmetric");
+    // A model whose linears are already GGUF Q4_0 exports its own codes exactly; otherwise round to nearest.
+    bool all_q4_0 = true;
+    for (const auto& [name, t] : model.tensors())
+      if (names::is_linear_weight(name)) all_q4_0 &= t.dtype() == DType::Q4_0;
+    if (bits == 4 && all_q4_0 && block_size == 32 && !asymmetric) codes = int_weights_from_q4_0(model);
+    else codes = quantize_linear_weights_rtn(model, {bits, bits == 8 ? 0 : block_size, !asymmetric});
+    options.quantized = &codes;
+  }
+  export_onnx(model, v.str("output"), options);
+}
+
+void run_compile(PipelineContext& ctx, const OptionValues& v) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::string format = v.str("format"), type_name = v.str("type"), output = v.str("output");
+  std::optional<DType> type;
+  if (type_name != "keep" && format != "onnx") {
+    type = dtype_from_name(type_name);
+    const bool allowed = type && (*type == DType::F32 || *type == DType::F16 || *type == DType::BF16 ||
+                                  (*type == DType::Q8_0 && format == "gguf"));
+    if (!allowed)
+      throw_error(ErrorKind::Usage, "--type '{}': compile --format {} takes f32, f16, bf16{} or keep (use "
+                  "'slmopt quantize' for other types)", type_name, format, format == "gguf" ? ", q8_0" : "");
+  }
+  const Model& model = ctx.input();
+  size_t tensors = model.tensors().size();
+
+  if (format == "gguf") {
+    Progress progress("writing GGUF", tensors, true);
+    GgufWriteOptions options;
+    options.choose_dtype = [&](const std::string&, const Tensor& t) {
+      progress.advance();
+      return type ? *type : t.dtype();
+    };
+    options.encode = [](const Tensor& t, DType dtype) {
+      const Tensor q = quantize_tensor(t, dtype, nullptr);
+      return std::vector<uint8_t>(q.data(), q.data() + q.nbytes());
+    };
+    write_gguf(model, output, options);
+  } else if (format == "hf") {
+    HfWriteOptions options;
+    options.float_type = type;
+    bool quantized = false;
+    for (const auto& [name, t] : model.tensors()) quantized |= traits(t.dtype()).is_quantized;
+    if (quantized && !type) options.float_type = DType::F16;  // block types have no safetensors form
+    write_hf_model(model, output, options);
+  } else if (format == "onnx") {
+    write_onnx(model, v);
+  } else {
+    throw_error(ErrorKind::Usage, "--format '{}': choose gguf, hf or onnx", format);
+  }
+
+  const double seconds = seconds_since(start);
+  const uint64_t bytes = path_bytes(output);
+  if (ctx.in_recipe) return;
+  if (v.flag("json")) {
+    print_json({{"input", v.str("MODEL")}, {"output", output}, {"format", format}, {"type", type_name},
+                {"tensors", tensors}, {"bytes", bytes}, {"seconds", seconds}});
+  } else {
+    std::printf("wrote %s: %zu tensors, %s, %.2f s\n", output.c_str(), tensors,
+                human_bytes(static_cast<double>(bytes)).c_str(), seconds);
+  }
+}
+
+}  // namespace
+
+StageInfo compile_stage() {
+  StageInfo s;
+  s.name = "compile";
+  s.summary = "Write a model for a runtime: GGUF (llama.cpp), ONNX with KV cache (ONNX Runtime), or a Hugging Face folder";
+  s.options = {
+      positional_option("MODEL", "Hugging Face folder, .gguf or .onnx file"),
+      string_option("format", "", "gguf, hf or onnx").mandatory(),
+      string_option("type", "keep", "gguf/hf: keep (default), f32, f16, bf16, q8_0 (gguf only); "
+                    "onnx: f32 (default), f16, int8 (weight-only QDQ), int8-dynamic, int4 (MatMulNBits)"),
+      string_option("output", "", "Output file (.gguf, .onnx) or folder (hf)")
+          .with_flags("-o,--output").mandatory().as_path().cli_only(),
+      int_option("block-size", 32, "onnx int4: quantization block along the input (16..256, power of 2; default 32)")
+          .with_members({"16", "32", "64", "128", "256"}),
+      flag_option("asymmetric", "onnx int4/int8: asymmetric codes with zero points"),
+      flag_option("fused-ops", "onnx: ORT contrib ops (SimplifiedLayerNormalization, GroupQueryAttention, "
+                  "DynamicQuantizeMatMul)"),
+      flag_option("f16-embeddings", "onnx: store the embedding table (and a tied head) as fp16"),
+      int_option("accuracy-level", 4, "onnx int4: MatMulNBits accuracy_level (0-4, default 4: int8 compute)")
+          .with_check(OptionCheck::Range, 0, 4),
+      float_option("external-data-mib", 1800, "onnx: move weights to OUT.data when they exceed this many MiB "
+                   "(default 1800; protobuf's limit is 2 GiB)").with_check(OptionCheck::Positive),
+      flag_option("json", "Print a JSON summary").cli_only(),
+  };
+  s.run = run_compile;
+  return s;
+}
+
+}  // namespace slmopt::pipeline
