@@ -7,6 +7,7 @@
 
 #include "slmopt/core/error.h"
 #include "slmopt/core/parallel.h"
+#include "slmopt/exec/stored_linear.h"
 #include "work_split.h"
 
 namespace slmopt {
@@ -14,22 +15,7 @@ namespace slmopt {
 void linear(const RowMatrix& x, const RowMatrix& weight, const float* bias, RowMatrix& y) {
   if (x.cols() != weight.cols())
     throw_error(ErrorKind::Internal, "linear: input has {} columns, weight expects {}", x.cols(), weight.cols());
-  const int64_t tokens = x.rows(), out = weight.rows();
-  y.resize(tokens, out);
-  if (tokens == 0 || out == 0) return;
-  const int64_t n_blocks = (out + kLinearBlockCols - 1) / kLinearBlockCols;
-  parallel_for(
-      static_cast<size_t>(n_blocks),
-      [&](size_t begin, size_t end) {
-        for (size_t block = begin; block < end; ++block) {
-          const int64_t c0 = static_cast<int64_t>(block) * kLinearBlockCols;
-          const int64_t width = std::min(kLinearBlockCols, out - c0);
-          auto y_block = y.middleCols(c0, width);
-          y_block.noalias() = x * weight.middleRows(c0, width).transpose();
-          if (bias) y_block.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias + c0, width);
-        }
-      },
-      min_chunk_for(tokens * x.cols() * kLinearBlockCols));
+  linear_f32(x, weight.data(), weight.rows(), bias, y);
 }
 
 void rms_norm(const RowMatrix& x, const Eigen::VectorXf& weight, float eps, RowMatrix& y) {

@@ -148,6 +148,8 @@ inline constexpr std::string_view kAddSpacePrefix = "tokenizer.ggml.add_space_pr
 inline constexpr std::string_view kChatTemplate = "tokenizer.chat_template";
 inline constexpr std::string_view kSplitRegex = "slmopt.tokenizer.split_regex";
 inline constexpr std::string_view kIgnoreMerges = "slmopt.tokenizer.ignore_merges";
+// The tokenizer.json pipeline ({"normalizer", "pre_tokenizer"}) when the vocabulary came from one.
+inline constexpr std::string_view kTokenizerPipeline = "slmopt.tokenizer.pipeline";
 
 // "<arch>.<suffix>", e.g. arch_key("llama", "context_length").
 std::string arch_key(std::string_view arch, std::string_view suffix);

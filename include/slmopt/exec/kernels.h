@@ -1,9 +1,8 @@
 // The numeric kernels of the forward pass, shared with passes that need the same arithmetic (AWQ's output
 // error, GPTQ's layer replay): a linear layer, RMSNorm and SiLU.
 //
-// Determinism: linear() splits its output columns into fixed blocks of kLinearBlockCols and computes each
-// block with one Eigen product, whichever thread runs it. Block boundaries depend only on the matrix shapes,
-// never on the thread count, and no reduction is ever split, so results are bit-identical for any
+// Determinism: linear() runs linear_stored's kernels (stored_linear.h): every output is a dot product in a
+// fixed summation order and threads split output columns only, so results are bit-identical for any
 // set_thread_count() value.
 #pragma once
 
@@ -16,7 +15,7 @@ namespace slmopt {
 inline constexpr int64_t kLinearBlockCols = 64;
 
 // y = x · weightᵀ (+ bias): x [T, in], weight [out, in] (the IR layout), bias [out] or null, y [T, out].
-// Parallel over fixed blocks of output columns.
+// Parallel over output columns.
 void linear(const RowMatrix& x, const RowMatrix& weight, const float* bias, RowMatrix& y);
 
 // y = x / sqrt(mean(x²) + eps) · weight, row by row, as Hugging Face's LlamaRMSNorm does it: the row is
