@@ -310,13 +310,15 @@ Model load_gguf(const std::string& path) {
       std::string name = f.gguf_name;
       fused.emplace(std::move(name), std::make_pair(l, std::move(f)));
     }
-  // q/k/v biases of a fused attn_qkv may exist even when the description said none (it is read from tensors).
-  if (arch->fused_qkv)
-    for (int64_t l = 0; l < c.num_layers; ++l) {
-      FusedTensor bias{"blk." + std::to_string(l) + ".attn_qkv.bias", {names::q_bias(l), names::k_bias(l), names::v_bias(l)}};
-      std::string name = bias.gguf_name;
-      fused.emplace(std::move(name), std::make_pair(l, std::move(bias)));
-    }
+  // llama.cpp's loader (create_tensor_qkv) takes a fused attn_qkv for every architecture, and its converter
+  // keeps Phi-3's qkv_proj fused: split one wherever it appears. Biases are known only from the tensors.
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const std::string blk = "blk." + std::to_string(l) + ".";
+    fused.emplace(blk + "attn_qkv.weight",
+                  std::make_pair(l, FusedTensor{blk + "attn_qkv.weight", {names::q_proj(l), names::k_proj(l), names::v_proj(l)}}));
+    fused.emplace(blk + "attn_qkv.bias",
+                  std::make_pair(l, FusedTensor{blk + "attn_qkv.bias", {names::q_bias(l), names::k_bias(l), names::v_bias(l)}}));
+  }
   if (arch->fused_gate_up)
     for (int64_t l = 0; l < c.num_layers; ++l) {
       FusedTensor bias{"blk." + std::to_string(l) + ".ffn_up.bias", {names::gate_bias(l), names::up_bias(l)}};
