@@ -176,7 +176,12 @@ std::string normalize(const std::vector<NormalizerStep>& steps, std::string_view
   for (const NormalizerStep& step : steps) {
     switch (step.kind) {
       case NormalizerStep::Kind::Prepend:
-        if (!out.empty()) out.insert(0, step.content);
+        if (!out.empty()) {
+          std::string prefixed;
+          prefixed.reserve(step.content.size() + out.size());
+          prefixed.append(step.content).append(out);
+          out.swap(prefixed);
+        }
         break;
       case NormalizerStep::Kind::Replace:
         replace_all(out, step.pattern, step.content);
@@ -262,8 +267,15 @@ void PreTokenizer::run(std::string_view text, bool first, std::vector<std::strin
     for (Piece& piece : pieces) {
       switch (step.spec.kind) {
         case PreTokenizerStep::Kind::Metaspace: {
+          // The prefix goes first when the piece will not start with the replacement (built in order rather
+          // than inserted at 0, which GCC 12 misreports under -O3 as an overlapping copy).
+          const std::string& rep = step.spec.replacement;
+          const bool prefix = (step.spec.prepend == MetaspacePrepend::Always ||
+                               (step.spec.prepend == MetaspacePrepend::First && piece.first)) &&
+                              !piece.text.starts_with(' ') && !piece.text.starts_with(rep);
           std::string replaced;
           replaced.reserve(piece.text.size() + 8);
+          if (prefix) replaced.append(rep);
           for (const char c : piece.text) {
             if (c == ' ') {
               replaced.append(step.spec.replacement);
@@ -271,15 +283,18 @@ void PreTokenizer::run(std::string_view text, bool first, std::vector<std::strin
               replaced.push_back(c);
             }
           }
-          const bool prefix = step.spec.prepend == MetaspacePrepend::Always ||
-                              (step.spec.prepend == MetaspacePrepend::First && piece.first);
-          if (prefix && !replaced.starts_with(step.spec.replacement)) replaced.insert(0, step.spec.replacement);
           piece.text = std::move(replaced);
           cut(step, std::move(piece), next);
           break;
         }
         case PreTokenizerStep::Kind::ByteLevel: {
-          if (step.spec.add_prefix_space && !piece.text.starts_with(' ')) piece.text.insert(0, " ");
+          if (step.spec.add_prefix_space && !piece.text.starts_with(' ')) {
+            std::string prefixed;
+            prefixed.reserve(piece.text.size() + 1);
+            prefixed.push_back(' ');
+            prefixed.append(piece.text);
+            piece.text.swap(prefixed);
+          }
           const size_t from = next.size();
           cut(step, std::move(piece), next);
           std::string mapped;

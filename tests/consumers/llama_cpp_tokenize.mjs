@@ -1,8 +1,9 @@
-// llama.cpp's own tokenizer (node-llama-cpp's prebuilt CPU library) on the vocabulary of a GGUF file, loaded
+// llama.cpp's own tokenizer (node-llama-cpp's prebuilt CPU library) on the vocabulary of GGUF files, loaded
 // vocabulary-only (a file with tensors loads the same way; its tensors are not read).
 //
-// Usage: node llama_cpp_tokenize.mjs MODEL.gguf TEXTS.json
-//   TEXTS.json is a JSON array of strings. Prints one JSON array per text (one per line): the ids llama.cpp
+// Usage: node llama_cpp_tokenize.mjs TEXTS.json MODEL.gguf...
+//   TEXTS.json is a JSON array of strings. For each model in turn, prints one JSON array per text (one per
+//   line; models one after the other, one llama.cpp initialisation for all of them): the ids llama.cpp
 //   gives with no BOS/EOS and special-token text not parsed (llama_tokenize(add_special = false,
 //   parse_special = false), as llama.cpp's test-tokenizer-0 does). Quiet: llama.cpp's log lines go to stderr
 //   and only errors unless SLMOPT_HARNESS_VERBOSE=1. Works offline.
@@ -10,9 +11,9 @@ import fs from "node:fs";
 import process from "node:process";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 
-const [modelPath, textsPath] = process.argv.slice(2);
-if (!modelPath || !textsPath) {
-  process.stderr.write("usage: node llama_cpp_tokenize.mjs MODEL.gguf TEXTS.json\n");
+const [textsPath, ...modelPaths] = process.argv.slice(2);
+if (!textsPath || modelPaths.length === 0) {
+  process.stderr.write("usage: node llama_cpp_tokenize.mjs TEXTS.json MODEL.gguf...\n");
   process.exit(2);
 }
 const verbose = process.env.SLMOPT_HARNESS_VERBOSE === "1";
@@ -33,8 +34,14 @@ const llama = await getLlama({
     if (verbose || level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) process.stderr.write(message);
   },
 });
-const model = await llama.loadModel({ modelPath, vocabOnly: true, gpuLayers: 0 });
-const out = texts.map((t) => JSON.stringify(Array.from(model.tokenize(t, false))));
-process.stdout.write(out.join("\n") + "\n");
-await model.dispose();
+for (const modelPath of modelPaths) {
+  if (!fs.existsSync(modelPath)) {
+    process.stderr.write(`llama_cpp_tokenize: no such file: ${modelPath}\n`);
+    process.exit(2);
+  }
+  const model = await llama.loadModel({ modelPath, vocabOnly: true, gpuLayers: 0 });
+  const out = texts.map((t) => JSON.stringify(Array.from(model.tokenize(t, false))));
+  process.stdout.write(out.join("\n") + "\n");
+  await model.dispose();
+}
 await llama.dispose();

@@ -22,15 +22,22 @@
 namespace slmopt {
 namespace {
 
-// llama.cpp's ids for every text, through llama_cpp_tokenize.mjs.
-std::vector<std::vector<int32_t>> llama_cpp_ids(const std::string& gguf, const std::vector<std::string>& texts,
-                                                const std::string& scratch) {
+// llama.cpp's ids for every text, for each model in turn, through llama_cpp_tokenize.mjs (one process).
+std::vector<std::vector<std::vector<int32_t>>> llama_cpp_ids(const std::vector<std::string>& ggufs,
+                                                             const std::vector<std::string>& texts,
+                                                             const std::string& scratch) {
   const std::string texts_file = scratch + "/texts.json";
   write_file_atomic(texts_file, nlohmann::json(texts).dump());
-  std::istringstream lines(testing::run_node_script("llama_cpp_tokenize.mjs", {gguf, texts_file}));
-  std::vector<std::vector<int32_t>> out;
-  for (std::string line; std::getline(lines, line);)
-    out.push_back(nlohmann::json::parse(line).get<std::vector<int32_t>>());
+  std::vector<std::string> args{texts_file};
+  args.insert(args.end(), ggufs.begin(), ggufs.end());
+  std::istringstream lines(testing::run_node_script("llama_cpp_tokenize.mjs", args));
+  std::vector<std::vector<std::vector<int32_t>>> out(ggufs.size());
+  size_t model = 0;
+  for (std::string line; std::getline(lines, line);) {
+    while (model < out.size() && out[model].size() == texts.size()) ++model;
+    if (model == out.size()) break;
+    out[model].push_back(nlohmann::json::parse(line).get<std::vector<int32_t>>());
+  }
   return out;
 }
 
@@ -57,7 +64,7 @@ TEST_P(LlamaCppOnSlmoptGguf, GivesSlmoptsIds) {
     metaspace |= step.kind == PreTokenizerStep::Kind::Metaspace;
 
   const std::vector<std::string> texts = testing::cross_check_texts();
-  const auto reference = llama_cpp_ids(gguf, texts, scratch);
+  const auto reference = llama_cpp_ids({gguf}, texts, scratch)[0];
   ASSERT_EQ(reference.size(), texts.size());
   size_t equal = 0, prefixed = 0;
   for (size_t i = 0; i < texts.size(); ++i) {
@@ -83,21 +90,25 @@ INSTANTIATE_TEST_SUITE_P(Families, LlamaCppOnSlmoptGguf, ::testing::ValuesIn(tes
 
 TEST(LlamaCppOwnVocabularies, ReproduceTheirReferenceIds) {
   SLMOPT_REQUIRE_CONSUMER("node-llama-cpp");
-  for (const char* name : {"llama-spm", "phi-3", "gpt-2", "falcon", "mpt", "starcoder", "deepseek-coder",
-                           "deepseek-llm"}) {
-    const std::string base = testing::model_path("tokenizers/llamacpp/ggml-vocab-") + name + ".gguf";
-    const std::vector<std::string> texts = testing::read_llama_cpp_inp(base + ".inp");
-    const auto got = llama_cpp_ids(base, texts, testing::scratch_dir(std::string("llama_cpp_own_") + name));
-    std::istringstream out(read_text_file(base + ".out"));
+  const std::vector<std::string> names = {"llama-spm", "phi-3",          "gpt-2",       "falcon",
+                                          "mpt",       "starcoder",      "deepseek-coder", "deepseek-llm"};
+  std::vector<std::string> ggufs;
+  for (const std::string& name : names) ggufs.push_back(testing::model_path("tokenizers/llamacpp/ggml-vocab-") + name + ".gguf");
+  // The .inp files are identical; llama.cpp's test-tokenizer-0 reads each beside its vocabulary.
+  const std::vector<std::string> texts = testing::read_llama_cpp_inp(ggufs[0] + ".inp");
+  const auto got = llama_cpp_ids(ggufs, texts, testing::scratch_dir("llama_cpp_own"));
+  for (size_t m = 0; m < names.size(); ++m) {
+    ASSERT_EQ(testing::read_llama_cpp_inp(ggufs[m] + ".inp"), texts) << names[m];
+    std::istringstream out(read_text_file(ggufs[m] + ".out"));
     size_t i = 0;
     for (std::string line; std::getline(out, line); ++i) {
       std::istringstream ids(line);
       std::vector<int32_t> expected;
       for (int32_t id; ids >> id;) expected.push_back(id);
-      ASSERT_LT(i, got.size()) << name;
-      EXPECT_EQ(got[i], expected) << name << " text " << i << " '" << texts[i] << "'";
+      ASSERT_LT(i, got[m].size()) << names[m];
+      EXPECT_EQ(got[m][i], expected) << names[m] << " text " << i << " '" << texts[i] << "'";
     }
-    EXPECT_EQ(i, texts.size()) << name;
+    EXPECT_EQ(i, texts.size()) << names[m];
   }
 }
 
