@@ -43,7 +43,6 @@ namespace {
 using namespace gguf_arch;
 namespace g = names::gpt2;
 
-constexpr std::string_view kPlaceholderVocab = "slmopt.tokenizer.placeholder";
 
 // Per-block suffixes: Hugging Face (after "transformer.h.N.") → llama.cpp (after "blk.N.").
 constexpr std::pair<std::string_view, std::string_view> kBlockTensors[] = {

@@ -1,5 +1,7 @@
 // config.json ↔ Config. Which family reads the file is decided here (architectures[0], else model_type); the
 // family's own file maps the fields.
+#include <algorithm>
+
 #include "hf_family.h"
 #include "json_strict.h"
 #include "slmopt/core/error.h"
@@ -67,6 +69,15 @@ std::string hf_config_json(const Config& config, const Vocab& vocab, std::option
   out["architectures"] = {known_class ? config.architecture : family.architectures.front()};
   out["model_type"] = family.model_type;
   family.write_config(config, out);
+  // What was written must read back as the same description; otherwise the class cannot express this model
+  // (e.g. Qwen2 without q/k/v biases, Mistral with a per-layer window pattern).
+  Config back;
+  back.architecture = config.architecture;
+  family.read_config(HfConfigJson(nlohmann::json::parse(out.dump()), "written config.json"), back);
+  const std::string difference = hf_description_difference(config, back);
+  if (!difference.empty())
+    throw_error(ErrorKind::Unsupported, "{} config.json cannot express model '{}': its {} would read back "
+                "differently", out["architectures"][0].get<std::string>(), config.name, difference);
   if (vocab.bos_id) out["bos_token_id"] = *vocab.bos_id;
   if (vocab.eos_id) out["eos_token_id"] = *vocab.eos_id;
   if (vocab.pad_id) out["pad_token_id"] = *vocab.pad_id;

@@ -11,10 +11,20 @@ namespace slmopt {
 extern const HfFamily kHfLlamaFamily;
 extern const HfFamily kHfMistralFamily;
 extern const HfFamily kHfQwen2Family;
+extern const HfFamily kHfQwen3Family;
+extern const HfFamily kHfPhi2Family;
+extern const HfFamily kHfPhi3Family;
+extern const HfFamily kHfGemma2Family;
+extern const HfFamily kHfGemma3Family;
+extern const HfFamily kHfSmolLM3Family;
+extern const HfFamily kHfGraniteFamily;
+extern const HfFamily kHfOlmo2Family;
 
 namespace {
 const std::vector<const HfFamily*>& registry() {
-  static const std::vector<const HfFamily*> families = {&kHfLlamaFamily, &kHfMistralFamily, &kHfQwen2Family};
+  static const std::vector<const HfFamily*> families = {
+      &kHfLlamaFamily,  &kHfMistralFamily, &kHfQwen2Family,    &kHfQwen3Family,   &kHfPhi2Family, &kHfPhi3Family,
+      &kHfGemma2Family, &kHfGemma3Family,  &kHfSmolLM3Family, &kHfGraniteFamily, &kHfOlmo2Family};
   return families;
 }
 }  // namespace
@@ -50,6 +60,10 @@ void HfConfigJson::fail(const std::string& field, const std::string& why) const 
   throw_error(ErrorKind::BadInput, "{}: {}{} {}", source_, prefix_, field, why);
 }
 
+void HfConfigJson::unsupported(const std::string& field, const std::string& why) const {
+  throw_error(ErrorKind::Unsupported, "{}: {}{} {}", source_, prefix_, field, why);
+}
+
 int64_t HfConfigJson::positive_integer(const char* field) const {
   if (!has(field)) fail(field, "is missing");
   return positive_integer_or(field, 0);
@@ -82,6 +96,25 @@ double HfConfigJson::number_or(const char* field, double fallback) const {
   const double value = v.get<double>();
   if (!std::isfinite(value)) fail(field, "must be finite");
   return value;
+}
+
+double HfConfigJson::positive_number_or(const char* field, double fallback) const {
+  const double value = number_or(field, fallback);
+  if (!(value > 0)) fail(field, fmt::format("must be positive, got {}", value));
+  return value;
+}
+
+std::vector<double> HfConfigJson::numbers(const char* field) const {
+  if (!has(field)) fail(field, "is missing");
+  const nlohmann::json& v = json_[field];
+  if (!v.is_array()) fail(field, fmt::format("must be a list of numbers, got {}", v.dump()));
+  std::vector<double> out;
+  for (const nlohmann::json& x : v) {
+    if (!x.is_number() || !std::isfinite(x.get<double>()))
+      fail(field, fmt::format("must be a list of finite numbers, has {}", x.dump()));
+    out.push_back(x.get<double>());
+  }
+  return out;
 }
 
 bool HfConfigJson::boolean_or(const char* field, bool fallback) const {

@@ -2,7 +2,9 @@
 // and assembles the folder the way write_hf_model does (temporary folder, renamed when complete).
 #include "slmopt/io/hf_gptq.h"
 
+#include "hf_family.h"
 #include "hf_gptq_bits.h"
+#include "hf_tensor_map.h"
 
 #include <algorithm>
 #include <array>
@@ -191,16 +193,40 @@ void write_hf_quantized(const Model& model, const std::map<std::string, HfIntWei
     check_weight(name, w, options.format);
   }
 
+  // Tensors under the family's names; a fused tensor (Phi-3's qkv_proj) stacks its parts' rows, as codes when
+  // every part is quantized (they share one grid, checked above) or as floats when none is.
   std::vector<Tensor> tensors;
-  for (const Tensor* t : model.ordered_tensors()) {
-    if (model.config.tie_word_embeddings && t->name() == names::kLmHead) continue;
-    auto q = weights.find(t->name());
-    if (q != weights.end()) {
-      for (Tensor& p : options.format == HfQuantFormat::Awq ? pack_awq(base_of(t->name()), q->second)
-                                                            : pack_gptq(base_of(t->name()), q->second))
+  const HfFamily& family = hf_family_for(model.config.family);
+  for (const HfStoredTensor& entry : hf_storage_plan(family, model, dir)) {
+    size_t quantized = 0;
+    for (const std::string& p : entry.parts) quantized += weights.count(p);
+    if (quantized == entry.parts.size()) {
+      HfIntWeight w = weights.at(entry.parts.front());
+      for (size_t i = 1; i < entry.parts.size(); ++i) {
+        const HfIntWeight& more = weights.at(entry.parts[i]);
+        w.rows += more.rows;
+        w.codes.insert(w.codes.end(), more.codes.begin(), more.codes.end());
+        w.scales.insert(w.scales.end(), more.scales.begin(), more.scales.end());
+        w.zeros.insert(w.zeros.end(), more.zeros.begin(), more.zeros.end());
+      }
+      if (entry.parts.size() > 1) check_weight(entry.hf, w, options.format);
+      for (Tensor& p : options.format == HfQuantFormat::Awq ? pack_awq(base_of(entry.hf), w)
+                                                            : pack_gptq(base_of(entry.hf), w))
         tensors.push_back(std::move(p));
+    } else if (quantized == 0) {
+      std::vector<float> values;
+      std::vector<int64_t> shape = model.tensor(entry.parts.front()).shape();
+      shape[0] = 0;
+      for (const std::string& p : entry.parts) {
+        const Tensor& t = model.tensor(p);
+        const std::vector<float> v = t.to_f32();
+        values.insert(values.end(), v.begin(), v.end());
+        shape[0] += t.dim(0);
+      }
+      tensors.push_back(Tensor::from_f32_as(entry.hf, shape, values, options.float_type));
     } else {
-      tensors.push_back(Tensor::from_f32_as(t->name(), t->shape(), t->to_f32(), options.float_type));
+      throw_error(ErrorKind::Unsupported, "{}: '{}' stores {} fused, but only some of them are quantized", dir,
+                  entry.hf, entry.parts.size());
     }
   }
   std::vector<const Tensor*> pointers;

@@ -5,7 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hf_family.h"
 #include "hf_gptq_bits.h"
+#include "hf_tensor_map.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/log.h"
 #include "slmopt/core/mapped_file.h"
@@ -197,23 +199,47 @@ Model load_hf_quantized(const std::string& dir, std::map<std::string, HfIntWeigh
       bases.push_back(name.substr(0, name.size() - suffix.size()));
   if (bases.empty()) throw_error(ErrorKind::BadInput, "{}: quantization_config but no *.qweight tensor", dir);
 
+  // Unpacked weights and the float tensors keep the checkpoint's names until the family's table maps them (a
+  // fused Phi-3 qkv_proj becomes row views of its dequantized rows, and its codes are split the same way).
+  std::vector<Tensor> stored;
+  std::map<std::string, HfIntWeight> stored_codes;
   for (const std::string& base : bases) {
     std::vector<float> weight;
     HfIntWeight codes;
     bool plain = true;
     int64_t out = 0, in = 0;
     unpack(tensors, base, q, dir, weight, codes, plain, out, in);
-    model.set(Tensor::from_f32(base + ".weight", {out, in}, weight));
+    stored.push_back(Tensor::from_f32(base + ".weight", {out, in}, weight));
     if (codes_out) {
       if (!plain)
         throw_error(ErrorKind::Unsupported, "{}: '{}' reorders groups through g_idx; its codes have no plain form",
                     dir, base);
-      (*codes_out)[base + ".weight"] = std::move(codes);
+      stored_codes[base + ".weight"] = std::move(codes);
     }
     for (const char* s : {".qweight", ".qzeros", ".scales", ".g_idx"}) tensors.erase(base + s);
   }
-  if (model.config.tie_word_embeddings && tensors.count(names::kEmbedTokens)) tensors.erase(names::kLmHead);
-  for (auto& [name, t] : tensors) model.set(std::move(t));
+  for (auto& [name, t] : tensors) stored.push_back(std::move(t));
+  const HfFamily* family = find_hf_family_by_architecture(model.config.architecture);
+  if (family == nullptr) throw_error(ErrorKind::Internal, "{}: no family for '{}'", dir, model.config.architecture);
+  for (auto& [name, t] : hf_tensors_to_canonical(*family, model.config, std::move(stored), checkpoint.metadata, dir))
+    model.set(std::move(t));
+  for (auto& [hf, codes] : stored_codes) {
+    int64_t row = 0;
+    for (const auto& [canonical, rows] : hf_canonical_parts(*family, model.config, hf)) {
+      HfIntWeight part = codes;
+      const auto g = static_cast<size_t>(codes.groups()), cols = static_cast<size_t>(codes.cols);
+      const auto begin = static_cast<size_t>(row), end = static_cast<size_t>(row + rows);
+      part.rows = rows;
+      part.codes.assign(codes.codes.begin() + static_cast<std::ptrdiff_t>(begin * cols),
+                        codes.codes.begin() + static_cast<std::ptrdiff_t>(end * cols));
+      part.scales.assign(codes.scales.begin() + static_cast<std::ptrdiff_t>(begin * g),
+                         codes.scales.begin() + static_cast<std::ptrdiff_t>(end * g));
+      part.zeros.assign(codes.zeros.begin() + static_cast<std::ptrdiff_t>(begin * g),
+                        codes.zeros.begin() + static_cast<std::ptrdiff_t>(end * g));
+      (*codes_out)[canonical] = std::move(part);
+      row += rows;
+    }
+  }
 
   const std::string generation_path = dir + "/generation_config.json";
   if (file_exists(generation_path)) model.generation.json = read_text_file(generation_path);

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "hf_family.h"
+#include "hf_tensor_map.h"
 #include "json_strict.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/log.h"
@@ -28,65 +29,6 @@ std::string folder_name(const std::string& dir) {
   return p.filename().string();
 }
 
-Tensor renamed(const Tensor& t, const std::string& name) {
-  Tensor copy = t;  // shares the mapped bytes
-  copy.set_name(name);
-  return copy;
-}
-
-bool same_bytes(const Tensor& a, const Tensor& b) {
-  return a.dtype() == b.dtype() && a.shape() == b.shape() &&
-         (a.data() == b.data() || std::memcmp(a.data(), b.data(), a.nbytes()) == 0);
-}
-
-// Stored tensors → the IR's tensor set: buffers dropped, metadata aliases resolved, the tied head folded into
-// the embedding, and anything the config does not explain refused.
-std::map<std::string, Tensor> resolve_tensors(const std::string& dir, const HfFamily& family, const Config& config,
-                                              SafetensorsCheckpoint& checkpoint) {
-  std::map<std::string, Tensor> tensors;
-  for (Tensor& t : checkpoint.tensors) {
-    if (family.is_buffer(t.name())) continue;
-    const std::string name = t.name();
-    tensors.emplace(name, std::move(t));
-  }
-  const std::vector<std::string> expected_list = family.tensor_names(config);
-  std::set<std::string> expected(expected_list.begin(), expected_list.end());
-  expected.insert(names::kLmHead);  // a tied checkpoint may store the head; it is folded below
-
-  // torch's shared-tensor saving stores one copy and records "<dropped name>": "<kept name>" in __metadata__.
-  for (const auto& [alias, target] : checkpoint.metadata) {
-    if (expected.count(alias) == 0 || tensors.count(alias) != 0) continue;
-    auto it = tensors.find(target);
-    if (it != tensors.end()) tensors.emplace(alias, renamed(it->second, alias));
-  }
-
-  if (config.tie_word_embeddings) {
-    auto head = tensors.find(names::kLmHead);
-    if (head != tensors.end()) {
-      auto embed = tensors.find(names::kEmbedTokens);
-      if (embed == tensors.end()) {
-        tensors.emplace(names::kEmbedTokens, renamed(head->second, names::kEmbedTokens));
-      } else if (!same_bytes(head->second, embed->second)) {
-        spdlog::warn("{}: tie_word_embeddings is true but lm_head.weight differs from the embedding; using the "
-                     "embedding, as transformers does", dir);
-      }
-      tensors.erase(names::kLmHead);
-    }
-  }
-
-  std::vector<std::string> unknown;
-  for (const auto& [name, t] : tensors)
-    if (expected.count(name) == 0) unknown.push_back(name);
-  if (!unknown.empty()) {
-    std::string list;
-    for (size_t i = 0; i < unknown.size() && i < 8; ++i) list += (i ? ", " : "") + unknown[i];
-    if (unknown.size() > 8) list += fmt::format(" and {} more", unknown.size() - 8);
-    throw_error(ErrorKind::BadInput, "{}: {} tensor(s) that {} with this config.json does not use: {}", dir,
-                unknown.size(), config.architecture, list);
-  }
-  return tensors;
-}
-
 }  // namespace
 
 Model load_hf_model(const std::string& dir) {
@@ -105,7 +47,10 @@ Model load_hf_model(const std::string& dir) {
   if (family == nullptr) throw_error(ErrorKind::Internal, "{}: no family for '{}'", dir, model.config.architecture);
 
   SafetensorsCheckpoint checkpoint = read_safetensors_checkpoint(dir);
-  for (auto& [name, t] : resolve_tensors(dir, *family, model.config, checkpoint)) model.set(std::move(t));
+  const size_t files = checkpoint.files.size();
+  for (auto& [name, t] : hf_tensors_to_canonical(*family, model.config, std::move(checkpoint.tensors),
+                                                 checkpoint.metadata, dir))
+    model.set(std::move(t));
 
   const std::string generation_path = dir + "/generation_config.json";
   if (file_exists(generation_path)) {
@@ -126,7 +71,7 @@ Model load_hf_model(const std::string& dir) {
 
   model.validate();
   spdlog::debug("{}: loaded {} ({} tensors, {} files)", dir, model.config.architecture, model.tensors().size(),
-                checkpoint.files.size());
+                files);
   return model;
 }
 

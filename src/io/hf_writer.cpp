@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "hf_family.h"
+#include "hf_tensor_map.h"
 #include "slmopt/core/atomic_file.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/log.h"
@@ -67,15 +68,9 @@ void write_hf_model(const Model& model, const std::string& dir, const HfWriteOpt
 
   // Everything that can be refused is checked before any file is written.
   model.validate();
-  const std::vector<std::string> known = hf_family_for(model.config.family).tensor_names(model.config);
+  const std::vector<Tensor> stored = hf_tensors_from_canonical(hf_family_for(model.config.family), model, dir);
   std::vector<const Tensor*> tensors;
-  for (const Tensor* t : model.ordered_tensors()) {
-    if (model.config.tie_word_embeddings && t->name() == names::kLmHead) continue;
-    if (std::find(known.begin(), known.end(), t->name()) == known.end())
-      throw_error(ErrorKind::Unsupported, "{}: tensor '{}' has no place in a {} checkpoint", dir, t->name(),
-                  model.config.architecture);
-    tensors.push_back(t);
-  }
+  for (const Tensor& t : stored) tensors.push_back(&t);
   const Tensor* embed = model.find(names::kEmbedTokens);
   std::optional<DType> torch_dtype = options.float_type;
   if (!torch_dtype && embed) torch_dtype = embed->dtype();

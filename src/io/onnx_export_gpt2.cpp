@@ -9,7 +9,7 @@
 #include <cmath>
 #include <numbers>
 
-#include "onnx_export_llama.h"
+#include "onnx_export_graph.h"
 #include "slmopt/ir/tensor_names.h"
 
 namespace slmopt::onnx_export_detail {
@@ -72,7 +72,7 @@ void build_gpt2_graph(ExportContext& ctx) {
     g.node_named("Concat", p + "/attn/concat_value", {fmt::format("past_key_values.{}.value", l), v}, {present_v},
                  {{"axis", int64_t{2}}});
     const std::string qs = g.node("Mul", p + "/attn/q_scale", {q, scale});
-    const std::string attended = attention(ctx, qs, present_k, present_v, bias, heads, heads, hd, p + "/attn");
+    const std::string attended = attention(ctx, qs, present_k, present_v, bias, heads, heads, hd, 0.0, p + "/attn");
     const std::string o =
         linear(ctx, attended, n2::block(l, "attn.c_proj.weight"), n2::block(l, "attn.c_proj.bias"), p + "/attn/c_proj");
     x = g.node("Add", p + "/attn/residual", {x, o});

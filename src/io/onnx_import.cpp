@@ -242,6 +242,20 @@ Config infer_gpt2_config(const Model& model, const OnnxReader& r, const std::str
   return c;
 }
 
+// The exporter folds a (1 + w) norm scale into the stored weights (metadata slmopt.norm_weights =
+// "unit_offset_folded"); the IR keeps w.
+void unfold_norm_unit_offset(Model& model, const OnnxReader& r) {
+  if (!model.config.norm_unit_offset || r.metadata("slmopt.norm_weights") != "unit_offset_folded") return;
+  std::vector<Tensor> unfolded;
+  for (const auto& [name, t] : model.tensors()) {
+    if (t.rank() != 1 || name.find("norm") == std::string::npos || !name.ends_with(".weight")) continue;
+    std::vector<float> w = t.to_f32();
+    for (float& v : w) v -= 1.0f;
+    unfolded.push_back(Tensor::from_f32(name, t.shape(), w));
+  }
+  for (Tensor& t : unfolded) model.set(std::move(t));
+}
+
 }  // namespace
 
 Model load_onnx(const std::string& path) {
@@ -310,6 +324,7 @@ Model load_onnx(const std::string& path) {
                   path);
     model.config = parse_hf_config(config_text, path);
     if (model.config.tie_word_embeddings) model.erase(names::kLmHead);
+    unfold_norm_unit_offset(model, r);
     model.validate();
   }
   model.config.name = fs::path(path).parent_path().filename().string();

@@ -215,7 +215,7 @@ TEST(HfConfig, WritesWhatItReads) {
   Config qwen = parse(base_config());
   qwen.family = Family::Qwen2;
   expect_error([&] { hf_config_json(qwen, v, std::nullopt); }, ErrorKind::Unsupported,
-               {"Qwen2ForCausalLM", "without q/k/v biases"});
+               {"Qwen2ForCausalLM", "q/k/v biases"});
 }
 
 // ---- the bundled models -------------------------------------------------------------------------------------

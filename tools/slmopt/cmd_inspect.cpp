@@ -23,6 +23,7 @@ const char* rope_scaling_name(RopeScalingType t) {
     case RopeScalingType::None: return "none";
     case RopeScalingType::Linear: return "linear";
     case RopeScalingType::Llama3: return "llama3";
+    case RopeScalingType::LongRope: return "longrope";
   }
   return "none";
 }

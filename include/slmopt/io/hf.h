@@ -1,9 +1,12 @@
 // Hugging Face checkpoint folders: config.json + safetensors weights (single or sharded) + tokenizer.json /
 // tokenizer_config.json + optional generation_config.json, read into the IR and written back out.
 //
-// Families: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM (the registry is src/io/hf_family.h; each
-// family has its own file). The family comes from config.json "architectures"[0], or "model_type" when that
-// list is absent.
+// Families: LlamaForCausalLM (also SmolLM2, Llama-3.2), MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM,
+// PhiForCausalLM, Phi3ForCausalLM (Phi-3/3.5/4-mini), Gemma2ForCausalLM, Gemma3ForCausalLM, SmolLM3ForCausalLM,
+// GraniteForCausalLM, Olmo2ForCausalLM (the registry is src/io/hf_family.h; each family has its own file with
+// its config.json keys and its tensor-name table). The family comes from config.json "architectures"[0], or
+// "model_type" when that list is absent. Fused checkpoint tensors (Phi-3's qkv_proj, gate_up_proj) load as row
+// views of the mapped file under the canonical q/k/v and gate/up names and are fused again on write.
 //
 // Loading keeps every tensor a zero-copy view of the mapped safetensors file(s). Tied embeddings: the IR holds
 // only model.embed_tokens.weight; a checkpoint that stores only lm_head.weight (directly, or aliased through
