@@ -1,7 +1,8 @@
 // The AVX2 kernel set (AVX2 + FMA + F16C). Each output keeps its 16 lanes as two ymm halves (lanes 0-7 and
 // 8-15), so the arithmetic is exactly the AVX-512 set's and the portable set's; 2 tokens × 3 weight rows use
-// 12 of the 16 registers as accumulators. Decoders cover the plain half types and Q8_0/Q4_0 (bit-identical
-// to ir/block_formats); other block types fall back to dequantize_row.
+// 12 of the 16 registers as accumulators. Decoders cover the plain half types, Q8_0, Q4_0, Q4_K and Q6_K
+// (bit-identical to ir/block_formats); other block types fall back to dequantize_row (at 512 tokens the
+// decoding is a few per cent of the product either way; it matters for single-token decoding).
 #include "linear_kernels.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -167,6 +168,56 @@ SLMOPT_AVX2 void decode_q4_0(const uint8_t* src, float* y, int64_t nb) {
   }
 }
 
+template <typename Block>
+Block load_block(const uint8_t* src, int64_t index) {
+  Block b;
+  std::memcpy(&b, src + static_cast<size_t>(index) * sizeof(Block), sizeof(Block));
+  return b;
+}
+
+// Q4_K: as the AVX-512 decoder, 8 values at a time (dl*q - ml, each rounded as ir/block_formats rounds it).
+SLMOPT_AVX2 void decode_q4_k(const uint8_t* src, float* y, int64_t nb) {
+  const __m256i low4 = _mm256_set1_epi32(0xF);
+  for (int64_t b = 0; b < nb; ++b, y += kQKK) {
+    const auto blk = load_block<Q4_K>(src, b);
+    const float d = f16_to_f32(blk.d), dmin = f16_to_f32(blk.dmin);
+    for (int s = 0; s < kQKK / 32; ++s) {
+      uint8_t sc, mn;
+      unpack_k4_scale_min(blk.scales, s, sc, mn);
+      const __m256 dl = _mm256_set1_ps(d * static_cast<float>(sc));
+      const __m256 ml = _mm256_set1_ps(dmin * static_cast<float>(mn));
+      for (int e = 0; e < 32; e += 8) {
+        __m256i q = bytes8_i32(blk.qs + 32 * (s / 2) + e, false);
+        q = (s % 2) ? _mm256_srli_epi32(q, 4) : _mm256_and_si256(q, low4);
+        _mm256_storeu_ps(y + 32 * s + e, _mm256_sub_ps(_mm256_mul_ps(dl, _mm256_cvtepi32_ps(q)), ml));
+      }
+    }
+  }
+}
+
+// Q6_K: as the AVX-512 decoder, 8 values at a time ((d*scale) * (q - 32)).
+SLMOPT_AVX2 void decode_q6_k(const uint8_t* src, float* y, int64_t nb) {
+  const __m256i low4 = _mm256_set1_epi32(0xF), three = _mm256_set1_epi32(3), bias = _mm256_set1_epi32(32);
+  for (int64_t b = 0; b < nb; ++b, y += kQKK) {
+    const auto blk = load_block<Q6_K>(src, b);
+    const float d = f16_to_f32(blk.d);
+    for (int half = 0; half < 2; ++half)
+      for (int k = 0; k < 4; ++k) {
+        const __m128i shift = _mm_cvtsi32_si128(2 * k);
+        for (int l = 0; l < 32; l += 8) {
+          const int e = 128 * half + 32 * k + l;
+          __m256i low = bytes8_i32(blk.ql + 64 * half + 32 * (k % 2) + l, false);
+          low = k < 2 ? _mm256_and_si256(low, low4) : _mm256_srli_epi32(low, 4);
+          const __m256i high =
+              _mm256_and_si256(_mm256_srl_epi32(bytes8_i32(blk.qh + 32 * half + l, false), shift), three);
+          const __m256i q = _mm256_sub_epi32(_mm256_or_si256(low, _mm256_slli_epi32(high, 4)), bias);
+          const __m256 ds = _mm256_set1_ps(d * static_cast<float>(blk.scales[e / 16]));
+          _mm256_storeu_ps(y + e, _mm256_mul_ps(ds, _mm256_cvtepi32_ps(q)));
+        }
+      }
+  }
+}
+
 SLMOPT_AVX2 bool avx2_decode_rows(DType dtype, const uint8_t* src, size_t row_bytes, int64_t rows, int64_t K,
                                   float* dst) {
   void (*row_fn)(const uint8_t*, float*, int64_t) = nullptr;
@@ -176,6 +227,8 @@ SLMOPT_AVX2 bool avx2_decode_rows(DType dtype, const uint8_t* src, size_t row_by
     case DType::BF16: row_fn = decode_bf16; break;
     case DType::Q8_0: row_fn = decode_q8_0, count = K / kQK; break;
     case DType::Q4_0: row_fn = decode_q4_0, count = K / kQK; break;
+    case DType::Q4_K: row_fn = decode_q4_k, count = K / kQKK; break;
+    case DType::Q6_K: row_fn = decode_q6_k, count = K / kQKK; break;
     default: return false;
   }
   for (int64_t r = 0; r < rows; ++r) row_fn(src + static_cast<size_t>(r) * row_bytes, dst + r * K, count);

@@ -88,6 +88,11 @@ void run(const Product& p) {
   const int64_t tokens = p.x.rows(), in = p.x.cols();
   p.y.resize(tokens, p.out);
   if (tokens == 0 || p.out == 0) return;
+  if (in == 0) {  // empty sums: the bias alone
+    for (int64_t t = 0; t < tokens; ++t)
+      for (int64_t n = 0; n < p.out; ++n) p.y(t, n) = p.bias ? p.bias[n] : 0.0f;
+    return;
+  }
   const KernelSet& set = active_set();
   const int64_t group = group_rows(set, tokens, p.out);
   const int64_t n_groups = (p.out + group - 1) / group;

@@ -173,6 +173,15 @@ TEST(StoredLinear, EmptyInputsAndShapeErrors) {
   EXPECT_EQ(y.rows(), 0);
   EXPECT_EQ(y.cols(), 8);
   EXPECT_THROW(linear_stored(RowMatrix::Zero(2, 32), w, nullptr, y), Error);
+  // No input columns: every output is the bias.
+  const Tensor empty = Tensor::from_f32("e", {3, 0}, {});
+  const float bias[3] = {1.5f, -2.0f, 0.25f};
+  linear_stored(RowMatrix(2, 0), empty, bias, y);
+  ASSERT_EQ(y.rows(), 2);
+  ASSERT_EQ(y.cols(), 3);
+  EXPECT_EQ(y(1, 0), 1.5f);
+  EXPECT_EQ(y(1, 1), -2.0f);
+  EXPECT_EQ(y(0, 2), 0.25f);
 }
 
 TEST(GatherRows, DecodesRowsBitIdenticallyInEveryKernelSet) {
