@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <random>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -14,10 +15,18 @@ namespace {
 constexpr size_t kBufferLimit = 4u << 20;
 }
 
+// The temporary is created with O_EXCL | O_NOFOLLOW under an unpredictable name: in a shared folder, a file or
+// symlink planted at the name makes the open fail (we then pick another name) instead of being followed and
+// overwritten — the target's folder may be writable by others.
 AtomicFile::AtomicFile(std::string target_path) : target_(std::move(target_path)) {
-  temp_ = target_ + ".tmp." + std::to_string(::getpid());
-  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw_error(ErrorKind::Io, "{}: cannot create: {}", target_, std::strerror(errno));
+  std::random_device entropy;
+  for (int attempt = 0; attempt < 16 && fd_ < 0; ++attempt) {
+    temp_ = fmt::format("{}.tmp.{}.{:08x}", target_, ::getpid(), entropy());
+    fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd_ < 0 && errno != EEXIST) break;
+  }
+  if (fd_ < 0) throw_error(ErrorKind::Io, "{}: cannot create a temporary file beside it: {}", target_,
+                           std::strerror(errno));
   buffer_.reserve(kBufferLimit);
 }
 
@@ -26,9 +35,7 @@ AtomicFile::~AtomicFile() {
   if (!committed_) ::unlink(temp_.c_str());
 }
 
-void AtomicFile::flush_buffer() {
-  const char* p = buffer_.data();
-  size_t left = buffer_.size();
+void AtomicFile::write_all(const char* p, size_t left) {
   while (left > 0) {
     const ssize_t n = ::write(fd_, p, left);
     if (n < 0) {
@@ -38,14 +45,17 @@ void AtomicFile::flush_buffer() {
     p += n;
     left -= static_cast<size_t>(n);
   }
+}
+
+void AtomicFile::flush_buffer() {
+  write_all(buffer_.data(), buffer_.size());
   buffer_.clear();
 }
 
 void AtomicFile::write(const void* data, size_t n) {
-  if (n >= kBufferLimit) {
+  if (n >= kBufferLimit) {  // large blocks go straight to the file: no copy as big as a tensor
     flush_buffer();
-    buffer_.assign(static_cast<const char*>(data), n);
-    flush_buffer();
+    write_all(static_cast<const char*>(data), n);
   } else {
     if (buffer_.size() + n > kBufferLimit) flush_buffer();
     buffer_.append(static_cast<const char*>(data), n);

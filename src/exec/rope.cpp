@@ -6,6 +6,8 @@
 #include <cmath>
 #include <numbers>
 
+#include "slmopt/core/error.h"
+
 namespace slmopt {
 
 std::vector<double> rope_inverse_frequencies(const Config& config) {
@@ -20,6 +22,8 @@ std::vector<double> rope_inverse_frequencies(const Config& config) {
       case RopeScalingType::Linear:
         f /= scaling.factor;
         break;
+      case RopeScalingType::LongRope:
+        throw_error(ErrorKind::Unsupported, "LongRoPE scaling is not supported by this forward pass yet");
       case RopeScalingType::Llama3: {
         const double old_context = static_cast<double>(scaling.original_max_position);
         const double low_freq_wavelength = old_context / scaling.low_freq_factor;

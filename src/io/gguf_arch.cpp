@@ -67,7 +67,7 @@ const Architecture& architecture_for(const Config& config, const std::string& co
     case Family::Qwen2:
       if (!config.uniform_layers()) return kArchitectures[2];
       return config.family == Family::Qwen2 ? kArchitectures[1] : kArchitectures[0];
-    case Family::Gpt2:
+    default:
       break;
   }
   throw_error(ErrorKind::Unsupported, "{}: GGUF output supports the llama family (Llama, Mistral, Qwen2), not {}",

@@ -69,6 +69,8 @@ void add_architecture_metadata(const Config& c, const Architecture& arch, const 
       md.set(arch_key(a, "rope.scaling.type"), GgufValue::string("linear"));
       md.set(arch_key(a, "rope.scaling.factor"), GgufValue::f32(static_cast<float>(c.rope_scaling.factor)));
       break;
+    case RopeScalingType::LongRope:
+      throw_error(ErrorKind::Unsupported, "{}: LongRoPE scaling has no GGUF mapping for {} yet", path, a);
     case RopeScalingType::Llama3:
       // llama.cpp reads Llama-3 scaling only from the rope_freqs tensor, which only its "llama" graph loads.
       if (!arch.regroup_rope_rows)

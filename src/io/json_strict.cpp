@@ -15,7 +15,14 @@ nlohmann::json parse_json_strict(std::string_view text, const std::string& sourc
   std::vector<std::set<std::string>> open_objects;
   std::string duplicate;
   bool duplicate_at_top = false;
+  bool too_deep = false;
   auto callback = [&](int depth, json::parse_event_t event, json& parsed) {
+    // nlohmann parses iteratively, but copying, dumping and our readers recurse over the value: refuse deep
+    // nesting here, before any value exists (returning false discards what the parser would build).
+    if (depth > kMaxJsonDepth) {
+      too_deep = true;
+      return false;
+    }
     switch (event) {
       case json::parse_event_t::object_start: open_objects.emplace_back(); break;
       case json::parse_event_t::object_end:
@@ -37,6 +44,8 @@ nlohmann::json parse_json_strict(std::string_view text, const std::string& sourc
   } catch (const json::exception& e) {
     throw_error(ErrorKind::BadInput, "{}: invalid JSON: {}", source, e.what());
   }
+  if (too_deep)
+    throw_error(ErrorKind::BadInput, "{}: JSON nesting deeper than {} levels", source, kMaxJsonDepth);
   if (!duplicate.empty())
     throw_error(ErrorKind::BadInput, "{}: duplicate {} '{}'", source, duplicate_at_top ? top_level_key : "key",
                 duplicate);

@@ -3,6 +3,9 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <unistd.h>
 #include <vector>
 
 #include "slmopt/core/atomic_file.h"
@@ -80,6 +83,28 @@ TEST(AtomicFile, LeavesNothingWhenNotCommitted) {
   auto mapped = MappedFile::open(target);
   EXPECT_EQ(mapped->data()[0], 'a');
   EXPECT_EQ(mapped->data()[4], 0);
+  std::filesystem::remove_all(dir);
+}
+
+// A symlink planted where the temporary used to be named (target.tmp.PID) must not be followed: the victim it
+// points to keeps its bytes (issue 12: temp files opened without O_EXCL/O_NOFOLLOW).
+TEST(AtomicFile, DoesNotFollowAPlantedSymlink) {
+  const auto dir = std::filesystem::temp_directory_path() / "slmopt_atomic_symlink_test";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const auto target = (dir / "out.bin").string();
+  const auto victim = (dir / "victim.txt").string();
+  { std::ofstream(victim) << "precious"; }
+  std::filesystem::create_symlink(victim, target + ".tmp." + std::to_string(::getpid()));
+  {
+    AtomicFile f(target);
+    f.write("new", 3);
+    f.commit();
+  }
+  std::ifstream in(victim);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "precious");
+  EXPECT_EQ(std::filesystem::file_size(target), 3u);
   std::filesystem::remove_all(dir);
 }
 

@@ -25,6 +25,7 @@ class AtomicFile {
 
  private:
   void flush_buffer();
+  void write_all(const char* data, size_t n);
   std::string target_;
   std::string temp_;
   int fd_ = -1;
