@@ -9,6 +9,9 @@ find_package(Protobuf REQUIRED)
 find_package(ONNX REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+# Unicode normalization (NFC/NFD/NFKC/NFKD) for tokenizer.json normalizers: a small C library with just these
+# forms, where ICU would need a large data package.
+pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
 if(SLMOPT_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

@@ -15,7 +15,7 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 
 packages=(build-essential cmake pkg-config git ca-certificates
   libeigen3-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
-  libprotobuf-dev protobuf-compiler libonnx-dev libpcre2-dev
+  libprotobuf-dev protobuf-compiler libonnx-dev libpcre2-dev libutf8proc-dev
   libgtest-dev libgmock-dev libbenchmark-dev ccache)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

@@ -1,75 +1,65 @@
-// Rotary embeddings (see rope.h for the formulas). The scaling rules follow Hugging Face's
-// _compute_linear_scaling_rope_parameters and _compute_llama3_parameters.
+// Rotary embeddings (see rope.h). The frequencies are ir/rope_frequencies.h's, so the forward pass and the
+// exporters rotate alike.
 #include "slmopt/exec/rope.h"
 
 #include <algorithm>
 #include <cmath>
-#include <numbers>
 
-#include "slmopt/core/error.h"
+#include "slmopt/ir/rope_frequencies.h"
 
 namespace slmopt {
 
-std::vector<double> rope_inverse_frequencies(const Config& config) {
-  const int64_t half = config.head_dim / 2;
-  const RopeScaling& scaling = config.rope_scaling;
-  std::vector<double> inv_freq(static_cast<size_t>(half));
-  for (int64_t i = 0; i < half; ++i) {
-    double f = std::pow(config.rope_theta, -static_cast<double>(2 * i) / static_cast<double>(config.head_dim));
-    switch (scaling.type) {
-      case RopeScalingType::None:
-        break;
-      case RopeScalingType::Linear:
-        f /= scaling.factor;
-        break;
-      case RopeScalingType::LongRope:
-        throw_error(ErrorKind::Unsupported, "LongRoPE scaling is not supported by this forward pass yet");
-      case RopeScalingType::Llama3: {
-        const double old_context = static_cast<double>(scaling.original_max_position);
-        const double low_freq_wavelength = old_context / scaling.low_freq_factor;
-        const double high_freq_wavelength = old_context / scaling.high_freq_factor;
-        const double wavelength = 2 * std::numbers::pi / f;
-        if (wavelength > low_freq_wavelength) {
-          f /= scaling.factor;
-        } else if (wavelength >= high_freq_wavelength) {
-          const double smooth = (old_context / wavelength - scaling.low_freq_factor) /
-                                (scaling.high_freq_factor - scaling.low_freq_factor);
-          f = (1 - smooth) * f / scaling.factor + smooth * f;
-        }
-        break;
-      }
-    }
-    inv_freq[static_cast<size_t>(i)] = f;
-  }
-  return inv_freq;
-}
+std::vector<double> rope_inverse_frequencies(const Config& config) { return config_rope_inverse_frequencies(config); }
 
-RotaryEmbedding::RotaryEmbedding(const Config& config)
-    : head_dim_(config.head_dim), inv_freq_(rope_inverse_frequencies(config)) {
-  const int64_t half = head_dim_ / 2;
+RotaryEmbedding::RotaryEmbedding(const Config& config) { init(config, -1); }
+RotaryEmbedding::RotaryEmbedding(const Config& config, int64_t layer) { init(config, layer); }
+
+void RotaryEmbedding::init(const Config& config, int64_t layer) {
+  head_dim_ = config.head_dim;
+  half_ = config.rotary_dims() / 2;
+  const bool scaled = layer < 0 ? config.rope_scaling.type != RopeScalingType::None : config.layer_rope_scaled(layer);
+  const bool longrope = scaled && config.rope_scaling.type == RopeScalingType::LongRope;
+  attention_factor_ = layer_rope_attention_factor(config, layer);
+  sets_.clear();
+  for (bool long_factors : {false, true}) {
+    if (long_factors && !longrope) break;
+    FactorSet set;
+    set.inv_freq = layer_rope_inverse_frequencies(config, layer, long_factors);
+    sets_.push_back(std::move(set));
+  }
+  tabulated_ = 0;
   const int64_t tabulated = std::clamp<int64_t>(config.max_position, 0, kMaxTabulatedPositions);
-  cos_table_.resize(static_cast<size_t>(tabulated * half));
-  sin_table_.resize(static_cast<size_t>(tabulated * half));
-  for (int64_t p = 0; p < tabulated; ++p) angles(p, cos_table_.data() + p * half, sin_table_.data() + p * half);
+  for (FactorSet& set : sets_) {
+    set.cos_table.resize(static_cast<size_t>(tabulated * half_));
+    set.sin_table.resize(static_cast<size_t>(tabulated * half_));
+    for (int64_t p = 0; p < tabulated; ++p)
+      angles(set, p, set.cos_table.data() + p * half_, set.sin_table.data() + p * half_);
+  }
   tabulated_ = tabulated;
 }
 
-void RotaryEmbedding::angles(int64_t position, float* cos_out, float* sin_out) const {
-  const int64_t half = head_dim_ / 2;
+void RotaryEmbedding::angles(const FactorSet& set, int64_t position, float* cos_out, float* sin_out) const {
   if (position >= 0 && position < tabulated_) {
-    std::copy_n(cos_table_.data() + position * half, half, cos_out);
-    std::copy_n(sin_table_.data() + position * half, half, sin_out);
+    std::copy_n(set.cos_table.data() + position * half_, half_, cos_out);
+    std::copy_n(set.sin_table.data() + position * half_, half_, sin_out);
     return;
   }
-  for (int64_t i = 0; i < half; ++i) {
-    const double angle = static_cast<double>(position) * inv_freq_[static_cast<size_t>(i)];
-    cos_out[i] = static_cast<float>(std::cos(angle));
-    sin_out[i] = static_cast<float>(std::sin(angle));
+  for (int64_t i = 0; i < half_; ++i) {
+    const double angle = static_cast<double>(position) * set.inv_freq[static_cast<size_t>(i)];
+    if (attention_factor_ == 1.0) {
+      cos_out[i] = static_cast<float>(std::cos(angle));
+      sin_out[i] = static_cast<float>(std::sin(angle));
+    } else {
+      cos_out[i] = static_cast<float>(std::cos(angle) * attention_factor_);
+      sin_out[i] = static_cast<float>(std::sin(angle) * attention_factor_);
+    }
   }
 }
 
-void RotaryEmbedding::apply(float* heads, int64_t n_heads, int64_t position) const {
-  const int64_t half = head_dim_ / 2;
+void RotaryEmbedding::apply(float* heads, int64_t n_heads, int64_t position, bool long_factors) const {
+  const int64_t half = half_;
+  if (half == 0 || sets_.empty()) return;
+  const FactorSet& set = sets_[long_factors && sets_.size() > 1 ? 1 : 0];
   // One token's angles, shared by all its heads.
   float cos_buf[256], sin_buf[256];
   std::vector<float> cos_heap, sin_heap;
@@ -81,7 +71,7 @@ void RotaryEmbedding::apply(float* heads, int64_t n_heads, int64_t position) con
     cos_v = cos_heap.data();
     sin_v = sin_heap.data();
   }
-  angles(position, cos_v, sin_v);
+  angles(set, position, cos_v, sin_v);
   for (int64_t h = 0; h < n_heads; ++h) {
     float* x = heads + h * head_dim_;
     for (int64_t i = 0; i < half; ++i) {

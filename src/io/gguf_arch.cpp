@@ -1,4 +1,5 @@
-// The llama-family GGUF registry (see gguf_arch.h): names, keys and the two layout translations.
+// The GGUF registry (see gguf_arch.h): one row per llama.cpp architecture, the canonical ↔ GGUF tensor names,
+// and the layout transforms. Each row restates what llama.cpp's src/models/<arch>.cpp loads and computes.
 #include "gguf_arch.h"
 
 #include <array>
@@ -12,17 +13,85 @@
 namespace slmopt::gguf_arch {
 namespace {
 
-constexpr std::array<Architecture, 3> kArchitectures = {{
-    {"llama", Family::Llama, "LlamaForCausalLM", true},
-    {"qwen2", Family::Qwen2, "Qwen2ForCausalLM", false},
-    // llama.cpp runs "deci" with the llama graph (interleaved RoPE) and per-layer widths.
-    {"deci", Family::Llama, "LlamaForCausalLM", true},
+using enum NormKind;
+using enum NormPlacement;
+using enum ResidualLayout;
+using enum MlpKind;
+
+// Unnamed fields keep their defaults, which describe llama.cpp's plain llama block (RMSNorm before attention and
+// MLP, SwiGLU, NEOX RoPE on all of head_dim, no extra keys).
+constexpr std::array<Architecture, 12> kArchitectures = {{
+    // llama.cpp src/models/llama.cpp: optional q/k/v/o and MLP biases, Llama-3 scaling as rope_freqs; no
+    // sliding window (Mistral's window key is kept for the round trip: exact up to the window).
+    {.gguf_name = "llama", .family = Family::Llama, .hf_class = "LlamaForCausalLM", .interleaved_rope = true,
+     .qkv_bias = true, .out_bias = true, .mlp_bias = true, .rope_freqs = true},
+    // deci.cpp: the llama graph with every layer sized from the per-layer arrays.
+    {.gguf_name = "deci", .family = Family::Llama, .hf_class = "LlamaForCausalLM", .interleaved_rope = true,
+     .qkv_bias = true, .out_bias = true, .mlp_bias = true, .per_layer_widths = true, .rope_freqs = true},
+    // qwen2.cpp: NEOX RoPE, optional q/k/v biases and output bias, attn_output {hidden, hidden}.
+    {.gguf_name = "qwen2", .family = Family::Qwen2, .hf_class = "Qwen2ForCausalLM", .qkv_bias = true,
+     .head_bias = true, .q_width_is_hidden = true},
+    // qwen3.cpp: per-head q/k RMSNorm (attn_q_norm/attn_k_norm {head_dim}) before RoPE.
+    {.gguf_name = "qwen3", .family = Family::Qwen3, .hf_class = "Qwen3ForCausalLM", .qk_norm = QkNormKind::PerHead,
+     .qkv_bias = true},
+    // phi2.cpp: LayerNorm with biases, one norm feeding attention and MLP in parallel, GELU MLP with biases,
+    // partial NEOX RoPE (rope.dimension_count), an output head with bias that the loader requires.
+    {.gguf_name = "phi2", .family = Family::Phi2, .hf_class = "PhiForCausalLM", .norm_kind = LayerNorm,
+     .residual = Parallel, .mlp = GeluTanh, .partial_rotary = true, .qkv_bias = true, .out_bias = true,
+     .mlp_bias = true, .norm_bias = true, .biases_required = true, .head = Head::Required, .head_bias = true, .head_bias_required = true,
+     .q_width_is_hidden = true},
+    // phi3.cpp: ffn_up {hidden, 2·ffn} = [gate; up], partial NEOX RoPE, LongRoPE factor tensors; its sliding
+    // window is switched off by llama.cpp (the key is kept for the round trip).
+    {.gguf_name = "phi3", .family = Family::Phi3, .hf_class = "Phi3ForCausalLM", .partial_rotary = true,
+     .fused_gate_up = true, .q_width_is_hidden = true, .longrope = true},
+    // gemma2.cpp: (1+w) RMSNorm in sandwich placement, GeGLU, embeddings × sqrt(hidden), local layers on even
+    // indices unless a pattern is given, score and logit soft-capping always on (defaults 50 / 30), tied head.
+    {.gguf_name = "gemma2", .family = Family::Gemma2, .hf_class = "Gemma2ForCausalLM", .norm_placement = Sandwich,
+     .mlp = GeGluTanh, .norm_unit_offset = true, .head = Head::TiedOnly, .swa = Swa::Pattern,
+     .swa_default_pattern = 2, .swa_always_on = true, .swa_rope_base = true, .swa_rope_scaled = true, .attn_softcap = true,
+     .final_softcap = true, .final_softcap_always = true, .embedding_scale_sqrt_hidden = true,
+     .attn_scale = AttnScale::Gemma},
+    // gemma3.cpp: as gemma2 plus per-head q/k norms, no score soft-capping, optional logit soft-capping, local
+    // layers (pattern 6 by default) on their own RoPE base without scaling.
+    {.gguf_name = "gemma3", .family = Family::Gemma3, .hf_class = "Gemma3ForCausalLM", .norm_placement = Sandwich,
+     .mlp = GeGluTanh, .qk_norm = QkNormKind::PerHead, .norm_unit_offset = true, .swa = Swa::Pattern,
+     .swa_default_pattern = 6, .swa_rope_base = true, .final_softcap = true, .embedding_scale_sqrt_hidden = true,
+     .attn_scale = AttnScale::Gemma},
+    // smollm3.cpp: the llama block with normal RoPE, no RoPE on every 4th layer (fixed in the graph).
+    {.gguf_name = "smollm3", .family = Family::SmolLM3, .hf_class = "SmolLM3ForCausalLM", .interleaved_rope = true,
+     .qkv_bias = true, .no_rope_step = 4},
+    // granite.cpp: the llama block with normal RoPE and the four multipliers (logit_scale required).
+    {.gguf_name = "granite", .family = Family::Granite, .hf_class = "GraniteForCausalLM", .interleaved_rope = true,
+     .qkv_bias = true, .out_bias = true, .mlp_bias = true, .rope_freqs = true, .multipliers = true,
+     .attn_scale = AttnScale::Key},
+    // olmo2.cpp: norms after attention and MLP only, q/k RMSNorm over the whole projection, a required output
+    // head, attn_output {hidden, hidden}.
+    {.gguf_name = "olmo2", .family = Family::Olmo2, .hf_class = "Olmo2ForCausalLM", .norm_placement = Post,
+     .qk_norm = QkNormKind::Whole, .head = Head::Required, .q_width_is_hidden = true, .swa = Swa::Pattern,
+     .swa_default_pattern = 4, .swa_rope_base = true},
+    // gpt2.cpp: LayerNorm with biases, learned positions, fused attn_qkv, GELU MLP, every bias required.
+    {.gguf_name = "gpt2", .family = Family::Gpt2, .hf_class = "GPT2LMHeadModel", .norm_kind = LayerNorm,
+     .mlp = GeluTanh, .position = PositionKind::Learned, .qkv_bias = true, .out_bias = true, .mlp_bias = true,
+     .norm_bias = true, .biases_required = true, .fused_qkv = true, .q_width_is_hidden = true},
 }};
 
-// Per-layer tensors: Hugging Face suffix (after "model.layers.N.") ↔ GGUF suffix (after "blk.N.").
-constexpr std::array<std::pair<std::string_view, std::string_view>, 16> kLayerTensors = {{
+const Architecture& by_name(std::string_view name) {
+  for (const auto& a : kArchitectures)
+    if (a.gguf_name == name) return a;
+  throw_error(ErrorKind::Internal, "GGUF architecture table has no '{}'", name);
+}
+
+// Per-layer tensors: canonical suffix (after "model.layers.N.") ↔ GGUF suffix (after "blk.N."), names from
+// llama.cpp's LLM_TENSOR_NAMES.
+constexpr std::array<std::pair<std::string_view, std::string_view>, 24> kLayerTensors = {{
     {"input_layernorm.weight", "attn_norm.weight"},
+    {"input_layernorm.bias", "attn_norm.bias"},
     {"post_attention_layernorm.weight", "ffn_norm.weight"},
+    {"post_attention_layernorm.bias", "ffn_norm.bias"},
+    {"attn_post_norm.weight", "post_attention_norm.weight"},
+    {"ffn_post_norm.weight", "post_ffw_norm.weight"},
+    {"self_attn.q_norm.weight", "attn_q_norm.weight"},
+    {"self_attn.k_norm.weight", "attn_k_norm.weight"},
     {"self_attn.q_proj.weight", "attn_q.weight"},
     {"self_attn.k_proj.weight", "attn_k.weight"},
     {"self_attn.v_proj.weight", "attn_v.weight"},
@@ -37,13 +106,16 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 16> kLayerTe
     {"mlp.gate_proj.bias", "ffn_gate.bias"},
     {"mlp.up_proj.bias", "ffn_up.bias"},
     {"mlp.down_proj.bias", "ffn_down.bias"},
+    // Fused forms (only as whole GGUF names; the parts are listed by fused_tensors).
+    {"", "attn_qkv.weight"},
+    {"", "attn_qkv.bias"},
 }};
 
-constexpr std::array<std::pair<std::string_view, std::string_view>, 3> kGlobalTensors = {{
-    {"model.embed_tokens.weight", "token_embd.weight"},
-    {"model.norm.weight", "output_norm.weight"},
-    {"lm_head.weight", "output.weight"},
-}};
+const std::pair<std::string, std::string> kGlobalTensors[] = {
+    {names::kEmbedTokens, "token_embd.weight"},     {names::kPositionEmbedding, "position_embd.weight"},
+    {names::kFinalNorm, "output_norm.weight"},      {names::kFinalNormBias, "output_norm.bias"},
+    {names::kLmHead, "output.weight"},              {names::kLmHeadBias, "output.bias"},
+};
 
 // Splits "<prefix>N.<rest>" into (N, rest).
 std::optional<std::pair<int64_t, std::string>> split_layer(const std::string& name, std::string_view prefix) {
@@ -58,20 +130,163 @@ std::optional<std::pair<int64_t, std::string>> split_layer(const std::string& na
   return std::make_pair(layer, name.substr(pos + 1));
 }
 
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+[[noreturn]] void refuse(const Architecture& arch, const std::string& context, const std::string& what) {
+  throw_error(ErrorKind::Unsupported, "{}: llama.cpp's {} graph {}", context, arch.gguf_name, what);
+}
+
+bool close(double a, double b) { return std::abs(a - b) <= 1e-5 * std::max(std::abs(a), std::abs(b)); }
+
 }  // namespace
 
-const Architecture& architecture_for(const Config& config, const std::string& context) {
-  switch (config.family) {
+const Architecture& architecture_of_family(Family family) {
+  switch (family) {
     case Family::Llama:
-    case Family::Mistral:
-    case Family::Qwen2:
-      if (!config.uniform_layers()) return kArchitectures[2];
-      return config.family == Family::Qwen2 ? kArchitectures[1] : kArchitectures[0];
-    default:
-      break;
+    case Family::Mistral: return by_name("llama");
+    case Family::Qwen2: return by_name("qwen2");
+    case Family::Gpt2: return by_name("gpt2");
+    case Family::Phi2: return by_name("phi2");
+    case Family::Phi3: return by_name("phi3");
+    case Family::Qwen3: return by_name("qwen3");
+    case Family::Gemma2: return by_name("gemma2");
+    case Family::Gemma3: return by_name("gemma3");
+    case Family::SmolLM3: return by_name("smollm3");
+    case Family::Granite: return by_name("granite");
+    case Family::Olmo2: return by_name("olmo2");
   }
-  throw_error(ErrorKind::Unsupported, "{}: GGUF output supports the llama family (Llama, Mistral, Qwen2), not {}",
-              context, family_name(config.family));
+  throw_error(ErrorKind::Internal, "family {} has no GGUF architecture", static_cast<int>(family));
+}
+
+const Architecture& architecture_for(const Config& config, const std::string& context) {
+  const Architecture& own = architecture_of_family(config.family);
+  try {
+    check_config(own, config, context);
+    return own;
+  } catch (const Error&) {
+    // "deci" hosts the families whose own graph is the llama block (llama, qwen2) whatever their widths (per-layer counts from structured pruning, or
+    // heads × head_dim ≠ hidden after a uniform head cut, which the qwen2 graph cannot size); its graph rotates
+    // interleaved pairs, so rows are regrouped for it.
+    const Architecture& deci = by_name("deci");
+    const bool llama_shaped = own.norm_kind == deci.norm_kind && own.norm_placement == deci.norm_placement &&
+                              own.residual == deci.residual && own.mlp == deci.mlp && own.qk_norm == deci.qk_norm &&
+                              own.norm_unit_offset == deci.norm_unit_offset && own.position == deci.position &&
+                              !own.multipliers && own.no_rope_step == 0;
+    if (&own != &deci && llama_shaped) {
+      try {
+        check_config(deci, config, context);
+        return deci;
+      } catch (const Error&) {
+      }
+    }
+    throw;
+  }
+}
+
+void check_config(const Architecture& a, const Config& c, const std::string& ctx) {
+  auto need = [&](bool ok, const std::string& what) {
+    if (!ok) refuse(a, ctx, what);
+  };
+  need(c.norm_kind == a.norm_kind, a.norm_kind == NormKind::RmsNorm ? "uses RMSNorm, the model LayerNorm"
+                                                                     : "uses LayerNorm, the model RMSNorm");
+  need(c.norm_bias == a.norm_bias, a.norm_bias ? "needs norm biases" : "has no norm biases");
+  need(c.norm_unit_offset == a.norm_unit_offset,
+       a.norm_unit_offset ? "stores norms as 1 + w, the model's norms are plain" : "has no (1 + w) norms");
+  need(c.norm_placement == a.norm_placement, "places its norms differently from the model (norm placement)");
+  need(c.residual_layout == a.residual, "has a different residual layout (parallel vs sequential)");
+  need(c.mlp_kind == a.mlp, "has a different MLP kind (SwiGLU / GeGLU / GELU)");
+  need(c.qk_norm == a.qk_norm, "has a different q/k norm (none / per head / whole projection)");
+  need(c.position_kind == a.position, "uses a different position encoding (RoPE vs learned)");
+  need(!c.attention_bias || a.qkv_bias, "has no q/k/v biases");
+  need(!c.attention_out_bias || a.out_bias, "has no attention output bias");
+  need(!c.mlp_bias || a.mlp_bias, "has no MLP biases");
+  if (a.biases_required) {
+    need(c.attention_out_bias, "requires an attention output bias");
+    need(c.mlp_bias, "requires MLP biases");
+    need(c.attention_bias || !a.fused_qkv, "requires q/k/v biases");
+  }
+  need(!c.lm_head_bias || a.head_bias, "has no output head bias");
+  need(c.lm_head_bias || !a.head_bias_required, "requires an output head bias");
+  need(c.tie_word_embeddings || a.head != Head::TiedOnly, "always ties the output head to token_embd");
+  need(!a.q_width_is_hidden || c.heads(0) * c.head_dim == c.hidden_size,
+       "sizes attn_output {hidden, hidden}: heads × head_dim must equal hidden_size");
+  need(c.uniform_layers() || a.per_layer_widths, "sizes every layer like layer 0 (per-layer widths)");
+
+  if (c.position_kind == PositionKind::Rope) {
+    need(c.rotary_dims() == c.head_dim || a.partial_rotary, "rotates all of head_dim (partial rotary)");
+    switch (c.rope_scaling.type) {
+      case RopeScalingType::None:
+      case RopeScalingType::Linear: break;
+      case RopeScalingType::Llama3: need(a.rope_freqs, "has no Llama-3 RoPE scaling (rope_freqs)"); break;
+      case RopeScalingType::LongRope: need(a.longrope, "has no LongRoPE factors"); break;
+    }
+    for (int64_t l = 0; l < c.num_layers; ++l) {
+      const bool llama_nope = a.no_rope_step > 0 && (l + 1) % a.no_rope_step == 0;
+      if (c.layer_uses_rope(l) == llama_nope)
+        refuse(a, ctx, llama_nope ? fmt::format("runs layer {} without RoPE (every {}th layer), the model with it", l,
+                                                a.no_rope_step)
+                                  : fmt::format("applies RoPE on layer {}, which the model runs without (NoPE)", l));
+    }
+  }
+
+  bool any_local = false, any_global = false;
+  for (int64_t l = 0; l < c.num_layers; ++l) (c.layer_is_sliding(l) ? any_local : any_global) = true;
+  if (a.swa == Swa::Ignored) {
+    need(!any_local || !any_global, "has no per-layer sliding windows (local and global layers)");
+  } else if (any_local) {
+    const int64_t local = [&] {
+      for (int64_t l = 0; l < c.num_layers; ++l)
+        if (c.layer_is_sliding(l)) return l;
+      return int64_t{0};
+    }();
+    need(c.layer_rope_theta(local) == c.rope_theta || a.swa_rope_base, "has one RoPE base for all layers");
+    if (c.rope_scaling.type != RopeScalingType::None)
+      need(c.layer_rope_scaled(local) == a.swa_rope_scaled,
+           a.swa_rope_scaled ? "scales RoPE on local layers too" : "does not scale RoPE on local layers");
+  }
+  need(c.attn_softcap == 0 || a.attn_softcap, "has no attention-score soft-capping");
+  need(c.attn_softcap > 0 || !a.attn_softcap, "always soft-caps attention scores");
+  need(c.final_logit_softcap == 0 || a.final_softcap, "has no final logit soft-capping");
+  need(c.final_logit_softcap > 0 || !a.final_softcap_always, "always soft-caps the logits");
+  if (a.embedding_scale_sqrt_hidden)
+    need(close(c.embedding_scale, std::sqrt(static_cast<double>(c.hidden_size))),
+         "scales embeddings by sqrt(hidden_size), the model by another factor");
+  else
+    need(c.embedding_scale == 1 || a.multipliers, "has no embedding multiplier");
+  need(c.residual_scale == 1 || a.multipliers, "has no residual multiplier");
+  need(c.logit_scale == 1 || a.multipliers, "has no logit multiplier");
+  if (a.attn_scale != AttnScale::Key)
+    need(close(c.attention_scale(), llama_cpp_attention_scale(a, c)),
+         fmt::format("scales attention scores by {} (fixed), the model by {} (attention scale)",
+                     llama_cpp_attention_scale(a, c), c.attention_scale()));
+}
+
+double llama_cpp_attention_scale(const Architecture& a, const Config& c) {
+  const double per_head = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
+  if (a.attn_scale == AttnScale::Key) return c.attention_scale();
+  if (a.attn_scale == AttnScale::Gemma) {
+    // llama.cpp's LLM_TYPE_27B: 46 layers (gemma2) or 62 (gemma3) use 1/sqrt(hidden / heads).
+    const bool is_27b = (a.gguf_name == "gemma2" && c.num_layers == 46) || (a.gguf_name == "gemma3" && c.num_layers == 62);
+    if (is_27b) return 1.0 / std::sqrt(static_cast<double>(c.hidden_size / c.heads(0)));
+  }
+  return per_head;
+}
+
+std::vector<uint8_t> no_rope_layers(const Architecture& a, int64_t n_layers) {
+  std::vector<uint8_t> out(static_cast<size_t>(n_layers), 0);
+  if (a.no_rope_step > 0)
+    for (int64_t l = 0; l < n_layers; ++l) out[static_cast<size_t>(l)] = (l + 1) % a.no_rope_step == 0;
+  return out;
+}
+
+std::vector<uint8_t> default_swa_layers(const Architecture& a, int64_t n_layers) {
+  std::vector<uint8_t> out(static_cast<size_t>(n_layers), 1);
+  const int64_t n = a.swa_default_pattern;
+  if (n > 0)
+    for (int64_t l = 0; l < n_layers; ++l) out[static_cast<size_t>(l)] = l % n < n - 1;
+  return out;
 }
 
 const Architecture* find_architecture(std::string_view gguf_name) {
@@ -80,10 +295,16 @@ const Architecture* find_architecture(std::string_view gguf_name) {
   return nullptr;
 }
 
+std::string supported_architectures() {
+  std::string out;
+  for (const auto& a : kArchitectures) out += (out.empty() ? "" : ", ") + std::string(a.gguf_name);
+  return out;
+}
+
 std::optional<Family> family_of_hf_class(std::string_view hf_class) {
-  if (hf_class == "LlamaForCausalLM") return Family::Llama;
   if (hf_class == "MistralForCausalLM") return Family::Mistral;
-  if (hf_class == "Qwen2ForCausalLM") return Family::Qwen2;
+  for (const auto& a : kArchitectures)
+    if (a.hf_class == hf_class) return a.family;
   return std::nullopt;
 }
 
@@ -91,28 +312,51 @@ std::string arch_key(std::string_view arch, std::string_view suffix) {
   return std::string(arch) + "." + std::string(suffix);
 }
 
-std::optional<std::string> gguf_tensor_name(const std::string& hf_name) {
+std::optional<std::string> gguf_tensor_name(const std::string& canonical) {
   for (const auto& [hf, gguf] : kGlobalTensors)
-    if (hf_name == hf) return std::string(gguf);
-  if (auto split = split_layer(hf_name, "model.layers.")) {
+    if (canonical == hf) return gguf;
+  if (auto split = split_layer(canonical, "model.layers.")) {
     for (const auto& [hf, gguf] : kLayerTensors)
-      if (split->second == hf) return "blk." + std::to_string(split->first) + "." + std::string(gguf);
+      if (!hf.empty() && split->second == hf) return "blk." + std::to_string(split->first) + "." + std::string(gguf);
   }
   return std::nullopt;
 }
 
-std::optional<std::string> hf_tensor_name(const std::string& gguf_name) {
+std::optional<std::string> canonical_tensor_name(const std::string& gguf_name) {
   for (const auto& [hf, gguf] : kGlobalTensors)
-    if (gguf_name == gguf) return std::string(hf);
+    if (gguf_name == gguf) return hf;
   if (auto split = split_layer(gguf_name, "blk.")) {
     for (const auto& [hf, gguf] : kLayerTensors)
-      if (split->second == gguf) return names::layer_prefix(split->first) + std::string(hf);
+      if (!hf.empty() && split->second == gguf) return names::layer_prefix(split->first) + std::string(hf);
   }
   return std::nullopt;
 }
 
-std::optional<int64_t> rope_heads_of(const std::string& hf_name, const Config& config) {
-  auto split = split_layer(hf_name, "model.layers.");
+std::optional<int64_t> layer_of(const std::string& canonical) {
+  if (auto split = split_layer(canonical, "model.layers.")) return split->first;
+  return std::nullopt;
+}
+
+std::vector<FusedTensor> fused_tensors(const Architecture& a, const Config& c, int64_t l) {
+  std::vector<FusedTensor> out;
+  const std::string blk = "blk." + std::to_string(l) + ".";
+  if (a.fused_qkv) {
+    out.push_back({blk + "attn_qkv.weight", {names::q_proj(l), names::k_proj(l), names::v_proj(l)}});
+    if (c.attention_bias) out.push_back({blk + "attn_qkv.bias", {names::q_bias(l), names::k_bias(l), names::v_bias(l)}});
+  }
+  if (a.fused_gate_up) {
+    out.push_back({blk + "ffn_up.weight", {names::gate_proj(l), names::up_proj(l)}});
+    if (c.mlp_bias) out.push_back({blk + "ffn_up.bias", {names::gate_bias(l), names::up_bias(l)}});
+  }
+  return out;
+}
+
+bool is_norm_weight(const std::string& canonical) {
+  return canonical.size() > 7 && ends_with(canonical, "norm.weight");
+}
+
+std::optional<int64_t> rope_heads_of(const std::string& canonical, const Config& config) {
+  auto split = split_layer(canonical, "model.layers.");
   if (!split || split->first >= config.num_layers) return std::nullopt;
   const auto& rest = split->second;
   if (rest == "self_attn.q_proj.weight" || rest == "self_attn.q_proj.bias") return config.heads(split->first);
@@ -139,6 +383,40 @@ Tensor regroup_rope_rows(const Tensor& tensor, int64_t n_heads, bool to_gguf) {
                     tensor.data() + static_cast<size_t>(from) * row_bytes, row_bytes);
       }
   return Tensor::owned(tensor.name(), tensor.shape(), tensor.dtype(), std::move(out));
+}
+
+Tensor slice_rows(const Tensor& tensor, int64_t row_begin, int64_t row_end, std::string name) {
+  const int64_t rows = tensor.shape().empty() ? 0 : tensor.shape()[0];
+  if (row_begin < 0 || row_end > rows || row_begin > row_end)
+    throw_error(ErrorKind::BadInput, "tensor '{}' has {} rows, not the {} its parts need", tensor.name(), rows, row_end);
+  const size_t row_bytes = rows == 0 ? 0 : tensor.nbytes() / static_cast<size_t>(rows);
+  std::vector<int64_t> shape = tensor.shape();
+  shape[0] = row_end - row_begin;
+  const uint8_t* begin = tensor.data() + static_cast<size_t>(row_begin) * row_bytes;
+  return Tensor::owned(std::move(name), std::move(shape), tensor.dtype(),
+                       std::vector<uint8_t>(begin, begin + static_cast<size_t>(row_end - row_begin) * row_bytes));
+}
+
+Tensor stack_rows(const std::vector<Tensor>& parts, std::string name) {
+  std::vector<int64_t> shape = parts.at(0).shape();
+  std::vector<uint8_t> bytes;
+  shape[0] = 0;
+  for (const Tensor& p : parts) {
+    std::vector<int64_t> tail = p.shape(), want = parts[0].shape();
+    tail[0] = want[0] = 0;
+    if (p.dtype() != parts[0].dtype() || tail != want)
+      throw_error(ErrorKind::BadInput, "tensor '{}' cannot be stacked with '{}' (dtype or row width differs)", p.name(),
+                  parts[0].name());
+    shape[0] += p.shape()[0];
+    bytes.insert(bytes.end(), p.data(), p.data() + p.nbytes());
+  }
+  return Tensor::owned(std::move(name), std::move(shape), parts[0].dtype(), std::move(bytes));
+}
+
+Tensor add_offset(const Tensor& tensor, float offset) {
+  std::vector<float> values = tensor.to_f32();
+  for (float& v : values) v += offset;
+  return Tensor::from_f32(tensor.name(), tensor.shape(), values);
 }
 
 std::vector<float> llama3_rope_factors(const Config& config) {

@@ -1,17 +1,21 @@
 // GPT-2 ↔ GGUF, as llama.cpp's "gpt2" architecture loads it (llm_build_gpt2: LayerNorm with bias, fused QKV,
-// GELU MLP, learned positions):
+// GELU MLP, learned positions). The IR holds GPT-2 under the canonical decoder names (io/hf_gpt2.h):
 //
-//   IR (Hugging Face GPT2LMHeadModel, Conv1D already [out, in])    GGUF
-//   transformer.wte.weight            [vocab, hidden]               token_embd.weight
-//   transformer.wpe.weight            [n_positions, hidden]         position_embd.weight
-//   transformer.h.N.ln_1.{weight,bias}                              blk.N.attn_norm.{weight,bias}
-//   transformer.h.N.attn.c_attn.{weight,bias} [3·hidden, hidden]    blk.N.attn_qkv.{weight,bias} (rows Q, K, V)
-//   transformer.h.N.attn.c_proj.{weight,bias}                       blk.N.attn_output.{weight,bias}
-//   transformer.h.N.ln_2.{weight,bias}                              blk.N.ffn_norm.{weight,bias}
-//   transformer.h.N.mlp.c_fc.{weight,bias}   [ffn, hidden]          blk.N.ffn_up.{weight,bias}
-//   transformer.h.N.mlp.c_proj.{weight,bias} [hidden, ffn]          blk.N.ffn_down.{weight,bias}
-//   transformer.ln_f.{weight,bias}                                  output_norm.{weight,bias}
-//   (tied head)                                                     no output.weight: llama.cpp reuses token_embd
+//   IR (canonical, [out, in])                           GGUF
+//   model.embed_tokens.weight      [vocab, hidden]      token_embd.weight
+//   model.embed_positions.weight   [n_positions, hidden] position_embd.weight
+//   layers.N.input_layernorm.{weight,bias}              blk.N.attn_norm.{weight,bias}
+//   layers.N.self_attn.{q,k,v}_proj.{weight,bias}        blk.N.attn_qkv.{weight,bias} (rows Q, K, V concatenated;
+//                                                        split back into views on reading)
+//   layers.N.self_attn.o_proj.{weight,bias}             blk.N.attn_output.{weight,bias}
+//   layers.N.post_attention_layernorm.{weight,bias}     blk.N.ffn_norm.{weight,bias}
+//   layers.N.mlp.up_proj.{weight,bias}    [ffn, hidden] blk.N.ffn_up.{weight,bias}
+//   layers.N.mlp.down_proj.{weight,bias}  [hidden, ffn] blk.N.ffn_down.{weight,bias}
+//   model.norm.{weight,bias}                            output_norm.{weight,bias}
+//   (tied head)                                         no output.weight: llama.cpp reuses token_embd
+//
+// The fused attn_qkv has one type: when the type choice gives q, k and v different types (a mix that favours
+// attn_v), all three are stored in the one with the most bits per weight.
 //
 // Keys: gpt2.context_length (= n_positions, the rows of position_embd), .embedding_length, .feed_forward_length,
 // .block_count, .attention.head_count, .attention.layer_norm_epsilon. No RoPE keys: GPT-2 has none.
@@ -26,8 +30,11 @@
 #include "gguf_gpt2.h"
 
 #include <filesystem>
+#include <iterator>
 #include <map>
 #include <optional>
+#include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -35,31 +42,42 @@
 #include "gguf_model_common.h"
 #include "gguf_tokenizer.h"
 #include "slmopt/core/error.h"
+#include "slmopt/io/hf_gpt2.h"
 #include "slmopt/ir/tensor_names.h"
 
 namespace slmopt {
 namespace {
 
 using namespace gguf_arch;
-namespace g = names::gpt2;
 
-constexpr std::string_view kPlaceholderVocab = "slmopt.tokenizer.placeholder";
 
-// Per-block suffixes: Hugging Face (after "transformer.h.N.") → llama.cpp (after "blk.N.").
-constexpr std::pair<std::string_view, std::string_view> kBlockTensors[] = {
-    {"ln_1.weight", "attn_norm.weight"},         {"ln_1.bias", "attn_norm.bias"},
-    {"attn.c_attn.weight", "attn_qkv.weight"},   {"attn.c_attn.bias", "attn_qkv.bias"},
-    {"attn.c_proj.weight", "attn_output.weight"}, {"attn.c_proj.bias", "attn_output.bias"},
-    {"ln_2.weight", "ffn_norm.weight"},          {"ln_2.bias", "ffn_norm.bias"},
-    {"mlp.c_fc.weight", "ffn_up.weight"},        {"mlp.c_fc.bias", "ffn_up.bias"},
-    {"mlp.c_proj.weight", "ffn_down.weight"},    {"mlp.c_proj.bias", "ffn_down.bias"},
+// Per-block tensors stored one to one: canonical name of layer N → llama.cpp suffix (after "blk.N.").
+struct BlockTensor {
+  std::string (*canonical)(int64_t layer);
+  std::string_view gguf;
+};
+constexpr BlockTensor kBlockTensors[] = {
+    {names::attn_norm, "attn_norm.weight"},   {names::attn_norm_bias, "attn_norm.bias"},
+    {names::o_proj, "attn_output.weight"},    {names::o_bias, "attn_output.bias"},
+    {names::ffn_norm, "ffn_norm.weight"},     {names::ffn_norm_bias, "ffn_norm.bias"},
+    {names::up_proj, "ffn_up.weight"},        {names::up_bias, "ffn_up.bias"},
+    {names::down_proj, "ffn_down.weight"},    {names::down_bias, "ffn_down.bias"},
+};
+// The fused projection: Q, K, V rows in this order.
+struct FusedTensor {
+  std::string (*parts[3])(int64_t layer);
+  std::string_view gguf;
+};
+constexpr FusedTensor kFusedTensors[] = {
+    {{names::q_proj, names::k_proj, names::v_proj}, "attn_qkv.weight"},
+    {{names::q_bias, names::k_bias, names::v_bias}, "attn_qkv.bias"},
 };
 
 const std::pair<std::string, std::string> kGlobalTensors[] = {
-    {g::kTokenEmbedding, "token_embd.weight"},
-    {g::kPositionEmbedding, "position_embd.weight"},
-    {g::kFinalNormWeight, "output_norm.weight"},
-    {g::kFinalNormBias, "output_norm.bias"},
+    {names::kEmbedTokens, "token_embd.weight"},
+    {names::kPositionEmbedding, "position_embd.weight"},
+    {names::kFinalNorm, "output_norm.weight"},
+    {names::kFinalNormBias, "output_norm.bias"},
 };
 
 // "<prefix>N.<rest>" → (N, rest); nullopt when `name` does not have that form.
@@ -74,22 +92,23 @@ std::optional<std::pair<int64_t, std::string>> split_block(const std::string& na
   return std::make_pair(layer, name.substr(pos + 1));
 }
 
-std::optional<std::string> to_gguf_name(const std::string& hf) {
-  for (const auto& [from, to] : kGlobalTensors)
-    if (hf == from) return to;
-  if (auto split = split_block(hf, "transformer.h."))
-    for (const auto& [from, to] : kBlockTensors)
-      if (split->second == from) return "blk." + std::to_string(split->first) + "." + std::string(to);
-  return std::nullopt;
+// Bytes per element, for choosing the fused tensor's type.
+double bits_per_weight(DType dtype) {
+  const DTypeTraits& t = traits(dtype);
+  return 8.0 * static_cast<double>(t.block_bytes) / static_cast<double>(t.block_size);
 }
 
-std::optional<std::pair<int64_t, std::string>> to_hf_name(const std::string& gguf) {
-  for (const auto& [to, from] : kGlobalTensors)
-    if (gguf == from) return std::make_pair(int64_t{-1}, to);
-  if (auto split = split_block(gguf, "blk."))
-    for (const auto& [to, from] : kBlockTensors)
-      if (split->second == from) return std::make_pair(split->first, g::block(split->first, std::string(to)));
-  return std::nullopt;
+// Rows of `parts` (same dtype and row length) concatenated into one owned tensor named `name`.
+Tensor concat_rows(const std::string& name, const std::vector<Tensor>& parts) {
+  std::vector<uint8_t> bytes;
+  int64_t rows = 0;
+  for (const Tensor& p : parts) {
+    bytes.insert(bytes.end(), p.data(), p.data() + p.nbytes());
+    rows += p.dim(0);
+  }
+  std::vector<int64_t> shape = parts[0].shape();
+  shape[0] = rows;
+  return Tensor::owned(name, shape, parts[0].dtype(), std::move(bytes));
 }
 
 void add_placeholder_vocab(int64_t n_tokens, GgufMetadata& md) {
@@ -111,29 +130,48 @@ void write_gpt2_gguf(const Model& model, const std::string& path, const GgufWrit
   c.validate(path);
   if (!c.tie_word_embeddings || model.has(names::kLmHead))
     throw_error(ErrorKind::Unsupported, "{}: GGUF output for GPT-2 supports the tied output head only", path);
+  check_gpt2_tensors(model, path);  // every tensor llama.cpp's gpt2 graph requires, and nothing else
 
+  // Each GGUF tensor is made of one IR tensor, or of q/k/v for the fused projection.
+  struct Entry {
+    std::vector<const Tensor*> sources;
+  };
   std::vector<GgufTensorPlan> plans;
-  std::vector<const Tensor*> sources;
+  std::vector<Entry> entries;
   std::map<DType, int64_t> elements_by_dtype;
   bool any_quantized = false;
-  for (const Tensor* t : model.ordered_tensors()) {
-    const auto gguf_name = to_gguf_name(t->name());
-    if (!gguf_name)
-      throw_error(ErrorKind::Unsupported, "{}: tensor '{}' has no counterpart in llama.cpp's gpt2 architecture", path,
-                  t->name());
-    const DType dtype = gguf_detail::stored_dtype(*t, options, path);
+  auto add = [&](const std::string& gguf_name, std::vector<const Tensor*> sources) {
+    DType dtype = gguf_detail::stored_dtype(*sources[0], options, path);
+    for (size_t i = 1; i < sources.size(); ++i) {
+      const DType other = gguf_detail::stored_dtype(*sources[i], options, path);
+      if (bits_per_weight(other) > bits_per_weight(dtype)) dtype = other;
+    }
+    std::vector<int64_t> shape = sources[0]->shape();
+    for (size_t i = 1; i < sources.size(); ++i) shape[0] += sources[i]->dim(0);
     any_quantized = any_quantized || traits(dtype).is_quantized;
-    if (t->rank() >= 2) elements_by_dtype[dtype] += t->numel();
-    plans.push_back({*gguf_name, t->shape(), dtype});
-    sources.push_back(t);
+    if (shape.size() >= 2) {
+      int64_t n = 1;
+      for (int64_t d : shape) n *= d;
+      elements_by_dtype[dtype] += n;
+    }
+    plans.push_back({gguf_name, shape, dtype});
+    entries.push_back({std::move(sources)});
+  };
+  add("token_embd.weight", {&model.tensor(names::kEmbedTokens)});
+  add("position_embd.weight", {&model.tensor(names::kPositionEmbedding)});
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const std::string blk = "blk." + std::to_string(l) + ".";
+    // In llama.cpp's order: attn_norm, attn_qkv, then the rest.
+    for (size_t i = 0; i < std::size(kBlockTensors); ++i) {
+      if (i == 2)
+        for (const FusedTensor& f : kFusedTensors)
+          add(blk + std::string(f.gguf),
+              {&model.tensor(f.parts[0](l)), &model.tensor(f.parts[1](l)), &model.tensor(f.parts[2](l))});
+      add(blk + std::string(kBlockTensors[i].gguf), {&model.tensor(kBlockTensors[i].canonical(l))});
+    }
   }
-  // Every tensor llama.cpp's gpt2 graph requires must be there (a GGUF it cannot load is no use).
-  for (const auto& [hf, gguf] : kGlobalTensors)
-    if (!model.has(hf)) throw_error(ErrorKind::BadInput, "{}: GPT-2 tensor '{}' is missing", path, hf);
-  for (int64_t l = 0; l < c.num_layers; ++l)
-    for (const auto& [hf, gguf] : kBlockTensors)
-      if (!model.has(g::block(l, std::string(hf))))
-        throw_error(ErrorKind::BadInput, "{}: GPT-2 tensor '{}' is missing", path, g::block(l, std::string(hf)));
+  add("output_norm.weight", {&model.tensor(names::kFinalNorm)});
+  add("output_norm.bias", {&model.tensor(names::kFinalNormBias)});
 
   GgufMetadata md;
   const std::string_view a = kGpt2GgufArchitecture;
@@ -155,7 +193,11 @@ void write_gpt2_gguf(const Model& model, const std::string& path, const GgufWrit
   if (!c.architecture.empty()) md.set(kHfArchitecture, GgufValue::string(c.architecture));
 
   write_gguf_file(path, md, plans, [&](size_t i) {
-    return gguf_detail::convert_for_gguf(*sources[i], plans[i].dtype, options, path);
+    const Entry& e = entries[i];
+    if (e.sources.size() == 1) return gguf_detail::convert_for_gguf(*e.sources[0], plans[i].dtype, options, path);
+    std::vector<Tensor> parts;
+    for (const Tensor* t : e.sources) parts.push_back(gguf_detail::convert_for_gguf(*t, plans[i].dtype, options, path));
+    return concat_rows(plans[i].name, parts);
   });
 }
 
@@ -186,27 +228,61 @@ Model load_gpt2_gguf(const GgufFile& file, const std::string& path) {
                 c.num_heads);
   c.head_dim = c.hidden_size / c.num_heads;
   c.norm_eps = file.require_float(arch_key(a, "attention.layer_norm_epsilon"));
-  c.tie_word_embeddings = true;
-  c.attention_bias = c.attention_out_bias = c.mlp_bias = true;
+  set_gpt2_description(c);
 
   for (const GgufTensorInfo& info : file.tensors()) {
     if (info.name == "output.weight")
       throw_error(ErrorKind::Unsupported, "{}: an untied GPT-2 output head (output.weight) is not supported", src);
-    const auto hf = to_hf_name(info.name);
-    if (!hf)
-      throw_error(ErrorKind::Unsupported, "{}: tensor '{}' is not part of the gpt2 graph slmopt reads", src, info.name);
-    if (hf->first >= c.num_layers)
-      throw_error(ErrorKind::BadInput, "{}: tensor '{}' belongs to layer {}, but block_count is {}", src, info.name,
-                  hf->first, c.num_layers);
     Tensor t = file.view(info);
-    t.set_name(hf->second);
-    model.set(std::move(t));
+    bool known = false;
+    for (const auto& [canonical, gguf] : kGlobalTensors)
+      if (info.name == gguf) {
+        t.set_name(canonical);
+        model.set(std::move(t));
+        known = true;
+        break;
+      }
+    if (known) continue;
+    const auto split = split_block(info.name, "blk.");
+    if (split && split->first >= c.num_layers)
+      throw_error(ErrorKind::BadInput, "{}: tensor '{}' belongs to layer {}, but block_count is {}", src, info.name,
+                  split->first, c.num_layers);
+    if (split)
+      for (const BlockTensor& b : kBlockTensors)
+        if (split->second == b.gguf) {
+          t.set_name(b.canonical(split->first));
+          model.set(std::move(t));
+          known = true;
+          break;
+        }
+    if (split && !known)
+      for (const FusedTensor& f : kFusedTensors)
+        if (split->second == f.gguf) {
+          if (t.dim(0) % 3 != 0)
+            throw_error(ErrorKind::BadInput, "{}: tensor '{}' has {} rows, not 3 equal parts", src, info.name, t.dim(0));
+          const int64_t rows = t.dim(0) / 3;
+          for (int64_t part = 0; part < 3; ++part) {
+            const std::string name = f.parts[part](split->first);
+            if (t.rank() == 2) {
+              model.set(t.rows_view(name, part * rows, (part + 1) * rows));
+            } else {
+              const std::vector<float> v = t.to_f32();
+              model.set(Tensor::from_f32(name, {rows}, std::span<const float>(v).subspan(
+                                                           static_cast<size_t>(part * rows), static_cast<size_t>(rows))));
+            }
+          }
+          known = true;
+          break;
+        }
+    if (!known)
+      throw_error(ErrorKind::Unsupported, "{}: tensor '{}' is not part of the gpt2 graph slmopt reads", src, info.name);
   }
-  const Tensor* wte = model.find(g::kTokenEmbedding);
+  const Tensor* wte = model.find(names::kEmbedTokens);
   if (!wte || wte->rank() != 2)
     throw_error(ErrorKind::BadInput, "{}: tensor 'token_embd.weight' is missing or not 2-D", src);
   c.vocab_size = wte->dim(0);
   c.validate(src);
+  check_gpt2_tensors(model, src);
   if (!file.get_bool(kPlaceholderVocab).value_or(false)) model.vocab = gguf_tokenizer::read_vocab_metadata(file);
   return model;
 }

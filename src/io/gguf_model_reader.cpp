@@ -1,9 +1,12 @@
-// GGUF → Model (see io/gguf.h): rebuilds Config from the architecture keys, maps llama.cpp tensor names back to
-// the canonical Hugging Face ones (reversed dims are already undone by the container reader), regroups Q/K rows
-// of "llama" files back into the rotate_half order, and rebuilds the Vocab.
+// GGUF → Model (see io/gguf.h), for every architecture of the registry (gguf_arch.h): the block shape comes from
+// the architecture's row, the sizes and variants from its keys (as llama.cpp reads them, defaults included), the
+// tensors are renamed to the canonical names (reversed dims are already undone by the container reader), fused
+// tensors are split, Q/K rows of "normal"-RoPE files regrouped back into the rotate_half order, Gemma's stored
+// 1 + w norms turned back into w, and the Vocab rebuilt.
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 #include "gguf_arch.h"
 #include "gguf_gpt2.h"
@@ -35,12 +38,30 @@ std::optional<std::vector<int64_t>> read_per_layer(const GgufFile& file, const s
       values.push_back(*i);
     }
   } else {
-    values.assign(static_cast<size_t>(n_layers), *file.get_int(key));
+    const auto i = v->to_int();
+    if (!i) throw_error(ErrorKind::BadInput, "{}: key '{}' must hold an integer", file.source(), key);
+    values.assign(static_cast<size_t>(n_layers), *i);
   }
   for (auto x : values)
     if (x <= 0 || x > (int64_t{1} << 31))
       throw_error(ErrorKind::BadInput, "{}: key '{}' has the value {}", file.source(), key, x);
   return values;
+}
+
+// Per-layer flags from a bool or integer array (llama.cpp accepts both for the sliding-window pattern).
+std::vector<uint8_t> read_flags(const GgufFile& file, const std::string& key, int64_t n_layers) {
+  const GgufValue* v = file.metadata().find(key);
+  const auto* elements = v ? v->to_array() : nullptr;
+  if (!elements || static_cast<int64_t>(elements->size()) != n_layers)
+    throw_error(ErrorKind::BadInput, "{}: key '{}' must be an array with one entry per layer ({})", file.source(), key,
+                n_layers);
+  std::vector<uint8_t> out;
+  for (const auto& e : *elements) {
+    std::optional<int64_t> i = e.type() == GgufType::Bool ? std::optional<int64_t>(e.to_bool().value_or(false)) : e.to_int();
+    if (!i) throw_error(ErrorKind::BadInput, "{}: key '{}' must hold booleans or integers", file.source(), key);
+    out.push_back(*i != 0);
+  }
+  return out;
 }
 
 // Sets the uniform value (the largest) and, when layers differ, the per-layer list.
@@ -50,24 +71,131 @@ void set_counts(const std::vector<int64_t>& values, int64_t& uniform, std::vecto
   per_layer = same ? std::vector<int64_t>{} : values;
 }
 
-Config read_config(const GgufFile& file, const Architecture& arch) {
-  const std::string& src = file.source();
-  const std::string_view a = arch.gguf_name;
-  Config c;
+bool all_set(const std::vector<uint8_t>& flags) {
+  return std::all_of(flags.begin(), flags.end(), [](uint8_t f) { return f != 0; });
+}
+bool none_set(const std::vector<uint8_t>& flags) {
+  return std::none_of(flags.begin(), flags.end(), [](uint8_t f) { return f != 0; });
+}
+
+void read_family(const GgufFile& file, const Architecture& arch, Config& c) {
   c.family = arch.family;
   c.architecture = std::string(arch.hf_class);
-  // slmopt's own key tells Mistral from Llama in a "llama" file, and the source family of a "deci" file.
+  // slmopt's own key names the source family when this architecture hosts it: Mistral in a "llama" file, any
+  // llama-shaped family in a "deci" file.
   if (auto hf = file.get_string(kHfArchitecture)) {
     const auto family = family_of_hf_class(*hf);
-    const bool compatible = family && (arch.gguf_name == "deci" || (arch.family == Family::Llama
-                                                                      ? *family != Family::Qwen2
-                                                                      : *family == arch.family));
-    if (compatible) {
+    if (family && (&architecture_of_family(*family) == &arch || arch.per_layer_widths)) {
       c.family = *family;
       c.architecture = *hf;
     }
   }
+}
+
+void read_rope(const GgufFile& file, const Architecture& arch, Config& c) {
+  const std::string& src = file.source();
+  const std::string_view a = arch.gguf_name;
+  if (auto rope_dims = file.get_int(arch_key(a, "rope.dimension_count")); rope_dims && *rope_dims != c.head_dim) {
+    if (!arch.partial_rotary || *rope_dims <= 0 || *rope_dims > c.head_dim || *rope_dims % 2 != 0)
+      throw_error(ErrorKind::Unsupported, "{}: key '{}' = {} (partial rotary) for head_dim {} is not supported", src,
+                  arch_key(a, "rope.dimension_count"), *rope_dims, c.head_dim);
+    c.rotary_dim = *rope_dims;
+  }
+  c.rope_theta = file.get_float(arch_key(a, "rope.freq_base")).value_or(10000.0);
+
+  const std::string scaling = file.get_string(arch_key(a, "rope.scaling.type")).value_or("none");
+  if (scaling == "longrope") {
+    if (!arch.longrope)
+      throw_error(ErrorKind::Unsupported, "{}: key '{}' = longrope is not supported for {}", src,
+                  arch_key(a, "rope.scaling.type"), a);
+    RopeScaling& r = c.rope_scaling;
+    r.type = RopeScalingType::LongRope;
+    r.original_max_position = file.get_int(arch_key(a, "rope.scaling.original_context_length")).value_or(c.max_position);
+    r.attention_factor = file.get_float(arch_key(a, "rope.scaling.attn_factor")).value_or(1.0);
+    r.factor = file.get_float(kRopeLongRopeFactor)
+                   .value_or(static_cast<double>(c.max_position) / static_cast<double>(r.original_max_position));
+    return;  // the factors come from the tensors
+  }
+  double linear_factor = 1.0;
+  if (scaling == "linear") {
+    linear_factor = file.get_float(arch_key(a, "rope.scaling.factor")).value_or(1.0);
+  } else if (scaling == "none") {
+    linear_factor = file.get_float(arch_key(a, "rope.scale_linear")).value_or(1.0);  // the older key
+  } else {
+    throw_error(ErrorKind::Unsupported, "{}: key '{}' = '{}' is not supported (none, linear, longrope; Llama-3 "
+                "scaling as a rope_freqs tensor)", src, arch_key(a, "rope.scaling.type"), scaling);
+  }
+  if (linear_factor > 0 && linear_factor != 1.0) {
+    c.rope_scaling.type = RopeScalingType::Linear;
+    c.rope_scaling.factor = linear_factor;
+  }
+}
+
+// Sliding windows, soft-caps, multipliers and NoPE layers, each as llama.cpp's graph for `arch` reads them.
+void read_variants(const GgufFile& file, const Architecture& arch, Config& c) {
+  const std::string_view a = arch.gguf_name;
+  const std::string window_key = arch_key(a, "attention.sliding_window");
+  const std::string pattern_key = arch_key(a, "attention.sliding_window_pattern");
+  c.sliding_window = file.get_int(window_key).value_or(arch.swa_always_on ? 4096 : 0);  // gemma2's default
+  if (c.sliding_window < 0) throw_error(ErrorKind::BadInput, "{}: key '{}' is negative", file.source(), window_key);
+  if (c.sliding_window > 0 && arch.swa == Swa::Pattern) {
+    std::vector<uint8_t> local;
+    if (const GgufValue* v = file.metadata().find(pattern_key); v && v->type() == GgufType::Array) {
+      local = read_flags(file, pattern_key, c.num_layers);
+    } else {
+      Architecture with_pattern = arch;
+      if (auto n = file.get_int(pattern_key)) with_pattern.swa_default_pattern = static_cast<uint32_t>(*n);
+      local = default_swa_layers(with_pattern, c.num_layers);
+    }
+    if (none_set(local)) {
+      c.sliding_window = 0;
+    } else if (!all_set(local)) {
+      c.layer_sliding = std::move(local);
+    }
+    if (c.sliding_window > 0 && arch.swa_rope_base) {
+      // gemma2 defaults the local base to the global one, gemma3 and olmo2 to 10000.
+      const double fallback = arch.swa_rope_scaled ? c.rope_theta : 10000.0;
+      c.rope_local_theta = file.get_float(arch_key(a, "rope.freq_base_swa")).value_or(fallback);
+      if (arch.swa_rope_scaled && c.rope_local_theta == c.rope_theta) c.rope_local_theta = 0;
+    }
+  }
+  if (arch.attn_softcap) c.attn_softcap = file.get_float(arch_key(a, "attn_logit_softcapping")).value_or(50.0);
+  if (arch.final_softcap)
+    c.final_logit_softcap =
+        file.get_float(arch_key(a, "final_logit_softcapping")).value_or(arch.final_softcap_always ? 30.0 : 0.0);
+  if (arch.embedding_scale_sqrt_hidden) c.embedding_scale = std::sqrt(static_cast<double>(c.hidden_size));
+  if (arch.multipliers) {
+    const double logit_scale = file.require_float(arch_key(a, "logit_scale"));
+    if (!(logit_scale > 0))
+      throw_error(ErrorKind::BadInput, "{}: key '{}' must be positive", file.source(), arch_key(a, "logit_scale"));
+    c.logit_scale = 1.0 / logit_scale;
+    c.embedding_scale = file.get_float(arch_key(a, "embedding_scale")).value_or(1.0);
+    c.residual_scale = file.get_float(arch_key(a, "residual_scale")).value_or(1.0);
+    c.attn_scale = file.get_float(arch_key(a, "attention.scale")).value_or(0.0);
+  } else if (arch.attn_scale == AttnScale::Gemma) {
+    const double scale = llama_cpp_attention_scale(arch, c);
+    if (std::abs(scale * std::sqrt(static_cast<double>(c.head_dim)) - 1.0) > 1e-12) c.attn_scale = scale;
+  }
+  if (arch.no_rope_step > 0) {
+    std::vector<uint8_t> no_rope = no_rope_layers(arch, c.num_layers);
+    if (!none_set(no_rope)) c.layer_no_rope = std::move(no_rope);
+  }
+}
+
+Config read_config(const GgufFile& file, const Architecture& arch) {
+  const std::string& src = file.source();
+  const std::string_view a = arch.gguf_name;
+  Config c;
+  read_family(file, arch, c);
   c.name = file.get_string(kName).value_or(std::filesystem::path(src).stem().string());
+  c.norm_kind = arch.norm_kind;
+  c.norm_bias = arch.norm_bias;
+  c.norm_unit_offset = arch.norm_unit_offset;
+  c.norm_placement = arch.norm_placement;
+  c.residual_layout = arch.residual;
+  c.mlp_kind = arch.mlp;
+  c.qk_norm = arch.qk_norm;
+  c.position_kind = arch.position;
 
   auto positive = [&](std::string_view suffix) {
     const std::string key = arch_key(a, suffix);
@@ -100,25 +228,10 @@ Config read_config(const GgufFile& file, const Architecture& arch) {
   if (auto value_length = file.get_int(arch_key(a, "attention.value_length")); value_length && *value_length != c.head_dim)
     throw_error(ErrorKind::Unsupported, "{}: value_length {} differs from key_length {}", src, *value_length,
                 c.head_dim);
-  if (auto rope_dims = file.get_int(arch_key(a, "rope.dimension_count")); rope_dims && *rope_dims != c.head_dim)
-    throw_error(ErrorKind::Unsupported, "{}: partial rotary embeddings ({} of {} dimensions) are not supported", src,
-                *rope_dims, c.head_dim);
-  c.norm_eps = file.require_float(arch_key(a, "attention.layer_norm_rms_epsilon"));
-  c.rope_theta = file.get_float(arch_key(a, "rope.freq_base")).value_or(10000.0);
-
-  const std::string scaling = file.get_string(arch_key(a, "rope.scaling.type")).value_or("none");
-  double linear_factor = 1.0;
-  if (scaling == "linear") {
-    linear_factor = file.get_float(arch_key(a, "rope.scaling.factor")).value_or(1.0);
-  } else if (scaling == "none") {
-    linear_factor = file.get_float(arch_key(a, "rope.scale_linear")).value_or(1.0);  // the older key
-  } else {
-    throw_error(ErrorKind::Unsupported, "{}: RoPE scaling '{}' is not supported (none, linear, llama3)", src, scaling);
-  }
-  if (linear_factor > 0 && linear_factor != 1.0) {
-    c.rope_scaling.type = RopeScalingType::Linear;
-    c.rope_scaling.factor = linear_factor;
-  }
+  c.norm_eps = file.require_float(arch_key(a, c.norm_kind == NormKind::LayerNorm ? "attention.layer_norm_epsilon"
+                                                                                 : "attention.layer_norm_rms_epsilon"));
+  if (c.position_kind == PositionKind::Rope) read_rope(file, arch, c);
+  read_variants(file, arch, c);
   return c;
 }
 
@@ -149,10 +262,26 @@ void read_llama3_scaling(const GgufFile& file, const GgufTensorInfo& info, Confi
     }
 }
 
-std::optional<int64_t> layer_of(const std::string& hf_name) {
-  const std::string prefix = "model.layers.";
-  if (hf_name.rfind(prefix, 0) != 0) return std::nullopt;
-  return std::strtoll(hf_name.c_str() + prefix.size(), nullptr, 10);
+std::vector<double> read_factors(const GgufFile& file, const GgufTensorInfo& info, const Config& c) {
+  const std::vector<float> values = file.view(info).to_f32();
+  if (static_cast<int64_t>(values.size()) != c.rotary_dims() / 2)
+    throw_error(ErrorKind::BadInput, "{}: tensor '{}' has {} values, expected rotary dims / 2 = {}", file.source(),
+                info.name, values.size(), c.rotary_dims() / 2);
+  return {values.begin(), values.end()};
+}
+
+// Row counts of a fused tensor's parts, from the config.
+std::vector<int64_t> part_rows(const std::vector<std::string>& parts, const Config& c, int64_t layer) {
+  std::vector<int64_t> rows;
+  for (const auto& part : parts) {
+    if (part == names::q_proj(layer) || part == names::q_bias(layer)) rows.push_back(c.heads(layer) * c.head_dim);
+    else if (part == names::gate_proj(layer) || part == names::gate_bias(layer) || part == names::up_proj(layer) ||
+             part == names::up_bias(layer))
+      rows.push_back(c.ffn(layer));
+    else
+      rows.push_back(c.kv_heads(layer) * c.head_dim);
+  }
+  return rows;
 }
 
 }  // namespace
@@ -161,36 +290,88 @@ Model load_gguf(const std::string& path) {
   const GgufFile file = GgufFile::open(path);
   const std::string& src = file.source();
   const std::string arch_name = file.require_string(kArchitecture);
+  // GPT-2 models keep GPT-2's own tensor names in the IR until the forward pass reads the canonical ones.
   if (arch_name == kGpt2GgufArchitecture) return load_gpt2_gguf(file, path);
   const Architecture* arch = find_architecture(arch_name);
   if (!arch)
-    throw_error(ErrorKind::Unsupported, "{}: GGUF architecture '{}' is not supported (llama, qwen2, deci, gpt2)", src,
-                arch_name);
+    throw_error(ErrorKind::Unsupported, "{}: GGUF architecture '{}' is not supported ({})", src, arch_name,
+                supported_architectures());
 
   Model model;
   model.source_path = path;
   model.source_format = "gguf";
   model.config = read_config(file, *arch);
   Config& c = model.config;
+  const bool tied_copy = file.get_bool(kTiedOutput).value_or(false);
 
+  std::map<std::string, std::pair<int64_t, FusedTensor>> fused;
+  for (int64_t l = 0; l < c.num_layers; ++l)
+    for (FusedTensor& f : fused_tensors(*arch, c, l)) {
+      std::string name = f.gguf_name;
+      fused.emplace(std::move(name), std::make_pair(l, std::move(f)));
+    }
+  // q/k/v biases of a fused attn_qkv may exist even when the description said none (it is read from tensors).
+  if (arch->fused_qkv)
+    for (int64_t l = 0; l < c.num_layers; ++l) {
+      FusedTensor bias{"blk." + std::to_string(l) + ".attn_qkv.bias", {names::q_bias(l), names::k_bias(l), names::v_bias(l)}};
+      std::string name = bias.gguf_name;
+      fused.emplace(std::move(name), std::make_pair(l, std::move(bias)));
+    }
+  if (arch->fused_gate_up)
+    for (int64_t l = 0; l < c.num_layers; ++l) {
+      FusedTensor bias{"blk." + std::to_string(l) + ".ffn_up.bias", {names::gate_bias(l), names::up_bias(l)}};
+      std::string name = bias.gguf_name;
+      fused.emplace(std::move(name), std::make_pair(l, std::move(bias)));
+    }
+
+  auto restore = [&](Tensor t) {
+    if (arch->interleaved_rope)
+      if (auto heads = rope_heads_of(t.name(), c)) t = regroup_rope_rows(t, *heads, /*to_gguf=*/false);
+    if (arch->norm_unit_offset && is_norm_weight(t.name())) t = add_offset(t, -1.0f);
+    model.set(std::move(t));
+  };
   for (const GgufTensorInfo& info : file.tensors()) {
-    if (info.name == kRopeFreqsTensor && arch->regroup_rope_rows) {
+    if (info.name == kRopeFreqsTensor && arch->rope_freqs) {
       read_llama3_scaling(file, info, c);
       continue;
     }
-    const auto hf_name = hf_tensor_name(info.name);
-    if (!hf_name)
+    if (arch->longrope && (info.name == kRopeFactorsLong || info.name == kRopeFactorsShort)) {
+      (info.name == kRopeFactorsLong ? c.rope_scaling.long_factor : c.rope_scaling.short_factor) =
+          read_factors(file, info, c);
+      continue;
+    }
+    if (info.name == kOutputTensor && tied_copy) continue;  // llama.cpp's copy of token_embd
+    if (auto f = fused.find(info.name); f != fused.end()) {
+      const auto& [layer, parts] = f->second;
+      const Tensor whole = file.view(info);
+      const std::vector<int64_t> rows = part_rows(parts.parts, c, layer);
+      int64_t total = 0;
+      for (int64_t r : rows) total += r;
+      if (whole.rank() < 1 || whole.dim(0) != total)
+        throw_error(ErrorKind::BadInput, "{}: tensor '{}' has {} rows, its parts need {}", src, info.name,
+                    whole.rank() < 1 ? 0 : whole.dim(0), total);
+      int64_t row = 0;
+      for (size_t i = 0; i < rows.size(); ++i) {
+        restore(slice_rows(whole, row, row + rows[i], parts.parts[i]));
+        row += rows[i];
+      }
+      continue;
+    }
+    const auto canonical = canonical_tensor_name(info.name);
+    if (!canonical)
       throw_error(ErrorKind::Unsupported, "{}: tensor '{}' is not part of the {} graph slmopt reads", src, info.name,
                   arch_name);
-    if (auto layer = layer_of(*hf_name); layer && *layer >= c.num_layers)
+    if (auto layer = layer_of(*canonical); layer && *layer >= c.num_layers)
       throw_error(ErrorKind::BadInput, "{}: tensor '{}' belongs to layer {}, but block_count is {}", src, info.name,
                   *layer, c.num_layers);
     Tensor t = file.view(info);
-    t.set_name(*hf_name);
-    if (arch->regroup_rope_rows)
-      if (auto heads = rope_heads_of(*hf_name, c)) t = regroup_rope_rows(t, *heads, /*to_gguf=*/false);
-    model.set(std::move(t));
+    t.set_name(*canonical);
+    restore(std::move(t));
   }
+  if (c.rope_scaling.type == RopeScalingType::LongRope &&
+      (c.rope_scaling.long_factor.empty() || c.rope_scaling.short_factor.empty()))
+    throw_error(ErrorKind::BadInput, "{}: LongRoPE scaling without the tensors '{}' and '{}'", src, kRopeFactorsLong,
+                kRopeFactorsShort);
 
   const Tensor* embedding = model.find(names::kEmbedTokens);
   if (!embedding || embedding->rank() != 2)
@@ -199,11 +380,13 @@ Model load_gguf(const std::string& path) {
   c.tie_word_embeddings = !model.has(names::kLmHead);
   c.attention_bias = model.has(names::q_bias(0));
   c.attention_out_bias = model.has(names::o_bias(0));
-  c.mlp_bias = model.has(names::layer_prefix(0) + "mlp.up_proj.bias");
+  c.mlp_bias = model.has(names::up_bias(0));
+  c.lm_head_bias = model.has(names::kLmHeadBias);
 
-  model.vocab = gguf_tokenizer::read_vocab_metadata(file);
+  if (!file.get_bool(kPlaceholderVocab).value_or(false)) model.vocab = gguf_tokenizer::read_vocab_metadata(file);
   if (model.vocab.kind != VocabKind::None && model.vocab.size() != c.vocab_size)
     spdlog::warn("{}: {} tokens for an embedding of {} rows", src, model.vocab.size(), c.vocab_size);
+  c.validate(src);
   model.validate();
   return model;
 }

@@ -1,6 +1,10 @@
-// Model → GGUF (see io/gguf.h): builds the llama.cpp metadata and the tensor plans from the IR, then streams
-// the tensors — renamed, Q/K rows regrouped for the "llama" graph, converted to their chosen dtype — one at a
-// time through the container writer. GPT-2 models go to gguf_gpt2.cpp.
+// Model → GGUF (see io/gguf.h), for every architecture of the registry (gguf_arch.h): picks the llama.cpp
+// architecture and checks its graph computes the model's description, builds the metadata from the description
+// fields, then streams the tensors — renamed, Q/K rows regrouped for "normal"-RoPE graphs, Gemma norms stored as
+// 1 + w, fused tensors stacked, converted to their chosen dtype — one at a time through the container writer.
+// GPT-2 models still under GPT-2's own tensor names go to gguf_gpt2.cpp.
+#include <cctype>
+#include <cmath>
 #include <map>
 
 #include "gguf_arch.h"
@@ -8,6 +12,7 @@
 #include "gguf_model_common.h"
 #include "gguf_tokenizer.h"
 #include "slmopt/core/error.h"
+#include "slmopt/core/log.h"  // spdlog
 #include "slmopt/io/gguf.h"
 #include "slmopt/io/gguf_format.h"
 #include "slmopt/ir/tensor_names.h"
@@ -18,10 +23,11 @@ namespace {
 using namespace gguf_arch;
 using namespace gguf_detail;
 
+// One GGUF tensor: IR tensors stacked by rows (one unless fused), or generated values (RoPE factor tensors).
 struct PlannedTensor {
-  const Tensor* source = nullptr;   // nullptr: generated (rope_freqs)
+  std::vector<const Tensor*> sources;
+  std::string rename;               // the canonical name the sources carry in the GGUF (a tied copy of the head)
   std::vector<float> generated;
-  std::optional<int64_t> rope_heads;  // regroup Q/K rows for this many heads
   GgufTensorPlan plan;
 };
 
@@ -44,42 +50,123 @@ GgufValue per_layer_value(const Config& c, int64_t (Config::*count)(int64_t) con
   return GgufValue::i32_array(values);
 }
 
-void add_architecture_metadata(const Config& c, const Architecture& arch, const std::string& path,
-                               GgufMetadata& md) {
+GgufValue bool_array(const std::vector<uint8_t>& flags) {
+  std::vector<GgufValue> values;
+  for (uint8_t f : flags) values.push_back(GgufValue::boolean(f != 0));
+  return GgufValue::array(GgufType::Bool, std::move(values));
+}
+
+void add_rope_metadata(const Config& c, const Architecture& arch, GgufMetadata& md) {
   const std::string_view a = arch.gguf_name;
-  md.set(arch_key(a, "context_length"), GgufValue::u32(static_cast<uint32_t>(c.max_position)));
-  md.set(arch_key(a, "embedding_length"), GgufValue::u32(static_cast<uint32_t>(c.hidden_size)));
-  md.set(arch_key(a, "block_count"), GgufValue::u32(static_cast<uint32_t>(c.num_layers)));
-  md.set(arch_key(a, "feed_forward_length"), per_layer_value(c, &Config::ffn));
-  md.set(arch_key(a, "rope.dimension_count"), GgufValue::u32(static_cast<uint32_t>(c.head_dim)));
-  md.set(arch_key(a, "attention.head_count"), per_layer_value(c, &Config::heads));
-  md.set(arch_key(a, "attention.head_count_kv"), per_layer_value(c, &Config::kv_heads));
-  // llama.cpp assumes head_dim = hidden / heads (of layer 0) unless told otherwise.
-  if (c.head_dim * c.heads(0) != c.hidden_size) {
-    md.set(arch_key(a, "attention.key_length"), GgufValue::u32(static_cast<uint32_t>(c.head_dim)));
-    md.set(arch_key(a, "attention.value_length"), GgufValue::u32(static_cast<uint32_t>(c.head_dim)));
-  }
-  md.set(arch_key(a, "attention.layer_norm_rms_epsilon"), GgufValue::f32(static_cast<float>(c.norm_eps)));
-  md.set(arch_key(a, "rope.freq_base"), GgufValue::f32(static_cast<float>(c.rope_theta)));
-  md.set(arch_key(a, "vocab_size"), GgufValue::u32(static_cast<uint32_t>(c.vocab_size)));
-  switch (c.rope_scaling.type) {
+  auto f32 = [](double v) { return GgufValue::f32(static_cast<float>(v)); };
+  md.set(arch_key(a, "rope.dimension_count"), GgufValue::u32(static_cast<uint32_t>(c.rotary_dims())));
+  md.set(arch_key(a, "rope.freq_base"), f32(c.rope_theta));
+  const RopeScaling& r = c.rope_scaling;
+  switch (r.type) {
     case RopeScalingType::None:
       break;
     case RopeScalingType::Linear:
       md.set(arch_key(a, "rope.scaling.type"), GgufValue::string("linear"));
-      md.set(arch_key(a, "rope.scaling.factor"), GgufValue::f32(static_cast<float>(c.rope_scaling.factor)));
+      md.set(arch_key(a, "rope.scaling.factor"), f32(r.factor));
+      break;
+    case RopeScalingType::Llama3:
+      // llama.cpp reads Llama-3 scaling only from the rope_freqs tensor; slmopt keeps the parameters beside it.
+      md.set(kRopeLlama3Factor, f32(r.factor));
+      md.set(kRopeLlama3LowFreqFactor, f32(r.low_freq_factor));
+      md.set(kRopeLlama3HighFreqFactor, f32(r.high_freq_factor));
+      md.set(kRopeLlama3OriginalContext, GgufValue::u32(static_cast<uint32_t>(r.original_max_position)));
       break;
     case RopeScalingType::LongRope:
-      throw_error(ErrorKind::Unsupported, "{}: LongRoPE scaling has no GGUF mapping for {} yet", path, a);
-    case RopeScalingType::Llama3:
-      // llama.cpp reads Llama-3 scaling only from the rope_freqs tensor, which only its "llama" graph loads.
-      if (!arch.regroup_rope_rows)
-        throw_error(ErrorKind::Unsupported, "{}: llama.cpp's {} architecture has no Llama-3 RoPE scaling", path, a);
-      md.set(kRopeLlama3Factor, GgufValue::f32(static_cast<float>(c.rope_scaling.factor)));
-      md.set(kRopeLlama3LowFreqFactor, GgufValue::f32(static_cast<float>(c.rope_scaling.low_freq_factor)));
-      md.set(kRopeLlama3HighFreqFactor, GgufValue::f32(static_cast<float>(c.rope_scaling.high_freq_factor)));
-      md.set(kRopeLlama3OriginalContext, GgufValue::u32(static_cast<uint32_t>(c.rope_scaling.original_max_position)));
+      // As convert_hf_to_gguf.py writes Phi-3: the type, the original context (llama.cpp picks the long factors
+      // when its context exceeds it) and the cos/sin magnitude; the factors go out as tensors.
+      md.set(arch_key(a, "rope.scaling.type"), GgufValue::string("longrope"));
+      md.set(arch_key(a, "rope.scaling.original_context_length"),
+             GgufValue::u32(static_cast<uint32_t>(r.original_max_position)));
+      md.set(arch_key(a, "rope.scaling.attn_factor"), f32(r.attention_factor));
+      md.set(kRopeLongRopeFactor, f32(r.factor));
       break;
+  }
+}
+
+void add_architecture_metadata(const Config& c, const Architecture& arch, GgufMetadata& md) {
+  const std::string_view a = arch.gguf_name;
+  auto u32 = [](int64_t v) { return GgufValue::u32(static_cast<uint32_t>(v)); };
+  auto f32 = [](double v) { return GgufValue::f32(static_cast<float>(v)); };
+  md.set(arch_key(a, "context_length"), u32(c.max_position));
+  md.set(arch_key(a, "embedding_length"), u32(c.hidden_size));
+  md.set(arch_key(a, "block_count"), u32(c.num_layers));
+  md.set(arch_key(a, "feed_forward_length"), per_layer_value(c, &Config::ffn));
+  md.set(arch_key(a, "attention.head_count"), per_layer_value(c, &Config::heads));
+  md.set(arch_key(a, "attention.head_count_kv"), per_layer_value(c, &Config::kv_heads));
+  // llama.cpp assumes head_dim = hidden / heads (of layer 0) unless told otherwise.
+  if (c.head_dim * c.heads(0) != c.hidden_size) {
+    md.set(arch_key(a, "attention.key_length"), u32(c.head_dim));
+    md.set(arch_key(a, "attention.value_length"), u32(c.head_dim));
+  }
+  md.set(arch_key(a, c.norm_kind == NormKind::LayerNorm ? "attention.layer_norm_epsilon"
+                                                        : "attention.layer_norm_rms_epsilon"),
+         f32(c.norm_eps));
+  md.set(arch_key(a, "vocab_size"), u32(c.vocab_size));
+  if (c.position_kind == PositionKind::Rope) add_rope_metadata(c, arch, md);
+
+  // Sliding windows: the window, and for graphs with local and global layers the per-layer pattern (a bool
+  // array, 1 = local), always written there because llama.cpp's default pattern is per architecture.
+  std::vector<uint8_t> local(static_cast<size_t>(c.num_layers));
+  bool any_local = false;
+  for (int64_t l = 0; l < c.num_layers; ++l) any_local |= (local[static_cast<size_t>(l)] = c.layer_is_sliding(l)) != 0;
+  if (c.sliding_window > 0) md.set(arch_key(a, "attention.sliding_window"), u32(c.sliding_window));
+  if (arch.swa == Swa::Pattern && (c.sliding_window > 0 || arch.swa_always_on))
+    md.set(arch_key(a, "attention.sliding_window_pattern"), bool_array(local));
+  if (arch.swa_rope_base && any_local) {
+    for (int64_t l = 0; l < c.num_layers; ++l)
+      if (c.layer_is_sliding(l)) {
+        md.set(arch_key(a, "rope.freq_base_swa"), f32(c.layer_rope_theta(l)));
+        break;
+      }
+  }
+  if (arch.attn_softcap) md.set(arch_key(a, "attn_logit_softcapping"), f32(c.attn_softcap));
+  if (arch.final_softcap && c.final_logit_softcap > 0)
+    md.set(arch_key(a, "final_logit_softcapping"), f32(c.final_logit_softcap));
+  if (arch.multipliers) {
+    // Granite's keys hold Hugging Face's values: logits are divided by logit_scale (logits_scaling).
+    md.set(arch_key(a, "logit_scale"), f32(1.0 / c.logit_scale));
+    if (c.embedding_scale != 1) md.set(arch_key(a, "embedding_scale"), f32(c.embedding_scale));
+    if (c.residual_scale != 1) md.set(arch_key(a, "residual_scale"), f32(c.residual_scale));
+    if (c.attn_scale > 0) md.set(arch_key(a, "attention.scale"), f32(c.attn_scale));
+  }
+}
+
+// A model without a tokenizer (e.g. the ONNX-exported capp-gpt2-onnx, whose ids are process steps rather than
+// text) still needs a token list: llama.cpp sizes the vocabulary from tokenizer.ggml.tokens. The placeholder is
+// tokenizer.ggml.model "gpt2" (pre "gpt-2"), tokens "<|id_N|>" of type user-defined, no merges (an empty list,
+// which llama.cpp accepts), and slmopt.tokenizer.placeholder = true so that load_gguf gives the model back
+// without a vocabulary. llama.cpp evaluates such a file from token ids.
+void add_placeholder_vocab(int64_t n_tokens, GgufMetadata& md) {
+  std::vector<std::string> tokens;
+  for (int64_t i = 0; i < n_tokens; ++i) tokens.push_back("<|id_" + std::to_string(i) + "|>");
+  md.set(kTokenizerModel, GgufValue::string("gpt2"));
+  md.set(kTokenizerPre, GgufValue::string("gpt-2"));
+  md.set(kTokens, GgufValue::string_array(tokens));
+  md.set(kTokenTypes, GgufValue::i32_array(std::vector<int32_t>(static_cast<size_t>(n_tokens), 4)));  // user-defined
+  md.set(kMerges, GgufValue::string_array({}));
+  md.set(kAddBos, GgufValue::boolean(false));
+  md.set(kPlaceholderVocab, GgufValue::boolean(true));
+}
+
+// llama.cpp marks special tokens of any model whose general.name contains "phi3" or "phi-3" (llama-vocab.cpp)
+// and fails to load one whose token list lacks those tokens: say so here rather than leave a file it rejects.
+void check_phi3_name_quirk(const std::string& name, const GgufMetadata& md, const std::string& path) {
+  std::string lower = name;
+  for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (lower.find("phi3") == std::string::npos && lower.find("phi-3") == std::string::npos) return;
+  const GgufValue* tokens = md.find(kTokens);
+  for (const char* needed : {"</s>", "<unk>", "<s>", "<|endoftext|>"}) {
+    bool found = false;
+    if (tokens && tokens->to_array())
+      for (const GgufValue& t : *tokens->to_array()) found = found || (t.to_string() && *t.to_string() == needed);
+    if (!found)
+      throw_error(ErrorKind::Unsupported, "{}: llama.cpp cannot load a model named '{}' whose vocabulary lacks the "
+                  "token '{}' (it special-cases names containing \"phi3\"); pass another name", path, name, needed);
   }
 }
 
@@ -147,35 +234,87 @@ LlamaFileType llama_file_type_for(DType dtype) {
 }
 
 void write_gguf(const Model& model, const std::string& path, const GgufWriteOptions& options) {
-  if (model.config.family == Family::Gpt2) return write_gpt2_gguf(model, path, options);
+  if (model.config.family == Family::Gpt2 && model.has(names::gpt2::kTokenEmbedding))
+    return write_gpt2_gguf(model, path, options);
   model.validate();
   const Config& c = model.config;
   const Architecture& arch = architecture_for(c, path);
+  if (arch.swa == Swa::Ignored && c.sliding_window > 0 && c.sliding_window < c.max_position)
+    spdlog::warn("{}: llama.cpp's {} graph has no sliding window: its logits match the model's only up to {} tokens",
+                 path, arch.gguf_name, c.sliding_window);
 
   std::vector<PlannedTensor> planned;
-  if (c.rope_scaling.type == RopeScalingType::Llama3) {
+  auto generated = [&](std::string_view name, std::vector<float> values) {
     PlannedTensor p;
-    p.generated = llama3_rope_factors(c);
-    p.plan = {std::string(kRopeFreqsTensor), {static_cast<int64_t>(p.generated.size())}, DType::F32};
+    p.generated = std::move(values);
+    p.plan = {std::string(name), {static_cast<int64_t>(p.generated.size())}, DType::F32};
     planned.push_back(std::move(p));
+  };
+  if (c.rope_scaling.type == RopeScalingType::Llama3) generated(kRopeFreqsTensor, llama3_rope_factors(c));
+  if (c.rope_scaling.type == RopeScalingType::LongRope) {
+    auto f32 = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
+    generated(kRopeFactorsLong, f32(c.rope_scaling.long_factor));
+    generated(kRopeFactorsShort, f32(c.rope_scaling.short_factor));
   }
+
+  // Fused GGUF tensors, keyed by their first part; the other parts are skipped when met.
+  std::map<std::string, FusedTensor> fused_by_first;
+  std::map<std::string, bool> fused_part;
+  for (int64_t l = 0; l < c.num_layers; ++l)
+    for (FusedTensor& f : fused_tensors(arch, c, l)) {
+      for (const auto& part : f.parts) fused_part[part] = true;
+      std::string first = f.parts.front();
+      fused_by_first.emplace(std::move(first), std::move(f));
+    }
+
   std::map<DType, int64_t> elements_by_dtype;
   bool any_quantized = false;
+  auto plan = [&](std::vector<const Tensor*> sources, std::string gguf_name, std::string rename = {}) {
+    PlannedTensor p;
+    std::vector<int64_t> shape = sources.front()->shape();
+    shape[0] = 0;
+    for (const Tensor* s : sources) shape[0] += s->dim(0);
+    // A fused tensor has one type: the parts' choice with the most bits per weight (a mix may favour attn_v).
+    DType dtype = DType::F32;
+    double best_bits = -1;
+    for (const Tensor* s : sources) {
+      Tensor probe = *s;
+      if (!rename.empty()) probe.set_name(rename);
+      const DType d = stored_dtype(probe, options, path);
+      const double bits = 8.0 * static_cast<double>(traits(d).block_bytes) / static_cast<double>(traits(d).block_size);
+      if (bits > best_bits) best_bits = bits, dtype = d;
+    }
+    const Tensor& probe = *sources.front();
+    any_quantized = any_quantized || traits(dtype).is_quantized;
+    if (probe.rank() >= 2) {
+      int64_t n = 1;
+      for (int64_t d : shape) n *= d;
+      elements_by_dtype[dtype] += n;
+    }
+    p.sources = std::move(sources);
+    p.rename = std::move(rename);
+    p.plan = {std::move(gguf_name), std::move(shape), dtype};
+    planned.push_back(std::move(p));
+  };
   for (const Tensor* t : model.ordered_tensors()) {
     const std::string& name = t->name();
+    if (ends_with(name, "rotary_emb.inv_freq")) continue;  // a buffer, recomputed from the config
     if (c.tie_word_embeddings && name == names::kLmHead) continue;  // llama.cpp reuses token_embd
-    if (ends_with(name, "rotary_emb.inv_freq")) continue;           // a buffer, recomputed from the config
+    if (auto f = fused_by_first.find(name); f != fused_by_first.end()) {
+      std::vector<const Tensor*> parts;
+      for (const auto& part : f->second.parts) parts.push_back(&model.tensor(part));
+      plan(std::move(parts), f->second.gguf_name);
+      continue;
+    }
+    if (fused_part.count(name)) continue;
     const auto gguf_name = gguf_tensor_name(name);
-    if (!gguf_name) throw_error(ErrorKind::Unsupported, "{}: tensor '{}' has no llama.cpp counterpart", path, name);
-    const DType dtype = stored_dtype(*t, options, path);
-    const auto& tr = traits(dtype);
-    any_quantized = any_quantized || tr.is_quantized;
-    if (t->rank() >= 2) elements_by_dtype[dtype] += t->numel();
-    PlannedTensor p;
-    p.source = t;
-    if (arch.regroup_rope_rows) p.rope_heads = rope_heads_of(name, c);
-    p.plan = {*gguf_name, t->shape(), dtype};
-    planned.push_back(std::move(p));
+    if (!gguf_name)
+      throw_error(ErrorKind::Unsupported, "{}: tensor '{}' has no counterpart in llama.cpp's {} graph", path, name,
+                  arch.gguf_name);
+    plan({t}, *gguf_name);
+    // A head llama.cpp's loader requires goes out as a copy of the embedding when the model ties them.
+    if (name == names::kEmbedTokens && c.tie_word_embeddings && arch.head == Head::Required)
+      plan({t}, std::string(kOutputTensor), names::kLmHead);
   }
 
   const LlamaFileType file_type = file_type_for(elements_by_dtype, options);
@@ -186,19 +325,31 @@ void write_gguf(const Model& model, const std::string& path, const GgufWriteOpti
   md.set(kAlignment, GgufValue::u32(options.alignment));
   md.set(kFileType, GgufValue::u32(static_cast<uint32_t>(file_type)));
   if (any_quantized) md.set(kQuantizationVersion, GgufValue::u32(2));
-  add_architecture_metadata(c, arch, path, md);
-  gguf_tokenizer::add_vocab_metadata(model.vocab, c.vocab_size, md, path);
+  add_architecture_metadata(c, arch, md);
+  if (model.vocab.kind == VocabKind::None)
+    add_placeholder_vocab(c.vocab_size, md);
+  else
+    gguf_tokenizer::add_vocab_metadata(model.vocab, c.vocab_size, md, path);
+  check_phi3_name_quirk(md.find(kName)->to_string() ? *md.find(kName)->to_string() : "", md, path);
   if (!c.architecture.empty()) md.set(kHfArchitecture, GgufValue::string(c.architecture));
+  if (c.tie_word_embeddings && arch.head == Head::Required) md.set(kTiedOutput, GgufValue::boolean(true));
 
   std::vector<GgufTensorPlan> plans;
   plans.reserve(planned.size());
   for (const auto& p : planned) plans.push_back(p.plan);
   write_gguf_file(path, md, plans, [&](size_t i) {
     const PlannedTensor& p = planned[i];
-    if (!p.source) return Tensor::from_f32(p.plan.name, p.plan.shape, p.generated);
-    Tensor t = *p.source;
-    if (p.rope_heads) t = regroup_rope_rows(t, *p.rope_heads, /*to_gguf=*/true);
-    return convert_for_gguf(t, p.plan.dtype, options, path);
+    if (p.sources.empty()) return Tensor::from_f32(p.plan.name, p.plan.shape, p.generated);
+    std::vector<Tensor> parts;
+    for (const Tensor* source : p.sources) {
+      Tensor t = *source;
+      if (!p.rename.empty()) t.set_name(p.rename);
+      if (arch.interleaved_rope)
+        if (auto heads = rope_heads_of(t.name(), c)) t = regroup_rope_rows(t, *heads, /*to_gguf=*/true);
+      if (arch.norm_unit_offset && is_norm_weight(t.name())) t = add_offset(t, 1.0f);
+      parts.push_back(convert_for_gguf(t, p.plan.dtype, options, path));
+    }
+    return parts.size() == 1 ? parts.front() : stack_rows(parts, p.plan.name);
   });
 }
 

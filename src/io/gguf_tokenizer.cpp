@@ -11,24 +11,71 @@
 #include "gguf_tokenizer.h"
 
 #include <algorithm>
+#include <iterator>
+#include <optional>
 #include <unordered_map>
 
 #include "gguf_arch.h"
+#include "hf_tokenizer_pipeline.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/log.h"  // spdlog
+#include "slmopt/io/gguf_vocab.h"
 
 namespace slmopt::gguf_tokenizer {
 namespace {
 
 using namespace gguf_arch;
 
-std::string pre_for(const Vocab& vocab) {
-  if (!vocab.pre.empty()) return vocab.pre;
-  const std::string pre = pre_name_for_split_regex(effective_split_regex(vocab));
-  if (pre == "default")
-    spdlog::warn("byte-level vocabulary with an unrecognised split pattern: writing tokenizer.ggml.pre \"default\"; "
-                 "llama.cpp will split text differently");
-  return pre;
+bool is_whitespace_run(const std::string& text) {
+  return !text.empty() && text.find_first_not_of(" \t") == std::string::npos;
+}
+
+// The tokenizer.ggml.pre name of a byte-level vocabulary: the name llama.cpp's converter would write
+// (convert_hf_to_gguf.py recognises tokenizers by hashing their ids on a test text, so names stand for
+// families): `vocab.pre` when its llama.cpp pre-tokenizer is the vocabulary's, else the first name in the table
+// whose pre-tokenizer is. CodeGen's vocabulary (Phi-2: GPT-2's plus added runs of spaces and tabs) is "phi-2".
+// Pipelines llama.cpp has no name for get "default" and a warning.
+std::string pre_for(const Vocab& vocab, const std::string& context) {
+  std::vector<PreTokenizerStep> steps = effective_pipeline(vocab).pre_tokenizers;
+  if (!steps.empty()) steps.back().add_prefix_space = false;
+  std::optional<std::string> name = llama_cpp_pre_name(steps);
+  if (!vocab.pre.empty() && pipeline_for_pre_name(vocab.pre) == steps) name = vocab.pre;
+  if (!name) {
+    spdlog::warn("{}: llama.cpp has no pre-tokenizer for this vocabulary's split steps: writing tokenizer.ggml.pre "
+                 "\"default\"; llama.cpp will split text differently (slmopt keeps the exact steps)",
+                 context);
+    return "default";
+  }
+  if (*name == "gpt-2") {
+    const auto user_defined_whitespace = [&](size_t i) {
+      return i < vocab.types.size() && vocab.types[i] == TokenType::UserDefined && is_whitespace_run(vocab.tokens[i]);
+    };
+    for (size_t i = 0; i < vocab.tokens.size(); ++i)
+      if (user_defined_whitespace(i)) return "phi-2";
+  }
+  return *name;
+}
+
+// What the pipeline does that llama.cpp's tokenizer cannot be told: warned about once when writing.
+void warn_unrepresentable(const Vocab& vocab, const std::string& context) {
+  const TokenizerPipeline pipeline = effective_pipeline(vocab);
+  std::vector<std::string> notes;
+  for (const NormalizerStep& n : pipeline.normalizers) {
+    if (n.kind != NormalizerStep::Kind::Prepend && n.kind != NormalizerStep::Kind::Replace)
+      notes.push_back("Unicode normalization (llama.cpp tokenizes text as given)");
+  }
+  for (const PreTokenizerStep& p : pipeline.pre_tokenizers) {
+    if (p.kind == PreTokenizerStep::Kind::Metaspace && p.prepend != MetaspacePrepend::Always)
+      notes.push_back("the Metaspace prefix only where the text lacks one (llama.cpp adds \"\u2581\" to every "
+                      "stretch of text, also one that starts with a space)");
+    if (p.kind == PreTokenizerStep::Kind::ByteLevel && p.add_prefix_space)
+      notes.push_back("ByteLevel's \" \" prefix");
+  }
+  if (!vocab.lstrip_added_ids.empty() || !vocab.rstrip_added_ids.empty())
+    notes.push_back("added tokens that take the white space beside them");
+  for (const std::string& note : notes)
+    spdlog::warn("{}: llama.cpp's tokenizer has no equivalent of {}; texts it affects tokenize differently there",
+                 context, note);
 }
 
 bool is_byte_token(const std::string& t) {
@@ -122,10 +169,7 @@ void add_vocab_metadata(const Vocab& vocab, int64_t n_embedding_rows, GgufMetada
     throw_error(ErrorKind::BadInput, "{}: {} token types for {} tokens", context, vocab.types.size(), n_tokens);
 
   const bool sentencepiece = vocab.kind == VocabKind::SentencePieceBpe;
-  if (sentencepiece && vocab.add_prefix_space && vocab.prefix_scheme != PrefixScheme::Always)
-    spdlog::warn("{}: llama.cpp adds the \"\u2581\" prefix to every stretch of text after a special token, which this "
-                 "vocabulary does not; texts that start with a space or follow special tokens may tokenize differently",
-                 context);
+  warn_unrepresentable(vocab, context);
   std::vector<std::string> tokens = vocab.tokens;
   std::vector<TokenType> types = token_types(vocab);
   std::vector<float> scores;
@@ -140,7 +184,8 @@ void add_vocab_metadata(const Vocab& vocab, int64_t n_embedding_rows, GgufMetada
   }
 
   md.set(kTokenizerModel, GgufValue::string(sentencepiece ? "llama" : "gpt2"));
-  const std::string pre = sentencepiece ? "default" : pre_for(vocab);
+  // llama.cpp ignores the pre-tokenizer of "llama" vocabularies; its converter writes "default".
+  const std::string pre = sentencepiece ? "default" : pre_for(vocab, context);
   md.set(kTokenizerPre, GgufValue::string(pre));
   md.set(kTokens, GgufValue::string_array(tokens));
   if (!scores.empty()) md.set(kScores, GgufValue::f32_array(scores));
@@ -158,7 +203,9 @@ void add_vocab_metadata(const Vocab& vocab, int64_t n_embedding_rows, GgufMetada
   md.set(kAddEos, GgufValue::boolean(vocab.add_eos));
   md.set(kAddSpacePrefix, GgufValue::boolean(vocab.add_prefix_space));
   if (!vocab.chat_template.empty()) md.set(kChatTemplate, GgufValue::string(vocab.chat_template));
-  if (!sentencepiece && !vocab.split_regex.empty()) {
+  if (vocab.pipeline) {
+    md.set(kTokenizerPipeline, GgufValue::string(hf_pipeline::to_json(*vocab.pipeline)));
+  } else if (!sentencepiece && !vocab.split_regex.empty()) {
     // llama.cpp picks the split pattern from the pre name; keep the exact pattern when the name does not say it.
     Vocab named;
     named.pre = pre;
@@ -224,10 +271,23 @@ Vocab read_vocab_metadata(const GgufFile& file) {
       sentencepiece && (std::find(vocab.types.begin(), vocab.types.end(), TokenType::Byte) != vocab.types.end() ||
                         std::find(vocab.tokens.begin(), vocab.tokens.end(), "<0x00>") != vocab.tokens.end());
   vocab.chat_template = file.get_string(kChatTemplate).value_or("");
+  if (const auto pipeline = file.get_string(kTokenizerPipeline)) {
+    vocab.pipeline = hf_pipeline::from_json(*pipeline, src + ": " + std::string(kTokenizerPipeline));
+  }
   if (!sentencepiece) {
+    // llama.cpp falls back to "default" (with a warning) when the key is missing.
     vocab.pre = file.get_string(kTokenizerPre).value_or("default");
     vocab.split_regex = file.get_string(kSplitRegex).value_or("");  // empty: the pattern `pre` names
-    vocab.ignore_merges = file.get_bool(kIgnoreMerges).value_or(vocab.pre == "llama-bpe");
+    if (!vocab.pipeline && vocab.split_regex.empty() && !pipeline_for_pre_name(vocab.pre)) {
+      throw_error(ErrorKind::Unsupported, "{}: {} '{}' is not a pre-tokenizer slmopt knows", src, kTokenizerPre,
+                  vocab.pre);
+    }
+    // The names for which llama.cpp sets ignore_merges (Llama-3's tokenizer.json says "ignore_merges": true).
+    static const char* const kIgnoringMerges[] = {"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1",
+                                                  "pixtral", "midm-2.0", "lfm2"};
+    const bool ignores = std::find(std::begin(kIgnoringMerges), std::end(kIgnoringMerges), vocab.pre) !=
+                         std::end(kIgnoringMerges);
+    vocab.ignore_merges = file.get_bool(kIgnoreMerges).value_or(ignores);
   } else {
     // llama.cpp ignores the pre-tokenizer of "llama" vocabularies; converters write "default".
     vocab.pre = file.get_string(kTokenizerPre).value_or("");
@@ -239,3 +299,20 @@ Vocab read_vocab_metadata(const GgufFile& file) {
 }
 
 }  // namespace slmopt::gguf_tokenizer
+
+namespace slmopt {
+
+Vocab load_gguf_vocab(const std::string& path) { return gguf_tokenizer::read_vocab_metadata(GgufFile::open(path)); }
+
+void write_gguf_vocab(const Vocab& vocab, const std::string& path, const std::string& architecture) {
+  if (vocab.kind == VocabKind::None) throw_error(ErrorKind::BadInput, "{}: the vocabulary is empty", path);
+  GgufMetadata md;
+  md.set(gguf_arch::kArchitecture, GgufValue::string(architecture));
+  md.set(gguf_arch::kName, GgufValue::string("vocabulary"));
+  gguf_tokenizer::add_vocab_metadata(vocab, vocab.size(), md, path);
+  write_gguf_file(path, md, {}, [](size_t) -> Tensor {
+    throw_error(ErrorKind::Internal, "a vocabulary-only GGUF has no tensors");
+  });
+}
+
+}  // namespace slmopt

@@ -4,10 +4,14 @@
 // "pre_tokenizer", "post_processor", "decoder" (each null or {"type": ..., ...}, "Sequence" nesting others) and
 // "model" {"type": "BPE", "vocab": {token: id}, "merges": ["a b", ...] or [["a", "b"], ...], "unk_token",
 // "byte_fallback", "fuse_unk", "ignore_merges"}. Only BPE models in the two styles ir/vocab.h describes are
-// read; every other component is refused by name, so a tokenizer slmopt would silently mistokenize never
-// loads. tokenizer_config.json adds the special-token names (bos_token, ... as strings or {"content": ...}),
+// read, with the normalizers Prepend, Replace (string), NFC/NFD/NFKC/NFKD and the pre-tokenizers Split,
+// Digits, Metaspace and ByteLevel (last) kept as the vocabulary's TokenizerPipeline; every other component
+// (and an added token with single_word) is refused by name, so a tokenizer slmopt would silently mistokenize
+// never loads. tokenizer_config.json adds the special-token names (bos_token, ... as strings or {"content": ...}),
 // add_bos_token / add_eos_token and chat_template.
 #include "slmopt/io/hf_tokenizer.h"
+
+#include "hf_tokenizer_pipeline.h"
 
 #include <cstdint>
 #include <optional>
@@ -65,96 +69,109 @@ bool bool_member(const json& object, const char* key, bool fallback) {
   return fallback;
 }
 
-// What the normalizer and pre-tokenizer say about the tokenizer's style.
-struct Pipeline {
-  bool replaces_spaces = false;   // normalizer Replace(" " → "▁") or Metaspace pre-tokenizer
-  bool prepend_normalizer = false;
-  std::optional<PrefixScheme> metaspace_prefix;  // Metaspace pre-tokenizer with a prefix
-  bool metaspace = false;
-  bool byte_level = false;
-  bool byte_level_prefix = false;
-  std::string split_regex;
-};
+// Bytes in the UTF-8 character a lead byte starts.
+size_t utf8_char_length(unsigned char lead) {
+  return lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+}
 
-void read_normalizer(const json& normalizer, const std::string& path, Pipeline& pipeline) {
+// A pattern object {"String": text} or {"Regex": pattern}: the text and whether it is literal.
+std::pair<std::string, bool> read_pattern(const json& component, const std::string& path, std::string_view what) {
+  const json& pattern = component.value("pattern", json());
+  if (pattern.is_object() && pattern.contains("String") && pattern["String"].is_string()) {
+    return {pattern["String"].get<std::string>(), true};
+  }
+  if (pattern.is_object() && pattern.contains("Regex") && pattern["Regex"].is_string()) {
+    return {pattern["Regex"].get<std::string>(), false};
+  }
+  throw_error(ErrorKind::BadInput, "{}: {} needs a \"pattern\" {{\"String\": ...}} or {{\"Regex\": ...}}", path, what);
+}
+
+void read_normalizer(const json& normalizer, const std::string& path, TokenizerPipeline& pipeline) {
   const std::string type = component_type(normalizer, path, "normalizer");
+  using Kind = NormalizerStep::Kind;
   if (type.empty()) return;
   if (type == "Sequence") {
     for (const json& inner : array_member(normalizer, "normalizers", path, "normalizer Sequence")) {
       read_normalizer(inner, path, pipeline);
     }
   } else if (type == "Prepend") {
-    if (string_member(normalizer, "prepend", "") != kMetaspace) {
-      throw_error(ErrorKind::Unsupported, "{}: normalizer Prepend of anything but \"▁\" is not supported", path);
+    if (!normalizer.contains("prepend") || !normalizer["prepend"].is_string()) {
+      throw_error(ErrorKind::BadInput, "{}: normalizer Prepend needs a string \"prepend\"", path);
     }
-    pipeline.prepend_normalizer = true;
+    pipeline.normalizers.push_back({Kind::Prepend, "", normalizer["prepend"].get<std::string>()});
   } else if (type == "Replace") {
-    const json& pattern = normalizer.value("pattern", json());
-    if (string_member(pattern, "String", "") != " " || string_member(normalizer, "content", "") != kMetaspace) {
-      throw_error(ErrorKind::Unsupported, "{}: only the normalizer Replace(\" \" → \"▁\") is supported", path);
+    const auto [pattern, literal] = read_pattern(normalizer, path, "normalizer Replace");
+    if (!literal) {
+      throw_error(ErrorKind::Unsupported, "{}: normalizer Replace with a Regex pattern is not supported", path);
     }
-    pipeline.replaces_spaces = true;
-  } else if (type == "NFC") {
-    // Text that is already NFC (nearly all text) is unchanged by it; slmopt does not apply it.
-    spdlog::warn("{}: normalizer NFC is not applied; input text is assumed to be NFC already", path);
+    pipeline.normalizers.push_back({Kind::Replace, pattern, string_member(normalizer, "content", "")});
+  } else if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") {
+    const Kind kind = type == "NFC" ? Kind::Nfc : type == "NFD" ? Kind::Nfd : type == "NFKC" ? Kind::Nfkc : Kind::Nfkd;
+    pipeline.normalizers.push_back({kind, "", ""});
   } else {
     throw_error(ErrorKind::Unsupported, "{}: normalizer '{}' is not supported", path, type);
   }
 }
 
-void read_pre_tokenizer(const json& pre, const std::string& path, Pipeline& pipeline) {
+SplitBehavior read_behavior(const json& component, const std::string& path) {
+  const std::string behavior = string_member(component, "behavior", "");
+  if (behavior == "Removed") return SplitBehavior::Removed;
+  if (behavior == "Isolated") return SplitBehavior::Isolated;
+  if (behavior == "MergedWithPrevious") return SplitBehavior::MergedWithPrevious;
+  if (behavior == "MergedWithNext") return SplitBehavior::MergedWithNext;
+  if (behavior == "Contiguous") return SplitBehavior::Contiguous;
+  throw_error(ErrorKind::BadInput, "{}: pre_tokenizer Split has an unknown \"behavior\" '{}'", path, behavior);
+}
+
+void read_pre_tokenizer(const json& pre, const std::string& path, TokenizerPipeline& pipeline) {
   const std::string type = component_type(pre, path, "pre_tokenizer");
   if (type.empty()) return;
+  if (type != "Sequence" && !pipeline.pre_tokenizers.empty() &&
+      pipeline.pre_tokenizers.back().kind == PreTokenizerStep::Kind::ByteLevel) {
+    throw_error(ErrorKind::Unsupported, "{}: pre_tokenizer '{}' after ByteLevel is not supported", path, type);
+  }
+  PreTokenizerStep step;
   if (type == "Sequence") {
     for (const json& inner : array_member(pre, "pretokenizers", path, "pre_tokenizer Sequence")) {
       read_pre_tokenizer(inner, path, pipeline);
     }
+    return;
+  } else if (type == "Split") {
+    step.kind = PreTokenizerStep::Kind::Split;
+    std::tie(step.pattern, step.literal) = read_pattern(pre, path, "pre_tokenizer Split");
+    step.behavior = read_behavior(pre, path);
+    step.invert = bool_member(pre, "invert", false);
+  } else if (type == "Digits") {
+    step.kind = PreTokenizerStep::Kind::Digits;
+    step.individual_digits = bool_member(pre, "individual_digits", false);
   } else if (type == "Metaspace") {
-    if (string_member(pre, "replacement", "") != kMetaspace) {
-      throw_error(ErrorKind::Unsupported, "{}: pre_tokenizer Metaspace with a replacement other than \"▁\"", path);
+    step.kind = PreTokenizerStep::Kind::Metaspace;
+    step.replacement = string_member(pre, "replacement", "");
+    if (step.replacement.empty() ||
+        step.replacement.size() != utf8_char_length(static_cast<unsigned char>(step.replacement[0]))) {
+      throw_error(ErrorKind::BadInput, "{}: pre_tokenizer Metaspace \"replacement\" must be one character", path);
     }
-    // Without "split" (files from before tokenizers 0.19), Metaspace splits into words at every ▁.
-    if (bool_member(pre, "split", true)) {
-      throw_error(ErrorKind::Unsupported, "{}: pre_tokenizer Metaspace that splits words (\"split\": true)", path);
-    }
+    // Files from before prepend_scheme have add_prefix_space; HF defaults to "always" and split true.
     std::string scheme = string_member(pre, "prepend_scheme", "");
     if (scheme.empty()) scheme = bool_member(pre, "add_prefix_space", true) ? "always" : "never";
     if (scheme == "always") {
-      pipeline.metaspace_prefix = PrefixScheme::IfMissing;
+      step.prepend = MetaspacePrepend::Always;
     } else if (scheme == "first") {
-      pipeline.metaspace_prefix = PrefixScheme::FirstIfMissing;
-    } else if (scheme != "never") {
+      step.prepend = MetaspacePrepend::First;
+    } else if (scheme == "never") {
+      step.prepend = MetaspacePrepend::Never;
+    } else {
       throw_error(ErrorKind::BadInput, "{}: pre_tokenizer Metaspace prepend_scheme '{}'", path, scheme);
     }
-    pipeline.metaspace = true;
-    pipeline.replaces_spaces = true;
+    step.split = bool_member(pre, "split", true);
   } else if (type == "ByteLevel") {
-    pipeline.byte_level = true;
-    pipeline.byte_level_prefix = bool_member(pre, "add_prefix_space", false);
-    if (bool_member(pre, "use_regex", true)) {
-      if (!pipeline.split_regex.empty()) {
-        throw_error(ErrorKind::Unsupported, "{}: pre_tokenizer with two split patterns", path);
-      }
-      pipeline.split_regex = kGpt2SplitRegex;
-    } else if (pipeline.split_regex.empty()) {
-      throw_error(ErrorKind::Unsupported, "{}: pre_tokenizer ByteLevel without any split pattern", path);
-    } else if (pipeline.byte_level_prefix) {
-      throw_error(ErrorKind::Unsupported, "{}: pre_tokenizer ByteLevel add_prefix_space after a Split", path);
-    }
-  } else if (type == "Split") {
-    const json& pattern = pre.value("pattern", json());
-    const std::string regex = string_member(pattern, "Regex", "");
-    if (regex.empty() || string_member(pre, "behavior", "") != "Isolated" || bool_member(pre, "invert", false)) {
-      throw_error(ErrorKind::Unsupported, "{}: pre_tokenizer Split other than an Isolated, non-inverted Regex",
-                  path);
-    }
-    if (!pipeline.split_regex.empty() || pipeline.byte_level) {
-      throw_error(ErrorKind::Unsupported, "{}: pre_tokenizer with two split patterns", path);
-    }
-    pipeline.split_regex = regex;
+    step.kind = PreTokenizerStep::Kind::ByteLevel;
+    step.add_prefix_space = bool_member(pre, "add_prefix_space", false);
+    step.use_regex = bool_member(pre, "use_regex", true);
   } else {
     throw_error(ErrorKind::Unsupported, "{}: pre_tokenizer '{}' is not supported", path, type);
   }
+  pipeline.pre_tokenizers.push_back(std::move(step));
 }
 
 // The special tokens a TemplateProcessing post-processor puts before / after a single sequence.
@@ -274,6 +291,12 @@ Vocab load_hf_vocab(const std::string& tokenizer_json_path, const std::string& t
       by_id[id] = content;
       const bool special = bool_member(entry, "special", false);
       added.push_back({id, special, bool_member(entry, "normalized", !special)});
+      if (bool_member(entry, "single_word", false)) {
+        throw_error(ErrorKind::Unsupported, "{}: added token '{}' with \"single_word\": true is not supported", path,
+                    content);
+      }
+      if (bool_member(entry, "lstrip", false)) vocab.lstrip_added_ids.push_back(id);
+      if (bool_member(entry, "rstrip", false)) vocab.rstrip_added_ids.push_back(id);
     }
   }
   int32_t size = 0;
@@ -341,33 +364,48 @@ Vocab load_hf_vocab(const std::string& tokenizer_json_path, const std::string& t
     }
   }
 
-  // Style.
-  Pipeline pipeline;
+  // Style: the pipeline as written, and the shorthand fields GGUF can carry.
+  TokenizerPipeline pipeline;
   read_normalizer(root.value("normalizer", json()), path, pipeline);
   read_pre_tokenizer(root.value("pre_tokenizer", json()), path, pipeline);
-  if (pipeline.byte_level) {
-    if (pipeline.replaces_spaces || pipeline.prepend_normalizer || vocab.byte_fallback) {
+  const auto& steps = pipeline.pre_tokenizers;
+  const bool byte_level = !steps.empty() && steps.back().kind == PreTokenizerStep::Kind::ByteLevel;
+  bool replaces_spaces = false, prepends = false;
+  std::optional<MetaspacePrepend> metaspace;
+  for (const NormalizerStep& n : pipeline.normalizers) {
+    replaces_spaces |= n.kind == NormalizerStep::Kind::Replace && n.pattern == " ";
+    prepends |= n.kind == NormalizerStep::Kind::Prepend;
+  }
+  for (const PreTokenizerStep& p : steps) {
+    if (p.kind == PreTokenizerStep::Kind::Metaspace) metaspace = p.prepend;
+  }
+  if (byte_level) {
+    if (replaces_spaces || metaspace || vocab.byte_fallback) {
       throw_error(ErrorKind::Unsupported, "{}: mixes byte-level and SentencePiece-style components", path);
     }
     vocab.kind = VocabKind::ByteLevelBpe;
-    vocab.split_regex = pipeline.split_regex;
-    vocab.pre = pre_name_for_split_regex(pipeline.split_regex);
-    vocab.add_prefix_space = pipeline.byte_level_prefix;
+    std::vector<PreTokenizerStep> named = steps;
+    named.back().add_prefix_space = false;
+    vocab.pre = llama_cpp_pre_name(named).value_or("default");
+    if (steps.size() == 1 && steps[0].use_regex) {
+      vocab.split_regex = kGpt2SplitRegex;
+    } else if (steps.size() == 2 && steps[0].kind == PreTokenizerStep::Kind::Split && !steps[0].literal &&
+               steps[0].behavior == SplitBehavior::Isolated && !steps[0].invert && !steps[1].use_regex) {
+      vocab.split_regex = steps[0].pattern;
+    }
+    vocab.add_prefix_space = steps.back().add_prefix_space;
     vocab.prefix_scheme = PrefixScheme::IfMissing;
-  } else if (pipeline.replaces_spaces) {
-    if (!pipeline.split_regex.empty()) {
-      throw_error(ErrorKind::Unsupported, "{}: a Split pre-tokenizer in a SentencePiece-style tokenizer", path);
-    }
-    if (pipeline.prepend_normalizer && pipeline.metaspace_prefix) {
-      throw_error(ErrorKind::Unsupported, "{}: both a Prepend normalizer and a Metaspace prefix", path);
-    }
+  } else if (replaces_spaces || metaspace) {
     vocab.kind = VocabKind::SentencePieceBpe;
-    vocab.add_prefix_space = pipeline.prepend_normalizer || pipeline.metaspace_prefix.has_value();
-    vocab.prefix_scheme = pipeline.metaspace_prefix.value_or(PrefixScheme::Always);
+    vocab.add_prefix_space = prepends || (metaspace && *metaspace != MetaspacePrepend::Never);
+    vocab.prefix_scheme = prepends || !metaspace               ? PrefixScheme::Always
+                          : *metaspace == MetaspacePrepend::First ? PrefixScheme::FirstIfMissing
+                                                                  : PrefixScheme::IfMissing;
   } else {
     throw_error(ErrorKind::Unsupported,
                 "{}: BPE tokenizer is neither SentencePiece-style (\"▁\" for spaces) nor byte-level", path);
   }
+  vocab.pipeline = std::move(pipeline);
 
   // Token types.
   for (const Added& a : added) {
@@ -491,7 +529,83 @@ std::string dump_json(const ordered_json& value, std::string_view what) {
   }
 }
 
+const char* behavior_name(SplitBehavior b) {
+  switch (b) {
+    case SplitBehavior::Removed: return "Removed";
+    case SplitBehavior::Isolated: return "Isolated";
+    case SplitBehavior::MergedWithPrevious: return "MergedWithPrevious";
+    case SplitBehavior::MergedWithNext: return "MergedWithNext";
+    case SplitBehavior::Contiguous: return "Contiguous";
+  }
+  return "Isolated";
+}
+
+ordered_json normalizer_json(const std::vector<NormalizerStep>& steps) {
+  ordered_json list = ordered_json::array();
+  for (const NormalizerStep& n : steps) {
+    switch (n.kind) {
+      case NormalizerStep::Kind::Prepend: list.push_back({{"type", "Prepend"}, {"prepend", n.content}}); break;
+      case NormalizerStep::Kind::Replace:
+        list.push_back({{"type", "Replace"}, {"pattern", {{"String", n.pattern}}}, {"content", n.content}});
+        break;
+      case NormalizerStep::Kind::Nfc: list.push_back({{"type", "NFC"}}); break;
+      case NormalizerStep::Kind::Nfd: list.push_back({{"type", "NFD"}}); break;
+      case NormalizerStep::Kind::Nfkc: list.push_back({{"type", "NFKC"}}); break;
+      case NormalizerStep::Kind::Nfkd: list.push_back({{"type", "NFKD"}}); break;
+    }
+  }
+  if (list.empty()) return nullptr;
+  if (list.size() == 1) return list[0];
+  return {{"type", "Sequence"}, {"normalizers", list}};
+}
+
+ordered_json pre_tokenizer_json(const std::vector<PreTokenizerStep>& steps) {
+  ordered_json list = ordered_json::array();
+  for (const PreTokenizerStep& p : steps) {
+    switch (p.kind) {
+      case PreTokenizerStep::Kind::Split:
+        list.push_back({{"type", "Split"},
+                        {"pattern", {{p.literal ? "String" : "Regex", p.pattern}}},
+                        {"behavior", behavior_name(p.behavior)},
+                        {"invert", p.invert}});
+        break;
+      case PreTokenizerStep::Kind::Digits:
+        list.push_back({{"type", "Digits"}, {"individual_digits", p.individual_digits}});
+        break;
+      case PreTokenizerStep::Kind::Metaspace:
+        list.push_back({{"type", "Metaspace"},
+                        {"replacement", p.replacement},
+                        {"prepend_scheme", p.prepend == MetaspacePrepend::Always  ? "always"
+                                           : p.prepend == MetaspacePrepend::First ? "first"
+                                                                                  : "never"},
+                        {"split", p.split}});
+        break;
+      case PreTokenizerStep::Kind::ByteLevel:
+        list.push_back(byte_level_component(p.add_prefix_space, true, p.use_regex));
+        break;
+    }
+  }
+  if (list.empty()) return nullptr;
+  if (list.size() == 1) return list[0];
+  return {{"type", "Sequence"}, {"pretokenizers", list}};
+}
+
 }  // namespace
+
+std::string hf_pipeline::to_json(const TokenizerPipeline& pipeline) {
+  const ordered_json j = {{"normalizer", normalizer_json(pipeline.normalizers)},
+                          {"pre_tokenizer", pre_tokenizer_json(pipeline.pre_tokenizers)}};
+  return j.dump();
+}
+
+TokenizerPipeline hf_pipeline::from_json(const std::string& text, const std::string& context) {
+  const json j = parse_json(context, text);
+  if (!j.is_object()) throw_error(ErrorKind::BadInput, "{}: tokenizer pipeline is not a JSON object", context);
+  TokenizerPipeline pipeline;
+  read_normalizer(j.value("normalizer", json()), context, pipeline);
+  read_pre_tokenizer(j.value("pre_tokenizer", json()), context, pipeline);
+  return pipeline;
+}
 
 std::string hf_tokenizer_json(const Vocab& vocab) {
   if (!vocab.source_tokenizer_json.empty()) return vocab.source_tokenizer_json;
@@ -500,6 +614,8 @@ std::string hf_tokenizer_json(const Vocab& vocab) {
     throw_error(ErrorKind::Unsupported, "tokenizer.json: vocabulary kind has no tokenizer.json form");
   }
   const std::unordered_set<int32_t> normalized(vocab.normalized_added_ids.begin(), vocab.normalized_added_ids.end());
+  const std::unordered_set<int32_t> lstrip(vocab.lstrip_added_ids.begin(), vocab.lstrip_added_ids.end());
+  const std::unordered_set<int32_t> rstrip(vocab.rstrip_added_ids.begin(), vocab.rstrip_added_ids.end());
   auto type_of = [&](size_t id) { return id < vocab.types.size() ? vocab.types[id] : TokenType::Normal; };
 
   ordered_json added = ordered_json::array();
@@ -509,8 +625,8 @@ std::string hf_tokenizer_json(const Vocab& vocab) {
     added.push_back({{"id", id},
                      {"content", vocab.tokens[id]},
                      {"single_word", false},
-                     {"lstrip", false},
-                     {"rstrip", false},
+                     {"lstrip", lstrip.count(static_cast<int32_t>(id)) > 0},
+                     {"rstrip", rstrip.count(static_cast<int32_t>(id)) > 0},
                      {"normalized", normalized.count(static_cast<int32_t>(id)) > 0},
                      {"special", type != TokenType::UserDefined}});
   }
@@ -521,46 +637,29 @@ std::string hf_tokenizer_json(const Vocab& vocab) {
   root["padding"] = nullptr;
   root["added_tokens"] = added;
   const bool template_needed = (vocab.add_bos && vocab.bos_id) || (vocab.add_eos && vocab.eos_id);
+  const TokenizerPipeline pipeline = effective_pipeline(vocab);
+  root["normalizer"] = normalizer_json(pipeline.normalizers);
+  root["pre_tokenizer"] = pre_tokenizer_json(pipeline.pre_tokenizers);
   if (sentencepiece) {
-    const ordered_json replace_spaces = {
-        {"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", std::string(kMetaspace)}};
-    if (vocab.add_prefix_space && vocab.prefix_scheme != PrefixScheme::Always) {
-      root["normalizer"] = nullptr;
-      root["pre_tokenizer"] = {
-          {"type", "Metaspace"},
-          {"replacement", std::string(kMetaspace)},
-          {"prepend_scheme", vocab.prefix_scheme == PrefixScheme::IfMissing ? "always" : "first"},
-          {"split", false}};
-    } else {
-      ordered_json normalizers = ordered_json::array();
-      if (vocab.add_prefix_space) normalizers.push_back({{"type", "Prepend"}, {"prepend", std::string(kMetaspace)}});
-      normalizers.push_back(replace_spaces);
-      root["normalizer"] = {{"type", "Sequence"}, {"normalizers", normalizers}};
-      root["pre_tokenizer"] = nullptr;
-    }
     root["post_processor"] = template_needed ? special_token_template(vocab) : ordered_json(nullptr);
+    std::string space = std::string(kMetaspace);
+    bool prefixed = false;
+    for (const NormalizerStep& n : pipeline.normalizers) {
+      if (n.kind == NormalizerStep::Kind::Replace && n.pattern == " ") space = n.content;
+      prefixed |= n.kind == NormalizerStep::Kind::Prepend;
+    }
+    for (const PreTokenizerStep& p : pipeline.pre_tokenizers) {
+      if (p.kind != PreTokenizerStep::Kind::Metaspace) continue;
+      space = p.replacement;
+      prefixed |= p.prepend != MetaspacePrepend::Never;
+    }
     ordered_json decoders = ordered_json::array();
-    decoders.push_back({{"type", "Replace"}, {"pattern", {{"String", std::string(kMetaspace)}}}, {"content", " "}});
+    decoders.push_back({{"type", "Replace"}, {"pattern", {{"String", space}}}, {"content", " "}});
     decoders.push_back({{"type", "ByteFallback"}});
     decoders.push_back({{"type", "Fuse"}});
-    if (vocab.add_prefix_space) decoders.push_back({{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}});
+    if (prefixed) decoders.push_back({{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}});
     root["decoder"] = {{"type", "Sequence"}, {"decoders", decoders}};
   } else {
-    const std::string regex = effective_split_regex(vocab);
-    root["normalizer"] = nullptr;
-    if (regex == kGpt2SplitRegex) {
-      root["pre_tokenizer"] = byte_level_component(vocab.add_prefix_space, true, true);
-    } else {
-      if (vocab.add_prefix_space) {
-        throw_error(ErrorKind::Unsupported, "tokenizer.json: byte-level add_prefix_space with a custom split regex");
-      }
-      ordered_json split = {{"type", "Split"},
-                            {"pattern", {{"Regex", regex}}},
-                            {"behavior", "Isolated"},
-                            {"invert", false}};
-      root["pre_tokenizer"] = {{"type", "Sequence"},
-                               {"pretokenizers", {split, byte_level_component(false, true, false)}}};
-    }
     const ordered_json byte_level_post = byte_level_component(true, false, true);
     root["post_processor"] = template_needed
                                  ? ordered_json{{"type", "Sequence"},

@@ -1,4 +1,4 @@
-// export_onnx: builds the family's graph (onnx_export_llama.cpp, onnx_export_gpt2.cpp), moves large
+// export_onnx: builds the decoder graph from the description (onnx_export_decoder.cpp), moves large
 // initializers to external data when the weights pass the threshold, and writes the model and its sidecar
 // files atomically (see io/onnx_export.h for the interface and layout).
 #include "slmopt/io/onnx_export.h"
@@ -7,13 +7,14 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "onnx_export_llama.h"
+#include "onnx_export_graph.h"
 #include "slmopt/core/atomic_file.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/log.h"
 #include "slmopt/io/hf.h"
 #include "slmopt/io/hf_gpt2.h"
 #include "slmopt/io/hf_tokenizer.h"
+#include "slmopt/ir/tensor_names.h"
 
 namespace slmopt {
 
@@ -122,7 +123,7 @@ std::string genai_config_json(const Model& model, const std::string& model_file,
         {"kv_cache",
          {{"layout", "[batch, kv_heads, sequence, head_dim]"},
           {"dtype", "float32"},
-          {"keys_after_rope", c.family != Family::Gpt2}}}}},
+          {"keys_after_rope", c.position_kind == PositionKind::Rope}}}}},
   };
   return j.dump(2) + "\n";
 }
@@ -137,10 +138,13 @@ OnnxExportResult export_onnx(const Model& model, const std::string& target, cons
   model.validate();
   const Config& c = model.config;
   if (c.family == Family::Gpt2) check_gpt2_tensors(model, model.source_path.empty() ? path : model.source_path);
+  // The graph builder reads per-layer widths, but the config.json carried in the metadata (and so load_onnx)
+  // cannot state them.
   if (!c.uniform_layers())
     throw_error(ErrorKind::Unsupported, "{}: ONNX export needs the same head and FFN counts in every layer", path);
-  if (options.fused_ops && c.family == Family::Gpt2)
-    throw_error(ErrorKind::Unsupported, "{}: fused contrib ops are implemented for the llama family only", path);
+  const bool legacy_gpt2 = model.has(names::gpt2::kTokenEmbedding);  // until GPT-2 loads onto canonical names
+  if (options.fused_ops && legacy_gpt2)
+    throw_error(ErrorKind::Unsupported, "{}: fused contrib ops are not implemented for GPT-2 tensor names", path);
 
   onnx::ModelProto proto;
   proto.set_ir_version(8);
@@ -151,12 +155,10 @@ OnnxExportResult export_onnx(const Model& model, const std::string& target, cons
   graph.set_name(c.name.empty() ? "slmopt_decoder" : c.name);
   onnx_graph::GraphBuilder builder(graph);
   ExportContext ctx{model, options, builder};
-  if (c.family == Family::Gpt2)
+  if (legacy_gpt2)
     build_gpt2_graph(ctx);
-  else if (options.fused_ops)
-    build_llama_graph_fused(ctx);
   else
-    build_llama_graph(ctx);
+    build_decoder_graph(ctx);
 
   auto* opset = proto.add_opset_import();
   opset->set_domain("");
@@ -172,6 +174,7 @@ OnnxExportResult export_onnx(const Model& model, const std::string& target, cons
     meta->set_value(value);
   };
   add_metadata("slmopt.family", family_name(c.family));
+  if (c.norm_unit_offset) add_metadata("slmopt.norm_weights", "unit_offset_folded");  // load_onnx subtracts the 1
   // The Hugging Face config travels inside the file so that load_onnx restores RoPE and norm settings exactly.
   add_metadata("slmopt.config_json",
                c.family == Family::Gpt2 ? gpt2_config_json(c) : hf_config_json(c, model.vocab, std::nullopt));

@@ -218,6 +218,17 @@ std::string linear_with_table(ExportContext& ctx, const std::string& x, const st
   return ctx.graph.node("MatMul", name + "/MatMul", {x, wt});
 }
 
+std::string norm_weight(ExportContext& ctx, const std::string& tensor_name) {
+  const Tensor& t = ctx.model.tensor(tensor_name);
+  if (t.rank() != 1)
+    throw_error(ErrorKind::BadInput, "{}: tensor '{}' has shape {}, expected a vector", ctx.model.source_path,
+                tensor_name, shape_to_string(t.shape()));
+  std::vector<float> w = t.to_f32();
+  if (ctx.model.config.norm_unit_offset)
+    for (float& v : w) v += 1.0f;
+  return ctx.graph.initializer_f32(tensor_name, {t.dim(0)}, w);
+}
+
 std::string rms_norm(ExportContext& ctx, const std::string& x, const std::string& weight_name, float eps,
                      const std::string& name) {
   auto& g = ctx.graph;
@@ -226,26 +237,20 @@ std::string rms_norm(ExportContext& ctx, const std::string& x, const std::string
   const std::string var = g.node("Add", name + "/AddEps", {ms, g.const_f32(eps)});
   const std::string rms = g.node("Sqrt", name + "/Sqrt", {var});
   const std::string normed = g.node("Div", name + "/Div", {x, rms});
-  return g.node("Mul", name + "/MulWeight", {normed, float_vector(ctx, weight_name)});
+  return g.node("Mul", name + "/MulWeight", {normed, norm_weight(ctx, weight_name)});
 }
 
 std::string layer_norm(ExportContext& ctx, const std::string& x, const std::string& weight_name,
                        const std::string& bias_name, float eps, const std::string& name) {
-  auto& g = ctx.graph;
-  const std::string mean = g.node("ReduceMean", name + "/ReduceMean", {x}, {{"axes", std::vector<int64_t>{-1}}});
-  const std::string centred = g.node("Sub", name + "/Sub", {x, mean});
-  const std::string sq = g.node("Mul", name + "/Square", {centred, centred});
-  const std::string var = g.node("ReduceMean", name + "/ReduceMeanSq", {sq}, {{"axes", std::vector<int64_t>{-1}}});
-  const std::string std_dev =
-      g.node("Sqrt", name + "/Sqrt", {g.node("Add", name + "/AddEps", {var, g.const_f32(eps)})});
-  const std::string normed = g.node("Div", name + "/Div", {centred, std_dev});
-  const std::string scaled = g.node("Mul", name + "/MulWeight", {normed, float_vector(ctx, weight_name)});
-  return g.node("Add", name + "/AddBias", {scaled, float_vector(ctx, bias_name)});
+  std::vector<std::string> inputs{x, norm_weight(ctx, weight_name)};
+  if (!bias_name.empty()) inputs.push_back(float_vector(ctx, bias_name));
+  return ctx.graph.node("LayerNormalization", name + "/LayerNormalization", inputs,
+                        {{"axis", int64_t{-1}}, {"epsilon", eps}});
 }
 
-std::string causal_mask_bias(ExportContext& ctx) {
+std::string causal_mask_bias(ExportContext& ctx, int64_t window) {
   auto& g = ctx.graph;
-  const std::string n = "/model/attn_mask";
+  const std::string n = window > 0 ? "/model/attn_mask_local" : "/model/attn_mask";
   const std::string one = g.const_i64({1}, true);
   const std::string seq =
       g.node("Gather", n + "/Sequence", {g.node("Shape", n + "/IdsShape", {"input_ids"}), one}, {{"axis", int64_t{0}}});
@@ -255,7 +260,12 @@ std::string causal_mask_bias(ExportContext& ctx) {
   const std::string key_pos = g.node("Range", n + "/KeyPositions", {g.const_i64({0}, true), total, one});
   const std::string query_pos = g.node("Range", n + "/QueryPositions", {past, total, one});
   const std::string query_col = g.node("Unsqueeze", n + "/QueryColumn", {query_pos, g.const_i64({1})});
-  const std::string causal = g.node("LessOrEqual", n + "/Causal", {key_pos, query_col});
+  std::string causal = g.node("LessOrEqual", n + "/Causal", {key_pos, query_col});
+  if (window > 0) {  // query − key < window
+    const std::string distance = g.node("Sub", n + "/Distance", {query_col, key_pos});
+    const std::string near = g.node("Less", n + "/InWindow", {distance, g.const_i64({window}, true)});
+    causal = g.node("And", n + "/CausalLocal", {causal, near});
+  }
   const std::string keep = g.node("Cast", n + "/Keep", {"attention_mask"}, {{"to", int64_t{onnx::TensorProto::BOOL}}});
   const std::string keep4 = g.node("Unsqueeze", n + "/Keep4", {keep, g.const_i64({1, 2})});
   const std::string allowed = g.node("And", n + "/Allowed", {causal, keep4});
@@ -263,7 +273,7 @@ std::string causal_mask_bias(ExportContext& ctx) {
 }
 
 std::string attention(ExportContext& ctx, const std::string& q, const std::string& k, const std::string& v,
-                      const std::string& bias, int64_t heads, int64_t kv_heads, int64_t head_dim,
+                      const std::string& bias, int64_t heads, int64_t kv_heads, int64_t head_dim, double softcap,
                       const std::string& name) {
   auto& g = ctx.graph;
   const int64_t group = heads / kv_heads;
@@ -275,7 +285,12 @@ std::string attention(ExportContext& ctx, const std::string& q, const std::strin
     mask = g.node("Tile", name + "/GroupMask", {bias, g.const_i64({1, 1, group, 1})});
   }
   const std::string kt = g.node("Transpose", name + "/KeysT", {k}, {{"perm", std::vector<int64_t>{0, 1, 3, 2}}});
-  const std::string scores = g.node("MatMul", name + "/Scores", {qg, kt});
+  std::string scores = g.node("MatMul", name + "/Scores", {qg, kt});
+  if (softcap > 0) {
+    const std::string cap = g.const_f32(static_cast<float>(softcap));
+    const std::string t = g.node("Tanh", name + "/SoftcapTanh", {g.node("Div", name + "/SoftcapDiv", {scores, cap})});
+    scores = g.node("Mul", name + "/Softcap", {t, cap});
+  }
   const std::string masked = g.node("Add", name + "/Mask", {scores, mask});
   const std::string probs = g.node("Softmax", name + "/Softmax", {masked}, {{"axis", int64_t{-1}}});
   std::string ctx_v = g.node("MatMul", name + "/Context", {probs, v});

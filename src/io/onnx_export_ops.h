@@ -39,21 +39,27 @@ std::string float_table(ExportContext& ctx, const std::string& tensor_name);
 // A 1-D float32 vector initializer (norm weights, biases) under the IR name.
 std::string float_vector(ExportContext& ctx, const std::string& tensor_name);
 
-// RMSNorm (x / sqrt(mean(x²) + eps) · w) and LayerNorm (with bias) in standard ops over the last axis.
+// A norm's weight vector as the graph multiplies it: the stored w, or 1 + w folded in at export when the
+// description says norm_unit_offset (Gemma). The initializer keeps the IR name.
+std::string norm_weight(ExportContext& ctx, const std::string& tensor_name);
+
+// RMSNorm (x / sqrt(mean(x²) + eps) · w) in standard ops over the last axis, and LayerNorm through
+// LayerNormalization (bias_name empty for none). Both read their weights through norm_weight.
 std::string rms_norm(ExportContext& ctx, const std::string& x, const std::string& weight_name, float eps,
                      const std::string& name);
 std::string layer_norm(ExportContext& ctx, const std::string& x, const std::string& weight_name,
                        const std::string& bias_name, float eps, const std::string& name);
 
-// Additive attention bias [batch, 1, sequence, total] (0 where query i, at absolute position past + i, may
-// attend key j: j ≤ past + i and attention_mask[b, j] = 1; −1e30 elsewhere), from input_ids and
-// attention_mask.
-std::string causal_mask_bias(ExportContext& ctx);
+// Additive attention bias [batch, 1, sequence, total] (0 where query i, in cache slot past + i, may attend key
+// slot j: j ≤ past + i, attention_mask[b, j] = 1 and, when window > 0, past + i − j < window; −1e30 elsewhere),
+// from input_ids and attention_mask. past comes from the shapes, so cached decoding sees the window too.
+std::string causal_mask_bias(ExportContext& ctx, int64_t window = 0);
 
 // Standard-op attention over q [B, heads, S, hd] (already rotated and scaled), keys and values
-// [B, kv_heads, T, hd], with the additive bias above: returns [B, S, heads · hd].
+// [B, kv_heads, T, hd], with the additive bias above: returns [B, S, heads · hd]. softcap > 0 bounds the
+// scores to softcap · tanh(scores / softcap) before the mask is added.
 std::string attention(ExportContext& ctx, const std::string& q, const std::string& k, const std::string& v,
-                      const std::string& bias, int64_t heads, int64_t kv_heads, int64_t head_dim,
+                      const std::string& bias, int64_t heads, int64_t kv_heads, int64_t head_dim, double softcap,
                       const std::string& name);
 
 }  // namespace slmopt::onnx_export_detail

@@ -217,13 +217,13 @@ Config infer_gpt2_config(const Model& model, const OnnxReader& r, const std::str
   Config c;
   c.family = Family::Gpt2;
   c.architecture = "GPT2LMHeadModel";
-  const Tensor& wte = model.tensor(names::gpt2::kTokenEmbedding);
-  const Tensor& wpe = model.tensor(names::gpt2::kPositionEmbedding);
+  const Tensor& wte = model.tensor(names::kEmbedTokens);
+  const Tensor& wpe = model.tensor(names::kPositionEmbedding);
   c.vocab_size = wte.dim(0);
   c.hidden_size = wte.dim(1);
   c.max_position = wpe.dim(0);
-  while (model.has(names::gpt2::block(c.num_layers, "ln_1.weight"))) ++c.num_layers;
-  c.intermediate_size = model.tensor(names::gpt2::block(0, "mlp.c_fc.weight")).dim(0);
+  while (model.has(names::attn_norm(c.num_layers))) ++c.num_layers;
+  c.intermediate_size = model.tensor(names::up_proj(0)).dim(0);
   for (const auto& in : r.proto().graph().input()) {
     if (in.name() != "past_key_values.0.key") continue;
     const auto& shape = in.type().tensor_type().shape();
@@ -236,10 +236,23 @@ Config infer_gpt2_config(const Model& model, const OnnxReader& r, const std::str
                 path);
   c.num_kv_heads = c.num_heads;
   c.head_dim = c.hidden_size / c.num_heads;
-  c.tie_word_embeddings = true;
-  c.attention_bias = c.attention_out_bias = c.mlp_bias = true;
+  set_gpt2_description(c);
   c.validate(path);
   return c;
+}
+
+// The exporter folds a (1 + w) norm scale into the stored weights (metadata slmopt.norm_weights =
+// "unit_offset_folded"); the IR keeps w.
+void unfold_norm_unit_offset(Model& model, const OnnxReader& r) {
+  if (!model.config.norm_unit_offset || r.metadata("slmopt.norm_weights") != "unit_offset_folded") return;
+  std::vector<Tensor> unfolded;
+  for (const auto& [name, t] : model.tensors()) {
+    if (t.rank() != 1 || name.find("norm") == std::string::npos || !name.ends_with(".weight")) continue;
+    std::vector<float> w = t.to_f32();
+    for (float& v : w) v -= 1.0f;
+    unfolded.push_back(Tensor::from_f32(name, t.shape(), w));
+  }
+  for (Tensor& t : unfolded) model.set(std::move(t));
 }
 
 }  // namespace
@@ -255,11 +268,14 @@ Model load_onnx(const std::string& path) {
                     "models (import the float export and quantize with slmopt)",
                     path, op);
 
+  // GPT-2: Hugging Face's own names (exports by other tools) or slmopt's canonical ones with learned positions.
   bool gpt2 = false, llama = false;
   for (const auto& [name, t] : r.initializers()) {
-    gpt2 |= starts_with(name, "transformer.h.") || name == names::gpt2::kTokenEmbedding;
+    gpt2 |= starts_with(name, "transformer.h.") || name == names::gpt2::kTokenEmbedding ||
+            name == names::kPositionEmbedding;
     llama |= starts_with(name, "model.layers.") || name == names::kEmbedTokens;
   }
+  if (gpt2) llama = false;
   if (gpt2 == llama)
     throw_error(ErrorKind::Unsupported,
                 "{}: unrecognised ONNX graph: expected the initializers of a GPT-2 "
@@ -270,6 +286,14 @@ Model load_onnx(const std::string& path) {
   model.source_path = path;
   model.source_format = "onnx";
   std::set<std::string> seen;
+  // Hugging Face GPT-2 names (transformer.*) go onto the canonical ones (c_attn split into q/k/v).
+  auto store = [&](Tensor tensor) {
+    const std::string name = tensor.name();
+    if (starts_with(name, "transformer."))
+      add_gpt2_tensor(model, name, std::move(tensor));
+    else
+      model.set(std::move(tensor));
+  };
   for (const auto& [init_name, t] : r.initializers()) {
     const bool is_float = t->data_type() == onnx::TensorProto::FLOAT || t->data_type() == onnx::TensorProto::FLOAT16 ||
                           t->data_type() == onnx::TensorProto::BFLOAT16;
@@ -278,7 +302,7 @@ Model load_onnx(const std::string& path) {
     const bool known =
         starts_with(init_name, "transformer.") || starts_with(init_name, "model.") || init_name == names::kLmHead;
     if (dims.size() == 1 && known) {
-      model.set(Tensor::from_f32(init_name, dims, r.floats(*t)));
+      store(Tensor::from_f32(init_name, dims, r.floats(*t)));
       continue;
     }
     if (dims.size() != 2) continue;
@@ -294,7 +318,7 @@ Model load_onnx(const std::string& path) {
       throw_error(ErrorKind::BadInput, "{}: two initializers map to tensor '{}'", path, name);
     Tensor tensor = Tensor::from_f32(name, dims, r.floats(*t));
     if (use.layout == Layout::InOut) tensor = transposed_f32(tensor, name);
-    model.set(std::move(tensor));
+    store(std::move(tensor));
   }
 
   const std::string config_text = read_config_text(r, path);
@@ -310,6 +334,7 @@ Model load_onnx(const std::string& path) {
                   path);
     model.config = parse_hf_config(config_text, path);
     if (model.config.tie_word_embeddings) model.erase(names::kLmHead);
+    unfold_norm_unit_offset(model, r);
     model.validate();
   }
   model.config.name = fs::path(path).parent_path().filename().string();

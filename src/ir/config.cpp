@@ -99,6 +99,8 @@ void Config::validate(const std::string& source) const {
   for (const auto& [field, v] : {std::pair{"embedding scale", embedding_scale}, {"residual scale", residual_scale},
                                  {"logit scale", logit_scale}})
     if (!std::isfinite(v) || v <= 0) throw_error(ErrorKind::BadInput, "{}: {} must be positive, got {}", source, field, v);
+  if (norm_bias && norm_kind != NormKind::LayerNorm)
+    throw_error(ErrorKind::BadInput, "{}: norm biases exist only for LayerNorm models", source);
   if (sliding_window < 0) throw_error(ErrorKind::BadInput, "{}: sliding_window must not be negative", source);
   auto check_flags = [&](const char* field, const std::vector<uint8_t>& v) {
     if (!v.empty() && static_cast<int64_t>(v.size()) != num_layers)

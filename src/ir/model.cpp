@@ -31,16 +31,14 @@ void Model::erase(const std::string& name) { tensors_.erase(name); }
 namespace {
 // (group, layer, name): embedding, layers in order, final norm, head, anything else.
 std::tuple<int, long, std::string> order_key(const std::string& name) {
-  if (name == names::kEmbedTokens || name == "transformer.wte.weight" || name == "transformer.wpe.weight")
-    return {0, 0, name};
-  for (const std::string prefix : {"model.layers.", "transformer.h."}) {
-    if (name.rfind(prefix, 0) == 0) {
-      const long layer = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
-      return {1, layer, name};
-    }
+  if (name == names::kEmbedTokens || name == names::kPositionEmbedding) return {0, 0, name};
+  const std::string prefix = "model.layers.";
+  if (name.rfind(prefix, 0) == 0) {
+    const long layer = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+    return {1, layer, name};
   }
-  if (name == names::kFinalNorm || name.rfind("transformer.ln_f.", 0) == 0) return {2, 0, name};
-  if (name == names::kLmHead) return {3, 0, name};
+  if (name == names::kFinalNorm || name == names::kFinalNormBias) return {2, 0, name};
+  if (name == names::kLmHead || name == names::kLmHeadBias) return {3, 0, name};
   return {4, 0, name};
 }
 }  // namespace
@@ -56,7 +54,6 @@ std::vector<const Tensor*> Model::ordered_tensors() const {
 
 const Tensor& Model::output_weight() const {
   if (const Tensor* head = find(names::kLmHead)) return *head;
-  if (config.family == Family::Gpt2) return tensor("transformer.wte.weight");
   return tensor(names::kEmbedTokens);
 }
 
@@ -82,7 +79,6 @@ void Model::validate() const {
       throw_error(ErrorKind::BadInput, "{}: tensor '{}' has shape {}, but the config implies {}", src, name,
                   shape_to_string(t.shape()), shape_to_string(shape));
   };
-  if (c.family == Family::Gpt2) return;  // GPT-2 shapes are checked by its loader until it moves onto the description
   for (const ExpectedTensor& want : decoder_tensors(c)) expect(want.name, want.shape);
 }
 

@@ -41,6 +41,15 @@ Tensor Tensor::view(std::string name, std::vector<int64_t> shape, DType dtype, c
   return t;
 }
 
+Tensor Tensor::rows_view(std::string name, int64_t row_begin, int64_t row_end) const {
+  if (rank() != 2 || row_begin < 0 || row_end < row_begin || row_end > dim(0))
+    throw_error(ErrorKind::Internal, "tensor '{}' {}: rows [{}, {}) are not a row range of a matrix", name_,
+                shape_to_string(shape_), row_begin, row_end);
+  const size_t row = row_bytes(dtype_, dim(1));
+  return view(std::move(name), {row_end - row_begin, dim(1)}, dtype_, data_ + static_cast<size_t>(row_begin) * row,
+              static_cast<size_t>(row_end - row_begin) * row, keepalive_);
+}
+
 Tensor Tensor::owned(std::string name, std::vector<int64_t> shape, DType dtype, std::vector<uint8_t> bytes) {
   auto storage = std::make_shared<std::vector<uint8_t>>(std::move(bytes));
   const uint8_t* data = storage->data();

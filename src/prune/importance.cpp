@@ -56,7 +56,7 @@ uint64_t splitmix64(uint64_t& state) {
 void size_layers(const ModelRunner& runner, ImportanceScores& scores) {
   scores.layers.resize(static_cast<size_t>(runner.layer_count()));
   for (int64_t l = 0; l < runner.layer_count(); ++l) {
-    const DecodedLayer& w = runner.weights().layers[static_cast<size_t>(l)];
+    const LayerWeights& w = runner.weights().layers[static_cast<size_t>(l)];
     auto& li = scores.layers[static_cast<size_t>(l)];
     li.heads.assign(static_cast<size_t>(w.n_heads), 0.0);
     li.kv_groups.assign(static_cast<size_t>(w.n_kv_heads), 0.0);
@@ -78,7 +78,8 @@ void activation_scores(const ModelRunner& runner, Windows windows, ImportanceSco
   const int64_t hd = runner.config().head_dim;
   // ‖W_down[:, c]‖ per layer.
   std::vector<Eigen::VectorXd> down_norms;
-  for (const auto& w : runner.weights().layers) down_norms.push_back(w.down.weight.cast<double>().colwise().norm().transpose());
+  for (const auto& w : runner.weights().layers)
+    down_norms.push_back(decode_matrix(w.down.weight).cast<double>().colwise().norm().transpose());
 
   class Observer : public LinearObserver {
    public:
@@ -86,15 +87,17 @@ void activation_scores(const ModelRunner& runner, Windows windows, ImportanceSco
         : runner_(r), down_norms_(dn), scores_(s), hd_(head_dim) {}
     void on_linear(const LinearActivation& a) override {
       if (a.layer == kOutputLayer) return;
-      const DecodedLayer& w = runner_.weights().layers[static_cast<size_t>(a.layer)];
+      const LayerWeights& w = runner_.weights().layers[static_cast<size_t>(a.layer)];
       auto& out = scores_.layers[static_cast<size_t>(a.layer)];
-      if (a.weight == w.o.name) {
+      if (a.weight == w.o.name()) {
+        // The stored o_proj decoded for this call only (no float copy of the model is kept).
+        const RowMatrix o = decode_matrix(w.o.weight);
         const int64_t group = w.n_heads / w.n_kv_heads;
         for (int64_t g = 0; g < w.n_kv_heads; ++g) {
-          RowMatrix group_sum = RowMatrix::Zero(a.input.rows(), w.o.weight.rows());
+          RowMatrix group_sum = RowMatrix::Zero(a.input.rows(), o.rows());
           for (int64_t h = g * group; h < (g + 1) * group; ++h) {
             const RowMatrix contribution =
-                a.input.middleCols(h * hd_, hd_) * w.o.weight.middleCols(h * hd_, hd_).transpose();
+                a.input.middleCols(h * hd_, hd_) * o.middleCols(h * hd_, hd_).transpose();
             for (int64_t t = 0; t < contribution.rows(); ++t)
               out.heads[static_cast<size_t>(h)] += static_cast<double>(contribution.row(t).norm());
             group_sum += contribution;
@@ -102,7 +105,7 @@ void activation_scores(const ModelRunner& runner, Windows windows, ImportanceSco
           for (int64_t t = 0; t < group_sum.rows(); ++t)
             out.kv_groups[static_cast<size_t>(g)] += static_cast<double>(group_sum.row(t).norm());
         }
-      } else if (a.weight == w.down.name) {
+      } else if (a.weight == w.down.name()) {
         const Eigen::VectorXd& norms = down_norms_[static_cast<size_t>(a.layer)];
         for (int64_t t = 0; t < a.input.rows(); ++t)
           for (int64_t c = 0; c < a.input.cols(); ++c)
@@ -160,7 +163,7 @@ void masked_loss_scores(const ModelRunner& runner, Windows windows, ImportanceSc
   auto increase = [&](double sum) { return (sum - base_sum) / static_cast<double>(positions); };
 
   for (int64_t l = 0; l < L; ++l) {
-    const DecodedLayer& w = runner.weights().layers[static_cast<size_t>(l)];
+    const LayerWeights& w = runner.weights().layers[static_cast<size_t>(l)];
     auto& out = scores.layers[static_cast<size_t>(l)];
     const int64_t n_heads = w.n_heads, n_kv = w.n_kv_heads, group = n_heads / n_kv;
 
@@ -192,22 +195,40 @@ void masked_loss_scores(const ModelRunner& runner, Windows windows, ImportanceSc
       }
     });
 
-    // FFN channels: layer l's SwiGLU outputs, then each channel's rank-1 contribution removed from its output.
+    // FFN channels: layer l's MLP activations, then each channel's rank-1 contribution removed from its output.
+    // That shortcut holds only while the MLP output enters the residual stream linearly; with a norm on the MLP
+    // output (Sandwich / Post placement) or a residual multiplier the channel is masked and layer l re-run.
+    const bool linear_output = !w.ffn_post_norm.present() && runner.config().residual_scale == 1.0;
     std::vector<RowMatrix> acts(W);
-    for (size_t win = 0; win < W; ++win) {
-      InputCapture capture(w.down.name, [&](const RowMatrix& input) { acts[win] = input; });
-      RunOptions options;
-      options.observer = &capture;
-      RowMatrix hidden = inputs[static_cast<size_t>(l)][win];
-      runner.run_block(l, hidden, {}, options);
+    RowMatrix down;
+    if (linear_output) {
+      for (size_t win = 0; win < W; ++win) {
+        InputCapture capture(w.down.name(), [&](const RowMatrix& input) { acts[win] = input; });
+        RunOptions options;
+        options.observer = &capture;
+        RowMatrix hidden = inputs[static_cast<size_t>(l)][win];
+        runner.run_block(l, hidden, {}, options);
+      }
+      down = decode_matrix(w.down.weight);  // this layer's only, decoded on demand
     }
     parallel_for(static_cast<size_t>(w.ffn), [&](size_t begin, size_t end) {
       for (size_t c = begin; c < end; ++c) {
-        const auto column = w.down.weight.col(static_cast<int64_t>(c));
         double sum = 0;
         for (size_t win = 0; win < W; ++win) {
-          RowMatrix hidden = inputs[static_cast<size_t>(l + 1)][win];
-          hidden.noalias() -= acts[win].col(static_cast<int64_t>(c)) * column.transpose();
+          RowMatrix hidden;
+          if (linear_output) {
+            hidden = inputs[static_cast<size_t>(l + 1)][win];
+            hidden.noalias() -= acts[win].col(static_cast<int64_t>(c)) * down.col(static_cast<int64_t>(c)).transpose();
+          } else {
+            ForwardMasks masks;
+            masks.ffn_channels.assign(static_cast<size_t>(L), {});
+            masks.ffn_channels[static_cast<size_t>(l)].assign(static_cast<size_t>(w.ffn), 1.0f);
+            masks.ffn_channels[static_cast<size_t>(l)][c] = 0.0f;
+            RunOptions options;
+            options.masks = &masks;
+            hidden = inputs[static_cast<size_t>(l)][win];
+            runner.run_block(l, hidden, {}, options);
+          }
           sum += loss_from_layer(runner, l + 1, hidden, windows[win]);
         }
         out.ffn[c] = increase(sum);

@@ -59,28 +59,28 @@ struct LeastSquares {
   }
 };
 
-RowMatrix minus_bias(RowMatrix y, const DecodedLinear& lin) {
+RowMatrix minus_bias(RowMatrix y, const StoredLinear& lin) {
   if (lin.has_bias()) y.rowwise() -= lin.bias.transpose();
   return y;
 }
 
 // Fits `lin` (a projection of pruned layer `layer`), stores it in the model, reloads the runner.
-SublayerRefit fit_and_store(const LeastSquares& ls, const DecodedLinear& lin, Model& pruned, ModelRunner& runner,
+SublayerRefit fit_and_store(const LeastSquares& ls, const StoredLinear& lin, Model& pruned, ModelRunner& runner,
                             int64_t layer, double ridge, bool is_o) {
   SublayerRefit r;
   r.layer = layer;
-  r.weight = lin.name;
-  r.error_before = ls.relative_error(lin.weight.cast<double>());
+  r.weight = lin.name();
+  r.error_before = ls.relative_error(decode_matrix(lin.weight).cast<double>());
   const MatrixD fitted = ls.solve(ridge);
   const std::vector<float> values = [&] {
     RowMatrix f = fitted.cast<float>();
     return std::vector<float>(f.data(), f.data() + f.size());
   }();
-  const Tensor& old = pruned.tensor(lin.name);
-  pruned.set(Tensor::from_f32_as(lin.name, old.shape(), values, old.dtype()));
+  const Tensor& old = pruned.tensor(r.weight);
+  pruned.set(Tensor::from_f32_as(r.weight, old.shape(), values, old.dtype()));
   runner.reload_layer(pruned, layer);
-  const DecodedLayer& now = runner.weights().layers[static_cast<size_t>(layer)];
-  r.error_after = ls.relative_error((is_o ? now.o : now.down).weight.cast<double>());
+  const LayerWeights& now = runner.weights().layers[static_cast<size_t>(layer)];
+  r.error_after = ls.relative_error(decode_matrix((is_o ? now.o : now.down).weight).cast<double>());
   return r;
 }
 
@@ -120,9 +120,9 @@ RefitReport refit_pruned_model(const ModelRunner& original, Model& pruned, const
       for (size_t w = 0; w < W; ++w) original.run_block(orig_next, h_orig[w]);
     // Original targets: the residual after attention (mid) and after the block (h_orig).
     std::vector<RowMatrix> mid_orig(W);
-    const DecodedLayer& ow = original.weights().layers[static_cast<size_t>(s)];
+    const LayerWeights& ow = original.weights().layers[static_cast<size_t>(s)];
     for (size_t w = 0; w < W; ++w) {
-      Capture cap("", ow.o.name);
+      Capture cap("", ow.o.name());
       RunOptions run;
       run.observer = &cap;
       mid_orig[w] = h_orig[w];
@@ -134,10 +134,10 @@ RefitReport refit_pruned_model(const ModelRunner& original, Model& pruned, const
     const bool attention_cut = static_cast<int64_t>(k.heads.size()) < oc.heads(s);
     const bool ffn_cut = static_cast<int64_t>(k.ffn.size()) < oc.ffn(s);
     if (attention_cut) {
-      const DecodedLinear& o = runner.weights().layers[i].o;
+      const StoredLinear& o = runner.weights().layers[i].o;
       LeastSquares ls;
       for (size_t w = 0; w < W; ++w) {
-        Capture cap(o.name, "");
+        Capture cap(o.name(), "");
         RunOptions run;
         run.observer = &cap;
         RowMatrix h = h_pruned[w];
@@ -147,10 +147,10 @@ RefitReport refit_pruned_model(const ModelRunner& original, Model& pruned, const
       report.sublayers.push_back(fit_and_store(ls, o, pruned, runner, li, options.ridge, true));
     }
     if (ffn_cut) {
-      const DecodedLayer& pw = runner.weights().layers[i];
+      const LayerWeights& pw = runner.weights().layers[i];
       LeastSquares ls;
       for (size_t w = 0; w < W; ++w) {
-        Capture cap(pw.down.name, pw.o.name);
+        Capture cap(pw.down.name(), pw.o.name());
         RunOptions run;
         run.observer = &cap;
         RowMatrix h = h_pruned[w];

@@ -84,17 +84,22 @@ struct Linear {
   Input input;
 };
 
-std::vector<Linear> block_linears(int64_t l) {
-  return {{names::q_proj(l), kAttnIn}, {names::k_proj(l), kAttnIn},  {names::v_proj(l), kAttnIn},
-          {names::o_proj(l), kAttnOut}, {names::gate_proj(l), kMlpIn}, {names::up_proj(l), kMlpIn},
-          {names::down_proj(l), kMlpMid}};
+// A block's linears by input; MLPs without a gate (GELU: GPT-2, Phi-2) have no gate_proj.
+std::vector<Linear> block_linears(int64_t l, bool gated = true) {
+  std::vector<Linear> out = {{names::q_proj(l), kAttnIn}, {names::k_proj(l), kAttnIn}, {names::v_proj(l), kAttnIn},
+                             {names::o_proj(l), kAttnOut}};
+  if (gated) out.push_back({names::gate_proj(l), kMlpIn});
+  out.push_back({names::up_proj(l), kMlpIn});
+  out.push_back({names::down_proj(l), kMlpMid});
+  return out;
 }
 
 // Copies the inputs in `wanted` of one forward call (q, k and v see the same input: only q's call is kept).
 class InputCapture : public LinearObserver {
  public:
   InputCapture(int64_t layer, const std::vector<Input>& wanted) {
-    const std::array<std::string, 4> first = {names::q_proj(layer), names::o_proj(layer), names::gate_proj(layer),
+    // up_proj sees the MLP input whether or not a gate_proj sees it too.
+    const std::array<std::string, 4> first = {names::q_proj(layer), names::o_proj(layer), names::up_proj(layer),
                                               names::down_proj(layer)};
     for (Input i : wanted) representative_[first[static_cast<size_t>(i)]] = i;
   }
@@ -191,7 +196,7 @@ class Calibrator {
         for (const auto& stage : stages) {
           const auto stats = collect(l, stage, hidden);
           const auto s = Clock::now();
-          for (const Linear& lin : block_linears(l))
+          for (const Linear& lin : block_linears(l, model_.config.has_gate()))
             if (std::find(stage.begin(), stage.end(), lin.input) != stage.end())
               quantize_linear(l, lin.name, *stats[static_cast<size_t>(lin.input)]);
           result_.report.solver_seconds += since(s);

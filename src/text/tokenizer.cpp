@@ -1,7 +1,7 @@
 // The tokenizer pipeline (see text/tokenizer.h): added-token split → normalizer → added-token split of the
 // normalized text → pre-tokenizer → BPE per word, and the decoders that reverse it. The stages follow Hugging
-// Face `tokenizers` (AddedVocabulary::extract_and_normalize, the Prepend/Replace normalizers, the Metaspace and
-// ByteLevel pre-tokenizers, the Replace/ByteFallback/Fuse/Strip and ByteLevel decoders).
+// Face `tokenizers` (AddedVocabulary::extract_and_normalize, the normalizer and pre-tokenizer steps of
+// tokenizer_pipeline.cpp, the Replace/ByteFallback/Fuse/Strip and ByteLevel decoders).
 #include "slmopt/text/tokenizer.h"
 
 #include <algorithm>
@@ -10,36 +10,48 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include "slmopt/core/error.h"
 #include "tokenizer_detail.h"
 
 namespace slmopt {
 
 using tokenizer_detail::BpeModel;
+using tokenizer_detail::PreTokenizer;
 
 namespace {
 
 constexpr std::string_view kMetaspace = "\xE2\x96\x81";  // "▁"
 
-// Added tokens matched by exact text, leftmost-longest (HF uses an Aho-Corasick automaton in that mode).
+// Unicode White_Space (Rust's char::is_whitespace, which HF's lstrip/rstrip use).
+bool is_white_space(uint32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+// The code point of the UTF-8 sequence at text[pos] (text is valid UTF-8).
+uint32_t code_point_at(std::string_view text, size_t pos, size_t* length) {
+  const auto lead = static_cast<unsigned char>(text[pos]);
+  const size_t n = tokenizer_detail::utf8_sequence_length(lead);
+  uint32_t c = n == 1 ? lead : n == 2 ? lead & 0x1Fu : n == 3 ? lead & 0x0Fu : lead & 0x07u;
+  for (size_t i = 1; i < n; ++i) c = (c << 6) | (static_cast<unsigned char>(text[pos + i]) & 0x3Fu);
+  *length = n;
+  return c;
+}
+
+// Added tokens matched by exact text, leftmost-longest (HF uses an Aho-Corasick automaton in that mode). A token
+// with lstrip / rstrip also takes the white space before / after it (never reaching into an earlier match).
 class AddedTokenMatcher {
  public:
-  void add(std::string text, int32_t id) {
+  void add(std::string text, int32_t id, bool lstrip, bool rstrip) {
     if (text.empty()) return;
     const auto first = static_cast<unsigned char>(text[0]);
-    by_first_byte_[first].push_back({std::move(text), id});
+    by_first_byte_[first].push_back({std::move(text), id, lstrip, rstrip});
   }
   void finish() {
     for (auto& list : by_first_byte_) {
       std::stable_sort(list.begin(), list.end(),
                        [](const Pattern& a, const Pattern& b) { return a.text.size() > b.text.size(); });
     }
-  }
-  bool empty() const {
-    return std::all_of(by_first_byte_.begin(), by_first_byte_.end(), [](const auto& l) { return l.empty(); });
   }
   // Calls on_text(piece, offset) for the (non-empty) text between matches and on_token(id) for each match.
   template <typename OnText, typename OnToken>
@@ -57,10 +69,22 @@ class AddedTokenMatcher {
         ++pos;
         continue;
       }
-      if (pos > piece_start) on_text(text.substr(piece_start, pos - piece_start), piece_start);
+      size_t start = pos, stop = pos + hit->text.size();
+      if (hit->lstrip) {
+        while (start > piece_start) {
+          size_t prev = start - 1, n = 0;
+          while (prev > piece_start && (static_cast<unsigned char>(text[prev]) & 0xC0) == 0x80) --prev;
+          if (!is_white_space(code_point_at(text, prev, &n))) break;
+          start = prev;
+        }
+      }
+      if (hit->rstrip) {
+        size_t n = 0;
+        while (stop < text.size() && is_white_space(code_point_at(text, stop, &n))) stop += n;
+      }
+      if (start > piece_start) on_text(text.substr(piece_start, start - piece_start), piece_start);
       on_token(hit->id);
-      pos += hit->text.size();
-      piece_start = pos;
+      pos = piece_start = stop;
     }
     if (piece_start < text.size()) on_text(text.substr(piece_start), piece_start);
   }
@@ -69,60 +93,9 @@ class AddedTokenMatcher {
   struct Pattern {
     std::string text;
     int32_t id;
+    bool lstrip, rstrip;
   };
   std::array<std::vector<Pattern>, 256> by_first_byte_;
-};
-
-// A compiled split pattern; the code is shared read-only, match data is per call.
-class SplitRegex {
- public:
-  explicit SplitRegex(const std::string& pattern) {
-    int error = 0;
-    PCRE2_SIZE offset = 0;
-    code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF | PCRE2_UCP,
-                          &error, &offset, nullptr);
-    if (code_ == nullptr) {
-      PCRE2_UCHAR message[256];
-      pcre2_get_error_message(error, message, sizeof message);
-      throw_error(ErrorKind::BadInput, "tokenizer split regex does not compile at offset {}: {}", offset,
-                  reinterpret_cast<const char*>(message));
-    }
-    pcre2_jit_compile(code_, PCRE2_JIT_COMPLETE);  // an interpreter fallback remains if JIT is unavailable
-  }
-  ~SplitRegex() { pcre2_code_free(code_); }
-  SplitRegex(const SplitRegex&) = delete;
-  SplitRegex& operator=(const SplitRegex&) = delete;
-
-  // HF Split with behaviour Isolated: every match and every stretch between matches is a piece.
-  template <typename OnPiece>
-  void split(std::string_view text, OnPiece&& on_piece) const {
-    pcre2_match_data* data = pcre2_match_data_create_from_pattern(code_, nullptr);
-    if (data == nullptr) throw_error(ErrorKind::Internal, "tokenizer: out of memory for regex match data");
-    struct Free {
-      pcre2_match_data* d;
-      ~Free() { pcre2_match_data_free(d); }
-    } guard{data};
-    const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
-    size_t start = 0, emitted = 0;
-    while (start < text.size()) {
-      const int rc = pcre2_match(code_, subject, text.size(), start, PCRE2_NO_UTF_CHECK, data, nullptr);
-      if (rc == PCRE2_ERROR_NOMATCH) break;
-      if (rc < 0) throw_error(ErrorKind::Internal, "tokenizer: regex match failed with PCRE2 error {}", rc);
-      const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data);
-      const size_t begin = ovector[0], end = ovector[1];
-      if (end == begin) {  // an empty match splits nothing; step over one character
-        start = begin + tokenizer_detail::utf8_sequence_length(static_cast<unsigned char>(text[begin]));
-        continue;
-      }
-      if (begin > emitted) on_piece(text.substr(emitted, begin - emitted));
-      on_piece(text.substr(begin, end - begin));
-      emitted = start = end;
-    }
-    if (emitted < text.size()) on_piece(text.substr(emitted));
-  }
-
- private:
-  pcre2_code* code_ = nullptr;
 };
 
 // The byte a "<0xNN>" token stands for.
@@ -158,36 +131,20 @@ struct Tokenizer::Impl {
   std::vector<TokenType> types;
   std::optional<int32_t> bos, eos;
   bool add_bos = false, add_eos = false;
-  bool add_prefix_space = false;
-  PrefixScheme prefix_scheme = PrefixScheme::Always;
+  std::vector<NormalizerStep> normalizers;
+  std::unique_ptr<PreTokenizer> pre;
+  std::string space_symbol{kMetaspace};  // SentencePiece style: what a space became (decode turns it back)
+  bool strip_decoded_prefix = false;     // SentencePiece style: the encoder prefixes a space symbol
   AddedTokenMatcher raw_added, normalized_added;
-  std::unique_ptr<SplitRegex> split;  // byte-level only
 
   bool sentencepiece() const { return kind == VocabKind::SentencePieceBpe; }
-  // The normalizer: for SentencePiece style with the Prepend/Replace normalizer, "▁" prefix and spaces → "▁".
-  bool has_normalizer() const { return sentencepiece() && prefix_scheme == PrefixScheme::Always; }
-  std::string normalize(std::string_view text) const;
+  std::string normalize(std::string_view text) const { return tokenizer_detail::normalize(normalizers, text); }
   // Pre-tokenizer + BPE of one stretch of normalized text; `at_text_start` when it begins the input.
   void encode_stretch(std::string_view text, bool at_text_start,
                       std::unordered_map<std::string, std::vector<int32_t>>& cache, std::vector<int32_t>& out) const;
   void encode_word(std::string_view word, std::unordered_map<std::string, std::vector<int32_t>>& cache,
                    std::vector<int32_t>& out) const;
 };
-
-std::string Tokenizer::Impl::normalize(std::string_view text) const {
-  if (!has_normalizer() || text.empty()) return std::string(text);
-  std::string out;
-  out.reserve(text.size() + text.size() / 4 + 3);
-  if (add_prefix_space) out.append(kMetaspace);
-  for (const char c : text) {
-    if (c == ' ') {
-      out.append(kMetaspace);
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
 
 void Tokenizer::Impl::encode_word(std::string_view word, std::unordered_map<std::string, std::vector<int32_t>>& cache,
                                   std::vector<int32_t>& out) const {
@@ -204,38 +161,9 @@ void Tokenizer::Impl::encode_word(std::string_view word, std::unordered_map<std:
 void Tokenizer::Impl::encode_stretch(std::string_view text, bool at_text_start,
                                      std::unordered_map<std::string, std::vector<int32_t>>& cache,
                                      std::vector<int32_t>& out) const {
-  if (sentencepiece()) {
-    if (has_normalizer()) {  // already normalized; no pre-tokenizer: the stretch is one word
-      encode_word(text, cache, out);
-      return;
-    }
-    // Metaspace pre-tokenizer (split off): spaces → "▁", prefix per scheme when missing.
-    std::string word;
-    const bool prefix = add_prefix_space && (prefix_scheme == PrefixScheme::IfMissing || at_text_start);
-    if (prefix && !text.starts_with(' ') && !text.starts_with(kMetaspace)) word.append(kMetaspace);
-    for (const char c : text) {
-      if (c == ' ') {
-        word.append(kMetaspace);
-      } else {
-        word.push_back(c);
-      }
-    }
-    encode_word(word, cache, out);
-    return;
-  }
-  // Byte-level: optional " " prefix, regex split, byte → unicode mapping, BPE per piece.
-  std::string prefixed;
-  if (add_prefix_space && !text.starts_with(' ')) {
-    prefixed = " ";
-    prefixed.append(text);
-    text = prefixed;
-  }
-  std::string mapped;
-  split->split(text, [&](std::string_view piece) {
-    mapped.clear();
-    tokenizer_detail::byte_level_encode(piece, mapped);
-    encode_word(mapped, cache, out);
-  });
+  thread_local std::vector<std::string> words;
+  pre->run(text, at_text_start, words);
+  for (const std::string& word : words) encode_word(word, cache, out);
 }
 
 Tokenizer::Tokenizer(const Vocab& vocab) {
@@ -255,10 +183,25 @@ Tokenizer::Tokenizer(const Vocab& vocab) {
   impl->eos = vocab.eos_id;
   impl->add_bos = vocab.add_bos;
   impl->add_eos = vocab.add_eos;
-  impl->add_prefix_space = vocab.add_prefix_space;
-  impl->prefix_scheme = vocab.prefix_scheme;
 
   const bool sentencepiece = vocab.kind == VocabKind::SentencePieceBpe;
+  TokenizerPipeline pipeline = effective_pipeline(vocab);
+  impl->pre = std::make_unique<PreTokenizer>(pipeline.pre_tokenizers);
+  if (impl->pre->byte_level() == sentencepiece) {
+    throw_error(ErrorKind::Unsupported, "tokenizer: {}",
+                sentencepiece ? "a SentencePiece-style vocabulary with a ByteLevel step"
+                              : "a byte-level vocabulary whose pipeline does not end in ByteLevel");
+  }
+  for (const NormalizerStep& step : pipeline.normalizers) {
+    if (step.kind == NormalizerStep::Kind::Prepend) impl->strip_decoded_prefix = true;
+    if (step.kind == NormalizerStep::Kind::Replace && step.pattern == " ") impl->space_symbol = step.content;
+  }
+  for (const PreTokenizerStep& step : pipeline.pre_tokenizers) {
+    if (step.kind != PreTokenizerStep::Kind::Metaspace) continue;
+    impl->space_symbol = step.replacement;
+    if (step.prepend != MetaspacePrepend::Never) impl->strip_decoded_prefix = true;
+  }
+  impl->normalizers = std::move(pipeline.normalizers);
   BpeModel::Options options;
   options.unk_id = vocab.unk_id;
   options.byte_fallback = sentencepiece && vocab.byte_fallback;
@@ -269,18 +212,20 @@ Tokenizer::Tokenizer(const Vocab& vocab) {
   impl->bpe = std::make_unique<BpeModel>(vocab.tokens, merges, options);
 
   const std::unordered_set<int32_t> normalized(vocab.normalized_added_ids.begin(), vocab.normalized_added_ids.end());
+  const std::unordered_set<int32_t> lstrip(vocab.lstrip_added_ids.begin(), vocab.lstrip_added_ids.end());
+  const std::unordered_set<int32_t> rstrip(vocab.rstrip_added_ids.begin(), vocab.rstrip_added_ids.end());
   for (size_t id = 0; id < size; ++id) {
     if (!is_added(impl->types[id])) continue;
     const auto token_id = static_cast<int32_t>(id);
+    const bool l = lstrip.count(token_id) > 0, r = rstrip.count(token_id) > 0;
     if (normalized.count(token_id) > 0) {
-      impl->normalized_added.add(impl->normalize(vocab.tokens[id]), token_id);
+      impl->normalized_added.add(impl->normalize(vocab.tokens[id]), token_id, l, r);
     } else {
-      impl->raw_added.add(vocab.tokens[id], token_id);
+      impl->raw_added.add(vocab.tokens[id], token_id, l, r);
     }
   }
   impl->raw_added.finish();
   impl->normalized_added.finish();
-  if (!sentencepiece) impl->split = std::make_unique<SplitRegex>(effective_split_regex(vocab));
   impl_ = std::move(impl);
 }
 
@@ -301,7 +246,9 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special) 
         impl.normalized_added.split(
             normalized,
             [&](std::string_view piece, size_t offset) {
-              // Offsets only matter for Metaspace "first", whose pipeline has no normalizer (offsets agree).
+              // The piece starts the text when it starts the normalized text of the stretch at offset 0 (HF
+              // compares original offsets; they differ only if a normalizer inserted text that a normalized
+              // added token then took, which no released tokenizer does).
               impl.encode_stretch(piece, raw_offset + offset == 0, cache, out);
             },
             push_token);
@@ -338,17 +285,18 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special) c
         }
       }
       flush_bytes();
+      const std::string& space = impl.space_symbol;
       for (size_t pos = 0; pos < token.size();) {
-        if (token.compare(pos, kMetaspace.size(), kMetaspace) == 0) {
+        if (!space.empty() && token.compare(pos, space.size(), space) == 0) {
           out.push_back(' ');
-          pos += kMetaspace.size();
+          pos += space.size();
         } else {
           out.push_back(token[pos++]);
         }
       }
     }
     flush_bytes();
-    if (impl.add_prefix_space && out.starts_with(' ')) out.erase(0, 1);
+    if (impl.strip_decoded_prefix && out.starts_with(' ')) out.erase(0, 1);
     return out;
   }
   // Byte-level: every character back through the table (a token with characters outside it, such as an added

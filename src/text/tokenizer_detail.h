@@ -1,15 +1,20 @@
-// Private building blocks of text/tokenizer: UTF-8 helpers, GPT-2's byte↔unicode table and the BPE merge
-// engine shared by both tokenizer styles.
+// Private building blocks of text/tokenizer: UTF-8 helpers, GPT-2's byte↔unicode table, the normalizer and
+// pre-tokenizer steps, and the BPE merge engine shared by both tokenizer styles.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "slmopt/ir/vocab.h"
+
+struct pcre2_real_code_8;  // PCRE2's compiled pattern (pcre2.h stays out of this header)
 
 namespace slmopt::tokenizer_detail {
 
@@ -30,6 +35,61 @@ std::string utf8_lossy(std::string_view bytes);
 const std::array<uint32_t, 256>& byte_to_code_point();
 void byte_level_encode(std::string_view bytes, std::string& out);
 bool byte_level_decode(std::string_view token, std::string& out);
+
+// --- Normalizer and pre-tokenizer steps (tokenizer_pipeline.cpp) ---
+
+// A stretch of a piece: matched by a pattern or between matches. Offsets are bytes.
+struct Part {
+  size_t begin, end;
+  bool is_match;
+};
+
+// A compiled split pattern (PCRE2, UTF + Unicode properties; plain text when `literal`). The code is shared
+// read-only; match data is per call, so one Pattern serves several threads.
+class Pattern {
+ public:
+  // Throws Error(BadInput) naming the pattern when it does not compile.
+  Pattern(const std::string& pattern, bool literal);
+  ~Pattern();
+  Pattern(const Pattern&) = delete;
+  Pattern& operator=(const Pattern&) = delete;
+  // Hugging Face find_matches: the parts, in order, covering `text` (none for empty text).
+  void find_matches(std::string_view text, std::vector<Part>& out) const;
+
+ private:
+  pcre2_real_code_8* code_ = nullptr;
+};
+
+void apply_behavior(SplitBehavior behavior, std::vector<Part>& parts);
+
+// Runs the normalizer steps on one stretch of text.
+std::string normalize(const std::vector<NormalizerStep>& steps, std::string_view text);
+
+// The pre-tokenizer steps, compiled once. Throws Error(BadInput) for a pattern that does not compile and
+// Error(Unsupported) for a step after ByteLevel.
+class PreTokenizer {
+ public:
+  explicit PreTokenizer(const std::vector<PreTokenizerStep>& steps);
+  ~PreTokenizer();
+  PreTokenizer(const PreTokenizer&) = delete;
+  PreTokenizer& operator=(const PreTokenizer&) = delete;
+
+  // The BPE words of one piece of normalized text (byte-level mapped when the steps end in ByteLevel).
+  // `first`: the piece starts the input text (Metaspace's "first" scheme prefixes only that one).
+  void run(std::string_view text, bool first, std::vector<std::string>& words) const;
+  bool byte_level() const { return byte_level_; }
+
+ private:
+  struct Step;
+  struct Piece {
+    std::string text;
+    bool first;
+  };
+  void cut(const Step& step, Piece&& piece, std::vector<Piece>& out) const;
+
+  std::vector<std::unique_ptr<Step>> steps_;
+  bool byte_level_ = false;
+};
 
 // --- BPE (tokenizer_bpe.cpp) ---
 

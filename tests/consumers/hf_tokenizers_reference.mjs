@@ -1,9 +1,10 @@
 // Reference token ids from Hugging Face's own pure-JavaScript tokenizers (@huggingface/tokenizers), an
 // implementation independent of slmopt's, used to cross-check text/tokenizer.
 //
-// Usage: node hf_tokenizers_reference.mjs <tokenizer.json> <text file> [--whole] [--special]
+// Usage: node hf_tokenizers_reference.mjs <tokenizer.json> <text file> [--whole] [--texts] [--special]
 //   default    one JSON array of ids per line of the text file (each line without its "\n")
 //   --whole    one JSON array for the whole file
+//   --texts    the text file is a JSON array of strings: one JSON array of ids per string, one per line
 //   --special  add the tokenizer's special tokens (BOS/EOS per its post-processor); off by default
 // Works offline: it reads only the files it is given.
 import { readFileSync } from "node:fs";
@@ -19,6 +20,6 @@ if (!tokenizerPath || !textPath) {
 const tokenizer = new Tokenizer(JSON.parse(readFileSync(tokenizerPath, "utf8")), {});
 const text = readFileSync(textPath, "utf8");
 const options = { add_special_tokens: flags.has("--special") };
-const pieces = flags.has("--whole") ? [text] : text.split("\n");
+const pieces = flags.has("--texts") ? JSON.parse(text) : flags.has("--whole") ? [text] : text.split("\n");
 const out = pieces.map((piece) => JSON.stringify(tokenizer.encode(piece, options).ids));
 process.stdout.write(out.join("\n") + "\n");

@@ -13,7 +13,6 @@
 
 #include "ort_consumer.h"
 #include "slmopt/exec/generate.h"
-#include "slmopt/exec/gpt2_runner.h"
 #include "slmopt/exec/log_softmax.h"
 #include "slmopt/exec/model_runner.h"
 #include "slmopt/io/model_loader.h"
@@ -276,7 +275,7 @@ TEST(OrtGpt2, ImportedCappModelMatchesOrtOnTheOriginalFile) {
   SLMOPT_REQUIRE_ORT();
   const std::string original = model_path("capp-gpt2-onnx/model.onnx");
   const Model model = load_model(original);
-  const RowMatrix expected = Gpt2Runner(model).logits(kCappTokens);
+  const RowMatrix expected = ModelRunner(model).logits(kCappTokens);
   const std::string dir = scratch_dir("ort_capp");
   testing::write_token_json(dir + "/ids.json", kCappTokens);
   for (const char* mode : {"full", "step"}) {
@@ -312,7 +311,7 @@ TEST(OrtGpt2, ReexportGivesTheOriginalLogitsInOrt) {
   export_onnx(model, dir + "/int4/model.onnx", options);
   const auto out = testing::run_ort_harness("--model " + quoted(dir + "/int4/model.onnx") + " --tokens " +
                                             quoted(dir + "/ids.json"));
-  const double slmopt_nll = mean_nll(Gpt2Runner(with_dequantized_weights(model, q)).logits(kCappTokens), kCappTokens);
+  const double slmopt_nll = mean_nll(ModelRunner(with_dequantized_weights(model, q)).logits(kCappTokens), kCappTokens);
   EXPECT_LE(std::abs(out["mean_nll"].get<double>() - slmopt_nll), 0.01 * slmopt_nll);
 }
 

@@ -20,7 +20,9 @@ j = json.load(open(sys.argv[1]))
 assert j["family"] == "gpt2", j.get("family")
 assert j["num_layers"] == 4 and j["hidden_size"] == 64 and j["vocab_size"] == 53, j
 names = [t["name"] for t in j["tensors"]]
-assert "transformer.wte.weight" in names and "transformer.h.3.mlp.c_proj.weight" in names, names[:8]
+# canonical decoder names (io/hf_gpt2.h): c_attn is split into q/k/v, mlp.c_proj is down_proj
+assert "model.embed_tokens.weight" in names and "model.layers.3.mlp.down_proj.weight" in names, names[:8]
+assert "model.layers.0.self_attn.v_proj.bias" in names and "model.embed_positions.weight" in names, names[:8]
 PY
 }
 

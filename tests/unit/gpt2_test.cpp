@@ -1,15 +1,18 @@
-// GPT-2 family: the Hugging Face folder loader (Conv1D transposition, prefix-less checkpoints, buffers dropped)
-// agrees with the ONNX import of the same weights, and the forward pass decodes incrementally as it computes
-// whole windows. Agreement with ONNX Runtime on the bundled capp-gpt2-onnx model is in
-// tests/consumers/onnx_ort_test.cpp.
+// GPT-2 family: the Hugging Face folder loader (Conv1D transposition, c_attn split onto canonical q/k/v,
+// prefix-less checkpoints, buffers dropped) agrees with the ONNX import of the same weights, and the shared forward
+// pass runs GPT-2 from its decoder description (LayerNorm + bias, learned positions, GELU) as the double-precision
+// reference computes it, decoding incrementally as it computes whole windows. Agreement with ONNX Runtime on the
+// bundled capp-gpt2-onnx model is in tests/consumers/onnx_ort_test.cpp.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 
 #include "slmopt/core/error.h"
-#include "slmopt/exec/gpt2_runner.h"
+#include "forward_reference.h"
+#include "slmopt/exec/kernels.h"
 #include "slmopt/exec/model_runner.h"
 #include "slmopt/io/gguf.h"
 #include "slmopt/io/gguf_format.h"
@@ -27,19 +30,13 @@ using testing::scratch_dir;
 
 const std::vector<int32_t> kCappTokens = {49, 2, 8, 15, 18, 22, 26, 50, 30, 37, 45, 41, 48, 51};
 
-// Writes the model as a Hugging Face GPT-2 folder: Conv1D weights back in [in, out], names with or without the
-// "transformer." prefix, plus the causal-mask buffers transformers saves.
+// Writes the model as a Hugging Face GPT-2 folder: Conv1D weights back in [in, out] with c_attn fused, names with
+// or without the "transformer." prefix, plus the causal-mask buffers transformers saves.
 void write_hf_gpt2_folder(const Model& model, const std::string& dir, bool with_prefix) {
   std::vector<Tensor> stored;
-  for (const auto& [name, t] : model.tensors()) {
-    const std::string out_name = with_prefix ? name : name.substr(std::string("transformer.").size());
-    const bool conv1d =
-        t.rank() == 2 && name != names::gpt2::kTokenEmbedding && name != names::gpt2::kPositionEmbedding;
-    stored.push_back(conv1d ? transposed_f32(t, out_name) : [&] {
-      Tensor c = t;
-      c.set_name(out_name);
-      return c;
-    }());
+  for (Tensor& t : gpt2_hf_tensors(model)) {
+    if (!with_prefix) t.set_name(t.name().substr(std::string("transformer.").size()));
+    stored.push_back(std::move(t));
   }
   const std::vector<float> mask(16, 1.0f);
   stored.push_back(Tensor::from_f32(with_prefix ? "transformer.h.0.attn.bias" : "h.0.attn.bias", {1, 1, 4, 4}, mask));
@@ -85,13 +82,28 @@ TEST(Gpt2HfLoader, RefusesUnsupportedConfigs) {
   EXPECT_EQ(parse_gpt2_config(nlohmann::json::parse(gpt2_config_json(c)), "x").hidden_size, 64);
 }
 
-TEST(Gpt2Runner, IncrementalDecodingMatchesWholeWindow) {
+TEST(Gpt2Forward, MatchesTheDoublePrecisionReference) {
   const Model model = load_model(model_path("capp-gpt2-onnx/model.onnx"));
-  const Gpt2Runner runner(model);
+  EXPECT_EQ(model.config.norm_kind, NormKind::LayerNorm);
+  EXPECT_EQ(model.config.position_kind, PositionKind::Learned);
+  EXPECT_EQ(model.config.mlp_kind, MlpKind::GeluTanh);
+  const RowMatrix got = ModelRunner(model).logits(kCappTokens);
+  const testing::DoubleRows want = testing::reference_logits(model, kCappTokens);
+  double range = 0;
+  for (const auto& row : want)
+    for (double v : row) range = std::max(range, std::abs(v));
+  for (size_t t = 0; t < want.size(); ++t)
+    for (size_t v = 0; v < want[t].size(); ++v)
+      ASSERT_NEAR(got(static_cast<int64_t>(t), static_cast<int64_t>(v)), want[t][v], 1e-5 * range) << t << "," << v;
+}
+
+TEST(Gpt2Forward, IncrementalDecodingMatchesWholeWindow) {
+  const Model model = load_model(model_path("capp-gpt2-onnx/model.onnx"));
+  const ModelRunner runner(model);
   const RowMatrix full = runner.logits(kCappTokens);
   ASSERT_EQ(full.rows(), static_cast<int64_t>(kCappTokens.size()));
   ASSERT_EQ(full.cols(), 53);
-  Gpt2Runner::Cache cache = runner.make_cache(32);
+  KvCache cache = runner.make_cache(32);
   const std::span<const int32_t> ids(kCappTokens);
   const RowMatrix first = runner.decode(cache, ids.first(5));
   RowMatrix stepped(full.rows(), full.cols());
@@ -110,27 +122,24 @@ class NameRecorder : public LinearObserver {
   std::vector<std::string> seen;
 };
 
-TEST(Gpt2Runner, ModelRunnerForwardsEveryEntryPoint) {
+TEST(Gpt2Forward, EveryEntryPointRunsTheDescription) {
   const Model model = load_model(model_path("capp-gpt2-onnx/model.onnx"));
-  const Gpt2Runner gpt2(model);
   const ModelRunner runner(model);
-  EXPECT_TRUE(runner.is_gpt2());
   EXPECT_EQ(runner.layer_count(), 4);
-  const RowMatrix expected = gpt2.logits(kCappTokens);
-  EXPECT_EQ(runner.logits(kCappTokens), expected);  // bit for bit: the same code runs
+  const RowMatrix expected = runner.logits(kCappTokens);
 
   const std::vector<std::vector<int32_t>> windows = {kCappTokens, {1, 2, 3}};
   const auto batch = runner.logits_batch(windows);
   ASSERT_EQ(batch.size(), 2u);
   EXPECT_EQ(batch[0], expected);
-  EXPECT_EQ(batch[1], gpt2.logits(windows[1]));
+  EXPECT_EQ(batch[1], runner.logits(windows[1]));
 
   // Block level: embed → run_block per layer → final_logits is the whole window.
   RowMatrix hidden = runner.embed(kCappTokens);
   for (int64_t l = 0; l < runner.layer_count(); ++l) runner.run_block(l, hidden);
   EXPECT_EQ(runner.final_logits(hidden), expected);
 
-  // Decoding through ModelRunner's KvCache.
+  // Decoding through a KvCache.
   KvCache cache = runner.make_cache(20);
   const std::span<const int32_t> ids(kCappTokens);
   const RowMatrix head = runner.decode(cache, ids.first(6));
@@ -141,30 +150,26 @@ TEST(Gpt2Runner, ModelRunnerForwardsEveryEntryPoint) {
   EXPECT_LE((expected.bottomRows(tail.rows()) - tail).cwiseAbs().maxCoeff(), 1e-5 * range);
   EXPECT_THROW(runner.decode(cache, ids.first(7)), Error);  // 14 + 7 > 20
 
-  // The observer sees the four linears per block, then the tied head.
+  // The observer sees the canonical linears per block (no gate), then the tied head.
   NameRecorder recorder;
   RunOptions options;
   options.observer = &recorder;
-  EXPECT_EQ(runner.logits(std::vector<int32_t>{3, 4}, options), gpt2.logits(std::vector<int32_t>{3, 4}));
-  ASSERT_EQ(recorder.seen.size(), 4u * 4u + 1u);
-  EXPECT_EQ(recorder.seen[0], "0:transformer.h.0.attn.c_attn.weight");
-  EXPECT_EQ(recorder.seen[1], "0:transformer.h.0.attn.c_proj.weight");
-  EXPECT_EQ(recorder.seen[2], "0:transformer.h.0.mlp.c_fc.weight");
-  EXPECT_EQ(recorder.seen[3], "0:transformer.h.0.mlp.c_proj.weight");
-  EXPECT_EQ(recorder.seen[16], "-1:transformer.wte.weight");
+  EXPECT_EQ(runner.logits(std::vector<int32_t>{3, 4}, options), runner.logits(std::vector<int32_t>{3, 4}));
+  ASSERT_EQ(recorder.seen.size(), 6u * 4u + 1u);
+  EXPECT_EQ(recorder.seen[0], "0:" + names::q_proj(0));
+  EXPECT_EQ(recorder.seen[3], "0:" + names::o_proj(0));
+  EXPECT_EQ(recorder.seen[4], "0:" + names::up_proj(0));
+  EXPECT_EQ(recorder.seen[5], "0:" + names::down_proj(0));
+  EXPECT_EQ(recorder.seen[24], "-1:" + names::kEmbedTokens);
 
-  EXPECT_THROW(runner.weights(), Error);  // llama-shaped; pruning must not index an empty layer list
-  // Pruning masks are refused with a clear error.
+  // Pruning masks and the per-layer weights work as for any decoder.
+  EXPECT_EQ(runner.weights().layers[2].n_heads, 4);
   ForwardMasks masks;
   masks.heads.assign(4, std::vector<float>(4, 1.0f));
+  masks.heads[1][2] = 0;
   RunOptions masked;
   masked.masks = &masks;
-  try {
-    runner.logits(kCappTokens, masked);
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::Unsupported);
-  }
+  EXPECT_GT((runner.logits(kCappTokens, masked) - expected).cwiseAbs().maxCoeff(), 1e-4f);
 }
 
 TEST(Gpt2Gguf, RoundTripIsBitExactAndKeepsTheConfig) {
@@ -190,7 +195,8 @@ TEST(Gpt2Gguf, RoundTripIsBitExactAndKeepsTheConfig) {
                            "blk.1.ffn_down.bias", "blk.0.attn_norm.bias", "blk.0.ffn_norm.weight"})
     EXPECT_NE(std::find(gguf_names.begin(), gguf_names.end(), want), gguf_names.end()) << want;
   EXPECT_EQ(std::find(gguf_names.begin(), gguf_names.end(), "output.weight"), gguf_names.end());  // tied
-  EXPECT_EQ(gguf_names.size(), model.tensors().size());
+  // q/k/v weights and biases (6 IR tensors per block) are 2 fused GGUF tensors.
+  EXPECT_EQ(gguf_names.size(), model.tensors().size() - 4 * 4);
   for (const auto& info : file.tensors()) {
     if (info.name == "blk.0.attn_qkv.weight") {
       EXPECT_EQ(info.shape, (std::vector<int64_t>{192, 64}));
@@ -228,12 +234,12 @@ TEST(Gpt2Gguf, RefusesAnUntiedHeadAndMissingTensors) {
   Model model = load_model(model_path("capp-gpt2-onnx/model.onnx"));
   const std::string dir = scratch_dir("gpt2_gguf_refuse");
   Model missing = model;
-  missing.erase(names::gpt2::block(2, "mlp.c_fc.bias"));
+  missing.erase(names::up_bias(2));
   try {
     write_gguf(missing, dir + "/m.gguf");
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("transformer.h.2.mlp.c_fc.bias"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(names::up_bias(2)), std::string::npos) << e.what();
   }
   Model untied = model;
   untied.config.tie_word_embeddings = false;
@@ -281,18 +287,12 @@ TEST(Gpt2Gguf, LoadRejectsMissingKeysAndStrayTensors) {
   expect_error(dir + "/layer9.gguf", ErrorKind::BadInput, "blk.9.ffn_up.bias");
   rewrite(dir + "/stray.gguf", "", "blk.3.ffn_up.bias", "blk.3.ffn_gate.bias");
   expect_error(dir + "/stray.gguf", ErrorKind::Unsupported, "blk.3.ffn_gate.bias");
-  // A file that loads but lacks a tensor: the forward pass names it.
+  // A file that lacks a tensor: loading names it (canonically).
   rewrite(dir + "/dropped.gguf", "", "blk.3.ffn_up.bias", "");
-  try {
-    const Model m = load_gguf(dir + "/dropped.gguf");
-    ModelRunner runner(m);
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("transformer.h.3.mlp.c_fc.bias"), std::string::npos) << e.what();
-  }
+  expect_error(dir + "/dropped.gguf", ErrorKind::BadInput, names::up_bias(3));
 }
 
-TEST(Gpt2Runner, LayerNormAndGeluMatchTheirDefinitions) {
+TEST(Gpt2Kernels, LayerNormAndGeluMatchTheirDefinitions) {
   RowMatrix x(1, 4);
   x << 1.0f, 2.0f, 3.0f, 6.0f;
   Eigen::VectorXf w(4), b(4);

@@ -264,9 +264,10 @@ TEST(OnnxImport, CappGpt2LoadsWithItsConfigAndTransposedConv1D) {
   EXPECT_EQ(c.vocab_size, 53);
   EXPECT_EQ(c.max_position, 512);
   EXPECT_EQ(model.source_format, "onnx");
-  EXPECT_EQ(model.tensor("transformer.h.0.attn.c_attn.weight").shape(), (std::vector<int64_t>{192, 64}));
-  EXPECT_EQ(model.tensor("transformer.h.3.mlp.c_proj.weight").shape(), (std::vector<int64_t>{64, 256}));
-  EXPECT_EQ(model.tensors().size(), 2u + 4u * 12u + 2u);
+  // Canonical names: c_attn [192, 64] split into q/k/v, mlp.c_proj is down_proj (io/hf_gpt2.h).
+  EXPECT_EQ(model.tensor(names::v_proj(0)).shape(), (std::vector<int64_t>{64, 64}));
+  EXPECT_EQ(model.tensor(names::down_proj(3)).shape(), (std::vector<int64_t>{64, 256}));
+  EXPECT_EQ(model.tensors().size(), 2u + 4u * 16u + 2u);
   EXPECT_EQ(model.vocab.kind, VocabKind::None);
 }
 

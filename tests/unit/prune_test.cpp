@@ -359,7 +359,7 @@ TEST(PruneImportance, ActivationScoresAreContributionNorms) {
   const auto windows = windows_of(2, 6, 13, 50);
   const ImportanceScores s = compute_importance(runner, windows, {ImportanceMethod::Activation, 0});
   // Direct: the head's contribution equals the change of o_proj's output when only that head is kept.
-  const DecodedLayer& w = runner.weights().layers[1];
+  const LayerWeights& w = runner.weights().layers[1];
   class Grab : public LinearObserver {
    public:
     explicit Grab(std::string n) : name(std::move(n)) {}
@@ -368,7 +368,7 @@ TEST(PruneImportance, ActivationScoresAreContributionNorms) {
     }
     std::string name;
     std::vector<RowMatrix> inputs;
-  } grab(w.o.name), grab_down(w.down.name);
+  } grab(w.o.name()), grab_down(w.down.name());
   double head3 = 0, channel7 = 0;
   int64_t tokens = 0;
   for (const auto& win : windows) {
@@ -380,9 +380,9 @@ TEST(PruneImportance, ActivationScoresAreContributionNorms) {
     tokens += static_cast<int64_t>(win.size());
   }
   for (size_t i = 0; i < grab.inputs.size(); ++i) {
-    const RowMatrix contrib = grab.inputs[i].middleCols(12, 4) * w.o.weight.middleCols(12, 4).transpose();
+    const RowMatrix contrib = grab.inputs[i].middleCols(12, 4) * decode_matrix(w.o.weight).middleCols(12, 4).transpose();
     for (int64_t t = 0; t < contrib.rows(); ++t) head3 += contrib.row(t).norm();
-    const RowMatrix c7 = grab_down.inputs[i].col(7) * w.down.weight.col(7).transpose();
+    const RowMatrix c7 = grab_down.inputs[i].col(7) * decode_matrix(w.down.weight).col(7).transpose();
     for (int64_t t = 0; t < c7.rows(); ++t) channel7 += c7.row(t).norm();
   }
   EXPECT_NEAR(s.layers[1].heads[3], head3 / static_cast<double>(tokens), 1e-5);

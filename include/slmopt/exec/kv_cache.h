@@ -1,6 +1,6 @@
 // Keys (after RoPE) and values of the tokens seen so far, one [capacity, kv_heads · head_dim] buffer per layer,
 // so incremental decoding computes only the new tokens. Made by ModelRunner::make_cache for that runner's
-// shapes; ModelRunner::decode appends to it. GPT-2 (Gpt2Runner) uses the same buffers with width hidden_size.
+// shapes; ModelRunner::decode appends to it.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +28,6 @@ class KvCache {
 
  private:
   friend class ModelRunner;
-  friend class Gpt2Runner;
   KvCache(const std::vector<int64_t>& kv_widths, int64_t capacity);
 
   std::vector<RowMatrix> keys_, values_;

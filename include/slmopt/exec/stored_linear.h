@@ -1,9 +1,11 @@
 // Matrix products and row gathers that read weights in their stored type (F32, F16, BF16, every GGUF block type),
 // so the forward pass needs no float copy of the model: RAM = mapped weights + activations + KV cache.
 //
-// Determinism: work is split over fixed blocks of kLinearBlockCols output rows of the weight (never over the
-// reduction), and each block's arithmetic depends only on the shapes, so any thread count gives the same bits.
-// For F32 weights the result is bit-identical to linear() in kernels.h.
+// Determinism: every output is one dot product summed in a fixed order (16 interleaved fused multiply-add
+// lanes folded by a fixed tree, exec/linear_kernels.h); work is split over output rows only. So the thread
+// count, the number of tokens in x (a row's result is the same alone or in a batch of 512) and the SIMD set
+// (AVX-512, AVX2 or portable: cpu_features.h, SLMOPT_KERNEL) never change a bit. F32 weights give the same
+// bits as linear() in kernels.h, which runs the same kernels.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +18,9 @@ namespace slmopt {
 
 // y = x · weightᵀ (+ bias): x [T, in], weight [out, in] in any stored dtype, bias [out] or null, y [T, out].
 void linear_stored(const RowMatrix& x, const Tensor& weight, const float* bias, RowMatrix& y);
+
+// The same product for a float weight held in memory: weight is [out, x.cols()] row-major.
+void linear_f32(const RowMatrix& x, const float* weight, int64_t out, const float* bias, RowMatrix& y);
 
 // out.row(i) = table.row(ids[i]) decoded to float: table [rows, cols] in any stored dtype. Throws
 // Error(BadInput) naming the table for an id outside [0, rows).

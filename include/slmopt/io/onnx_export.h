@@ -8,7 +8,20 @@
 //            past_key_values.N.key / .value   float32 [batch, kv_heads, past, head_dim]   (N = 0 … layers−1)
 //   outputs  logits           float32 [batch, sequence, vocab]
 //            present.N.key / .value           float32 [batch, kv_heads, past + sequence, head_dim]
-// Keys in the cache are stored after RoPE (llama family). Batch, sequence and past length are symbolic.
+// Keys in the cache are stored after RoPE (on RoPE layers). Batch, sequence and past length are symbolic.
+//
+// One graph builder (src/io/onnx_export_decoder.cpp) reads only the decoder description (ir/config.h): RMSNorm in
+// standard ops or LayerNormalization (with bias), (1 + w) norms folded into the exported weights (metadata
+// slmopt.norm_weights = "unit_offset_folded"; load_onnx unfolds them), Pre/Sandwich/Post norm placement,
+// parallel attention + MLP, SwiGLU / GeGLU(tanh) / GELU(tanh) MLPs with biases, q/k RMSNorm per head or over the
+// whole projection, partial rotary, per-layer RoPE base and scaling (Linear, Llama3, LongRoPE) baked into
+// cos/sin tables for positions < max_position, NoPE layers, learned positions, per-layer sliding-window masks
+// (query slot − key slot < window; the past length comes from the input shapes, so cached decoding sees the
+// window), attention scale and soft-cap, embedding / residual / logit scales, final logit soft-cap and a head
+// bias. LongRoPE: the graph holds the short and the long tables and a run uses the long ones when its largest
+// position_id is ≥ original_max_position (Hugging Face's Phi-3 rule, per call; cached keys keep the rotation
+// they were stored with). llama.cpp instead picks by context size, so the two agree within
+// original_max_position.
 //
 // File layout: <path> (ModelProto, ir_version 8, opset 17 [+ com.microsoft 1 for contrib ops]); when the
 // weights exceed options.external_data_threshold bytes, every initializer of 1 KiB or more goes to
@@ -19,8 +32,7 @@
 // built in memory (weights included) before anything is written. The Hugging Face config travels in the
 // metadata ("slmopt.config_json") so that io/onnx_import.h restores the model exactly.
 //
-// Weight encodings (OnnxWeightType), applied to the linear layers (llama: q/k/v/o/gate/up/down and an untied
-// head; GPT-2: c_attn, attn.c_proj, c_fc, mlp.c_proj):
+// Weight encodings (OnnxWeightType), applied to the linear layers (q/k/v/o/gate/up/down and an untied head):
 //   F32          float32 initializers, MatMul.
 //   F16          float16 initializers each followed by Cast→float32, MatMul in float32 (ORT's CPU provider
 //                has no fast fp16 MatMul; it folds the Casts at session start, so the file is half the size and
@@ -36,10 +48,12 @@
 // every linear weight of the model must be there with the right bits (8, or 4) and per-channel blocks for the
 // int8 types. Embedding tables and a tied output head stay float (fp16 with f16_embeddings).
 //
-// options.fused_ops (llama family) replaces the standard-op RMSNorm/RoPE/attention with ORT's
-// SimplifiedLayerNormalization and com.microsoft GroupQueryAttention with built-in rotary embedding (what
-// ORT's own model builder emits). Such a graph needs batch 1 or right-padded attention masks (GroupQueryAttention
-// derives positions from the mask, not from position_ids).
+// options.fused_ops replaces the standard-op RMSNorm/RoPE/attention with ORT's SimplifiedLayerNormalization and
+// com.microsoft GroupQueryAttention with built-in rotary embedding (what ORT's own model builder emits), with
+// per-layer caches, do_rotary off on NoPE/learned-position layers, scale, softcap and local_window_size. Such a
+// graph needs batch 1 or right-padded attention masks (GroupQueryAttention derives positions from the mask, not
+// from position_ids). The export refuses (Error(Unsupported), no file written; export without fused_ops instead)
+// what GroupQueryAttention rejects: head_dim not a multiple of 16, a rotary width not a multiple of 16.
 #pragma once
 
 #include <cstdint>
@@ -78,9 +92,9 @@ struct OnnxExportResult {
   bool external_data = false;
 };
 
-// Exports a llama-family (Llama, Mistral, Qwen2) or GPT-2 model. `path` names the .onnx file; any other path
-// is taken as a folder and the model is written as <path>/model.onnx. Throws Error(Unsupported) for other families
-// or per-layer head counts the graph cannot express, Error(Usage) when the quantized weights do not match the
+// Exports any decoder the description states. `path` names the .onnx file; any other path
+// is taken as a folder and the model is written as <path>/model.onnx. Throws Error(Unsupported) for per-layer
+// head/FFN counts (the embedded config.json cannot state them) or a fused_ops graph ORT cannot run, Error(Usage) when the quantized weights do not match the
 // weight type, Error(Io) when a file cannot be written.
 OnnxExportResult export_onnx(const Model& model, const std::string& path, const OnnxExportOptions& options = {});
 

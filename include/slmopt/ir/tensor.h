@@ -41,6 +41,10 @@ class Tensor {
   int64_t cols() const { return shape_.empty() ? 1 : shape_.back(); }
   int64_t rows() const { return cols() == 0 ? 0 : numel() / cols(); }
 
+  // Rows [row_begin, row_end) of a 2-D tensor as a view named `name` sharing this tensor's bytes (no copy), e.g.
+  // one projection of a fused QKV matrix. Any dtype: a row is a whole number of blocks.
+  Tensor rows_view(std::string name, int64_t row_begin, int64_t row_end) const;
+
   // Decodes every element to float (any dtype, quantized ones through ir/block_formats).
   std::vector<float> to_f32() const;
   // Decodes rows [row_begin, row_end) into out (size (row_end-row_begin)*cols()).
