@@ -21,6 +21,7 @@
 #include "slmopt/io/hf_gptq.h"
 #include "slmopt/io/safetensors.h"
 #include "slmopt/ir/decoder_tensors.h"
+#include "slmopt/ir/random_weights.h"
 #include "slmopt/ir/tensor_names.h"
 #include "slmopt/quant/int_grid.h"
 #include "test_support.h"
@@ -338,18 +339,9 @@ TEST(HfFamilies, WritingRefusesWhatTheClassCannotExpress) {
 
 // ---- checkpoints: write → read is bit-identical; fused tensors split into views --------------------------------
 
-// Every canonical tensor the description implies, filled with deterministic BF16 values.
+// The project's fixture generator (what `slmopt dev random-checkpoint` writes), BF16 as released checkpoints.
 Model random_model(const Config& config) {
-  Model m;
-  m.config = config;
-  uint32_t seed = 12345;
-  for (const ExpectedTensor& e : decoder_tensors(config)) {
-    int64_t n = 1;
-    for (int64_t d : e.shape) n *= d;
-    std::vector<float> v(static_cast<size_t>(n));
-    for (float& x : v) x = static_cast<float>((seed = seed * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
-    m.set(Tensor::from_f32_as(e.name, e.shape, v, DType::BF16));
-  }
+  Model m = slmopt::random_model(config, DType::BF16, 1);
   m.validate();
   return m;
 }
