@@ -64,11 +64,11 @@ constexpr BlockTensor kBlockTensors[] = {
     {names::down_proj, "ffn_down.weight"},    {names::down_bias, "ffn_down.bias"},
 };
 // The fused projection: Q, K, V rows in this order.
-struct FusedTensor {
+struct Gpt2FusedTensor {
   std::string (*parts[3])(int64_t layer);
   std::string_view gguf;
 };
-constexpr FusedTensor kFusedTensors[] = {
+constexpr Gpt2FusedTensor kFusedTensors[] = {
     {{names::q_proj, names::k_proj, names::v_proj}, "attn_qkv.weight"},
     {{names::q_bias, names::k_bias, names::v_bias}, "attn_qkv.bias"},
 };
@@ -164,7 +164,7 @@ void write_gpt2_gguf(const Model& model, const std::string& path, const GgufWrit
     // In llama.cpp's order: attn_norm, attn_qkv, then the rest.
     for (size_t i = 0; i < std::size(kBlockTensors); ++i) {
       if (i == 2)
-        for (const FusedTensor& f : kFusedTensors)
+        for (const Gpt2FusedTensor& f : kFusedTensors)
           add(blk + std::string(f.gguf),
               {&model.tensor(f.parts[0](l)), &model.tensor(f.parts[1](l)), &model.tensor(f.parts[2](l))});
       add(blk + std::string(kBlockTensors[i].gguf), {&model.tensor(kBlockTensors[i].canonical(l))});
@@ -256,7 +256,7 @@ Model load_gpt2_gguf(const GgufFile& file, const std::string& path) {
           break;
         }
     if (split && !known)
-      for (const FusedTensor& f : kFusedTensors)
+      for (const Gpt2FusedTensor& f : kFusedTensors)
         if (split->second == f.gguf) {
           if (t.dim(0) % 3 != 0)
             throw_error(ErrorKind::BadInput, "{}: tensor '{}' has {} rows, not 3 equal parts", src, info.name, t.dim(0));
