@@ -69,8 +69,6 @@ void add_rope_metadata(const Config& c, const Architecture& arch, GgufMetadata& 
       md.set(arch_key(a, "rope.scaling.type"), GgufValue::string("linear"));
       md.set(arch_key(a, "rope.scaling.factor"), f32(r.factor));
       break;
-    case RopeScalingType::LongRope:
-      throw_error(ErrorKind::Unsupported, "{}: LongRoPE scaling has no GGUF mapping for {} yet", path, a);
     case RopeScalingType::Llama3:
       // llama.cpp reads Llama-3 scaling only from the rope_freqs tensor; slmopt keeps the parameters beside it.
       md.set(kRopeLlama3Factor, f32(r.factor));
