@@ -89,9 +89,10 @@ inline std::vector<double> inverse_frequencies(const Config& c, int64_t layer, b
 
 }  // namespace decoder_reference_detail
 
-// Logits [T][vocab] of `tokens` at positions 0..T−1 in one call. LongRoPE picks its long factors when the call's
-// largest position reaches original_max_position (Hugging Face's Phi-3 rule).
-inline Rows decoder_reference_logits(const Model& m, const std::vector<int32_t>& tokens) {
+// Logits [T][vocab] of `tokens` at positions 0..T−1 in one call (only the last row when last_only, the others
+// left empty). LongRoPE picks its long factors when the call's largest position reaches original_max_position
+// (Hugging Face's Phi-3 rule).
+inline Rows decoder_reference_logits(const Model& m, const std::vector<int32_t>& tokens, bool last_only = false) {
   namespace d = decoder_reference_detail;
   const Config& c = m.config;
   const size_t T = tokens.size();
@@ -223,7 +224,7 @@ inline Rows decoder_reference_logits(const Model& m, const std::vector<int32_t>&
   const auto head = d::values(m, m.has(names::kLmHead) ? names::kLmHead : names::kEmbedTokens);
   const auto head_b = opt(c.lm_head_bias, names::kLmHeadBias);
   Rows logits(T);
-  for (size_t t = 0; t < T; ++t) {
+  for (size_t t = last_only ? T - 1 : 0; t < T; ++t) {
     d::norm(c, x[t], 0, static_cast<size_t>(H), final_norm, ptr(final_b));
     logits[t] = d::matvec(head, x[t], ptr(head_b));
     for (double& z : logits[t]) {
@@ -238,7 +239,7 @@ inline Rows decoder_reference_logits(const Model& m, const std::vector<int32_t>&
 inline std::vector<int32_t> decoder_reference_greedy(const Model& m, std::vector<int32_t> ids, size_t n) {
   std::vector<int32_t> out;
   for (size_t i = 0; i < n; ++i) {
-    const auto last = decoder_reference_logits(m, ids).back();
+    const auto last = decoder_reference_logits(m, ids, true).back();
     const auto best = static_cast<int32_t>(std::max_element(last.begin(), last.end()) - last.begin());
     out.push_back(best);
     ids.push_back(best);
