@@ -154,8 +154,8 @@ void write_gpt2_gguf(const Model& model, const std::string& path, const GgufWrit
     gguf_tokenizer::add_vocab_metadata(model.vocab, c.vocab_size, md, path);
   if (!c.architecture.empty()) md.set(kHfArchitecture, GgufValue::string(c.architecture));
 
-  write_gguf_file(path, md, plans, [&](size_t i) {
-    return gguf_detail::convert_for_gguf(*sources[i], plans[i].dtype, options, path);
+  write_gguf_file_streamed(path, md, plans, [&](size_t i, const GgufByteSink& write) {
+    gguf_detail::stream_for_gguf(*sources[i], plans[i].dtype, options, path, write);
   });
 }
 

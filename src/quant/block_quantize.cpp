@@ -26,20 +26,21 @@ struct EncoderTraits {
   void (*reference)(const float* x, uint8_t* dst, int64_t n);
   void (*llama)(const float* x, uint8_t* dst, int64_t n, const float* importance);
   void (*search)(const float* x, uint8_t* dst, int64_t n, const float* importance);
+  void (*fast)(const float* x, uint8_t* dst, int64_t n, const float* importance);
 };
 
 constexpr EncoderTraits kEncoders[] = {
-    {DType::Q4_0, ggml_reference_q4_0, ggml_chunk_q4_0, search_q4_0},
-    {DType::Q4_1, ggml_reference_q4_1, ggml_chunk_q4_1, search_q4_1},
-    {DType::Q5_0, ggml_reference_q5_0, ggml_chunk_q5_0, search_q5_0},
-    {DType::Q5_1, ggml_reference_q5_1, ggml_chunk_q5_1, search_q5_1},
-    {DType::Q8_0, ggml_reference_q8_0, ggml_chunk_q8_0, search_q8_0},
-    {DType::Q2_K, ggml_reference_q2_k, ggml_chunk_q2_k, search_q2_k},
-    {DType::Q3_K, ggml_reference_q3_k, ggml_chunk_q3_k, search_q3_k},
-    {DType::Q4_K, ggml_reference_q4_k, ggml_chunk_q4_k, search_q4_k},
-    {DType::Q5_K, ggml_reference_q5_k, ggml_chunk_q5_k, search_q5_k},
-    {DType::Q6_K, ggml_reference_q6_k, ggml_chunk_q6_k, search_q6_k},
-    {DType::IQ4_NL, ggml_reference_iq4_nl, ggml_chunk_iq4_nl, search_iq4_nl},
+    {DType::Q4_0, ggml_reference_q4_0, ggml_chunk_q4_0, search_q4_0, fast_q4_0},
+    {DType::Q4_1, ggml_reference_q4_1, ggml_chunk_q4_1, search_q4_1, fast_q4_1},
+    {DType::Q5_0, ggml_reference_q5_0, ggml_chunk_q5_0, search_q5_0, fast_q5_0},
+    {DType::Q5_1, ggml_reference_q5_1, ggml_chunk_q5_1, search_q5_1, fast_q5_1},
+    {DType::Q8_0, ggml_reference_q8_0, ggml_chunk_q8_0, search_q8_0, fast_q8_0},
+    {DType::Q2_K, ggml_reference_q2_k, ggml_chunk_q2_k, search_q2_k, fast_q2_k},
+    {DType::Q3_K, ggml_reference_q3_k, ggml_chunk_q3_k, search_q3_k, fast_q3_k},
+    {DType::Q4_K, ggml_reference_q4_k, ggml_chunk_q4_k, search_q4_k, fast_q4_k},
+    {DType::Q5_K, ggml_reference_q5_k, ggml_chunk_q5_k, search_q5_k, fast_q5_k},
+    {DType::Q6_K, ggml_reference_q6_k, ggml_chunk_q6_k, search_q6_k, fast_q6_k},
+    {DType::IQ4_NL, ggml_reference_iq4_nl, ggml_chunk_iq4_nl, search_iq4_nl, fast_iq4_nl},
 };
 
 const EncoderTraits* find_encoder(DType dtype) {
@@ -86,6 +87,7 @@ void encode_unchecked(Encoder encoder, const EncoderTraits& e, const float* src,
     case Encoder::Reference: return e.reference(src, dst, n);
     case Encoder::Llama: return e.llama(src, dst, n, importance);
     case Encoder::Search: return e.search(src, dst, n, importance);
+    case Encoder::Fast: return e.fast(src, dst, n, importance);
   }
 }
 
@@ -125,6 +127,7 @@ void keep_better_block(DType dtype, const float* x, const float* w, int block_el
 
 std::string_view encoder_name(Encoder encoder) {
   switch (encoder) {
+    case Encoder::Fast: return "fast";
     case Encoder::Search: return "search";
     case Encoder::Reference: return "reference";
     case Encoder::Llama: return "llama";
@@ -133,7 +136,7 @@ std::string_view encoder_name(Encoder encoder) {
 }
 
 std::optional<Encoder> encoder_from_name(std::string_view name) {
-  for (const Encoder e : {Encoder::Search, Encoder::Reference, Encoder::Llama})
+  for (const Encoder e : {Encoder::Fast, Encoder::Search, Encoder::Reference, Encoder::Llama})
     if (encoder_name(e) == name) return e;
   return std::nullopt;
 }
@@ -141,7 +144,7 @@ std::optional<Encoder> encoder_from_name(std::string_view name) {
 bool can_encode(DType dtype) { return find_encoder(dtype) != nullptr; }
 
 void quantize_row(DType dtype, const float* src, uint8_t* dst, int64_t n, const float* importance) {
-  quantize_row(Encoder::Search, dtype, src, dst, n, importance);
+  quantize_row(Encoder::Fast, dtype, src, dst, n, importance);
 }
 
 void quantize_row(Encoder encoder, DType dtype, const float* src, uint8_t* dst, int64_t n, const float* importance) {
@@ -158,18 +161,21 @@ void quantize_row(Encoder encoder, DType dtype, const float* src, uint8_t* dst, 
   encode_unchecked(encoder, *e, src, dst, n, importance);
 }
 
-Tensor quantize_tensor(const Tensor& src, DType dtype, const float* importance_per_column, Encoder encoder) {
+void quantize_rows(const Tensor& src, DType dtype, int64_t row_begin, int64_t row_end,
+                   const float* importance_per_column, Encoder encoder, uint8_t* dst, RowErrorSums* errors) {
   const bool plain = dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16;
   const EncoderTraits* e = find_encoder(dtype);
   if (!plain && !e)
     throw_error(ErrorKind::Unsupported, "tensor '{}': no encoder for {}", src.name(), dtype_name(dtype));
-  const int64_t cols = src.cols(), rows = src.rows();
+  const int64_t cols = src.cols();
   const auto& t = traits(dtype);
   if (cols % t.block_size != 0)
     throw_error(ErrorKind::BadInput, "tensor '{}': rows of {} elements are not a whole number of {}-element {} blocks",
                 src.name(), cols, t.block_size, t.name);
+  if (row_begin < 0 || row_end > src.rows() || row_begin > row_end)
+    throw_error(ErrorKind::Internal, "tensor '{}': rows {}..{} outside 0..{}", src.name(), row_begin, row_end,
+                src.rows());
   const size_t out_row_bytes = row_bytes(dtype, cols);
-  std::vector<uint8_t> out(static_cast<size_t>(rows) * out_row_bytes);
   const int64_t bad_weight = plain ? -1 : find_bad_importance(importance_per_column, cols);
   if (bad_weight >= 0)
     throw_error(ErrorKind::BadInput, "tensor '{}': negative or non-finite importance for column {}", src.name(),
@@ -177,24 +183,44 @@ Tensor quantize_tensor(const Tensor& src, DType dtype, const float* importance_p
   // Rows are independent, so any split over threads gives the same bytes.
   const size_t min_rows = static_cast<size_t>(std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)));
   parallel_for(
-      static_cast<size_t>(rows),
+      static_cast<size_t>(row_end - row_begin),
       [&](size_t begin, size_t end) {
-        std::vector<float> row(static_cast<size_t>(cols));
-        for (size_t r = begin; r < end; ++r) {
-          src.rows_to_f32(static_cast<int64_t>(r), static_cast<int64_t>(r) + 1, row.data());
-          uint8_t* dst = out.data() + r * out_row_bytes;
+        std::vector<float> row(static_cast<size_t>(cols)), decoded(errors ? static_cast<size_t>(cols) : 0);
+        for (size_t k = begin; k < end; ++k) {
+          const int64_t r = row_begin + static_cast<int64_t>(k);
+          src.rows_to_f32(r, r + 1, row.data());
+          uint8_t* out = dst + k * out_row_bytes;
           if (plain) {
-            convert_row(dtype, row.data(), dst, cols);
-            continue;
+            convert_row(dtype, row.data(), out, cols);
+          } else {
+            const char* what = nullptr;
+            const int64_t bad = find_bad_value(row.data(), cols, &what);
+            if (bad >= 0)
+              throw_error(ErrorKind::BadInput, "tensor '{}': {} at row {}, column {}", src.name(), what, r, bad);
+            encode_unchecked(encoder, *e, row.data(), out, cols, importance_per_column);
           }
-          const char* what = nullptr;
-          const int64_t bad = find_bad_value(row.data(), cols, &what);
-          if (bad >= 0)
-            throw_error(ErrorKind::BadInput, "tensor '{}': {} at row {}, column {}", src.name(), what, r, bad);
-          encode_unchecked(encoder, *e, row.data(), dst, cols, importance_per_column);
+          if (!errors) continue;
+          dequantize_row(dtype, out, decoded.data(), cols);
+          RowErrorSums s;
+          for (int64_t c = 0; c < cols; ++c) {
+            const double x = row[static_cast<size_t>(c)];
+            const double d = x - static_cast<double>(decoded[static_cast<size_t>(c)]);
+            s.error += d * d;
+            s.energy += x * x;
+            if (importance_per_column) {
+              s.weighted_error += importance_per_column[c] * d * d;
+              s.weighted_energy += importance_per_column[c] * x * x;
+            }
+          }
+          errors[k] = s;
         }
       },
       min_rows);
+}
+
+Tensor quantize_tensor(const Tensor& src, DType dtype, const float* importance_per_column, Encoder encoder) {
+  std::vector<uint8_t> out(static_cast<size_t>(src.rows()) * row_bytes(dtype, src.cols()));
+  quantize_rows(src, dtype, 0, src.rows(), importance_per_column, encoder, out.data());
   return Tensor::owned(src.name(), src.shape(), dtype, std::move(out));
 }
 

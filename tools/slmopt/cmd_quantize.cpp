@@ -33,7 +33,7 @@ struct QuantizeOptions {
   std::string type = "q4_k_m";
   std::vector<std::string> type_for;
   std::vector<std::string> keep;
-  std::string encoder = "search";
+  std::string encoder = "fast";
   std::string method = "rtn";
   int64_t group_size = 128;
   bool symmetric = false;
@@ -134,7 +134,7 @@ void run_quantize(QuantizeOptions& o) {
     throw_error(ErrorKind::Usage, "--type '{}' is neither a preset ({}) nor an integer grid (int2, int3, int4, int8)",
                 o.type, preset_names());
   const auto encoder = encoder_from_name(o.encoder);
-  if (!encoder) throw_error(ErrorKind::Usage, "--encoder '{}': choose search, reference or llama", o.encoder);
+  if (!encoder) throw_error(ErrorKind::Usage, "--encoder '{}': choose fast, search, reference or llama", o.encoder);
   if (int_bits && o.format == "gguf")
     throw_error(ErrorKind::Usage, "--type {} is an integer grid: write it with --format hf (GPTQ/AWQ checkpoint) or "
                 "--format onnx (MatMulNBits); GGUF takes presets such as q4_0 or q4_k_m", o.type);
@@ -222,6 +222,9 @@ void run_quantize(QuantizeOptions& o) {
       return target;
     };
     gguf.encode = [&](const Tensor& t, DType dtype) { return quantizer->encode(t, dtype); };
+    gguf.encode_streamed = [&](const Tensor& t, DType dtype, const std::function<void(const uint8_t*, size_t)>& write) {
+      quantizer->encode_streamed(t, dtype, write);
+    };
     write_gguf(model, o.output, gguf);
     progress.finish();
   } else if (o.format == "hf") {
@@ -296,7 +299,8 @@ CommandSpec quantize_command() {
                            "repeatable, first match wins");
             sub.add_option("--keep", o->keep, "PATTERN: leave matching tensors in their current type; repeatable");
             sub.add_option("--encoder", o->encoder,
-                           "Block encoder: search (default: never worse than llama.cpp's on weighted error), "
+                           "Block encoder: fast (default: llama.cpp's blocks polished, never worse on weighted "
+                           "error, about its speed), search (exhaustive: lowest error, several times slower), "
                            "reference (llama.cpp's quantize_row_*_ref, bit for bit), llama (llama.cpp's own)");
             add_calibration_options(sub, o->calib);
             sub.add_option("--imatrix-in", o->imatrix_in, "Importance matrix saved by --imatrix-out")
