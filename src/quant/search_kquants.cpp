@@ -14,6 +14,7 @@
 
 #include "ggml_compatible.h"
 #include "kquant_pack.h"
+#include "lane_vector.h"
 #include "quant_math.h"
 #include "scale_fit.h"
 #include "search_encoders.h"
@@ -65,9 +66,32 @@ double min_sub_error(const float* x, const float* w, int n, int nmax, float d, f
   return err;
 }
 
+// min_sub_error eight elements at a time (n a multiple of 8): the same levels and per-element errors, summed in
+// another order. The fast encoder's polish uses it; its final choice is re-checked in double.
+double min_sub_error_lanes(const float* x, const float* w, int n, int nmax, float d, float dmin, int sc, int mn,
+                           uint8_t* levels) {
+  const float dl = d * static_cast<float>(sc);
+  const float ml = dmin * static_cast<float>(mn);
+  const float inv = dl != 0 ? 1.0f / dl : 0.0f;
+  F8 err = splat(0.f);
+  for (int v = 0; v < n; v += kLanes) {
+    F8 xv, wv;
+    std::memcpy(&xv, x + v, sizeof(F8));
+    std::memcpy(&wv, w + v, sizeof(F8));
+    const F8 q = clamp8(round_even(clamp8((xv + ml) * inv, -1.0f, nmax + 1.0f)), 0.f, static_cast<float>(nmax));
+    const F8 diff = xv - (dl * q - ml);
+    err += wv * diff * diff;
+    const I8 qi = __builtin_convertvector(q, I8);
+    for (int k = 0; k < kLanes; ++k) levels[v + k] = static_cast<uint8_t>(qi[k]);
+  }
+  float total = 0;
+  for (int k = 0; k < kLanes; ++k) total += err[k];
+  return total;
+}
+
 // For stored d and dmin, picks every sub-block's integer scale and minimum around its continuous fit.
 MinChoice choose_min_subscales(const float* x, const float* w, const MinLayout& lay, const AffineFit* fits,
-                               uint16_t d_h, uint16_t dmin_h) {
+                               uint16_t d_h, uint16_t dmin_h, bool lanes = false) {
   MinChoice c;
   c.d = f16_to_f32(d_h);
   c.dmin = f16_to_f32(dmin_h);
@@ -81,7 +105,8 @@ MinChoice choose_min_subscales(const float* x, const float* w, const MinLayout& 
     double best = -1;
     for (int sc = sc0; sc <= std::min(sc0 + 1, lay.scale_max); ++sc) {
       for (int mn = mn0; mn <= std::min(mn0 + 1, lay.scale_max); ++mn) {
-        const double err = min_sub_error(xs, ws, lay.sub_size, lay.nmax, c.d, c.dmin, sc, mn, levels);
+        const double err = lanes ? min_sub_error_lanes(xs, ws, lay.sub_size, lay.nmax, c.d, c.dmin, sc, mn, levels)
+                                 : min_sub_error(xs, ws, lay.sub_size, lay.nmax, c.d, c.dmin, sc, mn, levels);
         if (best < 0 || err < best) {
           best = err;
           c.sc[j] = static_cast<uint8_t>(sc);
@@ -185,7 +210,28 @@ double sym_sub_error(const float* x, const float* w, const SymLayout& lay, float
   return err;
 }
 
-SymChoice choose_sym_subscales(const float* x, const float* w, const SymLayout& lay, const float* s, uint16_t d_h) {
+// sym_sub_error eight elements at a time (see min_sub_error_lanes).
+double sym_sub_error_lanes(const float* x, const float* w, const SymLayout& lay, float d, int sc, int8_t* q) {
+  const float dl = d * static_cast<float>(sc);
+  const float inv = dl != 0 ? 1.0f / dl : 0.0f;
+  F8 err = splat(0.f);
+  for (int v = 0; v < 16; v += kLanes) {
+    F8 xv, wv;
+    std::memcpy(&xv, x + v, sizeof(F8));
+    std::memcpy(&wv, w + v, sizeof(F8));
+    const F8 l = round_even(clamp8(xv * inv, static_cast<float>(lay.q_lo), static_cast<float>(lay.q_hi)));
+    const F8 diff = xv - dl * l;
+    err += wv * diff * diff;
+    const I8 li = __builtin_convertvector(l, I8);
+    for (int k = 0; k < kLanes; ++k) q[v + k] = static_cast<int8_t>(li[k]);
+  }
+  float total = 0;
+  for (int k = 0; k < kLanes; ++k) total += err[k];
+  return total;
+}
+
+SymChoice choose_sym_subscales(const float* x, const float* w, const SymLayout& lay, const float* s, uint16_t d_h,
+                               bool lanes = false) {
   SymChoice c;
   c.d = f16_to_f32(d_h);
   int8_t q[16];
@@ -193,7 +239,8 @@ SymChoice choose_sym_subscales(const float* x, const float* w, const SymLayout& 
     const int sc0 = c.d != 0 ? floor_clamped(s[j] / c.d, lay.sc_lo, lay.sc_hi) : 0;
     double best = -1;
     for (int sc = sc0; sc <= std::min(sc0 + 1, lay.sc_hi); ++sc) {
-      const double err = sym_sub_error(x + 16 * j, w + 16 * j, lay, c.d, sc, q);
+      const double err = lanes ? sym_sub_error_lanes(x + 16 * j, w + 16 * j, lay, c.d, sc, q)
+                               : sym_sub_error(x + 16 * j, w + 16 * j, lay, c.d, sc, q);
       if (best < 0 || err < best) {
         best = err;
         c.sc[j] = sc;
@@ -332,8 +379,8 @@ bool polish_min_superblock(const float* x, const float* w, const MinLayout& lay,
   for (int j = 0; j < lay.n_sub; ++j) {
     cur.sc[j] = sc[j];
     cur.mn[j] = mn[j];
-    cur.error += min_sub_error(x + j * lay.sub_size, w + j * lay.sub_size, lay.sub_size, lay.nmax, cur.d, cur.dmin,
-                               sc[j], mn[j], cur.L + j * lay.sub_size);
+    cur.error += min_sub_error_lanes(x + j * lay.sub_size, w + j * lay.sub_size, lay.sub_size, lay.nmax, cur.d,
+                                     cur.dmin, sc[j], mn[j], cur.L + j * lay.sub_size);
   }
   AffineFit fits[16];
   stored_min_fits(lay, cur.d, cur.dmin, sc, mn, fits);
@@ -343,7 +390,7 @@ bool polish_min_superblock(const float* x, const float* w, const MinLayout& lay,
     if (!refit_min_superscales(x, w, lay, cur, d, dmin)) break;
     const uint16_t dh = f32_to_f16(d), mh = f32_to_f16(dmin);
     if (!std::isfinite(f16_to_f32(dh)) || !std::isfinite(f16_to_f32(mh))) break;
-    const MinChoice c = choose_min_subscales(x, w, lay, fits, dh, mh);
+    const MinChoice c = choose_min_subscales(x, w, lay, fits, dh, mh, true);
     if (!(c.error < cur.error)) break;
     cur = c;
     improved = true;
@@ -360,7 +407,7 @@ bool polish_sym_superblock(const float* x, const float* w, const SymLayout& lay,
   for (int j = 0; j < 16; ++j) {
     cur.sc[j] = sc[j];
     s[j] = cur.d * static_cast<float>(sc[j]);
-    cur.error += sym_sub_error(x + 16 * j, w + 16 * j, lay, cur.d, sc[j], cur.q + 16 * j);
+    cur.error += sym_sub_error_lanes(x + 16 * j, w + 16 * j, lay, cur.d, sc[j], cur.q + 16 * j);
   }
   bool improved = false;
   for (int iter = 0; iter < 2; ++iter) {
@@ -373,7 +420,7 @@ bool polish_sym_superblock(const float* x, const float* w, const SymLayout& lay,
     if (!(saa > 0)) break;
     const uint16_t dh = f32_to_f16(static_cast<float>(sxa / saa));
     if (!std::isfinite(f16_to_f32(dh))) break;
-    const SymChoice c = choose_sym_subscales(x, w, lay, s, dh);
+    const SymChoice c = choose_sym_subscales(x, w, lay, s, dh, true);
     if (!(c.error < cur.error)) break;
     cur = c;
     improved = true;

@@ -146,7 +146,8 @@ float hsum(F8 v) {
   return total;
 }
 
-// Least-squares scale for stored level values v, f16-rounded, elements re-rounded, and again while it helps.
+// Least-squares scale for stored level values v, f16-rounded, elements re-rounded (one step: a second one gains
+// little and would double the polish's cost).
 // `v` holds the level values (level − bias) of the stored block and receives the new ones.
 bool polish_uniform(const float* x, const float* w, float lo, float hi, uint16_t& d_h, float* v) {
   constexpr int kV = kQK / kLanes;
@@ -164,7 +165,7 @@ bool polish_uniform(const float* x, const float* w, float lo, float hi, uint16_t
   };
   float best = error_of(f16_to_f32(d_h), lv);
   bool improved = false;
-  for (int iter = 0; iter < 2; ++iter) {
+  for (int iter = 0; iter < 1; ++iter) {
     F8 sxv = splat(0.f), svv = splat(0.f);
     for (int k = 0; k < kV; ++k) {
       const F8 wl = wv[k] * lv[k];
