@@ -254,6 +254,10 @@ void quantize_rows(const Tensor& src, DType dtype, int64_t row_begin, int64_t ro
 }
 
 Tensor quantize_tensor(const Tensor& src, DType dtype, const float* importance_per_column, Encoder encoder) {
+  const auto& t = traits(dtype);
+  if (src.cols() % t.block_size != 0)  // before row_bytes, whose message would not name the tensor
+    throw_error(ErrorKind::BadInput, "tensor '{}': rows of {} elements are not a whole number of {}-element {} blocks",
+                src.name(), src.cols(), t.block_size, t.name);
   std::vector<uint8_t> out(static_cast<size_t>(src.rows()) * row_bytes(dtype, src.cols()));
   quantize_rows(src, dtype, 0, src.rows(), importance_per_column, encoder, out.data());
   return Tensor::owned(src.name(), src.shape(), dtype, std::move(out));

@@ -326,9 +326,10 @@ TEST(Quantize, TensorToFloatTypesConverts) {
 }
 
 TEST(Quantize, EncoderNames) {
-  for (const Encoder e : {Encoder::Search, Encoder::Reference, Encoder::Llama})
+  for (const Encoder e : {Encoder::Fast, Encoder::Search, Encoder::Reference, Encoder::Llama})
     EXPECT_EQ(encoder_from_name(encoder_name(e)), e);
-  EXPECT_FALSE(encoder_from_name("fast").has_value());
+  EXPECT_EQ(encoder_name(Encoder::Fast), "fast");
+  EXPECT_FALSE(encoder_from_name("exhaustive").has_value());
   for (const DType dtype : all_block_types()) EXPECT_TRUE(can_encode(dtype));
   EXPECT_FALSE(can_encode(DType::F16));
 }
