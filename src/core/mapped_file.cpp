@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -12,6 +14,36 @@
 #include "slmopt/core/error.h"
 
 namespace slmopt {
+namespace {
+
+// Live mappings (start → size), so release_mapped_pages never touches memory it does not own: MADV_DONTNEED on
+// anonymous memory would zero it, while on a read-only file mapping it only drops pages that can be read again.
+std::mutex& mappings_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::map<uintptr_t, size_t>& mappings() {
+  static std::map<uintptr_t, size_t> m;
+  return m;
+}
+
+}  // namespace
+
+void release_mapped_pages(const void* data, size_t n) {
+  if (data == nullptr || n == 0) return;
+  const auto begin = reinterpret_cast<uintptr_t>(data);
+  const uintptr_t end = begin + n;
+  {
+    std::lock_guard<std::mutex> lock(mappings_mutex());
+    auto it = mappings().upper_bound(begin);
+    if (it == mappings().begin()) return;
+    --it;
+    if (end > it->first + it->second) return;
+  }
+  static const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
 
 std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -32,13 +64,20 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
       throw_error(ErrorKind::Io, "{}: cannot map: {}", path, std::strerror(err));
     }
     file->data_ = static_cast<const uint8_t*>(p);
+    std::lock_guard<std::mutex> lock(mappings_mutex());
+    mappings()[reinterpret_cast<uintptr_t>(p)] = file->size_;
   }
   ::close(fd);
   return file;
 }
 
 MappedFile::~MappedFile() {
-  if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (data_ == nullptr) return;
+  {
+    std::lock_guard<std::mutex> lock(mappings_mutex());
+    mappings().erase(reinterpret_cast<uintptr_t>(data_));
+  }
+  ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
 std::string read_text_file(const std::string& path) {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "slmopt/io/gguf.h"
+#include "slmopt/io/gguf_format.h"
 #include "slmopt/ir/tensor.h"
 
 namespace slmopt::gguf_detail {
@@ -17,6 +18,10 @@ DType stored_dtype(const Tensor& tensor, const GgufWriteOptions& options, const 
 
 // `tensor` in `target` (F32/F16/BF16 converted here, quantized types through options.encode).
 Tensor convert_for_gguf(const Tensor& tensor, DType target, const GgufWriteOptions& options, const std::string& path);
+// Streams `tensor` converted to `target` into `write` (row chunks for float targets and encode_streamed, the
+// mapped input's pages dropped behind them); other targets go through convert_for_gguf whole.
+void stream_for_gguf(const Tensor& tensor, DType target, const GgufWriteOptions& options, const std::string& path,
+                     const GgufByteSink& write);
 
 // options.file_type, else the file type of the dtype holding most 2-D weight elements.
 LlamaFileType file_type_for(const std::map<DType, int64_t>& elements_by_dtype, const GgufWriteOptions& options);

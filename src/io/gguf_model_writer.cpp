@@ -5,6 +5,8 @@
 // GPT-2 models still go to gguf_gpt2.cpp (see write_gguf).
 #include <cctype>
 #include <cmath>
+#include <algorithm>
+#include <cstring>
 #include <map>
 
 #include "gguf_arch.h"
@@ -13,6 +15,8 @@
 #include "gguf_tokenizer.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/log.h"  // spdlog
+#include "slmopt/core/half.h"
+#include "slmopt/core/mapped_file.h"
 #include "slmopt/io/gguf.h"
 #include "slmopt/io/gguf_format.h"
 #include "slmopt/ir/tensor_names.h"
@@ -173,6 +177,58 @@ void check_phi3_name_quirk(const std::string& name, const GgufMetadata& md, cons
 }  // namespace
 
 namespace gguf_detail {
+
+void write_released(const uint8_t* data, size_t n, const GgufByteSink& write) {
+  constexpr size_t kPiece = size_t{16} << 20;
+  for (size_t off = 0; off < n; off += kPiece) {
+    const size_t len = std::min(kPiece, n - off);
+    write(data + off, len);
+    release_mapped_pages(data + off, len);
+  }
+}
+
+void stream_for_gguf(const Tensor& tensor, DType target, const GgufWriteOptions& options, const std::string& path,
+                     const GgufByteSink& write) {
+  if (tensor.dtype() == target) return write_released(tensor.data(), tensor.nbytes(), write);
+  if (is_plain_float(target) && tensor.rank() >= 1 && tensor.numel() > 0) {
+    // Row chunks of about 4 MB decoded, converted with ggml's rounding (as Tensor::from_f32_as does).
+    const int64_t rows = tensor.rows(), cols = tensor.cols();
+    const size_t in_row = tensor.nbytes() / static_cast<size_t>(rows);
+    const int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>((size_t{4} << 20) / (4 * static_cast<size_t>(cols))));
+    std::vector<float> f(static_cast<size_t>(std::min(chunk, rows) * cols));
+    std::vector<uint8_t> out(f.size() * traits(target).block_bytes);
+    for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+      const int64_t r1 = std::min(rows, r0 + chunk);
+      const size_t count = static_cast<size_t>((r1 - r0) * cols);
+      tensor.rows_to_f32(r0, r1, f.data());
+      for (size_t k = 0; k < count; ++k) {
+        if (target == DType::F32) {
+          std::memcpy(out.data() + 4 * k, &f[k], 4);
+        } else {
+          const uint16_t h = target == DType::F16 ? f32_to_f16(f[k]) : f32_to_bf16(f[k]);
+          std::memcpy(out.data() + 2 * k, &h, 2);
+        }
+      }
+      write(out.data(), count * traits(target).block_bytes);
+      release_mapped_pages(tensor.data() + static_cast<size_t>(r0) * in_row, static_cast<size_t>(r1 - r0) * in_row);
+    }
+    return;
+  }
+  if (!is_plain_float(target) && options.encode_streamed) {
+    uint64_t produced = 0;
+    options.encode_streamed(tensor, target, [&](const uint8_t* data, size_t n) {
+      produced += n;
+      write(data, n);
+    });
+    const size_t expected = Tensor::bytes_for(tensor.shape(), target);
+    if (produced != expected)
+      throw_error(ErrorKind::Internal, "{}: the {} encoder produced {} bytes for tensor '{}', expected {}", path,
+                  dtype_name(target), produced, tensor.name(), expected);
+    return;
+  }
+  const Tensor converted = convert_for_gguf(tensor, target, options, path);
+  write(converted.data(), converted.nbytes());
+}
 
 Tensor convert_for_gguf(const Tensor& tensor, DType target, const GgufWriteOptions& options, const std::string& path) {
   if (tensor.dtype() == target) return tensor;
@@ -338,19 +394,32 @@ void write_gguf(const Model& model, const std::string& path, const GgufWriteOpti
   std::vector<GgufTensorPlan> plans;
   plans.reserve(planned.size());
   for (const auto& p : planned) plans.push_back(p.plan);
-  write_gguf_file(path, md, plans, [&](size_t i) {
+  write_gguf_file_streamed(path, md, plans, [&](size_t i, const GgufByteSink& write) {
     const PlannedTensor& p = planned[i];
-    if (p.sources.empty()) return Tensor::from_f32(p.plan.name, p.plan.shape, p.generated);
-    std::vector<Tensor> parts;
-    for (const Tensor* source : p.sources) {
+    if (p.sources.empty()) {
+      const Tensor t = Tensor::from_f32(p.plan.name, p.plan.shape, p.generated);
+      return write(t.data(), t.nbytes());
+    }
+    auto transformed = [&](const Tensor* source) {
       Tensor t = *source;
       if (!p.rename.empty()) t.set_name(p.rename);
       if (arch.interleaved_rope)
         if (auto heads = rope_heads_of(t.name(), c)) t = regroup_rope_rows(t, *heads, /*to_gguf=*/true);
       if (arch.norm_unit_offset && is_norm_weight(t.name())) t = add_offset(t, 1.0f);
-      parts.push_back(convert_for_gguf(t, p.plan.dtype, options, path));
+      return t;
+    };
+    if (p.sources.size() == 1) {  // the common case streams in row chunks, dropping the mapped input behind it
+      stream_for_gguf(transformed(p.sources.front()), p.plan.dtype, options, path, write);
+      release_mapped_pages(p.sources.front()->data(), p.sources.front()->nbytes());
+      return;
     }
-    return parts.size() == 1 ? parts.front() : stack_rows(parts, p.plan.name);
+    std::vector<Tensor> parts;  // fused tensors (Phi-3 ffn_up, attn_qkv) are stacked whole
+    for (const Tensor* source : p.sources) {
+      parts.push_back(convert_for_gguf(transformed(source), p.plan.dtype, options, path));
+      release_mapped_pages(source->data(), source->nbytes());
+    }
+    const Tensor stacked = stack_rows(parts, p.plan.name);
+    write(stacked.data(), stacked.nbytes());
   });
 }
 

@@ -61,6 +61,19 @@ uint64_t align_up(uint64_t x, uint64_t alignment) { return (x + alignment - 1) /
 
 void write_gguf_file(const std::string& path, const GgufMetadata& metadata, const std::vector<GgufTensorPlan>& plans,
                      const GgufTensorSource& source) {
+  write_gguf_file_streamed(path, metadata, plans, [&](size_t i, const GgufByteSink& write) {
+    const auto& plan = plans[i];
+    const Tensor tensor = source(i);
+    if (tensor.dtype() != plan.dtype || tensor.shape() != plan.shape)
+      throw_error(ErrorKind::Internal, "{}: tensor '{}' was planned as {} {} but produced as {} {}", path, plan.name,
+                  dtype_name(plan.dtype), shape_to_string(plan.shape), dtype_name(tensor.dtype()),
+                  shape_to_string(tensor.shape()));
+    if (tensor.nbytes() > 0) write(tensor.data(), tensor.nbytes());
+  });
+}
+
+void write_gguf_file_streamed(const std::string& path, const GgufMetadata& metadata,
+                              const std::vector<GgufTensorPlan>& plans, const GgufStreamSource& source) {
   size_t alignment = kGgufDefaultAlignment;
   if (const GgufValue* a = metadata.find("general.alignment")) {
     const auto value = a->to_uint();
@@ -111,12 +124,16 @@ void write_gguf_file(const std::string& path, const GgufMetadata& metadata, cons
   const uint64_t data_start = file.position();
   for (size_t i = 0; i < plans.size(); ++i) {
     const auto& plan = plans[i];
-    const Tensor tensor = source(i);
-    if (tensor.dtype() != plan.dtype || tensor.shape() != plan.shape || tensor.nbytes() != sizes[i])
-      throw_error(ErrorKind::Internal, "{}: tensor '{}' was planned as {} {} but produced as {} {}", path, plan.name,
-                  dtype_name(plan.dtype), shape_to_string(plan.shape), dtype_name(tensor.dtype()),
-                  shape_to_string(tensor.shape()));
-    if (tensor.nbytes() > 0) file.write(tensor.data(), tensor.nbytes());
+    const uint64_t start = file.position();
+    source(i, [&](const uint8_t* data, size_t n) {
+      if (file.position() - start + n > sizes[i])
+        throw_error(ErrorKind::Internal, "{}: tensor '{}' produced more than its planned {} bytes ({} {})", path,
+                    plan.name, sizes[i], dtype_name(plan.dtype), shape_to_string(plan.shape));
+      if (n > 0) file.write(data, n);
+    });
+    if (file.position() - start != sizes[i])
+      throw_error(ErrorKind::Internal, "{}: tensor '{}' was planned as {} bytes ({} {}) but produced {}", path,
+                  plan.name, sizes[i], dtype_name(plan.dtype), shape_to_string(plan.shape), file.position() - start);
     const uint64_t written = file.position() - data_start;
     file.write_zeros(align_up(written, alignment) - written);
   }

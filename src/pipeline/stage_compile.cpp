@@ -1,10 +1,12 @@
 // The compile stage: write a model for a runtime. GGUF and HF change nothing but the storage type
 // (F32/F16/BF16, or Q8_0 for GGUF); ONNX also offers the weight-only integer encodings ONNX Runtime runs natively
 // (int8 QDQ, int8 with dynamic activations, int4 MatMulNBits).
+#include <algorithm>
 #include <cstdio>
 
 #include "stages.h"
 #include "slmopt/core/error.h"
+#include "slmopt/core/mapped_file.h"
 #include "slmopt/core/progress.h"
 #include "slmopt/io/gguf.h"
 #include "slmopt/io/hf.h"
@@ -71,6 +73,18 @@ void run_compile(PipelineContext& ctx, const OptionValues& v) {
     options.encode = [](const Tensor& t, DType dtype) {
       const Tensor q = quantize_tensor(t, dtype, nullptr);
       return std::vector<uint8_t>(q.data(), q.data() + q.nbytes());
+    };
+    options.encode_streamed = [](const Tensor& t, DType dtype, const std::function<void(const uint8_t*, size_t)>& write) {
+      // Row chunks of about 4 MB, the mapped input dropped behind each (see TensorQuantizer::encode_streamed).
+      const size_t out_row = row_bytes(dtype, t.cols()), in_row = t.nbytes() / static_cast<size_t>(t.rows());
+      const int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>((size_t{4} << 20) / out_row));
+      std::vector<uint8_t> buffer(static_cast<size_t>(std::min(chunk, t.rows())) * out_row);
+      for (int64_t r0 = 0; r0 < t.rows(); r0 += chunk) {
+        const int64_t r1 = std::min(t.rows(), r0 + chunk);
+        quantize_rows(t, dtype, r0, r1, nullptr, Encoder::Fast, buffer.data());
+        write(buffer.data(), static_cast<size_t>(r1 - r0) * out_row);
+        release_mapped_pages(t.data() + static_cast<size_t>(r0) * in_row, static_cast<size_t>(r1 - r0) * in_row);
+      }
     };
     write_gguf(model, output, options);
   } else if (format == "hf") {

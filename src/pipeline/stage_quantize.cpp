@@ -145,7 +145,7 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
     throw_error(ErrorKind::Usage, "--type '{}' is neither a preset ({}) nor an integer grid (int2, int3, int4, int8)",
                 o.type, preset_names());
   const auto encoder = encoder_from_name(o.encoder);
-  if (!encoder) throw_error(ErrorKind::Usage, "--encoder '{}': choose search, reference or llama", o.encoder);
+  if (!encoder) throw_error(ErrorKind::Usage, "--encoder '{}': choose fast, search, reference or llama", o.encoder);
   if (int_bits && o.format == "gguf")
     throw_error(ErrorKind::Usage, "--type {} is an integer grid: write it with --format hf (GPTQ/AWQ checkpoint) or "
                 "--format onnx (MatMulNBits); GGUF takes presets such as q4_0 or q4_k_m", o.type);
@@ -240,6 +240,9 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
       return target;
     };
     gguf.encode = [&](const Tensor& t, DType dtype) { return quantizer->encode(t, dtype); };
+    gguf.encode_streamed = [&](const Tensor& t, DType dtype, const std::function<void(const uint8_t*, size_t)>& write) {
+      quantizer->encode_streamed(t, dtype, write);
+    };
     write_gguf(model, o.output, gguf);
     progress.finish();
   } else if (o.format == "hf") {
@@ -321,8 +324,9 @@ StageInfo quantize_stage() {
       list_option("type-for", "PATTERN=TYPE: store matching tensors as TYPE (glob on HF or GGUF names, or re:REGEX); "
                   "repeatable, first match wins"),
       list_option("keep", "PATTERN: leave matching tensors in their current type; repeatable"),
-      string_option("encoder", "search", "Block encoder: search (default: never worse than llama.cpp's on weighted "
-                    "error), reference (llama.cpp's quantize_row_*_ref, bit for bit), llama (llama.cpp's own)"),
+      string_option("encoder", "fast", "Block encoder: fast (default: llama.cpp's blocks polished, never worse on "
+                    "weighted error, about its speed), search (exhaustive: lowest error, several times slower), "
+                    "reference (llama.cpp's quantize_row_*_ref, bit for bit), llama (llama.cpp's own)"),
   };
   for (auto& spec : calibration_option_specs(128, "Calibration windows (default 128)", 0,
                                              "Tokens per calibration window (default: min(model context, 512))",

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ggml_compatible.h"
+#include "lane_vector.h"
 #include "quant_math.h"
 #include "search_encoders.h"
 #include "slmopt/core/error.h"
@@ -26,20 +27,21 @@ struct EncoderTraits {
   void (*reference)(const float* x, uint8_t* dst, int64_t n);
   void (*llama)(const float* x, uint8_t* dst, int64_t n, const float* importance);
   void (*search)(const float* x, uint8_t* dst, int64_t n, const float* importance);
+  void (*fast)(const float* x, uint8_t* dst, int64_t n, const float* importance);
 };
 
 constexpr EncoderTraits kEncoders[] = {
-    {DType::Q4_0, ggml_reference_q4_0, ggml_chunk_q4_0, search_q4_0},
-    {DType::Q4_1, ggml_reference_q4_1, ggml_chunk_q4_1, search_q4_1},
-    {DType::Q5_0, ggml_reference_q5_0, ggml_chunk_q5_0, search_q5_0},
-    {DType::Q5_1, ggml_reference_q5_1, ggml_chunk_q5_1, search_q5_1},
-    {DType::Q8_0, ggml_reference_q8_0, ggml_chunk_q8_0, search_q8_0},
-    {DType::Q2_K, ggml_reference_q2_k, ggml_chunk_q2_k, search_q2_k},
-    {DType::Q3_K, ggml_reference_q3_k, ggml_chunk_q3_k, search_q3_k},
-    {DType::Q4_K, ggml_reference_q4_k, ggml_chunk_q4_k, search_q4_k},
-    {DType::Q5_K, ggml_reference_q5_k, ggml_chunk_q5_k, search_q5_k},
-    {DType::Q6_K, ggml_reference_q6_k, ggml_chunk_q6_k, search_q6_k},
-    {DType::IQ4_NL, ggml_reference_iq4_nl, ggml_chunk_iq4_nl, search_iq4_nl},
+    {DType::Q4_0, ggml_reference_q4_0, ggml_chunk_q4_0, search_q4_0, fast_q4_0},
+    {DType::Q4_1, ggml_reference_q4_1, ggml_chunk_q4_1, search_q4_1, fast_q4_1},
+    {DType::Q5_0, ggml_reference_q5_0, ggml_chunk_q5_0, search_q5_0, fast_q5_0},
+    {DType::Q5_1, ggml_reference_q5_1, ggml_chunk_q5_1, search_q5_1, fast_q5_1},
+    {DType::Q8_0, ggml_reference_q8_0, ggml_chunk_q8_0, search_q8_0, fast_q8_0},
+    {DType::Q2_K, ggml_reference_q2_k, ggml_chunk_q2_k, search_q2_k, fast_q2_k},
+    {DType::Q3_K, ggml_reference_q3_k, ggml_chunk_q3_k, search_q3_k, fast_q3_k},
+    {DType::Q4_K, ggml_reference_q4_k, ggml_chunk_q4_k, search_q4_k, fast_q4_k},
+    {DType::Q5_K, ggml_reference_q5_k, ggml_chunk_q5_k, search_q5_k, fast_q5_k},
+    {DType::Q6_K, ggml_reference_q6_k, ggml_chunk_q6_k, search_q6_k, fast_q6_k},
+    {DType::IQ4_NL, ggml_reference_iq4_nl, ggml_chunk_iq4_nl, search_iq4_nl, fast_iq4_nl},
 };
 
 const EncoderTraits* find_encoder(DType dtype) {
@@ -51,8 +53,12 @@ const EncoderTraits* find_encoder(DType dtype) {
 // Largest magnitude accepted: every block type stores f16 scales, and beyond the f16 range they overflow.
 constexpr float kMaxMagnitude = 65504.0f;
 
-// Index of the first element that cannot be encoded (-1 if none) and what is wrong with it.
+// Index of the first element that cannot be encoded (-1 if none) and what is wrong with it. The common case (a
+// clean row) is one branch-free pass; only a bad row is scanned again for the message.
 int64_t find_bad_value(const float* src, int64_t n, const char** what) {
+  int clean = 1;
+  for (int64_t i = 0; i < n; ++i) clean &= static_cast<int>(std::fabs(src[i]) <= kMaxMagnitude);  // NaN fails too
+  if (clean) return -1;
   for (int64_t i = 0; i < n; ++i) {
     if (!std::isfinite(src[i])) {
       *what = "non-finite value";
@@ -64,6 +70,46 @@ int64_t find_bad_value(const float* src, int64_t n, const char** what) {
     }
   }
   return -1;
+}
+
+// Error sums of one row (see RowErrorSums), accumulated in float per 8-element lane and 256-element stretch,
+// then in double: a report figure, cheap next to the encoding it describes.
+RowErrorSums row_error_sums(const float* x, const float* y, const float* w, int64_t n) {
+  RowErrorSums s;
+  int64_t c0 = 0;
+  for (; c0 + 256 <= n; c0 += 256) {
+    F8 e = splat(0.f), en = splat(0.f), we = splat(0.f), wen = splat(0.f);
+    for (int64_t c = c0; c < c0 + 256; c += kLanes) {
+      F8 xv, yv;
+      std::memcpy(&xv, x + c, sizeof(F8));
+      std::memcpy(&yv, y + c, sizeof(F8));
+      const F8 d = xv - yv;
+      e += d * d;
+      en += xv * xv;
+      if (w) {
+        F8 wv;
+        std::memcpy(&wv, w + c, sizeof(F8));
+        we += wv * d * d;
+        wen += wv * xv * xv;
+      }
+    }
+    for (int k = 0; k < kLanes; ++k) {
+      s.error += e[k];
+      s.energy += en[k];
+      s.weighted_error += we[k];
+      s.weighted_energy += wen[k];
+    }
+  }
+  for (int64_t c = c0; c < n; ++c) {  // the tail, in double
+    const double d = static_cast<double>(x[c]) - y[c], xx = static_cast<double>(x[c]) * x[c];
+    s.error += d * d;
+    s.energy += xx;
+    if (w) {
+      s.weighted_error += w[c] * d * d;
+      s.weighted_energy += w[c] * xx;
+    }
+  }
+  return s;
 }
 
 // Index of the first importance weight that is negative or not finite, -1 if none.
@@ -86,6 +132,7 @@ void encode_unchecked(Encoder encoder, const EncoderTraits& e, const float* src,
     case Encoder::Reference: return e.reference(src, dst, n);
     case Encoder::Llama: return e.llama(src, dst, n, importance);
     case Encoder::Search: return e.search(src, dst, n, importance);
+    case Encoder::Fast: return e.fast(src, dst, n, importance);
   }
 }
 
@@ -125,6 +172,7 @@ void keep_better_block(DType dtype, const float* x, const float* w, int block_el
 
 std::string_view encoder_name(Encoder encoder) {
   switch (encoder) {
+    case Encoder::Fast: return "fast";
     case Encoder::Search: return "search";
     case Encoder::Reference: return "reference";
     case Encoder::Llama: return "llama";
@@ -133,7 +181,7 @@ std::string_view encoder_name(Encoder encoder) {
 }
 
 std::optional<Encoder> encoder_from_name(std::string_view name) {
-  for (const Encoder e : {Encoder::Search, Encoder::Reference, Encoder::Llama})
+  for (const Encoder e : {Encoder::Fast, Encoder::Search, Encoder::Reference, Encoder::Llama})
     if (encoder_name(e) == name) return e;
   return std::nullopt;
 }
@@ -141,7 +189,7 @@ std::optional<Encoder> encoder_from_name(std::string_view name) {
 bool can_encode(DType dtype) { return find_encoder(dtype) != nullptr; }
 
 void quantize_row(DType dtype, const float* src, uint8_t* dst, int64_t n, const float* importance) {
-  quantize_row(Encoder::Search, dtype, src, dst, n, importance);
+  quantize_row(Encoder::Fast, dtype, src, dst, n, importance);
 }
 
 void quantize_row(Encoder encoder, DType dtype, const float* src, uint8_t* dst, int64_t n, const float* importance) {
@@ -158,18 +206,21 @@ void quantize_row(Encoder encoder, DType dtype, const float* src, uint8_t* dst, 
   encode_unchecked(encoder, *e, src, dst, n, importance);
 }
 
-Tensor quantize_tensor(const Tensor& src, DType dtype, const float* importance_per_column, Encoder encoder) {
+void quantize_rows(const Tensor& src, DType dtype, int64_t row_begin, int64_t row_end,
+                   const float* importance_per_column, Encoder encoder, uint8_t* dst, RowErrorSums* errors) {
   const bool plain = dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16;
   const EncoderTraits* e = find_encoder(dtype);
   if (!plain && !e)
     throw_error(ErrorKind::Unsupported, "tensor '{}': no encoder for {}", src.name(), dtype_name(dtype));
-  const int64_t cols = src.cols(), rows = src.rows();
+  const int64_t cols = src.cols();
   const auto& t = traits(dtype);
   if (cols % t.block_size != 0)
     throw_error(ErrorKind::BadInput, "tensor '{}': rows of {} elements are not a whole number of {}-element {} blocks",
                 src.name(), cols, t.block_size, t.name);
+  if (row_begin < 0 || row_end > src.rows() || row_begin > row_end)
+    throw_error(ErrorKind::Internal, "tensor '{}': rows {}..{} outside 0..{}", src.name(), row_begin, row_end,
+                src.rows());
   const size_t out_row_bytes = row_bytes(dtype, cols);
-  std::vector<uint8_t> out(static_cast<size_t>(rows) * out_row_bytes);
   const int64_t bad_weight = plain ? -1 : find_bad_importance(importance_per_column, cols);
   if (bad_weight >= 0)
     throw_error(ErrorKind::BadInput, "tensor '{}': negative or non-finite importance for column {}", src.name(),
@@ -177,24 +228,38 @@ Tensor quantize_tensor(const Tensor& src, DType dtype, const float* importance_p
   // Rows are independent, so any split over threads gives the same bytes.
   const size_t min_rows = static_cast<size_t>(std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)));
   parallel_for(
-      static_cast<size_t>(rows),
+      static_cast<size_t>(row_end - row_begin),
       [&](size_t begin, size_t end) {
-        std::vector<float> row(static_cast<size_t>(cols));
-        for (size_t r = begin; r < end; ++r) {
-          src.rows_to_f32(static_cast<int64_t>(r), static_cast<int64_t>(r) + 1, row.data());
-          uint8_t* dst = out.data() + r * out_row_bytes;
+        std::vector<float> row(static_cast<size_t>(cols)), decoded(errors ? static_cast<size_t>(cols) : 0);
+        for (size_t k = begin; k < end; ++k) {
+          const int64_t r = row_begin + static_cast<int64_t>(k);
+          src.rows_to_f32(r, r + 1, row.data());
+          uint8_t* out = dst + k * out_row_bytes;
           if (plain) {
-            convert_row(dtype, row.data(), dst, cols);
-            continue;
+            convert_row(dtype, row.data(), out, cols);
+          } else {
+            const char* what = nullptr;
+            const int64_t bad = find_bad_value(row.data(), cols, &what);
+            if (bad >= 0)
+              throw_error(ErrorKind::BadInput, "tensor '{}': {} at row {}, column {}", src.name(), what, r, bad);
+            encode_unchecked(encoder, *e, row.data(), out, cols, importance_per_column);
           }
-          const char* what = nullptr;
-          const int64_t bad = find_bad_value(row.data(), cols, &what);
-          if (bad >= 0)
-            throw_error(ErrorKind::BadInput, "tensor '{}': {} at row {}, column {}", src.name(), what, r, bad);
-          encode_unchecked(encoder, *e, row.data(), dst, cols, importance_per_column);
+          if (!errors) continue;
+          dequantize_row(dtype, out, decoded.data(), cols);
+          const RowErrorSums s = row_error_sums(row.data(), decoded.data(), importance_per_column, cols);
+          errors[k] = s;
         }
       },
       min_rows);
+}
+
+Tensor quantize_tensor(const Tensor& src, DType dtype, const float* importance_per_column, Encoder encoder) {
+  const auto& t = traits(dtype);
+  if (src.cols() % t.block_size != 0)  // before row_bytes, whose message would not name the tensor
+    throw_error(ErrorKind::BadInput, "tensor '{}': rows of {} elements are not a whole number of {}-element {} blocks",
+                src.name(), src.cols(), t.block_size, t.name);
+  std::vector<uint8_t> out(static_cast<size_t>(src.rows()) * row_bytes(dtype, src.cols()));
+  quantize_rows(src, dtype, 0, src.rows(), importance_per_column, encoder, out.data());
   return Tensor::owned(src.name(), src.shape(), dtype, std::move(out));
 }
 

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "ggml_compatible.h"
+#include "lane_vector.h"
 #include "quant_math.h"
 
 namespace slmopt::quant_detail {
@@ -30,35 +31,53 @@ float ggml_make_qx(int n, int nmax, const float* x, int8_t* L, const float* qw) 
     std::fill(L, L + n, int8_t{0});
     return 0.f;
   }
-  auto weight = [&](int i) { return qw ? qw[i] : x[i] * x[i]; };
+  float w[256];
+  for (int i = 0; i < n; ++i) w[i] = qw ? qw[i] : x[i] * x[i];
   float iscale = static_cast<float>(-nmax) / max;
   float sumlx = 0, suml2 = 0;
   for (int i = 0; i < n; ++i) {
     const int l = clamp_int(nearest_int(iscale * x[i]), -nmax, nmax - 1);
     L[i] = static_cast<int8_t>(l + nmax);
-    const float w = weight(i);
     const float lf = static_cast<float>(l);
-    sumlx += w * x[i] * lf;
-    suml2 += w * lf * lf;
+    sumlx += w[i] * x[i] * lf;
+    suml2 += w[i] * lf * lf;
   }
   float scale = suml2 != 0 ? sumlx / suml2 : 0.0f;
   float best = scale * sumlx;
-  for (int is = -9; is <= 9; ++is) {
-    if (is == 0) continue;
-    iscale = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(is)) / max;
-    sumlx = suml2 = 0;
+  // The 18 trial scales (is = -9..-1, 1..9), one per lane; the sums run in ggml's element order per lane, and
+  // the winner is picked in ggml's trial order afterwards.
+  constexpr int kTrials = 18, kVectors = (kTrials + kLanes - 1) / kLanes;
+  float trial_is[kVectors * kLanes], trial_lx[kVectors * kLanes], trial_l2[kVectors * kLanes];
+  for (int t = 0; t < kVectors * kLanes; ++t) {
+    const int k = std::min(t, kTrials - 1);  // padding lanes repeat the last trial and are never read
+    trial_is[t] = static_cast<float>(k < 9 ? k - 9 : k - 8);
+  }
+  const F8 vmax = splat(max), vnmax = splat(static_cast<float>(nmax));
+  for (int v = 0; v < kVectors; ++v) {
+    F8 is;
+    std::memcpy(&is, trial_is + v * kLanes, sizeof(F8));
+    const F8 iscale_v = -(vnmax + splat(0.1f) * is) / vmax;
+    F8 lx = splat(0.f), l2 = splat(0.f);
     for (int i = 0; i < n; ++i) {
-      const float lf = static_cast<float>(clamp_int(nearest_int(iscale * x[i]), -nmax, nmax - 1));
-      const float w = weight(i);
-      sumlx += w * x[i] * lf;
-      suml2 += w * lf * lf;
+      const F8 lf = clamp8(round_even(iscale_v * x[i]), static_cast<float>(-nmax), static_cast<float>(nmax - 1));
+      lx += w[i] * x[i] * lf;
+      l2 += w[i] * lf * lf;
     }
-    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-      for (int i = 0; i < n; ++i)
-        L[i] = static_cast<int8_t>(nmax + clamp_int(nearest_int(iscale * x[i]), -nmax, nmax - 1));
-      scale = sumlx / suml2;
-      best = scale * sumlx;
+    std::memcpy(trial_lx + v * kLanes, &lx, sizeof(F8));
+    std::memcpy(trial_l2 + v * kLanes, &l2, sizeof(F8));
+  }
+  int winner = -1;
+  for (int t = 0; t < kTrials; ++t) {
+    if (trial_l2[t] > 0 && trial_lx[t] * trial_lx[t] > best * trial_l2[t]) {
+      winner = t;
+      scale = trial_lx[t] / trial_l2[t];
+      best = scale * trial_lx[t];
     }
+  }
+  if (winner >= 0) {
+    iscale = -(static_cast<float>(nmax) + 0.1f * trial_is[winner]) / max;
+    for (int i = 0; i < n; ++i)
+      L[i] = static_cast<int8_t>(nmax + clamp_int(nearest_int(iscale * x[i]), -nmax, nmax - 1));
   }
   return scale;
 }
@@ -149,40 +168,49 @@ float make_qkx(int n, int nmax, const float* x, const float* weights, uint8_t* L
     *the_min = -min;
     return scale;
   }
-  for (int is = 0; is <= nstep; ++is) {
-    iscale = (rmin + rdelta * static_cast<float>(is) + static_cast<float>(nmax)) / (max - min);
-    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+  // One trial scale per lane (see lane_vector.h): sums and errors in ggml's element order, then the trials
+  // compared in ggml's order. ggml's loop reuses the best offset found so far (`min`) in later trials, so a
+  // batch is valid only up to its first winner: the next batch starts right after it, with the new offset.
+  float w[256];
+  for (int i = 0; i < n; ++i) w[i] = weight(i);
+  F8 lv[256];
+  int is0 = 0;
+  while (is0 <= nstep) {
+    const F8 iscale_v = (splat(rmin) + splat(rdelta) * iota8(is0) + splat(static_cast<float>(nmax))) / (max - min);
+    F8 sum_l = splat(0.f), sum_l2 = splat(0.f), sum_xl = splat(0.f);
     for (int i = 0; i < n; ++i) {
-      const int l = clamp_int(nearest_int(iscale * (x[i] - min)), 0, nmax);
-      Laux[i] = static_cast<uint8_t>(l);
-      const float w = weight(i);
-      const float lf = static_cast<float>(l);
-      sum_l += w * lf;
-      sum_l2 += w * lf * lf;
-      sum_xl += w * lf * x[i];
+      const F8 lf = clamp8(round_even(iscale_v * (x[i] - min)), 0.f, static_cast<float>(nmax));
+      lv[i] = lf;
+      const F8 wl = w[i] * lf;
+      sum_l += wl;
+      sum_l2 += wl * lf;
+      sum_xl += wl * x[i];
     }
-    const float D = sum_w * sum_l2 - sum_l * sum_l;
-    if (D > 0) {
-      float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-      float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-      if (this_min > 0) {
-        this_min = 0;
-        this_scale = sum_xl / sum_l2;
-      }
-      float cur_error = 0;
-      for (int i = 0; i < n; ++i) {
-        float diff = this_scale * static_cast<float>(Laux[i]) + this_min - x[i];
-        diff = use_mad ? std::fabs(diff) : diff * diff;
-        cur_error += weight(i) * diff;
-      }
-      if (cur_error < best_error) {
-        std::memcpy(L, Laux, static_cast<size_t>(n));
-        best_error = cur_error;
-        scale = this_scale;
-        min = this_min;
-      }
+    const F8 D = sum_w * sum_l2 - sum_l * sum_l;
+    F8 this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+    F8 this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+    const auto positive = this_min > splat(0.f);
+    this_scale = positive ? sum_xl / sum_l2 : this_scale;
+    this_min = positive ? splat(0.f) : this_min;
+    F8 cur_error = splat(0.f);
+    for (int i = 0; i < n; ++i) {
+      F8 diff = this_scale * lv[i] + this_min - x[i];
+      diff = use_mad ? abs8(diff) : diff * diff;
+      cur_error += w[i] * diff;
     }
+    int next = is0 + kLanes;
+    for (int k = 0; k < kLanes && is0 + k <= nstep; ++k) {
+      if (!(D[k] > 0) || !(cur_error[k] < best_error)) continue;
+      for (int i = 0; i < n; ++i) L[i] = static_cast<uint8_t>(lv[i][k]);
+      best_error = cur_error[k];
+      scale = this_scale[k];
+      min = this_min[k];
+      next = is0 + k + 1;
+      break;
+    }
+    is0 = next;
   }
+  (void)Laux;  // ggml's scratch levels: the lanes hold them here
   *the_min = -min;
   return scale;
 }

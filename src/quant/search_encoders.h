@@ -23,6 +23,21 @@ void search_q4_k(const float* x, uint8_t* dst, int64_t n, const float* importanc
 void search_q5_k(const float* x, uint8_t* dst, int64_t n, const float* importance);
 void search_q6_k(const float* x, uint8_t* dst, int64_t n, const float* importance);
 
+// Encoder::Fast: llama.cpp's own block (the exact replica of ggml_compatible.h), then a cheap polish per block
+// (least-squares rescaling of its integers, re-rounding, re-picked K sub-scales), kept only where it decodes to
+// a strictly smaller weighted error: never worse than llama.cpp, at about llama.cpp's cost.
+void fast_q4_0(const float* x, uint8_t* dst, int64_t n, const float* importance);
+void fast_q4_1(const float* x, uint8_t* dst, int64_t n, const float* importance);
+void fast_q5_0(const float* x, uint8_t* dst, int64_t n, const float* importance);
+void fast_q5_1(const float* x, uint8_t* dst, int64_t n, const float* importance);
+void fast_q8_0(const float* x, uint8_t* dst, int64_t n, const float* importance);
+void fast_iq4_nl(const float* x, uint8_t* dst, int64_t n, const float* importance);
+void fast_q2_k(const float* x, uint8_t* dst, int64_t n, const float* importance);
+void fast_q3_k(const float* x, uint8_t* dst, int64_t n, const float* importance);
+void fast_q4_k(const float* x, uint8_t* dst, int64_t n, const float* importance);
+void fast_q5_k(const float* x, uint8_t* dst, int64_t n, const float* importance);
+void fast_q6_k(const float* x, uint8_t* dst, int64_t n, const float* importance);
+
 // Replaces the block at `current` (length block_bytes, holding block_elems elements of x) by `candidate` when
 // the candidate decodes to a strictly smaller weighted error. w may be null (plain squared error).
 void keep_better_block(DType dtype, const float* x, const float* w, int block_elems, uint8_t* current,

@@ -14,6 +14,7 @@
 
 #include "ggml_compatible.h"
 #include "kquant_pack.h"
+#include "lane_vector.h"
 #include "quant_math.h"
 #include "scale_fit.h"
 #include "search_encoders.h"
@@ -65,9 +66,32 @@ double min_sub_error(const float* x, const float* w, int n, int nmax, float d, f
   return err;
 }
 
+// min_sub_error eight elements at a time (n a multiple of 8): the same levels and per-element errors, summed in
+// another order. The fast encoder's polish uses it; its final choice is re-checked in double.
+double min_sub_error_lanes(const float* x, const float* w, int n, int nmax, float d, float dmin, int sc, int mn,
+                           uint8_t* levels) {
+  const float dl = d * static_cast<float>(sc);
+  const float ml = dmin * static_cast<float>(mn);
+  const float inv = dl != 0 ? 1.0f / dl : 0.0f;
+  F8 err = splat(0.f);
+  for (int v = 0; v < n; v += kLanes) {
+    F8 xv, wv;
+    std::memcpy(&xv, x + v, sizeof(F8));
+    std::memcpy(&wv, w + v, sizeof(F8));
+    const F8 q = clamp8(round_even(clamp8((xv + ml) * inv, -1.0f, nmax + 1.0f)), 0.f, static_cast<float>(nmax));
+    const F8 diff = xv - (dl * q - ml);
+    err += wv * diff * diff;
+    const I8 qi = __builtin_convertvector(q, I8);
+    for (int k = 0; k < kLanes; ++k) levels[v + k] = static_cast<uint8_t>(qi[k]);
+  }
+  float total = 0;
+  for (int k = 0; k < kLanes; ++k) total += err[k];
+  return total;
+}
+
 // For stored d and dmin, picks every sub-block's integer scale and minimum around its continuous fit.
 MinChoice choose_min_subscales(const float* x, const float* w, const MinLayout& lay, const AffineFit* fits,
-                               uint16_t d_h, uint16_t dmin_h) {
+                               uint16_t d_h, uint16_t dmin_h, bool lanes = false) {
   MinChoice c;
   c.d = f16_to_f32(d_h);
   c.dmin = f16_to_f32(dmin_h);
@@ -81,7 +105,8 @@ MinChoice choose_min_subscales(const float* x, const float* w, const MinLayout& 
     double best = -1;
     for (int sc = sc0; sc <= std::min(sc0 + 1, lay.scale_max); ++sc) {
       for (int mn = mn0; mn <= std::min(mn0 + 1, lay.scale_max); ++mn) {
-        const double err = min_sub_error(xs, ws, lay.sub_size, lay.nmax, c.d, c.dmin, sc, mn, levels);
+        const double err = lanes ? min_sub_error_lanes(xs, ws, lay.sub_size, lay.nmax, c.d, c.dmin, sc, mn, levels)
+                                 : min_sub_error(xs, ws, lay.sub_size, lay.nmax, c.d, c.dmin, sc, mn, levels);
         if (best < 0 || err < best) {
           best = err;
           c.sc[j] = static_cast<uint8_t>(sc);
@@ -185,7 +210,28 @@ double sym_sub_error(const float* x, const float* w, const SymLayout& lay, float
   return err;
 }
 
-SymChoice choose_sym_subscales(const float* x, const float* w, const SymLayout& lay, const float* s, uint16_t d_h) {
+// sym_sub_error eight elements at a time (see min_sub_error_lanes).
+double sym_sub_error_lanes(const float* x, const float* w, const SymLayout& lay, float d, int sc, int8_t* q) {
+  const float dl = d * static_cast<float>(sc);
+  const float inv = dl != 0 ? 1.0f / dl : 0.0f;
+  F8 err = splat(0.f);
+  for (int v = 0; v < 16; v += kLanes) {
+    F8 xv, wv;
+    std::memcpy(&xv, x + v, sizeof(F8));
+    std::memcpy(&wv, w + v, sizeof(F8));
+    const F8 l = round_even(clamp8(xv * inv, static_cast<float>(lay.q_lo), static_cast<float>(lay.q_hi)));
+    const F8 diff = xv - dl * l;
+    err += wv * diff * diff;
+    const I8 li = __builtin_convertvector(l, I8);
+    for (int k = 0; k < kLanes; ++k) q[v + k] = static_cast<int8_t>(li[k]);
+  }
+  float total = 0;
+  for (int k = 0; k < kLanes; ++k) total += err[k];
+  return total;
+}
+
+SymChoice choose_sym_subscales(const float* x, const float* w, const SymLayout& lay, const float* s, uint16_t d_h,
+                               bool lanes = false) {
   SymChoice c;
   c.d = f16_to_f32(d_h);
   int8_t q[16];
@@ -193,7 +239,8 @@ SymChoice choose_sym_subscales(const float* x, const float* w, const SymLayout& 
     const int sc0 = c.d != 0 ? floor_clamped(s[j] / c.d, lay.sc_lo, lay.sc_hi) : 0;
     double best = -1;
     for (int sc = sc0; sc <= std::min(sc0 + 1, lay.sc_hi); ++sc) {
-      const double err = sym_sub_error(x + 16 * j, w + 16 * j, lay, c.d, sc, q);
+      const double err = lanes ? sym_sub_error_lanes(x + 16 * j, w + 16 * j, lay, c.d, sc, q)
+                               : sym_sub_error(x + 16 * j, w + 16 * j, lay, c.d, sc, q);
       if (best < 0 || err < best) {
         best = err;
         c.sc[j] = sc;
@@ -307,6 +354,174 @@ void build_q6_k(const float* x, const float* w, Q6_K& b) {
   pack_q6k_levels(levels, b.ql, b.qh);
 }
 
+// ---- Encoder::Fast: llama.cpp's block, then a cheap polish ----
+//
+// The fast encoder starts from llama.cpp's own block (the exact replica) and improves it where a couple of
+// least-squares steps can: refit the super-scale(s) to the block's integers, re-pick every sub-block's integer
+// scale (and minimum) from the two (four) around its current value with the elements re-rounded, and keep the
+// result only if its error is smaller. That costs a few passes over the block against llama.cpp's ~20-40 trial
+// scales per sub-block, so the encoder stays as fast as llama.cpp's while never being worse.
+
+// Sub-scales and minima of a stored K block with a minimum, as the continuous fits the chooser starts from.
+void stored_min_fits(const MinLayout& lay, float d, float dmin, const uint8_t* sc, const uint8_t* mn, AffineFit* fits) {
+  for (int j = 0; j < lay.n_sub; ++j) {
+    fits[j].scale = d * static_cast<float>(sc[j]);
+    fits[j].offset = -(dmin * static_cast<float>(mn[j]));
+  }
+}
+
+// Returns true (and fills `out`) when the polish beat the stored choice.
+bool polish_min_superblock(const float* x, const float* w, const MinLayout& lay, uint16_t d_h, uint16_t dmin_h,
+                           const uint8_t* sc, const uint8_t* mn, MinChoice& out) {
+  MinChoice cur;
+  cur.d = f16_to_f32(d_h);
+  cur.dmin = f16_to_f32(dmin_h);
+  for (int j = 0; j < lay.n_sub; ++j) {
+    cur.sc[j] = sc[j];
+    cur.mn[j] = mn[j];
+    cur.error += min_sub_error_lanes(x + j * lay.sub_size, w + j * lay.sub_size, lay.sub_size, lay.nmax, cur.d,
+                                     cur.dmin, sc[j], mn[j], cur.L + j * lay.sub_size);
+  }
+  AffineFit fits[16];
+  stored_min_fits(lay, cur.d, cur.dmin, sc, mn, fits);
+  bool improved = false;
+  for (int iter = 0; iter < 2; ++iter) {
+    float d, dmin;
+    if (!refit_min_superscales(x, w, lay, cur, d, dmin)) break;
+    const uint16_t dh = f32_to_f16(d), mh = f32_to_f16(dmin);
+    if (!std::isfinite(f16_to_f32(dh)) || !std::isfinite(f16_to_f32(mh))) break;
+    const MinChoice c = choose_min_subscales(x, w, lay, fits, dh, mh, true);
+    if (!(c.error < cur.error)) break;
+    cur = c;
+    improved = true;
+  }
+  if (improved) out = cur;
+  return improved;
+}
+
+bool polish_sym_superblock(const float* x, const float* w, const SymLayout& lay, uint16_t d_h, const int* sc,
+                           SymChoice& out) {
+  SymChoice cur;
+  cur.d = f16_to_f32(d_h);
+  float s[16];
+  for (int j = 0; j < 16; ++j) {
+    cur.sc[j] = sc[j];
+    s[j] = cur.d * static_cast<float>(sc[j]);
+    cur.error += sym_sub_error_lanes(x + 16 * j, w + 16 * j, lay, cur.d, sc[j], cur.q + 16 * j);
+  }
+  bool improved = false;
+  for (int iter = 0; iter < 2; ++iter) {
+    double sxa = 0, saa = 0;
+    for (int e = 0; e < kQKK; ++e) {
+      const double a = static_cast<double>(cur.sc[e / 16]) * cur.q[e];
+      sxa += w[e] * x[e] * a;
+      saa += w[e] * a * a;
+    }
+    if (!(saa > 0)) break;
+    const uint16_t dh = f32_to_f16(static_cast<float>(sxa / saa));
+    if (!std::isfinite(f16_to_f32(dh))) break;
+    const SymChoice c = choose_sym_subscales(x, w, lay, s, dh, true);
+    if (!(c.error < cur.error)) break;
+    cur = c;
+    improved = true;
+  }
+  if (improved) out = cur;
+  return improved;
+}
+
+// The row loop of the fast encoder: llama.cpp's blocks, each replaced by its polish when that decodes to a
+// strictly smaller error (keep_better_block checks in double precision).
+template <typename Block>
+void fast_superblocks(DType dtype, const float* x, uint8_t* dst, int64_t n, const float* importance,
+                      void (*llama)(const float*, uint8_t*, int64_t, const float*),
+                      bool (*polish)(const float* x, const float* w, const Block& llama, Block& b)) {
+  llama(x, dst, n, importance);
+  float ones[kQKK];
+  for (int64_t i = 0; i < n / kQKK; ++i) {
+    const float* xb = x + i * kQKK;
+    const float* w = superblock_weights(importance, i * kQKK, ones);
+    uint8_t* current = dst + static_cast<size_t>(i) * sizeof(Block);
+    Block stored, b;
+    std::memcpy(&stored, current, sizeof(Block));
+    if (polish(xb, w, stored, b))
+      keep_better_block(dtype, xb, importance ? w : nullptr, kQKK, current, reinterpret_cast<const uint8_t*>(&b),
+                        sizeof(Block));
+  }
+}
+
+template <typename Block>
+void k4_stored_scales(const Block& b, uint8_t* sc, uint8_t* mn) {
+  for (int j = 0; j < 8; ++j) unpack_k4_scale_min(b.scales, j, sc[j], mn[j]);
+}
+
+bool polish_q4_k(const float* x, const float* w, const Q4_K& stored, Q4_K& b) {
+  uint8_t sc[8], mn[8];
+  k4_stored_scales(stored, sc, mn);
+  MinChoice c;
+  if (!polish_min_superblock(x, w, {8, 32, 15, 63}, stored.d, stored.dmin, sc, mn, c)) return false;
+  b.d = f32_to_f16(c.d);
+  b.dmin = f32_to_f16(c.dmin);
+  std::memset(b.scales, 0, sizeof(b.scales));
+  for (int j = 0; j < 8; ++j) pack_k4_scale_min(b.scales, j, c.sc[j], c.mn[j]);
+  pack_q4k_levels(c.L, b.qs);
+  return true;
+}
+
+bool polish_q5_k(const float* x, const float* w, const Q5_K& stored, Q5_K& b) {
+  uint8_t sc[8], mn[8];
+  k4_stored_scales(stored, sc, mn);
+  MinChoice c;
+  if (!polish_min_superblock(x, w, {8, 32, 31, 63}, stored.d, stored.dmin, sc, mn, c)) return false;
+  b.d = f32_to_f16(c.d);
+  b.dmin = f32_to_f16(c.dmin);
+  std::memset(b.scales, 0, sizeof(b.scales));
+  for (int j = 0; j < 8; ++j) pack_k4_scale_min(b.scales, j, c.sc[j], c.mn[j]);
+  pack_q5k_levels(c.L, b.qh, b.qs);
+  return true;
+}
+
+bool polish_q2_k(const float* x, const float* w, const Q2_K& stored, Q2_K& b) {
+  uint8_t sc[16], mn[16];
+  for (int j = 0; j < 16; ++j) {
+    sc[j] = stored.scales[j] & 0xF;
+    mn[j] = static_cast<uint8_t>(stored.scales[j] >> 4);
+  }
+  MinChoice c;
+  if (!polish_min_superblock(x, w, {16, 16, 3, 15}, stored.d, stored.dmin, sc, mn, c)) return false;
+  b.d = f32_to_f16(c.d);
+  b.dmin = f32_to_f16(c.dmin);
+  for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<uint8_t>(c.sc[j] | (c.mn[j] << 4));
+  pack_two_bit_levels(c.L, b.qs);
+  return true;
+}
+
+bool polish_q3_k(const float* x, const float* w, const Q3_K& stored, Q3_K& b) {
+  int sc[16];
+  for (int j = 0; j < 16; ++j) sc[j] = static_cast<int>(unpack_q3k_scale(stored.scales, j)) - 32;
+  SymChoice c;
+  if (!polish_sym_superblock(x, w, {-4, 3, -32, 31, 2.0f, 5.5f}, stored.d, sc, c)) return false;
+  b.d = f32_to_f16(c.d);
+  std::memset(b.scales, 0, sizeof(b.scales));
+  for (int j = 0; j < 16; ++j) pack_q3k_scale(b.scales, j, static_cast<uint8_t>(c.sc[j] + 32));
+  uint8_t levels[kQKK];
+  for (int e = 0; e < kQKK; ++e) levels[e] = static_cast<uint8_t>(c.q[e] + 4);
+  pack_q3k_levels(levels, b.hmask, b.qs);
+  return true;
+}
+
+bool polish_q6_k(const float* x, const float* w, const Q6_K& stored, Q6_K& b) {
+  int sc[16];
+  for (int j = 0; j < 16; ++j) sc[j] = stored.scales[j];
+  SymChoice c;
+  if (!polish_sym_superblock(x, w, {-32, 31, -128, 127, 20.0f, 33.0f}, stored.d, sc, c)) return false;
+  b.d = f32_to_f16(c.d);
+  for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<int8_t>(c.sc[j]);
+  uint8_t levels[kQKK];
+  for (int e = 0; e < kQKK; ++e) levels[e] = static_cast<uint8_t>(c.q[e] + 32);
+  pack_q6k_levels(levels, b.ql, b.qh);
+  return true;
+}
+
 }  // namespace
 
 void search_q2_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
@@ -323,6 +538,26 @@ void search_q5_k(const float* x, uint8_t* dst, int64_t n, const float* importanc
 }
 void search_q6_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
   search_superblocks<Q6_K>(DType::Q6_K, x, dst, n, importance, ggml_chunk_q6_k, build_q6_k);
+}
+
+}  // namespace slmopt::quant_detail
+
+namespace slmopt::quant_detail {
+
+void fast_q2_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  fast_superblocks<Q2_K>(DType::Q2_K, x, dst, n, importance, ggml_chunk_q2_k, polish_q2_k);
+}
+void fast_q3_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  fast_superblocks<Q3_K>(DType::Q3_K, x, dst, n, importance, ggml_chunk_q3_k, polish_q3_k);
+}
+void fast_q4_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  fast_superblocks<Q4_K>(DType::Q4_K, x, dst, n, importance, ggml_chunk_q4_k, polish_q4_k);
+}
+void fast_q5_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  fast_superblocks<Q5_K>(DType::Q5_K, x, dst, n, importance, ggml_chunk_q5_k, polish_q5_k);
+}
+void fast_q6_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  fast_superblocks<Q6_K>(DType::Q6_K, x, dst, n, importance, ggml_chunk_q6_k, polish_q6_k);
 }
 
 }  // namespace slmopt::quant_detail

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ggml_compatible.h"
+#include "lane_vector.h"
 #include "quant_math.h"
 #include "scale_fit.h"
 #include "search_encoders.h"
@@ -118,6 +119,208 @@ void build_q5_1(const float* x, const float* w, Q5_1& b) {
   pack_five_bits(levels, b.qs, b.qh);
 }
 
+// ---- Encoder::Fast: llama.cpp's block, then a cheap polish (see search_kquants.cpp for the K-quants) ----
+
+// Level indices of a stored 32-element block (low nibbles are elements 0..15, high nibbles 16..31).
+void unpack_nibbles(const uint8_t* qs, uint8_t* levels) {
+  for (int j = 0; j < kQK / 2; ++j) {
+    levels[j] = qs[j] & 0xF;
+    levels[j + kQK / 2] = static_cast<uint8_t>(qs[j] >> 4);
+  }
+}
+
+void unpack_five_bits(const uint8_t* qs, const uint8_t* qh, uint8_t* levels) {
+  uint32_t high;
+  std::memcpy(&high, qh, 4);
+  unpack_nibbles(qs, levels);
+  for (int j = 0; j < kQK; ++j) levels[j] = static_cast<uint8_t>(levels[j] | (((high >> j) & 1) << 4));
+}
+
+// The polish of the uniform symmetric types, in lanes (32 elements = 4 vectors of 8). The errors are compared
+// in float with a relative margin, so that whatever the summation order a replacement is a real improvement.
+constexpr float kPolishMargin = 1 - 1e-5f;
+
+float hsum(F8 v) {
+  float total = 0;
+  for (int k = 0; k < kLanes; ++k) total += v[k];
+  return total;
+}
+
+// Least-squares scale for stored level values v, f16-rounded, elements re-rounded (one step: a second one gains
+// little and would double the polish's cost).
+// `v` holds the level values (level − bias) of the stored block and receives the new ones.
+bool polish_uniform(const float* x, const float* w, float lo, float hi, uint16_t& d_h, float* v) {
+  constexpr int kV = kQK / kLanes;
+  F8 xv[kV], wv[kV], lv[kV];
+  std::memcpy(xv, x, sizeof(xv));
+  std::memcpy(wv, w, sizeof(wv));
+  std::memcpy(lv, v, sizeof(lv));
+  auto error_of = [&](float d, const F8* levels) {
+    F8 e = splat(0.f);
+    for (int k = 0; k < kV; ++k) {
+      const F8 diff = xv[k] - d * levels[k];
+      e += wv[k] * diff * diff;
+    }
+    return hsum(e);
+  };
+  float best = error_of(f16_to_f32(d_h), lv);
+  bool improved = false;
+  for (int iter = 0; iter < 1; ++iter) {
+    F8 sxv = splat(0.f), svv = splat(0.f);
+    for (int k = 0; k < kV; ++k) {
+      const F8 wl = wv[k] * lv[k];
+      sxv += wl * xv[k];
+      svv += wl * lv[k];
+    }
+    const float den = hsum(svv);
+    if (!(den > 0)) break;
+    const uint16_t h = f32_to_f16(hsum(sxv) / den);
+    const float d = f16_to_f32(h);
+    if (h == d_h || !std::isfinite(d) || d == 0) break;
+    const float inv = 1.0f / d;
+    F8 trial[kV];
+    for (int k = 0; k < kV; ++k) trial[k] = clamp8(round_even(clamp8(xv[k] * inv, lo - 1, hi + 1)), lo, hi);
+    const float e = error_of(d, trial);
+    if (!(e < best * kPolishMargin)) break;
+    best = e;
+    d_h = h;
+    std::memcpy(lv, trial, sizeof(lv));
+    improved = true;
+  }
+  if (improved) std::memcpy(v, lv, sizeof(lv));
+  return improved;
+}
+
+// Level values (stored index − bias) and back.
+void to_values(const uint8_t* levels, int bias, float* v) {
+  for (int j = 0; j < kQK; ++j) v[j] = static_cast<float>(static_cast<int>(levels[j]) - bias);
+}
+void to_levels(const float* v, int bias, uint8_t* levels) {
+  for (int j = 0; j < kQK; ++j) levels[j] = static_cast<uint8_t>(static_cast<int>(v[j]) + bias);
+}
+
+bool polish_q4_0(const float* x, const float* w, const Q4_0& stored, Q4_0& b) {
+  uint8_t levels[kQK];
+  float v[kQK];
+  unpack_nibbles(stored.qs, levels);
+  to_values(levels, 8, v);
+  b.d = stored.d;
+  if (!polish_uniform(x, w, -8, 7, b.d, v)) return false;
+  to_levels(v, 8, levels);
+  pack_nibbles(levels, b.qs);
+  return true;
+}
+
+bool polish_q5_0(const float* x, const float* w, const Q5_0& stored, Q5_0& b) {
+  uint8_t levels[kQK];
+  float v[kQK];
+  unpack_five_bits(stored.qs, stored.qh, levels);
+  to_values(levels, 16, v);
+  b.d = stored.d;
+  if (!polish_uniform(x, w, -16, 15, b.d, v)) return false;
+  to_levels(v, 16, levels);
+  pack_five_bits(levels, b.qs, b.qh);
+  return true;
+}
+
+bool polish_q8_0(const float* x, const float* w, const Q8_0& stored, Q8_0& b) {
+  float v[kQK];
+  for (int j = 0; j < kQK; ++j) v[j] = static_cast<float>(stored.qs[j]);
+  b.d = stored.d;
+  if (!polish_uniform(x, w, -128, 127, b.d, v)) return false;
+  for (int j = 0; j < kQK; ++j) b.qs[j] = static_cast<int8_t>(v[j]);
+  return true;
+}
+
+bool polish_iq4_nl(const float* x, const float* w, const IQ4_NL& stored, IQ4_NL& b) {
+  const LevelGrid grid = LevelGrid::table(kIq4nlValues.data(), 16);
+  uint8_t levels[kQK];
+  unpack_nibbles(stored.qs, levels);
+  double best = 0;
+  const float d = f16_to_f32(stored.d);
+  for (int i = 0; i < kQK; ++i) {
+    const float diff = x[i] - d * grid.value(levels[i]);
+    best += static_cast<double>(w[i] * diff * diff);
+  }
+  uint16_t h = stored.d;
+  if (!refine_symmetric_f16(x, w, kQK, grid, symmetric_ls_scale(x, w, kQK, grid, levels), h, levels, best))
+    return false;
+  b.d = h;
+  pack_nibbles(levels, b.qs);
+  return true;
+}
+
+// Affine types: least squares for (scale, offset) on the stored levels, both stored in f16, re-rounded.
+bool polish_affine(const float* x, const float* w, int nmax, uint16_t& d_h, uint16_t& m_h, uint8_t* levels) {
+  double best = 0;
+  {
+    const float d = f16_to_f32(d_h), m = f16_to_f32(m_h);
+    for (int i = 0; i < kQK; ++i) {
+      const double diff = static_cast<double>(x[i]) - static_cast<double>(d * static_cast<float>(levels[i]) + m);
+      best += w[i] * diff * diff;
+    }
+  }
+  uint8_t trial[kQK];
+  bool improved = false;
+  for (int iter = 0; iter < 2; ++iter) {
+    float s, o;
+    if (!affine_ls(x, w, kQK, levels, false, s, o)) break;
+    const uint16_t dh = f32_to_f16(s), mh = f32_to_f16(o);
+    if ((dh == d_h && mh == m_h) || !std::isfinite(f16_to_f32(dh)) || !std::isfinite(f16_to_f32(mh))) break;
+    const double e = affine_assign(x, w, kQK, nmax, f16_to_f32(dh), f16_to_f32(mh), trial);
+    if (!(e < best)) break;
+    best = e;
+    d_h = dh;
+    m_h = mh;
+    std::copy(trial, trial + kQK, levels);
+    improved = true;
+  }
+  return improved;
+}
+
+bool polish_q4_1(const float* x, const float* w, const Q4_1& stored, Q4_1& b) {
+  uint8_t levels[kQK];
+  unpack_nibbles(stored.qs, levels);
+  b.d = stored.d;
+  b.m = stored.m;
+  if (!polish_affine(x, w, 15, b.d, b.m, levels)) return false;
+  pack_nibbles(levels, b.qs);
+  return true;
+}
+
+bool polish_q5_1(const float* x, const float* w, const Q5_1& stored, Q5_1& b) {
+  uint8_t levels[kQK];
+  unpack_five_bits(stored.qs, stored.qh, levels);
+  b.d = stored.d;
+  b.m = stored.m;
+  if (!polish_affine(x, w, 31, b.d, b.m, levels)) return false;
+  pack_five_bits(levels, b.qs, b.qh);
+  return true;
+}
+
+// `recheck`: confirm the polish in double precision by decoding both blocks (the uniform types' lane polish
+// compares with a margin instead, which is cheaper than the polish itself).
+template <typename Block>
+void fast_blocks(DType dtype, const float* x, uint8_t* dst, int64_t n, const float* importance,
+                 void (*llama)(const float*, uint8_t*, int64_t, const float*),
+                 bool (*polish)(const float* x, const float* w, const Block& stored, Block& b), bool recheck) {
+  llama(x, dst, n, importance);
+  float ones[kQK];
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const float* xb = x + i * kQK;
+    const float* w = block_weights(importance, i * kQK, ones, kQK);
+    uint8_t* current = dst + static_cast<size_t>(i) * sizeof(Block);
+    Block stored, b;
+    std::memcpy(&stored, current, sizeof(Block));
+    if (!polish(xb, w, stored, b)) continue;
+    if (recheck)
+      keep_better_block(dtype, xb, importance ? w : nullptr, kQK, current, reinterpret_cast<const uint8_t*>(&b),
+                        sizeof(Block));
+    else
+      std::memcpy(current, &b, sizeof(Block));
+  }
+}
+
 }  // namespace
 
 void search_q4_0(const float* x, uint8_t* dst, int64_t n, const float* importance) {
@@ -137,6 +340,25 @@ void search_q8_0(const float* x, uint8_t* dst, int64_t n, const float* importanc
 }
 void search_iq4_nl(const float* x, uint8_t* dst, int64_t n, const float* importance) {
   search_blocks<IQ4_NL>(DType::IQ4_NL, x, dst, n, importance, ggml_chunk_iq4_nl, build_iq4_nl);
+}
+
+void fast_q4_0(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  fast_blocks<Q4_0>(DType::Q4_0, x, dst, n, importance, ggml_chunk_q4_0, polish_q4_0, false);
+}
+void fast_q4_1(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  fast_blocks<Q4_1>(DType::Q4_1, x, dst, n, importance, ggml_chunk_q4_1, polish_q4_1, true);
+}
+void fast_q5_0(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  fast_blocks<Q5_0>(DType::Q5_0, x, dst, n, importance, ggml_chunk_q5_0, polish_q5_0, false);
+}
+void fast_q5_1(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  fast_blocks<Q5_1>(DType::Q5_1, x, dst, n, importance, ggml_chunk_q5_1, polish_q5_1, true);
+}
+void fast_q8_0(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  fast_blocks<Q8_0>(DType::Q8_0, x, dst, n, importance, ggml_chunk_q8_0, polish_q8_0, false);
+}
+void fast_iq4_nl(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  fast_blocks<IQ4_NL>(DType::IQ4_NL, x, dst, n, importance, ggml_chunk_iq4_nl, polish_iq4_nl, true);
 }
 
 }  // namespace slmopt::quant_detail

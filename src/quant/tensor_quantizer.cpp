@@ -1,8 +1,10 @@
 #include "slmopt/quant/tensor_quantizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "slmopt/core/error.h"
+#include "slmopt/core/mapped_file.h"
 #include "slmopt/core/parallel.h"
 
 namespace slmopt {
@@ -52,21 +54,52 @@ DType TensorQuantizer::target(const std::string& name) const {
 }
 
 std::vector<uint8_t> TensorQuantizer::encode(const Tensor& tensor, DType dtype) {
+  std::vector<uint8_t> out;
+  out.reserve(Tensor::bytes_for(tensor.shape(), dtype));
+  encode_streamed(tensor, dtype, [&](const uint8_t* data, size_t n) { out.insert(out.end(), data, data + n); });
+  return out;
+}
+
+void TensorQuantizer::encode_streamed(const Tensor& tensor, DType dtype,
+                                      const std::function<void(const uint8_t*, size_t)>& write) {
   const std::vector<float>* imp = importance_ ? importance_->find(tensor.name()) : nullptr;
   if (imp && static_cast<int64_t>(imp->size()) != tensor.cols())
     throw_error(ErrorKind::BadInput, "importance matrix entry '{}' has {} columns, the tensor has {}", tensor.name(),
                 imp->size(), tensor.cols());
   const float* importance = imp ? imp->data() : nullptr;
-  Tensor quantized = quantize_tensor(tensor, dtype, importance, encoder_);
+  const int64_t rows = tensor.rows();
+  const size_t out_row = row_bytes(dtype, tensor.cols());
+  const size_t in_row = rows > 0 ? tensor.nbytes() / static_cast<size_t>(rows) : 0;
+  // Chunks of about 4 MB of output and at most 16 MB of input: large enough to keep both threads busy, small
+  // enough that an 8B model's embedding never sits in memory whole.
+  constexpr size_t kOutChunk = size_t{4} << 20, kInChunk = size_t{16} << 20;
+  const int64_t chunk_rows = std::max<int64_t>(
+      1, static_cast<int64_t>(std::min(kOutChunk / std::max<size_t>(out_row, 1), kInChunk / std::max<size_t>(in_row, 1))));
+  std::vector<uint8_t> buffer(static_cast<size_t>(std::min(chunk_rows, rows)) * out_row);
+  std::vector<RowErrorSums> errors(static_cast<size_t>(std::min(chunk_rows, rows)));
+  RowErrorSums total;  // added row by row in row order: the same for any thread count
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
+    const int64_t r1 = std::min(rows, r0 + chunk_rows);
+    quantize_rows(tensor, dtype, r0, r1, importance, encoder_, buffer.data(), errors.data());
+    write(buffer.data(), static_cast<size_t>(r1 - r0) * out_row);
+    release_mapped_pages(tensor.data() + static_cast<size_t>(r0) * in_row, static_cast<size_t>(r1 - r0) * in_row);
+    for (int64_t k = 0; k < r1 - r0; ++k) {
+      const RowErrorSums& e = errors[static_cast<size_t>(k)];
+      total.error += e.error;
+      total.energy += e.energy;
+      total.weighted_error += e.weighted_error;
+      total.weighted_energy += e.weighted_energy;
+    }
+  }
+  auto relative = [](double e, double s) { return s > 0 ? std::sqrt(e / s) : (e > 0 ? INFINITY : 0.0); };
   TensorQuantResult r;
   r.name = tensor.name();
   r.shape = tensor.shape();
   r.from = tensor.dtype();
   r.to = dtype;
-  r.relative_error = relative_error(tensor, quantized, nullptr);
-  if (importance) r.weighted_relative_error = relative_error(tensor, quantized, importance);
+  r.relative_error = relative(total.error, total.energy);
+  if (importance) r.weighted_relative_error = relative(total.weighted_error, total.weighted_energy);
   record(std::move(r));
-  return {quantized.data(), quantized.data() + quantized.nbytes()};
 }
 
 void TensorQuantizer::record_conversion(const Tensor& tensor, DType dtype) {

@@ -1,4 +1,5 @@
-// Quantization throughput (MB of f32 input per second, one thread) per block type: slmopt's default search,
+// Quantization throughput (MB of f32 input per second, one thread) per block type: slmopt's default (fast)
+// encoder, its exhaustive search,
 // slmopt's llama-compatible encoder, and llama.cpp's ggml_quantize_chunk (node-llama-cpp's libggml-base.so,
 // through the unit tests' dlopen wrapper) on the same rows, with and without an importance vector.
 //   build with -DSLMOPT_BUILD_BENCH=ON; run ./build/tests/quantize_bench [--benchmark_filter=q4_k]
@@ -41,7 +42,7 @@ const std::vector<float>& importance() {
   return imp;
 }
 
-enum class Impl { SlmoptSearch, SlmoptLlama, Ggml };
+enum class Impl { SlmoptFast, SlmoptSearch, SlmoptLlama, Ggml };
 
 void run(benchmark::State& state, DType dtype, Impl impl, bool with_importance) {
   if (impl == Impl::Ggml && !slmopt::testing::llama_cpp_unavailable_reason().empty()) {
@@ -56,7 +57,9 @@ void run(benchmark::State& state, DType dtype, Impl impl, bool with_importance) 
     if (impl == Impl::Ggml) {
       slmopt::testing::GgmlLibrary::get().quantize_chunk(dtype, x.data(), out.data(), kRows, kCols, imp);
     } else {
-      const auto encoder = impl == Impl::SlmoptSearch ? slmopt::Encoder::Search : slmopt::Encoder::Llama;
+      const auto encoder = impl == Impl::SlmoptFast     ? slmopt::Encoder::Fast
+                           : impl == Impl::SlmoptSearch ? slmopt::Encoder::Search
+                                                        : slmopt::Encoder::Llama;
       for (int64_t r = 0; r < kRows; ++r)
         slmopt::quantize_row(encoder, dtype, x.data() + r * kCols, out.data() + r * rb, kCols, imp);
     }
@@ -70,6 +73,8 @@ const int registered = [] {
                             DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_NL}) {
     for (const bool imp : {false, true}) {
       const std::string suffix = std::string(slmopt::dtype_name(dtype)) + (imp ? "/importance" : "/plain");
+      benchmark::RegisterBenchmark(("slmopt_fast/" + suffix).c_str(), run, dtype, Impl::SlmoptFast, imp)
+          ->Unit(benchmark::kMillisecond);
       benchmark::RegisterBenchmark(("slmopt_search/" + suffix).c_str(), run, dtype, Impl::SlmoptSearch, imp)
           ->Unit(benchmark::kMillisecond);
       benchmark::RegisterBenchmark(("slmopt_llama/" + suffix).c_str(), run, dtype, Impl::SlmoptLlama, imp)

@@ -107,7 +107,7 @@ std::vector<std::vector<int32_t>> eval_windows(const Model& model) {
   return windows;
 }
 
-// Writes `preset` of `model` as cmd_quantize.cpp does: the preset's per-tensor types, the default (search)
+// Writes `preset` of `model` as cmd_quantize.cpp does: the preset's per-tensor types, the default (fast)
 // encoder, the importance matrix when given, general.file_type from the preset; for GPTQ/AWQ the block linears
 // are first rounded onto their GGUF grids by quantize_calibrated on `calib` windows.
 void write_preset(const Model& source, QuantPreset preset, const ImportanceMatrix* importance, CalibrationMethod method,
@@ -115,7 +115,7 @@ void write_preset(const Model& source, QuantPreset preset, const ImportanceMatri
   Model model = source;
   TypeSelectionOptions selection;
   selection.preset = preset;
-  TensorQuantizer quantizer(model, selection, importance, Encoder::Search);
+  TensorQuantizer quantizer(model, selection, importance, Encoder::Fast);
   if (method != CalibrationMethod::Rtn) {
     CalibrationOptions options;
     options.method = method;

@@ -97,8 +97,10 @@ struct ErrorPair {
   double ours = 0, llama = 0;
 };
 
-// Σ error of slmopt's search and of ggml_quantize_chunk over the rows of every matrix.
-ErrorPair compare_errors(DType dtype, const std::vector<testing::RealMatrix>& mats, bool with_importance) {
+// Σ error of one of slmopt's encoders and of llama.cpp's (ggml_quantize_chunk, or quantize_row_<type>_ref when
+// `llama_reference`) over the rows of every matrix.
+ErrorPair compare_errors(DType dtype, const std::vector<testing::RealMatrix>& mats, bool with_importance,
+                         Encoder encoder = Encoder::Search, bool llama_reference = false) {
   const auto& ggml = testing::GgmlLibrary::get();
   ErrorPair e;
   for (const auto& m : mats) {
@@ -106,10 +108,13 @@ ErrorPair compare_errors(DType dtype, const std::vector<testing::RealMatrix>& ma
     const float* imp = with_importance ? m.importance.data() : nullptr;
     const size_t rb = row_bytes(dtype, m.cols);
     std::vector<uint8_t> ours(rb * static_cast<size_t>(m.rows)), theirs(rb * static_cast<size_t>(m.rows));
-    ggml.quantize_chunk(dtype, m.values.data(), theirs.data(), m.rows, m.cols, imp);
+    if (llama_reference)
+      ggml.quantize_row_reference(dtype, m.values.data(), theirs.data(), m.rows * m.cols);
+    else
+      ggml.quantize_chunk(dtype, m.values.data(), theirs.data(), m.rows, m.cols, imp);
     for (int64_t r = 0; r < m.rows; ++r) {
       const float* x = m.values.data() + r * m.cols;
-      quantize_row(dtype, x, ours.data() + r * rb, m.cols, imp);
+      quantize_row(encoder, dtype, x, ours.data() + r * rb, m.cols, imp);
       e.ours += quantization_error(dtype, x, ours.data() + r * rb, m.cols, imp);
       e.llama += quantization_error(dtype, x, theirs.data() + r * rb, m.cols, imp);
     }
@@ -128,6 +133,25 @@ TEST(Quantize, SearchNotWorseThanLlamaOnRealWeights) {
                 std::string(dtype_name(dtype)).c_str(), plain.ours, plain.llama,
                 100.0 * (plain.ours / plain.llama - 1), weighted.ours, weighted.llama,
                 100.0 * (weighted.ours / weighted.llama - 1));
+    EXPECT_LE(plain.ours, plain.llama) << dtype_name(dtype);
+    EXPECT_LE(weighted.ours, weighted.llama) << dtype_name(dtype);
+  }
+}
+
+// The default (fast) encoder on the same real rows: its plain error ≤ llama.cpp's reference encoder's and
+// ggml_quantize_chunk's, its importance-weighted error ≤ ggml_quantize_chunk's with the same importance, per type.
+TEST(Quantize, FastNotWorseThanLlamaOnRealWeights) {
+  SLMOPT_REQUIRE_LLAMA_CPP();
+  const auto mats = testing::real_linear_rows(testing::llama_5m_kjv(), 32);
+  ASSERT_GE(mats.size(), 29u);
+  for (const DType dtype : all_block_types()) {
+    const ErrorPair reference = compare_errors(dtype, mats, false, Encoder::Fast, true);
+    const ErrorPair plain = compare_errors(dtype, mats, false, Encoder::Fast);
+    const ErrorPair weighted = compare_errors(dtype, mats, true, Encoder::Fast);
+    std::printf("%-7s fast vs ref: %.2f%%   vs chunk: %.2f%%   with importance: %.2f%%\n",
+                std::string(dtype_name(dtype)).c_str(), 100.0 * (reference.ours / reference.llama - 1),
+                100.0 * (plain.ours / plain.llama - 1), 100.0 * (weighted.ours / weighted.llama - 1));
+    EXPECT_LE(reference.ours, reference.llama) << dtype_name(dtype);
     EXPECT_LE(plain.ours, plain.llama) << dtype_name(dtype);
     EXPECT_LE(weighted.ours, weighted.llama) << dtype_name(dtype);
   }
@@ -154,7 +178,7 @@ TEST(Quantize, ErrorBoundsOnGaussianRowsWithOutliers) {
     double err = 0;
     std::vector<uint8_t> q(row_bytes(dtype, cols));
     for (int64_t r = 0; r < rows; ++r) {
-      quantize_row(dtype, x.data() + r * cols, q.data(), cols, nullptr);
+      quantize_row(Encoder::Search, dtype, x.data() + r * cols, q.data(), cols, nullptr);
       err += quantization_error(dtype, x.data() + r * cols, q.data(), cols, nullptr);
     }
     EXPECT_LT(std::sqrt(err / energy), bound) << dtype_name(dtype);
@@ -175,9 +199,12 @@ TEST(Quantize, SearchNotWorseThanLlamaOnRandomRows) {
   }
   for (const DType dtype : all_block_types()) {
     for (const bool imp : {false, true}) {
-      const ErrorPair e = compare_errors(dtype, mats, imp);
-      EXPECT_LE(e.ours, e.llama) << dtype_name(dtype) << (imp ? " with" : " without") << " importance";
-      EXPECT_GT(e.ours, 0.0);
+      for (const Encoder encoder : {Encoder::Search, Encoder::Fast}) {
+        const ErrorPair e = compare_errors(dtype, mats, imp, encoder);
+        EXPECT_LE(e.ours, e.llama) << dtype_name(dtype) << " " << encoder_name(encoder)
+                                   << (imp ? " with" : " without") << " importance";
+        EXPECT_GT(e.ours, 0.0);
+      }
     }
   }
 }
@@ -198,14 +225,14 @@ TEST(Quantize, DegenerateRows) {
   for (const DType dtype : all_block_types()) {
     std::vector<uint8_t> ours(row_bytes(dtype, n)), llama(row_bytes(dtype, n));
     std::vector<float> y(n);
-    for (size_t k = 0; k < rows.size(); ++k) {
-      const auto& x = rows[k];
-      quantize_row(Encoder::Search, dtype, x.data(), ours.data(), n, nullptr);
+    for (size_t k = 0; k < 2 * rows.size(); ++k) {
+      const auto& x = rows[k % rows.size()];
+      quantize_row(k < rows.size() ? Encoder::Search : Encoder::Fast, dtype, x.data(), ours.data(), n, nullptr);
       quantize_row(Encoder::Llama, dtype, x.data(), llama.data(), n, nullptr);
       dequantize_row(dtype, ours.data(), y.data(), n);
       for (int64_t i = 0; i < n; ++i) {
         ASSERT_TRUE(std::isfinite(y[i])) << dtype_name(dtype) << " row " << k << " element " << i;
-        if (k == 0) {
+        if (k % rows.size() == 0) {
           ASSERT_EQ(y[i], 0.0f) << dtype_name(dtype);
         }
       }
@@ -299,9 +326,10 @@ TEST(Quantize, TensorToFloatTypesConverts) {
 }
 
 TEST(Quantize, EncoderNames) {
-  for (const Encoder e : {Encoder::Search, Encoder::Reference, Encoder::Llama})
+  for (const Encoder e : {Encoder::Fast, Encoder::Search, Encoder::Reference, Encoder::Llama})
     EXPECT_EQ(encoder_from_name(encoder_name(e)), e);
-  EXPECT_FALSE(encoder_from_name("fast").has_value());
+  EXPECT_EQ(encoder_name(Encoder::Fast), "fast");
+  EXPECT_FALSE(encoder_from_name("exhaustive").has_value());
   for (const DType dtype : all_block_types()) EXPECT_TRUE(can_encode(dtype));
   EXPECT_FALSE(can_encode(DType::F16));
 }

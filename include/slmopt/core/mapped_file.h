@@ -28,6 +28,12 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Drops the resident pages of [data, data + n) when the range lies inside a live MappedFile (a no-op for any
+// other memory): the next access reads them again from the page cache or the disk. Streaming passes call it on
+// the input they have finished with, so a model larger than RAM is read once with about one tensor resident.
+// Only whole pages inside the range are dropped.
+void release_mapped_pages(const void* data, size_t n);
+
 // Reads a whole (small) file into a string; throws Error(Io) naming the path.
 std::string read_text_file(const std::string& path);
 bool file_exists(const std::string& path);

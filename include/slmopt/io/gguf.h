@@ -47,10 +47,16 @@ struct GgufWriteOptions {
   // it receives carries its canonical name and its rows already in GGUF order; the result must hold exactly
   // Tensor::bytes_for(shape, dtype) bytes. Needed only when a tensor must become a quantized type it is not in.
   std::function<std::vector<uint8_t>(const Tensor& tensor, DType dtype)> encode;
+  // The streaming form of `encode`, preferred when set: hands the encoded bytes to `write` in row chunks (adding
+  // up to Tensor::bytes_for(shape, dtype)), so the output is never held whole.
+  std::function<void(const Tensor& tensor, DType dtype, const std::function<void(const uint8_t*, size_t)>& write)>
+      encode_streamed;
 };
 
 // Writes `model` (validated first) as a GGUF v3 file through AtomicFile, one tensor at a time: a tensor is
-// converted just before it is written, so peak memory stays near one converted tensor. Throws
+// converted (in row chunks for float targets and for encode_streamed) just before it is written, and the pages
+// of mapped input it has read are dropped behind it, so peak memory stays near one chunk plus, without
+// encode_streamed, one converted tensor. Throws
 // Error(Unsupported) for a tensor name llama.cpp has no name for (or an untied GPT-2 head), or a quantized target
 // without an encoder.
 void write_gguf(const Model& model, const std::string& path, const GgufWriteOptions& options = {});

@@ -191,6 +191,13 @@ struct GgufTensorPlan {
 // match the plan. It is written and dropped before the next one is asked for.
 using GgufTensorSource = std::function<Tensor(size_t index)>;
 
+// The streaming form: source(index, write) hands tensor `index`'s bytes to `write` in any number of pieces,
+// which must add up to the plan's size (Error(Internal) otherwise), so neither side holds a whole tensor.
+using GgufByteSink = std::function<void(const uint8_t* data, size_t n)>;
+using GgufStreamSource = std::function<void(size_t index, const GgufByteSink& write)>;
+void write_gguf_file_streamed(const std::string& path, const GgufMetadata& metadata,
+                              const std::vector<GgufTensorPlan>& plans, const GgufStreamSource& source);
+
 // Writes a GGUF v3 file through AtomicFile (so a failure leaves nothing behind). The alignment comes from
 // metadata's general.alignment (a uint32 power of two) or is 32. Throws Error(Internal) for a plan ggml cannot
 // store (name too long, duplicate, rank outside 1..4, a dtype without a ggml type) or a produced tensor that

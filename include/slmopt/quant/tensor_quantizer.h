@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -31,7 +32,7 @@ struct TensorQuantResult {
 class TensorQuantizer {
  public:
   TensorQuantizer(const Model& model, TypeSelectionOptions selection, const ImportanceMatrix* importance,
-                  Encoder encoder = Encoder::Search);
+                  Encoder encoder = Encoder::Fast);
 
   // The chosen type of a tensor (its current type for tensors type selection leaves alone).
   DType target(const std::string& name) const;
@@ -39,6 +40,10 @@ class TensorQuantizer {
 
   // Encodes `tensor` (any dtype) into `dtype` and records its error. Thread-safe.
   std::vector<uint8_t> encode(const Tensor& tensor, DType dtype);
+  // The same, streamed: rows are encoded in chunks (a few MB of output each) handed to `write` in order, the
+  // input's mapped pages are dropped behind each chunk, and the error is summed while encoding, so neither the
+  // input nor the output tensor is ever resident whole.
+  void encode_streamed(const Tensor& tensor, DType dtype, const std::function<void(const uint8_t*, size_t)>& write);
   // Records the error of a plain float conversion (F32 → F16, ...) that a writer does itself.
   void record_conversion(const Tensor& tensor, DType dtype);
 

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Scale benchmark (issue 10): slmopt against llama.cpp's quantizer on random-weight checkpoints of real shapes.
+#
+#   1. Generates the 1B shape (tests/scale/tinyllama-1b.json) and, unless SKIP_8B=1, the 8B shape
+#      (tests/scale/llama-8b.json) as BF16 safetensors with `slmopt dev random-checkpoint`, and the 1B shape's F16
+#      GGUF for llama.cpp (`slmopt compile --format gguf --type f16`: llama.cpp quantizes from an F16 GGUF, as
+#      after its Python converter). All cached under $SLMOPT_SCALE_DIR (default /tmp/slmopt-scale): a second run
+#      reuses them.
+#   2. Q4_0, Q4_K_M, Q6_K, Q8_0 of the 1B shape, REPEATS times each (default 3), alternating the two tools:
+#      slmopt from the BF16 safetensors (`slmopt quantize`, default encoder), llama.cpp from the F16 GGUF
+#      (llama_model_quantize in node-llama-cpp's prebuilt libllama, through build/tests/llama_cpp_quantize_bench).
+#      Each process under /usr/bin/time -v: CPU seconds (user + sys), wall seconds, peak RSS. Medians and the
+#      ratios slmopt / llama.cpp.
+#   3. Eval tokens/s of both on the same GGUF: scripts/bench_eval.sh when it exists (it prints its own table).
+#   4. GPTQ (Q4_K_M grid, default calibration set: 128 × 512 tokens of models/data/kjv-calib.txt) of the 1B
+#      shape: time and peak RSS (SKIP_GPTQ=1 skips it; it takes long).
+#   5. The 8B shape's Q4_K_M: time and peak RSS (one run).
+#
+# Not in CI. Builds nothing: expects build/ with slmopt and llama_cpp_quantize_bench
+# (cmake -S . -B build -DSLMOPT_BUILD_BENCH=ON && cmake --build build -j2 --target slmopt llama_cpp_quantize_bench).
+# THREADS (default 2) threads for both tools. Prints Markdown on stdout, with `uptime` (load average) first:
+# figures taken on a busy machine say so.
+#
+#   scripts/bench_scale.sh
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD:-$root/build}
+slmopt=$build/tools/slmopt/slmopt
+bench=$build/tests/llama_cpp_quantize_bench
+cache=${SLMOPT_SCALE_DIR:-/tmp/slmopt-scale}
+threads=${THREADS:-2}
+repeats=${REPEATS:-3}
+presets=(${PRESETS:-Q4_0 Q4_K_M Q6_K Q8_0})
+calib_text=${CALIB_TEXT:-$root/models/data/kjv-calib.txt}
+
+for f in "$slmopt" "$bench" /usr/bin/time; do
+  [ -x "$f" ] || { echo "bench_scale.sh: $f is missing (build with -DSLMOPT_BUILD_BENCH=ON first)" >&2; exit 1; }
+done
+command -v jq > /dev/null || { echo "bench_scale.sh: jq is required" >&2; exit 1; }
+mkdir -p "$cache"
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+log() { echo "bench_scale.sh: $*" >&2; }
+# From a /usr/bin/time -v log: CPU seconds (user + sys), wall seconds, peak RSS in MB.
+cpu_s() { awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.1f", s }' "$1"; }
+wall_s() {
+  sed -n 's/^[[:space:]]*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$1" |
+    awk -F: '{ s = 0; for (i = 1; i <= NF; ++i) s = s * 60 + $i; printf "%.1f", s }'
+}
+rss_mb() { sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): //p' "$1" | awk '{ printf "%.0f", $1 / 1024 }'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+
+# The tokenizer a generated checkpoint gets (so llama.cpp can load its GGUF): TOKENIZER_1B / TOKENIZER_8B, or the
+# project's llama2 / llama3 tokenizer folders when present.
+tokenizer_args() {
+  local t=$1
+  [ -n "$t" ] && [ -d "$t" ] && echo "--tokenizer $t"
+  return 0
+}
+
+generate() {  # config dir tokenizer
+  if [ ! -f "$2/config.json" ]; then
+    log "generating $2 from $1"
+    # shellcheck disable=SC2046
+    "$slmopt" -q dev random-checkpoint "$1" -o "$2" --dtype bf16 $(tokenizer_args "$3") > /dev/null
+  fi
+}
+
+ckpt_1b=$cache/tinyllama-1b
+gguf_1b=$cache/tinyllama-1b-f16.gguf
+generate "$root/tests/scale/tinyllama-1b.json" "$ckpt_1b" "${TOKENIZER_1B:-$root/models/tokenizers/llama2}"
+if [ ! -f "$gguf_1b" ]; then
+  log "F16 GGUF of the 1B shape for llama.cpp"
+  "$slmopt" -q compile "$ckpt_1b" --format gguf --type f16 -o "$gguf_1b" > /dev/null
+fi
+
+echo "# slmopt vs llama.cpp at scale"
+echo
+echo "Machine: $(nproc) cores; \`uptime\` before: $(uptime | sed 's/^ *//'). THREADS=$threads, REPEATS=$repeats."
+echo "Input: 1B shape (hidden 2048, FFN 5632, 22 layers, 32/4 heads, vocab 32000); slmopt from BF16 safetensors,"
+echo "llama.cpp from the F16 GGUF of the same weights."
+echo
+echo "| preset | slmopt CPU s | llama.cpp CPU s | ratio | slmopt wall s | llama.cpp wall s | ratio | slmopt peak RSS MB | llama.cpp peak RSS MB |"
+echo "|---|---|---|---|---|---|---|---|---|"
+for preset in "${presets[@]}"; do
+  p=$(tr '[:upper:]' '[:lower:]' <<< "$preset")
+  s_cpu=() s_wall=() s_rss=() l_cpu=() l_wall=() l_rss=()
+  for rep in $(seq 1 "$repeats"); do
+    log "$preset run $rep/$repeats"
+    /usr/bin/time -v -o "$scratch/s.txt" "$slmopt" -q -t "$threads" quantize "$ckpt_1b" --type "$preset" \
+      -o "$scratch/slmopt-$p.gguf" > /dev/null
+    s_cpu+=("$(cpu_s "$scratch/s.txt")") s_wall+=("$(wall_s "$scratch/s.txt")") s_rss+=("$(rss_mb "$scratch/s.txt")")
+    rm -f "$scratch/slmopt-$p.gguf"
+    /usr/bin/time -v -o "$scratch/l.txt" "$bench" quantize "$gguf_1b" "$scratch/llama-$p.gguf" "$preset" \
+      --threads "$threads" > /dev/null
+    l_cpu+=("$(cpu_s "$scratch/l.txt")") l_wall+=("$(wall_s "$scratch/l.txt")") l_rss+=("$(rss_mb "$scratch/l.txt")")
+    rm -f "$scratch/llama-$p.gguf"
+  done
+  sc=$(median "${s_cpu[@]}") lc=$(median "${l_cpu[@]}") sw=$(median "${s_wall[@]}") lw=$(median "${l_wall[@]}")
+  sr=$(median "${s_rss[@]}") lr=$(median "${l_rss[@]}")
+  echo "| $preset | $sc | $lc | $(ratio "$sc" "$lc") | $sw | $lw | $(ratio "$sw" "$lw") | $sr | $lr |"
+done
+echo
+echo "Medians of $repeats runs each; ratio = slmopt / llama.cpp (below 1: slmopt is faster)."
+
+if [ -x "$root/scripts/bench_eval.sh" ]; then
+  echo
+  echo "## Eval throughput (scripts/bench_eval.sh)"
+  echo
+  "$root/scripts/bench_eval.sh" "$ckpt_1b" "$gguf_1b" || log "bench_eval.sh failed"
+fi
+
+if [ "${SKIP_GPTQ:-0}" != 1 ]; then
+  echo
+  echo "## GPTQ of the 1B shape (Q4_K_M grid, 128 × 512 calibration tokens)"
+  echo
+  log "GPTQ (long)"
+  /usr/bin/time -v -o "$scratch/g.txt" "$slmopt" -q -t "$threads" quantize "$ckpt_1b" --type Q4_K_M --method gptq \
+    --calib "$calib_text" -o "$scratch/gptq.gguf" --report "$scratch/gptq" > /dev/null
+  echo "CPU $(cpu_s "$scratch/g.txt") s, wall $(wall_s "$scratch/g.txt") s, peak RSS $(rss_mb "$scratch/g.txt") MB."
+  if [ -f "$scratch/gptq.json" ]; then
+    echo
+    echo "Report timings (s): $(jq -c '.timings_s // {}' "$scratch/gptq.json")"
+  fi
+fi
+
+if [ "${SKIP_8B:-0}" != 1 ]; then
+  ckpt_8b=$cache/llama-8b
+  generate "$root/tests/scale/llama-8b.json" "$ckpt_8b" "${TOKENIZER_8B:-$root/models/tokenizers/llama3}"
+  log "8B Q4_K_M"
+  /usr/bin/time -v -o "$scratch/e.txt" "$slmopt" -q -t "$threads" quantize "$ckpt_8b" --type Q4_K_M \
+    -o "$scratch/8b.gguf" > /dev/null
+  rm -f "$scratch/8b.gguf"
+  echo
+  echo "## 8B shape, Q4_K_M (slmopt, one run)"
+  echo
+  echo "CPU $(cpu_s "$scratch/e.txt") s, wall $(wall_s "$scratch/e.txt") s, peak RSS $(rss_mb "$scratch/e.txt") MB."
+fi
+echo
+echo "\`uptime\` after: $(uptime | sed 's/^ *//')"
