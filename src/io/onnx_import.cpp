@@ -300,7 +300,8 @@ Model load_onnx(const std::string& path) {
     if (!is_float) continue;
     std::vector<int64_t> dims = r.dims(*t);
     const bool known =
-        starts_with(init_name, "transformer.") || starts_with(init_name, "model.") || init_name == names::kLmHead;
+        starts_with(init_name, "transformer.") || starts_with(init_name, "model.") || init_name == names::kLmHead ||
+        init_name == names::kLmHeadBias;
     if (dims.size() == 1 && known) {
       store(Tensor::from_f32(init_name, dims, r.floats(*t)));
       continue;
