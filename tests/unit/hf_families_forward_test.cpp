@@ -63,7 +63,7 @@ void expect_reference(const Model& model, size_t n, uint32_t seed) {
     for (size_t v = 0; v < want[t].size(); ++v)
       worst = std::max(worst, std::abs(static_cast<double>(got(static_cast<int64_t>(t), static_cast<int64_t>(v))) - want[t][v]));
   EXPECT_LE(worst, 1e-5 * scale) << "max |Δlogit| " << worst << " of max |logit| " << scale;
-  RecordProperty("max_abs_dlogit", std::to_string(worst));
+  ::testing::Test::RecordProperty("max_abs_dlogit", std::to_string(worst));
 }
 
 Model round_trip(const Config& config, const std::string& name, uint32_t seed) {
@@ -84,8 +84,8 @@ INSTANTIATE_TEST_SUITE_P(Families, HfFamilyForward,
                          ::testing::Values("phi2", "phi3-mini-4k", "phi3.5-mini", "phi4-mini", "qwen3", "gemma2",
                                            "gemma3-1b", "smollm2", "smollm3", "llama3.2", "granite3", "olmo2",
                                            "mistral"),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           std::string s = info.param;
+                         [](const ::testing::TestParamInfo<std::string>& param_info) {
+                           std::string s = param_info.param;
                            std::replace(s.begin(), s.end(), '.', '_');
                            std::replace(s.begin(), s.end(), '-', '_');
                            return s;
