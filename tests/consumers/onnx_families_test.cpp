@@ -137,6 +137,7 @@ const FamilyCase kFamilies[] = {
        c.attention_bias = true;
        c.attention_out_bias = true;
        c.mlp_bias = true;
+       c.lm_head_bias = true;  // PhiForCausalLM always has one; its config.json cannot say otherwise
        return c;
      }},
     {"phi3",
@@ -225,8 +226,8 @@ const FamilyCase kFamilies[] = {
     {"gpt2",
      [] {
        Config c = base_config();
-       // Tagged Llama until GPT-2 loads onto canonical names (export_onnx checks Family::Gpt2 models for GPT-2's
-       // own tensor names today).
+       c.family = Family::Gpt2;  // GPT-2 now loads onto canonical names and exports through the one builder
+       c.architecture = "GPT2LMHeadModel";
        c.num_kv_heads = 4;
        c.position_kind = PositionKind::Learned;
        c.norm_kind = NormKind::LayerNorm;
