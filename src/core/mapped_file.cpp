@@ -18,13 +18,16 @@ namespace {
 
 // Live mappings (start → size), so release_mapped_pages never touches memory it does not own: MADV_DONTNEED on
 // anonymous memory would zero it, while on a read-only file mapping it only drops pages that can be read again.
+// Both live until the process ends (never destroyed): a MappedFile held by any static object (a cache of loaded
+// models) is destroyed at exit, possibly after function-local statics constructed later than it, and must still
+// find them.
 std::mutex& mappings_mutex() {
-  static std::mutex m;
-  return m;
+  static auto* m = new std::mutex;
+  return *m;
 }
 std::map<uintptr_t, size_t>& mappings() {
-  static std::map<uintptr_t, size_t> m;
-  return m;
+  static auto* m = new std::map<uintptr_t, size_t>;
+  return *m;
 }
 
 }  // namespace
