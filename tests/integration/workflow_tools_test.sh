@@ -199,6 +199,38 @@ test_generate_is_deterministic_and_format_independent() {
   grep -q "^And God said" "$WORK/out" || fail "text output: $(cat "$WORK/out")"
 }
 
+test_recipe_takes_compile_only_targets_with_their_keys() {
+  mkdir -p "$WORK/rc"
+  cat >"$WORK/rc/r.yaml" <<YAML
+model: $KJV
+output: out
+evaluation: {text: $EVAL, ctx: 64, max-windows: 2}
+targets:
+  - {name: f16, stage: compile, format: gguf, type: f16}
+  - {name: onnx8, stage: compile, format: onnx, type: int8, asymmetric: true, f16-embeddings: true}
+  - {name: q8, format: gguf, type: q8_0}
+gates: {max-kl: 0.05}
+YAML
+  expect_exit 0 "$SLMOPT" run "$WORK/rc/r.yaml" --json || return 1
+  python3 - "$WORK/rc/out/manifest.json" <<'PY' || fail "$(head -c 1500 "$WORK/rc/out/manifest.json")"
+import json, sys
+m = {a["name"]: a for a in json.load(open(sys.argv[1]))["artifacts"]}
+assert set(m) == {"f16", "onnx8", "q8"}, m.keys()
+f16 = m["f16"]
+assert f16["method"] == "compile" and f16["type"] == "f16" and f16["type_mix"].get("F16", 0) > 20, f16
+assert f16["metrics"]["mean_kl"] < 1e-4 and f16["passed"], f16["metrics"]
+assert m["onnx8"]["format"] == "onnx" and 0 < m["onnx8"]["metrics"]["mean_kl"] < 0.05, m["onnx8"]["metrics"]
+PY
+  # A compile target refuses what compile refuses, and a quantize-only key, naming the line.
+  printf 'model: %s\noutput: o\ntargets:\n  - {name: x, stage: compile, format: onnx, type: q4_k_m}\n' "$KJV" >"$WORK/rc/bad.yaml"
+  expect_exit 2 "$SLMOPT" run "$WORK/rc/bad.yaml" || return 1
+  expect_one_error_line "bad.yaml:4: target x: compile --format onnx does not take type 'q4_k_m'" || return 1
+  printf 'model: %s\noutput: o\ntargets:\n  - {name: x, stage: compile, format: gguf, method: gptq}\n' "$KJV" >"$WORK/rc/bad.yaml"
+  expect_exit 2 "$SLMOPT" run "$WORK/rc/bad.yaml" || return 1
+  expect_one_error_line "unknown key 'method' for stage compile" || return 1
+  [ ! -e "$WORK/rc/o" ] || fail "a bad recipe wrote output"
+}
+
 # same_greedy_as_llama_cpp GGUF [MIN_MARGIN]: llama.cpp's greedy continuation (node-llama-cpp) of the same prompt
 # ids on the same GGUF file equals slmopt's — all 32 tokens, or with MIN_MARGIN up to the first step where slmopt's
 # top-1 logit leads the runner-up by less than MIN_MARGIN (a near tie: llama.cpp rounds activations to Q8_0 in its
