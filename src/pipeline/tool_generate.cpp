@@ -22,7 +22,7 @@ void run_generate(const OptionValues& v) {
   const std::vector<int32_t> prompt = tokenizer.encode(v.str("prompt"), !v.flag("no-bos"));
   if (prompt.empty()) throw_error(ErrorKind::Usage, "--prompt: the prompt encodes to no tokens (give some text)");
   SamplingOptions o;
-  o.max_new_tokens = v.i64("n");
+  o.max_new_tokens = v.i64("max-tokens");
   o.temperature = v.f64("temp");
   o.top_k = v.i64("top-k");
   o.top_p = v.f64("top-p");
@@ -62,7 +62,7 @@ ToolInfo generate_tool() {
              "nucleus, one seeded draw per token; the same seed gives the same text at any thread count.";
   t.options = {positional_option("MODEL", "Hugging Face folder, .gguf or .onnx file"),
                string_option("prompt", "", "The text to continue").mandatory(),
-               int_option("n", 32, "Tokens to generate (default 32)").with_flags("-n,--max-tokens")
+               int_option("max-tokens", 32, "Tokens to generate (default 32)").with_flags("-n,--max-tokens")
                    .with_check(OptionCheck::Positive),
                float_option("temp", 0.0, "Sampling temperature (default 0: greedy)").with_check(OptionCheck::NonNegative),
                int_option("top-k", 0, "Sample among the K most likely tokens (default 0: all)")
