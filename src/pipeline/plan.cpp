@@ -122,7 +122,14 @@ std::string plan_recipe_yaml(const PlanResult& r, const PlanOptions& o, const st
   if (r.winner < 0) throw_error(ErrorKind::Internal, "plan_recipe_yaml without a winner");
   const PlanCandidate& w = r.candidates[static_cast<size_t>(r.winner)];
   const fs::path dir = fs::absolute(recipe_path).parent_path();
-  const auto rel = [&](const std::string& p) { return fs::relative(fs::absolute(p), dir).generic_string(); };
+  // Relative to the recipe when both live under one top-level folder (the recipe moves with its project);
+  // absolute otherwise, rather than a climb through the root.
+  const auto rel = [&](const std::string& p) {
+    const fs::path target = fs::absolute(p).lexically_normal();
+    const auto top = [](const fs::path& q) { auto it = q.begin(); return it == q.end() || ++it == q.end() ? fs::path() : *it; };
+    if (top(target) != top(dir)) return target.generic_string();
+    return fs::relative(target, dir).generic_string();
+  };
   const auto quoted = [](const std::string& s) { return "'" + s + "'"; };  // YAML single quotes: no escapes but ''
   std::string y;
   y += fmt::format("# Written by slmopt plan: the lowest-KL candidate within {:g} MB (weights + KV cache at ctx {}).\n",

@@ -29,19 +29,17 @@ nlohmann::json result_json(const PlanResult& r, const PlanOptions& o) {
           {"winner", r.winner >= 0 ? nlohmann::json(r.candidates[static_cast<size_t>(r.winner)].name) : nlohmann::json()}};
 }
 
+// Sizes in MB (10^6 bytes), the budget's unit.
 void print_table(const PlanResult& r, const PlanOptions& o) {
-  std::printf("budget %g MB for weights + KV cache at ctx %lld (KV %s); reference perplexity %.4f on %lld tokens\n",
-              o.budget_mb, (long long)r.ctx,
-              r.candidates.empty() ? "-" : human_bytes(static_cast<double>(r.candidates[0].kv_bytes)).c_str(),
-              r.reference_ppl, (long long)r.tokens_scored);
-  std::printf("%-16s %11s %11s %11s %7s %9s %8s %10s  %s\n", "candidate", "weights", "KV", "total", "bpw", "KL",
+  std::printf("budget %g MB for weights + KV cache at ctx %lld; reference perplexity %.4f on %lld tokens\n",
+              o.budget_mb, (long long)r.ctx, r.reference_ppl, (long long)r.tokens_scored);
+  std::printf("%-16s %11s %9s %11s %7s %9s %8s %10s  %s\n", "candidate", "weights MB", "KV MB", "total MB", "bpw", "KL",
               "top-1", "perplexity", "fits");
   for (size_t i = 0; i < r.candidates.size(); ++i) {
     const auto& c = r.candidates[i];
-    std::printf("%-16s %11s %11s %11s %7.3f %9.5f %7.2f%% %10.4f  %s%s\n", c.name.c_str(),
-                human_bytes(static_cast<double>(c.weight_bytes)).c_str(),
-                human_bytes(static_cast<double>(c.kv_bytes)).c_str(),
-                human_bytes(static_cast<double>(c.total_bytes())).c_str(), c.bits_per_weight, c.mean_kl,
+    std::printf("%-16s %11.3f %9.3f %11.3f %7.3f %9.5f %7.2f%% %10.4f  %s%s\n", c.name.c_str(),
+                static_cast<double>(c.weight_bytes) / 1e6, static_cast<double>(c.kv_bytes) / 1e6,
+                static_cast<double>(c.total_bytes()) / 1e6, c.bits_per_weight, c.mean_kl,
                 100.0 * c.top1_agreement, c.ppl, c.fits ? "yes" : "no",
                 static_cast<int>(i) == r.winner ? "  <- lowest KL that fits" : "");
   }
