@@ -8,11 +8,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sha256.h"
 #include "slmopt/core/atomic_file.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/half.h"
 #include "slmopt/core/mapped_file.h"
+#include "slmopt/core/sha256.h"
 #include "slmopt/exec/log_softmax.h"
 #include "slmopt/io/safetensors.h"
 #include "slmopt/text/dataset.h"

@@ -241,11 +241,12 @@ Recipe parse_recipe(const std::string& path, const std::string& output_override)
     if (!std::regex_match(name, safe_name) || name == "reports" || name == "stages")
       p.fail(name_node, fmt::format("target name '{}': use letters, digits, '.', '_' and '-' (not 'reports' or 'stages')", name));
     if (!names.insert(name).second) p.fail(name_node, fmt::format("target name '{}' is used twice", name));
-    if (item["stage"] && item["stage"].as<std::string>() != "quantize")
-      p.fail(item["stage"], "key 'stage': targets are quantize invocations (format + type + method); use 'type: q8_0' "
-             "or an integer grid for other storage types");
-    const StageInfo& quantize = *find_stage("quantize");
-    RecipeStep step{"quantize", name, OptionValues(quantize.options), item.Mark().line + 1};
+    const std::string stage_name = item["stage"] && item["stage"].IsScalar() ? item["stage"].as<std::string>() : "quantize";
+    if (stage_name != "quantize" && stage_name != "compile")
+      p.fail(item["stage"], "key 'stage': a target is a quantize invocation (the default: format + type + method) "
+             "or 'stage: compile' (a conversion: gguf/hf f32|f16|bf16|q8_0, onnx f32|f16|int8|int8-dynamic|int4)");
+    const StageInfo& quantize = *find_stage(stage_name);
+    RecipeStep step{stage_name, name, OptionValues(quantize.options), item.Mark().line + 1};
     p.set_options(quantize, item, step.values, {"name", "stage"});
     if (!step.values.given("imatrix-in")) inject(p, quantize, calibration, step.values, {});
     inject(p, quantize, evaluation, step.values, {});
@@ -253,6 +254,13 @@ Recipe parse_recipe(const std::string& path, const std::string& output_override)
     // Refuse a format/type pair the stage would refuse, now, before anything is written.
     const std::string format = step.values.str("format"), type = step.values.str("type");
     if (format != "gguf" && format != "hf" && format != "onnx") p.fail(item, fmt::format("target {}: format '{}': choose gguf, hf or onnx", name, format));
+    if (stage_name == "compile") {
+      static const std::set<std::string> gguf_hf = {"keep", "f32", "f16", "bf16"}, onnx = {"keep", "f32", "f16", "int8", "int8-dynamic", "int4"};
+      const bool ok = format == "onnx" ? onnx.count(type) > 0 : gguf_hf.count(type) > 0 || (format == "gguf" && type == "q8_0");
+      if (!ok) p.fail(item, fmt::format("target {}: compile --format {} does not take type '{}'", name, format, type));
+      r.targets.push_back(std::move(step));
+      continue;
+    }
     const bool is_int = int_bits(type).has_value();
     if (!is_int && !preset_from_name(type))
       p.fail(item, fmt::format("target {}: type '{}' is neither a GGUF preset nor an integer grid (int2, int3, int4, int8)", name, type));

@@ -1,26 +1,13 @@
 #include "sha256_file.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
-#include <memory>
 #include <vector>
 
-#include "../distill/sha256.h"
 #include "slmopt/core/error.h"
+#include "slmopt/core/sha256.h"
 
 namespace slmopt::pipeline {
-
-std::string sha256_of_file(const std::string& path) {
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) throw_error(ErrorKind::Io, "{}: cannot open for hashing", path);
-  Sha256 hash;
-  std::vector<char> buffer(1 << 20);
-  size_t n = 0;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), f.get())) > 0) hash.update(buffer.data(), n);
-  if (std::ferror(f.get())) throw_error(ErrorKind::Io, "{}: read error while hashing", path);
-  return hash.hex_digest();
-}
 
 nlohmann::json hash_path(const std::string& path) {
   namespace fs = std::filesystem;

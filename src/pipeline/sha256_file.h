@@ -1,4 +1,4 @@
-// SHA-256 of files and folders, for the manifest (distill/sha256.h holds the hash itself).
+// SHA-256 of files and folders, for the manifest (core/sha256.h holds the hash itself).
 #pragma once
 
 #include <cstdint>
@@ -6,9 +6,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "slmopt/core/sha256.h"
+
 namespace slmopt::pipeline {
 
-std::string sha256_of_file(const std::string& path);
+using slmopt::sha256_of_file;
 // A file: {"sha256", "bytes"}. A folder: every regular file below it, sorted by relative path, as
 // {"files": [{"path", "sha256", "bytes"}...], "bytes": sum, "sha256": hash of the "HASH  PATH\n" lines (the
 // `sha256sum` listing, so `cd DIR && sha256sum -c` checks it)}.

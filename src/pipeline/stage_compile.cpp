@@ -3,11 +3,13 @@
 // (int8 QDQ, int8 with dynamic activations, int4 MatMulNBits).
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 
 #include "stages.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/mapped_file.h"
 #include "slmopt/core/progress.h"
+#include "slmopt/eval/perplexity.h"
 #include "slmopt/io/gguf.h"
 #include "slmopt/io/hf.h"
 #include "slmopt/io/model_loader.h"
@@ -16,11 +18,14 @@
 #include "slmopt/pipeline/stage_report.h"
 #include "slmopt/quant/block_quantize.h"
 #include "slmopt/quant/int_quantize.h"
+#include "slmopt/quant/tensor_quantizer.h"
 
 namespace slmopt::pipeline {
 namespace {
 
-void write_onnx(const Model& model, const OptionValues& v) {
+// Returns the integer codes written (empty for a float export): ONNX Runtime computes with them, and slmopt's
+// ONNX reader takes float graphs only, so the report evaluates the same codes dequantized.
+IntQuantizedWeights write_onnx(const Model& model, const OptionValues& v) {
   const std::string type = v.str("type");
   const std::string type_name = type == "keep" ? "f32" : type;
   const auto weight_type = onnx_weight_type_from_name(type_name);
@@ -46,6 +51,48 @@ void write_onnx(const Model& model, const OptionValues& v) {
     options.quantized = &codes;
   }
   export_onnx(model, v.str("output"), options);
+  return codes;
+}
+
+// The accuracy report a recipe's compile target (or --report / --eval) asks for, in the quantize stage's form so
+// the manifest and the combined report read it the same way: the written model read back, its tensors' stored
+// types and relative error against the input, and the evaluation against the reference.
+void write_compile_report(PipelineContext& ctx, const OptionValues& v, EvalTextOptions& eval,
+                          const std::string& type_name, const IntQuantizedWeights& onnx_codes, double write_seconds) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::string format = v.str("format"), output = v.str("output");
+  const Model& input = ctx.input();
+  AccuracyReport report = base_report("compile", input, output, format);
+  report.method = "compile";
+  report.type = type_name == "keep" && format == "onnx" ? "f32" : type_name;
+  const Model written = onnx_codes.empty() ? load_model(output) : with_dequantized_weights(input, onnx_codes);
+  fill_output_stats(report, written);
+  if (format != "gguf" && report.parameters > 0)  // HF/ONNX readers hand back floats: size on disk is honest there
+    report.bits_per_weight = 8.0 * static_cast<double>(report.output_bytes) / static_cast<double>(report.parameters);
+  for (const Tensor* t : written.ordered_tensors()) {
+    const Tensor* before = input.find(t->name());
+    TensorReport r;
+    r.name = t->name();
+    r.shape = t->shape();
+    r.source_type = before ? std::string(dtype_name(before->dtype())) : "-";
+    r.output_type = std::string(dtype_name(t->dtype()));
+    if (before && before->shape() == t->shape()) r.relative_error = relative_error(*before, *t, nullptr);
+    report.tensors.push_back(r);
+  }
+  if (eval.given()) {
+    std::optional<Model> loaded_reference;
+    if (!v.str("reference").empty()) loaded_reference = load_model(v.str("reference"));
+    const Model& reference_model = loaded_reference ? *loaded_reference : ctx.reference();
+    const auto& windows = ctx.eval_windows(reference_model, eval);
+    const ModelRunner reference(reference_model), candidate(written);
+    report.eval = to_eval_comparison(compare_models(reference, candidate, windows), eval);
+    const std::vector<EvalWindow> few(windows.begin(), windows.begin() + std::min<ptrdiff_t>(4, windows.size()));
+    report.extra["eval_tokens_per_second"] = evaluate_perplexity(candidate, few).tokens_per_second;
+  }
+  add_gates(report, v.f64("max-ppl-increase"), v.f64("max-kl"));
+  report.timings["write"] = write_seconds;
+  report.timings["eval"] = seconds_since(start);
+  finish_report(report, output, v.str("report"), v.flag("json"), ctx.in_recipe);
 }
 
 void run_compile(PipelineContext& ctx, const OptionValues& v) {
@@ -62,6 +109,7 @@ void run_compile(PipelineContext& ctx, const OptionValues& v) {
   }
   const Model& model = ctx.input();
   size_t tensors = model.tensors().size();
+  IntQuantizedWeights onnx_codes;
 
   if (format == "gguf") {
     Progress progress("writing GGUF", tensors, true);
@@ -95,12 +143,17 @@ void run_compile(PipelineContext& ctx, const OptionValues& v) {
     if (quantized && !type) options.float_type = DType::F16;  // block types have no safetensors form
     write_hf_model(model, output, options);
   } else if (format == "onnx") {
-    write_onnx(model, v);
+    onnx_codes = write_onnx(model, v);
   } else {
     throw_error(ErrorKind::Usage, "--format '{}': choose gguf, hf or onnx", format);
   }
 
   const double seconds = seconds_since(start);
+  EvalTextOptions eval = eval_from_values(v, "--eval");
+  if (!v.str("report").empty() || eval.given()) {
+    write_compile_report(ctx, v, eval, type_name, onnx_codes, seconds);
+    return;
+  }
   const uint64_t bytes = path_bytes(output);
   if (ctx.in_recipe) return;
   if (v.flag("json")) {
@@ -135,8 +188,18 @@ StageInfo compile_stage() {
           .with_check(OptionCheck::Range, 0, 4),
       float_option("external-data-mib", 1800, "onnx: move weights to OUT.data when they exceed this many MiB "
                    "(default 1800; protobuf's limit is 2 GiB)").with_check(OptionCheck::Positive),
-      flag_option("json", "Print a JSON summary").cli_only(),
   };
+  // A report (as quantize writes it) when --report or --eval is given; a recipe's compile targets always get one.
+  for (auto& spec : eval_option_specs("--eval")) s.options.push_back(spec);
+  s.options.push_back(string_option("reference", "", "Evaluate against this model instead of the input")
+                          .with_check(OptionCheck::ExistingPath).as_path().cli_only());
+  s.options.push_back(string_option("report", "", "Write an accuracy report to PATH.{json,md} (default with --eval: "
+                                    "beside the output, OUT.report.{json,md})").as_path().cli_only());
+  s.options.push_back(float_option("max-ppl-increase", -1, "Exit with code 6 when perplexity rises by more than PCT "
+                                   "percent (needs --eval)").with_check(OptionCheck::NonNegative).cli_only());
+  s.options.push_back(float_option("max-kl", -1, "Exit with code 6 when mean KL(input||output) exceeds X (needs "
+                                   "--eval)").with_check(OptionCheck::NonNegative).cli_only());
+  s.options.push_back(flag_option("json", "Print a JSON summary (the report, when one is written)").cli_only());
   s.run = run_compile;
   return s;
 }

@@ -1,6 +1,6 @@
 // Recipes: `slmopt run RECIPE.yaml`. A recipe names the model, the calibration and evaluation text, the stages
 // applied in order (prune, distill-export, eval) and the targets written from the result (each a quantize
-// invocation: format + type + method + options), plus gates. Every key of a stage or target is a row of that
+// invocation: format + type + method + options, or with `stage: compile` a plain conversion), plus gates. Every key of a stage or target is a row of that
 // stage's option table (pipeline/stage.h), so a recipe accepts exactly what the subcommand accepts; an unknown
 // key or a wrong type is one error naming the recipe file, line and key.
 //
@@ -13,6 +13,7 @@
 //   targets:
 //     - {name: q4km, format: gguf, type: q4_k_m, method: gptq}
 //     - {name: onnx-int4, format: onnx, type: int4, method: gptq}
+//     - {name: f16, stage: compile, format: gguf, type: f16}
 //   gates: {max-ppl-increase: 25, max-kl: 0.5, max-size-mb: 8}
 #pragma once
 

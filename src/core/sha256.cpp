@@ -1,8 +1,13 @@
 // SHA-256 per FIPS 180-4: 64-byte blocks, 64 rounds, big-endian length padding.
-#include "sha256.h"
+#include "slmopt/core/sha256.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <memory>
+#include <vector>
+
+#include "slmopt/core/error.h"
 
 namespace slmopt {
 namespace {
@@ -67,7 +72,7 @@ void Sha256::update(const void* data, size_t n) {
   }
 }
 
-std::string Sha256::hex_digest() {
+std::array<uint8_t, 32> Sha256::digest() {
   const uint64_t bits = length_ * 8;
   const uint8_t pad = 0x80;
   update(&pad, 1);
@@ -76,11 +81,41 @@ std::string Sha256::hex_digest() {
   uint8_t len[8];
   for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(bits >> (56 - 8 * i));
   update(len, 8);
+  Sha256Digest out;
+  for (size_t i = 0; i < 8; ++i)
+    for (size_t b = 0; b < 4; ++b) out[4 * i + b] = static_cast<uint8_t>(state_[i] >> (24 - 8 * b));
+  return out;
+}
+
+std::string Sha256::hex_digest() { return to_hex(digest()); }
+
+std::string to_hex(const Sha256Digest& digest) {
   static const char* kHex = "0123456789abcdef";
   std::string out;
-  for (uint32_t v : state_)
-    for (int shift = 28; shift >= 0; shift -= 4) out.push_back(kHex[(v >> shift) & 0xF]);
+  for (uint8_t v : digest) {
+    out.push_back(kHex[v >> 4]);
+    out.push_back(kHex[v & 0xF]);
+  }
   return out;
+}
+
+Sha256Digest sha256(const void* data, size_t n) {
+  Sha256 h;
+  h.update(data, n);
+  return h.digest();
+}
+
+std::string sha256_hex(const void* data, size_t n) { return to_hex(sha256(data, n)); }
+
+std::string sha256_of_file(const std::string& path) {
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) throw_error(ErrorKind::Io, "{}: cannot open for hashing", path);
+  Sha256 hash;
+  std::vector<char> buffer(1 << 20);
+  size_t n = 0;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), f.get())) > 0) hash.update(buffer.data(), n);
+  if (std::ferror(f.get())) throw_error(ErrorKind::Io, "{}: read error while hashing", path);
+  return hash.hex_digest();
 }
 
 }  // namespace slmopt

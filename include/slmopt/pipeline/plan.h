@@ -1,0 +1,59 @@
+// `slmopt plan MODEL --budget-mb N --ctx C --text FILE`: which GGUF preset or type mix gives the lowest KL within
+// a memory budget for weights + KV cache. Each candidate — every GGUF preset, and each preset below Q8_0 again
+// with the output head and the embeddings kept at Q8_0 (a per-tensor override) — is quantized in memory with RTN
+// (the quantize stage's TensorQuantizer, the bytes a GGUF file would hold) and evaluated against the input model
+// on a few windows (eval/perplexity.h's compare_models). Memory is counted as
+//   weights: the tensor bytes of the quantized model (what llama.cpp maps; the vocabulary is not counted)
+//   KV cache: Σ over layers of kv_heads(layer) × head_dim × 2 (keys and values) × ctx × element size
+// with budget MB = 10^6 bytes. The winner is the fitting candidate with the lowest KL (ties: smaller total).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "slmopt/ir/model.h"
+#include "slmopt/pipeline/calibration.h"
+
+namespace slmopt::pipeline {
+
+struct PlanCandidate {
+  std::string name;                   // "q4_k_m", "q4_k_m+out8"
+  std::string preset;                 // the quantize stage's --type
+  std::vector<std::string> type_for;  // the quantize stage's --type-for
+  uint64_t weight_bytes = 0;
+  uint64_t kv_bytes = 0;
+  uint64_t total_bytes() const { return weight_bytes + kv_bytes; }
+  double bits_per_weight = 0;
+  double mean_kl = 0, top1_agreement = 0, ppl = 0;
+  bool fits = false;
+};
+
+struct PlanOptions {
+  double budget_mb = 0;
+  int64_t ctx = 0;               // 0: the model's context length
+  int64_t kv_element_bytes = 2;  // F16 cache (llama.cpp's default)
+  EvalTextOptions eval;
+};
+
+struct PlanResult {
+  std::vector<PlanCandidate> candidates;  // in measurement order (largest preset first)
+  int64_t ctx = 0;
+  double reference_ppl = 0;
+  int64_t tokens_scored = 0;
+  int winner = -1;  // index into candidates; -1 when none fits
+};
+
+uint64_t kv_cache_bytes(const Config& config, int64_t ctx, int64_t element_bytes);
+
+// The candidates plan measures for a model (presets and overrides only; nothing is measured).
+std::vector<PlanCandidate> plan_candidates();
+
+PlanResult plan_quantization(const Model& model, PlanOptions& options);
+
+// A recipe for `slmopt run` that writes the winner as a GGUF target and evaluates it on the same text. Paths are
+// written relative to the recipe's folder.
+std::string plan_recipe_yaml(const PlanResult& result, const PlanOptions& options, const std::string& model_path,
+                             const std::string& recipe_path);
+
+}  // namespace slmopt::pipeline
