@@ -4,7 +4,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <random>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -92,6 +94,26 @@ void make_directories(const std::string& path) {
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
   if (ec) throw_error(ErrorKind::Io, "{}: cannot create directory: {}", path, ec.message());
+}
+
+namespace {
+// The process umask, read without changing it (umask(2) can only set it, which would race with other threads
+// creating files); Linux reports it in /proc/self/status.
+mode_t current_umask() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("Umask:", 0) == 0) return static_cast<mode_t>(std::stoul(line.substr(6), nullptr, 8));
+  return 022;
+}
+}  // namespace
+
+std::string make_temp_directory(const std::string& parent, const std::string& prefix) {
+  std::string pattern = (std::filesystem::path(parent) / (prefix + "XXXXXX")).string();
+  if (::mkdtemp(pattern.data()) == nullptr)
+    throw_error(ErrorKind::Io, "{}: cannot create a temporary folder in it: {}", parent, std::strerror(errno));
+  ::chmod(pattern.c_str(), 0777 & ~current_umask());
+  return pattern;
 }
 
 }  // namespace slmopt
