@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "live_mappings.h"
 #include "slmopt/core/error.h"
 
 namespace slmopt {
@@ -21,6 +22,13 @@ constexpr size_t kBufferLimit = 4u << 20;
 // symlink planted at the name makes the open fail (we then pick another name) instead of being followed and
 // overwritten — the target's folder may be writable by others.
 AtomicFile::AtomicFile(std::string target_path) : target_(std::move(target_path)) {
+  // An output over a file this run is reading (`compile DIR -o DIR/model.safetensors`, `-o` = the input GGUF)
+  // would replace the input model with something else, or with itself half-read: refused before any byte is
+  // written. Compared by device and inode, so relative paths, `..` and symlinks name the same file.
+  struct stat existing {};
+  if (::stat(target_.c_str(), &existing) == 0 && is_mapped_file(existing.st_dev, existing.st_ino))
+    throw_error(ErrorKind::Usage, "{}: is a file of the input model this run reads; write the output elsewhere",
+                target_);
   std::random_device entropy;
   for (int attempt = 0; attempt < 16 && fd_ < 0; ++attempt) {
     temp_ = fmt::format("{}.tmp.{}.{:08x}", target_, ::getpid(), entropy());

@@ -69,4 +69,15 @@ test_other_hostile_classes_are_clean_bad_input() {
   done
 }
 
+# Output path = input path: the GGUF bytes used to replace the checkpoint's weights, exit 0.
+test_output_over_an_input_file_is_refused() {
+  cp -r "$MODELS/tinystories-656k" "$WORK/model"
+  expect_exit 2 "$SLMOPT" compile "$WORK/model" --format gguf -o "$WORK/model/model.safetensors"
+  expect_one_error_line "model.safetensors: is a file of the input model this run reads"
+  cmp -s "$MODELS/tinystories-656k/model.safetensors" "$WORK/model/model.safetensors" || fail "the input changed"
+  expect_exit 0 "$SLMOPT" compile "$WORK/model" --format gguf -o "$WORK/m.gguf"
+  expect_exit 2 "$SLMOPT" compile "$WORK/m.gguf" --format gguf -o "$WORK/m.gguf"
+  expect_one_error_line "m.gguf: is a file of the input model"
+}
+
 run_tests
