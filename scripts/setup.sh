@@ -5,7 +5,9 @@
 #
 #   SLMOPT_BUILD_DIR   build folder (default: build)
 #   SLMOPT_NO_NPM=1    skip the npm consumers (they are only needed by the cross-check tests)
-#   CI=true            warnings become errors
+#   CI=true            warnings become errors (and the sanitizer/fuzz packages below are installed)
+#   SLMOPT_FUZZ_SETUP=1           also install clang 14 with its sanitizer and libFuzzer runtimes (scripts/fuzz.sh)
+#   SLMOPT_SETUP_ONLY_PACKAGES=1  stop after the packages (no npm, no build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -18,6 +20,8 @@ packages=(build-essential cmake pkg-config git ca-certificates
   libprotobuf-dev protobuf-compiler libonnx-dev libpcre2-dev libutf8proc-dev
   libgtest-dev libgmock-dev libbenchmark-dev ccache libyaml-cpp-dev ninja-build)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
+# The hostile-input build (scripts/fuzz.sh, the sanitized tests CI runs): clang's ASan/UBSan/libFuzzer runtimes.
+if [ "${SLMOPT_FUZZ_SETUP:-0}" = 1 ] || [ "${CI:-}" = true ]; then packages+=(clang-14 libclang-rt-14-dev); fi
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
@@ -31,6 +35,8 @@ if ((${#missing[@]})); then
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+[ "${SLMOPT_SETUP_ONLY_PACKAGES:-0}" = 1 ] && exit 0
 
 if [ "${SLMOPT_NO_NPM:-0}" != 1 ]; then
   consumers=tests/consumers

@@ -4,10 +4,13 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <random>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "live_mappings.h"
 #include "slmopt/core/error.h"
 
 namespace slmopt {
@@ -19,6 +22,13 @@ constexpr size_t kBufferLimit = 4u << 20;
 // symlink planted at the name makes the open fail (we then pick another name) instead of being followed and
 // overwritten — the target's folder may be writable by others.
 AtomicFile::AtomicFile(std::string target_path) : target_(std::move(target_path)) {
+  // An output over a file this run is reading (`compile DIR -o DIR/model.safetensors`, `-o` = the input GGUF)
+  // would replace the input model with something else, or with itself half-read: refused before any byte is
+  // written. Compared by device and inode, so relative paths, `..` and symlinks name the same file.
+  struct stat existing {};
+  if (::stat(target_.c_str(), &existing) == 0 && is_mapped_file(existing.st_dev, existing.st_ino))
+    throw_error(ErrorKind::Usage, "{}: is a file of the input model this run reads; write the output elsewhere",
+                target_);
   std::random_device entropy;
   for (int attempt = 0; attempt < 16 && fd_ < 0; ++attempt) {
     temp_ = fmt::format("{}.tmp.{}.{:08x}", target_, ::getpid(), entropy());
@@ -92,6 +102,26 @@ void make_directories(const std::string& path) {
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
   if (ec) throw_error(ErrorKind::Io, "{}: cannot create directory: {}", path, ec.message());
+}
+
+namespace {
+// The process umask, read without changing it (umask(2) can only set it, which would race with other threads
+// creating files); Linux reports it in /proc/self/status.
+mode_t current_umask() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("Umask:", 0) == 0) return static_cast<mode_t>(std::stoul(line.substr(6), nullptr, 8));
+  return 022;
+}
+}  // namespace
+
+std::string make_temp_directory(const std::string& parent, const std::string& prefix) {
+  std::string pattern = (std::filesystem::path(parent) / (prefix + "XXXXXX")).string();
+  if (::mkdtemp(pattern.data()) == nullptr)
+    throw_error(ErrorKind::Io, "{}: cannot create a temporary folder in it: {}", parent, std::strerror(errno));
+  ::chmod(pattern.c_str(), 0777 & ~current_umask());
+  return pattern;
 }
 
 }  // namespace slmopt

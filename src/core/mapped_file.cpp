@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "live_mappings.h"
 #include "slmopt/core/error.h"
 
 namespace slmopt {
@@ -25,12 +26,24 @@ std::mutex& mappings_mutex() {
   static auto* m = new std::mutex;
   return *m;
 }
-std::map<uintptr_t, size_t>& mappings() {
-  static auto* m = new std::map<uintptr_t, size_t>;
+struct LiveMapping {
+  size_t size;
+  dev_t device;  // which file: AtomicFile refuses to replace a file that is being read (output path = input path)
+  ino_t inode;
+};
+std::map<uintptr_t, LiveMapping>& mappings() {
+  static auto* m = new std::map<uintptr_t, LiveMapping>;
   return *m;
 }
 
 }  // namespace
+
+bool is_mapped_file(dev_t device, ino_t inode) {
+  std::lock_guard<std::mutex> lock(mappings_mutex());
+  for (const auto& [start, m] : mappings())
+    if (m.device == device && m.inode == inode) return true;
+  return false;
+}
 
 void release_mapped_pages(const void* data, size_t n) {
   if (data == nullptr || n == 0) return;
@@ -41,7 +54,7 @@ void release_mapped_pages(const void* data, size_t n) {
     auto it = mappings().upper_bound(begin);
     if (it == mappings().begin()) return;
     --it;
-    if (end > it->first + it->second) return;
+    if (end > it->first + it->second.size) return;
   }
   static const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
   const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
@@ -68,7 +81,7 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
     }
     file->data_ = static_cast<const uint8_t*>(p);
     std::lock_guard<std::mutex> lock(mappings_mutex());
-    mappings()[reinterpret_cast<uintptr_t>(p)] = file->size_;
+    mappings()[reinterpret_cast<uintptr_t>(p)] = {file->size_, st.st_dev, st.st_ino};
   }
   ::close(fd);
   return file;

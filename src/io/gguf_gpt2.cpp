@@ -43,6 +43,7 @@
 #include "gguf_tokenizer.h"
 #include "slmopt/core/error.h"
 #include "slmopt/io/hf_gpt2.h"
+#include "slmopt/ir/config_limits.h"
 #include "slmopt/ir/tensor_names.h"
 
 namespace slmopt {
@@ -227,6 +228,7 @@ Model load_gpt2_gguf(const GgufFile& file, const std::string& path) {
     throw_error(ErrorKind::BadInput, "{}: embedding_length {} is not a multiple of head_count {}", src, c.hidden_size,
                 c.num_heads);
   c.head_dim = c.hidden_size / c.num_heads;
+  check_config_sizes(c, src);
   c.norm_eps = file.require_float(arch_key(a, "attention.layer_norm_epsilon"));
   set_gpt2_description(c);
 

@@ -15,6 +15,7 @@
 #include "slmopt/core/log.h"  // spdlog
 #include "slmopt/io/gguf.h"
 #include "slmopt/io/gguf_format.h"
+#include "slmopt/ir/config_limits.h"
 #include "slmopt/ir/tensor_names.h"
 
 namespace slmopt {
@@ -218,6 +219,10 @@ Config read_config(const GgufFile& file, const Architecture& arch) {
   set_counts(*ffn, c.intermediate_size, c.layer_intermediate_size);
 
   if (auto key_length = file.get_int(arch_key(a, "attention.key_length"))) {
+    // Checked here, naming the key: heads × head_dim of 2^62 used to overflow before validate saw it.
+    if (*key_length <= 0 || *key_length > kMaxHeadDim)
+      throw_error(ErrorKind::BadInput, "{}: key '{}' has the value {}", src, arch_key(a, "attention.key_length"),
+                  *key_length);
     c.head_dim = *key_length;
   } else {
     if (c.hidden_size % heads->front() != 0)
@@ -230,6 +235,7 @@ Config read_config(const GgufFile& file, const Architecture& arch) {
                 c.head_dim);
   c.norm_eps = file.require_float(arch_key(a, c.norm_kind == NormKind::LayerNorm ? "attention.layer_norm_epsilon"
                                                                                  : "attention.layer_norm_rms_epsilon"));
+  check_config_sizes(c, src);
   if (c.position_kind == PositionKind::Rope) read_rope(file, arch, c);
   read_variants(file, arch, c);
   return c;

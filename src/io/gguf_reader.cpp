@@ -214,10 +214,12 @@ GgufFile GgufFile::parse(std::string source, const uint8_t* data, size_t size, s
     if (dims[0] % t.block_size != 0)
       throw_error(ErrorKind::BadInput, "{}: {} has rows of {} elements, not a whole number of {} blocks of {}", src,
                   what, dims[0], t.name, t.block_size);
-    uint64_t nbytes = static_cast<uint64_t>(dims[0] / t.block_size) * t.block_bytes;
+    // Every product overflow-checked: 2^62 F32 elements used to wrap to 0 bytes and be accepted.
+    uint64_t nbytes = 0;
+    bool wrapped = __builtin_mul_overflow(static_cast<uint64_t>(dims[0] / t.block_size), t.block_bytes, &nbytes);
     for (uint32_t d = 1; d < n_dims; ++d)
-      if (__builtin_mul_overflow(nbytes, static_cast<uint64_t>(dims[d]), &nbytes))
-        throw_error(ErrorKind::BadInput, "{}: {} is absurdly large", src, what);
+      wrapped = wrapped || __builtin_mul_overflow(nbytes, static_cast<uint64_t>(dims[d]), &nbytes);
+    if (wrapped) throw_error(ErrorKind::BadInput, "{}: {} is absurdly large", src, what);
     info.nbytes = static_cast<size_t>(nbytes);
     info.offset = in.read<uint64_t>(what);
     if (info.offset % file.alignment_ != 0)

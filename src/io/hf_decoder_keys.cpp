@@ -6,6 +6,7 @@
 
 #include "hf_family.h"
 #include "slmopt/core/error.h"
+#include "slmopt/ir/config_limits.h"
 #include "slmopt/ir/tensor_names.h"
 
 namespace slmopt {
@@ -48,6 +49,7 @@ void hf_read_dimensions(const HfConfigJson& j, Config& c, const HfDefaults& d) {
   c.norm_eps = j.number_or(d.eps_key, d.norm_eps);
   if (!(c.norm_eps > 0 && c.norm_eps < 1)) j.fail(d.eps_key, fmt::format("({}) must be in (0, 1)", c.norm_eps));
   c.tie_word_embeddings = j.boolean_or("tie_word_embeddings", d.tie_word_embeddings);
+  check_config_sizes(c, j.source());  // before the family code sizes per-layer lists by num_hidden_layers
 }
 
 void hf_read_partial_rotary(const HfConfigJson& j, Config& c, double fallback) {

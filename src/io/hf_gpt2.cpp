@@ -14,8 +14,10 @@
 #include "slmopt/core/mapped_file.h"
 #include "slmopt/io/hf_tokenizer.h"
 #include "slmopt/io/safetensors.h"
+#include "slmopt/ir/config_limits.h"
 #include "slmopt/ir/decoder_tensors.h"
 #include "slmopt/ir/tensor_names.h"
+#include "json_strict.h"
 
 namespace slmopt {
 namespace {
@@ -73,6 +75,7 @@ Config parse_gpt2_config(const nlohmann::json& j, const std::string& source) {
     throw_error(ErrorKind::BadInput, "{}: n_embd {} is not a multiple of n_head {}", source, c.hidden_size,
                 c.num_heads);
   c.head_dim = c.hidden_size / c.num_heads;
+  check_config_sizes(c, source);
   if (j.contains("layer_norm_epsilon") && !j["layer_norm_epsilon"].is_null()) {
     if (!j["layer_norm_epsilon"].is_number())
       throw_error(ErrorKind::BadInput, "{}: layer_norm_epsilon must be a number", source);
@@ -274,12 +277,7 @@ std::vector<Tensor> gpt2_hf_tensors(const Model& model) {
 Model load_hf_gpt2_model(const std::string& dir) {
   const std::string config_path = dir + "/config.json";
   const std::string text = read_text_file(config_path);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw_error(ErrorKind::BadInput, "{}: {}", config_path, e.what());
-  }
+  const nlohmann::json j = parse_json_strict(text, config_path);
   Model model;
   model.source_path = dir;
   model.source_format = "hf";

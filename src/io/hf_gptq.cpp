@@ -10,7 +10,6 @@
 #include <array>
 #include <cstring>
 #include <filesystem>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +22,7 @@
 #include "slmopt/io/hf_tokenizer.h"
 #include "slmopt/io/safetensors.h"
 #include "slmopt/ir/tensor_names.h"
+#include "json_strict.h"
 
 namespace slmopt {
 
@@ -245,9 +245,8 @@ void write_hf_quantized(const Model& model, const std::map<std::string, HfIntWei
       !(fs::is_directory(target, ec) && (fs::is_empty(target, ec) || fs::exists(target / "config.json", ec))))
     throw_error(ErrorKind::Io, "{}: exists and does not hold a model; refusing to replace it", dir);
   make_directories(parent.string());
-  const fs::path temp = parent / ("." + leaf + ".tmp." + std::to_string(::getpid()));
-  fs::remove_all(temp, ec);
-  make_directories(temp.string());
+  // Fresh unpredictable names (mkdtemp): a folder or symlink planted at a guessable name is never written through.
+  const fs::path temp = make_temp_directory(parent.string(), "." + leaf + ".tmp.");
   FolderGuard guard(temp);
 
   write_file_atomic((temp / "config.json").string(), config.dump(2) + "\n");
@@ -261,11 +260,17 @@ void write_hf_quantized(const Model& model, const std::map<std::string, HfIntWei
   if (!model.generation.json.empty())
     write_file_atomic((temp / "generation_config.json").string(), model.generation.json);
 
-  const fs::path old = parent / ("." + leaf + ".old." + std::to_string(::getpid()));
   const bool replacing = fs::exists(target, ec);
+  fs::path old;
   if (replacing) {
-    fs::remove_all(old, ec);
-    rename_or_throw(target, old);
+    // rename(2) moves a folder onto an empty one, so the aside name is reserved the same way.
+    old = make_temp_directory(parent.string(), "." + leaf + ".old.");
+    try {
+      rename_or_throw(target, old);
+    } catch (...) {
+      fs::remove(old, ec);
+      throw;
+    }
   }
   try {
     rename_or_throw(temp, target);
@@ -282,7 +287,12 @@ void write_hf_quantized(const Model& model, const std::map<std::string, HfIntWei
 bool is_hf_quantized_folder(const std::string& dir) {
   const std::string path = dir + "/config.json";
   if (!file_exists(path)) return false;
-  const json config = json::parse(read_text_file(path), nullptr, false);
+  json config;
+  try {
+    config = parse_json_strict(read_text_file(path), path);
+  } catch (const Error&) {
+    return false;  // not a quantized folder; the float loader reports what is wrong with the file
+  }
   if (!config.is_object() || !config.contains("quantization_config")) return false;
   const json& qc = config["quantization_config"];
   const std::string method = qc.is_object() ? qc.value("quant_method", "") : "";

@@ -16,6 +16,7 @@
 #include "slmopt/io/hf_tokenizer.h"
 #include "slmopt/io/safetensors.h"
 #include "slmopt/ir/tensor_names.h"
+#include "json_strict.h"
 
 namespace slmopt {
 
@@ -108,6 +109,10 @@ void unpack(const std::map<std::string, Tensor>& tensors, const std::string& bas
     in = qweight.dim(0);
     out = qweight.dim(1) * 8;
   }
+  // An empty qweight would make the whole-row group (group_size −1) zero wide: refused before dividing by it.
+  if (in <= 0 || out <= 0)
+    throw_error(ErrorKind::BadInput, "{}: '{}.qweight' shape {} holds no weights", path, base,
+                shape_to_string(qweight.shape()));
   const int64_t gs = q.group_size < 0 ? in : q.group_size;
   if (in % gs != 0) throw_error(ErrorKind::BadInput, "{}: '{}': {} inputs, group size {}", path, base, in, gs);
   const int64_t groups = in / gs;
@@ -177,7 +182,7 @@ Model load_hf_quantized(const std::string& dir, std::map<std::string, HfIntWeigh
   const std::string config_path = dir + "/config.json";
   if (!file_exists(config_path)) throw_error(ErrorKind::BadInput, "{}: no config.json", dir);
   const std::string text = read_text_file(config_path);
-  const json config_json = json::parse(text, nullptr, false);
+  const json config_json = parse_json_strict(text, config_path);
   if (!config_json.is_object()) throw_error(ErrorKind::BadInput, "{}: not a JSON object", config_path);
   const QuantConfig q = parse_quant_config(config_json, config_path);
 

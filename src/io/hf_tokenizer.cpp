@@ -24,6 +24,7 @@
 #include "slmopt/core/error.h"
 #include "slmopt/core/log.h"
 #include "slmopt/core/mapped_file.h"
+#include "json_strict.h"
 
 namespace slmopt {
 namespace {
@@ -35,13 +36,9 @@ constexpr std::string_view kMetaspace = "\xE2\x96\x81";  // "▁" U+2581
 // Ids beyond this are refused: a vocabulary this large is a corrupt file, not a model.
 constexpr int64_t kMaxTokenId = int64_t{1} << 24;
 
-json parse_json(const std::string& path, const std::string& text) {
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw_error(ErrorKind::BadInput, "{}: invalid JSON: {}", path, e.what());
-  }
-}
+// Depth-limited, duplicate-refusing, and a number out of range is BadInput naming its field (it used to escape
+// as json::out_of_range: "internal error", exit 70).
+json parse_json(const std::string& path, const std::string& text) { return parse_json_strict(text, path); }
 
 // "type" of a component object; "" for null.
 std::string component_type(const json& component, const std::string& path, std::string_view what) {
@@ -301,6 +298,13 @@ Vocab load_hf_vocab(const std::string& tokenizer_json_path, const std::string& t
   }
   int32_t size = 0;
   for (const auto& [id, token] : by_id) size = std::max(size, id + 1);
+  // Holes in the ids become placeholder tokens. They are allowed (llama.cpp's converter keeps them too) but must
+  // stay proportional to the tokens the file defines: one stray id near 2^24 used to allocate 1.5 GB of them.
+  const int64_t max_holes = static_cast<int64_t>(by_id.size()) + 1024;
+  if (static_cast<int64_t>(size) - static_cast<int64_t>(by_id.size()) > max_holes)
+    throw_error(ErrorKind::BadInput, "{}: token id {} ('{}') leaves {} unused ids below it for {} tokens (at most {})",
+                path, size - 1, by_id.at(size - 1), static_cast<int64_t>(size) - static_cast<int64_t>(by_id.size()),
+                by_id.size(), max_holes);
   vocab.tokens.resize(static_cast<size_t>(size));
   vocab.types.assign(static_cast<size_t>(size), TokenType::Normal);
   for (int32_t id = 0; id < size; ++id) {

@@ -3,7 +3,6 @@
 // output, or nothing, never half a checkpoint.
 #include <algorithm>
 #include <filesystem>
-#include <unistd.h>
 
 #include "hf_family.h"
 #include "hf_tensor_map.h"
@@ -76,10 +75,9 @@ void write_hf_model(const Model& model, const std::string& dir, const HfWriteOpt
   if (!torch_dtype && embed) torch_dtype = embed->dtype();
   const std::string config_json = hf_config_json(model.config, model.vocab, torch_dtype);
 
-  const fs::path temp = parent / ("." + leaf + ".tmp." + std::to_string(::getpid()));
   std::error_code ec;
-  fs::remove_all(temp, ec);
-  make_directories(temp.string());
+  // Fresh unpredictable names (mkdtemp): a folder or symlink planted at a guessable name is never written through.
+  const fs::path temp = make_temp_directory(parent.string(), "." + leaf + ".tmp.");
   FolderGuard temp_guard(temp);
 
   write_file_atomic((temp / "config.json").string(), config_json);
@@ -92,11 +90,17 @@ void write_hf_model(const Model& model, const std::string& dir, const HfWriteOpt
     write_file_atomic((temp / "generation_config.json").string(), model.generation.json);
 
   // Swap: the old output moves aside first, so a failed rename leaves it where it was.
-  const fs::path old = parent / ("." + leaf + ".old." + std::to_string(::getpid()));
   const bool replacing = fs::exists(target, ec);
+  fs::path old;
   if (replacing) {
-    fs::remove_all(old, ec);
-    rename_or_throw(target, old);
+    // rename(2) moves a folder onto an empty one, so the aside name is reserved the same way.
+    old = make_temp_directory(parent.string(), "." + leaf + ".old.");
+    try {
+      rename_or_throw(target, old);
+    } catch (...) {
+      fs::remove(old, ec);
+      throw;
+    }
   }
   try {
     rename_or_throw(temp, target);

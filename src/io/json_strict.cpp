@@ -16,6 +16,7 @@ nlohmann::json parse_json_strict(std::string_view text, const std::string& sourc
   std::string duplicate;
   bool duplicate_at_top = false;
   bool too_deep = false;
+  std::string last_key;  // the field a number that overflows belongs to (the parser throws before its value event)
   auto callback = [&](int depth, json::parse_event_t event, json& parsed) {
     // nlohmann parses iteratively, but copying, dumping and our readers recurse over the value: refuse deep
     // nesting here, before any value exists (returning false discards what the parser would build).
@@ -29,6 +30,7 @@ nlohmann::json parse_json_strict(std::string_view text, const std::string& sourc
         if (!open_objects.empty()) open_objects.pop_back();
         break;
       case json::parse_event_t::key:
+        last_key = parsed.get<std::string>();
         if (!open_objects.empty() && duplicate.empty() && !open_objects.back().insert(parsed.get<std::string>()).second) {
           duplicate = parsed.get<std::string>();
           duplicate_at_top = depth == 1;
@@ -41,6 +43,9 @@ nlohmann::json parse_json_strict(std::string_view text, const std::string& sourc
   json result;
   try {
     result = json::parse(text.begin(), text.end(), callback);
+  } catch (const json::out_of_range& e) {
+    // 1e400 and the like: a number no double holds. Named by its field, since that is what a user must fix.
+    throw_error(ErrorKind::BadInput, "{}: the value of '{}' is a number out of range ({})", source, last_key, e.what());
   } catch (const json::exception& e) {
     throw_error(ErrorKind::BadInput, "{}: invalid JSON: {}", source, e.what());
   }

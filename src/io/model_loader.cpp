@@ -13,6 +13,7 @@
 #include "slmopt/io/hf_gptq.h"
 #include "slmopt/io/hf_gpt2.h"
 #include "slmopt/io/onnx_import.h"
+#include "json_strict.h"
 
 namespace slmopt {
 namespace {
@@ -33,8 +34,15 @@ Model load_model(const std::string& path) {
   if (fs::is_directory(status)) {
     // GPT-2 folders have their own loader (Conv1D transposition, see io/hf_gpt2.h).
     const std::string config = path + "/config.json";
-    if (file_exists(config) && is_gpt2_config(nlohmann::json::parse(read_text_file(config), nullptr, false)))
-      return load_hf_gpt2_model(path);
+    if (file_exists(config)) {
+      nlohmann::json parsed;
+      try {
+        parsed = parse_json_strict(read_text_file(config), config);
+      } catch (const Error&) {
+        // unreadable or malformed: load_hf_model below reports it
+      }
+      if (is_gpt2_config(parsed)) return load_hf_gpt2_model(path);
+    }
     // GPTQ/AWQ checkpoints load as their dequantized weights (io/hf_gptq.h).
     if (is_hf_quantized_folder(path)) return load_hf_quantized(path);
     return load_hf_model(path);

@@ -1,4 +1,5 @@
 #include "slmopt/ir/config.h"
+#include "slmopt/ir/config_limits.h"
 
 #include <cmath>
 
@@ -63,6 +64,20 @@ bool Config::uniform_layers() const {
   return true;
 }
 
+void check_config_sizes(const Config& c, const std::string& source) {
+  auto at_most = [&](const char* field, int64_t v, int64_t limit) {
+    if (v > limit) throw_error(ErrorKind::BadInput, "{}: {} {} is beyond the supported maximum {}", source, field, v, limit);
+  };
+  at_most("hidden_size", c.hidden_size, kMaxHiddenSize);
+  at_most("intermediate_size", c.intermediate_size, kMaxFfnSize);
+  at_most("num_hidden_layers", c.num_layers, kMaxLayers);
+  at_most("num_attention_heads", c.num_heads, kMaxHeads);
+  at_most("num_key_value_heads", c.num_kv_heads, kMaxHeads);
+  at_most("head_dim", c.head_dim, kMaxHeadDim);
+  at_most("vocab_size", c.vocab_size, kMaxVocabSize);
+  at_most("max_position_embeddings", c.max_position, kMaxPositions);
+}
+
 void Config::validate(const std::string& source) const {
   auto positive = [&](const char* field, int64_t v) {
     if (v <= 0) throw_error(ErrorKind::BadInput, "{}: {} must be positive, got {}", source, field, v);
@@ -75,6 +90,7 @@ void Config::validate(const std::string& source) const {
   positive("head_dim", head_dim);
   positive("vocab_size", vocab_size);
   positive("max_position_embeddings", max_position);
+  check_config_sizes(*this, source);
   if (!(norm_eps > 0 && norm_eps < 1)) throw_error(ErrorKind::BadInput, "{}: norm epsilon {} is out of range", source, norm_eps);
   if (position_kind == PositionKind::Rope) {
     if (rotary_dims() % 2 != 0 || rotary_dims() > head_dim || rotary_dim < 0)
@@ -121,6 +137,9 @@ void Config::validate(const std::string& source) const {
     const int64_t h = heads(l), kv = kv_heads(l);
     if (h <= 0 || kv <= 0 || ffn(l) <= 0)
       throw_error(ErrorKind::BadInput, "{}: layer {} has no heads or no FFN channels", source, l);
+    if (h > kMaxHeads || kv > kMaxHeads || ffn(l) > kMaxFfnSize)
+      throw_error(ErrorKind::BadInput, "{}: layer {} has {} heads, {} KV heads and {} FFN channels, beyond the supported "
+                  "maxima {} and {}", source, l, h, kv, ffn(l), kMaxHeads, kMaxFfnSize);
     if (h % kv != 0)
       throw_error(ErrorKind::BadInput, "{}: layer {}: {} attention heads are not a multiple of {} KV heads", source,
                   l, h, kv);

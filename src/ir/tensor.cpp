@@ -1,6 +1,7 @@
 #include "slmopt/ir/tensor.h"
 
 #include <cstring>
+#include <limits>
 
 #include "slmopt/core/error.h"
 #include "slmopt/core/half.h"
@@ -15,14 +16,25 @@ std::string shape_to_string(const std::vector<int64_t>& shape) {
 }
 
 size_t Tensor::bytes_for(const std::vector<int64_t>& shape, DType dtype) {
-  int64_t outer = 1;
+  // Shapes come from file headers: every product is overflow-checked, so a huge shape is an error rather than a
+  // wrapped (small) byte count that a short file would satisfy.
+  const auto too_large = [&] {
+    throw_error(ErrorKind::BadInput, "shape {} in {} is too large", shape_to_string(shape), dtype_name(dtype));
+  };
+  uint64_t outer = 1;
   for (size_t i = 0; i + 1 < shape.size(); ++i) {
     if (shape[i] < 0) throw_error(ErrorKind::BadInput, "negative dimension in shape {}", shape_to_string(shape));
-    outer *= shape[i];
+    if (__builtin_mul_overflow(outer, static_cast<uint64_t>(shape[i]), &outer)) too_large();
   }
   const int64_t inner = shape.empty() ? 1 : shape.back();
   if (inner < 0) throw_error(ErrorKind::BadInput, "negative dimension in shape {}", shape_to_string(shape));
-  return static_cast<size_t>(outer) * row_bytes(dtype, inner);
+  const auto& t = traits(dtype);
+  if (inner % t.block_size != 0) return row_bytes(dtype, inner);  // throws, naming the block size
+  uint64_t row = 0, total = 0;
+  if (__builtin_mul_overflow(static_cast<uint64_t>(inner / t.block_size), static_cast<uint64_t>(t.block_bytes), &row) ||
+      __builtin_mul_overflow(outer, row, &total) || total > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+    too_large();
+  return static_cast<size_t>(total);
 }
 
 Tensor Tensor::view(std::string name, std::vector<int64_t> shape, DType dtype, const uint8_t* data, size_t nbytes,

@@ -157,7 +157,23 @@ std::string Recipe::report_base(const RecipeStep& target) const {
   return (fs::path(output) / "reports" / target.name).string();
 }
 
+namespace {
+Recipe parse_recipe_nodes(const std::string& path, const std::string& output_override);
+}  // namespace
+
+// yaml-cpp throws for shapes the checks above do not expect (a mapping used as a key, `as<std::string>()` of a
+// sequence, nesting past its depth guard): every one is the recipe's fault, so it is a usage error naming the file
+// and line, never an "internal error" (found by tests/fuzz/recipe_fuzz.cpp).
 Recipe parse_recipe(const std::string& path, const std::string& output_override) {
+  try {
+    return parse_recipe_nodes(path, output_override);
+  } catch (const YAML::Exception& e) {
+    throw Error(ErrorKind::Usage, fmt::format("{}:{}: {}", path, e.mark.is_null() ? 0 : e.mark.line + 1, e.msg));
+  }
+}
+
+namespace {
+Recipe parse_recipe_nodes(const std::string& path, const std::string& output_override) {
   if (!fs::is_regular_file(path)) throw_error(ErrorKind::Usage, "recipe '{}' does not exist", path);
   Parser p{path, fs::path(path).parent_path()};
   YAML::Node root;
@@ -280,5 +296,6 @@ Recipe parse_recipe(const std::string& path, const std::string& output_override)
   }
   return r;
 }
+}  // namespace
 
 }  // namespace slmopt::pipeline

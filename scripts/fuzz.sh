@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer harnesses of tests/fuzz/ (clang, ASan+UBSan, build folder build-fuzz) and runs each for
+# SECONDS (default 60) over its corpus: the saved seeds and regressions of tests/fuzz/corpus/<name>/ plus a
+# working corpus in build-fuzz/corpus/<name>/ that grows between runs. A crash leaves its input in
+# build-fuzz/crashes/<name>/; copy it into tests/fuzz/corpus/<name>/ once fixed, and the ordinary build's
+# fuzz.replay.<name> test replays it forever.
+#
+#   scripts/fuzz.sh [SECONDS] [HARNESS...]
+#   SLMOPT_FUZZ_BUILD_DIR   build folder (default: build-fuzz)
+#   SLMOPT_FUZZ_JOBS        build jobs (default: nproc)
+#   SLMOPT_FUZZ_TARGETS     what to build (default: fuzz_all; scripts/sanitize.sh: the parsers and sanitized tests)
+#   SLMOPT_FUZZ_BUILD_ONLY=1  configure and build, run nothing
+#   SLMOPT_FUZZ_MALLOC_MB   largest single allocation allowed (default 512): harness inputs are at most 128 KiB,
+#                           so a bigger allocation is a header that makes slmopt allocate beyond its file's size.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+shift || true
+build_dir=${SLMOPT_FUZZ_BUILD_DIR:-build-fuzz}
+SLMOPT_FUZZ_SETUP=1 SLMOPT_NO_NPM=1 SLMOPT_SETUP_ONLY_PACKAGES=1 scripts/setup.sh
+
+if [ ! -f "$build_dir/CMakeCache.txt" ]; then
+  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" -DSLMOPT_FUZZ=ON -DSLMOPT_BUILD_BENCH=OFF \
+    -DSLMOPT_WERROR="$([ "${CI:-}" = true ] && echo ON || echo OFF)" >/dev/null
+fi
+# shellcheck disable=SC2086  # a list of targets
+cmake --build "$build_dir" -j "${SLMOPT_FUZZ_JOBS:-$(nproc)}" --target ${SLMOPT_FUZZ_TARGETS:-fuzz_all}
+[ "${SLMOPT_FUZZ_BUILD_ONLY:-0}" = 1 ] && exit 0
+
+harnesses=("$@")
+if ((${#harnesses[@]} == 0)); then
+  for src in tests/fuzz/*_fuzz.cpp; do harnesses+=("$(basename "$src" _fuzz.cpp)"); done
+fi
+status=0
+for name in "${harnesses[@]}"; do
+  corpus=$build_dir/corpus/$name crashes=$build_dir/crashes/$name
+  mkdir -p "$corpus" "$crashes"
+  dict=()
+  [ -f "tests/fuzz/dict/$name.dict" ] && dict=(-dict="tests/fuzz/dict/$name.dict")
+  echo "fuzz: $name for ${seconds}s" >&2
+  log=$build_dir/fuzz-$name.log
+  # -max_len: every seed fits; -timeout 10: a hang (e.g. a loop over a huge count) is a finding.
+  if ! ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=0 "$build_dir/tests/fuzz/fuzz_$name" \
+      "${dict[@]}" -max_total_time="$seconds" -max_len=131072 -timeout=10 -rss_limit_mb=2048 \
+      -malloc_limit_mb="${SLMOPT_FUZZ_MALLOC_MB:-512}" -print_final_stats=1 -artifact_prefix="$crashes/" \
+      "$corpus" "tests/fuzz/corpus/$name" >"$log" 2>&1; then
+    echo "fuzz: $name FAILED, see $log and $crashes/" >&2
+    tail -n 40 "$log" >&2
+    status=1
+  fi
+  grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)|^#[0-9]+ +DONE' "$log" | \
+    sed "s/^/fuzz: $name: /" >&2 || true
+done
+exit $status
