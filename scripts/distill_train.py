@@ -280,6 +280,10 @@ def main():
 
     student_dir = os.path.join(args.export_dir, recipe["student"])
     config = json.load(open(os.path.join(student_dir, "config.json")))
+    if "hidden_size" not in config:  # e.g. a GPT2LMHeadModel student (n_embd, Conv1D weights)
+        arch = (config.get("architectures") or ["this"])[0]
+        sys.exit(f"{student_dir}: {arch} students are not supported here (the forward pass below is Llama's); "
+                 "train it with transformers on the same soft labels")
     model = Llama(config, read_checkpoint(student_dir))
     manifest, windows = load_labels(os.path.join(args.export_dir, recipe["soft_labels"]))
     if manifest["vocab_size"] != config["vocab_size"]:

@@ -1,5 +1,5 @@
-// Private to io/: what the per-architecture GGUF model writers share (gguf_model_writer.cpp for the llama
-// family, gguf_gpt2.cpp for GPT-2): the stored dtype of a tensor, its conversion, and general.file_type.
+// Private to io/: what the GGUF model writer (gguf_model_writer.cpp, every architecture of gguf_arch.h) shares
+// with the quantizer's streaming path: the stored dtype of a tensor, its conversion, and general.file_type.
 #pragma once
 
 #include <cstdint>

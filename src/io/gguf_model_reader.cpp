@@ -7,15 +7,16 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "gguf_arch.h"
-#include "gguf_gpt2.h"
 #include "gguf_tokenizer.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/log.h"  // spdlog
 #include "slmopt/io/gguf.h"
 #include "slmopt/io/gguf_format.h"
 #include "slmopt/ir/config_limits.h"
+#include "slmopt/ir/decoder_tensors.h"
 #include "slmopt/ir/tensor_names.h"
 
 namespace slmopt {
@@ -296,8 +297,6 @@ Model load_gguf(const std::string& path) {
   const GgufFile file = GgufFile::open(path);
   const std::string& src = file.source();
   const std::string arch_name = file.require_string(kArchitecture);
-  // GPT-2 models keep GPT-2's own tensor names in the IR until the forward pass reads the canonical ones.
-  if (arch_name == kGpt2GgufArchitecture) return load_gpt2_gguf(file, path);
   const Architecture* arch = find_architecture(arch_name);
   if (!arch)
     throw_error(ErrorKind::Unsupported, "{}: GGUF architecture '{}' is not supported ({})", src, arch_name,
@@ -332,6 +331,7 @@ Model load_gguf(const std::string& path) {
       fused.emplace(std::move(name), std::make_pair(l, std::move(bias)));
     }
 
+  std::map<std::string, std::string> stored_as;  // canonical → the file's name, for messages
   auto restore = [&](Tensor t) {
     if (arch->interleaved_rope)
       if (auto heads = rope_heads_of(t.name(), c)) t = regroup_rope_rows(t, *heads, /*to_gguf=*/false);
@@ -360,6 +360,7 @@ Model load_gguf(const std::string& path) {
                     whole.rank() < 1 ? 0 : whole.dim(0), total);
       int64_t row = 0;
       for (size_t i = 0; i < rows.size(); ++i) {
+        stored_as[parts.parts[i]] = info.name;
         restore(slice_rows(whole, row, row + rows[i], parts.parts[i]));
         row += rows[i];
       }
@@ -374,6 +375,7 @@ Model load_gguf(const std::string& path) {
                   *layer, c.num_layers);
     Tensor t = file.view(info);
     t.set_name(*canonical);
+    stored_as[*canonical] = info.name;
     restore(std::move(t));
   }
   if (c.rope_scaling.type == RopeScalingType::LongRope &&
@@ -395,6 +397,14 @@ Model load_gguf(const std::string& path) {
   if (model.vocab.kind != VocabKind::None && model.vocab.size() != c.vocab_size)
     spdlog::warn("{}: {} tokens for an embedding of {} rows", src, model.vocab.size(), c.vocab_size);
   c.validate(src);
+  // A tensor llama.cpp's graph knows but the description read from the keys does not use (e.g. an ffn_gate in a
+  // gpt2 file) would be silently ignored by the forward pass: refuse it, named as the file names it.
+  std::set<std::string> implied;
+  for (const ExpectedTensor& e : decoder_tensors(c)) implied.insert(e.name);
+  for (const auto& [name, t] : model.tensors())
+    if (implied.count(name) == 0)
+      throw_error(ErrorKind::Unsupported, "{}: tensor '{}' is not part of the {} graph slmopt reads", src,
+                  stored_as.count(name) ? stored_as.at(name) : name, arch_name);
   model.validate();
   return model;
 }

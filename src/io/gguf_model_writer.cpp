@@ -2,7 +2,6 @@
 // architecture and checks its graph computes the model's description, builds the metadata from the description
 // fields, then streams the tensors — renamed, Q/K rows regrouped for "normal"-RoPE graphs, Gemma norms stored as
 // 1 + w, fused tensors stacked, converted to their chosen dtype — one at a time through the container writer.
-// GPT-2 models still go to gguf_gpt2.cpp (see write_gguf).
 #include <cctype>
 #include <cmath>
 #include <algorithm>
@@ -10,7 +9,6 @@
 #include <map>
 
 #include "gguf_arch.h"
-#include "gguf_gpt2.h"
 #include "gguf_model_common.h"
 #include "gguf_tokenizer.h"
 #include "slmopt/core/error.h"
@@ -289,10 +287,12 @@ LlamaFileType llama_file_type_for(DType dtype) {
   }
 }
 
+void check_gguf_architecture(const Config& config, const std::string& context) {
+  config.validate(context);
+  architecture_for(config, context);
+}
+
 void write_gguf(const Model& model, const std::string& path, const GgufWriteOptions& options) {
-  // GPT-2 keeps its own writer (gguf_gpt2.cpp, on the canonical names since CORE's change) until its consumer
-  // test has run through the table's "gpt2" row.
-  if (model.config.family == Family::Gpt2) return write_gpt2_gguf(model, path, options);
   model.validate();
   const Config& c = model.config;
   const Architecture& arch = architecture_for(c, path);

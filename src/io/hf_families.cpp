@@ -19,12 +19,14 @@ extern const HfFamily kHfGemma3Family;
 extern const HfFamily kHfSmolLM3Family;
 extern const HfFamily kHfGraniteFamily;
 extern const HfFamily kHfOlmo2Family;
+extern const HfFamily kHfGpt2Family;
 
 namespace {
 const std::vector<const HfFamily*>& registry() {
   static const std::vector<const HfFamily*> families = {
       &kHfLlamaFamily,  &kHfMistralFamily, &kHfQwen2Family,    &kHfQwen3Family,   &kHfPhi2Family, &kHfPhi3Family,
-      &kHfGemma2Family, &kHfGemma3Family,  &kHfSmolLM3Family, &kHfGraniteFamily, &kHfOlmo2Family};
+      &kHfGemma2Family, &kHfGemma3Family,  &kHfSmolLM3Family, &kHfGraniteFamily, &kHfOlmo2Family,
+      &kHfGpt2Family};
   return families;
 }
 }  // namespace

@@ -1,6 +1,6 @@
 // The registry of Hugging Face architectures slmopt reads and writes (private to io/). Each family lives in its
 // own file (hf_llama.cpp: Llama, Mistral, Qwen2; hf_phi2.cpp, hf_phi3.cpp, hf_qwen3.cpp, hf_gemma2.cpp,
-// hf_gemma3.cpp, hf_smollm3.cpp, hf_granite.cpp, hf_olmo2.cpp) and describes itself with an HfFamily: the class
+// hf_gemma3.cpp, hf_smollm3.cpp, hf_granite.cpp, hf_olmo2.cpp, hf_gpt2.cpp) and describes itself with an HfFamily: the class
 // names and model_type it answers to, how its config.json maps onto the decoder description (Config) both ways,
 // and its tensor-name table (HF ↔ canonical, fused tensors included). Adding a family = one new file + one line
 // in hf_families.cpp. Everything shared (dimensions, RoPE, layer types) is in hf_decoder_keys.cpp.
@@ -48,18 +48,25 @@ class HfConfigJson {
   std::string prefix_;
 };
 
-// One row of a family's tensor-name table. Layer rows name the part after "model.layers.N." on both sides
-// (every family here stores its blocks under that prefix); global rows name whole tensors. A row with several
-// canonical names is a fused Hugging Face tensor whose row blocks are those canonical tensors, in order (Phi-3's
-// qkv_proj = q, k, v rows; gate_up_proj = gate, up rows); the block sizes come from decoder_tensors(config).
+// One row of a family's tensor-name table. Layer rows name the part after the family's layer prefix on the
+// Hugging Face side ("model.layers.N.", GPT-2's "transformer.h.N.") and after "model.layers.N." on the canonical
+// side; global rows name whole tensors. A row with several canonical names is a fused Hugging Face tensor whose
+// row blocks are those canonical tensors, in order (Phi-3's qkv_proj = q, k, v rows; gate_up_proj = gate, up
+// rows); the block sizes come from decoder_tensors(config). A transposed row is stored [in, out] (GPT-2's
+// Conv1D): transposed at load, and back on write.
 struct HfTensorName {
   std::string hf;
   std::vector<std::string> canonical;
+  bool transposed = false;
 };
 
 struct HfTensorNaming {
   std::vector<HfTensorName> global;
   std::vector<HfTensorName> layer;
+  std::string layer_prefix = "model.layers.";
+  // A prefix some checkpoints of the family leave out (GPT-2 saved from GPT2Model: "h.0.ln_1.weight", "wte.weight"):
+  // a stored name the table lacks is looked up again with it prepended. Written names always carry it.
+  std::string optional_prefix;
 };
 
 struct HfFamily {

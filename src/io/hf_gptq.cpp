@@ -223,7 +223,10 @@ void write_hf_quantized(const Model& model, const std::map<std::string, HfIntWei
         values.insert(values.end(), v.begin(), v.end());
         shape[0] += t.dim(0);
       }
-      tensors.push_back(Tensor::from_f32_as(entry.hf, shape, values, options.float_type));
+      Tensor t = Tensor::from_f32_as(entry.hf, shape, values, options.float_type);
+      // A family storing float matrices [in, out] (GPT-2's Conv1D) keeps that layout for unquantized ones; packed
+      // codes above follow the quantized linear's own [in/pack, out] layout whatever the family.
+      tensors.push_back(entry.transposed ? hf_transposed_matrix(t, entry.hf) : std::move(t));
     } else {
       throw_error(ErrorKind::Unsupported, "{}: '{}' stores {} fused, but only some of them are quantized", dir,
                   entry.hf, entry.parts.size());

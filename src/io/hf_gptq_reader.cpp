@@ -208,6 +208,7 @@ Model load_hf_quantized(const std::string& dir, std::map<std::string, HfIntWeigh
   // fused Phi-3 qkv_proj becomes row views of its dequantized rows, and its codes are split the same way).
   std::vector<Tensor> stored;
   std::map<std::string, HfIntWeight> stored_codes;
+  std::set<std::string> unpacked;  // [out, in] already, whatever layout the family stores float matrices in
   for (const std::string& base : bases) {
     std::vector<float> weight;
     HfIntWeight codes;
@@ -215,6 +216,7 @@ Model load_hf_quantized(const std::string& dir, std::map<std::string, HfIntWeigh
     int64_t out = 0, in = 0;
     unpack(tensors, base, q, dir, weight, codes, plain, out, in);
     stored.push_back(Tensor::from_f32(base + ".weight", {out, in}, weight));
+    unpacked.insert(base + ".weight");
     if (codes_out) {
       if (!plain)
         throw_error(ErrorKind::Unsupported, "{}: '{}' reorders groups through g_idx; its codes have no plain form",
@@ -226,7 +228,8 @@ Model load_hf_quantized(const std::string& dir, std::map<std::string, HfIntWeigh
   for (auto& [name, t] : tensors) stored.push_back(std::move(t));
   const HfFamily* family = find_hf_family_by_architecture(model.config.architecture);
   if (family == nullptr) throw_error(ErrorKind::Internal, "{}: no family for '{}'", dir, model.config.architecture);
-  for (auto& [name, t] : hf_tensors_to_canonical(*family, model.config, std::move(stored), checkpoint.metadata, dir))
+  for (auto& [name, t] : hf_tensors_to_canonical(*family, model.config, std::move(stored), checkpoint.metadata, dir,
+                                                 unpacked))
     model.set(std::move(t));
   for (auto& [hf, codes] : stored_codes) {
     int64_t row = 0;

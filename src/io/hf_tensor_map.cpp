@@ -19,9 +19,9 @@ namespace {
 const std::string kLayerPrefix = "model.layers.";
 
 // "model.layers.12.mlp.fc1.weight" → {12, "mlp.fc1.weight"}; {-1, name} for names outside the layers.
-std::pair<int64_t, std::string> split_layer(const std::string& name) {
-  if (name.rfind(kLayerPrefix, 0) != 0) return {-1, name};
-  size_t i = kLayerPrefix.size(), digits = 0;
+std::pair<int64_t, std::string> split_layer(const std::string& name, const std::string& prefix = kLayerPrefix) {
+  if (name.rfind(prefix, 0) != 0) return {-1, name};
+  size_t i = prefix.size(), digits = 0;
   int64_t layer = 0;
   while (i < name.size() && name[i] >= '0' && name[i] <= '9' && digits < 9) {
     layer = layer * 10 + (name[i] - '0');
@@ -36,6 +36,11 @@ std::string full_name(int64_t layer, const std::string& part) {
   return layer < 0 ? part : names::layer_prefix(layer) + part;
 }
 
+// The Hugging Face name of a table row in `layer` (the family's layer prefix).
+std::string hf_full_name(const HfTensorNaming& naming, int64_t layer, const std::string& part) {
+  return layer < 0 ? part : naming.layer_prefix + std::to_string(layer) + "." + part;
+}
+
 // A table row found for a name, with the layer it applies to (-1 for global rows).
 struct Match {
   const HfTensorName* row = nullptr;
@@ -43,9 +48,11 @@ struct Match {
 };
 
 Match find_by_hf(const HfTensorNaming& naming, const std::string& name) {
-  const auto [layer, suffix] = split_layer(name);
+  const auto [layer, suffix] = split_layer(name, naming.layer_prefix);
   for (const HfTensorName& row : layer < 0 ? naming.global : naming.layer)
     if (row.hf == suffix) return {&row, layer};
+  if (!naming.optional_prefix.empty() && name.rfind(naming.optional_prefix, 0) != 0)
+    return find_by_hf(naming, naming.optional_prefix + name);
   return {};
 }
 
@@ -105,10 +112,26 @@ Tensor fused(const std::string& name, const std::vector<const Tensor*>& parts) {
 
 }  // namespace
 
+Tensor hf_transposed_matrix(const Tensor& t, const std::string& name) {
+  const size_t element = t.dtype() == DType::F32 ? 4 : (t.dtype() == DType::F16 || t.dtype() == DType::BF16) ? 2 : 0;
+  if (t.rank() != 2 || element == 0)
+    throw_error(ErrorKind::BadInput, "tensor '{}' ({} {}) should be a float matrix stored [in, out]", name,
+                dtype_name(t.dtype()), shape_to_string(t.shape()));
+  const int64_t rows = t.dim(0), cols = t.dim(1);
+  std::vector<uint8_t> out(t.nbytes());
+  const uint8_t* in = t.data();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      std::memcpy(out.data() + static_cast<size_t>(c * rows + r) * element,
+                  in + static_cast<size_t>(r * cols + c) * element, element);
+  return Tensor::owned(name, {cols, rows}, t.dtype(), std::move(out));
+}
+
 std::map<std::string, Tensor> hf_tensors_to_canonical(const HfFamily& family, const Config& config,
                                                       std::vector<Tensor> stored,
                                                       const std::map<std::string, std::string>& aliases,
-                                                      const std::string& source) {
+                                                      const std::string& source,
+                                                      const std::set<std::string>& stored_out_in) {
   const HfTensorNaming& naming = family.naming();
   std::map<std::string, Tensor> by_name;
   for (Tensor& t : stored)
@@ -127,12 +150,14 @@ std::map<std::string, Tensor> hf_tensors_to_canonical(const HfFamily& family, co
   std::map<std::string, Tensor> out;
   std::map<std::string, std::string> stored_name;  // canonical → the checkpoint's name, for messages
   std::vector<std::string> unknown;
-  for (auto& [name, t] : by_name) {
+  for (auto& [name, stored_tensor] : by_name) {
     const Match m = find_by_hf(naming, name);
     if (m.row == nullptr || m.layer >= config.num_layers) {
       unknown.push_back(name);
       continue;
     }
+    const bool turn = m.row->transposed && stored_out_in.count(name) == 0;
+    const Tensor t = turn ? hf_transposed_matrix(stored_tensor, name) : stored_tensor;
     if (m.row->canonical.size() == 1) {
       const std::string canonical = full_name(m.layer, m.row->canonical.front());
       stored_name[canonical] = name;
@@ -220,9 +245,9 @@ std::vector<HfStoredTensor> hf_storage_plan(const HfFamily& family, const Model&
     if (m.row == nullptr || expected.count(t->name()) == 0)
       throw_error(ErrorKind::Unsupported, "{}: tensor '{}' has no place in a {} checkpoint", target, t->name(),
                   model.config.architecture);
-    const std::string hf = full_name(m.layer, m.row->hf);
+    const std::string hf = hf_full_name(naming, m.layer, m.row->hf);
     if (!planned.insert(hf).second) continue;  // a fused tensor, planned with its first part
-    HfStoredTensor entry{hf, {}};
+    HfStoredTensor entry{hf, {}, m.row->transposed};
     for (const std::string& part : m.row->canonical) {
       entry.parts.push_back(full_name(m.layer, part));
       if (!model.has(entry.parts.back()))
@@ -237,13 +262,15 @@ std::vector<HfStoredTensor> hf_storage_plan(const HfFamily& family, const Model&
 std::vector<Tensor> hf_tensors_from_canonical(const HfFamily& family, const Model& model, const std::string& target) {
   std::vector<Tensor> out;
   for (const HfStoredTensor& entry : hf_storage_plan(family, model, target)) {
+    Tensor t;
     if (entry.parts.size() == 1) {
-      out.push_back(renamed(model.tensor(entry.parts.front()), entry.hf));
-      continue;
+      t = renamed(model.tensor(entry.parts.front()), entry.hf);
+    } else {
+      std::vector<const Tensor*> parts;
+      for (const std::string& p : entry.parts) parts.push_back(&model.tensor(p));
+      t = fused(entry.hf, parts);
     }
-    std::vector<const Tensor*> parts;
-    for (const std::string& p : entry.parts) parts.push_back(&model.tensor(p));
-    out.push_back(fused(entry.hf, parts));
+    out.push_back(entry.transposed ? hf_transposed_matrix(t, entry.hf) : std::move(t));
   }
   return out;
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@ std::vector<std::pair<std::string, int64_t>> hf_canonical_parts(const HfFamily& 
 struct HfStoredTensor {
   std::string hf;
   std::vector<std::string> parts;
+  bool transposed = false;  // stored [in, out] (GPT-2's Conv1D) when written as a float matrix
 };
 std::vector<HfStoredTensor> hf_storage_plan(const HfFamily& family, const Model& model, const std::string& target);
 
@@ -28,10 +30,17 @@ std::vector<HfStoredTensor> hf_storage_plan(const HfFamily& family, const Model&
 // views; drops the family's buffers, resolves safetensors __metadata__ aliases ("<dropped>": "<kept>"), folds a
 // stored head into the embedding when tied. Error(BadInput) naming `source` and the tensors for names the table
 // lacks, tensors the config does not use, and fused tensors whose rows do not add up to the config's parts.
+// Matrices of transposed rows (GPT-2's Conv1D) are transposed to [out, in], except those named in
+// `stored_out_in`, which already are (GPTQ codes unpacked, an ONNX graph's MatMul weights turned around).
 std::map<std::string, Tensor> hf_tensors_to_canonical(const HfFamily& family, const Config& config,
                                                       std::vector<Tensor> stored,
                                                       const std::map<std::string, std::string>& aliases,
-                                                      const std::string& source);
+                                                      const std::string& source,
+                                                      const std::set<std::string>& stored_out_in = {});
+
+// A matrix stored [in, out] (GPT-2's Conv1D) as [out, in], or back, named `name`; the elements move, not convert,
+// so F32, F16 and BF16 stay exact. Error(BadInput) naming the tensor for anything but a float matrix.
+Tensor hf_transposed_matrix(const Tensor& t, const std::string& name);
 
 // The model's tensors under the family's names, in the model's order; fused tensors are built by stacking their
 // parts' rows (bytes when the parts share a type, else F32). A tied head is not written. Error(Unsupported)

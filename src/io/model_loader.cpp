@@ -11,9 +11,7 @@
 #include "slmopt/io/gguf.h"
 #include "slmopt/io/hf.h"
 #include "slmopt/io/hf_gptq.h"
-#include "slmopt/io/hf_gpt2.h"
 #include "slmopt/io/onnx_import.h"
-#include "json_strict.h"
 
 namespace slmopt {
 namespace {
@@ -32,17 +30,6 @@ Model load_model(const std::string& path) {
   const fs::file_status status = fs::status(path, ec);
   if (!fs::exists(status)) throw_error(ErrorKind::Io, "{}: no such file or folder", path);
   if (fs::is_directory(status)) {
-    // GPT-2 folders have their own loader (Conv1D transposition, see io/hf_gpt2.h).
-    const std::string config = path + "/config.json";
-    if (file_exists(config)) {
-      nlohmann::json parsed;
-      try {
-        parsed = parse_json_strict(read_text_file(config), config);
-      } catch (const Error&) {
-        // unreadable or malformed: load_hf_model below reports it
-      }
-      if (is_gpt2_config(parsed)) return load_hf_gpt2_model(path);
-    }
     // GPTQ/AWQ checkpoints load as their dequantized weights (io/hf_gptq.h).
     if (is_hf_quantized_folder(path)) return load_hf_quantized(path);
     return load_hf_model(path);

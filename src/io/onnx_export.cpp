@@ -12,7 +12,6 @@
 #include "slmopt/core/error.h"
 #include "slmopt/core/log.h"
 #include "slmopt/io/hf.h"
-#include "slmopt/io/hf_gpt2.h"
 #include "slmopt/io/hf_tokenizer.h"
 #include "slmopt/ir/tensor_names.h"
 
@@ -137,14 +136,10 @@ OnnxExportResult export_onnx(const Model& model, const std::string& target, cons
   const std::string path = ext == ".onnx" ? target : (fs::path(target) / "model.onnx").string();
   model.validate();
   const Config& c = model.config;
-  if (c.family == Family::Gpt2) check_gpt2_tensors(model, model.source_path.empty() ? path : model.source_path);
   // The graph builder reads per-layer widths, but the config.json carried in the metadata (and so load_onnx)
   // cannot state them.
   if (!c.uniform_layers())
     throw_error(ErrorKind::Unsupported, "{}: ONNX export needs the same head and FFN counts in every layer", path);
-  const bool legacy_gpt2 = model.has(names::gpt2::kTokenEmbedding);  // until GPT-2 loads onto canonical names
-  if (options.fused_ops && legacy_gpt2)
-    throw_error(ErrorKind::Unsupported, "{}: fused contrib ops are not implemented for GPT-2 tensor names", path);
 
   onnx::ModelProto proto;
   proto.set_ir_version(8);
@@ -155,10 +150,7 @@ OnnxExportResult export_onnx(const Model& model, const std::string& target, cons
   graph.set_name(c.name.empty() ? "slmopt_decoder" : c.name);
   onnx_graph::GraphBuilder builder(graph);
   ExportContext ctx{model, options, builder};
-  if (legacy_gpt2)
-    build_gpt2_graph(ctx);
-  else
-    build_decoder_graph(ctx);
+  build_decoder_graph(ctx);
 
   auto* opset = proto.add_opset_import();
   opset->set_domain("");
@@ -176,8 +168,7 @@ OnnxExportResult export_onnx(const Model& model, const std::string& target, cons
   add_metadata("slmopt.family", family_name(c.family));
   if (c.norm_unit_offset) add_metadata("slmopt.norm_weights", "unit_offset_folded");  // load_onnx subtracts the 1
   // The Hugging Face config travels inside the file so that load_onnx restores RoPE and norm settings exactly.
-  add_metadata("slmopt.config_json",
-               c.family == Family::Gpt2 ? gpt2_config_json(c) : hf_config_json(c, model.vocab, std::nullopt));
+  add_metadata("slmopt.config_json", hf_config_json(c, model.vocab, std::nullopt));
 
   OnnxExportResult result;
   for (const auto& t : graph.initializer()) result.weight_bytes += t.raw_data().size();

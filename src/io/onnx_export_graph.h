@@ -11,7 +11,6 @@
 namespace slmopt::onnx_export_detail {
 
 void build_decoder_graph(ExportContext& ctx);  // onnx_export_decoder.cpp
-void build_gpt2_graph(ExportContext& ctx);     // onnx_export_gpt2.cpp: GPT-2 under its own tensor names
 
 // ---- RoPE (onnx_export_rope.cpp) ----
 

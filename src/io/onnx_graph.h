@@ -1,6 +1,6 @@
 // A small builder over onnx::GraphProto (private to io/): nodes with generated, readable output names,
 // deduplicated integer constants, typed initializers and graph inputs/outputs with symbolic dimensions. The
-// exporters (onnx_export_decoder.cpp, onnx_export_gpt2.cpp) describe their graphs through it and never touch
+// exporter (onnx_export_decoder.cpp) describe their graphs through it and never touch
 // protobuf field names directly.
 #pragma once
 

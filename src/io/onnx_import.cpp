@@ -11,15 +11,15 @@
 #include <regex>
 #include <set>
 
+#include "hf_family.h"
+#include "hf_tensor_map.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/half.h"
 #include "slmopt/core/log.h"
 #include "slmopt/core/mapped_file.h"
 #include "slmopt/io/hf.h"
-#include "slmopt/io/hf_gpt2.h"
 #include "slmopt/io/hf_tokenizer.h"
 #include "slmopt/ir/tensor_names.h"
-#include "json_strict.h"
 
 namespace slmopt {
 namespace {
@@ -89,18 +89,11 @@ class OnnxReader {
     } else if (t.has_raw_data()) {
       bytes = &t.raw_data();
     }
-    // What the initializer holds is checked against its dims before anything is allocated: the dims alone are
-    // a few bytes of the file and must not size a buffer (2^29 claimed floats with no data used to allocate 2 GB).
+    std::vector<float> out(static_cast<size_t>(n));
     if (bytes) {
       if (bytes->size() != static_cast<size_t>(n) * elem)
         throw_error(ErrorKind::BadInput, "{}: initializer '{}' holds {} bytes, its shape needs {}", path_, t.name(),
                     bytes->size(), static_cast<size_t>(n) * elem);
-    } else if (const int held = type == onnx::TensorProto::FLOAT ? t.float_data_size() : t.int32_data_size(); held != n) {
-      throw_error(ErrorKind::BadInput, "{}: initializer '{}' has {} values, its shape needs {}", path_, t.name(), held,
-                  n);
-    }
-    std::vector<float> out(static_cast<size_t>(n));
-    if (bytes) {
       for (size_t i = 0; i < out.size(); ++i) {
         if (elem == 4) {
           std::memcpy(&out[i], bytes->data() + 4 * i, 4);
@@ -111,8 +104,14 @@ class OnnxReader {
         }
       }
     } else if (type == onnx::TensorProto::FLOAT) {
+      if (t.float_data_size() != n)
+        throw_error(ErrorKind::BadInput, "{}: initializer '{}' has {} values, its shape needs {}", path_, t.name(),
+                    t.float_data_size(), n);
       std::copy(t.float_data().begin(), t.float_data().end(), out.begin());
     } else {
+      if (t.int32_data_size() != n)
+        throw_error(ErrorKind::BadInput, "{}: initializer '{}' has {} values, its shape needs {}", path_, t.name(),
+                    t.int32_data_size(), n);
       for (int64_t i = 0; i < n; ++i) {
         const auto h = static_cast<uint16_t>(t.int32_data(static_cast<int>(i)));
         out[static_cast<size_t>(i)] = type == onnx::TensorProto::FLOAT16 ? f16_to_f32(h) : bf16_to_f32(h);
@@ -214,33 +213,34 @@ std::string read_config_text(const OnnxReader& r, const std::string& path) {
   return file_exists(beside) ? read_text_file(beside) : "";
 }
 
-// GPT-2 without a config.json: every size from the weights, the head count from the KV-cache inputs.
-Config infer_gpt2_config(const Model& model, const OnnxReader& r, const std::string& path) {
-  Config c;
-  c.family = Family::Gpt2;
-  c.architecture = "GPT2LMHeadModel";
-  const Tensor& wte = model.tensor(names::kEmbedTokens);
-  const Tensor& wpe = model.tensor(names::kPositionEmbedding);
-  c.vocab_size = wte.dim(0);
-  c.hidden_size = wte.dim(1);
-  c.max_position = wpe.dim(0);
-  while (model.has(names::attn_norm(c.num_layers))) ++c.num_layers;
-  c.intermediate_size = model.tensor(names::up_proj(0)).dim(0);
+// GPT-2 without a config.json: every size from the weights (Hugging Face names, [out, in]), the head count from
+// the KV-cache inputs; read as the config.json those sizes make, so the description is the GPT-2 family's.
+Config infer_gpt2_config(const std::map<std::string, Tensor>& hf, const OnnxReader& r, const std::string& path) {
+  auto dims = [&](const std::string& name) {
+    auto it = hf.find(name);
+    if (it == hf.end() || it->second.rank() != 2)
+      throw_error(ErrorKind::BadInput, "{}: no config.json beside the model and no 2-D initializer '{}'", path, name);
+    return it->second.shape();
+  };
+  nlohmann::json j = {{"architectures", {"GPT2LMHeadModel"}}, {"model_type", "gpt2"}};
+  j["vocab_size"] = dims(names::gpt2::kTokenEmbedding)[0];
+  j["n_embd"] = dims(names::gpt2::kTokenEmbedding)[1];
+  j["n_positions"] = dims(names::gpt2::kPositionEmbedding)[0];
+  int64_t layers = 0;
+  while (hf.count(names::gpt2::block(layers, "ln_1.weight"))) ++layers;
+  j["n_layer"] = layers;
+  j["n_inner"] = dims(names::gpt2::block(0, "mlp.c_fc.weight"))[0];
   for (const auto& in : r.proto().graph().input()) {
     if (in.name() != "past_key_values.0.key") continue;
     const auto& shape = in.type().tensor_type().shape();
-    if (shape.dim_size() == 4 && shape.dim(1).has_dim_value()) c.num_heads = shape.dim(1).dim_value();
+    if (shape.dim_size() == 4 && shape.dim(1).has_dim_value()) j["n_head"] = shape.dim(1).dim_value();
   }
-  if (c.num_heads <= 0)
+  if (!j.contains("n_head"))
     throw_error(ErrorKind::BadInput,
                 "{}: no config.json beside the model and no past_key_values.0.key input with a "
                 "fixed head count; cannot tell the number of attention heads",
                 path);
-  c.num_kv_heads = c.num_heads;
-  c.head_dim = c.hidden_size / c.num_heads;
-  set_gpt2_description(c);
-  c.validate(path);
-  return c;
+  return parse_hf_config(j.dump(), path);
 }
 
 // The exporter folds a (1 + w) norm scale into the stored weights (metadata slmopt.norm_weights =
@@ -288,11 +288,13 @@ Model load_onnx(const std::string& path) {
   model.source_path = path;
   model.source_format = "onnx";
   std::set<std::string> seen;
-  // Hugging Face GPT-2 names (transformer.*) go onto the canonical ones (c_attn split into q/k/v).
+  // Hugging Face GPT-2 names (transformer.*, matrices already turned to [out, in]) go onto the canonical ones
+  // through the GPT-2 family's table once the config is known (c_attn split into q/k/v).
+  std::map<std::string, Tensor> gpt2_hf;
   auto store = [&](Tensor tensor) {
-    const std::string name = tensor.name();
+    std::string name = tensor.name();
     if (starts_with(name, "transformer."))
-      add_gpt2_tensor(model, name, std::move(tensor));
+      gpt2_hf.emplace(std::move(name), std::move(tensor));
     else
       model.set(std::move(tensor));
   };
@@ -320,15 +322,26 @@ Model load_onnx(const std::string& path) {
     if (!seen.insert(name).second)
       throw_error(ErrorKind::BadInput, "{}: two initializers map to tensor '{}'", path, name);
     Tensor tensor = Tensor::from_f32(name, dims, r.floats(*t));
-    if (use.layout == Layout::InOut) tensor = transposed_f32(tensor, name);
+    if (use.layout == Layout::InOut) tensor = hf_transposed_matrix(tensor, name);
     store(std::move(tensor));
   }
 
   const std::string config_text = read_config_text(r, path);
   if (gpt2) {
-    model.config = config_text.empty() ? infer_gpt2_config(model, r, path)
-                                       : parse_gpt2_config(parse_json_strict(config_text, path), path);
-    check_gpt2_tensors(model, path);
+    model.config = config_text.empty() ? infer_gpt2_config(gpt2_hf, r, path) : parse_hf_config(config_text, path);
+    if (model.config.family != Family::Gpt2)
+      throw_error(ErrorKind::BadInput, "{}: the graph holds GPT-2 weights but its config.json describes {}", path,
+                  model.config.architecture);
+    std::vector<Tensor> stored;
+    std::set<std::string> out_in;
+    for (auto& [name, t] : gpt2_hf) {
+      out_in.insert(name);
+      stored.push_back(std::move(t));
+    }
+    for (auto& [name, t] : hf_tensors_to_canonical(hf_family_for(Family::Gpt2), model.config, std::move(stored), {},
+                                                   path, out_in))
+      model.set(std::move(t));
+    model.validate();
   } else {
     if (config_text.empty())
       throw_error(ErrorKind::BadInput,

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "prune_output_check.h"
 #include "stages.h"
 #include "slmopt/core/atomic_file.h"
 #include "slmopt/core/error.h"
@@ -189,6 +190,7 @@ void run_prune(PipelineContext& ctx, const OptionValues& values) {
   const bool writes = !o.output.empty();
   if (writes && o.format != "gguf" && (o.per_layer_counts || differs(spec.layer_heads) || differs(spec.layer_ffn)))
     per_layer_counts_error(o.format);
+  if (writes && o.cuts_something()) check_prune_output(model.config, spec, o.format, o.output);
 
   // Calibration windows: needed to measure importance and to refit.
   const bool need_windows = o.scores_in.empty() || o.refit;

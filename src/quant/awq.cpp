@@ -52,6 +52,8 @@ void fold_awq_scales(Model& model, int64_t layer, const AwqLayerScales& s) {
   if (s.qkv.size()) {
     const Eigen::VectorXf f = s.qkv.cast<float>();
     scale_tensor(model, names::attn_norm(layer), f, true, true);  // 1-D: one row
+    // A LayerNorm's bias is part of the normed output the scale divides (GPT-2, Phi-2).
+    if (model.has(names::attn_norm_bias(layer))) scale_tensor(model, names::attn_norm_bias(layer), f, true, true);
     for (const auto& n : {names::q_proj(layer), names::k_proj(layer), names::v_proj(layer)})
       scale_tensor(model, n, f, true, false);
   }
@@ -65,7 +67,9 @@ void fold_awq_scales(Model& model, int64_t layer, const AwqLayerScales& s) {
   if (s.gate_up.size()) {
     const Eigen::VectorXf f = s.gate_up.cast<float>();
     scale_tensor(model, names::ffn_norm(layer), f, true, true);
-    for (const auto& n : {names::gate_proj(layer), names::up_proj(layer)}) scale_tensor(model, n, f, true, false);
+    if (model.has(names::ffn_norm_bias(layer))) scale_tensor(model, names::ffn_norm_bias(layer), f, true, true);
+    for (const auto& n : {names::gate_proj(layer), names::up_proj(layer)})
+      if (model.has(n)) scale_tensor(model, n, f, true, false);  // gate-less MLPs have up_proj only
   }
   if (s.down.size()) {
     const Eigen::VectorXf f = s.down.cast<float>();

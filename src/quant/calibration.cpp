@@ -287,7 +287,7 @@ class Calibrator {
     const auto stats = collect(l, {kAttnIn, kAttnOut, kMlpIn, kMlpMid}, hidden);
     const auto started = Clock::now();
     const Config& c = model_.config;
-    const std::vector<Linear> linears = block_linears(l);
+    const std::vector<Linear> linears = block_linears(l, c.has_gate());
     std::map<std::string, std::optional<QuantTarget>> specs;
     std::map<std::string, std::vector<float>> original;
     for (const Linear& lin : linears) {
@@ -312,7 +312,9 @@ class Calibrator {
           members.push_back(&lin);
           all = all && specs[lin.name].has_value();
         }
-      if (!all) continue;
+      // A gate-less MLP (GPT-2, Phi-2) feeds down_proj with gelu(up_proj(x)): a scale on down_proj's input
+      // cannot be folded into up_proj's rows through the non-linearity, so that group keeps s = 1.
+      if (!all || (in == kMlpMid && !c.has_gate())) continue;
       for (const Linear* m : members) {
         group.weights.push_back(original[m->name]);
         group.rows.push_back(model_.tensor(m->name).rows());

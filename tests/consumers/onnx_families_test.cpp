@@ -452,7 +452,7 @@ TEST(OrtFamiliesLongRope, RunPastOriginalContextUsesLongFactors) {
 
 const char* const kFamilyConfigs[] = {"phi2",     "phi3-mini-4k", "phi3.5-mini", "phi4-mini", "qwen3",
                                       "gemma2",   "gemma3-1b",    "smollm2",     "smollm3",   "llama3.2",
-                                      "granite3", "olmo2",        "mistral"};
+                                      "granite3", "olmo2",        "mistral",   "gpt2"};
 
 class OrtFamilyConfigs : public ::testing::TestWithParam<const char*> {};
 

@@ -19,6 +19,7 @@
 #include "slmopt/io/onnx_export.h"
 #include "slmopt/ir/tensor_names.h"
 #include "slmopt/quant/block_quantize.h"
+#include "slmopt/quant/calibration.h"
 #include "slmopt/quant/int_quantize.h"
 #include "slmopt/text/dataset.h"
 #include "test_support.h"
@@ -313,6 +314,43 @@ TEST(OrtGpt2, ReexportGivesTheOriginalLogitsInOrt) {
                                             quoted(dir + "/ids.json"));
   const double slmopt_nll = mean_nll(ModelRunner(with_dequantized_weights(model, q)).logits(kCappTokens), kCappTokens);
   EXPECT_LE(std::abs(out["mean_nll"].get<double>() - slmopt_nll), 0.01 * slmopt_nll);
+}
+
+// Issue 12 defect 1: calibrated int4 (GPTQ, AWQ) of GPT-2 — whose calibration once never observed its linears
+// and whose AWQ assumed a gate — exports to MatMulNBits and runs in ORT as slmopt runs the calibrated weights.
+TEST(OrtGpt2, CalibratedInt4ExportsRunInOrt) {
+  SLMOPT_REQUIRE_ORT();
+  const Model source = load_model(model_path("capp-gpt2-onnx/model.onnx"));
+  std::vector<std::vector<int32_t>> calib;
+  for (int32_t w = 0; w < 8; ++w) {
+    std::vector<int32_t> window;
+    for (int32_t i = 0; i < 32; ++i) window.push_back((w * 31 + i * 17 + 5) % 53);
+    calib.push_back(window);
+  }
+  const std::string dir = scratch_dir("ort_capp_calibrated");
+  testing::write_token_json(dir + "/ids.json", kCappTokens);
+  for (CalibrationMethod method : {CalibrationMethod::Gptq, CalibrationMethod::Awq}) {
+    const std::string name = calibration_method_name(method);
+    SCOPED_TRACE(name);
+    Model model = source;
+    CalibrationOptions calibration;
+    calibration.method = method;
+    calibration.progress = false;
+    const CalibrationResult r = quantize_calibrated(model, calib, uniform_int_grid({4, 32, true}), calibration);
+    ASSERT_EQ(r.int_weights.size(), 4u * 6u);
+    const IntQuantizedWeights q = r.onnx_weights();
+    OnnxExportOptions options;
+    options.weight_type = OnnxWeightType::Int4;
+    options.quantized = &q;
+    options.accuracy_level = 0;  // float activations: the reference's arithmetic up to rounding
+    export_onnx(model, dir + "/" + name + "/model.onnx", options);
+    const std::string logits = dir + "/" + name + ".f32";
+    testing::run_ort_harness("--model " + quoted(dir + "/" + name + "/model.onnx") + " --tokens " +
+                             quoted(dir + "/ids.json") + " --logits-out " + quoted(logits));
+    // `model` holds the calibrated weights dequantized (AWQ's scales folded in): what the codes encode.
+    const RowMatrix expected = ModelRunner(model).logits(kCappTokens);
+    expect_logits_match(expected, testing::read_logits(logits, expected.rows(), expected.cols()), "capp " + name);
+  }
 }
 
 }  // namespace

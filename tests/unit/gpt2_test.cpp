@@ -10,13 +10,15 @@
 #include <cstring>
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "slmopt/core/error.h"
 #include "forward_reference.h"
 #include "slmopt/exec/kernels.h"
 #include "slmopt/exec/model_runner.h"
 #include "slmopt/io/gguf.h"
 #include "slmopt/io/gguf_format.h"
-#include "slmopt/io/hf_gpt2.h"
+#include "slmopt/io/hf.h"
 #include "slmopt/io/model_loader.h"
 #include "slmopt/io/safetensors.h"
 #include "slmopt/ir/tensor_names.h"
@@ -30,20 +32,25 @@ using testing::scratch_dir;
 
 const std::vector<int32_t> kCappTokens = {49, 2, 8, 15, 18, 22, 26, 50, 30, 37, 45, 41, 48, 51};
 
-// Writes the model as a Hugging Face GPT-2 folder: Conv1D weights back in [in, out] with c_attn fused, names with
-// or without the "transformer." prefix, plus the causal-mask buffers transformers saves.
+// Writes the model as a Hugging Face GPT-2 folder (write_hf_model: Conv1D weights back in [in, out], c_attn fused),
+// then rewrites its tensors with or without the "transformer." prefix, plus the causal-mask buffers older
+// transformers versions saved.
 void write_hf_gpt2_folder(const Model& model, const std::string& dir, bool with_prefix) {
+  write_hf_model(model, dir);
+  SafetensorsCheckpoint written = read_safetensors_checkpoint(dir);
   std::vector<Tensor> stored;
-  for (Tensor& t : gpt2_hf_tensors(model)) {
-    if (!with_prefix) t.set_name(t.name().substr(std::string("transformer.").size()));
-    stored.push_back(std::move(t));
+  for (Tensor& t : written.tensors) {
+    Tensor copy = Tensor::owned(t.name(), t.shape(), t.dtype(), std::vector<uint8_t>(t.data(), t.data() + t.nbytes()));
+    if (!with_prefix && copy.name().rfind("transformer.", 0) == 0)
+      copy.set_name(copy.name().substr(std::string("transformer.").size()));
+    stored.push_back(std::move(copy));
   }
   const std::vector<float> mask(16, 1.0f);
   stored.push_back(Tensor::from_f32(with_prefix ? "transformer.h.0.attn.bias" : "h.0.attn.bias", {1, 1, 4, 4}, mask));
   std::vector<const Tensor*> ptrs;
   for (const Tensor& t : stored) ptrs.push_back(&t);
+  written.tensors.clear();
   write_safetensors(dir + "/model.safetensors", ptrs);
-  std::filesystem::copy_file(model_path("capp-gpt2-onnx/config.json"), dir + "/config.json");
 }
 
 TEST(Gpt2HfLoader, FolderLoadsTheSameWeightsAsTheOnnxImport) {
@@ -61,6 +68,7 @@ TEST(Gpt2HfLoader, FolderLoadsTheSameWeightsAsTheOnnxImport) {
       EXPECT_EQ(hf.tensor(name).shape(), t.shape()) << name;
       EXPECT_EQ(hf.tensor(name).to_f32(), t.to_f32()) << name;
     }
+    EXPECT_EQ(ModelRunner(hf).logits(kCappTokens), ModelRunner(onnx).logits(kCappTokens));
   }
 }
 
@@ -70,16 +78,20 @@ TEST(Gpt2HfLoader, RefusesUnsupportedConfigs) {
                       {"n_head", 4},
                       {"n_layer", 2},
                       {"activation_function", "relu"}};
-  EXPECT_TRUE(is_gpt2_config(j));
-  EXPECT_THROW(parse_gpt2_config(j, "config.json"), Error);
+  EXPECT_THROW(parse_hf_config(j.dump(), "config.json"), Error);
   j["activation_function"] = "gelu_new";
   j["n_head"] = 5;  // 64 is not a multiple of 5
-  EXPECT_THROW(parse_gpt2_config(j, "config.json"), Error);
+  EXPECT_THROW(parse_hf_config(j.dump(), "config.json"), Error);
   j["n_head"] = 4;
-  const Config c = parse_gpt2_config(j, "config.json");
-  EXPECT_EQ(c.intermediate_size, 256);
+  j["scale_attn_by_inverse_layer_idx"] = true;
+  EXPECT_THROW(parse_hf_config(j.dump(), "config.json"), Error);
+  j.erase("scale_attn_by_inverse_layer_idx");
+  const Config c = parse_hf_config(j.dump(), "config.json");
+  EXPECT_EQ(c.family, Family::Gpt2);
+  EXPECT_EQ(c.intermediate_size, 256);  // n_inner omitted: 4 · n_embd
   EXPECT_EQ(c.head_dim, 16);
-  EXPECT_EQ(parse_gpt2_config(nlohmann::json::parse(gpt2_config_json(c)), "x").hidden_size, 64);
+  EXPECT_EQ(c.max_position, 1024);
+  EXPECT_EQ(parse_hf_config(hf_config_json(c, Vocab{}, std::nullopt), "x").hidden_size, 64);
 }
 
 TEST(Gpt2Forward, MatchesTheDoublePrecisionReference) {
@@ -178,7 +190,7 @@ TEST(Gpt2Gguf, RoundTripIsBitExactAndKeepsTheConfig) {
   const std::string path = scratch_dir("gpt2_gguf") + "/capp.gguf";
   write_gguf(model, path);
 
-  // llama.cpp's names, keys and the placeholder vocabulary (see src/io/gguf_gpt2.cpp).
+  // llama.cpp's names, keys and the placeholder vocabulary (the table's gpt2 row, src/io/gguf_arch.cpp).
   const GgufFile file = GgufFile::open(path);
   EXPECT_EQ(file.require_string("general.architecture"), "gpt2");
   EXPECT_EQ(file.require_int("gpt2.context_length"), 512);

@@ -83,7 +83,7 @@ TEST_P(HfFamilyForward, LoadedCheckpointMatchesTheReference) {
 INSTANTIATE_TEST_SUITE_P(Families, HfFamilyForward,
                          ::testing::Values("phi2", "phi3-mini-4k", "phi3.5-mini", "phi4-mini", "qwen3", "gemma2",
                                            "gemma3-1b", "smollm2", "smollm3", "llama3.2", "granite3", "olmo2",
-                                           "mistral"),
+                                           "mistral", "gpt2"),
                          [](const ::testing::TestParamInfo<std::string>& param_info) {
                            std::string s = param_info.param;
                            std::replace(s.begin(), s.end(), '.', '_');

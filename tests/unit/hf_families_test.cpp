@@ -241,6 +241,39 @@ TEST(HfFamilies, Olmo2) {
   EXPECT_FALSE(c.tie_word_embeddings);
 }
 
+// GPT-2's own keys (openai-community/gpt2's config.json, shrunk): n_inner null means 4 · n_embd, no RoPE keys.
+TEST(HfFamilies, Gpt2) {
+  const Config c = load_config("gpt2");
+  EXPECT_EQ(c.family, Family::Gpt2);
+  EXPECT_EQ(c.hidden_size, 64);
+  EXPECT_EQ(c.num_heads, 4);
+  EXPECT_EQ(c.num_kv_heads, 4);
+  EXPECT_EQ(c.head_dim, 16);
+  EXPECT_EQ(c.intermediate_size, 256);
+  EXPECT_EQ(c.max_position, 128);
+  EXPECT_EQ(c.vocab_size, 512);
+  EXPECT_DOUBLE_EQ(c.norm_eps, 1e-5);
+  EXPECT_EQ(c.norm_kind, NormKind::LayerNorm);
+  EXPECT_TRUE(c.norm_bias);
+  EXPECT_EQ(c.position_kind, PositionKind::Learned);
+  EXPECT_EQ(c.mlp_kind, MlpKind::GeluTanh);
+  EXPECT_TRUE(c.attention_bias && c.attention_out_bias && c.mlp_bias);
+  EXPECT_TRUE(c.tie_word_embeddings);
+  // Written back with GPT-2's keys, not Llama's.
+  const nlohmann::json out = nlohmann::json::parse(hf_config_json(c, Vocab{}, std::nullopt));
+  EXPECT_EQ(out["architectures"][0], "GPT2LMHeadModel");
+  EXPECT_EQ(out["model_type"], "gpt2");
+  for (const char* key : {"n_embd", "n_head", "n_layer", "n_positions", "n_ctx", "n_inner", "layer_norm_epsilon",
+                          "activation_function", "vocab_size"})
+    EXPECT_TRUE(out.contains(key)) << key;
+  for (const char* key : {"hidden_size", "num_attention_heads", "num_hidden_layers", "intermediate_size"})
+    EXPECT_FALSE(out.contains(key)) << key;
+  EXPECT_TRUE(out["n_inner"].is_null());
+  nlohmann::json j = family_json("gpt2");
+  j["n_inner"] = 100;
+  EXPECT_EQ(parse(j).intermediate_size, 100);
+}
+
 TEST(HfFamilies, MistralSlidingWindow) {
   const Config c = load_config("mistral");
   EXPECT_EQ(c.sliding_window, 8);
@@ -294,6 +327,9 @@ TEST(HfFamilies, BadKeysNameTheKey) {
   expect(with("gemma2", "use_bidirectional_attention", true), ErrorKind::Unsupported,
          {"use_bidirectional_attention"});
   expect(with("mistral", "sliding_window", 0), ErrorKind::BadInput, {"sliding_window"});
+  expect(with("gpt2", "activation_function", "relu"), ErrorKind::Unsupported, {"activation_function 'relu'"});
+  expect(with("gpt2", "reorder_and_upcast_attn", true), ErrorKind::Unsupported, {"reorder_and_upcast_attn"});
+  expect(with("gpt2", "n_head", 5), ErrorKind::BadInput, {"n_embd", "n_head"});
   nlohmann::json longrope = family_json("phi3.5-mini");
   longrope["rope_scaling"]["short_factor"] = {1.0, 1.0};
   expect(longrope, ErrorKind::BadInput, {"rope_scaling.short_factor", "16"});

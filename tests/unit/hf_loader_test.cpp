@@ -164,8 +164,8 @@ TEST(HfConfig, RefusesBadFieldsNamingThem) {
   expect_config_error(with("tie_word_embeddings", "yes"), ErrorKind::BadInput, {"tie_word_embeddings"});
   expect_config_error(with("max_position_embeddings", -5), ErrorKind::BadInput, {"max_position_embeddings"});
   expect_config_error(with("architectures", nlohmann::json::array()), ErrorKind::BadInput, {"architectures"});
-  expect_config_error(with("architectures", {"GPT2LMHeadModel"}), ErrorKind::Unsupported,
-                      {"architecture 'GPT2LMHeadModel' is not supported", "LlamaForCausalLM"});
+  expect_config_error(with("architectures", {"GPTNeoXForCausalLM"}), ErrorKind::Unsupported,
+                      {"architecture 'GPTNeoXForCausalLM' is not supported", "LlamaForCausalLM"});
   expect_config_error(with("architectures", gone), ErrorKind::BadInput, {"neither 'architectures' nor 'model_type'"});
   expect_config_error(with("hidden_act", "gelu"), ErrorKind::Unsupported, {"hidden_act 'gelu'"});
   expect_config_error(with("quantization_config", {{"quant_method", "gptq"}}), ErrorKind::Unsupported,

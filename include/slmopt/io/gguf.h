@@ -6,8 +6,9 @@
 // output omitted when tied), dims are reversed (ggml order), and the tokenizer goes into tokenizer.ggml.* keys
 // ("llama" for SentencePiece-style vocabularies with scores, "gpt2" with merges and a pre-tokenizer name).
 // The reader undoes all of it: canonical Hugging Face names and layouts, Config and Vocab rebuilt from metadata.
-// GPT-2 (Family::Gpt2) goes out as llama.cpp's "gpt2" architecture (fused attn_qkv, position_embd, LayerNorm
-// biases; a model without a tokenizer gets a placeholder token list, see src/io/gguf_gpt2.cpp) and reads back.
+// GPT-2 (Family::Gpt2) is one row of the same table: llama.cpp's "gpt2" architecture (fused attn_qkv,
+// position_embd, LayerNorm biases). A model without a tokenizer (any family) gets a placeholder token list (see
+// add_placeholder_vocab in src/io/gguf_model_writer.cpp) and reads back without one.
 //
 // Keys slmopt writes for what GGUF cannot say (llama.cpp ignores them): slmopt.hf_architecture (e.g.
 // "MistralForCausalLM"), slmopt.rope.llama3.* (Llama-3 scaling parameters beside the rope_freqs tensor
@@ -57,11 +58,16 @@ struct GgufWriteOptions {
 // converted (in row chunks for float targets and for encode_streamed) just before it is written, and the pages
 // of mapped input it has read are dropped behind it, so peak memory stays near one chunk plus, without
 // encode_streamed, one converted tensor. Throws
-// Error(Unsupported) for a tensor name llama.cpp has no name for (or an untied GPT-2 head), or a quantized target
-// without an encoder.
+// Error(Unsupported) for a description no llama.cpp graph computes, a tensor name llama.cpp has no name for, or a
+// quantized target without an encoder.
 void write_gguf(const Model& model, const std::string& path, const GgufWriteOptions& options = {});
 
-// Loads a GGUF file of architecture "llama", "qwen2", "deci" or "gpt2" into the IR. Tensors are zero-copy views into the mapped
+// Throws Error(Unsupported) naming `context` and the field when no llama.cpp architecture slmopt writes computes
+// `config`'s description (what write_gguf would refuse before writing anything). Lets a pass refuse an output
+// early, e.g. a prune cut the model's GGUF graph cannot size.
+void check_gguf_architecture(const Config& config, const std::string& context);
+
+// Loads a GGUF file of any architecture of the table (src/io/gguf_arch.cpp) into the IR. Tensors are zero-copy views into the mapped
 // file (quantized ones stay quantized; Tensor::to_f32 decodes) except the Q/K projections of "llama" files,
 // whose rows are regrouped back into the Hugging Face order in owned copies ("llama" and "deci" files).
 Model load_gguf(const std::string& path);

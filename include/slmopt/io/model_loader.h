@@ -1,6 +1,6 @@
 // One entry point for every input format: load_model(path) picks the reader from what the path is.
-//   a folder          → Hugging Face checkpoint (io/hf.h; GPT-2 folders through io/hf_gpt2.h)
-//   *.gguf            → GGUF file, llama family (io/gguf.h)
+//   a folder          → Hugging Face checkpoint of any family (io/hf.h)
+//   *.gguf            → GGUF file (io/gguf.h)
 //   *.onnx            → decoder-only ONNX graph (io/onnx_import.h)
 // A missing path is an Error(Io) naming it; any other file is an Error(Unsupported) naming what is accepted.
 #pragma once
