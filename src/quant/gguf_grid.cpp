@@ -108,6 +108,17 @@ GgufWeightGrid::GgufWeightGrid(std::span<const float> weight, int64_t rows, int6
       }
     }
   });
+  index_levels();
+}
+
+void GgufWeightGrid::index_levels() {
+  const size_t groups = table_.size() / static_cast<size_t>(levels_);
+  ascending_.assign(groups, 1);
+  for (size_t g = 0; g < groups; ++g) {
+    const float* levels = table_.data() + g * static_cast<size_t>(levels_);
+    for (int64_t q = 0; q + 1 < levels_; ++q)
+      if (!(levels[q] <= levels[q + 1])) ascending_[g] = 0;
+  }
 }
 
 void GgufWeightGrid::fit_group(int64_t, int64_t, std::span<const double>) {
@@ -115,12 +126,35 @@ void GgufWeightGrid::fit_group(int64_t, int64_t, std::span<const double>) {
 }
 
 float GgufWeightGrid::quantize(int64_t row, int64_t col, double value) {
-  const float* levels = table_.data() + static_cast<size_t>((row * (cols_ / sub_) + col / sub_) * levels_);
+  const size_t group = static_cast<size_t>(row * (cols_ / sub_) + col / sub_);
+  const float* levels = table_.data() + group * static_cast<size_t>(levels_);
   int64_t best = 0;
-  double best_distance = std::numeric_limits<double>::infinity();
-  for (int64_t q = 0; q < levels_; ++q) {
-    const double d = std::abs(static_cast<double>(levels[q]) - value);
-    if (d < best_distance) best_distance = d, best = q;
+  if (ascending_[group] && std::isfinite(value)) {
+    // The nearest level, the lowest code among equally near ones — what the scan below picks — found by bisection:
+    // lo = the first level ≥ value; the other candidate is the first code holding the level just below it.
+    int64_t lo = 0;  // branch-free lower bound: the comparisons become conditional moves
+    for (int64_t n = levels_; n > 1;) {
+      const int64_t half = n / 2;
+      lo = static_cast<double>(levels[lo + half - 1]) < value ? lo + half : lo;
+      n -= half;
+    }
+    lo += static_cast<double>(levels[lo]) < value;
+    const auto first_of = [&](int64_t q) {
+      while (q > 0 && levels[q - 1] == levels[q]) --q;
+      return q;
+    };
+    if (lo == 0) best = 0;
+    else if (lo == levels_) best = first_of(levels_ - 1);
+    else {
+      const double below = value - static_cast<double>(levels[lo - 1]), above = static_cast<double>(levels[lo]) - value;
+      best = above < below ? lo : first_of(lo - 1);
+    }
+  } else {
+    double best_distance = std::numeric_limits<double>::infinity();
+    for (int64_t q = 0; q < levels_; ++q) {
+      const double d = std::abs(static_cast<double>(levels[q]) - value);
+      if (d < best_distance) best_distance = d, best = q;
+    }
   }
   codes_[static_cast<size_t>(row * cols_ + col)] = static_cast<uint8_t>(best);
   return levels[best];
