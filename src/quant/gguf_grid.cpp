@@ -1,6 +1,7 @@
 // GGUF block grids (see gguf_grid.h): per-type code packing, level tables by decoding, nearest-level rounding.
 #include "slmopt/quant/gguf_grid.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -97,13 +98,18 @@ GgufWeightGrid::GgufWeightGrid(std::span<const float> weight, int64_t rows, int6
       quantize_row(dtype, weight.data() + r * static_cast<size_t>(cols), row, cols, importance);
       for (int64_t b = 0; b < cols / block_; ++b) {
         std::memcpy(scratch.data(), row + static_cast<size_t>(b) * block_bytes, block_bytes);
-        for (int64_t q = 0; q < levels_; ++q) {
-          std::fill(level.begin(), level.end(), static_cast<uint8_t>(q));
+        // A value depends only on its code and its sub-block's scales, not on its position: one decode gives
+        // `sub_` levels of every sub-block at once (element i of each sub-block holds code q0 + i), so a block
+        // takes ⌈levels/sub⌉ decodes instead of one per level.
+        for (int64_t q0 = 0; q0 < levels_; q0 += sub_) {
+          for (int64_t e = 0; e < block_; ++e)
+            level[static_cast<size_t>(e)] = static_cast<uint8_t>(std::min(levels_ - 1, q0 + e % sub_));
           set_codes(dtype, scratch.data(), level.data());
           dequantize_row(dtype, scratch.data(), decoded.data(), block_);
           for (int64_t s = 0; s < block_ / sub_; ++s)
-            table_[static_cast<size_t>(((static_cast<int64_t>(r) * subs) + b * (block_ / sub_) + s) * levels_ + q)] =
-                decoded[static_cast<size_t>(s * sub_)];
+            for (int64_t i = 0; i < sub_ && q0 + i < levels_; ++i)
+              table_[static_cast<size_t>(((static_cast<int64_t>(r) * subs) + b * (block_ / sub_) + s) * levels_ + q0 + i)] =
+                  decoded[static_cast<size_t>(s * sub_ + i)];
         }
       }
     }
