@@ -13,7 +13,10 @@
 #      ratios slmopt / llama.cpp.
 #   3. Eval tokens/s of both on the same GGUF: scripts/bench_eval.sh when it exists (it prints its own table).
 #   4. GPTQ (Q4_K_M grid, default calibration set: 128 × 512 tokens of models/data/kjv-calib.txt) of the 1B
-#      shape: time and peak RSS (SKIP_GPTQ=1 skips it; it takes long).
+#      shape: time and peak RSS, the time split (forward passes, Hessian products, factorisations, sweeps) from
+#      the report, and the solver's share of this machine's F32 GEMM peak (build/tests/gptq_solver_study, same
+#      run). SKIP_GPTQ=1 skips it (it takes long); GPTQ_SAMPLES / GPTQ_SEQLEN pick a smaller calibration set for
+#      quick runs (e.g. GPTQ_SAMPLES=8 GPTQ_SEQLEN=256); GPTQ_ONLY=1 skips every other section.
 #   5. The 8B shape's Q4_K_M: time and peak RSS (one run).
 #
 # Not in CI. Builds nothing: expects build/ with slmopt and llama_cpp_quantize_bench
@@ -33,6 +36,7 @@ threads=${THREADS:-2}
 repeats=${REPEATS:-3}
 presets=(${PRESETS:-Q4_0 Q4_K_M Q6_K Q8_0})
 calib_text=${CALIB_TEXT:-$root/models/data/kjv-calib.txt}
+if [ "${GPTQ_ONLY:-0}" = 1 ]; then presets=() SKIP_8B=1 SKIP_EVAL=1; fi
 
 for f in "$slmopt" "$bench" /usr/bin/time; do
   [ -x "$f" ] || { echo "bench_scale.sh: $f is missing (build with -DSLMOPT_BUILD_BENCH=ON first)" >&2; exit 1; }
@@ -85,7 +89,7 @@ echo "llama.cpp from the F16 GGUF of the same weights."
 echo
 echo "| preset | slmopt CPU s | llama.cpp CPU s | ratio | slmopt wall s | llama.cpp wall s | ratio | slmopt peak RSS MB | llama.cpp peak RSS MB |"
 echo "|---|---|---|---|---|---|---|---|---|"
-for preset in "${presets[@]}"; do
+for preset in ${presets[@]+"${presets[@]}"}; do
   p=$(tr '[:upper:]' '[:lower:]' <<< "$preset")
   s_cpu=() s_wall=() s_rss=() l_cpu=() l_wall=() l_rss=()
   for rep in $(seq 1 "$repeats"); do
@@ -106,7 +110,7 @@ done
 echo
 echo "Medians of $repeats runs each; ratio = slmopt / llama.cpp (below 1: slmopt is faster)."
 
-if [ -x "$root/scripts/bench_eval.sh" ]; then
+if [ "${SKIP_EVAL:-0}" != 1 ] && [ -x "$root/scripts/bench_eval.sh" ]; then
   echo
   echo "## Eval throughput (scripts/bench_eval.sh)"
   echo
@@ -114,17 +118,33 @@ if [ -x "$root/scripts/bench_eval.sh" ]; then
 fi
 
 if [ "${SKIP_GPTQ:-0}" != 1 ]; then
+  gptq_samples=${GPTQ_SAMPLES:-128} gptq_seqlen=${GPTQ_SEQLEN:-512}
   echo
-  echo "## GPTQ of the 1B shape (Q4_K_M grid, 128 × 512 calibration tokens)"
+  echo "## GPTQ of the 1B shape (Q4_K_M grid, $gptq_samples × $gptq_seqlen calibration tokens)"
   echo
   log "GPTQ (long)"
+  echo "\`uptime\` before: $(uptime | sed 's/^ *//')"
   /usr/bin/time -v -o "$scratch/g.txt" "$slmopt" -q -t "$threads" quantize "$ckpt_1b" --type Q4_K_M --method gptq \
-    --calib "$calib_text" -o "$scratch/gptq.gguf" --report "$scratch/gptq" > /dev/null
+    --calib "$calib_text" --calib-samples "$gptq_samples" --calib-seqlen "$gptq_seqlen" -o "$scratch/gptq.gguf" \
+    --report "$scratch/gptq" > /dev/null
+  echo
   echo "CPU $(cpu_s "$scratch/g.txt") s, wall $(wall_s "$scratch/g.txt") s, peak RSS $(rss_mb "$scratch/g.txt") MB."
   if [ -f "$scratch/gptq.json" ]; then
     echo
-    echo "Report timings (s): $(jq -c '.timings_s // {}' "$scratch/gptq.json")"
+    jq -r '.timings_s as $t | .extra as $e |
+      "| forward passes s | Hessians (XᵀX) s | GPTQ factorisations s | GPTQ sweeps s | other solver s | solver GFLOP/s | peak activations MB |",
+      "|---|---|---|---|---|---|---|",
+      "| \($t.calibration_forward // 0 | . * 10 | round / 10) | \($t.calibration_hessians // 0 | . * 10 | round / 10) | \($t.gptq_factor // 0 | . * 10 | round / 10) | \((($t.gptq // 0) - ($t.gptq_factor // 0)) | . * 10 | round / 10) | \((($t.solver // 0) - ($t.gptq // 0)) | . * 10 | round / 10) | \($e.gptq_solver_gflops_per_s // 0 | . * 10 | round / 10) | \(($e.calib_peak_activation_bytes // 0) / 1048576 | round) |"' \
+      "$scratch/gptq.json"
   fi
+  study=$build/tests/gptq_solver_study
+  if [ -x "$study" ]; then
+    echo
+    "$study" "$threads" 4 | sed 's/^# /### /'
+  else
+    log "$study is missing: no share of GEMM peak (build with -DSLMOPT_BUILD_BENCH=ON)"
+  fi
+  echo "\`uptime\` after GPTQ: $(uptime | sed 's/^ *//')"
 fi
 
 if [ "${SKIP_8B:-0}" != 1 ]; then

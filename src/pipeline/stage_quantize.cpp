@@ -130,6 +130,14 @@ void add_calibration_results(AccuracyReport& report, const CalibrationResult& r,
   report.settings["calib_tokens"] = r.report.tokens;
   report.timings["calibration"] = r.report.calibration_seconds;
   report.timings["solver"] = r.report.solver_seconds;
+  // The calibration split: forward passes vs XᵀX statistics; GPTQ's factorisations and sweeps inside the solver.
+  report.timings["calibration_forward"] = r.report.calibration_seconds - r.report.hessian_seconds;
+  report.timings["calibration_hessians"] = r.report.hessian_seconds;
+  if (r.report.gptq_seconds > 0) {
+    report.timings["gptq"] = r.report.gptq_seconds;
+    report.timings["gptq_factor"] = r.report.factor_seconds;
+  }
+  report.extra["calib_peak_activation_bytes"] = r.report.peak_activation_bytes;
   if (r.report.gptq_seconds > 0)
     report.extra["gptq_solver_gflops_per_s"] = r.report.solver_flops / r.report.gptq_seconds / 1e9;
 }
@@ -270,8 +278,13 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
   if (calibration) add_calibration_results(report, *calibration, original, model, o);
   // ONNX Runtime computes with the codes written; slmopt evaluates the same dequantized weights (the consumer
   // tests check ORT agrees). GGUF and HF outputs are read back from disk.
-  const Model written = o.format == "onnx" ? with_dequantized_weights(model, onnx_codes) : load_model(o.output);
-  fill_output_stats(report, written);
+  // A GGUF output is read back only to evaluate it: its statistics come from the header (an 8B Q4_K_M read back
+  // whole would take the peak RSS from ~140 MB to ~750 MB).
+  std::optional<Model> written;
+  if (o.format == "onnx") written = with_dequantized_weights(model, onnx_codes);
+  else if (o.format != "gguf" || o.eval.given()) written = load_model(o.output);
+  if (o.format == "gguf") fill_output_stats_from_gguf_header(report);
+  else fill_output_stats(report, *written);
   // HF/ONNX readers hand back dequantized floats: size on disk is the honest measure there.
   if (o.format != "gguf" && report.parameters > 0)
     report.bits_per_weight = 8.0 * static_cast<double>(report.output_bytes) / static_cast<double>(report.parameters);
@@ -285,7 +298,7 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
     const Model& reference_model = loaded_reference ? *loaded_reference : ctx.reference();
     const auto& windows = ctx.eval_windows(reference_model, o.eval);
     const ModelRunner reference(reference_model);
-    const ModelRunner candidate(written);
+    const ModelRunner candidate(*written);
     report.eval = to_eval_comparison(compare_models(reference, candidate, windows), o.eval);
     report.timings["eval"] = seconds_since(t);
     // The written model's own speed, on at most 4 windows (the comparison above times both models together).

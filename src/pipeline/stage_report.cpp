@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "slmopt/core/error.h"
+#include "slmopt/io/gguf_format.h"
 
 namespace slmopt::pipeline {
 
@@ -55,6 +56,20 @@ void fill_output_stats(AccuracyReport& report, const Model& written) {
   report.output_bytes = path_bytes(report.output_path);
   const int64_t params = written.parameter_count();
   report.bits_per_weight = params ? 8.0 * static_cast<double>(written.total_bytes()) / static_cast<double>(params) : 0;
+}
+
+void fill_output_stats_from_gguf_header(AccuracyReport& report) {
+  report.output_bytes = path_bytes(report.output_path);
+  const GgufFile file = GgufFile::open(report.output_path);
+  int64_t params = 0;
+  size_t bytes = 0;
+  for (const GgufTensorInfo& t : file.tensors()) {
+    int64_t n = 1;
+    for (int64_t d : t.shape) n *= d;
+    params += n;
+    bytes += t.nbytes;
+  }
+  report.bits_per_weight = params ? 8.0 * static_cast<double>(bytes) / static_cast<double>(params) : 0;
 }
 
 EvalComparison to_eval_comparison(const ComparisonResult& c, const EvalTextOptions& options) {

@@ -196,9 +196,15 @@ class Calibrator {
         for (const auto& stage : stages) {
           const auto stats = collect(l, stage, hidden);
           const auto s = Clock::now();
+          // Linears sharing an input share H and its factor.
+          std::array<std::optional<Eigen::MatrixXd>, 4> hessians;
+          std::array<std::optional<GptqFactor>, 4> factors;
           for (const Linear& lin : block_linears(l, model_.config.has_gate()))
-            if (std::find(stage.begin(), stage.end(), lin.input) != stage.end())
-              quantize_linear(l, lin.name, *stats[static_cast<size_t>(lin.input)]);
+            if (std::find(stage.begin(), stage.end(), lin.input) != stage.end()) {
+              const size_t in = static_cast<size_t>(lin.input);
+              if (!hessians[in]) hessians[in] = stats[in]->hessian();
+              quantize_linear(l, lin.name, *hessians[in], factors[in]);
+            }
           result_.report.solver_seconds += since(s);
           runner_.reload_layer(model_, l);
         }
@@ -231,6 +237,14 @@ class Calibrator {
           runner_.run_block(l, h, {}, run);
         }
       });
+      // Live activations now: the block inputs of every window plus this chunk's captured linear inputs.
+      size_t captured = 0;
+      for (const InputCapture& capture : captures)
+        for (const auto& x : capture.inputs)
+          if (x) captured += static_cast<size_t>(x->size()) * sizeof(float);
+      const size_t copies = (c1 - c0) * static_cast<size_t>(hidden[c0].size()) * sizeof(float);  // the h below
+      note_activations(hidden_bytes(hidden) + copies + captured);
+      const auto th = Clock::now();
       for (InputCapture& capture : captures)
         for (Input in : wanted) {
           auto& x = capture.inputs[static_cast<size_t>(in)];
@@ -240,18 +254,19 @@ class Calibrator {
           s->add(*x);
           x.reset();
         }
+      result_.report.hessian_seconds += since(th);
     }
     result_.report.calibration_seconds += since(t);
     return stats;
   }
 
   // GPTQ or RTN of one linear on its (unscaled) inputs.
-  void quantize_linear(int64_t l, const std::string& name, const InputStatistics& stats) {
+  void quantize_linear(int64_t l, const std::string& name, const Eigen::MatrixXd& h,
+                       std::optional<GptqFactor>& factor) {
     const std::optional<QuantTarget> target = choose_(l, name);
     if (!target) return;
     const Tensor& t = model_.tensor(name);
     const std::vector<float> w = t.to_f32();
-    const Eigen::MatrixXd h = stats.hessian();
     const std::vector<float> importance = diagonal(h);
     LinearReport rep{name, describe_target(*target)};
     std::unique_ptr<WeightGrid> rtn_grid = make_grid(*target, w, t.rows(), t.cols(), importance, name);
@@ -263,9 +278,19 @@ class Calibrator {
       return;
     }
     std::unique_ptr<WeightGrid> grid = make_grid(*target, w, t.rows(), t.cols(), importance, name);
-    const std::vector<float> values = gptq_quantize(w, h, *grid, options_.gptq, &rep.gptq, name);
+    if (!factor) {
+      factor = gptq_factor(h, options_.gptq, name);
+      rep.gptq.factor_seconds = factor->seconds;
+      result_.report.solver_flops += factor->flops;
+      result_.report.gptq_seconds += factor->seconds;
+      result_.report.factor_seconds += factor->seconds;
+    }
+    const double factor_seconds = rep.gptq.factor_seconds;
+    const std::vector<float> values = gptq_quantize(w, *factor, *grid, options_.gptq, &rep.gptq, name);
+    rep.gptq.factor_seconds = factor_seconds;
+    rep.gptq.seconds += factor_seconds;
     result_.report.solver_flops += rep.gptq.flops;
-    result_.report.gptq_seconds += rep.gptq.seconds;
+    result_.report.gptq_seconds += rep.gptq.seconds - factor_seconds;
     rep.error = relative_output_error(w, values, t.rows(), h);
     store(name, t.shape(), *grid, std::move(rep));
   }
@@ -364,6 +389,7 @@ class Calibrator {
         values = gptq_quantize(w, hs, *grid, options_.gptq, &rep.gptq, lin.name);
         result_.report.solver_flops += rep.gptq.flops;
         result_.report.gptq_seconds += rep.gptq.seconds;
+        result_.report.factor_seconds += rep.gptq.factor_seconds;
       } else {
         const auto* spec = std::get_if<IntGridSpec>(&*target);
         // Clipping applies to integer grids; a GGUF encoder runs its own scale search.
@@ -378,6 +404,15 @@ class Calibrator {
     }
     result_.report.solver_seconds += since(started);
     runner_.reload_layer(model_, l);
+  }
+
+  static size_t hidden_bytes(const std::vector<RowMatrix>& hidden) {
+    size_t n = 0;
+    for (const RowMatrix& h : hidden) n += static_cast<size_t>(h.size()) * sizeof(float);
+    return n;
+  }
+  void note_activations(size_t bytes) {
+    result_.report.peak_activation_bytes = std::max(result_.report.peak_activation_bytes, static_cast<int64_t>(bytes));
   }
 
   Model& model_;

@@ -1,6 +1,7 @@
 // GGUF block grids (see gguf_grid.h): per-type code packing, level tables by decoding, nearest-level rounding.
 #include "slmopt/quant/gguf_grid.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -97,17 +98,33 @@ GgufWeightGrid::GgufWeightGrid(std::span<const float> weight, int64_t rows, int6
       quantize_row(dtype, weight.data() + r * static_cast<size_t>(cols), row, cols, importance);
       for (int64_t b = 0; b < cols / block_; ++b) {
         std::memcpy(scratch.data(), row + static_cast<size_t>(b) * block_bytes, block_bytes);
-        for (int64_t q = 0; q < levels_; ++q) {
-          std::fill(level.begin(), level.end(), static_cast<uint8_t>(q));
+        // A value depends only on its code and its sub-block's scales, not on its position: one decode gives
+        // `sub_` levels of every sub-block at once (element i of each sub-block holds code q0 + i), so a block
+        // takes ⌈levels/sub⌉ decodes instead of one per level.
+        for (int64_t q0 = 0; q0 < levels_; q0 += sub_) {
+          for (int64_t e = 0; e < block_; ++e)
+            level[static_cast<size_t>(e)] = static_cast<uint8_t>(std::min(levels_ - 1, q0 + e % sub_));
           set_codes(dtype, scratch.data(), level.data());
           dequantize_row(dtype, scratch.data(), decoded.data(), block_);
           for (int64_t s = 0; s < block_ / sub_; ++s)
-            table_[static_cast<size_t>(((static_cast<int64_t>(r) * subs) + b * (block_ / sub_) + s) * levels_ + q)] =
-                decoded[static_cast<size_t>(s * sub_)];
+            for (int64_t i = 0; i < sub_ && q0 + i < levels_; ++i)
+              table_[static_cast<size_t>(((static_cast<int64_t>(r) * subs) + b * (block_ / sub_) + s) * levels_ + q0 + i)] =
+                  decoded[static_cast<size_t>(s * sub_ + i)];
         }
       }
     }
   });
+  index_levels();
+}
+
+void GgufWeightGrid::index_levels() {
+  const size_t groups = table_.size() / static_cast<size_t>(levels_);
+  ascending_.assign(groups, 1);
+  for (size_t g = 0; g < groups; ++g) {
+    const float* levels = table_.data() + g * static_cast<size_t>(levels_);
+    for (int64_t q = 0; q + 1 < levels_; ++q)
+      if (!(levels[q] <= levels[q + 1])) ascending_[g] = 0;
+  }
 }
 
 void GgufWeightGrid::fit_group(int64_t, int64_t, std::span<const double>) {
@@ -115,12 +132,35 @@ void GgufWeightGrid::fit_group(int64_t, int64_t, std::span<const double>) {
 }
 
 float GgufWeightGrid::quantize(int64_t row, int64_t col, double value) {
-  const float* levels = table_.data() + static_cast<size_t>((row * (cols_ / sub_) + col / sub_) * levels_);
+  const size_t group = static_cast<size_t>(row * (cols_ / sub_) + col / sub_);
+  const float* levels = table_.data() + group * static_cast<size_t>(levels_);
   int64_t best = 0;
-  double best_distance = std::numeric_limits<double>::infinity();
-  for (int64_t q = 0; q < levels_; ++q) {
-    const double d = std::abs(static_cast<double>(levels[q]) - value);
-    if (d < best_distance) best_distance = d, best = q;
+  if (ascending_[group] && std::isfinite(value)) {
+    // The nearest level, the lowest code among equally near ones — what the scan below picks — found by bisection:
+    // lo = the first level ≥ value; the other candidate is the first code holding the level just below it.
+    int64_t lo = 0;  // branch-free lower bound: the comparisons become conditional moves
+    for (int64_t n = levels_; n > 1;) {
+      const int64_t half = n / 2;
+      lo = static_cast<double>(levels[lo + half - 1]) < value ? lo + half : lo;
+      n -= half;
+    }
+    lo += static_cast<double>(levels[lo]) < value;
+    const auto first_of = [&](int64_t q) {
+      while (q > 0 && levels[q - 1] == levels[q]) --q;
+      return q;
+    };
+    if (lo == 0) best = 0;
+    else if (lo == levels_) best = first_of(levels_ - 1);
+    else {
+      const double below = value - static_cast<double>(levels[lo - 1]), above = static_cast<double>(levels[lo]) - value;
+      best = above < below ? lo : first_of(lo - 1);
+    }
+  } else {
+    double best_distance = std::numeric_limits<double>::infinity();
+    for (int64_t q = 0; q < levels_; ++q) {
+      const double d = std::abs(static_cast<double>(levels[q]) - value);
+      if (d < best_distance) best_distance = d, best = q;
+    }
   }
   codes_[static_cast<size_t>(row * cols_ + col)] = static_cast<uint8_t>(best);
   return levels[best];

@@ -1,113 +1,139 @@
-// GPTQ solver. See gptq.h for the algorithm; this file is the plain transcription plus the bookkeeping that
-// keeps it deterministic: a fixed row tiling, stable act-order sorting, double precision.
+// GPTQ solver. See gptq.h for the algorithm; this file is the transcription plus the bookkeeping that keeps it
+// fast and deterministic: the F32 factor of quant/inverse_cholesky.h, lazy batches whose trailing updates are
+// exec/gemm.h products, a fixed row tiling and stable act-order sorting.
 #include "slmopt/quant/gptq.h"
 
 #include <algorithm>
 #include <chrono>
 #include <numeric>
 
-#include <Eigen/Cholesky>
-
 #include "slmopt/core/error.h"
 #include "slmopt/core/log.h"
 #include "slmopt/core/parallel.h"
+#include "slmopt/exec/gemm.h"
+#include "slmopt/quant/inverse_cholesky.h"
 
 namespace slmopt {
 
 namespace {
 
-using RowMatrixD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using Clock = std::chrono::steady_clock;
 constexpr int64_t kRowTile = 64;
 
-// U with H⁻¹ = UᵀU for H + damp·mean(diag)·I, raising damp ×10 until both factorisations succeed.
-Eigen::MatrixXd inverse_cholesky_upper(const Eigen::MatrixXd& h, const GptqOptions& options, GptqStats& stats,
-                                       const std::string& what) {
-  const int64_t n = h.cols();
-  const double mean_diag = h.diagonal().mean();
-  double damp = options.damp_percent;
-  for (int attempt = 0;; ++attempt) {
-    Eigen::MatrixXd damped = h;
-    damped.diagonal().array() += damp * mean_diag;
-    Eigen::LLT<Eigen::MatrixXd> llt(damped);
-    if (llt.info() == Eigen::Success) {
-      Eigen::MatrixXd inv = llt.solve(Eigen::MatrixXd::Identity(n, n));
-      inv = (inv + inv.transpose()) * 0.5;  // exact symmetry for the second factorisation
-      Eigen::LLT<Eigen::MatrixXd> llt_inv(inv);
-      if (llt_inv.info() == Eigen::Success) {
-        stats.damp_percent_used = damp;
-        stats.damp_raises = attempt;
-        return llt_inv.matrixU();
-      }
-    }
-    if (attempt >= options.max_damp_raises)
-      throw_error(ErrorKind::Internal, "GPTQ: {}: Hessian not positive definite even with damp {}", what, damp);
-    spdlog::warn("GPTQ: {}: Cholesky failed with damp {:g}; retrying with {:g}", what, damp, damp * 10);
-    damp *= 10;
-  }
-}
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 struct Sweep {
-  const Eigen::MatrixXd& u;          // upper Cholesky factor of H⁻¹ (permuted order)
-  const std::vector<int64_t>& perm;  // sweep position → original column
+  const GptqFactor& f;
   WeightGrid& grid;
   int64_t block;
+  int64_t inner;  // columns per inner batch: rank-1 updates inside it, one product per inner batch for the rest
   bool fit_at_group_start;
 
-  // Sweeps rows [r0, r0 + w.rows()) of the permuted weight w in place; q receives the grid values.
-  void run(int64_t r0, RowMatrixD& w, RowMatrixD& q) const {
-    const int64_t rows = w.rows(), cols = w.cols();
-    const int64_t gc = grid.group_columns();
+  // Sweeps `rows` rows starting at weight row r0: w [rows, cols] (permuted order) is updated in place, q
+  // receives the grid values.
+  void run(int64_t r0, int64_t rows, float* w, float* q) const {
+    const int64_t cols = f.columns, gc = grid.group_columns();
+    const float* u = f.u.data();
     std::vector<double> group_values(static_cast<size_t>(gc));
+    std::vector<float> err(static_cast<size_t>(rows * block));
     for (int64_t i1 = 0; i1 < cols; i1 += block) {
       const int64_t i2 = std::min(cols, i1 + block), count = i2 - i1;
-      RowMatrixD err(rows, count);
-      for (int64_t j = i1; j < i2; ++j) {
-        const int64_t orig = perm[static_cast<size_t>(j)];
-        if (fit_at_group_start && orig % gc == 0) {  // no act-order here: orig == j
+      for (int64_t s1 = i1; s1 < i2; s1 += inner) {
+        const int64_t s2 = std::min(i2, s1 + inner);
+        for (int64_t j = s1; j < s2; ++j) {
+          const int64_t orig = f.perm[static_cast<size_t>(j)];
+          if (fit_at_group_start && orig % gc == 0) {  // no act-order here: orig == j
+            for (int64_t r = 0; r < rows; ++r) {
+              for (int64_t c = 0; c < gc; ++c) group_values[static_cast<size_t>(c)] = w[r * cols + j + c];
+              grid.fit_group(r0 + r, orig / gc, group_values);
+            }
+          }
+          const float d = u[j * cols + j];
+          const float* urow = u + j * cols;
           for (int64_t r = 0; r < rows; ++r) {
-            for (int64_t c = 0; c < gc; ++c) group_values[static_cast<size_t>(c)] = w(r, j + c);
-            grid.fit_group(r0 + r, orig / gc, group_values);
+            float* wr = w + r * cols;
+            const float value = wr[j];
+            const float chosen = grid.quantize(r0 + r, orig, value);
+            q[r * cols + j] = chosen;
+            const float e = (value - chosen) / d;
+            err[static_cast<size_t>(r * count + (j - i1))] = -e;
+            for (int64_t c = j + 1; c < s2; ++c) wr[c] -= e * urow[c];
           }
         }
-        const double d = u(j, j);
-        for (int64_t r = 0; r < rows; ++r) {
-          const double value = w(r, j);
-          const double chosen = grid.quantize(r0 + r, orig, value);
-          q(r, j) = chosen;
-          err(r, j - i1) = (value - chosen) / d;
-        }
-        if (j + 1 < i2)
-          w.block(0, j + 1, rows, i2 - j - 1).noalias() -= err.col(j - i1) * u.block(j, j + 1, 1, i2 - j - 1);
+        // The inner batch's errors reach the rest of the lazy batch: W[:, s2:i2] += (−E)·U[s1:s2, s2:i2].
+        if (s2 < i2)
+          gemm_accumulate({rows, i2 - s2, s2 - s1, err.data() + (s1 - i1), count, 1, u + s1 * cols + s2, cols, w + s2, cols});
       }
-      if (i2 < cols) w.rightCols(cols - i2).noalias() -= err * u.block(i1, i2, count, cols - i2);
+      // Lazy batch: W[:, i2:] += (−E)·U[i1:i2, i2:] as one product.
+      if (i2 < cols) gemm_accumulate({rows, cols - i2, count, err.data(), count, 1, u + i1 * cols + i2, cols, w + i2, cols});
     }
   }
 };
 
 }  // namespace
 
-std::vector<float> gptq_quantize(std::span<const float> weight, const Eigen::MatrixXd& hessian, WeightGrid& grid,
-                                 const GptqOptions& options, GptqStats* stats_out, const std::string& what) {
-  const auto start = std::chrono::steady_clock::now();
-  const int64_t rows = grid.rows(), cols = grid.cols();
-  if (static_cast<int64_t>(weight.size()) != rows * cols || hessian.rows() != cols || hessian.cols() != cols)
-    throw_error(ErrorKind::Internal, "GPTQ: {}: weight {}x{} and Hessian {}x{} disagree", what, rows, cols,
-                hessian.rows(), hessian.cols());
+GptqFactor gptq_factor(const Eigen::MatrixXd& hessian, const GptqOptions& options, const std::string& what) {
+  const auto start = Clock::now();
+  const int64_t cols = hessian.cols();
+  if (hessian.rows() != cols) throw_error(ErrorKind::Internal, "GPTQ: {}: Hessian {}x{} is not square", what, hessian.rows(), cols);
   if (options.block_size < 1 || options.damp_percent <= 0)
     throw_error(ErrorKind::Usage, "GPTQ: block size {} and damp {} must be positive", options.block_size,
                 options.damp_percent);
-  GptqStats stats;
+  GptqFactor f;
+  f.columns = cols;
+  f.dead.assign(static_cast<size_t>(cols), 0);
+  double diag_sum = 0;
+  for (int64_t c = 0; c < cols; ++c) {
+    f.dead[static_cast<size_t>(c)] = hessian(c, c) == 0;
+    diag_sum += f.dead[static_cast<size_t>(c)] ? 1.0 : hessian(c, c);  // a dead column's H_ii counts as 1
+  }
+  const auto diag = [&](int64_t c) { return f.dead[static_cast<size_t>(c)] ? 1.0 : hessian(c, c); };
+  f.perm.resize(static_cast<size_t>(cols));
+  std::iota(f.perm.begin(), f.perm.end(), 0);
+  if (options.act_order)
+    std::stable_sort(f.perm.begin(), f.perm.end(), [&](int64_t a, int64_t b) { return diag(a) > diag(b); });
 
-  Eigen::MatrixXd h = hessian;
-  RowMatrixD w = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
-                     weight.data(), rows, cols)
-                     .cast<double>();
-  for (int64_t c = 0; c < cols; ++c)
-    if (h(c, c) == 0) {
-      h(c, c) = 1;
-      w.col(c).setZero();
-      ++stats.dead_columns;
+  const double mean_diag = diag_sum / static_cast<double>(cols);
+  double damp = options.damp_percent;
+  for (int attempt = 0;; ++attempt) {
+    HugeVector<float> hp(static_cast<size_t>(cols * cols));
+    parallel_for(static_cast<size_t>(cols), [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) {
+        const int64_t pi = f.perm[i];
+        for (int64_t j = 0; j < cols; ++j) {
+          const int64_t pj = f.perm[static_cast<size_t>(j)];
+          const double v = pi == pj ? diag(pi) + damp * mean_diag : hessian(pi, pj);
+          hp[i * static_cast<size_t>(cols) + static_cast<size_t>(j)] = static_cast<float>(v);
+        }
+      }
+    });
+    if (inverse_cholesky_upper_f32(std::move(hp), cols, f.u)) {
+      f.damp_percent_used = damp;
+      f.damp_raises = attempt;
+      break;
     }
+    if (attempt >= options.max_damp_raises)
+      throw_error(ErrorKind::Internal, "GPTQ: {}: Hessian not positive definite even with damp {}", what, damp);
+    spdlog::warn("GPTQ: {}: Cholesky failed with damp {:g}; retrying with {:g}", what, damp, damp * 10);
+    damp *= 10;
+  }
+  f.flops = inverse_cholesky_flops(cols) * (f.damp_raises + 1);
+  f.seconds = since(start);
+  return f;
+}
+
+std::vector<float> gptq_quantize(std::span<const float> weight, const GptqFactor& f, WeightGrid& grid,
+                                 const GptqOptions& options, GptqStats* stats_out, const std::string& what) {
+  const auto start = Clock::now();
+  const int64_t rows = grid.rows(), cols = grid.cols();
+  if (static_cast<int64_t>(weight.size()) != rows * cols || f.columns != cols)
+    throw_error(ErrorKind::Internal, "GPTQ: {}: weight {}x{} and Hessian {}x{} disagree", what, rows, cols, f.columns,
+                f.columns);
+  if (options.block_size < 1) throw_error(ErrorKind::Usage, "GPTQ: block size {} must be positive", options.block_size);
+  GptqStats stats;
+  stats.damp_percent_used = f.damp_percent_used;
+  stats.damp_raises = f.damp_raises;
+  stats.dead_columns = std::count(f.dead.begin(), f.dead.end(), 1);
 
   const int64_t gc = grid.group_columns();
   const bool static_groups = options.static_groups || options.act_order;
@@ -116,23 +142,14 @@ std::vector<float> gptq_quantize(std::span<const float> weight, const Eigen::Mat
       std::vector<double> values(static_cast<size_t>(gc));
       for (size_t r = begin; r < end; ++r)
         for (int64_t g = 0; g * gc < cols; ++g) {
-          for (int64_t c = 0; c < gc; ++c) values[static_cast<size_t>(c)] = w(static_cast<int64_t>(r), g * gc + c);
+          for (int64_t c = 0; c < gc; ++c) {
+            const int64_t col = g * gc + c;
+            values[static_cast<size_t>(c)] = f.dead[static_cast<size_t>(col)] ? 0.0 : weight[r * static_cast<size_t>(cols) + static_cast<size_t>(col)];
+          }
           grid.fit_group(static_cast<int64_t>(r), g, values);
         }
     });
   }
-
-  std::vector<int64_t> perm(static_cast<size_t>(cols));
-  std::iota(perm.begin(), perm.end(), 0);
-  if (options.act_order)
-    std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) { return h(a, a) > h(b, b); });
-  Eigen::MatrixXd hp(cols, cols);
-  RowMatrixD wp(rows, cols);
-  for (int64_t i = 0; i < cols; ++i) {
-    wp.col(i) = w.col(perm[static_cast<size_t>(i)]);
-    for (int64_t j = 0; j < cols; ++j) hp(i, j) = h(perm[static_cast<size_t>(i)], perm[static_cast<size_t>(j)]);
-  }
-  const Eigen::MatrixXd u = inverse_cholesky_upper(hp, options, stats, what);
 
   // Fitting at a group's first column needs the whole group inside the current block (or the block inside the
   // group), so that every value the fit reads is up to date.
@@ -140,26 +157,50 @@ std::vector<float> gptq_quantize(std::span<const float> weight, const Eigen::Mat
   int64_t block = options.block_size;
   if (fit_at_group_start && gc < cols && block % gc != 0 && gc % block != 0) block = gc;
 
-  RowMatrixD q(rows, cols);
-  const Sweep sweep{u, perm, grid, block, fit_at_group_start};
+  // Inner batches of 16 columns: a group fitted at its first column must start an inner batch, so that the
+  // values it reads have every earlier column's update.
+  const int64_t inner = fit_at_group_start && gc % 16 != 0 ? block : 16;
+  std::vector<float> out(static_cast<size_t>(rows * cols));
+  const Sweep sweep{f, grid, block, inner, fit_at_group_start};
   const int64_t tiles = (rows + kRowTile - 1) / kRowTile;
   parallel_for(static_cast<size_t>(tiles), [&](size_t begin, size_t end) {
+    std::vector<float> w, q;
     for (size_t t = begin; t < end; ++t) {
       const int64_t r0 = static_cast<int64_t>(t) * kRowTile, n = std::min(rows, r0 + kRowTile) - r0;
-      RowMatrixD wt = wp.middleRows(r0, n), qt(n, cols);
-      sweep.run(r0, wt, qt);
-      q.middleRows(r0, n) = qt;
+      w.resize(static_cast<size_t>(n * cols));
+      q.resize(static_cast<size_t>(n * cols));
+      for (int64_t r = 0; r < n; ++r)
+        for (int64_t i = 0; i < cols; ++i) {
+          const int64_t orig = f.perm[static_cast<size_t>(i)];
+          w[static_cast<size_t>(r * cols + i)] = f.dead[static_cast<size_t>(orig)] ? 0.0f : weight[static_cast<size_t>((r0 + r) * cols + orig)];
+        }
+      sweep.run(r0, n, w.data(), q.data());
+      for (int64_t r = 0; r < n; ++r)
+        for (int64_t i = 0; i < cols; ++i)
+          out[static_cast<size_t>((r0 + r) * cols + f.perm[static_cast<size_t>(i)])] = q[static_cast<size_t>(r * cols + i)];
     }
   });
 
-  std::vector<float> out(static_cast<size_t>(rows * cols));
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t i = 0; i < cols; ++i)
-      out[static_cast<size_t>(r * cols + perm[static_cast<size_t>(i)])] = static_cast<float>(q(r, i));
-
+  // The updates of every column by every earlier one: ≈ m·n² (products and rank-1 updates together).
   const double n = static_cast<double>(cols), m = static_cast<double>(rows);
-  stats.flops = (n * n * n) * (1.0 / 3 + 1 + 1.0 / 3) + m * n * n + m * n * static_cast<double>(block);
-  stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  stats.flops = m * n * n;
+  stats.seconds = since(start);
+  if (stats_out) *stats_out = stats;
+  return out;
+}
+
+std::vector<float> gptq_quantize(std::span<const float> weight, const Eigen::MatrixXd& hessian, WeightGrid& grid,
+                                 const GptqOptions& options, GptqStats* stats_out, const std::string& what) {
+  const int64_t rows = grid.rows(), cols = grid.cols();
+  if (static_cast<int64_t>(weight.size()) != rows * cols || hessian.rows() != cols || hessian.cols() != cols)
+    throw_error(ErrorKind::Internal, "GPTQ: {}: weight {}x{} and Hessian {}x{} disagree", what, rows, cols,
+                hessian.rows(), hessian.cols());
+  const GptqFactor factor = gptq_factor(hessian, options, what);
+  GptqStats stats;
+  std::vector<float> out = gptq_quantize(weight, factor, grid, options, &stats, what);
+  stats.factor_seconds = factor.seconds;
+  stats.seconds += factor.seconds;
+  stats.flops += factor.flops;
   if (stats_out) *stats_out = stats;
   return out;
 }

@@ -17,6 +17,9 @@ AccuracyReport base_report(const std::string& command, const Model& input, const
                            const std::string& output_format);
 // Output size on disk (file or folder) and bits per weight of the written model.
 void fill_output_stats(AccuracyReport& report, const Model& written);
+// The same for a written GGUF file, from its header alone (tensor shapes and types): no tensor data is read, so
+// an 8B output is not paged back in just to count its bytes.
+void fill_output_stats_from_gguf_header(AccuracyReport& report);
 EvalComparison to_eval_comparison(const ComparisonResult& result, const EvalTextOptions& options);
 // Adds --max-ppl-increase / --max-kl gates (negative = not set). Error(Usage) when a gate is set without an eval.
 void add_gates(AccuracyReport& report, double max_ppl_increase, double max_kl);

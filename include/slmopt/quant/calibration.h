@@ -82,9 +82,14 @@ struct CalibrationReport {
   std::vector<LinearReport> linears;
   int64_t windows = 0, tokens = 0;
   double calibration_seconds = 0;  // forward passes and statistics
+  double hessian_seconds = 0;      // the statistics' part of calibration_seconds (XᵀX products)
   double solver_seconds = 0;       // GPTQ / AWQ searches / RTN
   double solver_flops = 0;         // GPTQ factorisations and sweeps
-  double gptq_seconds = 0;         // the part of solver_seconds spent inside gptq_quantize
+  double gptq_seconds = 0;         // the part of solver_seconds spent in GPTQ's factorisations and sweeps
+  double factor_seconds = 0;       // the factorisations' part of gptq_seconds (one per distinct input)
+  // Most bytes of activations alive at once (every window's block input + one chunk of captured linear
+  // inputs): one block's worth, whatever the number of blocks.
+  int64_t peak_activation_bytes = 0;
 };
 
 struct CalibrationResult {

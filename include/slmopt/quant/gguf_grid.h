@@ -46,10 +46,12 @@ class GgufWeightGrid final : public WeightGrid {
   Tensor pack(const std::string& name) const;
 
  private:
+  void index_levels();
   DType dtype_;
   int64_t rows_, cols_, block_, sub_, levels_;
   std::vector<uint8_t> blocks_;  // the encoder's blocks (scales), codes replaced at pack()
   std::vector<float> table_;     // [rows, cols / sub_, levels_]
+  std::vector<char> ascending_;  // [rows, cols / sub_]: levels non-decreasing (quantize binary-searches them)
   std::vector<uint8_t> codes_;   // [rows, cols]
 };
 

@@ -14,16 +14,25 @@
 // unblocked one). static_groups fits every group from the (dead-column-zeroed) original weights before the sweep;
 // act-order always uses static groups, so checkpoints need no reordering index (g_idx[i] = i / group).
 //
-// Precision and determinism: double throughout (H, its factors, the sweep). Rows are independent given H, so
-// they are processed in fixed tiles of 64 rows in parallel; the result is byte-identical for any thread count.
+// Precision and speed: the Hessian is damped and permuted in double, then factored in F32 as U = P·L⁻¹·P
+// (quant/inverse_cholesky.h: one blocked Cholesky and one blocked triangular inverse, 2n³/3 flops instead of the
+// published 5n³/3), and the sweep runs in F32 with each lazy batch's trailing update as one exec/gemm.h product
+// per row tile (the AVX-512 kernel where the CPU has it). Rows are independent given H, so they are processed in
+// fixed tiles of 64 rows in parallel; every product has gemm.h's fixed summation order, so the result is
+// byte-identical for any thread count. Against the unblocked double transcription the codes agree except for
+// values within F32 rounding of a decision boundary (tests/unit/gptq_test.cpp bounds how many).
+//
+// The factor depends only on H: linears that share an input (q/k/v, gate/up) factor once (gptq_factor).
 #pragma once
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include <Eigen/Core>
 
+#include "slmopt/core/huge_pages.h"
 #include "slmopt/quant/weight_grid.h"
 
 namespace slmopt {
@@ -40,9 +49,30 @@ struct GptqStats {
   double damp_percent_used = 0;  // after any raises
   int damp_raises = 0;
   int64_t dead_columns = 0;
-  double seconds = 0;
-  double flops = 0;  // floating-point operations of the factorisations and the sweep (estimate)
+  double seconds = 0;         // factorisation (when done by this call) + sweep
+  double factor_seconds = 0;  // the factorisation's part (0 when a shared factor was passed in)
+  double flops = 0;           // floating-point operations of the factorisation (when done here) and the sweep
 };
+
+// What GPTQ derives from the Hessian alone, in the sweep's (act-order) column order.
+struct GptqFactor {
+  int64_t columns = 0;
+  std::vector<int64_t> perm;  // sweep position → original column
+  std::vector<char> dead;     // per original column: H_ii was 0 (the column is zeroed)
+  HugeVector<float> u;        // [columns, columns] row-major, upper: H⁻¹ = UᵀU (permuted, damped)
+  double damp_percent_used = 0;
+  int damp_raises = 0;
+  double seconds = 0, flops = 0;
+};
+
+// hessian: [cols, cols], symmetric, undamped. Error(Internal) when no damp up to the last raise makes it
+// positive definite; Error(Usage) for a non-positive damp.
+GptqFactor gptq_factor(const Eigen::MatrixXd& hessian, const GptqOptions& options, const std::string& what = "weight");
+
+// The sweep with a precomputed factor (stats get the sweep's time and flops only).
+std::vector<float> gptq_quantize(std::span<const float> weight, const GptqFactor& factor, WeightGrid& grid,
+                                 const GptqOptions& options, GptqStats* stats = nullptr,
+                                 const std::string& what = "weight");
 
 // weight: [rows, cols] row-major; hessian: [cols, cols], symmetric, undamped (left unchanged). The grid
 // receives every code; the returned [rows, cols] floats are the grid values chosen. `what` names the tensor

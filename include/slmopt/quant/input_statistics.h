@@ -20,8 +20,8 @@ class InputStatistics {
  public:
   explicit InputStatistics(int64_t columns = 0);
 
-  // Adds the rows of x [T, columns]. Deterministic for any thread count (the sum is tiled over output columns,
-  // each tile accumulating rows in order).
+  // Adds the rows of x [T, columns]: xᵀx as an F32 product (exec/gemm.h, fixed order), added to the double
+  // total. Deterministic for any thread count.
   void add(const RowMatrix& x);
 
   int64_t columns() const { return xtx_.cols(); }

@@ -1,0 +1,134 @@
+// Blocked Cholesky and triangular inverse on exec/gemm.h; see inverse_cholesky.h for why U = P·L⁻¹·P.
+// Diagonal blocks (128 × 128) are factored and inverted in double: they are 1/n of the work and their rounding
+// would otherwise reach every later panel.
+#include "slmopt/quant/inverse_cholesky.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "slmopt/core/parallel.h"
+#include "slmopt/exec/gemm.h"
+
+namespace slmopt {
+
+namespace {
+
+constexpr int64_t kBlock = 128;
+
+// Lower Cholesky of the kb × kb block at a[k0, k0] (row stride n) in double, written back as floats.
+bool factor_diagonal(HugeVector<float>& a, int64_t n, int64_t k0, int64_t kb) {
+  std::vector<double> d(static_cast<size_t>(kb * kb));
+  for (int64_t i = 0; i < kb; ++i)
+    for (int64_t j = 0; j <= i; ++j) d[static_cast<size_t>(i * kb + j)] = a[static_cast<size_t>((k0 + i) * n + k0 + j)];
+  for (int64_t j = 0; j < kb; ++j) {
+    double s = d[static_cast<size_t>(j * kb + j)];
+    for (int64_t m = 0; m < j; ++m) s -= d[static_cast<size_t>(j * kb + m)] * d[static_cast<size_t>(j * kb + m)];
+    if (!(s > 0) || !std::isfinite(s)) return false;
+    const double djj = std::sqrt(s);
+    d[static_cast<size_t>(j * kb + j)] = djj;
+    for (int64_t i = j + 1; i < kb; ++i) {
+      double t = d[static_cast<size_t>(i * kb + j)];
+      for (int64_t m = 0; m < j; ++m) t -= d[static_cast<size_t>(i * kb + m)] * d[static_cast<size_t>(j * kb + m)];
+      d[static_cast<size_t>(i * kb + j)] = t / djj;
+    }
+  }
+  for (int64_t i = 0; i < kb; ++i)
+    for (int64_t j = 0; j <= i; ++j)
+      a[static_cast<size_t>((k0 + i) * n + k0 + j)] = static_cast<float>(d[static_cast<size_t>(i * kb + j)]);
+  return true;
+}
+
+// Inverse of the kb × kb lower-triangular block at l[k0, k0] (row stride n), in double; returned row-major
+// kb × kb (zeros above the diagonal).
+std::vector<double> invert_diagonal(const HugeVector<float>& l, int64_t n, int64_t k0, int64_t kb) {
+  std::vector<double> inv(static_cast<size_t>(kb * kb), 0.0);
+  auto L = [&](int64_t i, int64_t j) { return static_cast<double>(l[static_cast<size_t>((k0 + i) * n + k0 + j)]); };
+  for (int64_t j = 0; j < kb; ++j) {
+    inv[static_cast<size_t>(j * kb + j)] = 1.0 / L(j, j);
+    for (int64_t i = j + 1; i < kb; ++i) {
+      double s = 0;
+      for (int64_t m = j; m < i; ++m) s += L(i, m) * inv[static_cast<size_t>(m * kb + j)];
+      inv[static_cast<size_t>(i * kb + j)] = -s / L(i, i);
+    }
+  }
+  return inv;
+}
+
+}  // namespace
+
+bool cholesky_lower_f32(HugeVector<float>& a, int64_t n) {
+  std::vector<float> bt;
+  HugeVector<float> panel, neg_t;
+  for (int64_t k0 = 0; k0 < n; k0 += kBlock) {
+    const int64_t kb = std::min(kBlock, n - k0), r0 = k0 + kb, rest = n - r0;
+    if (!factor_diagonal(a, n, k0, kb)) return false;
+    if (rest == 0) break;
+    // Panel: A[r0:, k0:r0] ← A[r0:, k0:r0]·L_kk⁻ᵀ, i.e. B(m, j) = L_kk⁻¹(j, m).
+    const std::vector<double> inv = invert_diagonal(a, n, k0, kb);
+    bt.assign(static_cast<size_t>(kb * kb), 0.0f);
+    for (int64_t j = 0; j < kb; ++j)
+      for (int64_t m = 0; m <= j; ++m) bt[static_cast<size_t>(m * kb + j)] = static_cast<float>(inv[static_cast<size_t>(j * kb + m)]);
+    panel.assign(static_cast<size_t>(rest * kb), 0.0f);
+    gemm_accumulate_parallel({rest, kb, kb, a.data() + r0 * n + k0, n, 1, bt.data(), kb, panel.data(), kb});
+    for (int64_t i = 0; i < rest; ++i)
+      std::copy_n(panel.data() + i * kb, kb, a.data() + (r0 + i) * n + k0);
+    // Trailing update of the lower triangle: A[r0:, r0:] −= panel·panelᵀ.
+    neg_t.resize(static_cast<size_t>(kb * rest));
+    for (int64_t m = 0; m < kb; ++m)
+      for (int64_t j = 0; j < rest; ++j) neg_t[static_cast<size_t>(m * rest + j)] = -panel[static_cast<size_t>(j * kb + m)];
+    gemm_accumulate_parallel({rest, rest, kb, panel.data(), kb, 1, neg_t.data(), rest, a.data() + r0 * n + r0, n},
+                             GemmTriangle::LowerOnly);
+  }
+  return true;
+}
+
+HugeVector<float> invert_lower_f32(const HugeVector<float>& l, int64_t n) {
+  HugeVector<float> m(static_cast<size_t>(n * n), 0.0f), s;
+  std::vector<float> neg_inv;
+  constexpr int64_t kStrip = 256;
+  for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+    const int64_t ib = std::min(kBlock, n - i0);
+    const std::vector<double> inv = invert_diagonal(l, n, i0, ib);
+    for (int64_t i = 0; i < ib; ++i)
+      for (int64_t j = 0; j <= i; ++j) m[static_cast<size_t>((i0 + i) * n + i0 + j)] = static_cast<float>(inv[static_cast<size_t>(i * ib + j)]);
+    if (i0 == 0) continue;
+    // S = L[i0:i0+ib, 0:i0]·M[0:i0, 0:i0]; M is lower, so a strip of columns [j0, j1) only needs k ≥ j0.
+    s.assign(static_cast<size_t>(ib * i0), 0.0f);
+    const int64_t strips = (i0 + kStrip - 1) / kStrip;
+    parallel_for(static_cast<size_t>(strips), [&](size_t begin, size_t end) {
+      for (size_t t = begin; t < end; ++t) {
+        const int64_t j0 = static_cast<int64_t>(t) * kStrip, w = std::min(kStrip, i0 - j0);
+        gemm_accumulate({ib, w, i0 - j0, l.data() + i0 * n + j0, n, 1, m.data() + j0 * n + j0, n, s.data() + j0, i0});
+      }
+    });
+    // M[i0:i0+ib, 0:i0] = −M_ii·S.
+    neg_inv.assign(static_cast<size_t>(ib * ib), 0.0f);
+    for (int64_t i = 0; i < ib; ++i)
+      for (int64_t j = 0; j <= i; ++j) neg_inv[static_cast<size_t>(i * ib + j)] = -static_cast<float>(inv[static_cast<size_t>(i * ib + j)]);
+    gemm_accumulate_parallel({ib, i0, ib, neg_inv.data(), ib, 1, s.data(), i0, m.data() + i0 * n, n});
+  }
+  return m;
+}
+
+// P·X·P for the reversal P is a 180° rotation of the row-major storage: element k ↔ element n² − 1 − k.
+void rotate_half_turn(HugeVector<float>& x) { std::reverse(x.begin(), x.end()); }
+
+bool inverse_cholesky_upper_f32(HugeVector<float>&& h, int64_t n, HugeVector<float>& u) {
+  HugeVector<float> r = std::move(h);
+  rotate_half_turn(r);
+  if (!cholesky_lower_f32(r, n)) return false;
+  for (int64_t i = 0; i < n; ++i)  // only the lower triangle is L; the rest may hold update leftovers
+    std::fill(r.begin() + i * n + i + 1, r.begin() + (i + 1) * n, 0.0f);
+  u = invert_lower_f32(r, n);
+  rotate_half_turn(u);  // lower L⁻¹ → upper U
+  for (float v : u)
+    if (!std::isfinite(v)) return false;
+  return true;
+}
+
+double inverse_cholesky_flops(int64_t n) {
+  const double d = static_cast<double>(n);
+  return 2.0 * d * d * d / 3.0;
+}
+
+}  // namespace slmopt
