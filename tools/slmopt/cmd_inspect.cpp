@@ -100,11 +100,11 @@ void print_text(const Model& m, const StoredQuantization& stored) {
   if (!stored.description.empty())
     std::printf("quantization %s (%zu packed matrices, dequantized to F32 when loaded)\n", stored.description.c_str(),
                 stored.tensors.size());
-  std::printf("\n%-56s %-16s %-10s %12s\n", "tensor", "shape", "stored as", "bytes");
+  std::printf("\n%-56s %-16s %-18s %12s\n", "tensor", "shape", "stored as", "bytes");
   for (const Tensor* t : m.ordered_tensors()) {
     const auto it = stored.tensors.find(t->name());
     // Packed tensors: their dequantized size in memory is not what the files hold, so no byte count.
-    std::printf("%-56s %-16s %-10s %12s\n", t->name().c_str(), shape_to_string(t->shape()).c_str(),
+    std::printf("%-56s %-16s %-18s %12s\n", t->name().c_str(), shape_to_string(t->shape()).c_str(),
                 it != stored.tensors.end() ? it->second.c_str() : std::string(dtype_name(t->dtype())).c_str(),
                 it != stored.tensors.end() ? "packed" : std::to_string(t->nbytes()).c_str());
   }
