@@ -25,9 +25,14 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+try:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+except ImportError as missing:  # one line and exit 4 (slmopt's "unsupported" class), not a traceback
+    sys.stderr.write("distill_train.py: needs python3 with torch and numpy ({}); on Debian: apt-get install "
+                     "python3-torch python3-numpy libopenblas0-pthread\n".format(missing))
+    sys.exit(4)
 
 # ---------------------------------------------------------------- safetensors (read and write, F32/F16/BF16/I32)
 

@@ -12,6 +12,7 @@
 
 #include "live_mappings.h"
 #include "slmopt/core/error.h"
+#include "slmopt/core/interrupt.h"
 
 namespace slmopt {
 namespace {
@@ -37,12 +38,16 @@ AtomicFile::AtomicFile(std::string target_path) : target_(std::move(target_path)
   }
   if (fd_ < 0) throw_error(ErrorKind::Io, "{}: cannot create a temporary file beside it: {}", target_,
                            std::strerror(errno));
+  register_temp_path(temp_);  // Ctrl-C removes it too (core/interrupt.h)
   buffer_.reserve(kBufferLimit);
 }
 
 AtomicFile::~AtomicFile() {
   if (fd_ >= 0) ::close(fd_);
-  if (!committed_) ::unlink(temp_.c_str());
+  if (!committed_) {
+    ::unlink(temp_.c_str());
+    unregister_temp_path(temp_);
+  }
 }
 
 void AtomicFile::write_all(const char* p, size_t left) {
@@ -90,6 +95,7 @@ void AtomicFile::commit() {
   if (std::rename(temp_.c_str(), target_.c_str()) != 0)
     throw_error(ErrorKind::Io, "{}: rename failed: {}", target_, std::strerror(errno));
   committed_ = true;
+  unregister_temp_path(temp_);
 }
 
 void write_file_atomic(const std::string& path, const std::string& contents) {

@@ -1,10 +1,15 @@
 // distill-export: student folder, teacher soft labels and the recipe that ties them together (recipe.h).
 #include "slmopt/distill/recipe.h"
 
+#include <filesystem>
+#include <string>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "slmopt/core/atomic_file.h"
 #include "slmopt/core/error.h"
+#include "slmopt/core/interrupt.h"
 #include "slmopt/distill/student.h"
 #include "slmopt/exec/model_runner.h"
 
@@ -18,6 +23,25 @@ void check_hyper(const DistillHyperparameters& h) {
   if (h.steps < 1 || h.batch_windows < 1 || !(h.learning_rate > 0))
     throw_error(ErrorKind::Usage, "--steps, --batch and --lr must be positive");
 }
+
+namespace fs = std::filesystem;
+
+// A folder removed on scope exit and on interrupt, unless released.
+class TempFolder {
+ public:
+  explicit TempFolder(fs::path path) : path_(std::move(path)), on_interrupt_(path_.string()) {}
+  ~TempFolder() {
+    std::error_code ec;
+    if (!path_.empty()) fs::remove_all(path_, ec);
+  }
+  TempFolder(const TempFolder&) = delete;
+  TempFolder& operator=(const TempFolder&) = delete;
+  void release() { path_.clear(); }
+
+ private:
+  fs::path path_;
+  RemoveOnInterrupt on_interrupt_;
+};
 
 }  // namespace
 
@@ -60,16 +84,49 @@ DistillExportResult distill_export(const Model& teacher, const Model& student_so
       options.student_layers.empty() ? student_source : select_student_layers(student_source, options.student_layers);
   ModelRunner check(student);  // a student that cannot run must not be written
 
+  // The kit is assembled in a hidden folder beside the target and renamed into place when complete: an error or
+  // an interrupt (core/interrupt.h removes the folder) leaves no kit with a student but no labels or recipe.
+  const fs::path target = fs::path(options.out_dir).lexically_normal();
+  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const std::string leaf = target.filename().string();
+  if (leaf.empty() || leaf == "." || leaf == "..") throw_error(ErrorKind::Usage, "{}: name an output folder", options.out_dir);
+  std::error_code ec;
+  const bool replacing = fs::exists(target, ec);
+  if (replacing && !(fs::is_directory(target, ec) &&
+                     (fs::is_empty(target, ec) || fs::exists(target / "distill_recipe.json", ec))))
+    throw_error(ErrorKind::Usage, "{}: exists and is not a distillation kit (no distill_recipe.json); choose a new "
+                "or empty folder", options.out_dir);
+  make_directories(parent.string());
+  const fs::path temp = parent / ("." + leaf + ".tmp." + std::to_string(::getpid()));
+  fs::remove_all(temp, ec);
+  make_directories(temp.string());
+  TempFolder temp_guard(temp);
+
   DistillExportResult r;
-  make_directories(options.out_dir);
+  write_hf_model(student, (temp / "student").string(), options.student_write);
+  r.student_parameters = student.parameter_count();
+  const ModelRunner runner(teacher);
+  r.manifest = export_soft_labels(teacher, runner, corpus, options.labels, (temp / "soft_labels").string());
+  write_file_atomic((temp / "distill_recipe.json").string(), distill_recipe_json(options, r.manifest).dump(2) + "\n");
+
+  // An earlier kit moves aside first, so a failed rename leaves it in place.
+  const fs::path old = parent / ("." + leaf + ".old." + std::to_string(::getpid()));
+  if (replacing) {
+    fs::remove_all(old, ec);
+    fs::rename(target, old, ec);
+    if (ec) throw_error(ErrorKind::Io, "{}: cannot move the earlier kit aside: {}", target.string(), ec.message());
+  }
+  fs::rename(temp, target, ec);
+  if (ec) {
+    std::error_code ignored;
+    if (replacing) fs::rename(old, target, ignored);
+    throw_error(ErrorKind::Io, "{}: cannot move the kit into place: {}", target.string(), ec.message());
+  }
+  temp_guard.release();
+  if (replacing) fs::remove_all(old, ec);
   r.student_dir = options.out_dir + "/student";
   r.labels_dir = options.out_dir + "/soft_labels";
   r.recipe_path = options.out_dir + "/distill_recipe.json";
-  write_hf_model(student, r.student_dir, options.student_write);
-  r.student_parameters = student.parameter_count();
-  const ModelRunner runner(teacher);
-  r.manifest = export_soft_labels(teacher, runner, corpus, options.labels, r.labels_dir);
-  write_file_atomic(r.recipe_path, distill_recipe_json(options, r.manifest).dump(2) + "\n");
   return r;
 }
 

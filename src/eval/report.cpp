@@ -12,11 +12,14 @@ namespace slmopt {
 nlohmann::json report_to_json(const AccuracyReport& r) {
   nlohmann::json j;
   j["command"] = r.command;
+  if (!r.command_line.empty()) j["command_line"] = r.command_line;
   j["tool_version"] = r.tool_version;
   j["input"] = {{"path", r.input_path}, {"format", r.input_format}, {"bytes", r.input_bytes}};
   j["output"] = {{"path", r.output_path}, {"format", r.output_format}, {"bytes", r.output_bytes}};
   j["parameters"] = r.parameters;
   j["bits_per_weight"] = r.bits_per_weight;
+  if (r.input_bits_per_weight > 0) j["input_bits_per_weight"] = r.input_bits_per_weight;
+  if (r.output_parameters > 0) j["output_parameters"] = r.output_parameters;
   j["size_ratio"] = r.input_bytes ? static_cast<double>(r.output_bytes) / static_cast<double>(r.input_bytes) : 0.0;
   j["method"] = r.method;
   j["type"] = r.type;
@@ -27,6 +30,7 @@ nlohmann::json report_to_json(const AccuracyReport& r) {
                         {"source_type", t.source_type}, {"output_type", t.output_type},
                         {"relative_error", t.relative_error}};
     if (t.weighted_relative_error) e["weighted_relative_error"] = *t.weighted_relative_error;
+    if (!t.reason.empty()) e["reason"] = t.reason;
     tensors.push_back(e);
   }
   j["tensors"] = tensors;
@@ -60,6 +64,7 @@ nlohmann::json report_to_json(const AccuracyReport& r) {
   j["gates"] = gates;
   j["timings_s"] = r.timings;
   if (!r.extra.empty()) j["extra"] = r.extra;
+  if (!r.notes.empty()) j["notes"] = r.notes;
   return j;
 }
 
@@ -72,18 +77,41 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 }
 }  // namespace
 
+std::string size_change_text(uint64_t input_bytes, uint64_t output_bytes) {
+  if (input_bytes == 0 || output_bytes == 0) return "size unknown";
+  const double ratio = static_cast<double>(input_bytes) / static_cast<double>(output_bytes);
+  if (std::abs(ratio - 1.0) < 0.005) return "the same size";
+  return ratio > 1 ? fmt::format("{:.2f}x smaller", ratio) : fmt::format("{:.2f}x larger", 1.0 / ratio);
+}
+
 std::string report_to_markdown(const AccuracyReport& r) {
   std::string md = fmt::format("# slmopt {} report\n\n", r.command);
+  if (!r.command_line.empty()) md += fmt::format("```\n{}\n```\n\n", r.command_line);
+  if (!r.notes.empty()) {
+    for (const auto& n : r.notes) md += "- " + n + "\n";
+    md += "\n";
+  }
   md += "| | |\n|---|---|\n";
   md += fmt::format("| input | `{}` ({}, {}) |\n", r.input_path, r.input_format, mib(r.input_bytes));
   md += fmt::format("| output | `{}` ({}, {}) |\n", r.output_path, r.output_format, mib(r.output_bytes));
   if (r.input_bytes)
-    md += fmt::format("| size ratio | {:.3f} |\n", static_cast<double>(r.output_bytes) / static_cast<double>(r.input_bytes));
-  md += fmt::format("| parameters | {} |\n", r.parameters);
-  if (r.bits_per_weight > 0) md += fmt::format("| bits per weight | {:.3f} |\n", r.bits_per_weight);
+    md += fmt::format("| size on disk | {:.3f} of the input ({}) |\n",
+                      static_cast<double>(r.output_bytes) / static_cast<double>(r.input_bytes),
+                      size_change_text(r.input_bytes, r.output_bytes));
+  if (r.output_parameters > 0 && r.output_parameters != r.parameters)
+    md += fmt::format("| parameters | {} → {} ({:.3f}) |\n", r.parameters, r.output_parameters,
+                      static_cast<double>(r.output_parameters) / static_cast<double>(r.parameters));
+  else
+    md += fmt::format("| parameters | {} |\n", r.parameters);
+  if (r.bits_per_weight > 0) {
+    if (r.input_bits_per_weight > 0)
+      md += fmt::format("| bits per weight | {:.3f} → {:.3f} |\n", r.input_bits_per_weight, r.bits_per_weight);
+    else
+      md += fmt::format("| bits per weight | {:.3f} |\n", r.bits_per_weight);
+  }
   if (!r.method.empty()) md += fmt::format("| method | {} |\n", r.method);
   if (!r.type.empty()) md += fmt::format("| type | {} |\n", r.type);
-  for (const auto& [k, v] : r.settings.items()) md += fmt::format("| {} | {} |\n", k, v.dump());
+  for (const auto& [k, v] : r.settings.items()) md += fmt::format("| {} | {} |\n", k, v.is_string() ? v.get<std::string>() : v.dump());
   md += fmt::format("| slmopt | {} |\n\n", r.tool_version);
 
   if (r.eval) {
@@ -113,10 +141,10 @@ std::string report_to_markdown(const AccuracyReport& r) {
     md += "\n";
   }
   if (!r.tensors.empty()) {
-    md += "## Tensors\n\n| tensor | shape | from | to | relative error |\n|---|---|---|---|---|\n";
+    md += "## Tensors\n\n| tensor | shape | from | to | relative error | why |\n|---|---|---|---|---|---|\n";
     for (const auto& t : r.tensors)
-      md += fmt::format("| `{}` | {} | {} | {} | {:.3e} |\n", t.name, shape_text(t.shape), t.source_type,
-                        t.output_type, t.relative_error);
+      md += fmt::format("| `{}` | {} | {} | {} | {:.3e} | {} |\n", t.name, shape_text(t.shape), t.source_type,
+                        t.output_type, t.relative_error, t.reason);
     md += "\n";
   }
   if (!r.timings.empty()) {
@@ -124,7 +152,24 @@ std::string report_to_markdown(const AccuracyReport& r) {
     for (const auto& [k, v] : r.timings.items()) md += fmt::format("| {} | {:.2f} |\n", k, v.get<double>());
     md += "\n";
   }
-  if (!r.extra.empty()) md += "## Details\n\n```json\n" + r.extra.dump(2) + "\n```\n";
+  for (const auto& t : r.tables) {
+    md += "## " + t.title + "\n\n|";
+    for (const auto& h : t.header) md += " " + h + " |";
+    md += "\n|";
+    for (size_t i = 0; i < t.header.size(); ++i) md += "---|";
+    md += "\n";
+    for (const auto& row : t.rows) {
+      md += "|";
+      for (const auto& cell : row) md += " " + cell + " |";
+      md += "\n";
+    }
+    md += "\n";
+  }
+  // One line per detail: the full values stay machine-readable without turning into hundreds of lines.
+  if (!r.extra.empty()) {
+    md += "## Details\n\n";
+    for (const auto& [k, v] : r.extra.items()) md += fmt::format("- `{}`: `{}`\n", k, v.dump());
+  }
   return md;
 }
 

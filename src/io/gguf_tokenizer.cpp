@@ -172,6 +172,11 @@ void add_vocab_metadata(const Vocab& vocab, int64_t n_embedding_rows, GgufMetada
   warn_unrepresentable(vocab, context);
   std::vector<std::string> tokens = vocab.tokens;
   std::vector<TokenType> types = token_types(vocab);
+  // llama.cpp's SentencePiece tokenizer turns a character missing from the vocabulary into its <0xNN> byte
+  // tokens and aborts (std::out_of_range) when those do not exist; Hugging Face maps it to <unk> instead.
+  if (sentencepiece && std::find(types.begin(), types.end(), TokenType::Byte) == types.end())
+    spdlog::warn("{}: the vocabulary has no byte tokens (<0x00>..<0xFF>): llama.cpp aborts on any text with a "
+                 "character outside the vocabulary when it runs this GGUF", context);
   std::vector<float> scores;
   if (sentencepiece)
     scores = scores_usable(vocab.scores) ? vocab.scores : scores_from_merges(vocab, context);

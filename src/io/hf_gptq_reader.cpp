@@ -3,6 +3,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "hf_family.h"
@@ -255,6 +256,32 @@ Model load_hf_quantized(const std::string& dir, std::map<std::string, HfIntWeigh
   if (file_exists(tokenizer_path)) model.vocab = load_hf_vocab(tokenizer_path, dir + "/tokenizer_config.json");
   model.validate();
   return model;
+}
+
+StoredQuantization hf_quantized_storage(const std::string& dir) {
+  const std::string config_path = dir + "/config.json";
+  const json config_json = json::parse(read_text_file(config_path), nullptr, false);
+  if (!config_json.is_object()) throw_error(ErrorKind::BadInput, "{}: not a JSON object", config_path);
+  const QuantConfig q = parse_quant_config(config_json, config_path);
+  json float_config = config_json;
+  float_config.erase("quantization_config");
+  const Config config = parse_hf_config(float_config.dump(), config_path);
+  const HfFamily* family = find_hf_family_by_architecture(config.architecture);
+  if (family == nullptr) throw_error(ErrorKind::Internal, "{}: no family for '{}'", dir, config.architecture);
+
+  StoredQuantization out;
+  const std::string kind = fmt::format("{} int{}", q.format == HfQuantFormat::Awq ? "AWQ" : "GPTQ", q.bits);
+  out.description = fmt::format("{}, {}, {}", kind,
+                                q.group_size < 0 ? std::string("one group per row") : fmt::format("group {}", q.group_size),
+                                q.symmetric ? "symmetric" : "asymmetric");
+  const std::string suffix = ".qweight";
+  for (const Tensor& t : read_safetensors_checkpoint(dir).tensors) {
+    const std::string& name = t.name();
+    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+    const std::string weight = name.substr(0, name.size() - suffix.size()) + ".weight";
+    for (const auto& [canonical, rows] : hf_canonical_parts(*family, config, weight)) out.tensors[canonical] = kind;
+  }
+  return out;
 }
 
 }  // namespace slmopt

@@ -8,6 +8,7 @@
 #include "hf_tensor_map.h"
 #include "slmopt/core/atomic_file.h"
 #include "slmopt/core/error.h"
+#include "slmopt/core/interrupt.h"
 #include "slmopt/core/log.h"
 #include "slmopt/io/hf.h"
 #include "slmopt/io/hf_tokenizer.h"
@@ -19,18 +20,22 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Removes a folder on scope exit unless released.
+// Removes a folder on scope exit (and on Ctrl-C, core/interrupt.h) unless released.
 class FolderGuard {
  public:
-  explicit FolderGuard(fs::path path) : path_(std::move(path)) {}
+  explicit FolderGuard(fs::path path) : path_(std::move(path)) { register_temp_path(path_.string()); }
   ~FolderGuard() {
     if (path_.empty()) return;
     std::error_code ec;
     fs::remove_all(path_, ec);
+    unregister_temp_path(path_.string());
   }
   FolderGuard(const FolderGuard&) = delete;
   FolderGuard& operator=(const FolderGuard&) = delete;
-  void release() { path_.clear(); }
+  void release() {
+    unregister_temp_path(path_.string());
+    path_.clear();
+  }
 
  private:
   fs::path path_;

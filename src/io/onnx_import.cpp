@@ -4,6 +4,8 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <fmt/format.h>
+
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -118,6 +120,40 @@ class OnnxReader {
       }
     }
     return out;
+  }
+
+  // The bytes of a uint8/int8 initializer with `count` elements (raw or external data, or int32_data fields).
+  std::string int8_bytes(const onnx::TensorProto& t, int64_t count) const {
+    if (t.data_type() != onnx::TensorProto::UINT8 && t.data_type() != onnx::TensorProto::INT8)
+      throw_error(ErrorKind::BadInput, "{}: initializer '{}' has element type {}, expected uint8 or int8", path_,
+                  t.name(), t.data_type());
+    int64_t n = 1;
+    for (int64_t d : dims(t)) {
+      if (d != 0 && n > (int64_t{1} << 40) / d)
+        throw_error(ErrorKind::BadInput, "{}: initializer '{}' is too large", path_, t.name());
+      n *= d;
+    }
+    if (n != count)
+      throw_error(ErrorKind::BadInput, "{}: initializer '{}' has {} elements, its node needs {}", path_, t.name(), n,
+                  count);
+    if (t.data_location() == onnx::TensorProto::EXTERNAL) return read_external(t, static_cast<uint64_t>(n));
+    if (t.has_raw_data()) {
+      if (t.raw_data().size() != static_cast<size_t>(n))
+        throw_error(ErrorKind::BadInput, "{}: initializer '{}' holds {} bytes, its shape needs {}", path_, t.name(),
+                    t.raw_data().size(), n);
+      return t.raw_data();
+    }
+    if (t.int32_data_size() != n)
+      throw_error(ErrorKind::BadInput, "{}: initializer '{}' has {} values, its shape needs {}", path_, t.name(),
+                  t.int32_data_size(), n);
+    std::string out(static_cast<size_t>(n), '\0');
+    for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = static_cast<char>(t.int32_data(static_cast<int>(i)));
+    return out;
+  }
+
+  const onnx::TensorProto* initializer(const std::string& name) const {
+    auto it = initializers_.find(name);
+    return it == initializers_.end() ? nullptr : it->second;
   }
 
  private:
@@ -257,18 +293,138 @@ void unfold_norm_unit_offset(Model& model, const OnnxReader& r) {
   for (Tensor& t : unfolded) model.set(std::move(t));
 }
 
+int64_t int_attribute(const onnx::NodeProto& node, const char* name, const std::string& path) {
+  for (const auto& a : node.attribute())
+    if (a.name() == name) return a.i();
+  throw_error(ErrorKind::BadInput, "{}: node '{}' ({}) lacks the attribute {}", path, node.name(), node.op_type(), name);
+}
+
+// Strips a suffix ("_Q4") from an initializer name, or names the weight after its node.
+std::string weight_name(const std::string& initializer, const std::string& suffix, const onnx::NodeProto& node) {
+  if (initializer.size() > suffix.size() &&
+      initializer.compare(initializer.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    const std::string base = initializer.substr(0, initializer.size() - suffix.size());
+    if (starts_with(base, "model.") || base == names::kLmHead) return base;
+  }
+  return name_from_node(node);
+}
+
+// Weight-only quantized matrices of slmopt's int4/int8 exports (onnx_export_ops.cpp), dequantized to float
+// [out, in] tensors under their canonical names — the values ONNX Runtime multiplies with:
+//   MatMulNBits (com.microsoft): B uint8 [N, blocks, block·bits/8] (low nibble first), scales [N·blocks],
+//     optional packed zero points (default 2^(bits−1)): W[n, k] = scale · (code − zero);
+//   int8 (QDQ DequantizeLinear, MatMulInteger, DynamicQuantizeMatMul): W int8 [in, out] with NAME_scale [out] and
+//     NAME_zero_point int8 [out]: W[o, i] = scale[o] · (w[i, o] − zero[o]).
+// `consumed` gets the initializers these read (codes, scales, zero points), which are not model tensors themselves.
+std::map<std::string, Tensor> dequantized_weights(const OnnxReader& r, const std::string& path,
+                                                  StoredQuantization* storage, std::set<std::string>* consumed) {
+  std::map<std::string, Tensor> out;
+  auto consume = [&](const std::string& name) {
+    if (consumed) consumed->insert(name);
+  };
+  auto add = [&](Tensor t, const std::string& kind, const std::string& description) {
+    const std::string name = t.name();
+    if (!out.emplace(name, std::move(t)).second)
+      throw_error(ErrorKind::BadInput, "{}: two quantized nodes map to tensor '{}'", path, name);
+    if (storage) {
+      storage->tensors[name] = kind;
+      if (storage->description.empty()) storage->description = description;
+    }
+  };
+  for (const auto& node : r.proto().graph().node()) {
+    if (node.op_type() == "QLinearMatMul")
+      throw_error(ErrorKind::Unsupported, "{}: the graph has QLinearMatMul nodes (activations quantized too); slmopt "
+                  "reads weight-only quantized graphs (MatMulNBits, int8 DequantizeLinear/MatMulInteger)", path);
+    if (node.op_type() == "MatMulNBits") {
+      if (node.input_size() < 3) throw_error(ErrorKind::BadInput, "{}: MatMulNBits '{}' has too few inputs", path, node.name());
+      const int64_t K = int_attribute(node, "K", path), N = int_attribute(node, "N", path);
+      const int64_t bits = int_attribute(node, "bits", path), bs = int_attribute(node, "block_size", path);
+      if ((bits != 4 && bits != 8) || bs < 16 || (bs & (bs - 1)) != 0 || K < 1 || N < 1 || K > (1 << 24) || N > (1 << 24))
+        throw_error(ErrorKind::Unsupported, "{}: MatMulNBits '{}' with K {}, N {}, bits {}, block_size {} is not "
+                    "read (4 or 8 bits, power-of-two blocks)", path, node.name(), K, N, bits, bs);
+      const onnx::TensorProto* b = r.initializer(node.input(1));
+      const onnx::TensorProto* sc = r.initializer(node.input(2));
+      if (!b || !sc) throw_error(ErrorKind::Unsupported, "{}: MatMulNBits '{}' has non-constant weights", path, node.name());
+      const int64_t nb = (K + bs - 1) / bs, blob = bs * bits / 8;
+      const std::string codes = r.int8_bytes(*b, N * nb * blob);
+      const std::vector<float> scales = r.floats(*sc);
+      if (static_cast<int64_t>(scales.size()) != N * nb)
+        throw_error(ErrorKind::BadInput, "{}: MatMulNBits '{}' has {} scales, expected {}", path, node.name(),
+                    scales.size(), N * nb);
+      const int64_t zp_row = (nb * bits + 7) / 8;
+      std::string zeros;
+      if (node.input_size() > 3 && !node.input(3).empty()) {
+        const onnx::TensorProto* z = r.initializer(node.input(3));
+        if (!z) throw_error(ErrorKind::Unsupported, "{}: MatMulNBits '{}' has non-constant zero points", path, node.name());
+        zeros = r.int8_bytes(*z, N * zp_row);
+      }
+      for (int i = 1; i < node.input_size(); ++i) consume(node.input(i));
+      const std::string name = weight_name(b->name(), "_Q" + std::to_string(bits), node);
+      if (name.empty()) throw_error(ErrorKind::Unsupported, "{}: cannot tell which layer MatMulNBits '{}' belongs to", path, node.name());
+      std::vector<float> w(static_cast<size_t>(N * K));
+      const auto byte = [](const std::string& v, int64_t i) { return static_cast<uint8_t>(v[static_cast<size_t>(i)]); };
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t k = 0; k < K; ++k) {
+          const int64_t blk = k / bs, j = k % bs;
+          const uint8_t packed = byte(codes, (n * nb + blk) * blob + (bits == 4 ? j / 2 : j));
+          const int code = bits == 8 ? packed : (j % 2 == 0 ? packed & 0xF : packed >> 4);
+          int zero = 1 << (bits - 1);
+          if (!zeros.empty()) {
+            const uint8_t zb = byte(zeros, n * zp_row + (bits == 4 ? blk / 2 : blk));
+            zero = bits == 8 ? zb : (blk % 2 == 0 ? zb & 0xF : zb >> 4);
+          }
+          w[static_cast<size_t>(n * K + k)] = scales[static_cast<size_t>(n * nb + blk)] * static_cast<float>(code - zero);
+        }
+      add(Tensor::from_f32(name, {N, K}, w), "MatMulNBits int" + std::to_string(bits),
+          fmt::format("MatMulNBits int{}, block {}, {}", bits, bs, zeros.empty() ? "symmetric" : "asymmetric"));
+      continue;
+    }
+    // int8: the weight input of DequantizeLinear (0), MatMulInteger (1) or DynamicQuantizeMatMul (1).
+    int w_input = -1;
+    if (node.op_type() == "DequantizeLinear") w_input = 0;
+    if (node.op_type() == "MatMulInteger" || node.op_type() == "DynamicQuantizeMatMul") w_input = 1;
+    if (w_input < 0 || node.input_size() <= w_input) continue;
+    const onnx::TensorProto* w = r.initializer(node.input(w_input));
+    if (!w || out.count(w->name()) || w->data_type() != onnx::TensorProto::INT8) continue;
+    const onnx::TensorProto* sc = r.initializer(w->name() + "_scale");
+    const onnx::TensorProto* zp = r.initializer(w->name() + "_zero_point");
+    const std::vector<int64_t> d = r.dims(*w);
+    if (!sc || !zp || d.size() != 2)
+      throw_error(ErrorKind::Unsupported, "{}: int8 weight '{}' is not in slmopt's per-channel layout (2-D, with "
+                  "'{}_scale' and '{}_zero_point')", path, w->name(), w->name(), w->name());
+    const int64_t in = d[0], outs = d[1];
+    const std::string codes = r.int8_bytes(*w, in * outs);
+    const std::vector<float> scales = r.floats(*sc);
+    const std::string zeros = r.int8_bytes(*zp, outs);
+    if (static_cast<int64_t>(scales.size()) != outs)
+      throw_error(ErrorKind::BadInput, "{}: '{}_scale' has {} values, expected {}", path, w->name(), scales.size(), outs);
+    for (const auto* t : {w, sc, zp}) consume(t->name());
+    const std::string name = weight_name(w->name() + "#", "#", node);
+    if (name.empty()) throw_error(ErrorKind::Unsupported, "{}: cannot tell which layer '{}' belongs to", path, w->name());
+    std::vector<float> m(static_cast<size_t>(in * outs));
+    for (int64_t o = 0; o < outs; ++o)
+      for (int64_t i = 0; i < in; ++i)
+        m[static_cast<size_t>(o * in + i)] =
+            scales[static_cast<size_t>(o)] * static_cast<float>(static_cast<int8_t>(codes[static_cast<size_t>(i * outs + o)]) -
+                                                                static_cast<int8_t>(zeros[static_cast<size_t>(o)]));
+    add(Tensor::from_f32(name, {outs, in}, m), "int8 per-channel", "int8, one scale per output channel");
+  }
+  return out;
+}
+
 }  // namespace
+
+StoredQuantization onnx_quantized_storage(const std::string& path) {
+  const OnnxReader r(path);
+  StoredQuantization storage;
+  dequantized_weights(r, path, &storage, nullptr);
+  return storage;
+}
 
 Model load_onnx(const std::string& path) {
   const OnnxReader r(path);
-  for (const auto& n : r.proto().graph().node())
-    for (const char* op :
-         {"MatMulNBits", "DequantizeLinear", "MatMulInteger", "DynamicQuantizeMatMul", "QLinearMatMul"})
-      if (n.op_type() == op)
-        throw_error(ErrorKind::Unsupported,
-                    "{}: the graph has weight-quantized {} nodes; slmopt imports float ONNX "
-                    "models (import the float export and quantize with slmopt)",
-                    path, op);
+  std::set<std::string> consumed;
+  std::map<std::string, Tensor> dequantized = dequantized_weights(r, path, nullptr, &consumed);
 
   // GPT-2: Hugging Face's own names (exports by other tools) or slmopt's canonical ones with learned positions.
   bool gpt2 = false, llama = false;
@@ -301,7 +457,7 @@ Model load_onnx(const std::string& path) {
   for (const auto& [init_name, t] : r.initializers()) {
     const bool is_float = t->data_type() == onnx::TensorProto::FLOAT || t->data_type() == onnx::TensorProto::FLOAT16 ||
                           t->data_type() == onnx::TensorProto::BFLOAT16;
-    if (!is_float) continue;
+    if (!is_float || consumed.count(init_name)) continue;
     std::vector<int64_t> dims = r.dims(*t);
     const bool known =
         starts_with(init_name, "transformer.") || starts_with(init_name, "model.") || init_name == names::kLmHead ||
@@ -323,6 +479,12 @@ Model load_onnx(const std::string& path) {
       throw_error(ErrorKind::BadInput, "{}: two initializers map to tensor '{}'", path, name);
     Tensor tensor = Tensor::from_f32(name, dims, r.floats(*t));
     if (use.layout == Layout::InOut) tensor = hf_transposed_matrix(tensor, name);
+    store(std::move(tensor));
+  }
+
+  for (auto& [name, tensor] : dequantized) {
+    if (!seen.insert(name).second)
+      throw_error(ErrorKind::BadInput, "{}: two initializers map to tensor '{}'", path, name);
     store(std::move(tensor));
   }
 

@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "prune_output_check.h"
@@ -130,9 +131,13 @@ PruneSpec make_spec(const PruneSettings& o, const Config& config) {
 }
 
 void print_scores_summary(const ImportanceScores& scores) {
-  std::printf("importance (%s) over %lld windows, %lld tokens%s\n", importance_method_name(scores.method),
-              (long long)scores.windows, (long long)scores.tokens,
-              scores.method == ImportanceMethod::MaskedLoss
+  const std::string method = scores.method == ImportanceMethod::Mixed
+                                 ? std::string("mixed: heads by ") + importance_method_name(scores.head_method) +
+                                       ", FFN channels by activation"
+                                 : importance_method_name(scores.method);
+  std::printf("importance (%s) over %lld windows, %lld tokens%s\n", method.c_str(), (long long)scores.windows,
+              (long long)scores.tokens,
+              scores.head_method == ImportanceMethod::MaskedLoss
                   ? (" (base loss " + std::to_string(scores.base_loss) + " nats/token)").c_str()
                   : "");
   for (size_t l = 0; l < scores.layers.size(); ++l) {
@@ -144,6 +149,88 @@ void print_scores_summary(const ImportanceScores& scores) {
     std::printf("  | ffn mean %.4g over %zu channels\n", layer.ffn.empty() ? 0.0 : ffn_sum / layer.ffn.size(),
                 layer.ffn.size());
   }
+}
+
+ImportanceScores zero_scores(const Config& config) {
+  ImportanceScores scores;
+  for (int64_t l = 0; l < config.num_layers; ++l)
+    scores.layers.push_back({std::vector<double>(static_cast<size_t>(config.heads(l)), 0.0),
+                             std::vector<double>(static_cast<size_t>(config.kv_heads(l)), 0.0),
+                             std::vector<double>(static_cast<size_t>(config.ffn(l)), 0.0)});
+  return scores;
+}
+
+// "0-3,5,7-9": a sorted index list in a line instead of one number per line.
+std::string index_ranges(const std::vector<int64_t>& v) {
+  std::string out;
+  for (size_t i = 0; i < v.size();) {
+    size_t j = i;
+    while (j + 1 < v.size() && v[j + 1] == v[j] + 1) ++j;
+    out += (out.empty() ? "" : ",") + (j == i ? std::to_string(v[i]) : fmt::format("{}-{}", v[i], v[j]));
+    i = j + 1;
+  }
+  return out;
+}
+
+// What each output layer kept, with the index lists as ranges (the full plan as JSON arrays runs to hundreds of
+// lines for one small model).
+nlohmann::json compact_plan_json(const PrunePlan& plan, const Config& config) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& k : plan.layers)
+    layers.push_back({{"source_layer", k.source_layer},
+                      {"heads", fmt::format("{} of {}: {}", k.heads.size(), config.heads(k.source_layer), index_ranges(k.heads))},
+                      {"kv_heads", fmt::format("{} of {}: {}", k.kv_heads.size(), config.kv_heads(k.source_layer), index_ranges(k.kv_heads))},
+                      {"ffn", fmt::format("{} of {}: {}", k.ffn.size(), config.ffn(k.source_layer), index_ranges(k.ffn))}});
+  return {{"layers", std::move(layers)}};
+}
+
+ReportTable plan_table(const PrunePlan& plan, const Config& config, const RefitReport* refit) {
+  ReportTable t;
+  t.title = "What each layer kept";
+  t.header = {"layer", "from layer", "query heads", "KV heads", "FFN channels", "heads removed"};
+  if (refit) t.header.push_back("refit error before → after");
+  for (size_t i = 0; i < plan.layers.size(); ++i) {
+    const LayerKeep& k = plan.layers[i];
+    std::vector<int64_t> removed;
+    for (int64_t h = 0; h < config.heads(k.source_layer); ++h)
+      if (!std::binary_search(k.heads.begin(), k.heads.end(), h)) removed.push_back(h);
+    std::vector<std::string> row = {std::to_string(i), std::to_string(k.source_layer),
+                                    fmt::format("{} / {}", k.heads.size(), config.heads(k.source_layer)),
+                                    fmt::format("{} / {}", k.kv_heads.size(), config.kv_heads(k.source_layer)),
+                                    fmt::format("{} / {}", k.ffn.size(), config.ffn(k.source_layer)),
+                                    removed.empty() ? "none" : index_ranges(removed)};
+    if (refit) {
+      std::string cell;
+      for (const auto& s : refit->sublayers)
+        if (s.layer == static_cast<int64_t>(i))
+          cell += fmt::format("{}{}: {:.4f} → {:.4f}", cell.empty() ? "" : "; ",
+                              s.weight.substr(s.weight.find_last_of('.', s.weight.size() - 8) + 1), s.error_before,
+                              s.error_after);
+      row.push_back(cell);
+    }
+    t.rows.push_back(std::move(row));
+  }
+  return t;
+}
+
+// The cut as given: only the options that were set, so the report says what was asked for.
+nlohmann::json cut_settings(const PruneSettings& o, const ImportanceScores& scores) {
+  nlohmann::json j = {{"importance", importance_method_name(scores.method)}};
+  if (scores.method == ImportanceMethod::Mixed) j["importance_heads"] = importance_method_name(scores.head_method);
+  if (!o.scores_in.empty()) j["scores_in"] = o.scores_in;
+  if (o.heads_ratio > 0) j["heads_ratio"] = o.heads_ratio;
+  if (o.heads_per_layer > 0) j["heads_per_layer"] = o.heads_per_layer;
+  if (!o.layer_heads.empty()) j["layer_heads"] = o.layer_heads;
+  j["head_unit"] = o.head_unit;
+  if (o.ffn_ratio > 0) j["ffn_ratio"] = o.ffn_ratio;
+  if (!o.layer_ffn.empty()) j["layer_ffn"] = o.layer_ffn;
+  if (o.ffn_multiple > 1) j["ffn_multiple"] = o.ffn_multiple;
+  if (o.per_layer_counts) j["per_layer_counts"] = true;
+  if (!o.keep_layers.empty()) j["keep_layers"] = o.keep_layers;
+  if (!o.drop_layers.empty()) j["drop_layers"] = o.drop_layers;
+  j["refit"] = o.refit;
+  if (o.refit) j["ridge"] = o.ridge;
+  return j;
 }
 
 [[noreturn]] void per_layer_counts_error(const std::string& format) {
@@ -170,7 +257,7 @@ void run_prune(PipelineContext& ctx, const OptionValues& values) {
   if (o.format != "hf" && o.format != "gguf" && o.format != "onnx")
     throw_error(ErrorKind::Usage, "--format '{}': choose hf, gguf or onnx", o.format);
   const auto method = parse_importance_method(o.importance);
-  if (!method) throw_error(ErrorKind::Usage, "--importance '{}': choose loss, activation or random", o.importance);
+  if (!method) throw_error(ErrorKind::Usage, "--importance '{}': choose mixed, loss, activation or random", o.importance);
   if (!o.scores_in.empty() && !o.scores_out.empty())
     throw_error(ErrorKind::Usage, "--scores-in and --scores exclude each other (the scores are already saved)");
   if (!o.cuts_something() && o.scores_out.empty())
@@ -191,6 +278,10 @@ void run_prune(PipelineContext& ctx, const OptionValues& values) {
   if (writes && o.format != "gguf" && (o.per_layer_counts || differs(spec.layer_heads) || differs(spec.layer_ffn)))
     per_layer_counts_error(o.format);
   if (writes && o.cuts_something()) check_prune_output(model.config, spec, o.format, o.output);
+
+  // The cut options alone decide the counts, so a cut that is invalid (or removes nothing) fails here, before the
+  // calibration run, through the planner itself (all-zero scores).
+  if (o.cuts_something()) (void)plan_pruning(model.config, zero_scores(model.config), spec);
 
   // Calibration windows: needed to measure importance and to refit.
   const bool need_windows = o.scores_in.empty() || o.refit;
@@ -213,7 +304,12 @@ void run_prune(PipelineContext& ctx, const OptionValues& values) {
     scores = importance_from_json(document, o.scores_in);
   } else {
     spdlog::info("measuring {} importance over {} windows of {} tokens", o.importance, windows.size(), o.calib.seqlen);
-    scores = compute_importance(original, windows, {*method, o.calib.seed});
+    ImportanceOptions options;
+    options.method = *method;
+    options.seed = o.calib.seed;
+    options.progress = !ctx.in_recipe;
+    scores = compute_importance(original, windows, options);
+    if (!scores.head_note.empty()) spdlog::info("{}", scores.head_note);
   }
   const double score_seconds = seconds_since(score_start);
   if (!o.scores_out.empty()) write_file_atomic(o.scores_out, importance_to_json(scores).dump(2) + "\n");
@@ -253,52 +349,39 @@ void run_prune(PipelineContext& ctx, const OptionValues& values) {
   AccuracyReport report = base_report("prune", model, o.output, o.format);
   report.method = "prune";
   report.type = o.format == "onnx" ? "f32" : "keep";
-  report.settings = {{"importance", importance_method_name(scores.method)},
-                     {"scores_in", o.scores_in},
-                     {"heads_ratio", o.heads_ratio},
-                     {"heads_per_layer", o.heads_per_layer},
-                     {"layer_heads", o.layer_heads},
-                     {"head_unit", o.head_unit},
-                     {"ffn_ratio", o.ffn_ratio},
-                     {"layer_ffn", o.layer_ffn},
-                     {"ffn_multiple", o.ffn_multiple},
-                     {"per_layer_counts", o.per_layer_counts},
-                     {"keep_layers", o.keep_layers},
-                     {"drop_layers", o.drop_layers},
-                     {"refit", o.refit},
-                     {"ridge", o.ridge}};
+  report.settings = cut_settings(o, scores);
   if (o.calib.given()) report.settings.update(o.calib.to_json());
   report.extra["importance"] = importance_method_name(scores.method);
+  if (scores.method == ImportanceMethod::Mixed)
+    report.extra["importance_heads"] = importance_method_name(scores.head_method);
   report.extra["parameters_before"] = model.parameter_count();
   report.extra["parameters_after"] = pruned.parameter_count();
-  report.extra["plan"] = prune_plan_to_json(plan);
+  report.extra["plan"] = compact_plan_json(plan, model.config);
   if (refit) report.extra["refit"] = refit_report_to_json(*refit);
+  report.tables.push_back(plan_table(plan, model.config, refit ? &*refit : nullptr));
   fill_output_stats(report, pruned);
-  if (o.format == "onnx") report.bits_per_weight = 32.0;  // the F32 export widens BF16/F16 weights
+  if (o.format == "onnx") {
+    report.bits_per_weight = 32.0;  // the F32 export widens BF16/F16 weights
+    if (report.input_bits_per_weight < 31.5)
+      report.notes.push_back(fmt::format(
+          "the ONNX export stores F32 weights and the input {:.1f} bits/weight: on disk the output is {}, while "
+          "its parameters are {:.3f}x the input's",
+          report.input_bits_per_weight, size_change_text(report.input_bytes, report.output_bytes),
+          static_cast<double>(pruned.parameter_count()) / static_cast<double>(std::max<int64_t>(model.parameter_count(), 1))));
+  }
+  if (!scores.head_note.empty()) report.notes.push_back(scores.head_note);
   report.timings["importance"] = score_seconds;
   report.timings["refit"] = refit_seconds;
   report.timings["write"] = write_seconds;
-
-  if (o.eval.given()) {
-    const auto t = std::chrono::steady_clock::now();
-    std::optional<Model> loaded_reference;
-    if (!o.reference.empty()) loaded_reference = load_model(o.reference);
-    const Model& reference_model = loaded_reference ? *loaded_reference : ctx.reference();
-    const auto& eval_windows = ctx.eval_windows(reference_model, o.eval);
-    const ModelRunner reference(reference_model);
-    const ModelRunner candidate(pruned);
-    report.eval = to_eval_comparison(compare_models(reference, candidate, eval_windows), o.eval);
-    report.timings["eval"] = seconds_since(t);
-  }
-  add_gates(report, o.max_ppl_increase, o.max_kl);
-  report.timings["total"] = seconds_since(start);
   if (!o.json && !ctx.in_recipe)
     std::printf("parameters %lld -> %lld (%.1f %% removed)\n", (long long)model.parameter_count(),
                 (long long)pruned.parameter_count(),
                 100.0 * (1.0 - static_cast<double>(pruned.parameter_count()) /
                                    static_cast<double>(std::max<int64_t>(model.parameter_count(), 1))));
-  if (ctx.in_recipe) ctx.set_input(std::move(pruned), Invalidates::Weights);
-  finish_report(report, o.output, o.report, o.json, ctx.in_recipe);
+
+  if (ctx.in_recipe) ctx.set_input(pruned, Invalidates::Weights);
+  ReportTail tail = report_tail_from_values(values);
+  evaluate_and_finish(ctx, report, &pruned, tail, start);
 }
 
 }  // namespace
@@ -323,8 +406,10 @@ StageInfo prune_stage() {
                                              "Seed for choosing calibration windows and for --importance random (default 0)"))
     s.options.push_back(spec);
   const std::vector<OptionSpec> rest = {
-      string_option("importance", "loss", "Importance method: loss (default; loss increase when the unit alone is "
-                    "masked), activation (mean norm of the unit's residual contribution), random (baseline, --seed)"),
+      string_option("importance", "mixed", "Importance method: mixed (default; FFN channels by activation, heads "
+                    "and KV groups by masked loss when affordable, else by activation), loss (loss increase when each "
+                    "unit alone is masked: one partial forward per head and FFN channel, slow), activation (mean norm "
+                    "of the unit's residual contribution: one forward pass), random (baseline, --seed)"),
       string_option("scores-in", "", "Reuse importance scores saved by --scores (no calibration run)")
           .with_check(OptionCheck::ExistingFile).as_path(),
       string_option("scores", "", "Save the importance scores as JSON; without cut options, only measure and save them")

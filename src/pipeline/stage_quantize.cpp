@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <optional>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -102,8 +103,43 @@ void add_tensor_results(AccuracyReport& report, const std::vector<TensorQuantRes
     t.output_type = std::string(dtype_name(r.to));
     t.relative_error = r.relative_error;
     t.weighted_relative_error = r.weighted_relative_error;
+    t.reason = r.reason;
     report.tensors.push_back(t);
   }
+}
+
+// Notes that explain the bits per weight: which tensors fell back to another type (and why), and which stayed
+// unquantized with their share of the parameters — a "4-bit" small model is ~9 bits/weight when its embedding
+// and output head stay in BF16.
+// `also_quantized`: tensors quantized outside the report's list (ONNX: the output head's RTN codes);
+// `float_reason`: why a matrix the report does not list stayed in float.
+void add_type_notes(AccuracyReport& report, const Model& original, const std::set<std::string>& also_quantized,
+                    const std::string& float_reason) {
+  int64_t total = 0, kept = 0;
+  std::vector<std::string> kept_names, fallbacks;
+  std::set<std::string> reported;
+  for (const auto& t : report.tensors) {
+    reported.insert(t.name);
+    if (t.reason.find(" instead of ") != std::string::npos) fallbacks.push_back(fmt::format("{} ({})", t.name, t.reason));
+  }
+  for (const Tensor* t : original.ordered_tensors()) {
+    total += t->numel();
+    const auto it = std::find_if(report.tensors.begin(), report.tensors.end(),
+                                 [&](const TensorReport& r) { return r.name == t->name(); });
+    const bool quantized = it != report.tensors.end() && it->output_type != it->source_type &&
+                           it->output_type != "F32" && it->output_type != "F16" && it->output_type != "BF16";
+    if (quantized || also_quantized.count(t->name()) || t->rank() < 2) continue;  // 1-D tensors (norms, biases) are never quantized and are tiny
+    kept += t->numel();
+    const std::string why = it == report.tensors.end() ? float_reason : it->reason;
+    kept_names.push_back(fmt::format("{} {} ({})", t->name(), dtype_name(t->dtype()), why));
+  }
+  if (!fallbacks.empty())
+    report.notes.push_back(fmt::format("{} tensor(s) fell back to another type: {}", fallbacks.size(),
+                                       fmt::join(fallbacks, "; ")));
+  if (!kept_names.empty() && total > 0)
+    report.notes.push_back(fmt::format("{} matrix tensor(s) stay unquantized, {:.1f} % of the parameters: {}",
+                                       kept_names.size(), 100.0 * static_cast<double>(kept) / static_cast<double>(total),
+                                       fmt::join(kept_names, "; ")));
 }
 
 // GPTQ/AWQ (or RTN on an integer grid): calibration report → accuracy report.
@@ -276,6 +312,11 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
   AccuracyReport report = make_report(o, original, preset ? std::string(gguf_preset.name) : o.type, method_name);
   if (quantizer) add_tensor_results(report, quantizer->results());
   if (calibration) add_calibration_results(report, *calibration, original, model, o);
+  std::set<std::string> onnx_quantized;
+  for (const auto& [name, codes] : onnx_codes) onnx_quantized.insert(name);
+  add_type_notes(report, original, onnx_quantized,
+                 o.format == "onnx" ? "an embedding gather: the ONNX export keeps it in float"
+                                    : "not a block linear: GPTQ/AWQ checkpoints keep it in float");
   // ONNX Runtime computes with the codes written; slmopt evaluates the same dequantized weights (the consumer
   // tests check ORT agrees). GGUF and HF outputs are read back from disk.
   // A GGUF output is read back only to evaluate it: its statistics come from the header (an 8B Q4_K_M read back
@@ -291,23 +332,8 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
   if (calib_seconds > 0) report.timings["calibration"] = calib_seconds;
   report.timings["write"] = write_seconds;
 
-  if (o.eval.given()) {
-    const auto t = std::chrono::steady_clock::now();
-    std::optional<Model> loaded_reference;
-    if (!o.reference.empty()) loaded_reference = load_model(o.reference);
-    const Model& reference_model = loaded_reference ? *loaded_reference : ctx.reference();
-    const auto& windows = ctx.eval_windows(reference_model, o.eval);
-    const ModelRunner reference(reference_model);
-    const ModelRunner candidate(*written);
-    report.eval = to_eval_comparison(compare_models(reference, candidate, windows), o.eval);
-    report.timings["eval"] = seconds_since(t);
-    // The written model's own speed, on at most 4 windows (the comparison above times both models together).
-    const std::vector<EvalWindow> few(windows.begin(), windows.begin() + std::min<ptrdiff_t>(4, windows.size()));
-    report.extra["eval_tokens_per_second"] = evaluate_perplexity(candidate, few).tokens_per_second;
-  }
-  add_gates(report, o.max_ppl_increase, o.max_kl);
-  report.timings["total"] = seconds_since(start);
-  finish_report(report, o.output, o.report, o.json, ctx.in_recipe);
+  ReportTail tail = report_tail_from_values(values);
+  evaluate_and_finish(ctx, report, written ? &*written : nullptr, tail, start);
 }
 
 }  // namespace

@@ -8,10 +8,13 @@
 #include "slmopt/prune/importance.h"
 
 #include <cmath>
+
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "slmopt/core/error.h"
 #include "slmopt/core/parallel.h"
+#include "slmopt/core/progress.h"
 #include "slmopt/exec/log_softmax.h"
 
 namespace slmopt {
@@ -74,7 +77,7 @@ void random_scores(ImportanceScores& scores, uint64_t seed) {
   }
 }
 
-void activation_scores(const ModelRunner& runner, Windows windows, ImportanceScores& scores) {
+void activation_scores(const ModelRunner& runner, Windows windows, ImportanceScores& scores, bool show_progress) {
   const int64_t hd = runner.config().head_dim;
   // ‖W_down[:, c]‖ per layer.
   std::vector<Eigen::VectorXd> down_norms;
@@ -124,10 +127,12 @@ void activation_scores(const ModelRunner& runner, Windows windows, ImportanceSco
   // needed, so the output head is skipped.
   RunOptions options;
   options.observer = &observer;
+  Progress progress("activation importance", windows.size(), show_progress);
   for (const auto& window : windows) {
     RowMatrix hidden = runner.embed(window);
     for (int64_t l = 0; l < runner.layer_count(); ++l) runner.run_block(l, hidden, {}, options);
     scores.tokens += static_cast<int64_t>(window.size());
+    progress.advance();
   }
   const double n = static_cast<double>(scores.tokens);
   for (auto& layer : scores.layers) {
@@ -137,9 +142,16 @@ void activation_scores(const ModelRunner& runner, Windows windows, ImportanceSco
   }
 }
 
-void masked_loss_scores(const ModelRunner& runner, Windows windows, ImportanceScores& scores) {
+// Scores heads and KV groups (`heads`) and/or FFN channels (`ffn`) by masked loss; the other units keep the
+// scores they have.
+void masked_loss_scores(const ModelRunner& runner, Windows windows, ImportanceScores& scores, bool heads, bool ffn,
+                        bool show_progress) {
   const int64_t L = runner.layer_count();
   const size_t W = windows.size();
+  uint64_t units = 0;
+  for (const auto& w : runner.weights().layers)
+    units += static_cast<uint64_t>((heads ? w.n_heads + w.n_kv_heads : 0) + (ffn ? w.ffn : 0));
+  Progress progress(heads && !ffn ? "head importance (loss)" : "loss importance", units, show_progress);
   // inputs[l][w]: the unmasked input of block l for window w; inputs[L][w] the final hidden state.
   std::vector<std::vector<RowMatrix>> inputs(static_cast<size_t>(L + 1), std::vector<RowMatrix>(W));
   parallel_for(W, [&](size_t begin, size_t end) {
@@ -168,7 +180,7 @@ void masked_loss_scores(const ModelRunner& runner, Windows windows, ImportanceSc
     const int64_t n_heads = w.n_heads, n_kv = w.n_kv_heads, group = n_heads / n_kv;
 
     // Heads, then KV groups (all query heads of the group masked): through ForwardMasks from layer l's input.
-    parallel_for(static_cast<size_t>(n_heads + n_kv), [&](size_t begin, size_t end) {
+    if (heads) parallel_for(static_cast<size_t>(n_heads + n_kv), [&](size_t begin, size_t end) {
       for (size_t unit = begin; unit < end; ++unit) {
         ForwardMasks masks;
         masks.heads.assign(static_cast<size_t>(L), {});
@@ -192,8 +204,10 @@ void masked_loss_scores(const ModelRunner& runner, Windows windows, ImportanceSc
           out.heads[unit] = increase(sum);
         else
           out.kv_groups[static_cast<size_t>(u - n_heads)] = increase(sum);
+        progress.advance();
       }
     });
+    if (!ffn) continue;
 
     // FFN channels: layer l's MLP activations, then each channel's rank-1 contribution removed from its output.
     // That shortcut holds only while the MLP output enters the residual stream linearly; with a norm on the MLP
@@ -232,6 +246,7 @@ void masked_loss_scores(const ModelRunner& runner, Windows windows, ImportanceSc
           sum += loss_from_layer(runner, l + 1, hidden, windows[win]);
         }
         out.ffn[c] = increase(sum);
+        progress.advance();
       }
     });
   }
@@ -244,20 +259,33 @@ const char* importance_method_name(ImportanceMethod method) {
     case ImportanceMethod::MaskedLoss: return "loss";
     case ImportanceMethod::Activation: return "activation";
     case ImportanceMethod::Random: return "random";
+    case ImportanceMethod::Mixed: return "mixed";
   }
   return "?";
 }
 
 std::optional<ImportanceMethod> parse_importance_method(std::string_view name) {
-  for (auto m : {ImportanceMethod::MaskedLoss, ImportanceMethod::Activation, ImportanceMethod::Random})
+  for (auto m : {ImportanceMethod::MaskedLoss, ImportanceMethod::Activation, ImportanceMethod::Random,
+                 ImportanceMethod::Mixed})
     if (name == importance_method_name(m)) return m;
   return std::nullopt;
+}
+
+double head_loss_cost(const ModelRunner& runner, size_t windows) {
+  const int64_t L = runner.layer_count();
+  double block_runs = 0;
+  for (int64_t l = 0; l < L; ++l) {
+    const LayerWeights& w = runner.weights().layers[static_cast<size_t>(l)];
+    block_runs += static_cast<double>(w.n_heads + w.n_kv_heads) * static_cast<double>(L - l);
+  }
+  return L ? block_runs / static_cast<double>(L) * static_cast<double>(windows) : 0;
 }
 
 ImportanceScores compute_importance(const ModelRunner& runner, std::span<const std::vector<int32_t>> windows,
                                     const ImportanceOptions& options) {
   ImportanceScores scores;
   scores.method = options.method;
+  scores.head_method = options.method;
   scores.seed = options.seed;
   scores.windows = static_cast<int64_t>(windows.size());
   size_layers(runner, scores);
@@ -270,22 +298,50 @@ ImportanceScores compute_importance(const ModelRunner& runner, std::span<const s
     if (windows[i].size() < 2)
       throw_error(ErrorKind::Usage, "calibration window {} has {} tokens; importance scores need at least 2", i,
                   windows[i].size());
-  if (options.method == ImportanceMethod::Activation)
-    activation_scores(runner, windows, scores);
-  else
-    masked_loss_scores(runner, windows, scores);
+  switch (options.method) {
+    case ImportanceMethod::Activation:
+      activation_scores(runner, windows, scores, options.progress);
+      scores.head_method = ImportanceMethod::Activation;
+      break;
+    case ImportanceMethod::MaskedLoss:
+      masked_loss_scores(runner, windows, scores, true, true, options.progress);
+      break;
+    case ImportanceMethod::Mixed: {
+      // FFN channels (and, first, heads) by activation: one forward pass. Heads then by masked loss when that
+      // stays within the budget; its cost grows with heads × layers² and would take hours on a 1B model.
+      activation_scores(runner, windows, scores, options.progress);
+      scores.head_method = ImportanceMethod::Activation;
+      const double cost = head_loss_cost(runner, windows.size());
+      if (cost <= options.head_loss_budget) {
+        const int64_t activation_tokens = scores.tokens;
+        masked_loss_scores(runner, windows, scores, true, false, options.progress);
+        scores.head_method = ImportanceMethod::MaskedLoss;
+        scores.tokens = activation_tokens;
+      } else {
+        scores.head_note = fmt::format("heads scored by activation: masked loss would cost {:.0f} forward passes "
+                                       "(budget {:.0f})", cost, options.head_loss_budget);
+      }
+      break;
+    }
+    case ImportanceMethod::Random: break;
+  }
   return scores;
 }
 
 nlohmann::json importance_to_json(const ImportanceScores& scores) {
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& l : scores.layers) layers.push_back({{"heads", l.heads}, {"kv_groups", l.kv_groups}, {"ffn", l.ffn}});
-  return {{"method", importance_method_name(scores.method)},
+  nlohmann::json out = {{"method", importance_method_name(scores.method)},
           {"seed", scores.seed},
           {"windows", scores.windows},
           {"tokens", scores.tokens},
           {"base_loss", scores.base_loss},
           {"layers", std::move(layers)}};
+  if (scores.method == ImportanceMethod::Mixed) {
+    out["heads_method"] = importance_method_name(scores.head_method);
+    if (!scores.head_note.empty()) out["heads_note"] = scores.head_note;
+  }
+  return out;
 }
 
 ImportanceScores importance_from_json(const nlohmann::json& json, const std::string& source) {
@@ -299,6 +355,13 @@ ImportanceScores importance_from_json(const nlohmann::json& json, const std::str
     const auto method = parse_importance_method(field(json, "method").get<std::string>());
     if (!method) throw_error(ErrorKind::BadInput, "{}: unknown importance method", source);
     scores.method = *method;
+    scores.head_method = *method;
+    if (json.contains("heads_method")) {
+      const auto head_method = parse_importance_method(json.at("heads_method").get<std::string>());
+      if (!head_method) throw_error(ErrorKind::BadInput, "{}: unknown heads_method", source);
+      scores.head_method = *head_method;
+    }
+    if (json.contains("heads_note")) scores.head_note = json.at("heads_note").get<std::string>();
     scores.seed = field(json, "seed").get<uint64_t>();
     scores.windows = field(json, "windows").get<int64_t>();
     scores.tokens = field(json, "tokens").get<int64_t>();

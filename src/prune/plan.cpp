@@ -8,6 +8,8 @@
 #include <cmath>
 #include <numeric>
 
+#include <fmt/format.h>
+
 #include <nlohmann/json.hpp>
 
 #include "slmopt/core/error.h"
@@ -213,6 +215,31 @@ PrunePlan plan_pruning(const Config& config, const ImportanceScores& scores, con
     }
   }
 
+  // A ratio that rounds to no cut anywhere is refused: exiting 0 with "0.0 % removed" hides the mistake.
+  if (spec.head_ratio > 0) {
+    bool removes = false;
+    for (int64_t l = 0; l < L; ++l) removes |= keep_heads[static_cast<size_t>(l)] < layouts[static_cast<size_t>(l)].heads;
+    if (!removes) {
+      const HeadLayout& layout = layouts[0];
+      const int64_t step = layout.step(spec.head_unit);
+      int64_t total = 0;
+      for (const auto& l : layouts) total += l.heads;
+      // Same count everywhere: a layer rounds heads·(1 − r) to the nearest multiple of the step (ties keep more),
+      // so r must exceed step / (2·heads). Met globally: llround(r·total) must reach one step.
+      const std::string hint =
+          spec.counts == CountPolicy::PerLayer
+              ? fmt::format("use a ratio of at least {:.3g}", (static_cast<double>(step) - 0.5) / static_cast<double>(total))
+              : fmt::format("use a ratio above {:g} (e.g. {:g})",
+                            static_cast<double>(step) / (2.0 * static_cast<double>(layout.heads)),
+                            static_cast<double>(step) / static_cast<double>(layout.heads));
+      throw_error(ErrorKind::Usage,
+                  "a head ratio of {} removes no head: layer 0 has {} query heads in {} KV groups, and removing {} "
+                  "takes {} heads at a time, so the nearest valid cut keeps them all; {}",
+                  spec.head_ratio, layout.heads, layout.kv,
+                  spec.head_unit == HeadUnit::QueryHeads ? "query heads within groups" : "whole KV groups", step, hint);
+    }
+  }
+
   // FFN counts per layer.
   std::vector<int64_t> keep_ffn(static_cast<size_t>(L));
   if (spec.ffn_ratio > 0 && spec.counts == CountPolicy::PerLayer) {
@@ -241,6 +268,16 @@ PrunePlan plan_pruning(const Config& config, const ImportanceScores& scores, con
       }
       keep_ffn[static_cast<size_t>(l)] = keep;
     }
+  }
+
+  if (spec.ffn_ratio > 0) {
+    bool removes = false;
+    for (int64_t l = 0; l < L; ++l) removes |= keep_ffn[static_cast<size_t>(l)] < config.ffn(l);
+    if (!removes)
+      throw_error(ErrorKind::Usage,
+                  "an FFN ratio of {} removes no channel: layer 0 has {} channels and kept counts are rounded to a "
+                  "multiple of {}; use a larger ratio or a smaller multiple",
+                  spec.ffn_ratio, config.ffn(0), std::min(spec.ffn_multiple, config.ffn(0)));
   }
 
   // Layers.

@@ -1,8 +1,10 @@
 // slmopt dev …: developer tools, hidden from --help. `dev random-checkpoint` writes a Hugging Face folder with
 // random weights for any config.json slmopt reads — the family fixtures of the tests and the real-shape checkpoints
-// of the scale benchmarks (no model hub is reachable, so these stand in for real checkpoints).
+// of the scale benchmarks (no model hub is reachable, so these stand in for real checkpoints). `dev man` and
+// `dev completion bash|zsh` print the man page and completions the build installs (cli_docs.h).
 #include <cstdio>
 
+#include "cli_docs.h"
 #include "commands.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/mapped_file.h"
@@ -59,7 +61,27 @@ CommandSpec dev_command() {
             random->add_option("--seed", o->seed, "Random seed (default 0)");
             random->add_option("--tokenizer", o->tokenizer_dir,
                                "Folder whose tokenizer.json (+ tokenizer_config.json) the checkpoint carries");
-            return [o] {
+            // The man page and completions walk the whole command tree (the root app), read at run time.
+            CLI::App* root = sub.get_parent();
+            auto doc = std::make_shared<std::string>();
+            sub.add_subcommand("man", "Print the slmopt(1) man page (roff), generated from the command tables")
+                ->callback([doc] { *doc = "man"; });
+            auto shell = std::make_shared<std::string>();
+            CLI::App* completion =
+                sub.add_subcommand("completion", "Print a shell completion script generated from the command tables");
+            completion->add_option("SHELL", *shell, "bash or zsh")->required();
+            completion->callback([doc] { *doc = "completion"; });
+            return [o, root, doc, shell] {
+              if (*doc == "man") {
+                std::fputs(man_page(*root).c_str(), stdout);
+                return;
+              }
+              if (*doc == "completion") {
+                if (*shell == "bash") std::fputs(bash_completion(*root).c_str(), stdout);
+                else if (*shell == "zsh") std::fputs(zsh_completion(*root).c_str(), stdout);
+                else throw_error(ErrorKind::Usage, "completion: SHELL '{}': choose bash or zsh", *shell);
+                return;
+              }
               require_path("CONFIG", o->config_path);
               if (!o->tokenizer_dir.empty()) require_path("--tokenizer", o->tokenizer_dir);
               write_random_checkpoint(*o);

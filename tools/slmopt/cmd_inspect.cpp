@@ -3,8 +3,11 @@
 #include <iostream>
 
 #include "commands.h"
+#include "slmopt/io/hf_gptq.h"
 #include "slmopt/io/model_loader.h"
+#include "slmopt/io/onnx_import.h"
 #include "slmopt/ir/model.h"
+#include "slmopt/pipeline/stage_report.h"
 
 namespace slmopt::driver {
 namespace {
@@ -28,7 +31,7 @@ const char* rope_scaling_name(RopeScalingType t) {
   return "none";
 }
 
-nlohmann::json describe(const Model& m) {
+nlohmann::json describe(const Model& m, const StoredQuantization& stored) {
   const Config& c = m.config;
   nlohmann::json j;
   j["path"] = m.source_path;
@@ -55,20 +58,25 @@ nlohmann::json describe(const Model& m) {
     j["layer_intermediate_size"] = c.layer_intermediate_size;
   }
   j["parameters"] = m.parameter_count();
-  j["total_bytes"] = m.total_bytes();
+  j["total_bytes"] = m.total_bytes();  // in memory, as loaded (packed integer weights are dequantized)
+  j["bytes_on_disk"] = pipeline::path_bytes(m.source_path);
+  if (!stored.description.empty()) j["quantization"] = stored.description;
   j["tokenizer"] = {{"kind", vocab_kind_name(m.vocab.kind)}, {"vocab_size", m.vocab.size()}};
   if (m.vocab.bos_id) j["tokenizer"]["bos_id"] = *m.vocab.bos_id;
   if (m.vocab.eos_id) j["tokenizer"]["eos_id"] = *m.vocab.eos_id;
   j["tokenizer"]["add_bos"] = m.vocab.add_bos;
   nlohmann::json tensors = nlohmann::json::array();
-  for (const Tensor* t : m.ordered_tensors())
-    tensors.push_back({{"name", t->name()}, {"shape", t->shape()}, {"dtype", dtype_name(t->dtype())},
-                       {"bytes", t->nbytes()}});
+  for (const Tensor* t : m.ordered_tensors()) {
+    nlohmann::json e = {{"name", t->name()}, {"shape", t->shape()}, {"dtype", dtype_name(t->dtype())},
+                        {"bytes", t->nbytes()}};
+    if (auto it = stored.tensors.find(t->name()); it != stored.tensors.end()) e["stored_as"] = it->second;
+    tensors.push_back(e);
+  }
   j["tensors"] = tensors;
   return j;
 }
 
-void print_text(const Model& m) {
+void print_text(const Model& m, const StoredQuantization& stored) {
   const Config& c = m.config;
   std::printf("model        %s (%s)\n", m.source_path.c_str(), m.source_format.c_str());
   std::printf("architecture %s (family %s)\n", c.architecture.c_str(), family_name(c.family));
@@ -88,12 +96,31 @@ void print_text(const Model& m) {
   std::printf("tokenizer %s, %lld tokens", vocab_kind_name(m.vocab.kind), (long long)m.vocab.size());
   if (m.vocab.bos_id) std::printf(", bos %d", *m.vocab.bos_id);
   if (m.vocab.eos_id) std::printf(", eos %d", *m.vocab.eos_id);
-  std::printf("\n\n%-56s %-16s %-7s %12s\n", "tensor", "shape", "dtype", "bytes");
-  for (const Tensor* t : m.ordered_tensors())
-    std::printf("%-56s %-16s %-7s %12zu\n", t->name().c_str(), shape_to_string(t->shape()).c_str(),
-                std::string(dtype_name(t->dtype())).c_str(), t->nbytes());
-  std::printf("\n%zu tensors, %lld parameters, %s\n", m.tensors().size(), (long long)m.parameter_count(),
-              human_bytes(static_cast<double>(m.total_bytes())).c_str());
+  std::printf("\n");
+  if (!stored.description.empty())
+    std::printf("quantization %s (%zu packed matrices, dequantized to F32 when loaded)\n", stored.description.c_str(),
+                stored.tensors.size());
+  std::printf("\n%-56s %-16s %-18s %12s\n", "tensor", "shape", "stored as", "bytes");
+  for (const Tensor* t : m.ordered_tensors()) {
+    const auto it = stored.tensors.find(t->name());
+    // Packed tensors: their dequantized size in memory is not what the files hold, so no byte count.
+    std::printf("%-56s %-16s %-18s %12s\n", t->name().c_str(), shape_to_string(t->shape()).c_str(),
+                it != stored.tensors.end() ? it->second.c_str() : std::string(dtype_name(t->dtype())).c_str(),
+                it != stored.tensors.end() ? "packed" : std::to_string(t->nbytes()).c_str());
+  }
+  const uint64_t on_disk = pipeline::path_bytes(m.source_path);
+  std::printf("\n%zu tensors, %lld parameters, %s on disk", m.tensors().size(), (long long)m.parameter_count(),
+              human_bytes(static_cast<double>(on_disk)).c_str());
+  if (on_disk != m.total_bytes())
+    std::printf(" (%s in memory as loaded)", human_bytes(static_cast<double>(m.total_bytes())).c_str());
+  std::printf("\n");
+}
+
+// Packed integer weights the loader dequantized: GPTQ/AWQ folders, slmopt's int4/int8 ONNX exports.
+StoredQuantization stored_quantization(const std::string& path) {
+  if (is_hf_quantized_folder(path)) return hf_quantized_storage(path);
+  if (path.size() > 5 && path.compare(path.size() - 5, 5, ".onnx") == 0) return onnx_quantized_storage(path);
+  return {};
 }
 
 }  // namespace
@@ -107,8 +134,9 @@ CommandSpec inspect_command() {
             sub.add_flag("--json", *json, "Print one JSON document");
             return [=] {
               const Model model = load_model(*model_path);
-              if (*json) print_json(describe(model));
-              else print_text(model);
+              const StoredQuantization stored = stored_quantization(*model_path);
+              if (*json) print_json(describe(model, stored));
+              else print_text(model, stored);
             };
           }};
 }

@@ -7,15 +7,20 @@
 #include <CLI/CLI.hpp>
 
 #include "commands.h"
+#include "version.h"
+#include "slmopt/core/command_line.h"
 #include "slmopt/core/error.h"
+#include "slmopt/core/interrupt.h"
 #include "slmopt/core/log.h"
 #include "slmopt/core/parallel.h"
 
 int main(int argc, char** argv) {
   using namespace slmopt;
+  install_interrupt_cleanup();  // before any thread starts: every thread inherits the blocked signals
   CLI::App app{"slmopt: turn a small language model into a device-ready artifact (GGUF, ONNX, Hugging Face), "
                "with an honest accuracy report."};
-  app.set_version_flag("--version", std::string("slmopt ") + SLMOPT_VERSION);
+  app.set_version_flag("--version", driver::version_text());
+  set_command_line(argc, argv);
   app.require_subcommand(1);
   app.fallthrough();
 

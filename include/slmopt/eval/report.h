@@ -17,6 +17,7 @@ struct TensorReport {
   std::string output_type;
   double relative_error = 0.0;                  // ||W - Ŵ||_F / ||W||_F
   std::optional<double> weighted_relative_error;  // with the importance (imatrix) weights, when used
+  std::string reason;                           // why this output type (type selection, fallbacks, --keep)
 };
 
 struct LayerReconstruction {
@@ -46,14 +47,24 @@ struct GateResult {
   bool passed = true;
 };
 
+// A small table for the Markdown report (the JSON carries the same facts in `extra`).
+struct ReportTable {
+  std::string title;
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+};
+
 struct AccuracyReport {
   std::string command;          // e.g. "quantize"
+  std::string command_line;     // how slmopt was invoked ("" from library use)
   std::string tool_version;
   std::string input_path, input_format;
   std::string output_path, output_format;
   uint64_t input_bytes = 0, output_bytes = 0;
   int64_t parameters = 0;
   double bits_per_weight = 0;   // over all tensors of the output
+  double input_bits_per_weight = 0;  // over all tensors of the input (0: unknown)
+  int64_t output_parameters = 0;     // parameters of the output (0: same as `parameters`)
   std::string method;           // rtn, imatrix-rtn, gptq, awq
   std::string type;             // preset or type name
   nlohmann::json settings = nlohmann::json::object();  // method/calibration settings as given
@@ -63,7 +74,12 @@ struct AccuracyReport {
   std::vector<GateResult> gates;
   nlohmann::json timings = nlohmann::json::object();  // seconds: total, calibration, solver, eval, write
   nlohmann::json extra = nlohmann::json::object();    // subcommand-specific figures (pruning, distillation)
+  std::vector<std::string> notes;    // what a reader must know: fallbacks, tensors left unquantized, widened types
+  std::vector<ReportTable> tables;   // readable summaries of `extra` for the Markdown report
 };
+
+// "3.1x smaller" / "1.84x larger" / "the same size": output against input on disk.
+std::string size_change_text(uint64_t input_bytes, uint64_t output_bytes);
 
 nlohmann::json report_to_json(const AccuracyReport& report);
 std::string report_to_markdown(const AccuracyReport& report);

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "slmopt/io/stored_quantization.h"
 #include "slmopt/ir/model.h"
 
 namespace slmopt {
@@ -74,5 +75,9 @@ bool is_hf_quantized_folder(const std::string& dir);
 // Malformed packed tensors are an Error(BadInput) naming the tensor. `codes` (optional) receives the unpacked
 // integer weights.
 Model load_hf_quantized(const std::string& dir, std::map<std::string, HfIntWeight>* codes = nullptr);
+
+// How a GPTQ/AWQ checkpoint stores its weights (load_hf_quantized hands back dequantized F32), for `inspect`:
+// {"GPTQ int4, group 128, asymmetric", {canonical tensor name → "GPTQ int4"}}.
+StoredQuantization hf_quantized_storage(const std::string& dir);
 
 }  // namespace slmopt

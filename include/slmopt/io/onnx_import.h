@@ -14,17 +14,23 @@
 // Initializer data may be inline (raw_data or typed fields) or external (location/offset/length, resolved
 // beside the model and bounds-checked). Float32, float16 and bfloat16 weights are read.
 //
+// Weight-only quantized matrices of slmopt's int4/int8 exports — MatMulNBits (com.microsoft) and per-channel int8
+// (DequantizeLinear, MatMulInteger, DynamicQuantizeMatMul with NAME_scale / NAME_zero_point) — are dequantized to
+// float, the values ONNX Runtime computes with; onnx_quantized_storage says how they were stored.
+//
 // Refused with a clear Error: unparsable files (BadInput), graphs without a known family's weights or with
-// weight-quantized ops (MatMulNBits, DequantizeLinear, MatMulInteger) (Unsupported), missing or mis-shaped
-// tensors (BadInput, naming the tensor).
+// activation-quantized ops (QLinearMatMul) or other int layouts (Unsupported), missing or mis-shaped tensors
+// (BadInput, naming the tensor).
 #pragma once
 
 #include <string>
 
+#include "slmopt/io/stored_quantization.h"
 #include "slmopt/ir/model.h"
 
 namespace slmopt {
 
 Model load_onnx(const std::string& path);
+StoredQuantization onnx_quantized_storage(const std::string& path);
 
 }  // namespace slmopt

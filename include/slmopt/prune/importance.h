@@ -10,6 +10,10 @@
 //   * Activation: the mean over calibration tokens of the L2 norm of the unit's contribution to the residual
 //     stream: head h → ‖attn_h(t) · W_o[:, h-slice]ᵀ‖, KV group → the same for the sum over its query heads,
 //     channel c → |act_c(t)| · ‖W_down[:, c]‖. One forward pass.
+//   * Mixed (the default of `slmopt prune`): FFN channels by Activation, heads and KV groups by MaskedLoss when
+//     that costs at most `head_loss_budget` forward-pass equivalents (head_loss_cost), else by Activation too. The
+//     prune study on llama-5m-kjv found activation scores as good as masked loss for FFN channels, which are
+//     ~97 % of MaskedLoss's units; heads are few, and loss tells them apart better.
 //   * Random: uniform [0, 1) draws from splitmix64 seeded with `seed`, in the order layer, heads, groups,
 //     channels — the baseline every real score must beat.
 // Larger is more important for every method. All sums are in double, window order, so scores are identical for
@@ -29,9 +33,9 @@
 
 namespace slmopt {
 
-enum class ImportanceMethod { MaskedLoss, Activation, Random };
+enum class ImportanceMethod { MaskedLoss, Activation, Random, Mixed };
 
-// "loss", "activation", "random".
+// "loss", "activation", "random", "mixed".
 const char* importance_method_name(ImportanceMethod method);
 std::optional<ImportanceMethod> parse_importance_method(std::string_view name);
 
@@ -43,6 +47,8 @@ struct LayerImportance {
 
 struct ImportanceScores {
   ImportanceMethod method = ImportanceMethod::MaskedLoss;
+  ImportanceMethod head_method = ImportanceMethod::MaskedLoss;  // what scored heads and KV groups (Mixed: either)
+  std::string head_note;      // Mixed: why heads fell back to Activation (empty otherwise)
   uint64_t seed = 0;          // Random only
   int64_t windows = 0;        // calibration windows used
   int64_t tokens = 0;         // tokens run through the model (loss: positions scored)
@@ -53,7 +59,15 @@ struct ImportanceScores {
 struct ImportanceOptions {
   ImportanceMethod method = ImportanceMethod::MaskedLoss;
   uint64_t seed = 0;
+  // Mixed: the most forward-pass equivalents (head_loss_cost) spent on masked-loss head scores. 2048 covers
+  // llama-5m-kjv's 32 windows (~480) and refuses a 1B shape's (~13 k: hours on CPU).
+  double head_loss_budget = 2048;
+  bool progress = true;  // a progress bar on stderr when it is a terminal
 };
+
+// What masked-loss head scores cost in full forward passes of one window: Σ_l (heads_l + kv_l)·(L − l) / L, times
+// the windows.
+double head_loss_cost(const ModelRunner& runner, size_t windows);
 
 // Throws Error(Usage) when windows is empty or a window has fewer than 2 tokens (MaskedLoss, Activation).
 ImportanceScores compute_importance(const ModelRunner& runner, std::span<const std::vector<int32_t>> windows,

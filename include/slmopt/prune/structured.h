@@ -73,7 +73,8 @@ struct PruneSpec {
 
 // Chooses what to keep: the highest-scoring units. A count that GQA cannot honour exactly (a ratio between
 // two valid counts) goes to the nearest valid count, ties keeping more; heads_per_layer / layer_heads that no
-// valid layout matches are an Error(Usage) naming the valid counts. Error(Usage) for ratios outside [0, 1),
+// valid layout matches are an Error(Usage) naming the valid counts, and so is a head or FFN ratio that rounds to
+// removing nothing in any layer (saying what the smallest working ratio is). Error(Usage) for ratios outside [0, 1),
 // conflicting options, layer lists out of range, or scores that do not match the model's shape.
 PrunePlan plan_pruning(const Config& config, const ImportanceScores& scores, const PruneSpec& spec);
 
