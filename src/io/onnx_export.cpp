@@ -86,6 +86,28 @@ void move_to_external_data(onnx::GraphProto& graph, const std::string& data_path
   data.commit();
 }
 
+// onnxruntime-genai's model.type for each family: what its model builder writes (the Hugging Face class name
+// before "For", lower-cased; Gemma3ForCausalLM → "gemma3_text", since "gemma3" is its vision-language type;
+// OLMo-2 → "olmo", the builder's own replacement, as the runtime has no "olmo2"). All are in the runtime's list of
+// LLM types (src/models/model_type.h), which drive the same decoder-only loop over our inputs and outputs.
+const char* genai_model_type(Family family) {
+  switch (family) {
+    case Family::Llama: return "llama";  // Llama-3.2, SmolLM/SmolLM2
+    case Family::Qwen2: return "qwen2";
+    case Family::Mistral: return "mistral";
+    case Family::Gpt2: return "gpt2";
+    case Family::Phi2: return "phi";
+    case Family::Phi3: return "phi3";  // Phi-3, Phi-3.5-mini, Phi-4-mini
+    case Family::Qwen3: return "qwen3";
+    case Family::Gemma2: return "gemma2";
+    case Family::Gemma3: return "gemma3_text";
+    case Family::SmolLM3: return "smollm3";
+    case Family::Granite: return "granite";
+    case Family::Olmo2: return "olmo";
+  }
+  return "decoder";
+}
+
 std::string genai_config_json(const Model& model, const std::string& model_file, const OnnxExportOptions& options) {
   const Config& c = model.config;
   nlohmann::ordered_json decoder = {
@@ -105,7 +127,7 @@ std::string genai_config_json(const Model& model, const std::string& model_file,
        {{"logits", "logits"}, {"present_key_names", "present.%d.key"}, {"present_value_names", "present.%d.value"}}},
   };
   nlohmann::ordered_json m = {
-      {"type", c.family == Family::Gpt2 ? "gpt2" : "llama"},
+      {"type", genai_model_type(c.family)},
       {"context_length", c.max_position},
       {"vocab_size", c.vocab_size},
   };

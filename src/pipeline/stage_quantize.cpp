@@ -145,8 +145,10 @@ void add_type_notes(AccuracyReport& report, const Model& original, const std::se
 // GPTQ/AWQ (or RTN on an integer grid): calibration report → accuracy report.
 void add_calibration_results(AccuracyReport& report, const CalibrationResult& r, const Model& original,
                              const Model& quantized, const QuantizeSettings& o) {
+  nlohmann::json unscaled = nlohmann::json::object();
   for (const auto& l : r.report.linears) {
     report.layers.push_back({l.name, l.error, l.rtn_error});
+    if (!l.awq_note.empty()) unscaled[l.name] = l.awq_note;
     const Tensor& before = original.tensor(l.name);
     const Tensor& after = quantized.tensor(l.name);
     TensorReport t;
@@ -157,6 +159,7 @@ void add_calibration_results(AccuracyReport& report, const CalibrationResult& r,
     t.relative_error = relative_error(before, after, nullptr);
     report.tensors.push_back(t);
   }
+  if (!unscaled.empty()) report.extra["awq_unscaled"] = unscaled;  // linears AWQ could only round (quant/awq.h)
   report.settings["group_size"] = o.group_size;
   report.settings["symmetric"] = o.symmetric;
   report.settings["damp"] = o.damp;

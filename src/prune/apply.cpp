@@ -1,7 +1,7 @@
 // The physical cut of a PrunePlan (see structured.h): every tensor of a kept layer is sliced to the kept
-// heads / KV heads / channels (rows of q/k/v/gate/up and their biases, columns of o/down) and renamed to its
-// output layer; tensors outside the layers (embedding, final norm, output head) stay as they are, mapped views
-// included. Slicing goes through float and back to the tensor's own dtype, which is exact for F32/F16/BF16.
+// heads / KV heads / channels (rows of q/k/v/gate/up and their biases, columns of o/down, the gains of q/k norms
+// over the whole projection) and renamed to its output layer; tensors outside the layers (embedding, final norm,
+// output head) stay as they are, mapped views included. Slicing goes through float and back to the tensor's own dtype, which is exact for F32/F16/BF16.
 #include <algorithm>
 #include <set>
 
@@ -22,7 +22,13 @@ struct Cut {
   int64_t block = 1;
 };
 
-Cut cut_for(const std::string& suffix, const LayerKeep& keep, int64_t hd) {
+Cut cut_for(const std::string& suffix, const LayerKeep& keep, const Config& c) {
+  const int64_t hd = c.head_dim;
+  // q/k norms over the whole projection (OLMo-2) have one gain per q/k row; per-head ones ([head_dim]) stay whole.
+  if (c.qk_norm == QkNormKind::Whole) {
+    if (suffix == "self_attn.q_norm.weight") return {Axis::Rows, &keep.heads, hd};
+    if (suffix == "self_attn.k_norm.weight") return {Axis::Rows, &keep.kv_heads, hd};
+  }
   if (suffix == "self_attn.q_proj.weight" || suffix == "self_attn.q_proj.bias") return {Axis::Rows, &keep.heads, hd};
   if (suffix == "self_attn.k_proj.weight" || suffix == "self_attn.k_proj.bias" ||
       suffix == "self_attn.v_proj.weight" || suffix == "self_attn.v_proj.bias")
@@ -117,7 +123,7 @@ void apply_prune_plan(Model& model, const PrunePlan& plan) {
     for (const auto& [name, tensor] : model.tensors()) {
       if (name.rfind(from, 0) != 0) continue;
       const std::string suffix = name.substr(from.size());
-      const Cut cut = cut_for(suffix, k, c.head_dim);
+      const Cut cut = cut_for(suffix, k, c);
       if (cut.axis == Axis::None) {
         Tensor renamed = tensor;
         renamed.set_name(to + suffix);

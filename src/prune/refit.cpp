@@ -1,7 +1,11 @@
 // Least-squares repair of pruned projections (see refit.h for the objective). The original and the pruned
-// model are advanced side by side, one block at a time over all windows; an observer captures the projection's
-// input (and, for the FFN fit, the pruned o_proj output so the mid-block residual is known).
+// model are advanced side by side, one block at a time over all windows; an observer captures the projections'
+// inputs and outputs (the original o/down outputs, and for the FFN fit the pruned o_proj output, so the residual
+// the MLP must restore is known).
 #include "slmopt/prune/refit.h"
+
+#include <algorithm>
+#include <map>
 
 #include <Eigen/Cholesky>
 #include <nlohmann/json.hpp>
@@ -14,21 +18,32 @@ namespace {
 
 using MatrixD = Eigen::MatrixXd;
 
-// Copies the input (and optionally the output) of one named linear layer.
+// Copies the inputs and outputs of named linear layers during one block run.
 class Capture : public LinearObserver {
  public:
-  Capture(std::string input_of, std::string output_of)
-      : input_of_(std::move(input_of)), output_of_(std::move(output_of)) {}
+  Capture(std::vector<std::string> inputs_of, std::vector<std::string> outputs_of)
+      : inputs_of_(std::move(inputs_of)), outputs_of_(std::move(outputs_of)) {}
   void on_linear(const LinearActivation& a) override {
-    if (a.weight == input_of_) input = a.input;
-    if (a.weight == output_of_ && a.output) output = *a.output;
+    if (std::find(inputs_of_.begin(), inputs_of_.end(), a.weight) != inputs_of_.end()) inputs[a.weight] = a.input;
+    if (a.output && std::find(outputs_of_.begin(), outputs_of_.end(), a.weight) != outputs_of_.end())
+      outputs[a.weight] = *a.output;
   }
-  bool wants_output() const override { return !output_of_.empty(); }
-  RowMatrix input, output;
+  bool wants_output() const override { return !outputs_of_.empty(); }
+  std::map<std::string, RowMatrix> inputs, outputs;
 
  private:
-  std::string input_of_, output_of_;
+  std::vector<std::string> inputs_of_, outputs_of_;
 };
+
+// Runs block `layer` of `runner` on `h` (advancing it) while capturing.
+Capture run_capturing(const ModelRunner& runner, int64_t layer, RowMatrix& h, std::vector<std::string> inputs_of,
+                      std::vector<std::string> outputs_of) {
+  Capture cap(std::move(inputs_of), std::move(outputs_of));
+  RunOptions run;
+  run.observer = &cap;
+  runner.run_block(layer, h, {}, run);
+  return cap;
+}
 
 // Normal-equation sums of one fit.
 struct LeastSquares {
@@ -111,6 +126,11 @@ RefitReport refit_pruned_model(const ModelRunner& original, Model& pruned, const
     h_pruned[w] = runner.embed(windows[w]);
     report.tokens += static_cast<int64_t>(windows[w].size());
   }
+  // Without post norms a sublayer's output enters the residual linearly (x += rs·f), so the fit can also absorb
+  // the drift between the two streams; behind a post norm (Gemma, OLMo-2) it matches the original sublayer's
+  // output instead (see refit.h).
+  const bool linear_residual = oc.norm_placement == NormPlacement::Pre;
+  const double rs = oc.residual_scale;
   int64_t orig_next = 0;  // the original stream sits at the input of this layer
   for (size_t i = 0; i < plan.layers.size(); ++i) {
     const LayerKeep& k = plan.layers[i];
@@ -118,16 +138,14 @@ RefitReport refit_pruned_model(const ModelRunner& original, Model& pruned, const
     const int64_t s = k.source_layer;
     for (; orig_next < s; ++orig_next)
       for (size_t w = 0; w < W; ++w) original.run_block(orig_next, h_orig[w]);
-    // Original targets: the residual after attention (mid) and after the block (h_orig).
-    std::vector<RowMatrix> mid_orig(W);
+    // The original block's inputs (h_in_orig), its o and down outputs, and its output (h_orig, advanced).
     const LayerWeights& ow = original.weights().layers[static_cast<size_t>(s)];
+    std::vector<RowMatrix> h_in_orig(W), o_orig(W), down_orig(W);
     for (size_t w = 0; w < W; ++w) {
-      Capture cap("", ow.o.name());
-      RunOptions run;
-      run.observer = &cap;
-      mid_orig[w] = h_orig[w];
-      original.run_block(s, h_orig[w], {}, run);
-      mid_orig[w] += cap.output;
+      h_in_orig[w] = h_orig[w];
+      Capture cap = run_capturing(original, s, h_orig[w], {}, {ow.o.name(), ow.down.name()});
+      o_orig[w] = std::move(cap.outputs.at(ow.o.name()));
+      down_orig[w] = std::move(cap.outputs.at(ow.down.name()));
     }
     orig_next = s + 1;
 
@@ -137,12 +155,11 @@ RefitReport refit_pruned_model(const ModelRunner& original, Model& pruned, const
       const StoredLinear& o = runner.weights().layers[i].o;
       LeastSquares ls;
       for (size_t w = 0; w < W; ++w) {
-        Capture cap(o.name(), "");
-        RunOptions run;
-        run.observer = &cap;
         RowMatrix h = h_pruned[w];
-        runner.run_block(li, h, {}, run);
-        ls.add(cap.input, minus_bias(mid_orig[w] - h_pruned[w], o));
+        Capture cap = run_capturing(runner, li, h, {o.name()}, {});
+        RowMatrix target = o_orig[w];
+        if (linear_residual) target += (h_in_orig[w] - h_pruned[w]) / static_cast<float>(rs);
+        ls.add(cap.inputs.at(o.name()), minus_bias(std::move(target), o));
       }
       report.sublayers.push_back(fit_and_store(ls, o, pruned, runner, li, options.ridge, true));
     }
@@ -150,12 +167,12 @@ RefitReport refit_pruned_model(const ModelRunner& original, Model& pruned, const
       const LayerWeights& pw = runner.weights().layers[i];
       LeastSquares ls;
       for (size_t w = 0; w < W; ++w) {
-        Capture cap(pw.down.name(), pw.o.name());
-        RunOptions run;
-        run.observer = &cap;
         RowMatrix h = h_pruned[w];
-        runner.run_block(li, h, {}, run);
-        ls.add(cap.input, minus_bias(h_orig[w] - h_pruned[w] - cap.output, pw.down));
+        Capture cap = run_capturing(runner, li, h, {pw.down.name()}, {pw.o.name()});
+        RowMatrix target = down_orig[w];
+        if (linear_residual)
+          target = (h_orig[w] - h_pruned[w]) / static_cast<float>(rs) - cap.outputs.at(pw.o.name());
+        ls.add(cap.inputs.at(pw.down.name()), minus_bias(std::move(target), pw.down));
       }
       report.sublayers.push_back(fit_and_store(ls, pw.down, pruned, runner, li, options.ridge, false));
     }

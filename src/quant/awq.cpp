@@ -44,21 +44,44 @@ Eigen::VectorXd expand_kv_scales(const Eigen::VectorXd& v_out, int64_t heads, in
   return s;
 }
 
+namespace {
+
+// Divides a norm's output channels by f: its gain (stored w, or w with gain 1 + w under the description's
+// norm_unit_offset, so the stored value becomes (1 + w)/f − 1) and, for LayerNorm with bias, its bias.
+void divide_norm_output(Model& model, const std::string& weight, const std::string& bias, const Eigen::VectorXf& f) {
+  const Tensor& t = model.tensor(weight);
+  std::vector<float> w = t.to_f32();
+  if (static_cast<int64_t>(w.size()) != f.size())
+    throw_error(ErrorKind::Internal, "AWQ: {} has {} values, the scales {}", weight, w.size(), f.size());
+  const bool offset = model.config.norm_unit_offset;
+  for (size_t i = 0; i < w.size(); ++i)
+    w[i] = offset ? (1.0f + w[i]) / f[static_cast<Eigen::Index>(i)] - 1.0f : w[i] / f[static_cast<Eigen::Index>(i)];
+  model.set(Tensor::from_f32(weight, t.shape(), w));
+  if (model.has(bias)) scale_tensor(model, bias, f, true, true);  // a 1-D bias: one row, a column per output
+}
+
+}  // namespace
+
 void fold_awq_scales(Model& model, int64_t layer, const AwqLayerScales& s) {
+  const Config& c = model.config;
   auto producer_rows = [&](const std::string& weight, const std::string& bias, const Eigen::VectorXf& f) {
     scale_tensor(model, weight, f, false, true);
-    if (model.has(bias)) scale_tensor(model, bias, f, true, true);  // a 1-D bias: one row, a column per output
+    if (model.has(bias)) scale_tensor(model, bias, f, true, true);
   };
+  const bool parallel = c.residual_layout == ResidualLayout::Parallel;
+  if (parallel && s.gate_up.size())
+    throw_error(ErrorKind::Internal, "AWQ: layer {} has one norm feeding attention and MLP; its scales go in qkv", layer);
   if (s.qkv.size()) {
     const Eigen::VectorXf f = s.qkv.cast<float>();
-    scale_tensor(model, names::attn_norm(layer), f, true, true);  // 1-D: one row
-    // A LayerNorm's bias is part of the normed output the scale divides (GPT-2, Phi-2).
-    if (model.has(names::attn_norm_bias(layer))) scale_tensor(model, names::attn_norm_bias(layer), f, true, true);
+    divide_norm_output(model, names::attn_norm(layer), names::attn_norm_bias(layer), f);
     for (const auto& n : {names::q_proj(layer), names::k_proj(layer), names::v_proj(layer)})
       scale_tensor(model, n, f, true, false);
+    if (parallel) {
+      if (c.has_gate()) scale_tensor(model, names::gate_proj(layer), f, true, false);
+      scale_tensor(model, names::up_proj(layer), f, true, false);
+    }
   }
   if (s.v_out.size()) {
-    const Config& c = model.config;
     const Eigen::VectorXf f = s.v_out.cast<float>();
     producer_rows(names::v_proj(layer), names::v_bias(layer), f);
     scale_tensor(model, names::o_proj(layer),
@@ -66,14 +89,15 @@ void fold_awq_scales(Model& model, int64_t layer, const AwqLayerScales& s) {
   }
   if (s.gate_up.size()) {
     const Eigen::VectorXf f = s.gate_up.cast<float>();
-    scale_tensor(model, names::ffn_norm(layer), f, true, true);
-    if (model.has(names::ffn_norm_bias(layer))) scale_tensor(model, names::ffn_norm_bias(layer), f, true, true);
-    for (const auto& n : {names::gate_proj(layer), names::up_proj(layer)})
-      if (model.has(n)) scale_tensor(model, n, f, true, false);  // gate-less MLPs have up_proj only
+    divide_norm_output(model, names::ffn_norm(layer), names::ffn_norm_bias(layer), f);
+    if (c.has_gate()) scale_tensor(model, names::gate_proj(layer), f, true, false);
+    scale_tensor(model, names::up_proj(layer), f, true, false);
   }
   if (s.down.size()) {
+    if (!c.has_gate())
+      throw_error(ErrorKind::Internal, "AWQ: layer {}: down_proj's input is not linear in up_proj's rows", layer);
     const Eigen::VectorXf f = s.down.cast<float>();
-    producer_rows(names::up_proj(layer), names::layer_prefix(layer) + "mlp.up_proj.bias", f);
+    producer_rows(names::up_proj(layer), names::up_bias(layer), f);
     scale_tensor(model, names::down_proj(layer), f, true, false);
   }
 }

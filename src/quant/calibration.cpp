@@ -312,7 +312,12 @@ class Calibrator {
     const auto stats = collect(l, {kAttnIn, kAttnOut, kMlpIn, kMlpMid}, hidden);
     const auto started = Clock::now();
     const Config& c = model_.config;
-    const std::vector<Linear> linears = block_linears(l, c.has_gate());
+    std::vector<Linear> linears = block_linears(l, c.has_gate());
+    // A parallel block (Phi-2) feeds attention and MLP from one norm: gate/up share q/k/v's input and scale.
+    if (c.residual_layout == ResidualLayout::Parallel)
+      for (Linear& lin : linears)
+        if (lin.input == kMlpIn) lin.input = kAttnIn;
+    const std::array<std::string, 4> unfoldable = awq_unfoldable_inputs(l);
     std::map<std::string, std::optional<QuantTarget>> specs;
     std::map<std::string, std::vector<float>> original;
     for (const Linear& lin : linears) {
@@ -337,9 +342,11 @@ class Calibrator {
           members.push_back(&lin);
           all = all && specs[lin.name].has_value();
         }
-      // A gate-less MLP (GPT-2, Phi-2) feeds down_proj with gelu(up_proj(x)): a scale on down_proj's input
-      // cannot be folded into up_proj's rows through the non-linearity, so that group keeps s = 1.
-      if (!all || (in == kMlpMid && !c.has_gate())) continue;
+      if (members.empty() || !all) continue;
+      if (!unfoldable[static_cast<size_t>(in)].empty()) {
+        for (const Linear* m : members) awq_notes_[m->name] = unfoldable[static_cast<size_t>(in)];
+        continue;
+      }
       for (const Linear* m : members) {
         group.weights.push_back(original[m->name]);
         group.rows.push_back(model_.tensor(m->name).rows());
@@ -379,6 +386,7 @@ class Calibrator {
       const std::vector<float> importance = diagonal(hs);
       LinearReport rep{lin.name, describe_target(*target)};
       rep.awq_alpha = alpha[static_cast<size_t>(lin.input)];
+      if (auto note = awq_notes_.find(lin.name); note != awq_notes_.end()) rep.awq_note = note->second;
       {
         std::unique_ptr<WeightGrid> g = make_grid(*target, original[lin.name], t.rows(), t.cols(), diagonal(h), lin.name);
         rep.rtn_error = relative_output_error(original[lin.name], rtn_quantize(original[lin.name], *g), t.rows(), h);
@@ -414,12 +422,24 @@ class Calibrator {
   void note_activations(size_t bytes) {
     result_.report.peak_activation_bytes = std::max(result_.report.peak_activation_bytes, static_cast<int64_t>(bytes));
   }
+  // Why an input group of block l has nothing to fold 1/s into (empty: it has a producer; see awq.h).
+  std::array<std::string, 4> awq_unfoldable_inputs(int64_t l) const {
+    std::array<std::string, 4> why;
+    if (!model_.has(names::attn_norm(l)))
+      why[kAttnIn] = "AWQ scale not applied: no norm precedes q/k/v (post-norm block), the input is the raw residual";
+    if (model_.config.residual_layout == ResidualLayout::Sequential && !model_.has(names::ffn_norm(l)))
+      why[kMlpIn] = "AWQ scale not applied: no norm precedes the MLP (post-norm block), the input is the raw residual";
+    if (!model_.config.has_gate())
+      why[kMlpMid] = "AWQ scale not applied: down_proj's input gelu(up(x)) is not linear in up_proj's rows";
+    return why;
+  }
 
   Model& model_;
   const TargetChooser& choose_;
   const CalibrationOptions& options_;
   ModelRunner runner_;
   CalibrationResult result_;
+  std::map<std::string, std::string> awq_notes_;  // linear → why AWQ left its input unscaled
 };
 
 }  // namespace

@@ -4,17 +4,21 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <set>
 
+#include "slmopt/core/error.h"
 #include "slmopt/core/parallel.h"
 #include "slmopt/eval/perplexity.h"
 #include "slmopt/exec/model_runner.h"
 #include "slmopt/io/hf.h"
 #include "slmopt/io/hf_gptq.h"
+#include "slmopt/ir/random_weights.h"
 #include "slmopt/ir/tensor_names.h"
 #include "slmopt/quant/awq.h"
 #include "slmopt/quant/calibration.h"
 #include "slmopt/text/dataset.h"
 #include "slmopt/text/tokenizer.h"
+#include "family_configs.h"
 #include "test_support.h"
 
 namespace slmopt {
@@ -49,6 +53,100 @@ TEST_P(AwqFold, LeavesTheFloatModelsLogitsUnchanged) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Bundled, AwqFold, ::testing::Values("llama-5m-kjv", "tinystories-656k"));
+
+// Every family's description (tests/families): scales folded wherever awq.h says a producer exists — (1 + w)
+// norms (Gemma), LayerNorm with bias and one norm feeding both branches (Phi-2), post-norm blocks with no norm
+// before q/k/v or the MLP (OLMo-2), gate-less GELU MLPs — leave the float model's function unchanged.
+class AwqFamilyFold : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(AwqFamilyFold, LeavesTheFloatModelsLogitsUnchanged) {
+  Model model = random_model(testing::family_config(GetParam()), DType::F32, 5);
+  const ModelRunner before(model);
+  std::mt19937 rng(9);
+  const Config& c = model.config;
+  const bool parallel = c.residual_layout == ResidualLayout::Parallel;
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    AwqLayerScales s;
+    if (model.has(names::attn_norm(l))) s.qkv = random_scales(c.hidden_size, rng);
+    s.v_out = random_scales(c.kv_heads(l) * c.head_dim, rng);
+    if (!parallel && model.has(names::ffn_norm(l))) s.gate_up = random_scales(c.hidden_size, rng);
+    if (c.has_gate()) s.down = random_scales(c.ffn(l), rng);
+    fold_awq_scales(model, l, s);
+  }
+  const ModelRunner after(model);
+  const std::vector<int32_t> tokens = {1, 50, 7, 300, 12, 99, 5, 42, 17, 3, 250, 8, 77, 401, 2, 19, 64, 128};
+  const RowMatrix a = before.logits(tokens), b = after.logits(tokens);
+  const double max_abs = a.cwiseAbs().maxCoeff();
+  EXPECT_LT((a - b).cwiseAbs().maxCoeff(), 2e-5 * max_abs + 1e-5) << "max |logit| " << max_abs;
+}
+
+TEST_P(AwqFamilyFold, ScalesWithNoProducerAreRefused) {
+  Model model = random_model(testing::family_config(GetParam()), DType::F32, 5);
+  const Config& c = model.config;
+  std::mt19937 rng(9);
+  if (c.residual_layout == ResidualLayout::Parallel) {
+    AwqLayerScales s;
+    s.gate_up = random_scales(c.hidden_size, rng);
+    EXPECT_THROW(fold_awq_scales(model, 0, s), Error);
+  }
+  if (!c.has_gate()) {
+    AwqLayerScales s;
+    s.down = random_scales(c.ffn(0), rng);
+    EXPECT_THROW(fold_awq_scales(model, 0, s), Error);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, AwqFamilyFold, ::testing::ValuesIn(testing::family_folders()),
+                         [](const auto& param_info) { return testing::family_test_name(param_info.param); });
+
+// AWQ and GPTQ onto Q4_K_M's GGUF grids run block by block on every family; AWQ reports the linears it could
+// only round, with the reason, exactly where the description has no producer for the scale.
+TEST(AwqCalibration, RunsOnEveryFamilyAndNamesTheLinearsItCannotScale) {
+  for (const std::string& folder : testing::family_folders()) {
+    SCOPED_TRACE(folder);
+    const Model source = random_model(testing::family_config(folder), DType::F32, 5);
+    const Config& c = source.config;
+    std::vector<std::vector<int32_t>> windows;
+    for (int w = 0; w < 4; ++w) {
+      std::vector<int32_t> ids;
+      for (int i = 0; i < 24; ++i) ids.push_back((w * 131 + i * 37 + 1) % 512);
+      windows.push_back(ids);
+    }
+    TypeSelectionOptions selection;
+    selection.preset = QuantPreset::Q4_K_M;
+    for (CalibrationMethod method : {CalibrationMethod::Awq, CalibrationMethod::Gptq}) {
+      Model model = source;
+      CalibrationOptions options;
+      options.method = method;
+      options.progress = false;
+      const CalibrationResult r = quantize_calibrated(model, windows, gguf_preset_targets(model, selection), options);
+      EXPECT_FALSE(r.report.linears.empty());
+      const ModelRunner runner(model);  // the calibrated model runs
+      const RowMatrix logits = runner.logits(windows[0]);
+      EXPECT_TRUE(logits.allFinite());
+      std::set<std::string> unscaled;
+      for (const LinearReport& l : r.report.linears)
+        if (!l.awq_note.empty()) unscaled.insert(l.name);
+      std::set<std::string> expected;
+      if (method == CalibrationMethod::Awq)
+        for (int64_t l = 0; l < c.num_layers; ++l) {
+          if (c.norm_placement == NormPlacement::Post) {
+            for (const auto& n : {names::q_proj(l), names::k_proj(l), names::v_proj(l), names::up_proj(l)})
+              expected.insert(n);
+            if (c.has_gate()) expected.insert(names::gate_proj(l));
+          }
+          if (!c.has_gate()) expected.insert(names::down_proj(l));
+        }
+      // Only linears the preset quantizes are reported.
+      std::set<std::string> reported;
+      for (const LinearReport& l : r.report.linears) reported.insert(l.name);
+      std::set<std::string> expected_reported;
+      for (const auto& n : expected)
+        if (reported.count(n)) expected_reported.insert(n);
+      EXPECT_EQ(unscaled, expected_reported) << calibration_method_name(method);
+    }
+  }
+}
 
 struct Calibration {
   Model model;

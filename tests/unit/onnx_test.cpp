@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "slmopt/core/error.h"
@@ -21,6 +22,8 @@
 #include "slmopt/ir/tensor_names.h"
 #include "slmopt/quant/block_quantize.h"
 #include "slmopt/quant/int_quantize.h"
+#include "family_configs.h"
+#include "slmopt/ir/random_weights.h"
 #include "synthetic_llama.h"
 #include "test_support.h"
 
@@ -110,6 +113,29 @@ TEST(OnnxExport, GraphInterfaceHasDocumentedNamesAndSymbolicDims) {
   EXPECT_EQ(genai["model"]["decoder"]["head_size"], 64);
   EXPECT_EQ(genai["model"]["decoder"]["inputs"]["past_key_names"], "past_key_values.%d.key");
   EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(path).parent_path() / "tokenizer.json"));
+}
+
+// genai_config.json's model.type is what onnxruntime-genai's model builder writes for the family (one of the
+// runtime's LLM types): the class name before "For", lower-cased; Gemma3ForCausalLM → gemma3_text ("gemma3" is
+// the vision-language type), OLMo-2 → olmo (the builder's replacement: the runtime has no "olmo2").
+TEST(OnnxExport, GenaiModelTypeIsTheOneOnnxruntimeGenaiUsesForEachFamily) {
+  const std::map<std::string, std::string> expected = {
+      {"llama3.2", "llama"}, {"smollm2", "llama"},        {"mistral", "mistral"},    {"phi2", "phi"},
+      {"phi3-mini-4k", "phi3"}, {"phi3.5-mini", "phi3"}, {"phi4-mini", "phi3"},     {"qwen3", "qwen3"},
+      {"gemma2", "gemma2"},  {"gemma3-1b", "gemma3_text"}, {"smollm3", "smollm3"}, {"granite3", "granite"},
+      {"olmo2", "olmo"}};
+  EXPECT_EQ(testing::family_folders().size(), expected.size()) << "a family config without an expected genai type";
+  const std::string dir = scratch_dir("onnx_genai_types");
+  for (const std::string& folder : testing::family_folders()) {
+    Config config = testing::family_config(folder);
+    config.vocab_size = 512;  // the type does not depend on the vocabulary; keeps the files small
+    const std::string path = dir + "/" + folder + "/model.onnx";
+    export_onnx(random_model(config, DType::F32, 3), path);
+    const auto genai = nlohmann::json::parse(std::ifstream(dir + "/" + folder + "/genai_config.json"));
+    ASSERT_TRUE(expected.count(folder)) << folder;
+    EXPECT_EQ(genai["model"]["type"], expected.at(folder)) << folder;
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST(OnnxExport, ExternalDataBelowThresholdMovesWeightsOut) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <vector>
@@ -18,6 +19,8 @@
 #include "slmopt/prune/importance.h"
 #include "slmopt/prune/refit.h"
 #include "slmopt/prune/structured.h"
+#include "family_configs.h"
+#include "slmopt/ir/random_weights.h"
 #include "synthetic_llama.h"
 #include "test_support.h"
 
@@ -441,6 +444,97 @@ TEST(PruneRefit, LowersTheLayerOutputErrorAndTheLoss) {
   // The fitted model is a pruned model still: same shapes.
   EXPECT_EQ(pruned.tensor(names::down_proj(0)).shape(), (std::vector<int64_t>{16, 12}));
 }
+
+// ---- every family's description (tests/families): the cut, the refit --------------------------------------
+
+// Attention heads: whole KV groups where a layer has two or more, else query heads inside the one group (the
+// spec the family consumer test runs through `slmopt prune`); a quarter of the FFN channels.
+PruneSpec family_spec(const Config& c) {
+  PruneSpec spec;
+  spec.head_unit = c.num_kv_heads >= 2 ? HeadUnit::KvGroups : HeadUnit::QueryHeads;
+  spec.head_ratio = 0.5;
+  spec.ffn_ratio = 0.25;
+  return spec;
+}
+
+// Mean squared logit difference over the windows.
+double logit_mse(const ModelRunner& a, const ModelRunner& b, const std::vector<std::vector<int32_t>>& windows) {
+  double sum = 0;
+  int64_t n = 0;
+  for (const auto& w : windows) {
+    const RowMatrix d = a.logits(w) - b.logits(w);
+    sum += d.cast<double>().squaredNorm();
+    n += d.size();
+  }
+  return sum / static_cast<double>(n);
+}
+
+class PruneFamilies : public ::testing::TestWithParam<std::string> {};
+
+// The cut model computes what the unpruned one does with the removed heads and channels masked — except where
+// a norm spans the whole q/k projection (OLMo-2): its RMS then runs over the kept rows only, so the cut slices
+// the norm's gains with the rows and the model differs from masking by that renormalisation.
+TEST_P(PruneFamilies, CutMatchesMaskingAndSlicesWholeProjectionNorms) {
+  const Model model = random_model(testing::family_config(GetParam()), DType::F32, 31);
+  const Config& c = model.config;
+  const auto calib = windows_of(3, 16, 512, 40);
+  const PrunePlan plan = plan_pruning(c, compute_importance(ModelRunner(model), calib, {ImportanceMethod::Activation, 0}),
+                                      family_spec(c));
+  ForwardMasks masks = empty_masks(c.num_layers);
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const LayerKeep& k = plan.layers[static_cast<size_t>(l)];
+    masks.heads[static_cast<size_t>(l)].assign(static_cast<size_t>(c.heads(l)), 0.0f);
+    for (int64_t h : k.heads) masks.heads[static_cast<size_t>(l)][static_cast<size_t>(h)] = 1.0f;
+    masks.ffn_channels[static_cast<size_t>(l)].assign(static_cast<size_t>(c.ffn(l)), 0.0f);
+    for (int64_t j : k.ffn) masks.ffn_channels[static_cast<size_t>(l)][static_cast<size_t>(j)] = 1.0f;
+  }
+  Model pruned = model;
+  apply_prune_plan(pruned, plan);
+  EXPECT_LT(pruned.config.num_heads, c.num_heads);
+  EXPECT_LT(pruned.config.intermediate_size, c.intermediate_size);
+  const auto tokens = random_tokens(20, 512, 41);
+  if (c.qk_norm == QkNormKind::Whole) {
+    for (int64_t l = 0; l < pruned.config.num_layers; ++l) {
+      EXPECT_EQ(pruned.tensor(names::q_norm(l)).shape(),
+                (std::vector<int64_t>{pruned.config.heads(l) * c.head_dim}));
+      EXPECT_EQ(pruned.tensor(names::k_norm(l)).shape(),
+                (std::vector<int64_t>{pruned.config.kv_heads(l) * c.head_dim}));
+    }
+    EXPECT_TRUE(ModelRunner(pruned).logits(tokens).allFinite());
+  } else {
+    expect_close(ModelRunner(pruned).logits(tokens), masked_logits(model, masks, tokens), 2e-5);
+  }
+}
+
+// The refit lowers every fitted sublayer's error on the calibration activations and the logit error against the
+// unpruned model on the calibration windows — also behind post norms (Gemma, OLMo-2), with a parallel residual
+// (Phi-2) and a residual multiplier (Granite). On held-out windows of these random-weight models it is printed,
+// not asserted: measured lower for 10 of the 13 configs, up to 14 % higher for OLMo-2, Phi-3-mini and Phi-3.5
+// (1152 calibration rows; the fits have up to 384 inputs).
+TEST_P(PruneFamilies, RefitLowersTheSublayerErrorsAndTheLogitError) {
+  const Model model = random_model(testing::family_config(GetParam()), DType::F32, 32);
+  const ModelRunner original(model);
+  const auto calib = windows_of(24, 48, 512, 50);
+  const auto held_out = windows_of(3, 48, 512, 90);
+  const PrunePlan plan =
+      plan_pruning(model.config, compute_importance(original, calib, {ImportanceMethod::Activation, 0}),
+                   family_spec(model.config));
+  Model pruned = model;
+  apply_prune_plan(pruned, plan);
+  const double before = logit_mse(original, ModelRunner(pruned), calib);
+  const double held_before = logit_mse(original, ModelRunner(pruned), held_out);
+  const RefitReport report = refit_pruned_model(original, pruned, plan, calib);
+  EXPECT_EQ(report.sublayers.size(), static_cast<size_t>(2 * model.config.num_layers));
+  for (const auto& s : report.sublayers) EXPECT_LT(s.error_after, s.error_before) << s.weight;
+  const double after = logit_mse(original, ModelRunner(pruned), calib);
+  const double held_after = logit_mse(original, ModelRunner(pruned), held_out);
+  std::cout << "[ refit ] " << GetParam() << ": logit MSE on the calibration windows " << before << " → " << after
+            << ", held out " << held_before << " → " << held_after << "\n";
+  EXPECT_LT(after, before);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, PruneFamilies, ::testing::ValuesIn(testing::family_folders()),
+                         [](const auto& param_info) { return testing::family_test_name(param_info.param); });
 
 }  // namespace
 }  // namespace slmopt

@@ -3,10 +3,15 @@
 // the pruned model's residual stream after that sublayer matches the unpruned model's on calibration windows.
 //
 // Layers are processed in order (the GPTQ-style sequential recipe): for pruned layer i (source layer s) the
-// input X is the pruned model's activation at the projection (already refitted layers upstream), and the target
-// is  Y = h_orig(after the sublayer of s) − h_pruned(before the sublayer) − bias,  so the fit also absorbs the
-// error accumulated upstream. W = argmin ‖X Wᵀ − Y‖² + λ‖W‖² with λ = ridge · mean(diag XᵀX), solved from the
-// normal equations (XᵀX + λI) Wᵀ = XᵀY in double with Eigen's LDLT. Sums run over windows in order, so the
+// input X is the pruned model's activation at the projection (already refitted layers upstream). Where the
+// sublayer's output enters the residual linearly (pre-norm blocks, sequential or parallel: x += rs·f, rs the
+// residual multiplier) the target is the output that makes the pruned residual equal the original's,
+//   o:    Y = o_orig + (h_orig − h_pruned)/rs            (both streams at the block input)
+//   down: Y = (h_orig(after the block) − h_pruned)/rs − o_pruned
+// minus the bias, so the fit also absorbs the error accumulated upstream. Behind a post norm (Gemma's sandwich,
+// OLMo-2) the residual is not linear in the output, and Y is the original sublayer's output (o_orig, down_orig).
+// W = argmin ‖X Wᵀ − Y‖² + λ‖W‖² with λ = ridge · mean(diag XᵀX), solved from the normal equations
+// (XᵀX + λI) Wᵀ = XᵀY in double with Eigen's LDLT. Sums run over windows in order, so the
 // result is deterministic for any thread count. The fitted weight is stored in the tensor's own dtype.
 #pragma once
 

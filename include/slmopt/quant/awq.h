@@ -2,14 +2,19 @@
 // scaled up before rounding (their weights get finer relative resolution) and the inverse scale is folded
 // into whatever produces that input, so the float model computes the same function.
 //
-// Per group of linears sharing one input, in every llama block:
-//   q, k, v     input = rms_norm(x)·input_layernorm        1/s folds into input_layernorm
-//   gate, up    input = rms_norm(h)·post_attention_layernorm 1/s folds into post_attention_layernorm
+// Per group of linears sharing one input, in every block of the decoder description (ir/config.h):
+//   q, k, v     input = norm(x)·attn_norm (+ bias)          1/s folds into attn_norm's gain (and LayerNorm bias);
+//                                                          (1 + w) gains (Gemma) store (1 + w)/s − 1
+//   gate, up    input = norm(h)·ffn_norm (+ bias)           1/s folds into ffn_norm the same way. With a parallel
+//               residual (Phi-2) one norm feeds attention and MLP: q, k, v, gate, up are one group on attn_norm
 //   o           input = attention output, per query head a copy of v's rows for its KV head: 1/s folds into
 //               v's rows (and bias). With grouped-query attention, query heads sharing a KV head must share a
 //               scale, so the search runs on per-KV-channel statistics (averaged over the sharing heads) and the
 //               scale is repeated for each of them.
-//   down        input = silu(gate)·up                        1/s folds into up's rows (and bias)
+//   down        input = act(gate)·up                        1/s folds into up's rows (and bias)
+// A group whose input has no producer to fold into keeps s = 1 (plain rounding; the calibration report says
+// why): q/k/v and gate/up of post-norm blocks (OLMo-2: the input is the raw residual stream, a sum over every
+// earlier layer), and down of gate-less GELU MLPs (Phi-2, GPT-2: gelu(up(x)) is not linear in up's rows).
 // Scale search: s = mean|x|^α / mean|ŵ|^(1−α) with ŵ = |w| / max|w| of its (row, group), s normalised by
 // √(max s · min s); α ∈ {0, 1/n, …, (n−1)/n}; the α whose RTN-quantized group has the smallest output error on
 // the calibration inputs wins (error ||XWᵀ − X(Q(W·diag s)·diag(1/s))ᵀ||², from XᵀX, see input_statistics.h).
@@ -47,8 +52,10 @@ struct AwqLayerScales {
   Eigen::VectorXd down;     // [ffn]
 };
 
-// Multiplies the input columns of q/k/v, o, gate/up and down by their scales and divides the producers (the two
-// norms, v's rows, up's rows) by them. Modified tensors are stored as F32. An empty vector leaves that group alone.
+// Multiplies the input columns of q/k/v (and gate/up of a parallel block), o, gate/up and down by their scales
+// and divides the producers (the two norms, v's rows, up's rows) by them. Modified tensors are stored as F32. An
+// empty vector leaves that group alone. Error(Internal) for a scale the description has no producer for (gate_up
+// of a parallel block, down of a gate-less MLP).
 void fold_awq_scales(Model& model, int64_t layer, const AwqLayerScales& scales);
 
 // Expands per-v-row scales to o's input columns (query head h reads KV head h / (heads / kv_heads)).

@@ -74,7 +74,8 @@ struct LinearReport {
   std::string grid;          // describe_target: "int4 g128 asym", "q4_k"
   double error = 0;          // ||XWᵀ − XŴᵀ|| / ||XWᵀ|| on the calibration inputs of this linear
   double rtn_error = 0;      // the same for round-to-nearest on the same grid
-  double awq_alpha = -2;     // AWQ: the chosen α (−1: no scaling helped); −2 when not AWQ
+  double awq_alpha = -2;     // AWQ: the chosen α (−1: no scaling helped or possible); −2 when not AWQ
+  std::string awq_note;      // AWQ: why the input was left unscaled when the block has nothing to fold 1/s into
   GptqStats gptq;            // GPTQ only
 };
 
@@ -103,8 +104,8 @@ struct CalibrationResult {
 };
 
 // Quantizes the block linears of `model` in place. windows: token windows (text/dataset.h's
-// sample_calibration_windows). Throws Error(Usage) for an empty window list or a grid that does not fit a weight,
-// Error(Unsupported) for families other than llama.
+// sample_calibration_windows). Every decoder description runs (AWQ folds where awq.h says it can). Throws
+// Error(Usage) for an empty window list or a grid that does not fit a weight.
 CalibrationResult quantize_calibrated(Model& model, const std::vector<std::vector<int32_t>>& windows,
                                       const TargetChooser& choose, const CalibrationOptions& options);
 
