@@ -15,8 +15,8 @@
 // first with the cheapest moves first and cut as soon as a branch cannot win) looked up in a dense map from level
 // tuples to codebook indices, and the whole codebook when no combination is a codebook point. Sign constraints are part of the cost: IQ2_XXS/IQ2_XS/IQ3_XXS store 7
 // sign bits per 8 values with the 8th implied by even parity, so when x has an odd number of negative values the
-// cheapest element is flipped (cost 4·w·|x|·σ·v), charged to each candidate point (IQ2) or after both halves
-// (IQ3). IQ1 points are signed ({-1, 0, 1} + δ, δ = ±1/8 per 32 values for IQ1_S, per 8 for IQ1_M).
+// cheapest element is flipped (cost 4·w·|x|·σ·v), charged to each candidate point (for IQ3's two 4-value halves:
+// the better of flipping in the first or the second half, each searched with its penalty). IQ1 points are signed ({-1, 0, 1} + δ, δ = ±1/8 per 32 values for IQ1_S, per 8 for IQ1_M).
 //
 // IQ4_XS (the IQ4_NL levels with a 6-bit signed sub-scale per 32 values) needs no codebook search: per element
 // the nearest level is optimal, so the same two-step scale search runs on an exact per-element assignment.
@@ -254,13 +254,32 @@ GroupChoice search_group(const LatticeType& t, const float* x, const float* w, f
   if (cb.dim == 8) {
     const Hit h = nearest_point(cb, a, w, t.values, sigma, odd ? pw : nullptr);
     ch.cost = h.cost, ch.index[0] = static_cast<uint16_t>(h.index);
-  } else {
+  } else if (!odd) {
     const Hit h0 = nearest_point(cb, a, w, t.values, sigma, nullptr);
     const Hit h1 = nearest_point(cb, a + 4, w + 4, t.values, sigma, nullptr);
     ch.cost = h0.cost + h1.cost, ch.index[0] = static_cast<uint16_t>(h0.index),
     ch.index[1] = static_cast<uint16_t>(h1.index);
+  } else {
+    // Odd parity over two halves: min over (g0, g1) of c0 + c1 + min(p0(g0), p1(g1)) is the better of "flip in
+    // the first half" (c0 + p0 searched jointly, c1 alone) and "flip in the second half".
+    const Hit h0 = nearest_point(cb, a, w, t.values, sigma, nullptr);
+    const Hit h1 = nearest_point(cb, a + 4, w + 4, t.values, sigma, nullptr);
+    const Hit p0 = nearest_point(cb, a, w, t.values, sigma, pw);
+    const Hit p1 = nearest_point(cb, a + 4, w + 4, t.values, sigma, pw + 4);
+    const bool first = p0.cost + h1.cost <= h0.cost + p1.cost;
+    ch.cost = first ? p0.cost + h1.cost : h0.cost + p1.cost;
+    ch.index[0] = static_cast<uint16_t>(first ? p0.index : h0.index);
+    ch.index[1] = static_cast<uint16_t>(first ? h1.index : p1.index);
+    float u[8];
+    unit_values(t, ch, u);
+    int flip = first ? 0 : 4;
+    float p = kInf;
+    for (int j = first ? 0 : 4; j < (first ? 4 : 8); ++j)
+      if (pw[j] * std::fabs(u[j]) < p) p = pw[j] * std::fabs(u[j]), flip = j;
+    ch.signs = static_cast<uint8_t>(ch.signs ^ (1 << flip));
+    return ch;
   }
-  if (odd) {  // flip the element whose sign is cheapest to get wrong
+  if (odd) {  // flip the element whose sign is cheapest to get wrong (its cost is already in the 8-value search)
     float u[8];
     unit_values(t, ch, u);
     int flip = 0;
@@ -268,7 +287,6 @@ GroupChoice search_group(const LatticeType& t, const float* x, const float* w, f
     for (int j = 0; j < 8; ++j)
       if (pw[j] * std::fabs(u[j]) < p) p = pw[j] * std::fabs(u[j]), flip = j;
     ch.signs = static_cast<uint8_t>(ch.signs ^ (1 << flip));
-    if (cb.dim == 4) ch.cost += p;
   }
   return ch;
 }

@@ -185,8 +185,9 @@ TEST(IQuant, EncodersHandleDegenerateRows) {
       quantize_row(dtype, rows[k].data(), q.data(), n, nullptr);
       dequantize_row(dtype, q.data(), y.data(), n);
       for (int64_t i = 0; i < n; ++i) ASSERT_TRUE(std::isfinite(y[static_cast<size_t>(i)])) << dtype_name(dtype);
-      if (k == 0)
+      if (k == 0) {
         for (int64_t i = 0; i < n; ++i) ASSERT_EQ(y[static_cast<size_t>(i)], 0.0f) << dtype_name(dtype);
+      }
     }
   }
 }
