@@ -43,7 +43,7 @@ constexpr std::array<PresetInfo, 28> kPresets = {{
     {QuantPreset::IQ2_S, "IQ2_S", DType::IQ2_XS, 28, "IQ2_XS with IQ3_S attn_v/attn_output; needs an importance matrix"},
     {QuantPreset::IQ2_M, "IQ2_M", DType::IQ2_S, 29, "2.56 bpw IQ2_S; needs an importance matrix"},
     {QuantPreset::IQ3_XXS, "IQ3_XXS", DType::IQ3_XXS, 23, "3.06 bpw; needs an importance matrix"},
-    {QuantPreset::IQ3_XS, "IQ3_XS", DType::IQ3_S, 22, "IQ3_S with IQ3_XXS in the middle layers"},
+    {QuantPreset::IQ3_XS, "IQ3_XS", DType::IQ3_S, 22, "IQ3_S with IQ3_XXS attn_q/attn_k and middle ffn_gate/ffn_up; needs an importance matrix"},
     {QuantPreset::IQ3_S, "IQ3_S", DType::IQ3_S, 26, "3.44 bpw"},
     {QuantPreset::IQ3_M, "IQ3_M", DType::IQ3_S, 27, "IQ3_S; Q4_K attn_v, attn_output, first ffn_down"},
     {QuantPreset::IQ4_XS, "IQ4_XS", DType::IQ4_XS, 30, "4.25 bpw non-linear"},

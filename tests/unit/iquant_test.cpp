@@ -13,7 +13,9 @@
 #include "quant_real_weights.h"
 #include "quant_test_data.h"
 #include "slmopt/core/error.h"
+#include "slmopt/ir/random_weights.h"
 #include "slmopt/quant/block_quantize.h"
+#include "slmopt/quant/tensor_quantizer.h"
 #include "slmopt/core/half.h"
 #include "slmopt/ir/block_formats.h"
 #include "slmopt/ir/block_structs.h"
@@ -199,6 +201,35 @@ TEST(IQuant, LlamaReplicaEncodersAreRefused) {
   EXPECT_THROW(quantize_row(Encoder::Llama, DType::IQ3_S, x.data(), q.data(), 256, nullptr), Error);
   EXPECT_TRUE(needs_importance(DType::IQ2_XXS) && needs_importance(DType::IQ3_XXS) && needs_importance(DType::IQ1_S));
   EXPECT_FALSE(needs_importance(DType::IQ3_S) || needs_importance(DType::IQ4_XS));
+}
+
+// llama.cpp refuses IQ3_XXS and below without an importance matrix (llama-quant.cpp: "this quantization requires
+// an imatrix!"); slmopt says so in one line naming a tensor and the options that provide one.
+TEST(IQuant, PresetsNeedingImportanceAreRefusedWithoutIt) {
+  Config c;
+  c.family = Family::Llama;
+  c.hidden_size = 256;
+  c.intermediate_size = 512;
+  c.num_layers = 2;
+  c.num_heads = 4;
+  c.num_kv_heads = 4;
+  c.head_dim = 64;
+  c.vocab_size = 256;
+  c.max_position = 64;
+  const Model model = random_model(c, DType::F32, 7);
+  for (const QuantPreset p : {QuantPreset::IQ2_XXS, QuantPreset::IQ1_S, QuantPreset::IQ3_XXS, QuantPreset::IQ2_M,
+                             QuantPreset::IQ3_XS}) {  // IQ3_XS: IQ3_XXS attn_q/attn_k
+    try {
+      TensorQuantizer q(model, {p, {}, false}, nullptr);
+      ADD_FAILURE() << preset_info(p).name << " accepted without an importance matrix";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Usage);
+      EXPECT_NE(std::string(e.what()).find("--calib"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("model.layers."), std::string::npos) << e.what();
+    }
+  }
+  for (const QuantPreset p : {QuantPreset::IQ3_S, QuantPreset::IQ3_M, QuantPreset::IQ4_XS})
+    EXPECT_NO_THROW(TensorQuantizer(model, {p, {}, false}, nullptr)) << preset_info(p).name;
 }
 
 }  // namespace
