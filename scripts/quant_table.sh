@@ -68,11 +68,15 @@ row() {  # preset method json(output_bytes bits_per_weight ppl_increase_percent 
     '"| \($p) | \($m) | \(.output_bytes / 1024 | . * 10 | round / 10) | \(.bits_per_weight * 1000 | round / 1000) | \(.ppl_increase_percent * 1000 | round / 1000) | \(.mean_kl * 100000 | round / 100000) | \(.top1_agreement * 10000 | round / 100) |"' <<< "$3")")
 }
 
+first_report=
 for preset in "${presets[@]}"; do
   p=$(tr '[:upper:]' '[:lower:]' <<< "$preset")
   log "$preset"
   declare -A mbps=() rss=()
-  for variant in plain imatrix; do
+  variants=(plain imatrix)
+  # llama.cpp (and slmopt) refuse these i-quant mixes without an importance matrix.
+  case $preset in IQ3_XXS|IQ2_*|IQ1_*) variants=(imatrix) ;; esac
+  for variant in "${variants[@]}"; do
     extra=()
     [ $variant = imatrix ] && extra=(--imatrix-in "$imatrix")
     # slmopt: timed run (no evaluation), then the evaluated run whose report gives the accuracy.
@@ -83,6 +87,7 @@ for preset in "${presets[@]}"; do
     rss[slmopt-$variant]=$(peak_rss "$out/time-slmopt-$p-$variant.txt")
     "$slmopt" -q -t "$threads" quantize "$f32" --type "$preset" "${extra[@]}" -o "$out/slmopt-$p-$variant.gguf" \
       --eval "$eval_text" --ctx "$ctx" --max-windows "$max_windows" --report "$out/slmopt-$p-$variant" > /dev/null
+    [ -n "$first_report" ] || first_report=$out/slmopt-$p-$variant.json
     report=$(jq -c '{output_bytes: .output.bytes, bits_per_weight, ppl_increase_percent: .eval.ppl_increase_percent,
                       mean_kl: .eval.mean_kl, top1_agreement: .eval.top1_agreement}' "$out/slmopt-$p-$variant.json")
     row "$preset" "slmopt$([ $variant = imatrix ] && echo ' + imatrix')" "$report"
@@ -100,13 +105,14 @@ for preset in "${presets[@]}"; do
     rm -f "$out/slmopt-$p-$variant.gguf" "$out/llama-$p-$variant.gguf"
   done
   kib_to_mib() { jq -rn --argjson k "$1" '$k / 1024 * 10 | round / 10'; }
-  speed_rows+=("| $preset | ${mbps[slmopt-plain]} | $(kib_to_mib "${rss[slmopt-plain]}") | ${mbps[llama-plain]} | $(kib_to_mib "${rss[llama-plain]}") | ${mbps[slmopt-imatrix]} | $(kib_to_mib "${rss[slmopt-imatrix]}") | ${mbps[llama-imatrix]} | $(kib_to_mib "${rss[llama-imatrix]}") |")
+  kib_or_na() { [ -n "$1" ] && kib_to_mib "$1" || echo n/a; }
+  speed_rows+=("| $preset | ${mbps[slmopt-plain]:-n/a} | $(kib_or_na "${rss[slmopt-plain]:-}") | ${mbps[llama-plain]:-n/a} | $(kib_or_na "${rss[llama-plain]:-}") | ${mbps[slmopt-imatrix]} | $(kib_to_mib "${rss[slmopt-imatrix]}") | ${mbps[llama-imatrix]} | $(kib_to_mib "${rss[llama-imatrix]}") |")
   unset mbps rss
 done
 
-ppl=$(jq -r '.eval.ppl_original' "$out/slmopt-$(tr '[:upper:]' '[:lower:]' <<< "${presets[0]}")-plain.json")
-windows=$(jq -r '.eval.windows' "$out/slmopt-$(tr '[:upper:]' '[:lower:]' <<< "${presets[0]}")-plain.json")
-tokens=$(jq -r '.eval.tokens_scored' "$out/slmopt-$(tr '[:upper:]' '[:lower:]' <<< "${presets[0]}")-plain.json")
+ppl=$(jq -r '.eval.ppl_original' "$first_report")
+windows=$(jq -r '.eval.windows' "$first_report")
+tokens=$(jq -r '.eval.tokens_scored' "$first_report")
 echo "### llama-5m-kjv: accuracy (kjv-eval.txt, ctx $ctx, $windows windows$([ "$max_windows" = 0 ] && echo ' (all)' || echo " (the first $max_windows)"), $tokens tokens scored; F32 perplexity $(jq -rn --argjson x "$ppl" '$x * 1000 | round / 1000'))"
 echo
 echo "| preset | quantizer | size (KiB) | bits/weight | PPL Δ (%) | mean KL | top-1 (%) |"

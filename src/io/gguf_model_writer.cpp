@@ -283,6 +283,14 @@ LlamaFileType llama_file_type_for(DType dtype) {
     case DType::Q5_K: return LlamaFileType::MostlyQ5_K_M;
     case DType::Q6_K: return LlamaFileType::MostlyQ6_K;
     case DType::IQ4_NL: return LlamaFileType::MostlyIQ4_NL;
+    case DType::IQ4_XS: return LlamaFileType::MostlyIQ4_XS;
+    case DType::IQ3_S: return LlamaFileType::MostlyIQ3_S;
+    case DType::IQ3_XXS: return LlamaFileType::MostlyIQ3_XXS;
+    case DType::IQ2_S: return LlamaFileType::MostlyIQ2_M;  // llama.cpp's IQ2_S mix is mostly IQ2_XS
+    case DType::IQ2_XS: return LlamaFileType::MostlyIQ2_XS;
+    case DType::IQ2_XXS: return LlamaFileType::MostlyIQ2_XXS;
+    case DType::IQ1_M: return LlamaFileType::MostlyIQ1_M;
+    case DType::IQ1_S: return LlamaFileType::MostlyIQ1_S;
     default: return LlamaFileType::AllF32;
   }
 }

@@ -8,6 +8,7 @@
 #include "slmopt/core/error.h"
 #include "slmopt/core/half.h"
 #include "slmopt/ir/block_structs.h"
+#include "iquant_decoders.h"
 
 namespace slmopt {
 namespace {
@@ -232,6 +233,14 @@ void dequantize_row(DType dtype, const uint8_t* src, float* dst, int64_t n) {
     case DType::Q5_K: return decode_q5_k(src, dst, nb);
     case DType::Q6_K: return decode_q6_k(src, dst, nb);
     case DType::IQ4_NL: return decode_iq4_nl(src, dst, nb);
+    case DType::IQ4_XS: return iquant_detail::decode_iq4_xs(src, dst, nb);
+    case DType::IQ3_S: return iquant_detail::decode_iq3_s(src, dst, nb);
+    case DType::IQ3_XXS: return iquant_detail::decode_iq3_xxs(src, dst, nb);
+    case DType::IQ2_S: return iquant_detail::decode_iq2_s(src, dst, nb);
+    case DType::IQ2_XS: return iquant_detail::decode_iq2_xs(src, dst, nb);
+    case DType::IQ2_XXS: return iquant_detail::decode_iq2_xxs(src, dst, nb);
+    case DType::IQ1_M: return iquant_detail::decode_iq1_m(src, dst, nb);
+    case DType::IQ1_S: return iquant_detail::decode_iq1_s(src, dst, nb);
   }
   throw_error(ErrorKind::Internal, "dequantize_row: unknown dtype {}", static_cast<int>(dtype));
 }

@@ -11,7 +11,7 @@ namespace slmopt {
 namespace {
 
 // Block sizes and bytes per block follow ggml-common.h; the ids follow ggml.h's enum ggml_type.
-constexpr std::array<DTypeTraits, 17> kTraits = {{
+constexpr std::array<DTypeTraits, 25> kTraits = {{
     {DType::F32, "f32", 1, 4, 0, false},
     {DType::F16, "f16", 1, 2, 1, false},
     {DType::BF16, "bf16", 1, 2, 30, false},
@@ -29,6 +29,14 @@ constexpr std::array<DTypeTraits, 17> kTraits = {{
     {DType::Q5_K, "q5_k", 256, 176, 13, true},
     {DType::Q6_K, "q6_k", 256, 210, 14, true},
     {DType::IQ4_NL, "iq4_nl", 32, 18, 20, true},
+    {DType::IQ4_XS, "iq4_xs", 256, 136, 23, true},
+    {DType::IQ3_S, "iq3_s", 256, 110, 21, true},
+    {DType::IQ3_XXS, "iq3_xxs", 256, 98, 18, true},
+    {DType::IQ2_S, "iq2_s", 256, 82, 22, true},
+    {DType::IQ2_XS, "iq2_xs", 256, 74, 17, true},
+    {DType::IQ2_XXS, "iq2_xxs", 256, 66, 16, true},
+    {DType::IQ1_M, "iq1_m", 256, 56, 29, true},
+    {DType::IQ1_S, "iq1_s", 256, 50, 19, true},
 }};
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ggml_compatible.h"
+#include "iquant_encoders.h"
 #include "lane_vector.h"
 #include "quant_math.h"
 #include "search_encoders.h"
@@ -30,6 +31,12 @@ struct EncoderTraits {
   void (*fast)(const float* x, uint8_t* dst, int64_t n, const float* importance);
 };
 
+// The i-quants have one slmopt encoder (search and fast alike) and no replica of llama.cpp's encoders.
+template <DType T>
+void iquant(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  encode_iquant(T, x, dst, n, importance);
+}
+
 constexpr EncoderTraits kEncoders[] = {
     {DType::Q4_0, ggml_reference_q4_0, ggml_chunk_q4_0, search_q4_0, fast_q4_0},
     {DType::Q4_1, ggml_reference_q4_1, ggml_chunk_q4_1, search_q4_1, fast_q4_1},
@@ -42,6 +49,14 @@ constexpr EncoderTraits kEncoders[] = {
     {DType::Q5_K, ggml_reference_q5_k, ggml_chunk_q5_k, search_q5_k, fast_q5_k},
     {DType::Q6_K, ggml_reference_q6_k, ggml_chunk_q6_k, search_q6_k, fast_q6_k},
     {DType::IQ4_NL, ggml_reference_iq4_nl, ggml_chunk_iq4_nl, search_iq4_nl, fast_iq4_nl},
+    {DType::IQ4_XS, nullptr, nullptr, iquant<DType::IQ4_XS>, iquant<DType::IQ4_XS>},
+    {DType::IQ3_S, nullptr, nullptr, iquant<DType::IQ3_S>, iquant<DType::IQ3_S>},
+    {DType::IQ3_XXS, nullptr, nullptr, iquant<DType::IQ3_XXS>, iquant<DType::IQ3_XXS>},
+    {DType::IQ2_S, nullptr, nullptr, iquant<DType::IQ2_S>, iquant<DType::IQ2_S>},
+    {DType::IQ2_XS, nullptr, nullptr, iquant<DType::IQ2_XS>, iquant<DType::IQ2_XS>},
+    {DType::IQ2_XXS, nullptr, nullptr, iquant<DType::IQ2_XXS>, iquant<DType::IQ2_XXS>},
+    {DType::IQ1_M, nullptr, nullptr, iquant<DType::IQ1_M>, iquant<DType::IQ1_M>},
+    {DType::IQ1_S, nullptr, nullptr, iquant<DType::IQ1_S>, iquant<DType::IQ1_S>},
 };
 
 const EncoderTraits* find_encoder(DType dtype) {
@@ -128,6 +143,9 @@ void check_row_length(DType dtype, int64_t n) {
 
 void encode_unchecked(Encoder encoder, const EncoderTraits& e, const float* src, uint8_t* dst, int64_t n,
                       const float* importance) {
+  if ((encoder == Encoder::Reference && !e.reference) || (encoder == Encoder::Llama && !e.llama))
+    throw_error(ErrorKind::Unsupported, "the {} encoder does not exist for {}: use 'fast' or 'search'",
+                encoder_name(encoder), dtype_name(e.dtype));
   switch (encoder) {
     case Encoder::Reference: return e.reference(src, dst, n);
     case Encoder::Llama: return e.llama(src, dst, n, importance);
@@ -187,6 +205,8 @@ std::optional<Encoder> encoder_from_name(std::string_view name) {
 }
 
 bool can_encode(DType dtype) { return find_encoder(dtype) != nullptr; }
+
+bool needs_importance(DType dtype) { return iquant_needs_importance(dtype); }
 
 void quantize_row(DType dtype, const float* src, uint8_t* dst, int64_t n, const float* importance) {
   quantize_row(Encoder::Fast, dtype, src, dst, n, importance);

@@ -32,6 +32,7 @@ Layout layout_of(DType t) {
     case DType::Q4_K: return {32, 16};
     case DType::Q5_K: return {32, 32};
     case DType::Q6_K: return {16, 64};
+    case DType::IQ4_XS: return {32, 16};  // the lattice i-quants quantize 8 values jointly: no per-element grid
     default: return {0, 0};
   }
 }
@@ -64,6 +65,9 @@ void set_codes(DType t, uint8_t* block, const uint8_t* L) {
     case DType::Q4_K: pack_q4k_levels(L, block + offsetof(Q4_K, qs)); break;
     case DType::Q5_K: pack_q5k_levels(L, block + offsetof(Q5_K, qh), block + offsetof(Q5_K, qs)); break;
     case DType::Q6_K: pack_q6k_levels(L, block + offsetof(Q6_K, ql), block + offsetof(Q6_K, qh)); break;
+    case DType::IQ4_XS:  // IQ4_NL's nibble order within each 32-element sub-block
+      for (int k = 0; k < 8; ++k) put_nibbles(L + 32 * k, block + offsetof(IQ4_XS, qs) + 16 * k);
+      break;
     default: throw_error(ErrorKind::Internal, "set_codes: {}", dtype_name(t));
   }
 }

@@ -6,6 +6,8 @@
 #include "slmopt/core/error.h"
 #include "slmopt/core/mapped_file.h"
 #include "slmopt/core/parallel.h"
+#include "slmopt/ir/tensor_names.h"
+#include "slmopt/quant/block_quantize.h"
 
 namespace slmopt {
 
@@ -45,6 +47,18 @@ TensorQuantizer::TensorQuantizer(const Model& model, TypeSelectionOptions select
   selection.has_importance = importance != nullptr;
   choices_ = select_tensor_types(model, selection);
   for (size_t i = 0; i < choices_.size(); ++i) choice_index_[choices_[i].name] = i;
+  // llama.cpp refuses the lowest-bit i-quants without an importance matrix (the embedding and output excepted).
+  if (!importance)
+    for (const auto& c : choices_)
+      if (needs_importance(c.dtype) && !importance_exempt(c.name))
+        throw_error(ErrorKind::Usage,
+                    "tensor '{}' would be {}, which needs an importance matrix: pass --calib TEXT (or --imatrix-in "
+                    "FILE), as llama.cpp requires --imatrix for this type",
+                    c.name, dtype_name(c.dtype));
+}
+
+bool TensorQuantizer::importance_exempt(const std::string& name) {
+  return name == names::kEmbedTokens || name == names::kLmHead;
 }
 
 DType TensorQuantizer::target(const std::string& name) const {
@@ -66,6 +80,9 @@ void TensorQuantizer::encode_streamed(const Tensor& tensor, DType dtype,
   if (imp && static_cast<int64_t>(imp->size()) != tensor.cols())
     throw_error(ErrorKind::BadInput, "importance matrix entry '{}' has {} columns, the tensor has {}", tensor.name(),
                 imp->size(), tensor.cols());
+  if (!imp && needs_importance(dtype) && !importance_exempt(tensor.name()))
+    throw_error(ErrorKind::BadInput, "tensor '{}': the importance matrix has no entry for it, and {} needs one",
+                tensor.name(), dtype_name(dtype));
   const float* importance = imp ? imp->data() : nullptr;
   const int64_t rows = tensor.rows();
   const size_t out_row = row_bytes(dtype, tensor.cols());

@@ -18,7 +18,7 @@ namespace slmopt {
 namespace {
 
 // llama_ftype values (llama.h): general.file_type of the written GGUF.
-constexpr std::array<PresetInfo, 17> kPresets = {{
+constexpr std::array<PresetInfo, 28> kPresets = {{
     {QuantPreset::F32, "F32", DType::F32, 0, "all weights F32"},
     {QuantPreset::F16, "F16", DType::F16, 1, "2-D weights F16"},
     {QuantPreset::BF16, "BF16", DType::BF16, 32, "2-D weights BF16"},
@@ -36,6 +36,17 @@ constexpr std::array<PresetInfo, 17> kPresets = {{
     {QuantPreset::Q5_K_S, "Q5_K_S", DType::Q5_K, 16, "Q5_K everywhere but the output"},
     {QuantPreset::Q5_K_M, "Q5_K_M", DType::Q5_K, 17, "Q5_K; Q6_K attn_v and ffn_down in use_more_bits layers"},
     {QuantPreset::Q6_K, "Q6_K", DType::Q6_K, 18, "6.6 bpw"},
+    {QuantPreset::IQ1_S, "IQ1_S", DType::IQ1_S, 24, "1.56 bpw; needs an importance matrix"},
+    {QuantPreset::IQ1_M, "IQ1_M", DType::IQ1_M, 31, "1.75 bpw; needs an importance matrix"},
+    {QuantPreset::IQ2_XXS, "IQ2_XXS", DType::IQ2_XXS, 19, "2.06 bpw; needs an importance matrix"},
+    {QuantPreset::IQ2_XS, "IQ2_XS", DType::IQ2_XS, 20, "2.31 bpw; needs an importance matrix"},
+    {QuantPreset::IQ2_S, "IQ2_S", DType::IQ2_XS, 28, "IQ2_XS with IQ3_S attn_v/attn_output; needs an importance matrix"},
+    {QuantPreset::IQ2_M, "IQ2_M", DType::IQ2_S, 29, "2.56 bpw IQ2_S; needs an importance matrix"},
+    {QuantPreset::IQ3_XXS, "IQ3_XXS", DType::IQ3_XXS, 23, "3.06 bpw; needs an importance matrix"},
+    {QuantPreset::IQ3_XS, "IQ3_XS", DType::IQ3_S, 22, "IQ3_S with IQ3_XXS attn_q/attn_k and middle ffn_gate/ffn_up; needs an importance matrix"},
+    {QuantPreset::IQ3_S, "IQ3_S", DType::IQ3_S, 26, "3.44 bpw"},
+    {QuantPreset::IQ3_M, "IQ3_M", DType::IQ3_S, 27, "IQ3_S; Q4_K attn_v, attn_output, first ffn_down"},
+    {QuantPreset::IQ4_XS, "IQ4_XS", DType::IQ4_XS, 30, "4.25 bpw non-linear"},
 }};
 
 // llama.cpp's broad tensor categories (llama-quant.cpp's tensor_category), for the llama family.
@@ -125,11 +136,79 @@ struct ModelFacts {
   int64_t n_gqa = 1;
   bool is_70b = false;
   bool tied = true;  // no output head: the embedding is used as output (llama.cpp: has_tied_embeddings)
-  std::map<size_t, int64_t> attn_v_ordinal, ffn_down_ordinal;  // tensor index → llama.cpp's counter value
+  std::map<size_t, int64_t> attn_v_ordinal, ffn_down_ordinal, ffn_gate_ordinal, ffn_up_ordinal;  // tensor index →
+                                                                                                   // llama.cpp's counter
   int64_t n_attention_wv = 0;
 };
 
-// llama_tensor_get_type_impl for the presets slmopt offers (no IQ types, no MoE, not Falcon).
+bool is_iq_low_preset(QuantPreset p) {  // llama.cpp's IQ2/IQ1 branch
+  using enum QuantPreset;
+  return p == IQ2_XXS || p == IQ2_XS || p == IQ1_S || p == IQ2_S || p == IQ2_M || p == IQ1_M;
+}
+
+// The rules of llama_tensor_get_type_impl for the i-quant presets, for the tensors other than the output head
+// (dense llama, not MoE). Returns the base when no rule applies.
+DType apply_iq_rules(QuantPreset p, DType base, Role role, size_t index, const ModelFacts& m, bool has_importance,
+                     std::string& reason) {
+  using enum QuantPreset;
+  const bool iq2s = p == IQ2_S || p == IQ2_M;
+  auto set = [&](DType t, const std::string& why) {
+    reason = why;
+    return t;
+  };
+  if (role == Role::TokenEmbd) {
+    if (p == IQ2_XXS || p == IQ2_XS || p == IQ1_S || p == IQ1_M) return set(DType::Q2_K, "token_embd, IQ1/IQ2 mix");
+    if (iq2s || p == IQ3_XXS) return set(DType::IQ3_S, "token_embd, " + std::string(preset_info(p).name) + " mix");
+    return base;
+  }
+  if (is_iq_low_preset(p)) {
+    if (role == Role::AttnV) {
+      if (m.n_gqa >= 4) return set(DType::Q4_K, "attn_v, IQ1/IQ2 mix with GQA >= 4");
+      return set(iq2s ? DType::IQ3_S : DType::Q2_K, "attn_v, IQ1/IQ2 mix");
+    }
+    if (role == Role::FfnDown && m.ffn_down_ordinal.at(index) < m.n_layer / 8)
+      return set(iq2s ? DType::IQ3_S : DType::Q2_K, "ffn_down, first eighth of the IQ1/IQ2 mix");
+    if (role == Role::AttnOutput && (p == IQ1_S || p == IQ1_M)) return set(DType::IQ2_XXS, "attn_output, IQ1 mix");
+    if (role == Role::AttnOutput && iq2s) return set(DType::IQ3_S, "attn_output, IQ2_S/IQ2_M mix");
+    return base;
+  }
+  if (role == Role::AttnV) {
+    if (p == IQ3_XXS) {
+      if (m.n_gqa >= 4) return set(DType::Q4_K, "attn_v, IQ3_XXS with GQA >= 4");
+      return has_importance ? base : set(DType::IQ3_S, "attn_v, IQ3_XXS without an importance matrix");
+    }
+    if ((p == IQ3_XS || p == IQ3_S) && m.n_gqa >= 4) return set(DType::Q4_K, "attn_v, GQA >= 4");
+    if (p == IQ3_M) return set(DType::Q4_K, "attn_v, IQ3_M");
+    if (p == IQ4_XS && m.n_gqa >= 4) return set(DType::Q5_K, "attn_v, IQ4_XS with GQA >= 4");
+    return base;
+  }
+  if (role == Role::AttnK || role == Role::AttnQ) {
+    if (p == IQ3_XS) return set(DType::IQ3_XXS, "attn_q/attn_k, IQ3_XS");
+    if (p == IQ3_XXS) return set(DType::IQ2_S, "attn_q/attn_k, IQ3_XXS");
+    return base;
+  }
+  if (role == Role::FfnDown) {
+    const int64_t i = m.ffn_down_ordinal.at(index), n = m.n_layer;
+    if (p == IQ3_XXS && !has_importance)
+      return set(i < n / 8 ? DType::Q4_K : DType::Q3_K, "ffn_down, IQ3_XXS without an importance matrix");
+    if (p == IQ3_M && i < n / 8) return set(DType::Q4_K, "ffn_down, first eighth of IQ3_M");
+    if (p == IQ4_XS && i < n / 8 && !has_importance)
+      return set(DType::Q5_K, "ffn_down, first eighth of IQ4_XS without an importance matrix");
+    return base;
+  }
+  if (role == Role::AttnOutput) {
+    if (p == IQ3_XXS) return set(DType::IQ3_S, "attn_output, IQ3_XXS");
+    if (p == IQ3_M) return set(DType::Q4_K, "attn_output, IQ3_M");
+    return base;
+  }
+  if ((role == Role::FfnGate || role == Role::FfnUp) && p == IQ3_XS) {
+    const int64_t i = (role == Role::FfnGate ? m.ffn_gate_ordinal : m.ffn_up_ordinal).at(index), n = m.n_layer;
+    if (i >= n / 8 && i < 7 * n / 8) return set(DType::IQ3_XXS, "ffn_gate/ffn_up, middle layers of IQ3_XS");
+  }
+  return base;
+}
+
+// llama_tensor_get_type_impl for the presets slmopt offers (no MoE, not Falcon).
 DType apply_preset_rules(QuantPreset p, DType base, Role role, size_t index, const TensorDesc& t,
                          const ModelFacts& m, bool has_importance, std::string& reason) {
   DType type = base;
@@ -140,9 +219,20 @@ DType apply_preset_rules(QuantPreset p, DType base, Role role, size_t index, con
     if (cols % traits(base).block_size != 0) {
       type = DType::Q8_0;
       reason = std::string(what) + ": Q8_0, row length not a multiple of the base block";
+    } else if (is_iq_low_preset(p) || p == QuantPreset::IQ3_XXS) {
+      type = DType::Q5_K;
+      reason = std::string(what) + ": Q5_K (IQ1/IQ2/IQ3_XXS mix)";
     } else if (base != DType::Q8_0) {
       type = DType::Q6_K;
       reason = std::string(what) + ": Q6_K";
+    }
+    return type;
+  }
+  if (static_cast<int>(p) >= static_cast<int>(QuantPreset::IQ1_S)) {  // the i-quant presets
+    type = apply_iq_rules(p, base, role, index, m, has_importance, reason);
+    if (role == Role::AttnV && !is_iq_low_preset(p) && m.is_70b && (type == DType::Q3_K || type == DType::Q4_K)) {
+      type = DType::Q5_K;
+      reason = "attn_v, 70B-shaped model (8 heads per KV head)";
     }
     return type;
   }
@@ -222,6 +312,8 @@ DType fallback_for_row_length(DType type, int64_t cols, std::string& reason) {
     case DType::Q4_K: next = DType::Q5_0; break;
     case DType::Q5_K: next = DType::Q5_1; break;
     case DType::Q6_K: next = DType::Q8_0; break;
+    case DType::IQ4_XS: case DType::IQ3_S: case DType::IQ3_XXS: case DType::IQ2_S: case DType::IQ2_XS:
+    case DType::IQ2_XXS: case DType::IQ1_M: case DType::IQ1_S: next = DType::IQ4_NL; break;
     default: break;
   }
   if (cols % traits(next).block_size != 0) next = DType::F16;
@@ -267,21 +359,25 @@ ModelFacts model_facts(const Config& config, const std::vector<TensorDesc>& tens
   m.n_gqa = kv > 0 ? config.heads(0) / kv : 0;
   m.is_70b = (config.family == Family::Llama || config.family == Family::Mistral) && config.num_layers == 80 &&
              config.num_heads != config.num_kv_heads;
-  std::vector<size_t> attn_v, ffn_down;
+  std::vector<size_t> attn_v, ffn_down, ffn_gate, ffn_up;
   for (size_t i = 0; i < tensors.size(); ++i) {
     if (roles[i].role == Role::Output) m.tied = false;
     if (!quantizable(tensors[i], roles[i].role)) continue;
     if (roles[i].role == Role::AttnV) attn_v.push_back(i);
     if (roles[i].role == Role::FfnDown) ffn_down.push_back(i);
+    if (roles[i].role == Role::FfnGate) ffn_gate.push_back(i);
+    if (roles[i].role == Role::FfnUp) ffn_up.push_back(i);
   }
   // llama.cpp visits tensors by layer, then by name, and counts attn_v and ffn_down as it goes.
   auto by_layer = [&](size_t a, size_t b) {
     return roles[a].layer != roles[b].layer ? roles[a].layer < roles[b].layer : tensors[a].name < tensors[b].name;
   };
   std::sort(attn_v.begin(), attn_v.end(), by_layer);
-  std::sort(ffn_down.begin(), ffn_down.end(), by_layer);
+  for (auto* list : {&attn_v, &ffn_down, &ffn_gate, &ffn_up}) std::sort(list->begin(), list->end(), by_layer);
   for (size_t k = 0; k < attn_v.size(); ++k) m.attn_v_ordinal[attn_v[k]] = static_cast<int64_t>(k);
   for (size_t k = 0; k < ffn_down.size(); ++k) m.ffn_down_ordinal[ffn_down[k]] = static_cast<int64_t>(k);
+  for (size_t k = 0; k < ffn_gate.size(); ++k) m.ffn_gate_ordinal[ffn_gate[k]] = static_cast<int64_t>(k);
+  for (size_t k = 0; k < ffn_up.size(); ++k) m.ffn_up_ordinal[ffn_up[k]] = static_cast<int64_t>(k);
   m.n_attention_wv = static_cast<int64_t>(attn_v.size());
   return m;
 }

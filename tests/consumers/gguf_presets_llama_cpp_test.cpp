@@ -79,6 +79,11 @@ const std::vector<PresetCase>& all_cases() {
                           QuantPreset::Q5_0, QuantPreset::Q5_1})
       v.push_back({"llama-5m-kjv", p});
     v.push_back({"llama-5m-kjv", QuantPreset::Q3_K_M, true});
+    // The i-quant presets, all with the importance matrix (llama.cpp requires one for most of them).
+    for (QuantPreset p : {QuantPreset::IQ4_XS, QuantPreset::IQ3_M, QuantPreset::IQ3_S, QuantPreset::IQ3_XS,
+                          QuantPreset::IQ3_XXS, QuantPreset::IQ2_M, QuantPreset::IQ2_S, QuantPreset::IQ2_XS,
+                          QuantPreset::IQ2_XXS, QuantPreset::IQ1_M, QuantPreset::IQ1_S})
+      v.push_back({"llama-5m-kjv", p, true});
     v.push_back({"llama-5m-kjv", QuantPreset::Q4_0, false, CalibrationMethod::Gptq});
     v.push_back({"llama-5m-kjv", QuantPreset::Q4_K_M, false, CalibrationMethod::Gptq});
     v.push_back({"llama-5m-kjv", QuantPreset::Q4_K_M, false, CalibrationMethod::Awq});

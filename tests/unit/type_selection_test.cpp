@@ -68,7 +68,10 @@ TEST(TypeSelection, PresetsCarryLlamaFileTypes) {
   const std::vector<std::pair<std::string, int>> expected = {
       {"F32", 0},     {"F16", 1},     {"Q4_0", 2},    {"Q4_1", 3},    {"Q8_0", 7},    {"Q5_0", 8},
       {"Q5_1", 9},    {"Q2_K", 10},   {"Q3_K_S", 11}, {"Q3_K_M", 12}, {"Q3_K_L", 13}, {"Q4_K_S", 14},
-      {"Q4_K_M", 15}, {"Q5_K_S", 16}, {"Q5_K_M", 17}, {"Q6_K", 18},   {"BF16", 32}};
+      {"Q4_K_M", 15}, {"Q5_K_S", 16}, {"Q5_K_M", 17}, {"Q6_K", 18},   {"BF16", 32},
+      // llama.h's LLAMA_FTYPE_MOSTLY_IQ*
+      {"IQ2_XXS", 19}, {"IQ2_XS", 20}, {"IQ3_XS", 22}, {"IQ3_XXS", 23}, {"IQ1_S", 24}, {"IQ3_S", 26},
+      {"IQ3_M", 27},   {"IQ2_S", 28},  {"IQ2_M", 29},  {"IQ4_XS", 30},  {"IQ1_M", 31}};
   EXPECT_EQ(quant_presets().size(), expected.size());
   for (const auto& [name, ftype] : expected) {
     const auto p = preset_from_name(name);
@@ -212,6 +215,37 @@ TEST(TypeSelection, RejectsBadOverrideSpecs) {
     }
   }
   EXPECT_THROW(parse_keep(""), Error);
+}
+
+// The rules that depend on an importance matrix (the llama.cpp oracle below runs without one), read from
+// llama-quant.cpp: IQ3_XXS keeps IQ3_XXS on attn_v and ffn_down with one (IQ3_S / Q4_K-Q3_K without), IQ4_XS
+// gives the first eighth of ffn_down Q5_K only without one.
+TEST(TypeSelection, IQuantRulesWithAndWithoutImportance) {
+  const Config c = llama_config(16, 256, 768, 4, 2, 4096, false);
+  const auto tensors = llama_tensors(c);
+  auto pick = [&](QuantPreset p, bool importance) {
+    TypeSelectionOptions o;
+    o.preset = p;
+    o.has_importance = importance;
+    return select_tensor_types(c, tensors, o);
+  };
+  const auto with = pick(QuantPreset::IQ3_XXS, true), without = pick(QuantPreset::IQ3_XXS, false);
+  EXPECT_EQ(type_of(with, names::v_proj(3)), DType::IQ3_XXS);
+  EXPECT_EQ(type_of(without, names::v_proj(3)), DType::IQ3_S);
+  EXPECT_EQ(type_of(with, names::down_proj(0)), DType::IQ3_XXS);
+  EXPECT_EQ(type_of(without, names::down_proj(0)), DType::Q4_K);
+  EXPECT_EQ(type_of(without, names::down_proj(5)), DType::Q3_K);
+  EXPECT_EQ(type_of(with, names::q_proj(5)), DType::IQ2_S);
+  EXPECT_EQ(type_of(with, names::o_proj(5)), DType::IQ3_S);
+  EXPECT_EQ(type_of(with, names::kLmHead), DType::Q5_K);
+  EXPECT_EQ(type_of(pick(QuantPreset::IQ4_XS, true), names::down_proj(1)), DType::IQ4_XS);
+  EXPECT_EQ(type_of(pick(QuantPreset::IQ4_XS, false), names::down_proj(1)), DType::Q5_K);
+  EXPECT_EQ(type_of(pick(QuantPreset::IQ4_XS, false), names::down_proj(2)), DType::IQ4_XS);
+  // Rows that are not a multiple of 256 fall back to IQ4_NL (tinystories-656k: 128-wide).
+  const Config narrow = llama_config(2, 128, 384, 8, 4, 2048, true);
+  EXPECT_EQ(type_of(select_tensor_types(narrow, llama_tensors(narrow), {QuantPreset::IQ2_M, {}, true}),
+                    names::gate_proj(0)),
+            DType::IQ4_NL);
 }
 
 // libllama's own choice for the same tensors must agree with slmopt's, for every preset.

@@ -32,6 +32,8 @@ enum class LlamaFileType : int32_t {
   AllF32 = 0, MostlyF16 = 1, MostlyQ4_0 = 2, MostlyQ4_1 = 3, MostlyQ8_0 = 7, MostlyQ5_0 = 8, MostlyQ5_1 = 9,
   MostlyQ2_K = 10, MostlyQ3_K_S = 11, MostlyQ3_K_M = 12, MostlyQ3_K_L = 13, MostlyQ4_K_S = 14, MostlyQ4_K_M = 15,
   MostlyQ5_K_S = 16, MostlyQ5_K_M = 17, MostlyQ6_K = 18, MostlyIQ4_NL = 25, MostlyBF16 = 32,
+  MostlyIQ2_XXS = 19, MostlyIQ2_XS = 20, MostlyIQ3_XS = 22, MostlyIQ3_XXS = 23, MostlyIQ1_S = 24, MostlyIQ3_S = 26,
+  MostlyIQ3_M = 27, MostlyIQ2_S = 28, MostlyIQ2_M = 29, MostlyIQ4_XS = 30, MostlyIQ1_M = 31,
 };
 
 // The file type llama.cpp reports for a model whose weights are mostly `dtype` (the _M mix for K-quants).

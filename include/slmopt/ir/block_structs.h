@@ -17,6 +17,25 @@
 //   Q5_K    256    176    d, dmin, scales[12], qh[32], qs[128]      as Q4_K with q in 0..31
 //   Q6_K    256    210    ql[128], qh[64], int8 scales[16], d       per 16: d*sc*(q-32), q in 0..63
 //
+// The i-quants (256-element super-blocks; grids and sign table in ir/iquant_grids.h; "group" = 8 elements,
+// "g4" = 4 elements; s = a 4-bit or 3-bit sub-block scale):
+//   IQ4_XS  256    136    d, scales_h (2 high bits per 32), scales_l[4] (low nibbles), qs[128] (nibbles as IQ4_NL
+//                         per 32-element sub-block)                d*(ls-32)*kIq4nlValues[q], ls 6-bit
+//   IQ3_S   256    110    d, qs[64] (g4 index low 8 bits), qh[8] (9th bits), signs[32] (one bit per element),
+//                         scales[4] (a nibble per 64)              d*(1+2s)*grid*sign
+//   IQ3_XXS 256     98    d, qs[64] (g4 indices), then per 32: a u32 with 4x7 sign bits and s in bits 28-31
+//                                                                  d*(0.5+s)*0.5*grid*sign
+//   IQ2_S   256     82    d, qs[32] (group index low 8 bits), signs[32] (a byte per group), qh[8] (2 high index
+//                         bits per group), scales[8] (two nibbles per 32)     d*(0.5+s)*0.25*grid*sign
+//   IQ2_XS  256     74    d, u16 qs[32] (9-bit index + 7 sign bits per group), scales[8]   as IQ2_S
+//   IQ2_XXS 256     66    d, then per 32: u32 of four 8-bit indices, u32 of 4x7 sign bits and s in bits 28-31
+//                                                                  d*(0.5+s)*0.25*grid*sign
+//   IQ1_S   256     50    d, qs[32] (index low 8 bits), u16 qh[8] per 32: 4x3 high index bits, s (bits 12-14),
+//                         delta sign (bit 15)                      d*(2s+1)*(grid+-0.125)
+//   IQ1_M   256     56    qs[32], qh[16] (per pair of groups: 3+3 high index bits and a delta sign each),
+//                         scales[8] (3-bit s per 16 elements; the f16 d spread over the top nibbles of the four
+//                         u16 words)                               d*(2s+1)*(grid+-0.125)
+//
 // Decoders (ir/block_formats) and encoders (quant/) share these definitions, so the layout is written once.
 // Blocks are read and written with memcpy: row buffers carry no alignment promise.
 #pragma once
@@ -101,10 +120,63 @@ struct Q6_K {
   uint16_t d;
 };
 
+struct IQ4_XS {
+  uint16_t d;
+  uint16_t scales_h;
+  uint8_t scales_l[kQKK / 64];
+  uint8_t qs[kQKK / 2];
+};
+
+struct IQ3_S {
+  uint16_t d;
+  uint8_t qs[kQKK / 4];
+  uint8_t qh[kQKK / 32];
+  uint8_t signs[kQKK / 8];
+  uint8_t scales[kQKK / 64];
+};
+
+struct IQ3_XXS {
+  uint16_t d;
+  uint8_t qs[3 * kQKK / 8];
+};
+
+struct IQ2_S {
+  uint16_t d;
+  uint8_t qs[kQKK / 4];  // 32 index bytes, then 32 sign bytes
+  uint8_t qh[kQKK / 32];
+  uint8_t scales[kQKK / 32];
+};
+
+struct IQ2_XS {
+  uint16_t d;
+  uint16_t qs[kQKK / 8];
+  uint8_t scales[kQKK / 32];
+};
+
+struct IQ2_XXS {
+  uint16_t d;
+  uint16_t qs[kQKK / 8];
+};
+
+struct IQ1_S {
+  uint16_t d;
+  uint8_t qs[kQKK / 8];
+  uint16_t qh[kQKK / 32];
+};
+
+struct IQ1_M {
+  uint8_t qs[kQKK / 8];
+  uint8_t qh[kQKK / 16];
+  uint8_t scales[kQKK / 32];
+};
+
 static_assert(sizeof(Q4_0) == 18 && sizeof(Q4_1) == 20 && sizeof(Q5_0) == 22 && sizeof(Q5_1) == 24);
 static_assert(sizeof(Q8_0) == 34 && sizeof(IQ4_NL) == 18);
 static_assert(sizeof(Q2_K) == 84 && sizeof(Q3_K) == 110 && sizeof(Q4_K) == 144 && sizeof(Q5_K) == 176);
 static_assert(sizeof(Q6_K) == 210);
+static_assert(sizeof(IQ4_XS) == 136 && sizeof(IQ3_S) == 110 && sizeof(IQ3_XXS) == 98 && sizeof(IQ2_S) == 82);
+static_assert(sizeof(IQ2_XS) == 74 && sizeof(IQ2_XXS) == 66 && sizeof(IQ1_S) == 50 && sizeof(IQ1_M) == 56);
+static_assert(offsetof(IQ3_S, scales) == 106 && offsetof(IQ2_S, scales) == 74 && offsetof(IQ1_S, qh) == 34);
 static_assert(std::is_trivially_copyable_v<Q6_K> && std::is_standard_layout_v<Q6_K>);
 static_assert(offsetof(Q6_K, d) == 208 && offsetof(Q3_K, d) == 108 && offsetof(Q2_K, d) == 80);
 

@@ -33,6 +33,10 @@ std::optional<Encoder> encoder_from_name(std::string_view name);  // "fast", "se
 // True for the block types slmopt can encode (every quantized DType).
 bool can_encode(DType dtype);
 
+// True for the types llama.cpp refuses to write without an importance matrix (IQ3_XXS, IQ2_XXS, IQ2_XS, IQ2_S,
+// IQ1_M, IQ1_S: llama-quant.cpp's tensor_requires_imatrix, which exempts token_embd and output).
+bool needs_importance(DType dtype);
+
 // Encodes one row of n elements (a whole number of blocks) into row_bytes(dtype, n) bytes at dst. importance is
 // null or n weights. Throws Error(BadInput) for non-finite values, values beyond the f16 range or negative
 // importance, and Error(Unsupported) for types without an encoder.

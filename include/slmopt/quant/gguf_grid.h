@@ -9,8 +9,9 @@
 // sub-block's level q. The levels are therefore bit-identical to what the decoder produces, whatever arithmetic
 // the type's decoder uses (f16 scales, 6-bit sub-scales, biased codes, the IQ4_NL table).
 //
-// Types: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL (32-element blocks) and Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (256-element
-// super-blocks with 16- or 32-element sub-blocks). Memory: one float per level per sub-block (Q8_0: 8 floats per
+// Types: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL (32-element blocks) and Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS
+// (256-element super-blocks with 16- or 32-element sub-blocks). The lattice i-quants (IQ3_*, IQ2_*, IQ1_*) choose
+// 8 values jointly from a codebook, which a per-element grid cannot express; calibration leaves them to RTN. Memory: one float per level per sub-block (Q8_0: 8 floats per
 // weight, Q6_K 4, Q4_K 0.5), for the one linear being quantized.
 #pragma once
 

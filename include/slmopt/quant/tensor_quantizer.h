@@ -52,6 +52,7 @@ class TensorQuantizer {
 
  private:
   void record(TensorQuantResult result);
+  static bool importance_exempt(const std::string& name);
 
   const Model& model_;
   const ImportanceMatrix* importance_;

@@ -42,6 +42,7 @@ enum class QuantPreset {
   F32, F16, BF16,
   Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
   Q2_K, Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K,
+  IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ2_M, IQ3_XXS, IQ3_XS, IQ3_S, IQ3_M, IQ4_XS,
 };
 
 struct PresetInfo {
