@@ -12,6 +12,7 @@
 #include "slmopt/io/hf.h"
 #include "slmopt/io/hf_gptq.h"
 #include "slmopt/io/hf_gpt2.h"
+#include "slmopt/io/onnx_folder.h"
 #include "slmopt/io/onnx_import.h"
 
 namespace slmopt {
@@ -31,6 +32,9 @@ Model load_model(const std::string& path) {
   const fs::file_status status = fs::status(path, ec);
   if (!fs::exists(status)) throw_error(ErrorKind::Io, "{}: no such file or folder", path);
   if (fs::is_directory(status)) {
+    // An ONNX export folder (io/onnx_folder.h): config and tokenizer beside onnx/<graph>, no checkpoint weights.
+    if (!file_exists(path + "/model.safetensors") && !file_exists(path + "/model.safetensors.index.json"))
+      if (const std::string graph = onnx_folder_model_path(path); !graph.empty()) return load_onnx(graph);
     // GPT-2 folders have their own loader (Conv1D transposition, see io/hf_gpt2.h).
     const std::string config = path + "/config.json";
     if (file_exists(config) && is_gpt2_config(nlohmann::json::parse(read_text_file(config), nullptr, false)))
