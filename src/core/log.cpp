@@ -1,13 +1,24 @@
 #include "slmopt/core/log.h"
 
+#include <cstdlib>
 #include <unistd.h>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 namespace slmopt {
+namespace {
+
+// https://no-color.org: a set, non-empty NO_COLOR turns colour off whatever the terminal.
+bool colour_disabled() {
+  const char* env = std::getenv("NO_COLOR");
+  return env && *env;
+}
+
+}  // namespace
 
 void setup_logging(int verbosity) {
-  auto logger = spdlog::stderr_color_mt("slmopt");
+  auto logger = spdlog::stderr_color_mt("slmopt", colour_disabled() ? spdlog::color_mode::never
+                                                                    : spdlog::color_mode::automatic);
   logger->set_pattern("%^%l%$: %v");
   spdlog::set_default_logger(logger);
   if (verbosity < 0) spdlog::set_level(spdlog::level::warn);

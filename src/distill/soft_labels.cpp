@@ -13,6 +13,7 @@
 #include "slmopt/core/half.h"
 #include "slmopt/core/mapped_file.h"
 #include "slmopt/core/sha256.h"
+#include "slmopt/core/progress.h"
 #include "slmopt/exec/log_softmax.h"
 #include "slmopt/io/safetensors.h"
 #include "slmopt/text/dataset.h"
@@ -133,6 +134,7 @@ SoftLabelManifest export_soft_labels(const Model& teacher, const ModelRunner& ru
 
   const size_t n_shards = starts.size() - 1;
   const int64_t k = options.top_k;
+  Progress progress("teacher soft labels", windows.size(), true);  // drawn on a terminal only
   for (size_t s = 0; s < n_shards; ++s) {
     const size_t w0 = starts[s], w1 = starts[s + 1];
     std::vector<int64_t> offsets{0};
@@ -157,6 +159,7 @@ SoftLabelManifest export_soft_labels(const Model& teacher, const ModelRunner& ru
           top_lp[base + static_cast<size_t>(r)] = top[static_cast<size_t>(r)].log_prob;
         }
       }
+      progress.advance();
     });
     const Tensor t_ids = tensor_of("input_ids", {S}, DType::I32, ids);
     const Tensor t_len = tensor_of("window_lengths", {static_cast<int64_t>(lengths.size())}, DType::I32, lengths);
@@ -169,6 +172,7 @@ SoftLabelManifest export_soft_labels(const Model& teacher, const ModelRunner& ru
     m.positions += S;
     for (size_t w = w0; w < w1; ++w) m.targets += static_cast<int64_t>(windows[w].tokens.size()) - 1;
   }
+  progress.finish();
   write_file_atomic(dir + "/" + kSoftLabelManifest, manifest_json(m).dump(2) + "\n");
   return m;
 }

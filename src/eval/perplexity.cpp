@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "slmopt/core/error.h"
+#include "slmopt/core/progress.h"
 #include "slmopt/exec/log_softmax.h"
 
 namespace slmopt {
@@ -64,6 +65,7 @@ PerplexityResult evaluate_perplexity(const ModelRunner& runner, const std::vecto
   const auto start = std::chrono::steady_clock::now();
   std::vector<WindowSums> sums(windows.size());
   const auto tokens = window_tokens(windows);
+  Progress progress("evaluating perplexity", windows.size(), true);  // drawn on a terminal only
   runner.for_each_window(tokens, [&](size_t i, const RowMatrix& logits) {
     const EvalWindow& w = windows[i];
     const auto nll = next_token_nll(logits, w.tokens);
@@ -71,7 +73,9 @@ PerplexityResult evaluate_perplexity(const ModelRunner& runner, const std::vecto
       sums[i].nll += nll[p];
       ++sums[i].scored;
     }
+    progress.advance();
   });
+  progress.finish();
   return summarise(sums, false, count_tokens(windows), seconds_since(start));
 }
 
@@ -85,6 +89,7 @@ ComparisonResult compare_models(const ModelRunner& original, const ModelRunner& 
   std::vector<WindowSums> sums(windows.size());
   const auto tokens = window_tokens(windows);
   const size_t vocab = static_cast<size_t>(original.vocab_size());
+  Progress progress("comparing models", windows.size(), true);  // drawn on a terminal only
   original.for_each_window(tokens, [&](size_t i, const RowMatrix& logits_a) {
     const EvalWindow& w = windows[i];
     const RowMatrix logits_b = candidate.logits(w.tokens);
@@ -104,7 +109,9 @@ ComparisonResult compare_models(const ModelRunner& original, const ModelRunner& 
       s.agree += argmax(row_a) == argmax(row_b) ? 1 : 0;
       ++s.scored;
     }
+    progress.advance();
   });
+  progress.finish();
   const double seconds = seconds_since(start);
   ComparisonResult r;
   r.original = summarise(sums, false, count_tokens(windows), seconds);

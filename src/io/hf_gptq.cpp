@@ -1,9 +1,10 @@
 // HF GPTQ / AWQ checkpoint writer and reader. Byte layouts are in hf_gptq.h; this file packs and unpacks them
-// and assembles the folder the way write_hf_model does (temporary folder, renamed when complete).
+// and assembles the folder the way write_hf_model does (src/io/model_folder.h: staged, then moved in).
 #include "slmopt/io/hf_gptq.h"
 
 #include "hf_family.h"
 #include "hf_gptq_bits.h"
+#include "model_folder.h"
 #include "hf_tensor_map.h"
 
 #include <algorithm>
@@ -138,27 +139,6 @@ json quantization_config(const HfIntWeight& w, const HfQuantizedWriteOptions& o)
           {"checkpoint_format", "gptq"}};
 }
 
-class FolderGuard {
- public:
-  explicit FolderGuard(fs::path path) : path_(std::move(path)) {}
-  ~FolderGuard() {
-    std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
-  }
-  FolderGuard(const FolderGuard&) = delete;
-  FolderGuard& operator=(const FolderGuard&) = delete;
-  void release() { path_.clear(); }
-
- private:
-  fs::path path_;
-};
-
-void rename_or_throw(const fs::path& from, const fs::path& to) {
-  std::error_code ec;
-  fs::rename(from, to, ec);
-  if (ec) throw_error(ErrorKind::Io, "{}: cannot rename to {}: {}", from.string(), to.string(), ec.message());
-}
-
 }  // namespace
 
 std::vector<float> HfIntWeight::dequantize() const {
@@ -240,17 +220,9 @@ void write_hf_quantized(const Model& model, const std::map<std::string, HfIntWei
   config["quantization_config"] = qc;
 
   const fs::path target = fs::path(dir).lexically_normal();
-  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  const std::string leaf = target.filename().string();
-  if (leaf.empty() || leaf == "." || leaf == "..") throw_error(ErrorKind::Usage, "{}: name an output folder", dir);
-  std::error_code ec;
-  if (fs::exists(target, ec) &&
-      !(fs::is_directory(target, ec) && (fs::is_empty(target, ec) || fs::exists(target / "config.json", ec))))
-    throw_error(ErrorKind::Io, "{}: exists and does not hold a model; refusing to replace it", dir);
-  make_directories(parent.string());
-  // Fresh unpredictable names (mkdtemp): a folder or symlink planted at a guessable name is never written through.
-  const fs::path temp = make_temp_directory(parent.string(), "." + leaf + ".tmp.");
-  FolderGuard guard(temp);
+  model_folder::check_target(target);
+  model_folder::Staging staging(target);
+  const fs::path temp = staging.path();
 
   write_file_atomic((temp / "config.json").string(), config.dump(2) + "\n");
   if (options.format == HfQuantFormat::Gptq)
@@ -262,27 +234,7 @@ void write_hf_quantized(const Model& model, const std::map<std::string, HfIntWei
   }
   if (!model.generation.json.empty())
     write_file_atomic((temp / "generation_config.json").string(), model.generation.json);
-
-  const bool replacing = fs::exists(target, ec);
-  fs::path old;
-  if (replacing) {
-    // rename(2) moves a folder onto an empty one, so the aside name is reserved the same way.
-    old = make_temp_directory(parent.string(), "." + leaf + ".old.");
-    try {
-      rename_or_throw(target, old);
-    } catch (...) {
-      fs::remove(old, ec);
-      throw;
-    }
-  }
-  try {
-    rename_or_throw(temp, target);
-  } catch (...) {
-    if (replacing) fs::rename(old, target, ec);
-    throw;
-  }
-  guard.release();
-  if (replacing) fs::remove_all(old, ec);
+  staging.commit();
   spdlog::info("wrote {} ({} checkpoint, {} quantized linears)", target.string(), hf_quant_format_name(options.format),
                weights.size());
 }

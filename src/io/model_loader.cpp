@@ -11,6 +11,7 @@
 #include "slmopt/io/gguf.h"
 #include "slmopt/io/hf.h"
 #include "slmopt/io/hf_gptq.h"
+#include "slmopt/io/onnx_folder.h"
 #include "slmopt/io/onnx_import.h"
 
 namespace slmopt {
@@ -30,6 +31,9 @@ Model load_model(const std::string& path) {
   const fs::file_status status = fs::status(path, ec);
   if (!fs::exists(status)) throw_error(ErrorKind::Io, "{}: no such file or folder", path);
   if (fs::is_directory(status)) {
+    // An ONNX export folder (io/onnx_folder.h): config and tokenizer beside onnx/<graph>, no checkpoint weights.
+    if (!file_exists(path + "/model.safetensors") && !file_exists(path + "/model.safetensors.index.json"))
+      if (const std::string graph = onnx_folder_model_path(path); !graph.empty()) return load_onnx(graph);
     // GPTQ/AWQ checkpoints load as their dequantized weights (io/hf_gptq.h).
     if (is_hf_quantized_folder(path)) return load_hf_quantized(path);
     return load_hf_model(path);

@@ -1,6 +1,6 @@
 // export_onnx: builds the decoder graph from the description (onnx_export_decoder.cpp), moves large
-// initializers to external data when the weights pass the threshold, and writes the model and its sidecar
-// files atomically (see io/onnx_export.h for the interface and layout).
+// initializers to external data when the weights pass the threshold, and writes the graph file atomically (the
+// folder around it: io/onnx_folder.h) (see io/onnx_export.h for the interface and layout).
 #include "slmopt/io/onnx_export.h"
 
 #include <cctype>
@@ -86,69 +86,6 @@ void move_to_external_data(onnx::GraphProto& graph, const std::string& data_path
   data.commit();
 }
 
-// onnxruntime-genai's model.type for each family: what its model builder writes (the Hugging Face class name
-// before "For", lower-cased; Gemma3ForCausalLM → "gemma3_text", since "gemma3" is its vision-language type;
-// OLMo-2 → "olmo", the builder's own replacement, as the runtime has no "olmo2"). All are in the runtime's list of
-// LLM types (src/models/model_type.h), which drive the same decoder-only loop over our inputs and outputs.
-const char* genai_model_type(Family family) {
-  switch (family) {
-    case Family::Llama: return "llama";  // Llama-3.2, SmolLM/SmolLM2
-    case Family::Qwen2: return "qwen2";
-    case Family::Mistral: return "mistral";
-    case Family::Gpt2: return "gpt2";
-    case Family::Phi2: return "phi";
-    case Family::Phi3: return "phi3";  // Phi-3, Phi-3.5-mini, Phi-4-mini
-    case Family::Qwen3: return "qwen3";
-    case Family::Gemma2: return "gemma2";
-    case Family::Gemma3: return "gemma3_text";
-    case Family::SmolLM3: return "smollm3";
-    case Family::Granite: return "granite";
-    case Family::Olmo2: return "olmo";
-  }
-  return "decoder";
-}
-
-std::string genai_config_json(const Model& model, const std::string& model_file, const OnnxExportOptions& options) {
-  const Config& c = model.config;
-  nlohmann::ordered_json decoder = {
-      {"filename", model_file},
-      {"head_size", c.head_dim},
-      {"hidden_size", c.hidden_size},
-      {"num_attention_heads", c.num_heads},
-      {"num_hidden_layers", c.num_layers},
-      {"num_key_value_heads", c.num_kv_heads},
-      {"inputs",
-       {{"input_ids", "input_ids"},
-        {"attention_mask", "attention_mask"},
-        {"position_ids", "position_ids"},
-        {"past_key_names", "past_key_values.%d.key"},
-        {"past_value_names", "past_key_values.%d.value"}}},
-      {"outputs",
-       {{"logits", "logits"}, {"present_key_names", "present.%d.key"}, {"present_value_names", "present.%d.value"}}},
-  };
-  nlohmann::ordered_json m = {
-      {"type", genai_model_type(c.family)},
-      {"context_length", c.max_position},
-      {"vocab_size", c.vocab_size},
-  };
-  if (model.vocab.bos_id) m["bos_token_id"] = *model.vocab.bos_id;
-  if (model.vocab.eos_id) m["eos_token_id"] = *model.vocab.eos_id;
-  if (model.vocab.pad_id) m["pad_token_id"] = *model.vocab.pad_id;
-  m["decoder"] = decoder;
-  nlohmann::ordered_json j = {
-      {"model", m},
-      {"search", {{"max_length", c.max_position}, {"do_sample", false}, {"num_beams", 1}}},
-      {"slmopt",
-       {{"weight_type", onnx_weight_type_name(options.weight_type)},
-        {"fused_ops", options.fused_ops},
-        {"kv_cache",
-         {{"layout", "[batch, kv_heads, sequence, head_dim]"},
-          {"dtype", "float32"},
-          {"keys_after_rope", c.position_kind == PositionKind::Rope}}}}},
-  };
-  return j.dump(2) + "\n";
-}
-
 }  // namespace
 
 OnnxExportResult export_onnx(const Model& model, const std::string& target, const OnnxExportOptions& options) {
@@ -200,7 +137,7 @@ OnnxExportResult export_onnx(const Model& model, const std::string& target, cons
   if (!dir.empty()) make_directories(dir.string());
   result.files.push_back(path);
   if (result.weight_bytes > options.external_data_threshold) {
-    const std::string location = model_path.filename().string() + ".data";
+    const std::string location = model_path.filename().string() + "_data";  // Optimum / transformers.js naming
     move_to_external_data(graph, (dir / location).string(), location);
     result.external_data = true;
     result.files.push_back((dir / location).string());
@@ -214,18 +151,6 @@ OnnxExportResult export_onnx(const Model& model, const std::string& target, cons
   out.write(bytes.data(), bytes.size());
   out.commit();
 
-  if (options.write_sidecar_files) {
-    const std::string genai = (dir / "genai_config.json").string();
-    write_file_atomic(genai, genai_config_json(model, model_path.filename().string(), options));
-    result.files.push_back(genai);
-    if (model.vocab.kind != VocabKind::None) {
-      const std::string tok = (dir / "tokenizer.json").string(), tok_cfg = (dir / "tokenizer_config.json").string();
-      write_file_atomic(tok, hf_tokenizer_json(model.vocab));
-      write_file_atomic(tok_cfg, hf_tokenizer_config_json(model.vocab));
-      result.files.push_back(tok);
-      result.files.push_back(tok_cfg);
-    }
-  }
   spdlog::info("{}: ONNX {} export, {} bytes of weights{}", path, onnx_weight_type_name(options.weight_type),
                result.weight_bytes, result.external_data ? " (external data)" : "");
   return result;

@@ -515,11 +515,17 @@ Model load_onnx(const std::string& path) {
     unfold_norm_unit_offset(model, r);
     model.validate();
   }
-  model.config.name = fs::path(path).parent_path().filename().string();
+  // The folder the graph belongs to: its own, or for an export folder (io/onnx_folder.h: FOLDER/onnx/NAME.onnx)
+  // the one above, which holds the tokenizer files and names the model.
+  fs::path folder = fs::path(path).parent_path();
+  if (folder.filename() == "onnx" && !file_exists((folder / "tokenizer.json").string()) &&
+      file_exists((folder.parent_path() / "config.json").string()))
+    folder = folder.parent_path();
+  model.config.name = folder.filename().string();
   if (model.config.name.empty()) model.config.name = fs::path(path).stem().string();
-  const fs::path tokenizer = fs::path(path).parent_path() / "tokenizer.json";
+  const fs::path tokenizer = folder / "tokenizer.json";
   if (file_exists(tokenizer.string()))
-    model.vocab = load_hf_vocab(tokenizer.string(), (fs::path(path).parent_path() / "tokenizer_config.json").string());
+    model.vocab = load_hf_vocab(tokenizer.string(), (folder / "tokenizer_config.json").string());
   spdlog::debug("{}: imported {} ONNX model ({} tensors)", path, family_name(model.config.family),
                 model.tensors().size());
   return model;

@@ -108,6 +108,13 @@ std::vector<int32_t> load_corpus(const Model& model, const std::string& text_pat
   return tokenize_file(tokenizer, text_path);
 }
 
+// Every window starts with BOS when the model adds one; a token file that already begins with it (ids written
+// as the tokenizer encodes a document) would otherwise start the first window with two.
+static std::vector<int32_t> without_leading_bos(std::vector<int32_t> corpus, std::optional<int32_t> bos) {
+  if (bos && !corpus.empty() && corpus.front() == *bos) corpus.erase(corpus.begin());
+  return corpus;
+}
+
 std::vector<EvalWindow> build_eval_windows(const Model& model, EvalTextOptions& options) {
   if (options.text_path.empty() && options.tokens_path.empty())
     throw_error(ErrorKind::Usage, "an evaluation text (--text) or token file (--tokens) is required");
@@ -115,9 +122,9 @@ std::vector<EvalWindow> build_eval_windows(const Model& model, EvalTextOptions& 
   if (options.ctx > model.config.max_position)
     throw_error(ErrorKind::Usage, "--ctx {} exceeds the model's context length {}", options.ctx,
                 model.config.max_position);
-  const auto corpus = load_corpus(model, options.text_path, options.tokens_path);
   std::optional<int32_t> bos;
   if (model.vocab.add_bos && model.vocab.bos_id) bos = *model.vocab.bos_id;
+  const auto corpus = without_leading_bos(load_corpus(model, options.text_path, options.tokens_path), bos);
   auto windows = make_eval_windows(corpus, options.ctx, bos, options.max_windows);
   if (windows.empty())
     throw_error(ErrorKind::Usage, "{}: too short for one evaluation window ({} tokens)",
@@ -130,9 +137,9 @@ std::vector<std::vector<int32_t>> build_calibration_windows(const Model& model, 
   if (o.seqlen > model.config.max_position)
     throw_error(ErrorKind::Usage, "--calib-seqlen {} exceeds the model's context length {}", o.seqlen,
                 model.config.max_position);
-  const auto corpus = load_corpus(model, o.text_path, o.tokens_path);
   std::optional<int32_t> bos;
   if (model.vocab.add_bos && model.vocab.bos_id) bos = *model.vocab.bos_id;
+  const auto corpus = without_leading_bos(load_corpus(model, o.text_path, o.tokens_path), bos);
   try {
     return sample_calibration_windows(corpus, o.samples, o.seqlen, o.seed, bos);
   } catch (const Error& e) {

@@ -59,9 +59,10 @@ std::vector<std::string> files_of(const std::string& path) {
   return files;
 }
 
-// What a written model is known by: the file, or an HF folder's config.json (written last-but-renamed whole).
+// What a written model is known by: the file, or a folder's config.json (an HF folder is renamed in whole; an
+// ONNX export folder moves its config in after the graph).
 std::vector<std::string> model_outputs(const std::string& path, const std::string& format) {
-  if (format == "hf") return {(fs::path(path) / "config.json").string()};
+  if (format == "hf" || format == "onnx") return {(fs::path(path) / "config.json").string()};
   return {path};
 }
 
@@ -195,7 +196,7 @@ std::string write_build_file(const Recipe& recipe, const RunOptions& options) {
       // path, and the in-process run's pruned model still carries the checkpoint's.
       const std::string format = values.str("format");
       const std::string leaf = fs::path(model).filename().string();
-      const std::string path = (base / leaf).string() + (format == "hf" ? "" : "." + format);
+      const std::string path = (base / leaf).string() + (format == "gguf" ? ".gguf" : "");  // hf, onnx: folders
       values.set("output", path);
       values.set("report", (fs::path(out) / "reports" / step.name).string());
       e.command = step_command(slmopt, stage, values, input, e.inputs);

@@ -58,6 +58,12 @@ OptionSpec OptionSpec::mandatory() const {
   return s;
 }
 
+OptionSpec OptionSpec::mandatory_unless(std::string flag) const {
+  OptionSpec s = *this;
+  s.required_unless = std::move(flag);
+  return s;
+}
+
 OptionSpec string_option(std::string name, std::string default_value, std::string help) {
   OptionSpec s;
   s.flags = "--" + name;

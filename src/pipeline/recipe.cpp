@@ -149,8 +149,7 @@ std::string Recipe::artifact_path(const RecipeStep& target) const {
   const std::string format = target.values.str("format");
   const std::string base = (fs::path(output) / target.name).string();
   if (format == "gguf") return base + ".gguf";
-  if (format == "onnx") return base + ".onnx";
-  return base;  // hf: a folder
+  return base;  // hf and onnx: a folder (io/onnx_folder.h)
 }
 
 std::string Recipe::report_base(const RecipeStep& target) const {
@@ -283,7 +282,8 @@ Recipe parse_recipe_nodes(const std::string& path, const std::string& output_ove
     if (is_int == (format == "gguf"))
       p.fail(item, fmt::format("target {}: format {} takes {}", name, format, format == "gguf" ? "a preset such as q4_k_m" : "an integer grid such as int4"));
     if (format == "onnx" && type != "int4") p.fail(item, fmt::format("target {}: format onnx takes type int4", name));
-    const bool calibrated = is_int || step.values.str("method") != "rtn";
+    // int grids with rtn need no calibration (rounding only), like GGUF presets with rtn.
+    const bool calibrated = step.values.str("method") != "rtn";
     const bool has_calib = !step.values.str("calib").empty() || !step.values.str("calib-tokens").empty();
     if (calibrated && !has_calib)
       p.fail(item, fmt::format("target {}: method {} / type {} needs a calibration section (or calib in the target)",

@@ -3,6 +3,7 @@
 #include "stages.h"
 
 #include "slmopt/core/error.h"
+#include "slmopt/pipeline/output_check.h"
 
 namespace slmopt::pipeline {
 
@@ -24,13 +25,21 @@ const OptionSpec* StageInfo::find_option(const std::string& option) const {
   return nullptr;
 }
 
-void run_single_stage(const StageInfo& stage, const OptionValues& values) {
+void run_single_stage(const StageInfo& stage, const OptionValues& given) {
+  // Output paths and the format are settled before the model loads (pipeline/output_check.h).
+  OptionValues values = given;
+  const OutputPlan plan = prepare_outputs(stage, values);
   // The positional (MODEL or TEACHER) names the input; the context loads it when the stage first asks.
   std::string input;
   for (const auto& o : stage.options)
     if (o.positional()) input = values.str(o.name);
   PipelineContext ctx(input);
-  stage.run(ctx, values);
+  try {
+    stage.run(ctx, values);
+  } catch (...) {
+    remove_created_folders(plan);
+    throw;
+  }
 }
 
 }  // namespace slmopt::pipeline

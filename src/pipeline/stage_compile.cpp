@@ -13,7 +13,7 @@
 #include "slmopt/io/gguf.h"
 #include "slmopt/io/hf.h"
 #include "slmopt/io/model_loader.h"
-#include "slmopt/io/onnx_export.h"
+#include "slmopt/io/onnx_folder.h"
 #include "slmopt/ir/tensor_names.h"
 #include "slmopt/pipeline/stage_report.h"
 #include "slmopt/quant/block_quantize.h"
@@ -23,9 +23,9 @@
 namespace slmopt::pipeline {
 namespace {
 
-// Returns the integer codes written (empty for a float export): ONNX Runtime computes with them, and slmopt's
-// ONNX reader takes float graphs only, so the report evaluates the same codes dequantized.
-IntQuantizedWeights write_onnx(const Model& model, const OptionValues& v) {
+// Writes the export folder (its path into `folder`) and returns the integer codes written (empty for a float
+// export): ONNX Runtime computes with them, and the report evaluates the same codes dequantized.
+IntQuantizedWeights write_onnx(const Model& model, const OptionValues& v, std::string& folder) {
   const std::string type = v.str("type");
   const std::string type_name = type == "keep" ? "f32" : type;
   const auto weight_type = onnx_weight_type_from_name(type_name);
@@ -50,7 +50,8 @@ IntQuantizedWeights write_onnx(const Model& model, const OptionValues& v) {
     else codes = quantize_linear_weights_rtn(model, {bits, bits == 8 ? 0 : block_size, !asymmetric});
     options.quantized = &codes;
   }
-  export_onnx(model, v.str("output"), options);
+  export_onnx_folder(model, v.str("output"), options);
+  folder = onnx_folder_target(v.str("output"), options.weight_type).folder;
   return codes;
 }
 
@@ -97,7 +98,8 @@ void write_compile_report(PipelineContext& ctx, const OptionValues& v, EvalTextO
 
 void run_compile(PipelineContext& ctx, const OptionValues& v) {
   const auto start = std::chrono::steady_clock::now();
-  const std::string format = v.str("format"), type_name = v.str("type"), output = v.str("output");
+  const std::string format = v.str("format"), type_name = v.str("type");
+  std::string output = v.str("output");
   std::optional<DType> type;
   if (type_name != "keep" && format != "onnx") {
     type = dtype_from_name(type_name);
@@ -143,7 +145,7 @@ void run_compile(PipelineContext& ctx, const OptionValues& v) {
     if (quantized && !type) options.float_type = DType::F16;  // block types have no safetensors form
     write_hf_model(model, output, options);
   } else if (format == "onnx") {
-    onnx_codes = write_onnx(model, v);
+    onnx_codes = write_onnx(model, v, output);
   } else {
     throw_error(ErrorKind::Usage, "--format '{}': choose gguf, hf or onnx", format);
   }
@@ -173,10 +175,10 @@ StageInfo compile_stage() {
   s.summary = "Write a model for a runtime: GGUF (llama.cpp), ONNX with KV cache (ONNX Runtime), or a Hugging Face folder";
   s.options = {
       positional_option("MODEL", "Hugging Face folder, .gguf or .onnx file"),
-      string_option("format", "", "gguf, hf or onnx").mandatory(),
+      string_option("format", "", "gguf, hf or onnx (default: from the output name: .gguf, .onnx)"),
       string_option("type", "keep", "gguf/hf: keep (default), f32, f16, bf16, q8_0 (gguf only); "
                     "onnx: f32 (default), f16, int8 (weight-only QDQ), int8-dynamic, int4 (MatMulNBits)"),
-      string_option("output", "", "Output file (.gguf, .onnx) or folder (hf)")
+      string_option("output", "", "Output: .gguf file, HF folder, or ONNX export folder (DIR or DIR/onnx/NAME.onnx)")
           .with_flags("-o,--output").mandatory().as_path().cli_only(),
       int_option("block-size", 32, "onnx int4: quantization block along the input (16..256, power of 2; default 32)")
           .with_members({"16", "32", "64", "128", "256"}),

@@ -23,7 +23,7 @@
 #include "slmopt/io/gguf.h"
 #include "slmopt/io/hf.h"
 #include "slmopt/io/model_loader.h"
-#include "slmopt/io/onnx_export.h"
+#include "slmopt/io/onnx_folder.h"
 #include "slmopt/pipeline/stage_report.h"
 #include "slmopt/prune/importance.h"
 #include "slmopt/prune/refit.h"
@@ -247,7 +247,7 @@ void write_output(const Model& pruned, const PruneSettings& o) {
   } else {
     OnnxExportOptions options;
     options.weight_type = OnnxWeightType::F32;
-    export_onnx(pruned, o.output, options);
+    export_onnx_folder(pruned, o.output, options);
   }
 }
 
@@ -344,6 +344,7 @@ void run_prune(PipelineContext& ctx, const OptionValues& values) {
 
   const auto write_start = std::chrono::steady_clock::now();
   write_output(pruned, o);
+  if (o.format == "onnx") o.output = onnx_folder_target(o.output, OnnxWeightType::F32).folder;  // reports name the folder
   const double write_seconds = seconds_since(write_start);
 
   AccuracyReport report = base_report("prune", model, o.output, o.format);
@@ -396,9 +397,10 @@ StageInfo prune_stage() {
   s.invalidates = Invalidates::Weights;
   s.options = {
       positional_option("MODEL", "Hugging Face folder, .gguf or .onnx file"),
-      string_option("output", "", "Output folder (hf) or file (.gguf, .onnx); not needed with --scores alone")
+      string_option("output", "", "Output folder (hf, onnx export) or .gguf file; not needed with --scores alone")
           .with_flags("-o,--output").as_path().cli_only(),
-      string_option("format", "hf", "Output format: hf (default; same counts in every layer), gguf (per-layer counts "
+      string_option("format", "hf", "Output format (default hf, or from the output name: .gguf, .onnx): hf (same "
+                    "counts in every layer), gguf (per-layer counts "
                     "allowed, tensor types kept), onnx (F32)"),
   };
   for (auto& spec : calibration_option_specs(32, "Calibration windows (default 32)", 128,

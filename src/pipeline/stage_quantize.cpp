@@ -18,7 +18,7 @@
 #include "slmopt/io/gguf.h"
 #include "slmopt/io/hf_gptq.h"
 #include "slmopt/io/model_loader.h"
-#include "slmopt/io/onnx_export.h"
+#include "slmopt/io/onnx_folder.h"
 #include "slmopt/pipeline/stage_report.h"
 #include "slmopt/quant/calibration.h"
 #include "slmopt/quant/int_quantize.h"
@@ -206,8 +206,10 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
                 "--format onnx --type int8'");
   if (o.format == "onnx" && (o.group_size < 16 || (o.group_size & (o.group_size - 1)) != 0))
     throw_error(ErrorKind::Usage, "--group-size {}: MatMulNBits needs a power of two of at least 16", o.group_size);
+  // Integer grids come back as a CalibrationResult (codes for the HF/ONNX writers); only GPTQ/AWQ need text:
+  // rtn on an integer grid just rounds.
   const bool calibrated = *method != CalibrationMethod::Rtn || int_bits.has_value();
-  if (calibrated && !o.calib.given())
+  if (*method != CalibrationMethod::Rtn && !o.calib.given())
     throw_error(ErrorKind::Usage, "--method {} --type {} needs calibration text (--calib or --calib-tokens)", o.method,
                 o.type);
   if (!o.imatrix_in.empty() && o.calib.given())
@@ -224,6 +226,16 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
 
   Model model = ctx.input();
   const Model original = model;  // shares the tensors; passes replace entries of `model` only
+  // A pattern that matches no tensor is a typo (an HF name spelled as GGUF's, a missing wildcard) that would pass
+  // silently and change nothing: an error before any work, not a warning lost in a long run's log.
+  for (const auto& override : selection.overrides) {
+    bool matched = false;
+    for (const auto& [name, t] : model.tensors()) matched = matched || override_matches(override.pattern, name);
+    if (!matched)
+      throw_error(ErrorKind::Usage, "{} '{}' matches no tensor of {} (patterns match Hugging Face names such as "
+                  "model.layers.0.mlp.down_proj.weight or GGUF names such as blk.0.ffn_down.weight)",
+                  override.dtype ? "--type-for" : "--keep", override.pattern, model.source_path);
+  }
 
   // Importance matrix (RTN on GGUF presets): from calibration text (shared through the context), or a file.
   std::optional<ImportanceMatrix> importance;
@@ -247,7 +259,9 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
   }
 
   std::optional<CalibrationResult> calibration;
-  if (calibrated) {
+  if (calibrated && !o.calib.given()) {
+    calibration = quantize_uncalibrated_rtn(model, uniform_int_grid({*int_bits, o.group_size, o.symmetric}));
+  } else if (calibrated) {
     // Everything besides the windows that decides the result: targets with equal keys share one run.
     const std::string key =
         fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", o.method, int_bits ? std::to_string(*int_bits) : o.type,
@@ -307,7 +321,8 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
     OnnxExportOptions onnx;
     onnx.weight_type = *int_bits == 4 ? OnnxWeightType::Int4 : OnnxWeightType::Int8;
     onnx.quantized = &onnx_codes;
-    export_onnx(model, o.output, onnx);
+    export_onnx_folder(model, o.output, onnx);
+    o.output = onnx_folder_target(o.output, onnx.weight_type).folder;  // the report names (and sits in) the folder
   }
   const double write_seconds = seconds_since(write_start);
 
@@ -349,9 +364,11 @@ StageInfo quantize_stage() {
                          "squared error by its mean squared input activation.\n") + kEvalProtocolHelp;
   s.options = {
       positional_option("MODEL", "Hugging Face folder, .gguf or .onnx file"),
-      string_option("output", "", "Output: .gguf file, HF checkpoint folder, or .onnx file")
-          .with_flags("-o,--output").mandatory().as_path().cli_only(),
-      string_option("format", "gguf", "gguf (default; presets), hf (GPTQ/AWQ checkpoint; intN) or onnx (int4/int8)"),
+      string_option("output", "", "Output: .gguf file, HF checkpoint folder, or ONNX export folder (DIR or "
+                    "DIR/onnx/NAME.onnx); not needed with --dry-run")
+          .with_flags("-o,--output").mandatory_unless("dry-run").as_path().cli_only(),
+      string_option("format", "gguf", "gguf (default, or from the output name: .gguf, .onnx; presets), hf (GPTQ/AWQ "
+                    "checkpoint; intN) or onnx (int4)"),
       string_option("type", "q4_k_m", "GGUF preset: " + preset_names() + " (default Q4_K_M); or an integer grid "
                     "int2, int3, int4, int8 for --format hf/onnx"),
       string_option("method", "rtn", "rtn (default), gptq, awq or awq+gptq; gptq/awq calibrate block by block on "

@@ -450,4 +450,36 @@ CalibrationResult quantize_calibrated(Model& model, const std::vector<std::vecto
   return calibrator.run(windows);
 }
 
+CalibrationResult quantize_uncalibrated_rtn(Model& model, const TargetChooser& choose) {
+  CalibrationResult result;
+  const auto start = Clock::now();
+  for (int64_t l = 0; l < model.config.num_layers; ++l)
+    for (const Linear& lin : block_linears(l, model.config.has_gate())) {
+      const std::optional<QuantTarget> target = choose(l, lin.name);
+      if (!target) continue;
+      if (!std::holds_alternative<IntGridSpec>(*target))
+        throw_error(ErrorKind::Usage, "{}: {} is a GGUF type; uncalibrated RTN here takes integer grids only",
+                    lin.name, describe_target(*target));
+      const Tensor& t = model.tensor(lin.name);
+      const std::vector<int64_t> shape = t.shape();
+      const std::vector<float> w = t.to_f32();
+      std::unique_ptr<WeightGrid> grid = make_grid(*target, w, t.rows(), t.cols(), {}, lin.name);
+      const std::vector<float> q = rtn_quantize(w, *grid);
+      double err = 0, norm = 0;
+      for (size_t i = 0; i < w.size(); ++i) {
+        const double d = static_cast<double>(w[i]) - q[i];
+        err += d * d;
+        norm += static_cast<double>(w[i]) * w[i];
+      }
+      LinearReport rep{lin.name, describe_target(*target)};
+      rep.error = rep.rtn_error = norm > 0 ? std::sqrt(err / norm) : 0.0;
+      GridQuantizedWeight codes = static_cast<IntWeightGrid&>(*grid).take();
+      model.set(Tensor::from_f32(lin.name, shape, codes.dequantize()));
+      result.int_weights[lin.name] = std::move(codes);
+      result.report.linears.push_back(std::move(rep));
+    }
+  result.report.solver_seconds = since(start);
+  return result;
+}
+
 }  // namespace slmopt

@@ -317,7 +317,6 @@ void expect_agreement(const testing::Rows& reference, const RowMatrix& got, cons
 void check_export(const Model& model, const std::string& dir, const std::string& label, bool fused) {
   OnnxExportOptions options;
   options.fused_ops = fused;
-  options.write_sidecar_files = false;
   const std::string onnx = dir + "/model.onnx";
   export_onnx(model, onnx, options);
 
@@ -398,7 +397,6 @@ TEST_P(OrtFamilies, QuantizedExportsMatchReferenceOnTheirWeights) {
     OnnxExportOptions options;
     options.weight_type = c.type;
     options.accuracy_level = 0;  // MatMulNBits in float, so the reference on dequantized weights is exact
-    options.write_sidecar_files = false;
     IntQuantizedWeights quantized;
     Model reference = model;
     if (c.quant.bits != 0) {
@@ -438,7 +436,6 @@ TEST(OrtFamiliesLongRope, RunPastOriginalContextUsesLongFactors) {
   ASSERT_EQ(model.config.rope_scaling.type, RopeScalingType::LongRope);
   const std::string dir = scratch_dir("ort_family_phi3_long");
   OnnxExportOptions options;
-  options.write_sidecar_files = false;
   export_onnx(model, dir + "/model.onnx", options);
   const std::vector<int32_t> ids = random_ids(40, model.config.vocab_size, 5);
   testing::write_token_json(dir + "/ids.json", ids);

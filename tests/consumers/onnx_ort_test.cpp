@@ -4,19 +4,25 @@
 // - greedy generation of 32 tokens with ORT's KV cache equals a full recompute (and slmopt's greedy tokens);
 // - F16 / INT8 / INT8-dynamic / INT4 exports: ORT's mean NLL is within 1 % of slmopt's evaluation of the same
 //   quantized weights (a model whose weights are the dequantized codes);
-// - external data: the same logits as the single-file export.
+// - external data: the same logits as the single-file export;
+// - the export folder (io/onnx_folder.h) is what runs: the graph found through genai_config.json, the prompt encoded
+//   from the folder's tokenizer.json by Hugging Face's JS tokenizers.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "ort_consumer.h"
 #include "slmopt/exec/generate.h"
 #include "slmopt/exec/log_softmax.h"
 #include "slmopt/exec/model_runner.h"
 #include "slmopt/io/model_loader.h"
+#include "slmopt/core/mapped_file.h"
 #include "slmopt/io/onnx_export.h"
+#include "slmopt/io/onnx_folder.h"
 #include "slmopt/ir/tensor_names.h"
 #include "slmopt/quant/block_quantize.h"
 #include "slmopt/quant/calibration.h"
@@ -81,8 +87,11 @@ TEST_P(OrtLlama, Fp32LogitsMatchSlmoptFullAndStepwise) {
   const RowMatrix expected = runner.logits(ids);
 
   const std::string dir = scratch_dir(std::string("ort_fp32_") + param.folder);
-  const std::string onnx_path = dir + "/model.onnx";
-  export_onnx(model, onnx_path);
+  // The export folder (io/onnx_folder.h); the graph found as onnxruntime-genai finds it, through
+  // genai_config.json's decoder.filename relative to the folder.
+  export_onnx_folder(model, dir + "/export");
+  const auto genai = nlohmann::json::parse(read_text_file(dir + "/export/genai_config.json"));
+  const std::string onnx_path = dir + "/export/" + genai["model"]["decoder"]["filename"].get<std::string>();
   testing::write_token_json(dir + "/ids.json", ids);
   for (const char* mode : {"full", "step"}) {
     const std::string logits_path = dir + "/logits_" + mode + ".f32";
@@ -99,11 +108,18 @@ TEST_P(OrtLlama, GreedyGenerationWithCacheEqualsRecompute) {
   SLMOPT_REQUIRE_ORT();
   const BundledModel& param = GetParam();
   const Model model = load_model(model_path(param.folder));
-  const std::vector<int32_t> prompt = eval_tokens(model, param.eval_text, 12);
   const std::string dir = scratch_dir(std::string("ort_gen_") + param.folder);
-  export_onnx(model, dir + "/model.onnx");
+  // Only the export folder: its tokenizer.json encodes the prompt in Hugging Face's JS tokenizers (as
+  // transformers.js would), its onnx/ graph generates in ORT.
+  export_onnx_folder(model, dir + "/export");
+  std::ofstream(dir + "/prompt.txt") << "Once upon a time, the little";
+  const auto js_prompt = nlohmann::json::parse(testing::run_node_script(
+      "hf_tokenizers_reference.mjs", {dir + "/export/tokenizer.json", dir + "/prompt.txt", "--whole", "--special"}));
+  const Tokenizer tokenizer(model.vocab);
+  const std::vector<int32_t> prompt = tokenizer.encode("Once upon a time, the little", /*add_special=*/true);
+  ASSERT_EQ(js_prompt.get<std::vector<int32_t>>(), prompt) << "the folder's tokenizer.json encodes differently";
   testing::write_token_json(dir + "/prompt.json", prompt);
-  const auto out = testing::run_ort_harness("--model " + quoted(dir + "/model.onnx") + " --tokens " +
+  const auto out = testing::run_ort_harness("--model " + quoted(dir + "/export/onnx/model.onnx") + " --tokens " +
                                             quoted(dir + "/prompt.json") + " --generate 32");
   const auto cached = out["cached"].get<std::vector<int32_t>>();
   const auto recompute = out["recompute"].get<std::vector<int32_t>>();

@@ -29,9 +29,8 @@ test_gptq_hf_checkpoint_reloads() {
 test_awq_hf_checkpoint_and_onnx() {
   expect_exit 0 "$SLMOPT" quantize "$KJV" --method awq --type int4 --format hf "${CAL[@]}" -o "$WORK/awq"
   grep -q '"quant_method": "awq"' "$WORK/awq/config.json" || fail "no awq quantization_config"
-  mkdir -p "$WORK/onnx"
-  expect_exit 0 "$SLMOPT" quantize "$KJV" --method awq --type int4 --format onnx "${CAL[@]}" "${EV[@]}" -o "$WORK/onnx/model.onnx"
-  [ -s "$WORK/onnx/model.onnx" ] || fail "no onnx"
+  expect_exit 0 "$SLMOPT" quantize "$KJV" --method awq --type int4 --format onnx "${CAL[@]}" "${EV[@]}" -o "$WORK/awq-onnx"
+  [ -s "$WORK/awq-onnx/onnx/model_q4.onnx" ] && [ -s "$WORK/awq-onnx/tokenizer.json" ] || fail "no onnx export folder"
 }
 
 test_calibrated_methods_need_calibration_text() {

@@ -31,9 +31,11 @@ expect_one_error_line() {
 run_tests() {
   local t
   for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
-    # Not `if (set -e; $t)`: bash ignores set -e inside a condition, so only a test's last command would count.
+    # Not `if (set -e; $t)` nor `(set -e; $t) || status=$?`: bash ignores set -e inside a condition or on the
+    # left of || (the subshell too), so only a test's last command would count.
     local status=0
-    (set -e; $t) || status=$?
+    (set -e; $t)
+    status=$?
     if [ "$status" -eq 0 ]; then
       echo "[ OK ] $t"
       passed=$((passed + 1))

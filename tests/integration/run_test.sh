@@ -34,9 +34,9 @@ YAML
 test_recipe_writes_targets_manifest_and_report() {
   write_recipe "$WORK/r.yaml" "gates: {max-ppl-increase: 1000, max-kl: 5, max-size-mb: 20}"
   expect_exit 0 "$SLMOPT" -t 1 run "$WORK/r.yaml" -o "$WORK/a" --json || return 1
-  [ -s "$WORK/a/q4km.gguf" ] && [ -s "$WORK/a/onnx4.onnx" ] && [ -s "$WORK/a/hf4/config.json" ] &&
+  [ -s "$WORK/a/q4km.gguf" ] && [ -s "$WORK/a/onnx4/onnx/model_q4.onnx" ] && [ -s "$WORK/a/hf4/config.json" ] &&
     [ -s "$WORK/a/report.md" ] || fail "missing outputs: $(ls -R "$WORK/a")" || return 1
-  (cd "$WORK/a" && sha256sum q4km.gguf onnx4.onnx) >"$WORK/sums" || return 1
+  (cd "$WORK/a" && sha256sum q4km.gguf) >"$WORK/sums" || return 1
   python3 - "$WORK/a/manifest.json" "$WORK/out" "$WORK/sums" <<'PY' || return 1
 import json, sys
 m = json.load(open(sys.argv[1])); r = json.load(open(sys.argv[2]))
@@ -44,7 +44,8 @@ sums = dict(reversed(l.split()) for l in open(sys.argv[3]))
 assert m["format"] == "slmopt-manifest" and m["passed"] is True and len(m["input"]["sha256"]) == 64, m
 a = {x["name"]: x for x in m["artifacts"]}
 assert set(a) == {"q4km", "onnx4", "hf4"}
-assert a["q4km"]["sha256"] == sums["q4km.gguf"] and a["onnx4"]["sha256"] == sums["onnx4.onnx"], (a, sums)
+assert a["q4km"]["sha256"] == sums["q4km.gguf"], (a, sums)
+assert any(f["path"] == "onnx/model_q4.onnx" for f in a["onnx4"]["files"]), a["onnx4"]
 assert a["hf4"]["files"] and any(f["path"] == "model.safetensors" for f in a["hf4"]["files"])
 for x in a.values():
     e = x["metrics"]
@@ -61,7 +62,7 @@ PY
   grep -q "| q4km | gguf | Q4_K_M | gptq |" "$WORK/a/report.md" || fail "no table row: $(cat "$WORK/a/report.md")" || return 1
   # Same recipe at 2 threads: byte-identical artifacts and manifest.
   expect_exit 0 "$SLMOPT" -t 2 run "$WORK/r.yaml" -o "$WORK/b" || return 1
-  for f in q4km.gguf onnx4.onnx hf4/model.safetensors hf4/config.json manifest.json; do
+  for f in q4km.gguf onnx4/onnx/model_q4.onnx onnx4/config.json hf4/model.safetensors hf4/config.json manifest.json; do
     cmp -s "$WORK/a/$f" "$WORK/b/$f" || fail "$f differs between 1 and 2 threads" || return 1
   done
 }
@@ -119,7 +120,7 @@ test_emit_ninja_builds_the_same_artifacts_and_then_has_nothing_to_do() {
   ninja -f "$WORK/n/build.ninja" >"$WORK/ninja2.log" 2>&1 || return 1
   grep -q "no work to do" "$WORK/ninja2.log" || fail "second ninja run did work: $(cat "$WORK/ninja2.log")" || return 1
   expect_exit 0 "$SLMOPT" run "$WORK/n.yaml" -o "$WORK/i" || return 1
-  for f in q4km.gguf onnx4.onnx hf4/model.safetensors manifest.json; do
+  for f in q4km.gguf onnx4/onnx/model_q4.onnx hf4/model.safetensors manifest.json; do
     cmp -s "$WORK/n/$f" "$WORK/i/$f" || fail "$f from ninja differs from the one-run recipe" || return 1
   done
 }

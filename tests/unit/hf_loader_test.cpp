@@ -548,7 +548,7 @@ TEST(HfWriter, ReplacesAnEarlierModelButNoOtherFolder) {
   const std::string other = parent + "/photos";
   fs::create_directories(other);
   write_file_atomic(other + "/holiday.jpg", "precious");
-  expect_error([&] { write_hf_model(tiny, other); }, ErrorKind::Io, {other, "refusing to replace"});
+  expect_error([&] { write_hf_model(tiny, other); }, ErrorKind::Usage, {other, "does not hold a model"});
   EXPECT_EQ(read_text_file(other + "/holiday.jpg"), "precious");
 }
 

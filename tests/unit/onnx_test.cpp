@@ -17,6 +17,7 @@
 #include "slmopt/exec/rope.h"
 #include "slmopt/io/model_loader.h"
 #include "slmopt/io/onnx_export.h"
+#include "slmopt/io/onnx_folder.h"
 #include "slmopt/io/onnx_import.h"
 #include "slmopt/ir/rope_frequencies.h"
 #include "slmopt/ir/tensor_names.h"
@@ -106,13 +107,8 @@ TEST(OnnxExport, GraphInterfaceHasDocumentedNamesAndSymbolicDims) {
   const uint64_t params = 4 * (256 * 256 * 2 + 2 * 128 * 256 + 3 * 256 * 768) + 2 * 4096 * 256;
   EXPECT_GE(result.weight_bytes, params * 4);
   EXPECT_LE(result.weight_bytes, params * 4 + (1u << 20));  // + norms, RoPE tables, constants
-
-  const auto genai =
-      nlohmann::json::parse(std::ifstream(std::filesystem::path(path).parent_path() / "genai_config.json"));
-  EXPECT_EQ(genai["model"]["decoder"]["num_key_value_heads"], 2);
-  EXPECT_EQ(genai["model"]["decoder"]["head_size"], 64);
-  EXPECT_EQ(genai["model"]["decoder"]["inputs"]["past_key_names"], "past_key_values.%d.key");
-  EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(path).parent_path() / "tokenizer.json"));
+  // export_onnx writes the graph only; the folder around it is io/onnx_folder.h's (onnx_folder_test.cpp).
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(path).parent_path() / "genai_config.json"));
 }
 
 // genai_config.json's model.type is what onnxruntime-genai's model builder writes for the family (one of the
@@ -123,14 +119,13 @@ TEST(OnnxExport, GenaiModelTypeIsTheOneOnnxruntimeGenaiUsesForEachFamily) {
       {"llama3.2", "llama"}, {"smollm2", "llama"},        {"mistral", "mistral"},    {"phi2", "phi"},
       {"phi3-mini-4k", "phi3"}, {"phi3.5-mini", "phi3"}, {"phi4-mini", "phi3"},     {"qwen3", "qwen3"},
       {"gemma2", "gemma2"},  {"gemma3-1b", "gemma3_text"}, {"smollm3", "smollm3"}, {"granite3", "granite"},
-      {"olmo2", "olmo"}};
+      {"olmo2", "olmo"},     {"gpt2", "gpt2"}};
   EXPECT_EQ(testing::family_folders().size(), expected.size()) << "a family config without an expected genai type";
   const std::string dir = scratch_dir("onnx_genai_types");
   for (const std::string& folder : testing::family_folders()) {
     Config config = testing::family_config(folder);
     config.vocab_size = 512;  // the type does not depend on the vocabulary; keeps the files small
-    const std::string path = dir + "/" + folder + "/model.onnx";
-    export_onnx(random_model(config, DType::F32, 3), path);
+    export_onnx_folder(random_model(config, DType::F32, 3), dir + "/" + folder, OnnxExportOptions{});
     const auto genai = nlohmann::json::parse(std::ifstream(dir + "/" + folder + "/genai_config.json"));
     ASSERT_TRUE(expected.count(folder)) << folder;
     EXPECT_EQ(genai["model"]["type"], expected.at(folder)) << folder;
@@ -145,7 +140,7 @@ TEST(OnnxExport, ExternalDataBelowThresholdMovesWeightsOut) {
   options.external_data_threshold = 1 << 20;  // the model has ~2.6 MB of weights
   const OnnxExportResult result = export_onnx(model, dir + "/model.onnx", options);
   ASSERT_TRUE(result.external_data);
-  const auto data_size = std::filesystem::file_size(dir + "/model.onnx.data");
+  const auto data_size = std::filesystem::file_size(dir + "/model.onnx_data");
   EXPECT_GE(data_size, result.weight_bytes - 64 * 1024);
   EXPECT_LT(std::filesystem::file_size(dir + "/model.onnx"), 64u * 1024u);
   EXPECT_NO_THROW(onnx::checker::check_model(dir + "/model.onnx"));
@@ -156,7 +151,7 @@ TEST(OnnxExport, ExternalDataBelowThresholdMovesWeightsOut) {
     ++external;
     std::map<std::string, std::string> kv;
     for (const auto& e : t.external_data()) kv[e.key()] = e.value();
-    EXPECT_EQ(kv["location"], "model.onnx.data");
+    EXPECT_EQ(kv["location"], "model.onnx_data");
     EXPECT_EQ(std::stoull(kv["offset"]) % 64, 0u) << t.name();
     EXPECT_LE(std::stoull(kv["offset"]) + std::stoull(kv["length"]), data_size) << t.name();
   }
@@ -164,7 +159,7 @@ TEST(OnnxExport, ExternalDataBelowThresholdMovesWeightsOut) {
   // Above the threshold nothing moves.
   options.external_data_threshold = 1ull << 40;
   EXPECT_FALSE(export_onnx(model, dir + "/inline/model.onnx", options).external_data);
-  EXPECT_FALSE(std::filesystem::exists(dir + "/inline/model.onnx.data"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/inline/model.onnx_data"));
 }
 
 TEST(OnnxExport, QuantizedTypesNeedMatchingQuantizedWeights) {
@@ -199,7 +194,7 @@ TEST(OnnxExport, RopeTablesUseTheForwardPassFrequencies) {
   }
 }
 
-TEST(OnnxExport, WeightTypeNamesAndFolderTargets) {
+TEST(OnnxExport, WeightTypeNames) {
   for (OnnxWeightType t : {OnnxWeightType::F32, OnnxWeightType::F16, OnnxWeightType::Int8, OnnxWeightType::Int8Dynamic,
                            OnnxWeightType::Int4})
     EXPECT_EQ(onnx_weight_type_from_name(onnx_weight_type_name(t)), t);
@@ -207,13 +202,6 @@ TEST(OnnxExport, WeightTypeNamesAndFolderTargets) {
   EXPECT_FALSE(onnx_weight_type_from_name("q4_k").has_value());
   EXPECT_EQ(onnx_weight_type_bits(OnnxWeightType::Int8Dynamic), 8);
   EXPECT_EQ(onnx_weight_type_bits(OnnxWeightType::F16), 0);
-  const Model model = testing::make_random_llama(testing::llama_config(64, 128, 1, 4, 2, 16, 50), 3);
-  const std::string dir = scratch_dir("onnx_folder_target");
-  const OnnxExportResult r = export_onnx(model, dir + "/out");
-  ASSERT_FALSE(r.files.empty());
-  EXPECT_EQ(r.files[0], dir + "/out/model.onnx");
-  EXPECT_TRUE(std::filesystem::exists(dir + "/out/genai_config.json"));
-  EXPECT_FALSE(std::filesystem::exists(dir + "/out/tokenizer.json"));  // the synthetic model has no vocabulary
 }
 
 TEST(IntQuantize, Q4_0BlocksRepackWithoutLoss) {
@@ -315,8 +303,8 @@ TEST(OnnxImport, SlmoptExportsRoundTripExactly) {
     const std::string dir = scratch_dir("onnx_roundtrip");
     OnnxExportOptions options;
     options.external_data_threshold = 1 << 20;  // also exercises external data for the larger models
-    export_onnx(original, dir + "/model.onnx", options);
-    const Model back = load_model(dir + "/model.onnx");
+    export_onnx_folder(original, dir + "/export", options);  // the tokenizer travels in the folder
+    const Model back = load_model(dir + "/export");
     EXPECT_EQ(back.config.family, original.config.family);
     EXPECT_EQ(back.config.num_kv_heads, original.config.num_kv_heads);
     EXPECT_EQ(back.config.rope_theta, original.config.rope_theta);
@@ -384,7 +372,7 @@ TEST(OnnxImport, ReadsItsInt4ExportRefusesUnknownAndBrokenFiles) {
   OnnxExportOptions ext;
   ext.external_data_threshold = 0;
   export_onnx(model, dir + "/ext/model.onnx", ext);
-  std::filesystem::resize_file(dir + "/ext/model.onnx.data", 1000);
+  std::filesystem::resize_file(dir + "/ext/model.onnx_data", 1000);
   expect_error(dir + "/ext/model.onnx", ErrorKind::BadInput, "beyond the end");
 }
 

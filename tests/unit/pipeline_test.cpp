@@ -117,7 +117,7 @@ TEST(Recipe, ErrorsNameFileLineAndKey) {
             std::string::npos);
   EXPECT_NE(recipe_error(head + target + "gates: {max-kl: 0.1}\n").find("need an evaluation section"),
             std::string::npos);
-  EXPECT_NE(recipe_error(head + "targets:\n  - {name: a, format: onnx, type: int4}\n").find("needs a calibration"),
+  EXPECT_NE(recipe_error(head + "targets:\n  - {name: a, format: onnx, type: int4, method: gptq}\n").find("needs a calibration"),
             std::string::npos);
   EXPECT_NE(recipe_error(head + target + "  - {name: a, format: gguf, type: q4_0}\n").find("'a' is used twice"),
             std::string::npos);

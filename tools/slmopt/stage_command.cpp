@@ -58,7 +58,17 @@ CommandSpec stage_command(const pipeline::StageInfo& stage) {
             auto values = std::make_shared<pipeline::OptionValues>(stage.options);
             add_table_options(sub, stage.options, *values);
             if (!stage.footer.empty()) sub.footer(stage.footer);
-            return [&stage, values] { pipeline::run_single_stage(stage, *values); };
+            CLI::App* app = &sub;
+            return [&stage, values, app] {
+              // Which options the user typed (a default is not a choice: --format may then follow -o's name).
+              for (const auto& spec : stage.options) {
+                // CLI11 finds an option by one of its names: "--output" of "-o,--output", or "MODEL".
+                const size_t comma = spec.flags.rfind(',');
+                const std::string name = comma == std::string::npos ? spec.flags : spec.flags.substr(comma + 1);
+                if (app->get_option(name)->count() > 0) values->mark_given(spec.name);
+              }
+              pipeline::run_single_stage(stage, *values);
+            };
           }};
 }
 

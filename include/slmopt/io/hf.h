@@ -42,8 +42,14 @@ struct HfWriteOptions {
 };
 
 // Writes a checkpoint folder that transformers and slmopt load. Everything goes to a temporary folder beside
-// `dir`, which replaces `dir` only when complete; an existing `dir` must be empty or hold a model (config.json),
-// anything else is refused rather than deleted. Block-quantized tensors need options.float_type.
+// `dir`; a new `dir` appears whole, an existing model folder (config.json) gets only slmopt's files replaced —
+// other files (special_tokens_map.json, an onnx/ export) stay, and a stale weight shard or tokenizer file the new
+// checkpoint would not replace is refused rather than mixed. Any other existing `dir` is refused. Block-quantized
+// tensors need options.float_type.
 void write_hf_model(const Model& model, const std::string& dir, const HfWriteOptions& options = {});
+
+// The check write_hf_model (and write_hf_quantized) run on an existing target before writing: it must be an empty
+// folder or a model folder (config.json). Error(Usage) naming the folder otherwise. Stages run it before any work.
+void check_hf_output_folder(const std::string& dir);
 
 }  // namespace slmopt

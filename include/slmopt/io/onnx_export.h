@@ -25,9 +25,9 @@
 //
 // File layout: <path> (ModelProto, ir_version 8, opset 17 [+ com.microsoft 1 for contrib ops]); when the
 // weights exceed options.external_data_threshold bytes, every initializer of 1 KiB or more goes to
-// "<path>.data" (ONNX external data: location, offset, length; offsets 64-byte aligned), so models above
-// protobuf's 2 GB limit export. Beside <path>: genai_config.json (decoder interface, head counts, cache
-// layout, bos/eos) and, when the model has a vocabulary, tokenizer.json + tokenizer_config.json. Every file is
+// "<path>_data" (ONNX external data: location, offset, length; offsets 64-byte aligned), so models above
+// protobuf's 2 GB limit export. export_onnx writes the graph only; io/onnx_folder.h writes the self-contained
+// folder (config, tokenizer, genai_config.json, onnx/<file>) that runtimes load and the stages produce. Every file is
 // written through AtomicFile; the data file is committed before the model that references it. The graph is
 // built in memory (weights included) before anything is written. The Hugging Face config travels in the
 // metadata ("slmopt.config_json") so that io/onnx_import.h restores the model exactly.
@@ -82,8 +82,7 @@ struct OnnxExportOptions {
   // Store embedding tables (and so a tied head) as fp16 + Cast in float32/int8/int4 exports too: the table is
   // the largest float tensor left in a quantized export (F16 exports always do this).
   bool f16_embeddings = false;
-  uint64_t external_data_threshold = 1800ull << 20;  // weights beyond this many bytes go to <path>.data
-  bool write_sidecar_files = true;                   // genai_config.json, tokenizer files
+  uint64_t external_data_threshold = 1800ull << 20;  // weights beyond this many bytes go to <path>_data
 };
 
 struct OnnxExportResult {

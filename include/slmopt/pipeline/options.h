@@ -35,6 +35,7 @@ struct OptionSpec {
   std::vector<std::string> members;   // allowed spellings (empty: any)
   std::string excludes;               // name of an option that may not be given together with this one
   bool required = false;
+  std::string required_unless;        // required unless this flag option is set ("dry-run"); checked before work
   bool is_path = false;               // recipes resolve it relative to the recipe's folder
   OptionScope scope = OptionScope::Everywhere;
   bool positional() const { return !flags.empty() && flags[0] != '-'; }
@@ -47,6 +48,7 @@ struct OptionSpec {
   OptionSpec as_path() const;
   OptionSpec cli_only() const;
   OptionSpec mandatory() const;
+  OptionSpec mandatory_unless(std::string flag) const;
 };
 
 OptionSpec string_option(std::string name, std::string default_value, std::string help);

@@ -109,4 +109,10 @@ struct CalibrationResult {
 CalibrationResult quantize_calibrated(Model& model, const std::vector<std::vector<int32_t>>& windows,
                                       const TargetChooser& choose, const CalibrationOptions& options);
 
+// Round-to-nearest onto the chooser's integer grids without calibration text: rounding needs no activations, so
+// `quantize --type int4` (method rtn) writes the same codes as quantize_calibrated with method Rtn. The report's
+// errors are relative weight errors ||W − Ŵ|| / ||W|| (there are no inputs to weigh them by); windows and tokens
+// are 0. Error(Usage) for a GGUF target (presets round in the GGUF writer) or a grid that does not fit a weight.
+CalibrationResult quantize_uncalibrated_rtn(Model& model, const TargetChooser& choose);
+
 }  // namespace slmopt
