@@ -8,10 +8,11 @@ build_dir=${SLMOPT_BUILD_DIR:-build}
 cd "$build_dir"
 ctest --output-on-failure -j 2 --timeout 900 "$@"
 # The hostile-input check (issue 12): a clang ASan+UBSan build of the parsers, the sanitized unit-test subset,
-# the saved fuzz inputs and a short libFuzzer run per parser (scripts/sanitize.sh). In CI unless
-# SLMOPT_SANITIZE=0 (its cold build is ~23 CPU-minutes; with a warm ccache only what changed); locally with
-# SLMOPT_SANITIZE=1.
-if { [ "${CI:-}" = true ] && [ "${SLMOPT_SANITIZE:-1}" != 0 ]; } || [ "${SLMOPT_SANITIZE:-0}" = 1 ]; then
+# the saved fuzz inputs and a short libFuzzer run per parser (scripts/sanitize.sh), with SLMOPT_SANITIZE=1.
+# Not by default in CI yet: its cold clang build alone is ~23 CPU-minutes (~12 min on the 2-core CI box), which
+# with the main build and suite would pass CI's 30-minute limit; every build replays the saved fuzz inputs
+# through the harnesses (ctest fuzz.replay.*).
+if [ "${SLMOPT_SANITIZE:-0}" = 1 ]; then
   cd - >/dev/null
   scripts/sanitize.sh
 fi
