@@ -91,11 +91,18 @@ class OnnxReader {
     } else if (t.has_raw_data()) {
       bytes = &t.raw_data();
     }
-    std::vector<float> out(static_cast<size_t>(n));
+    // What the initializer holds is checked against its dims before anything is allocated: the dims alone are
+    // a few bytes of the file and must not size a buffer (2^29 claimed floats with no data used to allocate 2 GB).
     if (bytes) {
       if (bytes->size() != static_cast<size_t>(n) * elem)
         throw_error(ErrorKind::BadInput, "{}: initializer '{}' holds {} bytes, its shape needs {}", path_, t.name(),
                     bytes->size(), static_cast<size_t>(n) * elem);
+    } else if (const int held = type == onnx::TensorProto::FLOAT ? t.float_data_size() : t.int32_data_size(); held != n) {
+      throw_error(ErrorKind::BadInput, "{}: initializer '{}' has {} values, its shape needs {}", path_, t.name(), held,
+                  n);
+    }
+    std::vector<float> out(static_cast<size_t>(n));
+    if (bytes) {
       for (size_t i = 0; i < out.size(); ++i) {
         if (elem == 4) {
           std::memcpy(&out[i], bytes->data() + 4 * i, 4);
@@ -106,14 +113,8 @@ class OnnxReader {
         }
       }
     } else if (type == onnx::TensorProto::FLOAT) {
-      if (t.float_data_size() != n)
-        throw_error(ErrorKind::BadInput, "{}: initializer '{}' has {} values, its shape needs {}", path_, t.name(),
-                    t.float_data_size(), n);
       std::copy(t.float_data().begin(), t.float_data().end(), out.begin());
     } else {
-      if (t.int32_data_size() != n)
-        throw_error(ErrorKind::BadInput, "{}: initializer '{}' has {} values, its shape needs {}", path_, t.name(),
-                    t.int32_data_size(), n);
       for (int64_t i = 0; i < n; ++i) {
         const auto h = static_cast<uint16_t>(t.int32_data(static_cast<int>(i)));
         out[static_cast<size_t>(i)] = type == onnx::TensorProto::FLOAT16 ? f16_to_f32(h) : bf16_to_f32(h);

@@ -56,8 +56,11 @@ uint64_t kv_cache_bytes(const Config& config, int64_t ctx, int64_t element_bytes
 std::vector<PlanCandidate> plan_candidates() {
   std::vector<PlanCandidate> out;
   std::vector<const PresetInfo*> presets;
+  // The i-quant presets are left out: plan measures round-to-nearest without an importance matrix, which most of
+  // them need (llama.cpp refuses them without one) and all of them are built for.
   for (const auto& p : quant_presets())
-    if (p.preset != QuantPreset::F32 && p.preset != QuantPreset::BF16) presets.push_back(&p);
+    if (p.preset != QuantPreset::F32 && p.preset != QuantPreset::BF16 && !p.name.starts_with("IQ"))
+      presets.push_back(&p);
   // Largest first: by the base type's bits per weight, then by name, so the table reads top-down.
   std::stable_sort(presets.begin(), presets.end(), [](const PresetInfo* a, const PresetInfo* b) {
     const double ba = bits(a->base), bb = bits(b->base);

@@ -204,7 +204,7 @@ const std::vector<ConfigCase>& config_cases() {
   static const std::vector<ConfigCase> cases = {
       {"llama3.2", "llama", nullptr},    {"smollm2", "llama", nullptr},   {"mistral", "llama", nullptr},
       {"phi2", "phi2", nullptr},          {"phi3-mini-4k", "phi3", nullptr}, {"phi3.5-mini", "phi3", nullptr},
-      {"phi4-mini", "phi3", nullptr},     {"qwen3", "qwen3", nullptr},     {"gemma2", nullptr, "attention scale"},
+      {"phi4-mini", "phi3", nullptr},     {"qwen3", "qwen3", nullptr},     {"gemma2", "gemma2", nullptr},
       {"gemma3-1b", "gemma3", nullptr},   {"smollm3", "smollm3", nullptr}, {"granite3", "granite", nullptr},
       {"olmo2", "olmo2", nullptr},        {"gpt2", "gpt2", nullptr}};
   return cases;

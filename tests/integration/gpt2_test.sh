@@ -85,8 +85,8 @@ test_quantize_gpt2_calibrated_every_method() {
   local calib=(--calib-tokens "$WORK/calib.txt" --calib-samples 8 --calib-seqlen 32)
   "$SLMOPT" eval "$CAPP" --tokens "$WORK/ids.txt" --ctx 16 --json >"$WORK/float.json"
   local runs=(
-    "gptq-onnx|--type int4 --group-size 32 --format onnx --method gptq|gptq.onnx"
-    "awq-onnx|--type int4 --group-size 32 --format onnx --method awq|awq.onnx"
+    "gptq-onnx|--type int4 --group-size 32 --format onnx --method gptq|gptq-onnx"
+    "awq-onnx|--type int4 --group-size 32 --format onnx --method awq|awq-onnx"
     "rtn-hf|--type int4 --group-size 32 --format hf|rtn-hf"
     "gptq-hf|--type int4 --group-size 32 --format hf --method gptq|gptq-hf"
     "awq-hf|--type int4 --group-size 32 --format hf --method awq|awq-hf"
@@ -96,8 +96,9 @@ test_quantize_gpt2_calibrated_every_method() {
     IFS='|' read -r name opts out <<<"$run"
     # shellcheck disable=SC2086
     expect_exit 0 "$SLMOPT" quantize "$CAPP" $opts "${calib[@]}" -o "$WORK/$out" || return 1
-    # slmopt imports float ONNX only: the int4 graphs run in ONNX Runtime (tests/consumers/onnx_ort_test.cpp).
-    [[ "$out" == *.onnx ]] && { [ -s "$WORK/$out" ] || fail "no $out"; continue; }
+    # ONNX exports are folders (onnx/model_q4.onnx inside); the int4 graphs also run in ONNX Runtime
+    # (tests/consumers/onnx_ort_test.cpp).
+    [[ "$out" == *-onnx ]] && { [ -s "$WORK/$out/onnx/model_q4.onnx" ] || fail "no $out/onnx/model_q4.onnx"; }
     expect_exit 0 "$SLMOPT" eval "$WORK/$out" --tokens "$WORK/ids.txt" --ctx 16 --json || return 1
     cp "$WORK/out" "$WORK/$name.json"
     python3 - "$WORK/float.json" "$WORK/$name.json" "$name" <<'PY' || return 1
@@ -186,16 +187,19 @@ test_prune_gpt2() {
   for fmt in gguf hf onnx; do
     local out="$WORK/pruned.$fmt"
     [ "$fmt" = hf ] && out="$WORK/pruned-hf"
+    [ "$fmt" = onnx ] && out="$WORK/pruned-onnx"  # an ONNX export is a folder
     expect_exit 0 "$SLMOPT" prune "$CAPP" --ffn-ratio 0.5 --format "$fmt" "${calib[@]}" -o "$out" || return 1
     expect_exit 0 "$SLMOPT" eval "$out" --tokens "$WORK/ids.txt" --ctx 16 || return 1
   done
   expect_exit 0 "$SLMOPT" inspect "$WORK/pruned.gguf" --json
   python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['intermediate_size'] == 128, j['intermediate_size']" "$WORK/out" || return 1
   for fmt in gguf hf onnx; do
-    expect_exit 4 "$SLMOPT" prune "$CAPP" --heads-ratio 0.5 --format "$fmt" "${calib[@]}" -o "$WORK/heads.$fmt" || return 1
+    local heads="$WORK/heads.$fmt"
+    [ "$fmt" = gguf ] || heads="$WORK/heads-$fmt"  # HF checkpoints and ONNX exports are folders
+    expect_exit 4 "$SLMOPT" prune "$CAPP" --heads-ratio 0.5 --format "$fmt" "${calib[@]}" -o "$heads" || return 1
     expect_one_error_line "attention heads" || return 1
     ! grep -q "measuring" "$WORK/err" || fail "refused only after measuring importance"
-    [ ! -e "$WORK/heads.$fmt" ] || fail "left an output behind"
+    [ ! -e "$heads" ] || fail "left an output behind"
   done
   expect_exit 4 "$SLMOPT" prune "$CAPP" --ffn-ratio 0.5 --per-layer-counts --format gguf "${calib[@]}" -o "$WORK/pl.gguf"
   expect_one_error_line "per layer"

@@ -325,8 +325,10 @@ TEST(GgufModel, PerLayerCountsAreWrittenAsDeciArrays) {
   // A uniform config with an explicit head_dim stays "llama", with key_length.
   ModelSpec wide;
   wide.head_dim = 32;
-  write_gguf(make_model(wide), path);
-  const GgufFile g = GgufFile::open(path);
+  // Another file: `loaded` still maps the first, and slmopt refuses to replace a file it is reading.
+  const std::string wide_path = scratch_file("gguf_per_layer", "wide.gguf");
+  write_gguf(make_model(wide), wide_path);
+  const GgufFile g = GgufFile::open(wide_path);
   EXPECT_EQ(g.require_string("general.architecture"), "llama");
   EXPECT_EQ(g.require_int("llama.attention.key_length"), 32);
   EXPECT_EQ(g.metadata().find("llama.attention.head_count")->type(), GgufType::U32);
@@ -576,9 +578,11 @@ TEST(GgufModel, ByteLevelVocabularyKeepsMergesAndPreTokenizer) {
   EXPECT_EQ(v.types[11], TokenType::Control);
 
   model.vocab = byte_level_vocab(14);
-  write_gguf(model, path);
-  EXPECT_EQ(GgufFile::open(path).require_string("tokenizer.ggml.pre"), "gpt-2");
-  EXPECT_EQ(load_gguf(path).vocab.split_regex, "");
+  // Another file: `v` may still map the first, and slmopt refuses to replace a file it is reading.
+  const std::string gpt2_path = scratch_file("gguf_bpe_vocab", "gpt2.gguf");
+  write_gguf(model, gpt2_path);
+  EXPECT_EQ(GgufFile::open(gpt2_path).require_string("tokenizer.ggml.pre"), "gpt-2");
+  EXPECT_EQ(load_gguf(gpt2_path).vocab.split_regex, "");
 }
 
 // The bundled Hugging Face models through GGUF and back: F32 output decodes to the same floats bit for bit,

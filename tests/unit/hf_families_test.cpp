@@ -146,7 +146,7 @@ TEST(HfFamilies, Gemma2) {
   EXPECT_EQ(c.norm_placement, NormPlacement::Sandwich);
   EXPECT_EQ(c.mlp_kind, MlpKind::GeGluTanh);
   EXPECT_DOUBLE_EQ(c.embedding_scale, 8.0);     // sqrt(64)
-  EXPECT_DOUBLE_EQ(c.attention_scale(), 0.125);  // query_pre_attn_scalar 64 → 64^-0.5, not head_dim 32's
+  EXPECT_DOUBLE_EQ(c.attention_scale(), 1.0 / std::sqrt(32.0));  // query_pre_attn_scalar 32 (= head_dim, as 2B/9B)
   EXPECT_DOUBLE_EQ(c.attn_softcap, 50.0);
   EXPECT_DOUBLE_EQ(c.final_logit_softcap, 30.0);
   EXPECT_EQ(c.sliding_window, 8);
@@ -154,6 +154,8 @@ TEST(HfFamilies, Gemma2) {
   EXPECT_TRUE(c.tie_word_embeddings);  // Gemma2Config's default
   EXPECT_EQ(c.qk_norm, QkNormKind::None);
   nlohmann::json j = family_json("gemma2");
+  j["query_pre_attn_scalar"] = 64;  // 27B-style: hidden / heads, not head_dim
+  EXPECT_DOUBLE_EQ(parse(j).attention_scale(), 0.125);  // 64^-0.5, not head_dim 32's
   j["final_logit_softcapping"] = nullptr;  // null turns soft-capping off; an omitted key means 30
   j.erase("attn_logit_softcapping");
   const Config k = parse(j);
