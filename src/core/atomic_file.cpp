@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <random>
 #include <sys/stat.h>
 #include <fcntl.h>
@@ -31,14 +30,20 @@ AtomicFile::AtomicFile(std::string target_path) : target_(std::move(target_path)
     throw_error(ErrorKind::Usage, "{}: is a file of the input model this run reads; write the output elsewhere",
                 target_);
   std::random_device entropy;
-  for (int attempt = 0; attempt < 16 && fd_ < 0; ++attempt) {
-    temp_ = fmt::format("{}.tmp.{}.{:08x}", target_, ::getpid(), entropy());
-    fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd_ < 0 && errno != EEXIST) break;
+  int open_errno = 0;
+  {
+    // Created and registered in one step (core/interrupt.h): Ctrl-C in between would leave it behind.
+    const auto hold = hold_off_interrupt_cleanup();
+    for (int attempt = 0; attempt < 16 && fd_ < 0; ++attempt) {
+      temp_ = fmt::format("{}.tmp.{}.{:08x}", target_, ::getpid(), entropy());
+      fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+      if (fd_ < 0 && errno != EEXIST) break;
+    }
+    open_errno = errno;
+    if (fd_ >= 0) register_temp_path(temp_);
   }
   if (fd_ < 0) throw_error(ErrorKind::Io, "{}: cannot create a temporary file beside it: {}", target_,
-                           std::strerror(errno));
-  register_temp_path(temp_);  // Ctrl-C removes it too (core/interrupt.h)
+                           std::strerror(open_errno));
   buffer_.reserve(kBufferLimit);
 }
 
@@ -92,10 +97,15 @@ void AtomicFile::commit() {
   if (::fsync(fd_) != 0) throw_error(ErrorKind::Io, "{}: fsync failed: {}", target_, std::strerror(errno));
   ::close(fd_);
   fd_ = -1;
-  if (std::rename(temp_.c_str(), target_.c_str()) != 0)
-    throw_error(ErrorKind::Io, "{}: rename failed: {}", target_, std::strerror(errno));
-  committed_ = true;
-  unregister_temp_path(temp_);
+  {
+    const auto hold = hold_off_interrupt_cleanup();  // a new entry in a folder Ctrl-C may be removing
+    if (std::rename(temp_.c_str(), target_.c_str()) != 0) {
+      const int rename_errno = errno;
+      throw_error(ErrorKind::Io, "{}: rename failed: {}", target_, std::strerror(rename_errno));
+    }
+    committed_ = true;
+    unregister_temp_path(temp_);
+  }
 }
 
 void write_file_atomic(const std::string& path, const std::string& contents) {
@@ -106,28 +116,11 @@ void write_file_atomic(const std::string& path, const std::string& contents) {
 
 void make_directories(const std::string& path) {
   std::error_code ec;
-  std::filesystem::create_directories(path, ec);
+  {
+    const auto hold = hold_off_interrupt_cleanup();  // may add a folder inside one Ctrl-C is removing
+    std::filesystem::create_directories(path, ec);
+  }
   if (ec) throw_error(ErrorKind::Io, "{}: cannot create directory: {}", path, ec.message());
-}
-
-namespace {
-// The process umask, read without changing it (umask(2) can only set it, which would race with other threads
-// creating files); Linux reports it in /proc/self/status.
-mode_t current_umask() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line))
-    if (line.rfind("Umask:", 0) == 0) return static_cast<mode_t>(std::stoul(line.substr(6), nullptr, 8));
-  return 022;
-}
-}  // namespace
-
-std::string make_temp_directory(const std::string& parent, const std::string& prefix) {
-  std::string pattern = (std::filesystem::path(parent) / (prefix + "XXXXXX")).string();
-  if (::mkdtemp(pattern.data()) == nullptr)
-    throw_error(ErrorKind::Io, "{}: cannot create a temporary folder in it: {}", parent, std::strerror(errno));
-  ::chmod(pattern.c_str(), 0777 & ~current_umask());
-  return pattern;
 }
 
 }  // namespace slmopt

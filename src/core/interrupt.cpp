@@ -14,8 +14,8 @@
 namespace slmopt {
 namespace {
 
-std::mutex& registry_mutex() {
-  static std::mutex m;
+std::recursive_mutex& registry_mutex() {
+  static std::recursive_mutex m;
   return m;
 }
 
@@ -27,7 +27,7 @@ std::map<std::string, int>& registry() {
 [[noreturn]] void clean_up_and_exit(int signal) {
   {
     // Held until exit: no writer can register (or rename away) a path while the registered ones are removed.
-    std::lock_guard<std::mutex> lock(registry_mutex());
+    std::lock_guard<std::recursive_mutex> lock(registry_mutex());
     std::error_code ec;
     for (const auto& [path, count] : registry()) std::filesystem::remove_all(path, ec);
     // A progress bar may be mid-line: end it so the shell prompt starts on a fresh line.
@@ -63,13 +63,17 @@ void install_interrupt_cleanup() {
   });
 }
 
+std::unique_lock<std::recursive_mutex> hold_off_interrupt_cleanup() {
+  return std::unique_lock<std::recursive_mutex>(registry_mutex());
+}
+
 void register_temp_path(const std::string& path) {
-  std::lock_guard<std::mutex> lock(registry_mutex());
+  std::lock_guard<std::recursive_mutex> lock(registry_mutex());
   ++registry()[path];
 }
 
 void unregister_temp_path(const std::string& path) {
-  std::lock_guard<std::mutex> lock(registry_mutex());
+  std::lock_guard<std::recursive_mutex> lock(registry_mutex());
   auto it = registry().find(path);
   if (it != registry().end() && --it->second == 0) registry().erase(it);
 }

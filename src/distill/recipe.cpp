@@ -10,6 +10,7 @@
 #include "slmopt/core/atomic_file.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/interrupt.h"
+#include "slmopt/core/temp_folder.h"
 #include "slmopt/distill/student.h"
 #include "slmopt/exec/model_runner.h"
 
@@ -25,23 +26,6 @@ void check_hyper(const DistillHyperparameters& h) {
 }
 
 namespace fs = std::filesystem;
-
-// A folder removed on scope exit and on interrupt, unless released.
-class TempFolder {
- public:
-  explicit TempFolder(fs::path path) : path_(std::move(path)), on_interrupt_(path_.string()) {}
-  ~TempFolder() {
-    std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
-  }
-  TempFolder(const TempFolder&) = delete;
-  TempFolder& operator=(const TempFolder&) = delete;
-  void release() { path_.clear(); }
-
- private:
-  fs::path path_;
-  RemoveOnInterrupt on_interrupt_;
-};
 
 }  // namespace
 
@@ -97,10 +81,8 @@ DistillExportResult distill_export(const Model& teacher, const Model& student_so
     throw_error(ErrorKind::Usage, "{}: exists and is not a distillation kit (no distill_recipe.json); choose a new "
                 "or empty folder", options.out_dir);
   make_directories(parent.string());
-  const fs::path temp = parent / ("." + leaf + ".tmp." + std::to_string(::getpid()));
-  fs::remove_all(temp, ec);
-  make_directories(temp.string());
-  TempFolder temp_guard(temp);
+  TempFolder staging(parent.string(), "." + leaf + ".tmp.");
+  const fs::path temp = staging.path();
 
   DistillExportResult r;
   write_hf_model(student, (temp / "student").string(), options.student_write);
@@ -116,13 +98,16 @@ DistillExportResult distill_export(const Model& teacher, const Model& student_so
     fs::rename(target, old, ec);
     if (ec) throw_error(ErrorKind::Io, "{}: cannot move the earlier kit aside: {}", target.string(), ec.message());
   }
-  fs::rename(temp, target, ec);
+  {
+    const auto hold = hold_off_interrupt_cleanup();  // Ctrl-C's cleanup must not walk the kit while it moves
+    fs::rename(temp, target, ec);
+  }
   if (ec) {
     std::error_code ignored;
     if (replacing) fs::rename(old, target, ignored);
     throw_error(ErrorKind::Io, "{}: cannot move the kit into place: {}", target.string(), ec.message());
   }
-  temp_guard.release();
+  staging.release();
   if (replacing) fs::remove_all(old, ec);
   r.student_dir = options.out_dir + "/student";
   r.labels_dir = options.out_dir + "/soft_labels";

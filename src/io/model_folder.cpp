@@ -13,7 +13,6 @@
 
 #include "slmopt/core/atomic_file.h"
 #include "slmopt/core/error.h"
-#include "slmopt/core/interrupt.h"
 
 namespace slmopt::model_folder {
 namespace {
@@ -59,12 +58,6 @@ std::set<std::string> checkpoint_weights(const fs::path& folder) {
   return names;
 }
 
-void rename_or_throw(const fs::path& from, const fs::path& to) {
-  std::error_code ec;
-  fs::rename(from, to, ec);
-  if (ec) throw_error(ErrorKind::Io, "{}: cannot move into place from {}: {}", to.string(), from.string(), ec.message());
-}
-
 }  // namespace
 
 void check_target(const fs::path& target) {
@@ -84,28 +77,19 @@ Staging::Staging(const fs::path& target) : target_(target.lexically_normal()) {
   const std::string leaf = abs.filename().string();
   if (leaf.empty() || leaf == "." || leaf == "..") throw_error(ErrorKind::Usage, "{}: name an output folder", target_.string());
   make_directories(abs.parent_path().string());
-  // Fresh unpredictable name (mkdtemp): a folder or symlink planted at a guessable name is never written through;
-  // registered so that Ctrl-C removes it (core/interrupt.h).
-  path_ = make_temp_directory(abs.parent_path().string(), "." + leaf + ".tmp.");
-  register_temp_path(path_.string());
-}
-
-Staging::~Staging() {
-  std::error_code ec;
-  if (!committed_) fs::remove_all(path_, ec);
-  unregister_temp_path(path_.string());
+  folder_.emplace(abs.parent_path().string(), "." + leaf + ".tmp.");
 }
 
 void Staging::commit() {
   std::error_code ec;
   if (!fs::exists(target_, ec)) {
-    rename_or_throw(path_, target_);  // a new folder appears whole
-    committed_ = true;
+    move_into_place(path(), target_);  // a new folder appears whole
+    folder_->release();
     return;
   }
   check_target(target_);
   std::set<std::string> staged;
-  for (const auto& e : fs::directory_iterator(path_)) staged.insert(e.path().filename().string());
+  for (const auto& e : fs::directory_iterator(path())) staged.insert(e.path().filename().string());
   const std::set<std::string> old_weights = checkpoint_weights(target_);
   for (const auto& e : fs::directory_iterator(target_, ec)) {
     const std::string name = e.path().filename().string();
@@ -116,12 +100,12 @@ void Staging::commit() {
   std::vector<std::string> order(staged.begin(), staged.end());
   std::stable_partition(order.begin(), order.end(), [](const std::string& n) { return is_weight_file(n); });
   std::stable_partition(order.begin(), order.end(), [](const std::string& n) { return n != "config.json"; });
-  for (const auto& name : order) rename_or_throw(path_ / name, target_ / name);
+  for (const auto& name : order) move_into_place(path() / name, target_ / name);
   // The replaced checkpoint's own weights that the new one does not overwrite (a sharded model replaced by a
   // single file): part of the model being replaced, so they go with it.
   for (const auto& name : old_weights)
     if (!staged.count(name)) fs::remove(target_ / name, ec);
-  // The staging folder is empty now; the destructor removes it.
+  // The staging folder is empty now; TempFolder removes it.
 }
 
 }  // namespace slmopt::model_folder

@@ -8,7 +8,10 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
+
+#include "slmopt/core/temp_folder.h"
 
 namespace slmopt::model_folder {
 
@@ -19,16 +22,15 @@ void check_target(const std::filesystem::path& target);
 class Staging {
  public:
   explicit Staging(const std::filesystem::path& target);
-  ~Staging();
   Staging(const Staging&) = delete;
   Staging& operator=(const Staging&) = delete;
-  const std::filesystem::path& path() const { return path_; }
+  const std::filesystem::path& path() const { return folder_->path(); }
   // Moves the staged files into the target (see above).
   void commit();
 
  private:
-  std::filesystem::path target_, path_;
-  bool committed_ = false;
+  std::filesystem::path target_;
+  std::optional<TempFolder> folder_;
 };
 
 }  // namespace slmopt::model_folder

@@ -13,7 +13,7 @@
 
 #include "slmopt/core/atomic_file.h"
 #include "slmopt/core/error.h"
-#include "slmopt/core/interrupt.h"
+#include "slmopt/core/temp_folder.h"
 #include "slmopt/core/log.h"
 #include "slmopt/io/hf.h"
 #include "slmopt/io/hf_tokenizer.h"
@@ -42,32 +42,6 @@ bool is_model_file(const std::string& name) {
   return ends_with(n, ".onnx") || ends_with(n, ".onnx_data") || ends_with(n, ".onnx.data") ||
          ends_with(n, ".safetensors") || ends_with(n, ".gguf") || ends_with(n, ".bin") ||
          n == "model.safetensors.index.json";
-}
-
-// Removes a folder on scope exit (and on Ctrl-C, core/interrupt.h) unless released.
-class FolderGuard {
- public:
-  explicit FolderGuard(fs::path path) : path_(std::move(path)) { register_temp_path(path_.string()); }
-  ~FolderGuard() {
-    std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
-    unregister_temp_path(path_.string());
-  }
-  FolderGuard(const FolderGuard&) = delete;
-  FolderGuard& operator=(const FolderGuard&) = delete;
-  void release() {
-    unregister_temp_path(path_.string());
-    path_.clear();
-  }
-
- private:
-  fs::path path_;
-};
-
-void rename_or_throw(const fs::path& from, const fs::path& to) {
-  std::error_code ec;
-  fs::rename(from, to, ec);
-  if (ec) throw_error(ErrorKind::Io, "{}: cannot move into place from {}: {}", to.string(), from.string(), ec.message());
 }
 
 }  // namespace
@@ -209,9 +183,8 @@ OnnxExportResult export_onnx_folder(const Model& model, const std::string& outpu
   make_directories(parent.string());
 
   // Staging folder beside the target (same file system, so the final moves are renames).
-  // Fresh unpredictable name (mkdtemp): a folder or symlink planted at a guessable name is never written through.
-  const fs::path temp = make_temp_directory(parent.string(), "." + abs.filename().string() + ".tmp.");
-  FolderGuard guard(temp);
+  TempFolder staging(parent.string(), "." + abs.filename().string() + ".tmp.");
+  const fs::path temp = staging.path();
   make_directories((temp / "onnx").string());
 
   const OnnxExportResult staged = export_onnx(model, (temp / "onnx" / target.model_file).string(), options);
@@ -242,18 +215,18 @@ OnnxExportResult export_onnx_folder(const Model& model, const std::string& outpu
   const std::string graph = target.model_file, data = target.model_file + "_data";
   std::error_code ec;
   if (!fs::exists(folder, ec)) {
-    rename_or_throw(temp, folder);  // a new folder appears whole
-    guard.release();
+    move_into_place(temp, folder);  // a new folder appears whole
+    staging.release();
   } else {
     // An earlier export of the same name: replace its files one by one, the data before the graph that
     // references it, the graph before the configs that name it. Checked again now: a concurrent export (two
     // targets of a `make -j` into one folder) may have landed while this one was being built.
     check_onnx_folder_target(target);
     make_directories((folder / "onnx").string());
-    if (staged.external_data) rename_or_throw(temp / "onnx" / data, folder / "onnx" / data);
-    rename_or_throw(temp / "onnx" / graph, folder / "onnx" / graph);
+    if (staged.external_data) move_into_place(temp / "onnx" / data, folder / "onnx" / data);
+    move_into_place(temp / "onnx" / graph, folder / "onnx" / graph);
     if (!staged.external_data) fs::remove(folder / "onnx" / data, ec);  // the replaced graph's own data
-    for (const auto& name : top) rename_or_throw(temp / name, folder / name);
+    for (const auto& name : top) move_into_place(temp / name, folder / name);
   }
   result.files.push_back((folder / "onnx" / graph).string());
   if (staged.external_data) result.files.push_back((folder / "onnx" / data).string());

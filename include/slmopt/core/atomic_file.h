@@ -40,9 +40,4 @@ void write_file_atomic(const std::string& path, const std::string& contents);
 // Creates a directory and its parents; throws Error(Io) naming the path.
 void make_directories(const std::string& path);
 
-// Creates a new, empty directory `parent/prefix` + six unpredictable characters (mkdtemp: never an existing
-// name, never through a planted symlink) for assembling an output folder, with the permissions an ordinary
-// mkdir would give (0777 less the umask, not mkdtemp's 0700). Returns its path; Error(Io) naming the parent.
-std::string make_temp_directory(const std::string& parent, const std::string& prefix);
-
 }  // namespace slmopt
