@@ -28,10 +28,16 @@ void portable_gemm(const GemmArgs& g) {
 
 namespace {
 
+// The kernel of the set kernel_isa() names (SLMOPT_KERNEL or set_kernel_isa force one), portable when the
+// build lacks it.
 gemm_kernels::GemmFn chosen_kernel() {
-  if (kernel_isa() == KernelIsa::Avx512)
-    if (auto fn = gemm_kernels::avx512_gemm()) return fn;
-  return gemm_kernels::portable_gemm;
+  gemm_kernels::GemmFn fn = nullptr;
+  switch (kernel_isa()) {
+    case KernelIsa::Avx512: fn = gemm_kernels::avx512_gemm(); break;
+    case KernelIsa::Avx2: fn = gemm_kernels::avx2_gemm(); break;
+    case KernelIsa::Portable: break;
+  }
+  return fn ? fn : gemm_kernels::portable_gemm;
 }
 
 }  // namespace
@@ -41,7 +47,11 @@ void gemm_accumulate(const GemmArgs& g, bool portable) {
   (portable ? gemm_kernels::portable_gemm : chosen_kernel())(g);
 }
 
-const char* gemm_kernel_name() { return chosen_kernel() == gemm_kernels::portable_gemm ? "portable" : "avx512"; }
+const char* gemm_kernel_name() {
+  const auto fn = chosen_kernel();
+  if (fn == gemm_kernels::portable_gemm) return "portable";
+  return fn == gemm_kernels::avx2_gemm() ? "avx2" : "avx512";
+}
 
 void gemm_accumulate_parallel(const GemmArgs& g, GemmTriangle triangle) {
   if (g.m <= 0 || g.n <= 0 || g.k <= 0) return;

@@ -9,7 +9,8 @@ namespace slmopt::gemm_kernels {
 using GemmFn = void (*)(const GemmArgs& g);
 
 void portable_gemm(const GemmArgs& g);
-// nullptr when the build has no AVX-512 code (non-x86 or another compiler).
+// nullptr when the build has no AVX-512 / AVX2 code (non-x86 or another compiler).
 GemmFn avx512_gemm();
+GemmFn avx2_gemm();
 
 }  // namespace slmopt::gemm_kernels

@@ -1,22 +1,19 @@
 // The AVX2 kernel set (AVX2 + FMA + F16C). Each output keeps its 16 lanes as two ymm halves (lanes 0-7 and
 // 8-15), so the arithmetic is exactly the AVX-512 set's and the portable set's; 2 tokens × 3 weight rows use
-// 12 of the 16 registers as accumulators. Decoders cover the plain half types, Q8_0, Q4_0, Q4_K and Q6_K
-// (bit-identical to ir/block_formats); other block types fall back to dequantize_row (at 512 tokens the
-// decoding is a few per cent of the product either way; it matters for single-token decoding).
+// 12 of the 16 registers as accumulators. Decoders cover the plain half types and every block type the AVX-512
+// set decodes (bit-identical to ir/block_formats, 8 values per instruction instead of 16); the i-quant
+// super-block types fall back to dequantize_row in both sets.
 #include "linear_kernels.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-
-#include <immintrin.h>
 
 #include <array>
 #include <cstring>
 #include <utility>
 
+#include "simd_target.h"
 #include "slmopt/core/half.h"
 #include "slmopt/ir/block_structs.h"
-
-#define SLMOPT_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace slmopt::linear_kernels {
 namespace {
@@ -168,13 +165,6 @@ SLMOPT_AVX2 void decode_q4_0(const uint8_t* src, float* y, int64_t nb) {
   }
 }
 
-template <typename Block>
-Block load_block(const uint8_t* src, int64_t index) {
-  Block b;
-  std::memcpy(&b, src + static_cast<size_t>(index) * sizeof(Block), sizeof(Block));
-  return b;
-}
-
 // Q4_K: as the AVX-512 decoder, 8 values at a time (dl*q - ml, each rounded as ir/block_formats rounds it).
 SLMOPT_AVX2 void decode_q4_k(const uint8_t* src, float* y, int64_t nb) {
   const __m256i low4 = _mm256_set1_epi32(0xF);
@@ -218,21 +208,175 @@ SLMOPT_AVX2 void decode_q6_k(const uint8_t* src, float* y, int64_t nb) {
   }
 }
 
-SLMOPT_AVX2 bool avx2_decode_rows(DType dtype, const uint8_t* src, size_t row_bytes, int64_t rows, int64_t K,
-                                  float* dst) {
-  void (*row_fn)(const uint8_t*, float*, int64_t) = nullptr;
-  int64_t count = K;
-  switch (dtype) {
-    case DType::F16: row_fn = decode_f16; break;
-    case DType::BF16: row_fn = decode_bf16; break;
-    case DType::Q8_0: row_fn = decode_q8_0, count = K / kQK; break;
-    case DType::Q4_0: row_fn = decode_q4_0, count = K / kQK; break;
-    case DType::Q4_K: row_fn = decode_q4_k, count = K / kQKK; break;
-    case DType::Q6_K: row_fn = decode_q6_k, count = K / kQKK; break;
-    default: return false;
+SLMOPT_AVX2 inline __m256 half_scale(const uint8_t* p) {
+  uint16_t bits;
+  std::memcpy(&bits, p, 2);
+  return _mm256_set1_ps(f16_to_f32(bits));
+}
+
+// 1 for lanes l whose bit (l + first) of the little-endian 32-bit word at p is set, else 0.
+SLMOPT_AVX2 inline __m256i bit_lanes(const uint8_t* p, int first) {
+  uint32_t bits;
+  std::memcpy(&bits, p, 4);
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(bits >> first)), lane),
+                          _mm256_set1_epi32(1));
+}
+
+// Q4_1 (d*q + m), Q5_0 (d*(q-16)), Q5_1 (d*q + m): as the AVX-512 decoders, 8 values at a time; element
+// 8*h + l (h < 2) is the low nibble of qs[8*h + l], element 16 + 8*h + l the high one.
+SLMOPT_AVX2 void decode_q4_1(const uint8_t* src, float* y, int64_t nb) {
+  const __m256i low4 = _mm256_set1_epi32(0xF);
+  for (int64_t b = 0; b < nb; ++b, y += kQK) {
+    const uint8_t* block = src + static_cast<size_t>(b) * sizeof(Q4_1);
+    const __m256 d = half_scale(block), m = half_scale(block + 2);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i q = bytes8_i32(block + 4 + 8 * h, false);
+      const __m256 lo = _mm256_cvtepi32_ps(_mm256_and_si256(q, low4));
+      const __m256 hi = _mm256_cvtepi32_ps(_mm256_srli_epi32(q, 4));
+      _mm256_storeu_ps(y + 8 * h, _mm256_add_ps(_mm256_mul_ps(lo, d), m));
+      _mm256_storeu_ps(y + 16 + 8 * h, _mm256_add_ps(_mm256_mul_ps(hi, d), m));
+    }
   }
-  for (int64_t r = 0; r < rows; ++r) row_fn(src + static_cast<size_t>(r) * row_bytes, dst + r * K, count);
-  return true;
+}
+
+template <bool kHasMin>
+SLMOPT_AVX2 void decode_q5(const uint8_t* src, float* y, int64_t nb) {
+  constexpr size_t kBytes = kHasMin ? sizeof(Q5_1) : sizeof(Q5_0);
+  constexpr int kQh = kHasMin ? 4 : 2;
+  const __m256i low4 = _mm256_set1_epi32(0xF), sixteen = _mm256_set1_epi32(16);
+  for (int64_t b = 0; b < nb; ++b, y += kQK) {
+    const uint8_t* block = src + static_cast<size_t>(b) * kBytes;
+    const __m256 d = half_scale(block);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i q = bytes8_i32(block + kQh + 4 + 8 * h, false);
+      __m256i lo = _mm256_or_si256(_mm256_and_si256(q, low4), _mm256_slli_epi32(bit_lanes(block + kQh, 8 * h), 4));
+      __m256i hi =
+          _mm256_or_si256(_mm256_srli_epi32(q, 4), _mm256_slli_epi32(bit_lanes(block + kQh, 16 + 8 * h), 4));
+      if constexpr (kHasMin) {
+        const __m256 m = half_scale(block + 2);
+        _mm256_storeu_ps(y + 8 * h, _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(lo), d), m));
+        _mm256_storeu_ps(y + 16 + 8 * h, _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(hi), d), m));
+      } else {
+        lo = _mm256_sub_epi32(lo, sixteen);
+        hi = _mm256_sub_epi32(hi, sixteen);
+        _mm256_storeu_ps(y + 8 * h, _mm256_mul_ps(_mm256_cvtepi32_ps(lo), d));
+        _mm256_storeu_ps(y + 16 + 8 * h, _mm256_mul_ps(_mm256_cvtepi32_ps(hi), d));
+      }
+    }
+  }
+}
+
+// IQ4_NL: d * level[q]; the 16 levels in two registers, picked with two 8-way permutes and a blend on bit 3.
+SLMOPT_AVX2 inline __m256 iq4nl_levels(__m256i q, __m256 low_table, __m256 high_table) {
+  const __m256 upper = _mm256_castsi256_ps(_mm256_cmpgt_epi32(q, _mm256_set1_epi32(7)));
+  return _mm256_blendv_ps(_mm256_permutevar8x32_ps(low_table, q), _mm256_permutevar8x32_ps(high_table, q), upper);
+}
+
+SLMOPT_AVX2 void decode_iq4_nl(const uint8_t* src, float* y, int64_t nb) {
+  alignas(32) float levels[16];
+  for (int i = 0; i < 16; ++i) levels[i] = static_cast<float>(kIq4nlValues[static_cast<size_t>(i)]);
+  const __m256 low_table = _mm256_load_ps(levels), high_table = _mm256_load_ps(levels + 8);
+  const __m256i low4 = _mm256_set1_epi32(0xF);
+  for (int64_t b = 0; b < nb; ++b, y += kQK) {
+    const uint8_t* block = src + static_cast<size_t>(b) * sizeof(IQ4_NL);
+    const __m256 d = half_scale(block);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i q = bytes8_i32(block + 2 + 8 * h, false);
+      _mm256_storeu_ps(y + 8 * h, _mm256_mul_ps(d, iq4nl_levels(_mm256_and_si256(q, low4), low_table, high_table)));
+      _mm256_storeu_ps(y + 16 + 8 * h,
+                       _mm256_mul_ps(d, iq4nl_levels(_mm256_srli_epi32(q, 4), low_table, high_table)));
+    }
+  }
+}
+
+// Q5_K: Q4_K plus a fifth bit, bit s of qh[l] for value 32*s + l.
+SLMOPT_AVX2 void decode_q5_k(const uint8_t* src, float* y, int64_t nb) {
+  const __m256i low4 = _mm256_set1_epi32(0xF), one = _mm256_set1_epi32(1);
+  for (int64_t b = 0; b < nb; ++b, y += kQKK) {
+    const auto blk = load_block<Q5_K>(src, b);
+    const float d = f16_to_f32(blk.d), dmin = f16_to_f32(blk.dmin);
+    for (int s = 0; s < kQKK / 32; ++s) {
+      uint8_t sc, mn;
+      unpack_k4_scale_min(blk.scales, s, sc, mn);
+      const __m256 dl = _mm256_set1_ps(d * static_cast<float>(sc));
+      const __m256 ml = _mm256_set1_ps(dmin * static_cast<float>(mn));
+      const __m128i shift = _mm_cvtsi32_si128(s);
+      for (int e = 0; e < 32; e += 8) {
+        __m256i q = bytes8_i32(blk.qs + 32 * (s / 2) + e, false);
+        q = (s % 2) ? _mm256_srli_epi32(q, 4) : _mm256_and_si256(q, low4);
+        const __m256i high = _mm256_and_si256(_mm256_srl_epi32(bytes8_i32(blk.qh + e, false), shift), one);
+        q = _mm256_or_si256(q, _mm256_slli_epi32(high, 4));
+        _mm256_storeu_ps(y + 32 * s + e, _mm256_sub_ps(_mm256_mul_ps(dl, _mm256_cvtepi32_ps(q)), ml));
+      }
+    }
+  }
+}
+
+// Q2_K and Q3_K: value 16*s + i of a super-block takes two bits of qs[32*(s/8) + 16*(s%2) + i] at bit
+// 2*((s%8)/2); Q3_K's third bit is bit s/2 of hmask[16*(s%2) + i] (clear means q - 4). `h` picks i in 8h..8h+7.
+SLMOPT_AVX2 inline __m256i two_bits(const uint8_t* qs, int s, int h) {
+  const __m128i shift = _mm_cvtsi32_si128(2 * ((s % 8) / 2));
+  return _mm256_and_si256(_mm256_srl_epi32(bytes8_i32(qs + 32 * (s / 8) + 16 * (s % 2) + 8 * h, false), shift),
+                          _mm256_set1_epi32(3));
+}
+
+SLMOPT_AVX2 void decode_q2_k(const uint8_t* src, float* y, int64_t nb) {
+  for (int64_t b = 0; b < nb; ++b, y += kQKK) {
+    const auto blk = load_block<Q2_K>(src, b);
+    const float d = f16_to_f32(blk.d), dmin = f16_to_f32(blk.dmin);
+    for (int s = 0; s < kQKK / 16; ++s) {
+      const __m256 dl = _mm256_set1_ps(d * static_cast<float>(blk.scales[s] & 0xF));
+      const __m256 ml = _mm256_set1_ps(dmin * static_cast<float>(blk.scales[s] >> 4));
+      for (int h = 0; h < 2; ++h) {
+        const __m256 q = _mm256_cvtepi32_ps(two_bits(blk.qs, s, h));
+        _mm256_storeu_ps(y + 16 * s + 8 * h, _mm256_sub_ps(_mm256_mul_ps(dl, q), ml));
+      }
+    }
+  }
+}
+
+SLMOPT_AVX2 void decode_q3_k(const uint8_t* src, float* y, int64_t nb) {
+  const __m256i one = _mm256_set1_epi32(1), four = _mm256_set1_epi32(4);
+  for (int64_t b = 0; b < nb; ++b, y += kQKK) {
+    const auto blk = load_block<Q3_K>(src, b);
+    const float d = f16_to_f32(blk.d);
+    for (int s = 0; s < kQKK / 16; ++s) {
+      const __m256 dl =
+          _mm256_set1_ps(d * static_cast<float>(static_cast<int>(unpack_q3k_scale(blk.scales, s)) - 32));
+      for (int h = 0; h < 2; ++h) {
+        const __m256i high = _mm256_and_si256(
+            _mm256_srl_epi32(bytes8_i32(blk.hmask + 16 * (s % 2) + 8 * h, false), _mm_cvtsi32_si128(s / 2)), one);
+        // q - 4 where the high bit is clear: q - 4 + 4*high.
+        const __m256i q =
+            _mm256_add_epi32(_mm256_sub_epi32(two_bits(blk.qs, s, h), four), _mm256_slli_epi32(high, 2));
+        _mm256_storeu_ps(y + 16 * s + 8 * h, _mm256_mul_ps(dl, _mm256_cvtepi32_ps(q)));
+      }
+    }
+  }
+}
+
+RowDecoder avx2_row_decoder(DType dtype) {
+  switch (dtype) {
+    case DType::F16: return {decode_f16, 1};
+    case DType::BF16: return {decode_bf16, 1};
+    case DType::Q8_0: return {decode_q8_0, kQK};
+    case DType::Q4_0: return {decode_q4_0, kQK};
+    case DType::Q4_1: return {decode_q4_1, kQK};
+    case DType::Q5_0: return {decode_q5<false>, kQK};
+    case DType::Q5_1: return {decode_q5<true>, kQK};
+    case DType::IQ4_NL: return {decode_iq4_nl, kQK};
+    case DType::Q2_K: return {decode_q2_k, kQKK};
+    case DType::Q3_K: return {decode_q3_k, kQKK};
+    case DType::Q4_K: return {decode_q4_k, kQKK};
+    case DType::Q5_K: return {decode_q5_k, kQKK};
+    case DType::Q6_K: return {decode_q6_k, kQKK};
+    default: return {};
+  }
+}
+
+bool avx2_decode_rows(DType dtype, const uint8_t* src, size_t row_bytes, int64_t rows, int64_t K, float* dst) {
+  return decode_rows_with(avx2_row_decoder(dtype), src, row_bytes, rows, K, dst);
 }
 
 }  // namespace

@@ -8,24 +8,14 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 
-#include <immintrin.h>
-
-// GCC 12's avx512fintrin.h builds _mm512_undefined_* from a self-initialised variable (GCC bug 105593), which
-// -Wuninitialized reports at every inlined intrinsic of this file; the values are never read.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
 #include <algorithm>
 #include <array>
 #include <cstring>
 #include <utility>
 
+#include "simd_target.h"
 #include "slmopt/core/half.h"
 #include "slmopt/ir/block_structs.h"
-
-#define SLMOPT_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 
 namespace slmopt::linear_kernels {
 namespace {
@@ -130,13 +120,6 @@ void avx512_dot_tile(const float* x, int64_t ldx, int64_t T, const float* w, int
 // ---- decoders -------------------------------------------------------------------------------------------
 
 using namespace blocks;
-
-template <typename Block>
-Block load_block(const uint8_t* src, int64_t index) {
-  Block b;
-  std::memcpy(&b, src + static_cast<size_t>(index) * sizeof(Block), sizeof(Block));
-  return b;
-}
 
 SLMOPT_AVX512 inline __m512i bytes_u32(const uint8_t* p) {
   return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -367,28 +350,27 @@ SLMOPT_AVX512 void decode_q3_k(const uint8_t* src, float* y, int64_t nb) {
   }
 }
 
-SLMOPT_AVX512 bool avx512_decode_rows(DType dtype, const uint8_t* src, size_t row_bytes, int64_t rows, int64_t K,
-                                      float* dst) {
-  void (*row_fn)(const uint8_t*, float*, int64_t) = nullptr;
-  int64_t count = K;  // elements (plain types) or blocks per row
+RowDecoder avx512_row_decoder(DType dtype) {
   switch (dtype) {
-    case DType::F16: row_fn = decode_f16; break;
-    case DType::BF16: row_fn = decode_bf16; break;
-    case DType::Q8_0: row_fn = decode_q8_0, count = K / kQK; break;
-    case DType::Q4_0: row_fn = decode_q4_0, count = K / kQK; break;
-    case DType::Q4_1: row_fn = decode_q4_1, count = K / kQK; break;
-    case DType::Q5_0: row_fn = decode_q5<false>, count = K / kQK; break;
-    case DType::Q5_1: row_fn = decode_q5<true>, count = K / kQK; break;
-    case DType::IQ4_NL: row_fn = decode_iq4_nl, count = K / kQK; break;
-    case DType::Q2_K: row_fn = decode_q2_k, count = K / kQKK; break;
-    case DType::Q3_K: row_fn = decode_q3_k, count = K / kQKK; break;
-    case DType::Q4_K: row_fn = decode_q4_k, count = K / kQKK; break;
-    case DType::Q5_K: row_fn = decode_q5_k, count = K / kQKK; break;
-    case DType::Q6_K: row_fn = decode_q6_k, count = K / kQKK; break;
-    default: return false;
+    case DType::F16: return {decode_f16, 1};
+    case DType::BF16: return {decode_bf16, 1};
+    case DType::Q8_0: return {decode_q8_0, kQK};
+    case DType::Q4_0: return {decode_q4_0, kQK};
+    case DType::Q4_1: return {decode_q4_1, kQK};
+    case DType::Q5_0: return {decode_q5<false>, kQK};
+    case DType::Q5_1: return {decode_q5<true>, kQK};
+    case DType::IQ4_NL: return {decode_iq4_nl, kQK};
+    case DType::Q2_K: return {decode_q2_k, kQKK};
+    case DType::Q3_K: return {decode_q3_k, kQKK};
+    case DType::Q4_K: return {decode_q4_k, kQKK};
+    case DType::Q5_K: return {decode_q5_k, kQKK};
+    case DType::Q6_K: return {decode_q6_k, kQKK};
+    default: return {};
   }
-  for (int64_t r = 0; r < rows; ++r) row_fn(src + static_cast<size_t>(r) * row_bytes, dst + r * K, count);
-  return true;
+}
+
+bool avx512_decode_rows(DType dtype, const uint8_t* src, size_t row_bytes, int64_t rows, int64_t K, float* dst) {
+  return decode_rows_with(avx512_row_decoder(dtype), src, row_bytes, rows, K, dst);
 }
 
 }  // namespace

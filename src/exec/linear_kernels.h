@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "slmopt/ir/dtype.h"
 
@@ -44,6 +45,29 @@ struct KernelSet {
 const KernelSet& portable_set();
 const KernelSet& avx2_set();    // only called when kernel_isa_supported(KernelIsa::Avx2)
 const KernelSet& avx512_set();  // only called when kernel_isa_supported(KernelIsa::Avx512)
+
+// One set's decoder of a stored type: `fn` turns one row into floats, given the row's count of units of
+// `unit` elements (1 for the plain half types, the block size for block types). fn null: no fast decoder.
+struct RowDecoder {
+  void (*fn)(const uint8_t* src, float* dst, int64_t units) = nullptr;
+  int64_t unit = 1;
+};
+
+// The row walk every SIMD set's decode_rows shares.
+inline bool decode_rows_with(RowDecoder d, const uint8_t* src, size_t row_bytes, int64_t rows, int64_t K,
+                             float* dst) {
+  if (d.fn == nullptr) return false;
+  for (int64_t r = 0; r < rows; ++r) d.fn(src + static_cast<size_t>(r) * row_bytes, dst + r * K, K / d.unit);
+  return true;
+}
+
+// Block `index` of a row of Blocks, copied out (the row pointer has no alignment guarantee).
+template <typename Block>
+Block load_block(const uint8_t* src, int64_t index) {
+  Block b;
+  std::memcpy(&b, src + static_cast<size_t>(index) * sizeof(Block), sizeof(Block));
+  return b;
+}
 
 // The portable tree reduction of 16 lanes (shared by the portable set and the tests).
 inline float fold16(const float* a) {

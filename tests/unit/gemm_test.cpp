@@ -1,6 +1,7 @@
-// exec/gemm.h: the fast kernel reproduces the portable fma chain bit for bit (odd shapes, strided A, column and
-// row tails, k longer than one cache block), the parallel driver gives the same bits for any thread count, and
-// the result agrees with a double-precision product. quant/inverse_cholesky.h: UᵀU = H⁻¹ against Eigen in
+// exec/gemm.h: every kernel set this CPU supports (forced in turn, as SLMOPT_KERNEL would) reproduces the
+// portable fma chain bit for bit (odd shapes, strided A, column and row tails, k longer than one cache block),
+// the parallel driver gives the same bits for any thread count, and the result agrees with a double-precision
+// product. quant/inverse_cholesky.h: UᵀU = H⁻¹ against Eigen in
 // double, byte-identical for any thread count.
 #include <gtest/gtest.h>
 
@@ -9,6 +10,7 @@
 #include <Eigen/Cholesky>
 
 #include "slmopt/core/parallel.h"
+#include "slmopt/exec/cpu_features.h"
 #include "slmopt/exec/gemm.h"
 #include "slmopt/quant/inverse_cholesky.h"
 
@@ -23,53 +25,78 @@ std::vector<float> random_vector(size_t n, uint32_t seed) {
   return v;
 }
 
-TEST(Gemm, FastKernelMatchesPortableBitForBit) {
-  struct Shape {
-    int64_t m, n, k;
-  };
-  for (const Shape s : {Shape{13, 45, 300}, Shape{8, 32, 256}, Shape{64, 300, 600}, Shape{1, 1, 1}, Shape{7, 17, 3}}) {
-    // A read transposed (a_row = 1, a_col = m) as XᵀX does.
-    const std::vector<float> a = random_vector(static_cast<size_t>(s.m * s.k), 1), b = random_vector(static_cast<size_t>(s.k * s.n), 2);
-    const std::vector<float> c0 = random_vector(static_cast<size_t>(s.m * s.n), 3);
-    std::vector<float> fast = c0, portable = c0, parallel = c0;
-    const GemmArgs g{s.m, s.n, s.k, a.data(), 1, s.m, b.data(), s.n, nullptr, s.n};
-    GemmArgs gf = g, gp = g, gq = g;
-    gf.c = fast.data(), gp.c = portable.data(), gq.c = parallel.data();
-    gemm_accumulate(gf);
-    gemm_accumulate(gp, true);
-    gemm_accumulate_parallel(gq);
-    EXPECT_EQ(fast, portable) << s.m << "x" << s.n << "x" << s.k << " kernel " << gemm_kernel_name();
-    EXPECT_EQ(parallel, portable);
-    // Against double: each element's error stays within a few ulps of the sum of |products|.
-    for (int64_t i = 0; i < s.m; ++i)
-      for (int64_t j = 0; j < s.n; ++j) {
-        double want = c0[static_cast<size_t>(i * s.n + j)], mag = std::abs(want);
-        for (int64_t k = 0; k < s.k; ++k) {
-          const double p = static_cast<double>(a[static_cast<size_t>(k * s.m + i)]) * b[static_cast<size_t>(k * s.n + j)];
-          want += p, mag += std::abs(p);
+// The kernel sets to force: every SIMD set this CPU runs (the portable one is the reference itself).
+std::vector<KernelIsa> simd_sets() {
+  std::vector<KernelIsa> sets;
+  for (const KernelIsa isa : {KernelIsa::Avx2, KernelIsa::Avx512})
+    if (kernel_isa_supported(isa)) sets.push_back(isa);
+  return sets;
+}
+
+// Restores detection after a test forced a set.
+struct ForcedIsa {
+  explicit ForcedIsa(KernelIsa isa) { set_kernel_isa(isa); }
+  ~ForcedIsa() { set_kernel_isa(std::nullopt); }
+};
+
+TEST(Gemm, EverySimdKernelMatchesPortableBitForBit) {
+  if (simd_sets().empty()) GTEST_SKIP() << "no SIMD kernel set on this CPU";
+  for (const KernelIsa isa : simd_sets()) {
+    const ForcedIsa forced(isa);
+    EXPECT_EQ(gemm_kernel_name(), kernel_isa_name(isa));
+    struct Shape {
+      int64_t m, n, k;
+    };
+    for (const Shape s : {Shape{13, 45, 300}, Shape{8, 32, 256}, Shape{64, 300, 600}, Shape{1, 1, 1}, Shape{7, 17, 3}}) {
+      // A read transposed (a_row = 1, a_col = m) as XᵀX does.
+      const std::vector<float> a = random_vector(static_cast<size_t>(s.m * s.k), 1), b = random_vector(static_cast<size_t>(s.k * s.n), 2);
+      const std::vector<float> c0 = random_vector(static_cast<size_t>(s.m * s.n), 3);
+      std::vector<float> fast = c0, portable = c0, parallel = c0;
+      const GemmArgs g{s.m, s.n, s.k, a.data(), 1, s.m, b.data(), s.n, nullptr, s.n};
+      GemmArgs gf = g, gp = g, gq = g;
+      gf.c = fast.data(), gp.c = portable.data(), gq.c = parallel.data();
+      gemm_accumulate(gf);
+      gemm_accumulate(gp, true);
+      gemm_accumulate_parallel(gq);
+      EXPECT_EQ(fast, portable) << s.m << "x" << s.n << "x" << s.k << " kernel " << gemm_kernel_name();
+      EXPECT_EQ(parallel, portable);
+      // Against double: each element's error stays within a few ulps of the sum of |products|.
+      for (int64_t i = 0; i < s.m; ++i)
+        for (int64_t j = 0; j < s.n; ++j) {
+          double want = c0[static_cast<size_t>(i * s.n + j)], mag = std::abs(want);
+          for (int64_t k = 0; k < s.k; ++k) {
+            const double p = static_cast<double>(a[static_cast<size_t>(k * s.m + i)]) * b[static_cast<size_t>(k * s.n + j)];
+            want += p, mag += std::abs(p);
+          }
+          EXPECT_NEAR(fast[static_cast<size_t>(i * s.n + j)], want, 1e-6 * mag * std::sqrt(double(s.k)) + 1e-30);
         }
-        EXPECT_NEAR(fast[static_cast<size_t>(i * s.n + j)], want, 1e-6 * mag * std::sqrt(double(s.k)) + 1e-30);
-      }
+    }
   }
 }
 
 TEST(Gemm, ParallelByteIdenticalForAnyThreadCountAndTriangle) {
   const int64_t n = 333, k = 517;
   const std::vector<float> x = random_vector(static_cast<size_t>(k * n), 4);
-  std::vector<std::vector<float>> results;
-  for (int threads : {1, 2, 3}) {
-    set_thread_count(threads);
-    std::vector<float> c(static_cast<size_t>(n * n), 0.0f);
-    gemm_accumulate_parallel({n, n, k, x.data(), 1, n, x.data(), n, c.data(), n}, GemmTriangle::UpperOnly);
-    results.push_back(c);
+  std::vector<KernelIsa> sets = simd_sets();
+  sets.push_back(KernelIsa::Portable);
+  for (const KernelIsa isa : sets) {
+    SCOPED_TRACE(kernel_isa_name(isa));
+    const ForcedIsa forced(isa);
+    std::vector<std::vector<float>> results;
+    for (int threads : {1, 2, 3}) {
+      set_thread_count(threads);
+      std::vector<float> c(static_cast<size_t>(n * n), 0.0f);
+      gemm_accumulate_parallel({n, n, k, x.data(), 1, n, x.data(), n, c.data(), n}, GemmTriangle::UpperOnly);
+      results.push_back(c);
+    }
+    set_thread_count(0);
+    EXPECT_EQ(results[0], results[1]);
+    EXPECT_EQ(results[0], results[2]);
+    std::vector<float> full(static_cast<size_t>(n * n), 0.0f);
+    gemm_accumulate({n, n, k, x.data(), 1, n, x.data(), n, full.data(), n}, true);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = i; j < n; ++j) ASSERT_EQ(results[0][static_cast<size_t>(i * n + j)], full[static_cast<size_t>(i * n + j)]);
   }
-  set_thread_count(0);
-  EXPECT_EQ(results[0], results[1]);
-  EXPECT_EQ(results[0], results[2]);
-  std::vector<float> full(static_cast<size_t>(n * n), 0.0f);
-  gemm_accumulate({n, n, k, x.data(), 1, n, x.data(), n, full.data(), n}, true);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = i; j < n; ++j) ASSERT_EQ(results[0][static_cast<size_t>(i * n + j)], full[static_cast<size_t>(i * n + j)]);
 }
 
 // A symmetric positive definite matrix with uneven scales, as GPTQ Hessians are.

@@ -3,10 +3,10 @@
 //
 //   C(i,j) += Σ_k A(i,k)·B(k,j)   as one fused multiply-add per k, in increasing k, straight into C(i,j).
 //
-// So every element is the same chain of roundings whatever the kernel set (AVX-512 or the portable std::fma
-// loop), the tiling, the cache blocking over k (C is stored and reloaded exactly between k blocks) or the
+// So every element is the same chain of roundings whatever the kernel set (AVX-512, AVX2 or the portable
+// std::fma loop, chosen as exec/cpu_features.h says), the tiling, the cache blocking over k (C is stored and reloaded exactly between k blocks) or the
 // thread count: results are byte-identical across all of them. The AVX-512 kernel keeps an 8 × 32 tile of C in
-// 16 zmm registers and broadcasts A, so A may be read with any strides (XᵀX reads A = Xᵀ straight from X).
+// 16 zmm registers (AVX2: 6 × 16 in 12 ymm) and broadcasts A, so A may be read with any strides (XᵀX reads A = Xᵀ straight from X).
 //
 // Layout: A(i,k) = a[i·a_row + k·a_col], B(k,j) = b[k·ldb + j], C(i,j) = c[i·ldc + j].
 #pragma once
@@ -34,7 +34,7 @@ void gemm_accumulate(const GemmArgs& g, bool portable = false);
 enum class GemmTriangle { Full, LowerOnly, UpperOnly };
 void gemm_accumulate_parallel(const GemmArgs& g, GemmTriangle triangle = GemmTriangle::Full);
 
-// The name of the kernel gemm_accumulate runs ("avx512" or "portable").
+// The name of the kernel gemm_accumulate runs ("avx512", "avx2" or "portable").
 const char* gemm_kernel_name();
 
 }  // namespace slmopt
