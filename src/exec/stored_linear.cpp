@@ -120,6 +120,10 @@ void linear_f32(const RowMatrix& x, const float* weight, int64_t out, const floa
   run({x, nullptr, weight, out, bias, y});
 }
 
+void decode_stored_rows(DType dtype, const uint8_t* src, size_t row_bytes, int64_t rows, int64_t cols, float* dst) {
+  decode_slice(active_set(), dtype, src, row_bytes, 0, rows, cols, dst);
+}
+
 void gather_rows(const Tensor& table, std::span<const int32_t> ids, RowMatrix& out) {
   if (table.rank() != 2) throw_error(ErrorKind::Internal, "gather_rows: '{}' is not a matrix", table.name());
   const int64_t rows = table.dim(0), cols = table.dim(1);

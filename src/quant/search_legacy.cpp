@@ -2,8 +2,13 @@
 // IQ4_NL) get the exact scale sweep of scale_fit.h and an f16-aware refinement; the types with a stored
 // minimum (Q4_1, Q5_1) get the alternating affine fit, refined the same way.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
+
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
 
 #include "ggml_compatible.h"
 #include "lane_vector.h"
@@ -146,49 +151,142 @@ float hsum(F8 v) {
   return total;
 }
 
-// Least-squares scale for stored level values v, f16-rounded, elements re-rounded (one step: a second one gains
-// little and would double the polish's cost).
-// `v` holds the level values (level − bias) of the stored block and receives the new ones.
+// Half conversions inline in the per-block loops (F16C where the build has it: a call each was ~5 % of a Q4_0
+// run). Same bits as core/half.h for every value that is not NaN, and no NaN reaches an encoder (quantize_rows
+// rejects non-finite input; the scales derived here are finite or rejected by the isfinite checks below).
+inline uint16_t to_f16(float f) {
+#if defined(__F16C__)
+  return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
+#else
+  return f32_to_f16(f);
+#endif
+}
+inline float from_f16(uint16_t h) {
+#if defined(__F16C__)
+  return _cvtsh_ss(h);
+#else
+  return f16_to_f32(h);
+#endif
+}
+
+// Least-squares scale for stored level values, f16-rounded, elements re-rounded (one step: a second one gains
+// little and would double the polish's cost). On lanes: xv the block, wv its element weights (null: all ones,
+// which multiply exactly, so the result is the same bits as with a vector of ones), lv the level values
+// (level − bias) of the stored block, replaced (with d_h) when the polish improves the error.
+bool polish_lanes(const F8* xv, const F8* wv, float lo, float hi, uint16_t& d_h, F8* lv) {
+  constexpr int kV = kQK / kLanes;
+  auto error_of = [&](float d, const F8* levels) {
+    F8 e = splat(0.f);
+    for (int k = 0; k < kV; ++k) {
+      const F8 diff = xv[k] - d * levels[k];
+      e += wv ? wv[k] * diff * diff : diff * diff;
+    }
+    return hsum(e);
+  };
+  const float best = error_of(from_f16(d_h), lv);
+  F8 sxv = splat(0.f), svv = splat(0.f);
+  for (int k = 0; k < kV; ++k) {
+    const F8 wl = wv ? wv[k] * lv[k] : lv[k];
+    sxv += wl * xv[k];
+    svv += wl * lv[k];
+  }
+  const float den = hsum(svv);
+  if (!(den > 0)) return false;
+  const uint16_t h = to_f16(hsum(sxv) / den);
+  const float d = from_f16(h);
+  if (h == d_h || !std::isfinite(d) || d == 0) return false;
+  const float inv = 1.0f / d;
+  F8 trial[kV];
+  for (int k = 0; k < kV; ++k) trial[k] = clamp8(round_even(clamp8(xv[k] * inv, lo - 1, hi + 1)), lo, hi);
+  if (!(error_of(d, trial) < best * kPolishMargin)) return false;
+  d_h = h;
+  std::memcpy(lv, trial, sizeof(trial));
+  return true;
+}
+
+// polish_lanes on arrays: `v` holds the level values of the stored block and receives the new ones.
 bool polish_uniform(const float* x, const float* w, float lo, float hi, uint16_t& d_h, float* v) {
   constexpr int kV = kQK / kLanes;
   F8 xv[kV], wv[kV], lv[kV];
   std::memcpy(xv, x, sizeof(xv));
   std::memcpy(wv, w, sizeof(wv));
   std::memcpy(lv, v, sizeof(lv));
-  auto error_of = [&](float d, const F8* levels) {
-    F8 e = splat(0.f);
-    for (int k = 0; k < kV; ++k) {
-      const F8 diff = xv[k] - d * levels[k];
-      e += wv[k] * diff * diff;
-    }
-    return hsum(e);
-  };
-  float best = error_of(f16_to_f32(d_h), lv);
-  bool improved = false;
-  for (int iter = 0; iter < 1; ++iter) {
-    F8 sxv = splat(0.f), svv = splat(0.f);
-    for (int k = 0; k < kV; ++k) {
-      const F8 wl = wv[k] * lv[k];
-      sxv += wl * xv[k];
-      svv += wl * lv[k];
-    }
-    const float den = hsum(svv);
-    if (!(den > 0)) break;
-    const uint16_t h = f32_to_f16(hsum(sxv) / den);
-    const float d = f16_to_f32(h);
-    if (h == d_h || !std::isfinite(d) || d == 0) break;
-    const float inv = 1.0f / d;
-    F8 trial[kV];
-    for (int k = 0; k < kV; ++k) trial[k] = clamp8(round_even(clamp8(xv[k] * inv, lo - 1, hi + 1)), lo, hi);
-    const float e = error_of(d, trial);
-    if (!(e < best * kPolishMargin)) break;
-    best = e;
-    d_h = h;
-    std::memcpy(lv, trial, sizeof(lv));
-    improved = true;
+  if (!polish_lanes(xv, wv, lo, hi, d_h, lv)) return false;
+  std::memcpy(v, lv, sizeof(lv));
+  return true;
+}
+
+// Q4_0 and Q8_0 without importance, the bulk of a default quantize: llama.cpp's reference block
+// (quantize_row_q4_0_ref / q8_0_ref) and the polish computed in lanes in one pass, so there is no
+// pack → unpack → float round trip between them; the bytes are exactly fast_blocks' with polish_q4_0 /
+// polish_q8_0 (tests/unit/quantize_encoder_test.cpp compares the two paths).
+float signed_absmax8(const F8* xv) {
+  F8 amax = abs8(xv[0]);
+  for (int k = 1; k < kQK / kLanes; ++k) {
+    const F8 a = abs8(xv[k]);
+    amax = a > amax ? a : amax;
   }
-  if (improved) std::memcpy(v, lv, sizeof(lv));
-  return improved;
+  float m = 0;
+  for (int l = 0; l < kLanes; ++l) m = std::max(m, amax[l]);
+  // The first element of that magnitude, with its sign (ggml keeps the first on ties).
+  for (int k = 0; k < kQK / kLanes; ++k)
+    for (int l = 0; l < kLanes; ++l)
+      if (std::fabs(xv[k][l]) == m) return xv[k][l];
+  return 0;
+}
+
+void fast_q4_0_plain(const float* x, uint8_t* dst, int64_t n) {
+  constexpr int kV = kQK / kLanes;
+  for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
+    F8 xv[kV], lv[kV];
+    std::memcpy(xv, x, sizeof(xv));
+    const float d = signed_absmax8(xv) / -8;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    for (int k = 0; k < kV; ++k) {
+      I8 q = __builtin_convertvector(xv[k] * id + 8.5f, I8);  // truncation, as the reference's (int) cast
+      q = q > 15 ? I8{} + 15 : q;
+      lv[k] = __builtin_convertvector(q, F8) - 8.0f;
+    }
+    Q4_0 b;
+    b.d = to_f16(d);
+    polish_lanes(xv, nullptr, -8, 7, b.d, lv);
+    for (int h = 0; h < 2; ++h) {
+      const I8 lo = __builtin_convertvector(lv[h] + 8.0f, I8), hi = __builtin_convertvector(lv[h + 2] + 8.0f, I8);
+      const I8 packed = lo | (hi << 4);
+      for (int l = 0; l < kLanes; ++l) b.qs[8 * h + l] = static_cast<uint8_t>(packed[l]);
+    }
+    std::memcpy(dst + static_cast<size_t>(i) * sizeof(Q4_0), &b, sizeof(Q4_0));
+  }
+}
+
+// std::round (half away from zero) on lanes: v − trunc(v) is exact for |v| < 2²³ (every value here is ≤ 128).
+F8 round_away(F8 v) {
+  const F8 t = __builtin_convertvector(__builtin_convertvector(v, I8), F8);
+  const F8 frac = v - t;
+  return t + (frac >= 0.5f ? splat(1.f) : splat(0.f)) - (frac <= -0.5f ? splat(1.f) : splat(0.f));
+}
+
+void fast_q8_0_plain(const float* x, uint8_t* dst, int64_t n) {
+  constexpr int kV = kQK / kLanes;
+  for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
+    F8 xv[kV], lv[kV];
+    std::memcpy(xv, x, sizeof(xv));
+    F8 amax8 = abs8(xv[0]);
+    for (int k = 1; k < kV; ++k) amax8 = abs8(xv[k]) > amax8 ? abs8(xv[k]) : amax8;
+    float amax = 0;
+    for (int l = 0; l < kLanes; ++l) amax = std::max(amax, amax8[l]);
+    const float d = amax / 127;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    for (int k = 0; k < kV; ++k) lv[k] = round_away(xv[k] * id);
+    Q8_0 b;
+    b.d = to_f16(d);
+    polish_lanes(xv, nullptr, -128, 127, b.d, lv);
+    for (int k = 0; k < kV; ++k) {
+      const I8 q = __builtin_convertvector(lv[k], I8);
+      for (int l = 0; l < kLanes; ++l) b.qs[kLanes * k + l] = static_cast<int8_t>(q[l]);
+    }
+    std::memcpy(dst + static_cast<size_t>(i) * sizeof(Q8_0), &b, sizeof(Q8_0));
+  }
 }
 
 // Level values (stored index − bias) and back.
@@ -343,6 +441,7 @@ void search_iq4_nl(const float* x, uint8_t* dst, int64_t n, const float* importa
 }
 
 void fast_q4_0(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  if (!importance) return fast_q4_0_plain(x, dst, n);
   fast_blocks<Q4_0>(DType::Q4_0, x, dst, n, importance, ggml_chunk_q4_0, polish_q4_0, false);
 }
 void fast_q4_1(const float* x, uint8_t* dst, int64_t n, const float* importance) {
@@ -355,6 +454,7 @@ void fast_q5_1(const float* x, uint8_t* dst, int64_t n, const float* importance)
   fast_blocks<Q5_1>(DType::Q5_1, x, dst, n, importance, ggml_chunk_q5_1, polish_q5_1, true);
 }
 void fast_q8_0(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  if (!importance) return fast_q8_0_plain(x, dst, n);
   fast_blocks<Q8_0>(DType::Q8_0, x, dst, n, importance, ggml_chunk_q8_0, polish_q8_0, false);
 }
 void fast_iq4_nl(const float* x, uint8_t* dst, int64_t n, const float* importance) {

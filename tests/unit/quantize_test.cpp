@@ -325,6 +325,36 @@ TEST(Quantize, TensorToFloatTypesConverts) {
   }
 }
 
+// Q4_0 and Q8_0 without importance take a fused path (llama.cpp's reference block and the polish in one pass
+// over lanes). Q8_0: the same bytes as the block-by-block path, which an importance vector of ones takes (ggml's
+// Q8_0 ignores importance; weights of one multiply exactly). Q4_0: every block is llama.cpp's reference block or
+// decodes to a strictly smaller squared error, and the polish improves a real share of the blocks.
+TEST(Quantize, FusedFastPathsMatchTheBlockPolish) {
+  const int64_t n = 4096;
+  const auto x = testing::gaussian_with_outliers(static_cast<size_t>(n), 41);
+  const std::vector<float> ones(static_cast<size_t>(n), 1.0f);
+  std::vector<uint8_t> fused(row_bytes(DType::Q8_0, n)), blocks(fused.size());
+  quantize_row(Encoder::Fast, DType::Q8_0, x.data(), fused.data(), n, nullptr);
+  quantize_row(Encoder::Fast, DType::Q8_0, x.data(), blocks.data(), n, ones.data());
+  EXPECT_EQ(fused, blocks);
+
+  std::vector<uint8_t> fast(row_bytes(DType::Q4_0, n)), ref(fast.size());
+  quantize_row(Encoder::Fast, DType::Q4_0, x.data(), fast.data(), n, nullptr);
+  quantize_row(Encoder::Reference, DType::Q4_0, x.data(), ref.data(), n, nullptr);
+  const size_t block = row_bytes(DType::Q4_0, 32);
+  int polished = 0;
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const uint8_t* f = fast.data() + static_cast<size_t>(b) * block;
+    const uint8_t* r = ref.data() + static_cast<size_t>(b) * block;
+    if (std::memcmp(f, r, block) == 0) continue;
+    ++polished;
+    EXPECT_LT(quantization_error(DType::Q4_0, x.data() + 32 * b, f, 32, nullptr),
+              quantization_error(DType::Q4_0, x.data() + 32 * b, r, 32, nullptr))
+        << "block " << b;
+  }
+  EXPECT_GT(polished, n / 32 / 10);
+}
+
 TEST(Quantize, EncoderNames) {
   for (const Encoder e : {Encoder::Fast, Encoder::Search, Encoder::Reference, Encoder::Llama})
     EXPECT_EQ(encoder_from_name(encoder_name(e)), e);

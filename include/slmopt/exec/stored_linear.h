@@ -22,6 +22,11 @@ void linear_stored(const RowMatrix& x, const Tensor& weight, const float* bias, 
 // The same product for a float weight held in memory: weight is [out, x.cols()] row-major.
 void linear_f32(const RowMatrix& x, const float* weight, int64_t out, const float* bias, RowMatrix& y);
 
+// Decodes `rows` rows of `cols` elements stored as `dtype` (row r at src + r·row_bytes) into dst (row r at
+// dst + r·cols) with the active kernel set's SIMD decoders: bit-identical to ir/block_formats' dequantize_row
+// (which it falls back to for types without one). The quantizers use it to measure their error.
+void decode_stored_rows(DType dtype, const uint8_t* src, size_t row_bytes, int64_t rows, int64_t cols, float* dst);
+
 // out.row(i) = table.row(ids[i]) decoded to float: table [rows, cols] in any stored dtype. Throws
 // Error(BadInput) naming the table for an id outside [0, rows).
 void gather_rows(const Tensor& table, std::span<const int32_t> ids, RowMatrix& out);
