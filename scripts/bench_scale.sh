@@ -21,6 +21,8 @@
 #
 # Not in CI. Builds nothing: expects build/ with slmopt and llama_cpp_quantize_bench
 # (cmake -S . -B build -DSLMOPT_BUILD_BENCH=ON && cmake --build build -j2 --target slmopt llama_cpp_quantize_bench).
+# SHAPE=tiny runs every section on tests/scale/tiny-llama.json instead of the 1B and 8B shapes (REPEATS 1, a small
+# GPTQ calibration set, eval at CTX 128, 1 window, unless set): a check of the script, not a benchmark.
 # THREADS (default 2) threads for both tools. Prints Markdown on stdout, with `uptime` (load average) first:
 # figures taken on a busy machine say so.
 #
@@ -36,6 +38,17 @@ threads=${THREADS:-2}
 repeats=${REPEATS:-3}
 presets=(${PRESETS:-Q4_0 Q4_K_M Q6_K Q8_0})
 calib_text=${CALIB_TEXT:-$root/models/data/kjv-calib.txt}
+shape=${SHAPE:-1b}
+case "$shape" in
+  1b) config_1b=$root/tests/scale/tinyllama-1b.json config_8b=$root/tests/scale/llama-8b.json ;;
+  tiny)
+    config_1b=$root/tests/scale/tiny-llama.json config_8b=$config_1b
+    repeats=${REPEATS:-1}
+    : "${GPTQ_SAMPLES:=8}" "${GPTQ_SEQLEN:=128}" "${TOKENIZER_8B:=$root/models/tokenizers/llama2}"
+    export REPEATS=$repeats CTX=${CTX:-128} WINDOWS=${WINDOWS:-1}
+    ;;
+  *) echo "bench_scale.sh: SHAPE='$shape': choose 1b (default) or tiny" >&2; exit 1 ;;
+esac
 if [ "${GPTQ_ONLY:-0}" = 1 ]; then presets=() SKIP_8B=1 SKIP_EVAL=1; fi
 
 for f in "$slmopt" "$bench" /usr/bin/time; do
@@ -73,19 +86,20 @@ generate() {  # config dir tokenizer
   fi
 }
 
-ckpt_1b=$cache/tinyllama-1b
-gguf_1b=$cache/tinyllama-1b-f16.gguf
-generate "$root/tests/scale/tinyllama-1b.json" "$ckpt_1b" "${TOKENIZER_1B:-$root/models/tokenizers/llama2}"
+name_1b=$(basename "$config_1b" .json)
+ckpt_1b=$cache/$name_1b
+gguf_1b=$cache/$name_1b-f16.gguf
+generate "$config_1b" "$ckpt_1b" "${TOKENIZER_1B:-$root/models/tokenizers/llama2}"
 if [ ! -f "$gguf_1b" ]; then
-  log "F16 GGUF of the 1B shape for llama.cpp"
+  log "F16 GGUF of $name_1b for llama.cpp"
   "$slmopt" -q compile "$ckpt_1b" --format gguf --type f16 -o "$gguf_1b" > /dev/null
 fi
 
 echo "# slmopt vs llama.cpp at scale"
 echo
 echo "Machine: $(nproc) cores; \`uptime\` before: $(uptime | sed 's/^ *//'). THREADS=$threads, REPEATS=$repeats."
-echo "Input: 1B shape (hidden 2048, FFN 5632, 22 layers, 32/4 heads, vocab 32000); slmopt from BF16 safetensors,"
-echo "llama.cpp from the F16 GGUF of the same weights."
+echo "Input: $name_1b ($(jq -r '"hidden \(.hidden_size), FFN \(.intermediate_size), \(.num_hidden_layers) layers, \(.num_attention_heads)/\(.num_key_value_heads) heads, vocab \(.vocab_size)"' "$config_1b")); slmopt from BF16"
+echo "safetensors, llama.cpp from the F16 GGUF of the same weights."
 echo
 echo "| preset | slmopt CPU s | llama.cpp CPU s | ratio | slmopt wall s | llama.cpp wall s | ratio | slmopt peak RSS MB | llama.cpp peak RSS MB |"
 echo "|---|---|---|---|---|---|---|---|---|"
@@ -120,7 +134,7 @@ fi
 if [ "${SKIP_GPTQ:-0}" != 1 ]; then
   gptq_samples=${GPTQ_SAMPLES:-128} gptq_seqlen=${GPTQ_SEQLEN:-512}
   echo
-  echo "## GPTQ of the 1B shape (Q4_K_M grid, $gptq_samples × $gptq_seqlen calibration tokens)"
+  echo "## GPTQ of $name_1b (Q4_K_M grid, $gptq_samples × $gptq_seqlen calibration tokens)"
   echo
   log "GPTQ (long)"
   echo "\`uptime\` before: $(uptime | sed 's/^ *//')"
@@ -148,14 +162,15 @@ if [ "${SKIP_GPTQ:-0}" != 1 ]; then
 fi
 
 if [ "${SKIP_8B:-0}" != 1 ]; then
-  ckpt_8b=$cache/llama-8b
-  generate "$root/tests/scale/llama-8b.json" "$ckpt_8b" "${TOKENIZER_8B:-$root/models/tokenizers/llama3}"
-  log "8B Q4_K_M"
+  name_8b=$(basename "$config_8b" .json)
+  ckpt_8b=$cache/$name_8b
+  generate "$config_8b" "$ckpt_8b" "${TOKENIZER_8B:-$root/models/tokenizers/llama3}"
+  log "$name_8b Q4_K_M"
   /usr/bin/time -v -o "$scratch/e.txt" "$slmopt" -q -t "$threads" quantize "$ckpt_8b" --type Q4_K_M \
     -o "$scratch/8b.gguf" > /dev/null
   rm -f "$scratch/8b.gguf"
   echo
-  echo "## 8B shape, Q4_K_M (slmopt, one run)"
+  echo "## $name_8b, Q4_K_M (slmopt, one run)"
   echo
   echo "CPU $(cpu_s "$scratch/e.txt") s, wall $(wall_s "$scratch/e.txt") s, peak RSS $(rss_mb "$scratch/e.txt") MB."
 fi
