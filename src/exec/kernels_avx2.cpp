@@ -165,26 +165,6 @@ SLMOPT_AVX2 void decode_q4_0(const uint8_t* src, float* y, int64_t nb) {
   }
 }
 
-// Q4_K: as the AVX-512 decoder, 8 values at a time (dl*q - ml, each rounded as ir/block_formats rounds it).
-SLMOPT_AVX2 void decode_q4_k(const uint8_t* src, float* y, int64_t nb) {
-  const __m256i low4 = _mm256_set1_epi32(0xF);
-  for (int64_t b = 0; b < nb; ++b, y += kQKK) {
-    const auto blk = load_block<Q4_K>(src, b);
-    const float d = f16_to_f32(blk.d), dmin = f16_to_f32(blk.dmin);
-    for (int s = 0; s < kQKK / 32; ++s) {
-      uint8_t sc, mn;
-      unpack_k4_scale_min(blk.scales, s, sc, mn);
-      const __m256 dl = _mm256_set1_ps(d * static_cast<float>(sc));
-      const __m256 ml = _mm256_set1_ps(dmin * static_cast<float>(mn));
-      for (int e = 0; e < 32; e += 8) {
-        __m256i q = bytes8_i32(blk.qs + 32 * (s / 2) + e, false);
-        q = (s % 2) ? _mm256_srli_epi32(q, 4) : _mm256_and_si256(q, low4);
-        _mm256_storeu_ps(y + 32 * s + e, _mm256_sub_ps(_mm256_mul_ps(dl, _mm256_cvtepi32_ps(q)), ml));
-      }
-    }
-  }
-}
-
 // Q6_K: as the AVX-512 decoder, 8 values at a time ((d*scale) * (q - 32)).
 SLMOPT_AVX2 void decode_q6_k(const uint8_t* src, float* y, int64_t nb) {
   const __m256i low4 = _mm256_set1_epi32(0xF), three = _mm256_set1_epi32(3), bias = _mm256_set1_epi32(32);
@@ -290,28 +270,34 @@ SLMOPT_AVX2 void decode_iq4_nl(const uint8_t* src, float* y, int64_t nb) {
   }
 }
 
-// Q5_K: Q4_K plus a fifth bit, bit s of qh[l] for value 32*s + l.
-SLMOPT_AVX2 void decode_q5_k(const uint8_t* src, float* y, int64_t nb) {
+// Q4_K and Q5_K: as the AVX-512 decoders, 8 values at a time (dl*q - ml, each rounded as ir/block_formats
+// rounds it; Q5_K's fifth bit is bit s of qh[l] for value 32*s + l).
+template <typename Block, bool kFifthBit>
+SLMOPT_AVX2 void decode_k4(const uint8_t* src, float* y, int64_t nb) {
   const __m256i low4 = _mm256_set1_epi32(0xF), one = _mm256_set1_epi32(1);
   for (int64_t b = 0; b < nb; ++b, y += kQKK) {
-    const auto blk = load_block<Q5_K>(src, b);
+    const auto blk = load_block<Block>(src, b);
     const float d = f16_to_f32(blk.d), dmin = f16_to_f32(blk.dmin);
     for (int s = 0; s < kQKK / 32; ++s) {
       uint8_t sc, mn;
       unpack_k4_scale_min(blk.scales, s, sc, mn);
       const __m256 dl = _mm256_set1_ps(d * static_cast<float>(sc));
       const __m256 ml = _mm256_set1_ps(dmin * static_cast<float>(mn));
-      const __m128i shift = _mm_cvtsi32_si128(s);
       for (int e = 0; e < 32; e += 8) {
         __m256i q = bytes8_i32(blk.qs + 32 * (s / 2) + e, false);
         q = (s % 2) ? _mm256_srli_epi32(q, 4) : _mm256_and_si256(q, low4);
-        const __m256i high = _mm256_and_si256(_mm256_srl_epi32(bytes8_i32(blk.qh + e, false), shift), one);
-        q = _mm256_or_si256(q, _mm256_slli_epi32(high, 4));
+        if constexpr (kFifthBit) {
+          const __m256i high =
+              _mm256_and_si256(_mm256_srl_epi32(bytes8_i32(blk.qh + e, false), _mm_cvtsi32_si128(s)), one);
+          q = _mm256_or_si256(q, _mm256_slli_epi32(high, 4));
+        }
         _mm256_storeu_ps(y + 32 * s + e, _mm256_sub_ps(_mm256_mul_ps(dl, _mm256_cvtepi32_ps(q)), ml));
       }
     }
   }
 }
+constexpr auto decode_q4_k = decode_k4<Q4_K, false>;
+constexpr auto decode_q5_k = decode_k4<Q5_K, true>;
 
 // Q2_K and Q3_K: value 16*s + i of a super-block takes two bits of qs[32*(s/8) + 16*(s%2) + i] at bit
 // 2*((s%8)/2); Q3_K's third bit is bit s/2 of hmask[16*(s%2) + i] (clear means q - 4). `h` picks i in 8h..8h+7.
@@ -356,33 +342,12 @@ SLMOPT_AVX2 void decode_q3_k(const uint8_t* src, float* y, int64_t nb) {
   }
 }
 
-RowDecoder avx2_row_decoder(DType dtype) {
-  switch (dtype) {
-    case DType::F16: return {decode_f16, 1};
-    case DType::BF16: return {decode_bf16, 1};
-    case DType::Q8_0: return {decode_q8_0, kQK};
-    case DType::Q4_0: return {decode_q4_0, kQK};
-    case DType::Q4_1: return {decode_q4_1, kQK};
-    case DType::Q5_0: return {decode_q5<false>, kQK};
-    case DType::Q5_1: return {decode_q5<true>, kQK};
-    case DType::IQ4_NL: return {decode_iq4_nl, kQK};
-    case DType::Q2_K: return {decode_q2_k, kQKK};
-    case DType::Q3_K: return {decode_q3_k, kQKK};
-    case DType::Q4_K: return {decode_q4_k, kQKK};
-    case DType::Q5_K: return {decode_q5_k, kQKK};
-    case DType::Q6_K: return {decode_q6_k, kQKK};
-    default: return {};
-  }
-}
-
-bool avx2_decode_rows(DType dtype, const uint8_t* src, size_t row_bytes, int64_t rows, int64_t K, float* dst) {
-  return decode_rows_with(avx2_row_decoder(dtype), src, row_bytes, rows, K, dst);
-}
+#include "row_decoder_table.h"  // row_decoder and decode_rows over this file's decoders
 
 }  // namespace
 
 const KernelSet& avx2_set() {
-  static const KernelSet set{avx2_dot_tile, avx2_decode_rows, kRegCols};
+  static const KernelSet set{avx2_dot_tile, decode_rows, kRegCols};
   return set;
 }
 
