@@ -228,6 +228,7 @@ float signed_absmax8(const F8* xv) {
   }
   float m = 0;
   for (int l = 0; l < kLanes; ++l) m = std::max(m, amax[l]);
+  if (m == 0) return 0;  // ggml's +0 even when the block holds −0 (the sign reaches the stored scale)
   // The first element of that magnitude, with its sign (ggml keeps the first on ties).
   for (int k = 0; k < kQK / kLanes; ++k)
     for (int l = 0; l < kLanes; ++l)

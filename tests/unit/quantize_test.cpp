@@ -353,6 +353,14 @@ TEST(Quantize, FusedFastPathsMatchTheBlockPolish) {
         << "block " << b;
   }
   EXPECT_GT(polished, n / 32 / 10);
+
+  // Zero blocks, one of them −0 first: llama.cpp's bytes exactly (its scale is −0/8 from a +0 maximum).
+  std::vector<float> zeros(64, 0.0f);
+  zeros[0] = -0.0f;
+  std::vector<uint8_t> fast_zero(row_bytes(DType::Q4_0, 64)), ref_zero(fast_zero.size());
+  quantize_row(Encoder::Fast, DType::Q4_0, zeros.data(), fast_zero.data(), 64, nullptr);
+  quantize_row(Encoder::Reference, DType::Q4_0, zeros.data(), ref_zero.data(), 64, nullptr);
+  EXPECT_EQ(fast_zero, ref_zero);
 }
 
 TEST(Quantize, EncoderNames) {
