@@ -10,6 +10,7 @@
 #   SLMOPT_FUZZ_JOBS        build jobs (default: nproc)
 #   SLMOPT_FUZZ_TARGETS     what to build (default: fuzz_all; scripts/sanitize.sh: the parsers and sanitized tests)
 #   SLMOPT_FUZZ_BUILD_ONLY=1  configure and build, run nothing
+#   SLMOPT_FUZZ_OPT         optimisation of a new build folder (default -O1, fast fuzzing; scripts/sanitize.sh: -O0)
 #   SLMOPT_FUZZ_MALLOC_MB   largest single allocation allowed (default 512): harness inputs are at most 128 KiB,
 #                           so a bigger allocation is a header that makes slmopt allocate beyond its file's size.
 set -euo pipefail
@@ -21,7 +22,7 @@ SLMOPT_FUZZ_SETUP=1 SLMOPT_NO_NPM=1 SLMOPT_SETUP_ONLY_PACKAGES=1 scripts/setup.s
 
 if [ ! -f "$build_dir/CMakeCache.txt" ]; then
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" -DSLMOPT_FUZZ=ON -DSLMOPT_BUILD_BENCH=OFF \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="${SLMOPT_FUZZ_OPT:--O1} -gline-tables-only" -DSLMOPT_FUZZ=ON -DSLMOPT_BUILD_BENCH=OFF \
     -DSLMOPT_WERROR="$([ "${CI:-}" = true ] && echo ON || echo OFF)" >/dev/null
 fi
 # shellcheck disable=SC2086  # a list of targets

@@ -57,11 +57,12 @@ if [ "${SLMOPT_NO_NPM:-0}" != 1 ]; then
   fi
 fi
 
-werror=OFF
-[ "${CI:-}" = true ] && werror=ON
+werror=OFF bench=ON
+# CI: warnings are errors; the benchmark programs (no test runs them; 9 programs, ~1 CPU-minute) are left out.
+[ "${CI:-}" = true ] && werror=ON bench=OFF
 if [ ! -f "$build_dir/CMakeCache.txt" ]; then
   say "configuring $build_dir"
-  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DSLMOPT_WERROR=$werror >/dev/null
+  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DSLMOPT_WERROR=$werror -DSLMOPT_BUILD_BENCH=$bench >/dev/null
 fi
 say "building (this takes a few minutes the first time)"
 cmake --build "$build_dir" -j "$(nproc)" 2>&1 | grep -Ev '^\[ *[0-9]+%\]|^Consolidate|^-- ' || true

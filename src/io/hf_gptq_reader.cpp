@@ -79,7 +79,7 @@ std::vector<uint32_t> words_of(const Tensor& t, const std::string& path, int64_t
     throw_error(ErrorKind::BadInput, "{}: tensor '{}' is {} {}, expected I32 [{}, {}]", path, t.name(),
                 dtype_name(t.dtype()), shape_to_string(t.shape()), d0, d1);
   std::vector<uint32_t> w(static_cast<size_t>(d0 * d1));
-  std::memcpy(w.data(), t.data(), w.size() * 4);
+  if (!w.empty()) std::memcpy(w.data(), t.data(), w.size() * 4);  // an empty tensor's data() may be null
   return w;
 }
 
@@ -136,7 +136,7 @@ void unpack(const std::map<std::string, Tensor>& tensors, const std::string& bas
       const Tensor& gi = it->second;
       if (gi.dtype() != DType::I32 || gi.rank() != 1 || gi.dim(0) != in)
         throw_error(ErrorKind::BadInput, "{}: '{}.g_idx' must be I32 [{}]", path, base, in);
-      std::memcpy(g_idx.data(), gi.data(), g_idx.size() * 4);
+      if (in != 0) std::memcpy(g_idx.data(), gi.data(), g_idx.size() * 4);
       for (int64_t i = 0; i < in; ++i) {
         const int32_t g = g_idx[static_cast<size_t>(i)];
         if (g < 0 || g >= groups)

@@ -70,9 +70,10 @@ Tensor renamed(const Tensor& t, const std::string& name) {
   return copy;
 }
 
+// An empty tensor may have no buffer (data() null), and memcmp's pointers must be valid even for 0 bytes.
 bool same_bytes(const Tensor& a, const Tensor& b) {
   return a.dtype() == b.dtype() && a.shape() == b.shape() &&
-         (a.data() == b.data() || std::memcmp(a.data(), b.data(), a.nbytes()) == 0);
+         (a.nbytes() == 0 || a.data() == b.data() || std::memcmp(a.data(), b.data(), a.nbytes()) == 0);
 }
 
 // Rows [begin, end) of a fused tensor as a view of the same bytes; the view holds a copy of the fused tensor's

@@ -189,7 +189,7 @@ void dequantize_row(DType dtype, const uint8_t* src, float* dst, int64_t n) {
   const int64_t nb = n / t.block_size;
   switch (dtype) {
     case DType::F32:
-      std::memcpy(dst, src, static_cast<size_t>(n) * 4);
+      if (n != 0) std::memcpy(dst, src, static_cast<size_t>(n) * 4);  // an empty row may have null pointers
       return;
     case DType::F16:
       for (int64_t i = 0; i < n; ++i) {

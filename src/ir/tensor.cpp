@@ -84,7 +84,7 @@ Tensor Tensor::from_f32_as(std::string name, std::vector<int64_t> shape, std::sp
   switch (dtype) {
     case DType::F32:
       bytes.resize(values.size() * 4);
-      std::memcpy(bytes.data(), values.data(), bytes.size());
+      if (!values.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());  // no null pointers (UBSan)
       break;
     case DType::F16:
     case DType::BF16: {

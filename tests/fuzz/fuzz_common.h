@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "slmopt/ir/model.h"
@@ -18,7 +19,9 @@ inline const std::vector<std::string>& sample_texts() {
   return texts;
 }
 
-inline void exercise_vocab(const Vocab& vocab) {
+// `input_text`: the fuzz input's own text (may be invalid UTF-8, a clean BadInput), encoded after the samples
+// with the same tokenizer: building a tokenizer is most of an execution, so it is built once.
+inline void exercise_vocab(const Vocab& vocab, std::string_view input_text = {}) {
   if (vocab.kind == VocabKind::None) return;
   const Tokenizer tokenizer(vocab);
   for (const std::string& text : sample_texts()) {
@@ -30,6 +33,7 @@ inline void exercise_vocab(const Vocab& vocab) {
   std::vector<int32_t> all;
   for (int32_t id = 0; id < tokenizer.vocab_size() && id < 512; ++id) all.push_back(id);
   (void)tokenizer.decode(all);
+  if (!input_text.empty()) (void)tokenizer.decode(tokenizer.encode(input_text));
 }
 
 inline void exercise_model(const Model& model) {
