@@ -37,6 +37,27 @@ void PipelineContext::invalidate(Invalidates what) {
   // running the model is stale once its weights changed.
   importance_.clear();
   calibrated_.clear();
+  rotated_.clear();
+}
+
+namespace {
+std::string rotation_key(const RotationOptions* r) {
+  if (!r) return "";
+  return "|rotate:" + std::to_string(r->seed) + ":" + std::to_string(static_cast<int>(r->tied)) + ":" +
+         std::to_string(r->heads);
+}
+}  // namespace
+
+const Model& PipelineContext::rotated_input(const RotationOptions& rotation, RotationReport* report) {
+  const std::string key = rotation_key(&rotation);
+  auto it = rotated_.find(key);
+  if (it == rotated_.end()) {
+    Model model = input();
+    RotationReport r = rotate_model(model, rotation);
+    it = rotated_.emplace(key, std::make_pair(std::make_shared<const Model>(std::move(model)), r)).first;
+  }
+  if (report) *report = it->second.second;
+  return *it->second.first;
 }
 
 const std::vector<std::vector<int32_t>>& PipelineContext::calibration_windows(CalibTextOptions& options) {
@@ -52,13 +73,13 @@ const std::vector<std::vector<int32_t>>& PipelineContext::calibration_windows(Ca
   return it->second;
 }
 
-const ImportanceMatrix& PipelineContext::importance_matrix(CalibTextOptions& options) {
+const ImportanceMatrix& PipelineContext::importance_matrix(CalibTextOptions& options, const RotationOptions* rotation) {
   const auto& windows = calibration_windows(options);
-  const std::string key = options.key();
+  const std::string key = options.key() + rotation_key(rotation);
   auto it = importance_.find(key);
   if (it == importance_.end()) {
     spdlog::info("collecting the importance matrix over {} windows of {} tokens", windows.size(), options.seqlen);
-    const ModelRunner runner(input());
+    const ModelRunner runner(rotation ? rotated_input(*rotation) : input());
     ++importance_runs;
     it = importance_.emplace(key, collect_importance(runner, windows)).first;
   }
@@ -67,13 +88,14 @@ const ImportanceMatrix& PipelineContext::importance_matrix(CalibTextOptions& opt
 
 const CalibratedModel& PipelineContext::calibrated(
     const std::string& key, CalibTextOptions& options,
-    const std::function<CalibratedModel(const Model&, const std::vector<std::vector<int32_t>>&)>& run) {
+    const std::function<CalibratedModel(const Model&, const std::vector<std::vector<int32_t>>&)>& run,
+    const RotationOptions* rotation) {
   const auto& windows = calibration_windows(options);
-  const std::string full_key = key + "|" + options.key();
+  const std::string full_key = key + "|" + options.key() + rotation_key(rotation);
   auto it = calibrated_.find(full_key);
   if (it == calibrated_.end()) {
     ++gptq_runs;
-    it = calibrated_.emplace(full_key, run(input(), windows)).first;
+    it = calibrated_.emplace(full_key, run(rotation ? rotated_input(*rotation) : input(), windows)).first;
   }
   return it->second;
 }

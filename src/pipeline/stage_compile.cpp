@@ -59,13 +59,14 @@ IntQuantizedWeights write_onnx(const Model& model, const OptionValues& v, std::s
 // the manifest and the combined report read it the same way: the written model read back, its tensors' stored
 // types and relative error against the input, and the evaluation against the reference.
 void write_compile_report(PipelineContext& ctx, const OptionValues& v, EvalTextOptions& eval,
-                          const std::string& type_name, const IntQuantizedWeights& onnx_codes, double write_seconds) {
+                          const std::string& type_name, const IntQuantizedWeights& onnx_codes, double write_seconds,
+                          const Model& input, const RotationReport* rotation) {
   const auto start = std::chrono::steady_clock::now();
   const std::string format = v.str("format"), output = v.str("output");
-  const Model& input = ctx.input();
   AccuracyReport report = base_report("compile", input, output, format);
   report.method = "compile";
   report.type = type_name == "keep" && format == "onnx" ? "f32" : type_name;
+  if (rotation) add_rotation_notes(report, *rotation_from_values(v), *rotation);
   const Model written = onnx_codes.empty() ? load_model(output) : with_dequantized_weights(input, onnx_codes);
   fill_output_stats(report, written);
   if (format != "gguf" && report.parameters > 0)  // HF/ONNX readers hand back floats: size on disk is honest there
@@ -109,7 +110,10 @@ void run_compile(PipelineContext& ctx, const OptionValues& v) {
       throw_error(ErrorKind::Usage, "--type '{}': compile --format {} takes f32, f16, bf16{} or keep (use "
                   "'slmopt quantize' for other types)", type_name, format, format == "gguf" ? ", q8_0" : "");
   }
-  const Model& model = ctx.input();
+  // --rotate: the rotated model (the same function) is what gets written; evaluations compare with the input.
+  const std::optional<RotationOptions> rotation = rotation_from_values(v);
+  RotationReport rotation_report;
+  const Model& model = rotation ? ctx.rotated_input(*rotation, &rotation_report) : ctx.input();
   size_t tensors = model.tensors().size();
   IntQuantizedWeights onnx_codes;
 
@@ -153,7 +157,7 @@ void run_compile(PipelineContext& ctx, const OptionValues& v) {
   const double seconds = seconds_since(start);
   EvalTextOptions eval = eval_from_values(v, "--eval");
   if (!v.str("report").empty() || eval.given()) {
-    write_compile_report(ctx, v, eval, type_name, onnx_codes, seconds);
+    write_compile_report(ctx, v, eval, type_name, onnx_codes, seconds, model, rotation ? &rotation_report : nullptr);
     return;
   }
   const uint64_t bytes = path_bytes(output);
@@ -193,6 +197,7 @@ StageInfo compile_stage() {
   };
   // A report (as quantize writes it) when --report or --eval is given; a recipe's compile targets always get one.
   for (auto& spec : eval_option_specs("--eval")) s.options.push_back(spec);
+  for (auto& spec : rotation_option_specs()) s.options.push_back(spec);
   s.options.push_back(string_option("reference", "", "Evaluate against this model instead of the input")
                           .with_check(OptionCheck::ExistingPath).as_path().cli_only());
   s.options.push_back(string_option("report", "", "Write an accuracy report to PATH.{json,md} (default with --eval: "

@@ -51,6 +51,7 @@ struct QuantizeSettings {
   CalibTextOptions calib;
   std::string imatrix_in, imatrix_out, reference, report;
   EvalTextOptions eval;
+  std::optional<RotationOptions> rotation;
 };
 
 QuantizeSettings settings_from(const OptionValues& v) {
@@ -78,6 +79,7 @@ QuantizeSettings settings_from(const OptionValues& v) {
   o.reference = v.str("reference");
   o.report = v.str("report");
   o.eval = eval_from_values(v, "--eval");
+  o.rotation = rotation_from_values(v);
   return o;
 }
 
@@ -214,6 +216,9 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
                 o.type);
   if (!o.imatrix_in.empty() && o.calib.given())
     throw_error(ErrorKind::Usage, "--imatrix-in and --calib exclude each other");
+  if (o.rotation && !o.imatrix_in.empty())
+    throw_error(ErrorKind::Usage, "--imatrix-in with --rotate: an importance matrix holds statistics of one basis of "
+                "the activations; give --calib so it is measured on the rotated model");
   if (!o.imatrix_out.empty() && (!o.calib.given() || calibrated))
     throw_error(ErrorKind::Usage, "--imatrix-out needs --calib with --method rtn and a GGUF preset");
 
@@ -224,7 +229,11 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
   for (const auto& spec : o.type_for) selection.overrides.push_back(parse_type_for(spec));
   for (const auto& pattern : o.keep) selection.overrides.push_back(parse_keep(pattern));
 
-  Model model = ctx.input();
+  // --rotate: the rotated model (the same function) is what gets quantized and what the tensor errors compare
+  // against; evaluations still compare with the checkpoint as loaded.
+  RotationReport rotation_report;
+  const RotationOptions* rotation = o.rotation ? &*o.rotation : nullptr;
+  Model model = rotation ? ctx.rotated_input(*rotation, &rotation_report) : ctx.input();
   const Model original = model;  // shares the tensors; passes replace entries of `model` only
   // A pattern that matches no tensor is a typo (an HF name spelled as GGUF's, a missing wildcard) that would pass
   // silently and change nothing: an error before any work, not a warning lost in a long run's log.
@@ -242,7 +251,7 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
   double calib_seconds = 0;
   if (!calibrated && o.calib.given()) {
     const auto t = std::chrono::steady_clock::now();
-    importance = ctx.importance_matrix(o.calib);
+    importance = ctx.importance_matrix(o.calib, rotation);
     calib_seconds = seconds_since(t);
     if (!o.imatrix_out.empty()) save_importance(*importance, o.imatrix_out);
   } else if (!o.imatrix_in.empty()) {
@@ -281,7 +290,7 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
                    o.calib.seqlen);
       out.result = quantize_calibrated(out.model, windows, targets, c);
       return out;
-    });
+    }, rotation);
     calibration = shared.result;
     model = shared.model;
   }
@@ -328,6 +337,7 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
 
   const std::string method_name = calibrated ? o.method : (importance ? "imatrix-rtn" : "rtn");
   AccuracyReport report = make_report(o, original, preset ? std::string(gguf_preset.name) : o.type, method_name);
+  if (rotation) add_rotation_notes(report, *rotation, rotation_report);
   if (quantizer) add_tensor_results(report, quantizer->results());
   if (calibration) add_calibration_results(report, *calibration, original, model, o);
   std::set<std::string> onnx_quantized;
@@ -391,6 +401,7 @@ StageInfo quantize_stage() {
                                              "Tokens per calibration window (default: min(model context, 512))",
                                              "Seed for choosing calibration windows (default 0)"))
     s.options.push_back(spec);
+  for (auto& spec : rotation_option_specs()) s.options.push_back(spec);
   s.options.push_back(string_option("imatrix-in", "", "Importance matrix saved by --imatrix-out")
                           .with_check(OptionCheck::ExistingFile).as_path());
   s.options.push_back(string_option("imatrix-out", "", "Save the importance matrix computed from --calib").as_path());

@@ -16,6 +16,7 @@
 #include "slmopt/pipeline/calibration.h"
 #include "slmopt/quant/calibration.h"
 #include "slmopt/quant/importance.h"
+#include "slmopt/quant/rotation.h"
 #include "slmopt/text/dataset.h"
 
 namespace slmopt::pipeline {
@@ -46,13 +47,19 @@ class PipelineContext {
   // Inside a recipe the run prints its own summary: stages stay silent on stdout.
   bool in_recipe = false;
 
-  // Shared calibration data: computed on first request for a given set of options, then reused.
+  // input() with its residual stream rotated (quant/rotation.h), computed once per rotation setting; `report`
+  // (optional) receives what the rotation did.
+  const Model& rotated_input(const RotationOptions& rotation, RotationReport* report = nullptr);
+
+  // Shared calibration data: computed on first request for a given set of options, then reused. With `rotation`
+  // the importance matrix and GPTQ/AWQ run on rotated_input(*rotation) instead of input().
   const std::vector<std::vector<int32_t>>& calibration_windows(CalibTextOptions& options);
-  const ImportanceMatrix& importance_matrix(CalibTextOptions& options);
+  const ImportanceMatrix& importance_matrix(CalibTextOptions& options, const RotationOptions* rotation = nullptr);
   // GPTQ/AWQ on input(): `key` names everything that determines the result besides the windows.
   const CalibratedModel& calibrated(const std::string& key, CalibTextOptions& options,
                                     const std::function<CalibratedModel(const Model&,
-                                                                        const std::vector<std::vector<int32_t>>&)>& run);
+                                                                        const std::vector<std::vector<int32_t>>&)>& run,
+                                    const RotationOptions* rotation = nullptr);
   const std::vector<EvalWindow>& eval_windows(const Model& model, EvalTextOptions& options);
 
   // How often each cache was filled (tests and the run report show that calibration happened once).
@@ -68,6 +75,7 @@ class PipelineContext {
   std::map<std::string, ImportanceMatrix> importance_;
   std::map<std::string, CalibratedModel> calibrated_;
   std::map<std::string, std::vector<EvalWindow>> eval_windows_;
+  std::map<std::string, std::pair<std::shared_ptr<const Model>, RotationReport>> rotated_;
 };
 
 }  // namespace slmopt::pipeline
