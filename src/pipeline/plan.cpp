@@ -56,13 +56,24 @@ uint64_t kv_cache_bytes(const Config& config, int64_t ctx, int64_t element_bytes
   return per_token * static_cast<uint64_t>(ctx);
 }
 
-std::vector<PlanCandidate> plan_candidates(bool calibrated) {
+std::vector<PlanCandidate> plan_candidates(bool calibrated, const std::vector<std::string>& only) {
+  for (const std::string& name : only) {
+    const auto p = preset_from_name(name);
+    if (!p || *p == QuantPreset::F32 || *p == QuantPreset::BF16)
+      throw_error(ErrorKind::Usage, "--presets: '{}' is not a GGUF preset plan measures", name);
+    if (!calibrated && lower(preset_info(*p).name).starts_with("iq"))
+      throw_error(ErrorKind::Usage, "--presets: '{}' is an i-quant preset; it needs an importance matrix (--calib)", name);
+  }
+  const auto wanted = [&](const PresetInfo& p) {
+    return only.empty() || std::any_of(only.begin(), only.end(), [&](const std::string& n) { return lower(n) == lower(p.name); });
+  };
   std::vector<PlanCandidate> out;
   std::vector<const PresetInfo*> presets;
   // The i-quant presets need an importance matrix (llama.cpp refuses most of them without one, and all of them are
   // built for one): candidates only with calibration text.
   for (const auto& p : quant_presets())
-    if (p.preset != QuantPreset::F32 && p.preset != QuantPreset::BF16 && (calibrated || !p.name.starts_with("IQ")))
+    if (p.preset != QuantPreset::F32 && p.preset != QuantPreset::BF16 && (calibrated || !p.name.starts_with("IQ")) &&
+        wanted(p))
       presets.push_back(&p);
   // Largest first: by the base type's bits per weight, then by name, so the table reads top-down.
   std::stable_sort(presets.begin(), presets.end(), [](const PresetInfo* a, const PresetInfo* b) {
@@ -94,6 +105,7 @@ PlanResult plan_quantization(const Model& model, PlanOptions& o) {
   const std::vector<EvalWindow> windows = build_eval_windows(model, o.eval);
   const ModelRunner reference(model);
   // One importance matrix for every candidate: the calibration pass is the costly part, the rounding is not.
+  const std::vector<PlanCandidate> candidates = plan_candidates(o.calib.given(), o.presets);  // checks names first
   std::optional<ImportanceMatrix> importance;
   if (o.calib.given()) {
     const auto start = std::chrono::steady_clock::now();
@@ -104,7 +116,7 @@ PlanResult plan_quantization(const Model& model, PlanOptions& o) {
     r.importance_runs = 1;
     r.importance_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
-  for (PlanCandidate c : plan_candidates(importance.has_value())) {
+  for (PlanCandidate c : candidates) {
     const Model quantized = quantize_in_memory(model, c, importance ? &*importance : nullptr);
     c.weight_bytes = quantized.total_bytes();
     c.kv_bytes = kv;

@@ -61,6 +61,11 @@ void run_plan(const OptionValues& v) {
   o.eval.max_windows = v.i64("max-windows");
   if (!o.eval.given()) throw_error(ErrorKind::Usage, "plan needs an evaluation text: --text FILE or --tokens FILE");
   o.calib = calibration_from_values(v);
+  for (size_t b = 0, e; b < v.str("presets").size(); b = e + 1) {
+    e = v.str("presets").find(',', b);
+    if (e == std::string::npos) e = v.str("presets").size();
+    if (e > b) o.presets.push_back(v.str("presets").substr(b, e - b));
+  }
   const Model model = load_model(v.str("MODEL"));
   const PlanResult r = plan_quantization(model, o);
   if (v.flag("json")) print_json(result_json(r, o));
@@ -106,6 +111,8 @@ ToolInfo plan_tool() {
                int_option("max-windows", 8, "Evaluate on at most this many windows (default 8; 0: all)")
                    .with_check(OptionCheck::NonNegative),
                string_option("write-recipe", "", "Write a recipe for the winner ('slmopt run' accepts it)").as_path(),
+               string_option("presets", "", "Measure only these presets (comma-separated, e.g. q4_k_m,iq4_xs), "
+                             "each also with +out8"),
                flag_option("json", "Print the candidates as JSON")};
   // Calibration text: one importance matrix for every candidate, and the i-quant presets that need it.
   for (auto& spec : calibration_option_specs(32, "Calibration windows for the importance matrix (default 32)", 0,

@@ -39,6 +39,7 @@ struct PlanOptions {
   int64_t kv_element_bytes = 2;  // F16 cache (llama.cpp's default)
   EvalTextOptions eval;
   CalibTextOptions calib;  // given: one importance matrix for every candidate, i-quant presets included
+  std::vector<std::string> presets;  // non-empty: measure only these presets (and their +out8 variants)
 };
 
 struct PlanResult {
@@ -55,7 +56,7 @@ uint64_t kv_cache_bytes(const Config& config, int64_t ctx, int64_t element_bytes
 
 // The candidates plan measures for a model (presets and overrides only; nothing is measured). `calibrated`: with an
 // importance matrix (method "imatrix", i-quant presets included).
-std::vector<PlanCandidate> plan_candidates(bool calibrated = false);
+std::vector<PlanCandidate> plan_candidates(bool calibrated = false, const std::vector<std::string>& presets = {});
 
 PlanResult plan_quantization(const Model& model, PlanOptions& options);
 
