@@ -11,6 +11,10 @@
 #include <array>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <optional>
+#include <regex>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -50,22 +54,12 @@ Tensor i32_tensor(std::string name, std::vector<int64_t> shape, const std::vecto
 
 void check_weight(const std::string& name, const HfIntWeight& w, HfQuantFormat format) {
   const int b = w.bits;
-  if (b != 2 && b != 3 && b != 4 && b != 8)
-    throw_error(ErrorKind::Usage, "{}: {} bits cannot be written as a HF checkpoint", name, b);
-  if (w.group_size < 1 || w.cols % w.group_size != 0)
-    throw_error(ErrorKind::Usage, "{}: {} input columns are not a whole number of groups of {}", name, w.cols,
-                w.group_size);
+  if (w.group_size < 1) throw_error(ErrorKind::Usage, "{}: group size {}", name, w.group_size);
+  if (const std::string why = hf_quantized_misfit(format, b, w.group_size, w.rows, w.cols); !why.empty())
+    throw_error(ErrorKind::Usage, "{}: {}", name, why);
   const size_t n = static_cast<size_t>(w.rows * w.cols), g = static_cast<size_t>(w.rows * w.groups());
   if (w.codes.size() != n || w.scales.size() != g || w.zeros.size() != g)
     throw_error(ErrorKind::Internal, "{}: packed weight sizes disagree with [{}, {}]", name, w.rows, w.cols);
-  if (format == HfQuantFormat::Awq) {
-    if (b != 4) throw_error(ErrorKind::Usage, "{}: AWQ gemm checkpoints hold 4-bit weights only, not {}", name, b);
-    if (w.rows % 8 != 0)
-      throw_error(ErrorKind::Usage, "{}: AWQ packs 8 output columns per word; {} outputs", name, w.rows);
-  } else if ((w.cols * b) % 32 != 0 || (w.rows * b) % 32 != 0) {
-    throw_error(ErrorKind::Usage, "{}: GPTQ {}-bit packing needs input ({}) and output ({}) counts with a multiple "
-                "of 32 bits", name, b, w.cols, w.rows);
-  }
   for (int32_t z : w.zeros)
     if (z < (format == HfQuantFormat::Gptq ? 1 : 0) || z > (1 << b) - (format == HfQuantFormat::Gptq ? 0 : 1))
       throw_error(ErrorKind::Usage, "{}: zero point {} cannot be stored in the {} format", name, z,
@@ -139,7 +133,68 @@ json quantization_config(const HfIntWeight& w, const HfQuantizedWriteOptions& o)
           {"checkpoint_format", "gptq"}};
 }
 
+// "model.layers.3.mlp.down_proj" → {"model.layers.", 3, "mlp.down_proj"}; nullopt outside the blocks.
+struct BlockModule {
+  int64_t layer;
+  std::string inner;
+};
+std::optional<BlockModule> block_module(const std::string& module) {
+  static const std::regex re(R"(^[A-Za-z_.]*?\.(\d+)\.(.+)$)");
+  std::smatch m;
+  if (!std::regex_match(module, m, re)) return std::nullopt;
+  return BlockModule{std::stoll(m[1].str()), m[2].str()};
+}
+
+// Names the block linears left in float, for the loaders that would otherwise expect packed tensors for every
+// linear: gptqmodel/vLLM `dynamic` negative matches ("-:" + a regex on the module name), optimum/transformers
+// `modules_in_block_to_quantize` (one list for every block, so only when every block quantizes the same ones),
+// AWQ's `modules_to_not_convert` (substrings of the module name: full names, so "layers.1." never matches 11).
+void add_float_modules(json& qc, HfQuantFormat format, const std::vector<std::string>& packed,
+                       const std::vector<std::string>& kept) {
+  if (format == HfQuantFormat::Awq) {
+    qc["modules_to_not_convert"] = kept;
+    return;
+  }
+  json dynamic = json::object();
+  for (const std::string& m : kept) {
+    std::string escaped;
+    for (char c : m) escaped += c == '.' ? std::string("\\.") : std::string(1, c);
+    dynamic["-:^" + escaped + "$"] = json::object();
+  }
+  qc["dynamic"] = dynamic;
+  std::map<int64_t, std::set<std::string>> per_block;
+  std::set<int64_t> layers;
+  for (const auto* list : {&packed, &kept})
+    for (const std::string& m : *list)
+      if (const auto b = block_module(m)) {
+        layers.insert(b->layer);
+        if (list == &packed) per_block[b->layer].insert(b->inner);
+      }
+  const std::set<std::string> first = per_block.empty() ? std::set<std::string>{} : per_block.begin()->second;
+  bool uniform = !first.empty() && per_block.size() == layers.size();
+  for (const auto& [layer, inner] : per_block) uniform = uniform && inner == first;
+  if (uniform) qc["modules_in_block_to_quantize"] = json::array({json(std::vector<std::string>(first.begin(), first.end()))});
+}
+
 }  // namespace
+
+std::string hf_quantized_misfit(HfQuantFormat format, int bits, int64_t group_size, int64_t rows, int64_t cols) {
+  if (bits != 2 && bits != 3 && bits != 4 && bits != 8)
+    return fmt::format("{} bits cannot be written as a HF checkpoint", bits);
+  if (rows < 1 || cols < 1) return fmt::format("an empty matrix [{}, {}]", rows, cols);
+  const int64_t group = group_size < 0 ? cols : group_size;
+  if (format == HfQuantFormat::Awq) {
+    if (bits != 4) return fmt::format("AWQ gemm checkpoints hold 4-bit weights only, not {}", bits);
+    if (rows % 8 != 0) return fmt::format("AWQ packs 8 output columns per word; {} outputs", rows);
+    if (cols % group != 0)
+      return fmt::format("AWQ needs whole groups: {} inputs are not a multiple of group size {}", cols, group);
+    return "";
+  }
+  if ((cols * bits) % 32 != 0 || (rows * bits) % 32 != 0)
+    return fmt::format("GPTQ {}-bit packing needs input ({}) and output ({}) counts filling whole 32-bit words", bits,
+                       cols, rows);
+  return "";
+}
 
 std::vector<float> HfIntWeight::dequantize() const {
   std::vector<float> out(codes.size());
@@ -176,10 +231,13 @@ void write_hf_quantized(const Model& model, const std::map<std::string, HfIntWei
   // Tensors under the family's names; a fused tensor (Phi-3's qkv_proj) stacks its parts' rows, as codes when
   // every part is quantized (they share one grid, checked above) or as floats when none is.
   std::vector<Tensor> tensors;
+  std::vector<std::string> packed_modules, float_modules;  // HF module names of the block linears
   const HfFamily& family = hf_family_for(model.config.family);
   for (const HfStoredTensor& entry : hf_storage_plan(family, model, dir)) {
     size_t quantized = 0;
     for (const std::string& p : entry.parts) quantized += weights.count(p);
+    const bool block_linear = names::is_linear_weight(entry.parts.front()) && entry.parts.front() != names::kLmHead;
+    if (block_linear) (quantized ? packed_modules : float_modules).push_back(base_of(entry.hf));
     if (quantized == entry.parts.size()) {
       HfIntWeight w = weights.at(entry.parts.front());
       for (size_t i = 1; i < entry.parts.size(); ++i) {
@@ -216,7 +274,8 @@ void write_hf_quantized(const Model& model, const std::map<std::string, HfIntWei
   for (const Tensor& t : tensors) pointers.push_back(&t);
 
   json config = json::parse(hf_config_json(model.config, model.vocab, options.float_type));
-  const json qc = quantization_config(first, options);
+  json qc = quantization_config(first, options);
+  if (!float_modules.empty()) add_float_modules(qc, options.format, packed_modules, float_modules);
   config["quantization_config"] = qc;
 
   const fs::path target = fs::path(dir).lexically_normal();

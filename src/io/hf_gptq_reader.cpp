@@ -115,8 +115,11 @@ void unpack(const std::map<std::string, Tensor>& tensors, const std::string& bas
     throw_error(ErrorKind::BadInput, "{}: '{}.qweight' shape {} holds no weights", path, base,
                 shape_to_string(qweight.shape()));
   const int64_t gs = q.group_size < 0 ? in : q.group_size;
-  if (in % gs != 0) throw_error(ErrorKind::BadInput, "{}: '{}': {} inputs, group size {}", path, base, in, gs);
-  const int64_t groups = in / gs;
+  // GPTQ ends a row that is not a whole number of groups in a shorter group (AutoGPTQ: ceil(in / group_size));
+  // AWQ gemm needs whole groups.
+  if (q.format == HfQuantFormat::Awq && in % gs != 0)
+    throw_error(ErrorKind::BadInput, "{}: '{}': {} inputs, group size {}", path, base, in, gs);
+  const int64_t groups = (in + gs - 1) / gs;
   if (scales_t.dim(0) != groups || scales_t.dim(1) != out)
     throw_error(ErrorKind::BadInput, "{}: '{}.scales' is {}, expected [{}, {}]", path, base,
                 shape_to_string(scales_t.shape()), groups, out);

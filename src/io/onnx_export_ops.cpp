@@ -161,12 +161,16 @@ std::string linear(ExportContext& ctx, const std::string& x, const std::string& 
   const Tensor& t = matrix(ctx, weight_name);
   const int64_t out = t.dim(0), in = t.dim(1);
   std::string y;
-  switch (ctx.options.weight_type) {
+  OnnxWeightType type = ctx.options.weight_type;
+  if (type != OnnxWeightType::F16 && ctx.options.float_unquantized_linears && ctx.options.quantized &&
+      !ctx.options.quantized->count(weight_name))
+    type = OnnxWeightType::F32;
+  switch (type) {
     case OnnxWeightType::F32:
     case OnnxWeightType::F16: {
       const std::vector<float> wt = transposed(t.to_f32(), out, in);
       std::string w;
-      if (ctx.options.weight_type == OnnxWeightType::F32) {
+      if (type == OnnxWeightType::F32) {
         w = ctx.graph.initializer(weight_name, onnx::TensorProto::FLOAT, {in, out}, f32_bytes(wt));
       } else {
         const std::string h = ctx.graph.initializer(weight_name, onnx::TensorProto::FLOAT16, {in, out}, f16_bytes(wt));

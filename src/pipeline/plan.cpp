@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <optional>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -12,6 +14,7 @@
 
 #include "slmopt/core/error.h"
 #include "slmopt/eval/perplexity.h"
+#include "slmopt/quant/importance.h"
 #include "slmopt/quant/tensor_quantizer.h"
 #include "slmopt/quant/type_selection.h"
 
@@ -30,11 +33,11 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-Model quantize_in_memory(const Model& model, const PlanCandidate& candidate) {
+Model quantize_in_memory(const Model& model, const PlanCandidate& candidate, const ImportanceMatrix* importance) {
   TypeSelectionOptions selection;
   selection.preset = *preset_from_name(candidate.preset);
   for (const auto& spec : candidate.type_for) selection.overrides.push_back(parse_type_for(spec));
-  TensorQuantizer quantizer(model, selection, nullptr, Encoder::Fast);
+  TensorQuantizer quantizer(model, selection, candidate.method == "imatrix" ? importance : nullptr, Encoder::Fast);
   Model out = model;
   for (const Tensor* t : model.ordered_tensors()) {
     const DType target = quantizer.target(t->name());
@@ -53,13 +56,24 @@ uint64_t kv_cache_bytes(const Config& config, int64_t ctx, int64_t element_bytes
   return per_token * static_cast<uint64_t>(ctx);
 }
 
-std::vector<PlanCandidate> plan_candidates() {
+std::vector<PlanCandidate> plan_candidates(bool calibrated, const std::vector<std::string>& only) {
+  for (const std::string& name : only) {
+    const auto p = preset_from_name(name);
+    if (!p || *p == QuantPreset::F32 || *p == QuantPreset::BF16)
+      throw_error(ErrorKind::Usage, "--presets: '{}' is not a GGUF preset plan measures", name);
+    if (!calibrated && lower(preset_info(*p).name).starts_with("iq"))
+      throw_error(ErrorKind::Usage, "--presets: '{}' is an i-quant preset; it needs an importance matrix (--calib)", name);
+  }
+  const auto wanted = [&](const PresetInfo& p) {
+    return only.empty() || std::any_of(only.begin(), only.end(), [&](const std::string& n) { return lower(n) == lower(p.name); });
+  };
   std::vector<PlanCandidate> out;
   std::vector<const PresetInfo*> presets;
-  // The i-quant presets are left out: plan measures round-to-nearest without an importance matrix, which most of
-  // them need (llama.cpp refuses them without one) and all of them are built for.
+  // The i-quant presets need an importance matrix (llama.cpp refuses most of them without one, and all of them are
+  // built for one): candidates only with calibration text.
   for (const auto& p : quant_presets())
-    if (p.preset != QuantPreset::F32 && p.preset != QuantPreset::BF16 && !p.name.starts_with("IQ"))
+    if (p.preset != QuantPreset::F32 && p.preset != QuantPreset::BF16 && (calibrated || !p.name.starts_with("IQ")) &&
+        wanted(p))
       presets.push_back(&p);
   // Largest first: by the base type's bits per weight, then by name, so the table reads top-down.
   std::stable_sort(presets.begin(), presets.end(), [](const PresetInfo* a, const PresetInfo* b) {
@@ -70,6 +84,7 @@ std::vector<PlanCandidate> plan_candidates() {
     PlanCandidate c;
     c.name = lower(p->name);
     c.preset = c.name;
+    c.method = calibrated ? "imatrix" : "rtn";
     out.push_back(c);
     if (bits(p->base) < bits(DType::Q8_0)) {
       c.name += "+out8";
@@ -89,8 +104,20 @@ PlanResult plan_quantization(const Model& model, PlanOptions& o) {
   const double budget = o.budget_mb * 1e6;
   const std::vector<EvalWindow> windows = build_eval_windows(model, o.eval);
   const ModelRunner reference(model);
-  for (PlanCandidate c : plan_candidates()) {
-    const Model quantized = quantize_in_memory(model, c);
+  // One importance matrix for every candidate: the calibration pass is the costly part, the rounding is not.
+  const std::vector<PlanCandidate> candidates = plan_candidates(o.calib.given(), o.presets);  // checks names first
+  std::optional<ImportanceMatrix> importance;
+  if (o.calib.given()) {
+    const auto start = std::chrono::steady_clock::now();
+    const std::vector<std::vector<int32_t>> calib_windows = build_calibration_windows(model, o.calib);
+    spdlog::info("plan: collecting the importance matrix over {} windows of {} tokens", calib_windows.size(),
+                 o.calib.seqlen);
+    importance = collect_importance(reference, calib_windows);
+    r.importance_runs = 1;
+    r.importance_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  for (PlanCandidate c : candidates) {
+    const Model quantized = quantize_in_memory(model, c, importance ? &*importance : nullptr);
     c.weight_bytes = quantized.total_bytes();
     c.kv_bytes = kv;
     const int64_t params = quantized.parameter_count();
@@ -145,6 +172,12 @@ std::string plan_recipe_yaml(const PlanResult& r, const PlanOptions& o, const st
   y += fmt::format("evaluation: {{{}: {}, ctx: {}{}}}\n", o.eval.text_path.empty() ? "tokens" : "text",
                    quoted(rel(text)), o.eval.ctx,
                    o.eval.max_windows > 0 ? fmt::format(", max-windows: {}", o.eval.max_windows) : "");
+  if (w.method == "imatrix") {  // the target collects the same importance matrix from the same windows
+    const std::string calib = o.calib.text_path.empty() ? o.calib.tokens_path : o.calib.text_path;
+    y += fmt::format("calibration: {{{}: {}, samples: {}, seqlen: {}, seed: {}}}\n",
+                     o.calib.text_path.empty() ? "tokens" : "text", quoted(rel(calib)), o.calib.samples, o.calib.seqlen,
+                     o.calib.seed);
+  }
   y += "targets:\n";
   std::string target = w.name;  // a recipe target name takes letters, digits, '.', '_' and '-'
   std::replace(target.begin(), target.end(), '+', '-');

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "int_grid_plan.h"
 #include "stages.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/log.h"
@@ -19,6 +20,7 @@
 #include "slmopt/io/hf_gptq.h"
 #include "slmopt/io/model_loader.h"
 #include "slmopt/io/onnx_folder.h"
+#include "slmopt/ir/tensor_names.h"
 #include "slmopt/pipeline/stage_report.h"
 #include "slmopt/quant/calibration.h"
 #include "slmopt/quant/int_quantize.h"
@@ -183,6 +185,20 @@ void add_calibration_results(AccuracyReport& report, const CalibrationResult& r,
     report.extra["gptq_solver_gflops_per_s"] = r.report.solver_flops / r.report.gptq_seconds / 1e9;
 }
 
+// Block linears an integer-grid output keeps in float, with the reason (the format cannot hold the shape, or
+// --keep): listed in the report's tensors, so add_type_notes names them.
+void add_kept_linears(AccuracyReport& report, const IntGridPlan& plan, const Model& original) {
+  for (const auto& [name, why] : plan.kept) {
+    const Tensor& t = original.tensor(name);
+    TensorReport r;
+    r.name = name;
+    r.shape = t.shape();
+    r.source_type = r.output_type = std::string(dtype_name(t.dtype()));
+    r.reason = why;
+    report.tensors.push_back(r);
+  }
+}
+
 void run_quantize(PipelineContext& ctx, const OptionValues& values) {
   const auto start = std::chrono::steady_clock::now();
   QuantizeSettings o = settings_from(values);
@@ -246,6 +262,22 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
                   override.dtype ? "--type-for" : "--keep", override.pattern, model.source_path);
   }
 
+  // Integer grids: which block linears the output format holds, decided from shapes and --keep before any
+  // calibration (a model the format cannot hold at all is refused here, not after calibrating).
+  std::optional<IntGridPlan> int_plan;
+  if (int_bits) {
+    if (!o.type_for.empty())
+      throw_error(ErrorKind::Usage, "--type-for sets GGUF types; an integer grid (--type {}) takes --keep and "
+                  "--group-size", o.type);
+    std::vector<TypeOverride> keep;
+    for (const auto& pattern : o.keep) keep.push_back(parse_keep(pattern));
+    const bool awq = *method == CalibrationMethod::Awq || *method == CalibrationMethod::AwqGptq;
+    const IntGridOutput output = o.format == "onnx" ? IntGridOutput::OnnxMatMulNBits
+                                 : awq              ? IntGridOutput::HfAwq
+                                                    : IntGridOutput::HfGptq;
+    int_plan = plan_int_grid(model, {*int_bits, o.group_size, o.symmetric}, output, keep);
+  }
+
   // Importance matrix (RTN on GGUF presets): from calibration text (shared through the context), or a file.
   std::optional<ImportanceMatrix> importance;
   double calib_seconds = 0;
@@ -269,7 +301,7 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
 
   std::optional<CalibrationResult> calibration;
   if (calibrated && !o.calib.given()) {
-    calibration = quantize_uncalibrated_rtn(model, uniform_int_grid({*int_bits, o.group_size, o.symmetric}));
+    calibration = quantize_uncalibrated_rtn(model, int_plan->chooser());
   } else if (calibrated) {
     // Everything besides the windows that decides the result: targets with equal keys share one run.
     const std::string key =
@@ -284,8 +316,7 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
       c.gptq.static_groups = o.static_groups || o.act_order;
       c.gptq.block_size = o.gptq_block;
       CalibratedModel out{{}, input};
-      const TargetChooser targets = int_bits ? uniform_int_grid({*int_bits, o.group_size, o.symmetric})
-                                             : gguf_preset_targets(out.model, selection);
+      const TargetChooser targets = int_plan ? int_plan->chooser() : gguf_preset_targets(out.model, selection);
       spdlog::info("{}: calibrating on {} windows of {} tokens, block by block", o.method, windows.size(),
                    o.calib.seqlen);
       out.result = quantize_calibrated(out.model, windows, targets, c);
@@ -325,11 +356,16 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
     write_hf_quantized(model, calibration->hf_weights(), o.output, w);
   } else {
     // Calibration quantizes the block linears; an untied output head gets RTN on the same grid.
+    // Linears the plan kept (and a head matched by --keep) stay float MatMuls.
     onnx_codes = quantize_linear_weights_rtn(model, {4, o.group_size, o.symmetric});
+    for (const auto& [name, why] : int_plan->kept) onnx_codes.erase(name);
+    for (const auto& pattern : o.keep)
+      if (model.has(names::kLmHead) && override_matches(pattern, names::kLmHead)) onnx_codes.erase(names::kLmHead);
     for (auto& [name, w] : calibration->onnx_weights()) onnx_codes[name] = std::move(w);
     OnnxExportOptions onnx;
     onnx.weight_type = *int_bits == 4 ? OnnxWeightType::Int4 : OnnxWeightType::Int8;
     onnx.quantized = &onnx_codes;
+    onnx.float_unquantized_linears = true;
     export_onnx_folder(model, o.output, onnx);
     o.output = onnx_folder_target(o.output, onnx.weight_type).folder;  // the report names (and sits in) the folder
   }
@@ -340,6 +376,7 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
   if (rotation) add_rotation_notes(report, *rotation, rotation_report);
   if (quantizer) add_tensor_results(report, quantizer->results());
   if (calibration) add_calibration_results(report, *calibration, original, model, o);
+  if (int_plan) add_kept_linears(report, *int_plan, original);
   std::set<std::string> onnx_quantized;
   for (const auto& [name, codes] : onnx_codes) onnx_quantized.insert(name);
   add_type_notes(report, original, onnx_quantized,

@@ -17,7 +17,7 @@ nlohmann::json result_json(const PlanResult& r, const PlanOptions& o) {
   nlohmann::json list = nlohmann::json::array();
   for (const auto& c : r.candidates)
     list.push_back({{"name", c.name}, {"type", c.preset}, {"type_for", c.type_for}, {"weight_bytes", c.weight_bytes},
-                    {"kv_bytes", c.kv_bytes}, {"total_bytes", c.total_bytes()}, {"bits_per_weight", c.bits_per_weight},
+                    {"method", c.method}, {"kv_bytes", c.kv_bytes}, {"total_bytes", c.total_bytes()}, {"bits_per_weight", c.bits_per_weight},
                     {"mean_kl", c.mean_kl}, {"top1_agreement", c.top1_agreement}, {"perplexity", c.ppl},
                     {"fits", c.fits}});
   return {{"budget_mb", o.budget_mb},
@@ -25,6 +25,8 @@ nlohmann::json result_json(const PlanResult& r, const PlanOptions& o) {
           {"kv_element_bytes", o.kv_element_bytes},
           {"reference_perplexity", r.reference_ppl},
           {"tokens_scored", r.tokens_scored},
+          {"importance_runs", r.importance_runs},
+          {"importance_seconds", r.importance_seconds},
           {"candidates", list},
           {"winner", r.winner >= 0 ? nlohmann::json(r.candidates[static_cast<size_t>(r.winner)].name) : nlohmann::json()}};
 }
@@ -33,11 +35,14 @@ nlohmann::json result_json(const PlanResult& r, const PlanOptions& o) {
 void print_table(const PlanResult& r, const PlanOptions& o) {
   std::printf("budget %g MB for weights + KV cache at ctx %lld; reference perplexity %.4f on %lld tokens\n",
               o.budget_mb, (long long)r.ctx, r.reference_ppl, (long long)r.tokens_scored);
-  std::printf("%-16s %11s %9s %11s %7s %9s %8s %10s  %s\n", "candidate", "weights MB", "KV MB", "total MB", "bpw", "KL",
-              "top-1", "perplexity", "fits");
+  if (r.importance_runs > 0)
+    std::printf("importance matrix: collected once (%.1f s), used by every candidate (method imatrix)\n",
+                r.importance_seconds);
+  std::printf("%-16s %-8s %11s %9s %11s %7s %9s %8s %10s  %s\n", "candidate", "method", "weights MB", "KV MB",
+              "total MB", "bpw", "KL", "top-1", "perplexity", "fits");
   for (size_t i = 0; i < r.candidates.size(); ++i) {
     const auto& c = r.candidates[i];
-    std::printf("%-16s %11.3f %9.3f %11.3f %7.3f %9.5f %7.2f%% %10.4f  %s%s\n", c.name.c_str(),
+    std::printf("%-16s %-8s %11.3f %9.3f %11.3f %7.3f %9.5f %7.2f%% %10.4f  %s%s\n", c.name.c_str(), c.method.c_str(),
                 static_cast<double>(c.weight_bytes) / 1e6, static_cast<double>(c.kv_bytes) / 1e6,
                 static_cast<double>(c.total_bytes()) / 1e6, c.bits_per_weight, c.mean_kl,
                 100.0 * c.top1_agreement, c.ppl, c.fits ? "yes" : "no",
@@ -55,6 +60,12 @@ void run_plan(const OptionValues& v) {
   o.eval.ctx = v.i64("eval-ctx");
   o.eval.max_windows = v.i64("max-windows");
   if (!o.eval.given()) throw_error(ErrorKind::Usage, "plan needs an evaluation text: --text FILE or --tokens FILE");
+  o.calib = calibration_from_values(v);
+  for (size_t b = 0, e; b < v.str("presets").size(); b = e + 1) {
+    e = v.str("presets").find(',', b);
+    if (e == std::string::npos) e = v.str("presets").size();
+    if (e > b) o.presets.push_back(v.str("presets").substr(b, e - b));
+  }
   const Model model = load_model(v.str("MODEL"));
   const PlanResult r = plan_quantization(model, o);
   if (v.flag("json")) print_json(result_json(r, o));
@@ -81,7 +92,8 @@ ToolInfo plan_tool() {
   t.footer = "Candidates: every GGUF preset (F16 down to Q2_K), and each below Q8_0 again with the output head and "
              "embeddings kept at Q8_0 (--type-for), each quantized in memory (RTN) and compared with the input on "
              "the evaluation windows. Memory = tensor bytes + KV cache (layers x kv_heads x head_dim x 2 x ctx x "
-             "element size); MB = 10^6 bytes. Exits with code 6 when nothing fits.";
+             "element size); MB = 10^6 bytes. With --calib, the importance matrix is collected once and every candidate "
+             "rounds with it, the i-quant presets included. Exits with code 6 when nothing fits.";
   OptionSpec text = string_option("text", "", "Evaluation text (UTF-8), tokenized with the model's tokenizer")
                         .with_check(OptionCheck::ExistingFile).as_path().excluding("tokens");
   t.options = {positional_option("MODEL", "Hugging Face folder, .gguf or .onnx file"),
@@ -99,7 +111,14 @@ ToolInfo plan_tool() {
                int_option("max-windows", 8, "Evaluate on at most this many windows (default 8; 0: all)")
                    .with_check(OptionCheck::NonNegative),
                string_option("write-recipe", "", "Write a recipe for the winner ('slmopt run' accepts it)").as_path(),
+               string_option("presets", "", "Measure only these presets (comma-separated, e.g. q4_k_m,iq4_xs), "
+                             "each also with +out8"),
                flag_option("json", "Print the candidates as JSON")};
+  // Calibration text: one importance matrix for every candidate, and the i-quant presets that need it.
+  for (auto& spec : calibration_option_specs(32, "Calibration windows for the importance matrix (default 32)", 0,
+                                             "Tokens per calibration window (default: min(model context, 512))",
+                                             "Seed for choosing calibration windows (default 0)"))
+    t.options.push_back(spec);
   t.run = run_plan;
   return t;
 }

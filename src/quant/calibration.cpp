@@ -147,16 +147,18 @@ std::vector<double> search_clip(std::span<const float> w, int64_t rows, int64_t 
     for (size_t rr = begin; rr < end; ++rr) {
       const int64_t r = static_cast<int64_t>(rr);
       for (int64_t g = 0; g < groups; ++g) {
-        for (int64_t c = 0; c < gc; ++c) values[static_cast<size_t>(c)] = w[static_cast<size_t>(r * cols + g * gc + c)];
-        const auto block = gram.block(g * gc, g * gc, gc, gc);
+        const int64_t n = std::min(gc, cols - g * gc);  // the last group may be shorter
+        for (int64_t c = 0; c < n; ++c) values[static_cast<size_t>(c)] = w[static_cast<size_t>(r * cols + g * gc + c)];
+        const std::span<const double> group(values.data(), static_cast<size_t>(n));
+        const auto block = gram.block(g * gc, g * gc, n, n);
         double best = std::numeric_limits<double>::infinity();
         for (int i = 0; i < options.clip_steps; ++i) {
           const double ratio = 1.0 - static_cast<double>(i) / options.clip_grid;
-          const IntGroupParams p = fit_int_group(spec, values, ratio);
-          for (int64_t c = 0; c < gc; ++c)
+          const IntGroupParams p = fit_int_group(spec, group, ratio);
+          for (int64_t c = 0; c < n; ++c)
             d[c] = values[static_cast<size_t>(c)] -
                    p.dequantize(p.quantize(values[static_cast<size_t>(c)], spec.max_code()));
-          const double e = d.dot(block * d);
+          const double e = d.head(n).dot(block * d.head(n));
           if (e < best) best = e, clip[static_cast<size_t>(r * groups + g)] = ratio;
         }
       }

@@ -43,9 +43,10 @@ struct Sweep {
         for (int64_t j = s1; j < s2; ++j) {
           const int64_t orig = f.perm[static_cast<size_t>(j)];
           if (fit_at_group_start && orig % gc == 0) {  // no act-order here: orig == j
+            const int64_t n = std::min(gc, cols - j);   // the last group may be shorter
             for (int64_t r = 0; r < rows; ++r) {
-              for (int64_t c = 0; c < gc; ++c) group_values[static_cast<size_t>(c)] = w[r * cols + j + c];
-              grid.fit_group(r0 + r, orig / gc, group_values);
+              for (int64_t c = 0; c < n; ++c) group_values[static_cast<size_t>(c)] = w[r * cols + j + c];
+              grid.fit_group(r0 + r, orig / gc, std::span<const double>(group_values.data(), static_cast<size_t>(n)));
             }
           }
           const float d = u[j * cols + j];
@@ -142,11 +143,12 @@ std::vector<float> gptq_quantize(std::span<const float> weight, const GptqFactor
       std::vector<double> values(static_cast<size_t>(gc));
       for (size_t r = begin; r < end; ++r)
         for (int64_t g = 0; g * gc < cols; ++g) {
-          for (int64_t c = 0; c < gc; ++c) {
+          const int64_t n = std::min(gc, cols - g * gc);
+          for (int64_t c = 0; c < n; ++c) {
             const int64_t col = g * gc + c;
             values[static_cast<size_t>(c)] = f.dead[static_cast<size_t>(col)] ? 0.0 : weight[r * static_cast<size_t>(cols) + static_cast<size_t>(col)];
           }
-          grid.fit_group(static_cast<int64_t>(r), g, values);
+          grid.fit_group(static_cast<int64_t>(r), g, std::span<const double>(values.data(), static_cast<size_t>(n)));
         }
     });
   }
@@ -215,9 +217,10 @@ std::vector<float> rtn_quantize(std::span<const float> weight, WeightGrid& grid)
     for (size_t rr = begin; rr < end; ++rr) {
       const int64_t r = static_cast<int64_t>(rr);
       for (int64_t c0 = 0; c0 < cols; c0 += gc) {
-        for (int64_t c = 0; c < gc; ++c) values[static_cast<size_t>(c)] = weight[static_cast<size_t>(r * cols + c0 + c)];
-        if (!grid.fixed()) grid.fit_group(r, c0 / gc, values);
-        for (int64_t c = 0; c < gc; ++c)
+        const int64_t n = std::min(gc, cols - c0);  // an integer grid's last group may be shorter
+        for (int64_t c = 0; c < n; ++c) values[static_cast<size_t>(c)] = weight[static_cast<size_t>(r * cols + c0 + c)];
+        if (!grid.fixed()) grid.fit_group(r, c0 / gc, std::span<const double>(values.data(), static_cast<size_t>(n)));
+        for (int64_t c = 0; c < n; ++c)
           out[static_cast<size_t>(r * cols + c0 + c)] = grid.quantize(r, c0 + c, values[static_cast<size_t>(c)]);
       }
     }

@@ -21,9 +21,9 @@ void IntGridSpec::validate(int64_t cols, const std::string& what) const {
     throw_error(ErrorKind::Usage, "{}: {} bits is not an integer grid slmopt writes (2, 3, 4 or 8)", what, bits);
   if (group_size == 0 || group_size < -1)
     throw_error(ErrorKind::Usage, "{}: group size {} (use a positive size or -1 for whole rows)", what, group_size);
-  if (group_size > 0 && cols % group_size != 0)
-    throw_error(ErrorKind::Usage, "{}: {} input columns are not a whole number of groups of {}", what, cols,
-                group_size);
+  if (cols < 1) throw_error(ErrorKind::Usage, "{}: a row of {} input columns", what, cols);
+  // A row that is not a whole number of groups ends in a shorter group (GPTQ's ceil(in / group_size) groups; the
+  // same as padding the row with zeros, which a min/max fit that always spans 0 ignores).
 }
 
 std::string IntGridSpec::describe() const {
@@ -108,9 +108,10 @@ GridQuantizedWeight quantize_grid_rtn(std::span<const float> weight, int64_t row
     for (size_t r = begin; r < end; ++r)
       for (int64_t g = 0; g < groups; ++g) {
         const float* w = weight.data() + r * cols + g * gc;
-        const IntGroupParams p = fit_int_group(spec, std::span<const float>(w, static_cast<size_t>(gc)));
+        const int64_t n = std::min(gc, cols - g * gc);  // the last group may be shorter
+        const IntGroupParams p = fit_int_group(spec, std::span<const float>(w, static_cast<size_t>(n)));
         q.params[r * groups + g] = p;
-        for (int64_t c = 0; c < gc; ++c)
+        for (int64_t c = 0; c < n; ++c)
           q.codes[r * cols + g * gc + c] = static_cast<uint8_t>(p.quantize(w[c], spec.max_code()));
       }
   });

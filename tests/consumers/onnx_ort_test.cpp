@@ -28,6 +28,7 @@
 #include "slmopt/quant/calibration.h"
 #include "slmopt/quant/int_quantize.h"
 #include "slmopt/text/dataset.h"
+#include "synthetic_llama.h"
 #include "test_support.h"
 
 namespace slmopt {
@@ -366,6 +367,55 @@ TEST(OrtGpt2, CalibratedInt4ExportsRunInOrt) {
     // `model` holds the calibrated weights dequantized (AWQ's scales folded in): what the codes encode.
     const RowMatrix expected = ModelRunner(model).logits(kCappTokens);
     expect_logits_match(expected, testing::read_logits(logits, expected.rows(), expected.cols()), "capp " + name);
+  }
+}
+
+}  // namespace
+}  // namespace slmopt
+
+// ---- Odd widths (issue 12, defect 7): hidden 64, FFN 172 under group size 128 -------------------------------
+
+namespace slmopt {
+namespace {
+
+// Calibrated int4 (GPTQ, AWQ) and RTN of a model whose rows are not whole groups (in 64 < 128; in 172 = 128 + 44):
+// every last group is shorter, MatMulNBits pads it, and ORT computes what slmopt computes on the dequantized codes.
+TEST(OrtOddWidths, ShorterLastGroupsRunInOrtAsSlmoptRunsThem) {
+  SLMOPT_REQUIRE_ORT();
+  const Model source = testing::make_random_llama(testing::llama_config(64, 172, 2, 4, 2, 16, 96), 12);
+  std::vector<std::vector<int32_t>> calib;
+  for (int32_t w = 0; w < 6; ++w) {
+    std::vector<int32_t> window;
+    for (int32_t i = 0; i < 48; ++i) window.push_back((w * 37 + i * 11 + 3) % 96);
+    calib.push_back(window);
+  }
+  std::vector<int32_t> ids;
+  for (int32_t i = 0; i < 40; ++i) ids.push_back((i * 29 + 7) % 96);
+  const std::string dir = scratch_dir("ort_odd_widths");
+  testing::write_token_json(dir + "/ids.json", ids);
+  for (CalibrationMethod method : {CalibrationMethod::Gptq, CalibrationMethod::Awq, CalibrationMethod::Rtn}) {
+    const std::string name = calibration_method_name(method);
+    SCOPED_TRACE(name);
+    Model model = source;
+    CalibrationOptions calibration;
+    calibration.method = method;
+    calibration.progress = false;
+    const CalibrationResult r = quantize_calibrated(model, calib, uniform_int_grid({4, 128, false}), calibration);
+    ASSERT_EQ(r.int_weights.size(), 2u * 7u);
+    EXPECT_EQ(r.int_weights.at(names::down_proj(0)).groups(), 2);  // 172 = 128 + 44
+    EXPECT_EQ(r.int_weights.at(names::q_proj(0)).groups(), 1);     // 64 < 128
+    const IntQuantizedWeights q = r.onnx_weights();
+    OnnxExportOptions options;
+    options.weight_type = OnnxWeightType::Int4;
+    options.quantized = &q;
+    options.float_unquantized_linears = true;  // the head stays float, as quantize's --keep lm_head leaves it
+    options.accuracy_level = 0;
+    export_onnx(model, dir + "/" + name + "/model.onnx", options);
+    const std::string logits = dir + "/" + name + ".f32";
+    testing::run_ort_harness("--model " + quoted(dir + "/" + name + "/model.onnx") + " --tokens " +
+                             quoted(dir + "/ids.json") + " --logits-out " + quoted(logits));
+    const RowMatrix expected = ModelRunner(model).logits(ids);
+    expect_logits_match(expected, testing::read_logits(logits, expected.rows(), expected.cols()), "odd " + name);
   }
 }
 

@@ -13,6 +13,10 @@
 //   --mode padded-batch --pad N   batch 2: the ids, and the same ids left-padded by N (attention_mask 0,
 //                 position_ids restarting after the padding), prompt run and then one cached step; reports the
 //                 largest logit difference of the padded row against the unpadded batch-1 run.
+//   --optimization LEVEL   graphOptimizationLevel (disabled, basic, extended, all; default all).
+//   --session-config K=V[,K=V...]   session config entries (onnxruntime_session_options_config_keys.h), e.g.
+//                 session.qdq_matmulnbits_accuracy_level=0: ORT fuses a weight-only int8 DequantizeLinear→MatMul
+//                 into an 8-bit MatMulNBits that by default (level 4) rounds the activations to int8.
 //   --bench-prompt P --bench-tokens G   timing: a P-token prompt (first P ids, repeated if needed), then G
 //                 greedy tokens; reports median-free plain wall times in milliseconds.
 import * as fs from 'node:fs';
@@ -148,9 +152,16 @@ if (!args.model || !args.tokens) fail('usage: --model M.onnx --tokens ids.json [
 const ids = JSON.parse(fs.readFileSync(args.tokens, 'utf8'));
 if (!Array.isArray(ids) || ids.length === 0 || !ids.every(Number.isInteger)) fail(`${args.tokens}: expected a JSON array of token ids`);
 const threads = Number(args.threads);
+// "session.a=1,session.b=2" → {session: {a: "1", b: "2"}}, the shape onnxruntime-node's `extra` takes.
+const extra = {};
+for (const entry of (args.session_config ?? '').split(',').filter(Boolean)) {
+  const m = entry.match(/^([a-z_]+)\.([a-z_.]+)=(.*)$/);
+  if (!m) fail(`--session-config: '${entry}' is not SECTION.KEY=VALUE`);
+  (extra[m[1]] ??= {})[m[2]] = m[3];
+}
 const session = await ort.InferenceSession.create(args.model, {
   executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1,
-  graphOptimizationLevel: args.optimization ?? 'all'});
+  graphOptimizationLevel: args.optimization ?? 'all', extra});
 const decoder = new Decoder(session);
 const result = {};
 if (args.generate) {

@@ -2,6 +2,7 @@
 // error than round-to-nearest, dead columns, damp escalation and thread-count determinism.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <random>
@@ -13,6 +14,7 @@
 #include "slmopt/ir/block_formats.h"
 #include "slmopt/quant/gguf_grid.h"
 #include "slmopt/quant/gptq.h"
+#include "slmopt/quant/int_grid.h"
 #include "slmopt/quant/input_statistics.h"
 
 namespace slmopt {
@@ -55,9 +57,9 @@ std::vector<float> reference_gptq(const std::vector<float>& weight, int64_t rows
     if (h(c, c) == 0) h(c, c) = 1, w.col(c).setZero();
   const int64_t gc = spec.group_columns(cols);
   std::vector<IntGroupParams> params(static_cast<size_t>(rows * spec.groups(cols)));
-  auto fit = [&](int64_t r, int64_t g) {
-    std::vector<double> v(static_cast<size_t>(gc));
-    for (int64_t c = 0; c < gc; ++c) v[static_cast<size_t>(c)] = w(r, g * gc + c);
+  auto fit = [&](int64_t r, int64_t g) {  // the last group may be shorter (a row that is not whole groups)
+    std::vector<double> v(static_cast<size_t>(std::min(gc, cols - g * gc)));
+    for (size_t c = 0; c < v.size(); ++c) v[c] = w(r, g * gc + static_cast<int64_t>(c));
     params[static_cast<size_t>(r * spec.groups(cols) + g)] = fit_int_group(spec, v);
   };
   if (static_groups || act_order)
@@ -80,8 +82,8 @@ std::vector<float> reference_gptq(const std::vector<float>& weight, int64_t rows
     const int64_t orig = perm[j];
     for (int64_t r = 0; r < rows; ++r) {
       if (!(static_groups || act_order) && orig % gc == 0) {
-        std::vector<double> v(static_cast<size_t>(gc));
-        for (int64_t c = 0; c < gc; ++c) v[static_cast<size_t>(c)] = wp(r, j + c);
+        std::vector<double> v(static_cast<size_t>(std::min(gc, cols - j)));
+        for (size_t c = 0; c < v.size(); ++c) v[c] = wp(r, j + static_cast<int64_t>(c));
         params[static_cast<size_t>(r * spec.groups(cols) + orig / gc)] = fit_int_group(spec, v);
       }
       const IntGroupParams& p = params[static_cast<size_t>(r * spec.groups(cols) + orig / gc)];
@@ -127,7 +129,9 @@ TEST_P(GptqReferenceTest, MatchesUnblockedDoubleImplementation) {
 INSTANTIATE_TEST_SUITE_P(Variants, GptqReferenceTest,
                          ::testing::Values(Case{-1, false, false, false, 4}, Case{32, false, false, false, 4},
                                            Case{16, false, false, true, 3}, Case{32, true, false, false, 4},
-                                           Case{32, false, true, false, 2}, Case{48, false, false, false, 8}));
+                                           Case{32, false, true, false, 2}, Case{48, false, false, false, 8},
+                                           // 96 columns = 64 + a shorter 32, and 40 + 40 + 16 (act-order)
+                                           Case{64, false, false, false, 4}, Case{40, true, false, false, 4}));
 
 TEST(Gptq, LowersOutputErrorVersusRoundToNearest) {
   const Problem p = make_problem(64, 128, 600, 11);
@@ -223,8 +227,27 @@ INSTANTIATE_TEST_SUITE_P(Types, GptqGgufGrid,
                          [](const auto& param_info) { return std::string(dtype_name(param_info.param)); });
 
 TEST(Gptq, RejectsInvalidGrids) {
-  EXPECT_THROW(IntWeightGrid(4, 100, IntGridSpec{4, 32, false}), Error);
+  EXPECT_THROW(IntWeightGrid(4, 100, IntGridSpec{4, 0, false}), Error);
   EXPECT_THROW(IntWeightGrid(4, 64, IntGridSpec{5, 32, false}), Error);
+}
+
+// A row that is not a whole number of groups ends in a shorter group, which is the same as padding the row with
+// zero columns: a min/max fit always spans 0, so the zeros change no group's scale or zero point.
+TEST(Gptq, ShorterLastGroupEqualsZeroPadding) {
+  const Problem p = make_problem(8, 100, 10, 5);
+  const IntGridSpec spec{4, 32, false};
+  std::vector<float> padded(static_cast<size_t>(p.rows * 128), 0.0f);
+  for (int64_t r = 0; r < p.rows; ++r)
+    std::copy_n(p.weight.begin() + r * p.cols, p.cols, padded.begin() + r * 128);
+  const GridQuantizedWeight a = quantize_grid_rtn(p.weight, p.rows, p.cols, spec);
+  const GridQuantizedWeight b = quantize_grid_rtn(padded, p.rows, 128, spec);
+  ASSERT_EQ(a.groups(), 4);
+  for (int64_t r = 0; r < p.rows; ++r)
+    for (int64_t c = 0; c < p.cols; ++c) {
+      EXPECT_EQ(a.codes[static_cast<size_t>(r * p.cols + c)], b.codes[static_cast<size_t>(r * 128 + c)]);
+      EXPECT_EQ(a.param(r, c).scale, b.param(r, c).scale);
+      EXPECT_EQ(a.param(r, c).zero, b.param(r, c).zero);
+    }
 }
 
 }  // namespace

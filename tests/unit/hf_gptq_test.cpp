@@ -160,6 +160,9 @@ INSTANTIATE_TEST_SUITE_P(Formats, HfGptqRoundTrip,
                                            RoundTrip{HfQuantFormat::Gptq, {3, 32, false}},
                                            RoundTrip{HfQuantFormat::Gptq, {2, 64, true}},
                                            RoundTrip{HfQuantFormat::Gptq, {8, -1, false}},
+                                           // rows of 64 and 128 under groups of 48: shorter last groups
+                                           // (AutoGPTQ's ceil(in / group_size) scales rows)
+                                           RoundTrip{HfQuantFormat::Gptq, {4, 48, false}},
                                            RoundTrip{HfQuantFormat::Awq, {4, 32, false}},
                                            RoundTrip{HfQuantFormat::Awq, {4, 64, true}}));
 

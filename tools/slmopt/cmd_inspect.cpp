@@ -134,7 +134,9 @@ CommandSpec inspect_command() {
             sub.add_flag("--json", *json, "Print one JSON document");
             return [=] {
               const Model model = load_model(*model_path);
-              const StoredQuantization stored = stored_quantization(*model_path);
+              // The loaded file (an ONNX export folder resolves to its onnx/*.onnx graph).
+              const StoredQuantization stored =
+                  stored_quantization(model.source_path.empty() ? *model_path : model.source_path);
               if (*json) print_json(describe(model, stored));
               else print_text(model, stored);
             };

@@ -43,7 +43,7 @@ struct HfIntWeight {
   std::vector<float> scales;   // [rows, groups], f16-representable
   std::vector<int32_t> zeros;  // [rows, groups]
 
-  int64_t groups() const { return cols / group_size; }
+  int64_t groups() const { return (cols + group_size - 1) / group_size; }  // GPTQ: the last group may be shorter
   std::vector<float> dequantize() const;  // scale · (code − zero) in float, [rows, cols]
 };
 
@@ -60,10 +60,19 @@ struct HfQuantizedWriteOptions {
   bool true_sequential = true;
 };
 
+// Why `format` cannot hold a linear [rows = out, cols = in] on a grid of `bits` bits and `group_size` input
+// columns per group (−1: the whole row), or "" when it can: AWQ gemm takes 4 bits, out % 8 == 0 and whole groups
+// (AutoAWQ asserts in % group_size == 0); GPTQ packs in·bits and out·bits into whole 32-bit words and takes a
+// shorter last group (ceil(in / group_size) groups, as AutoGPTQ's QuantLinear).
+std::string hf_quantized_misfit(HfQuantFormat format, int bits, int64_t group_size, int64_t rows, int64_t cols);
+
 // Writes `model` with every tensor named in `weights` (canonical "<base>.weight" names) replaced by its packed
-// form. All quantized weights must share bits, group size and symmetry (one quantization_config). Errors:
-// Error(Usage) for a combination the format cannot hold (AWQ: 4 bits only, out % 8; GPTQ: in·bits % 32, out·bits
-// % 32), Error(Io) for an output folder that exists and holds something other than a model.
+// form; the other block linears stay float and quantization_config names them (GPTQ: gptqmodel's `dynamic`
+// negative matches, and `modules_in_block_to_quantize` when every block keeps the same ones; AWQ:
+// `modules_to_not_convert`), so transformers, gptqmodel and vLLM leave them unconverted. All quantized weights
+// must share bits, group size and symmetry (one quantization_config). Errors: Error(Usage) for a combination the
+// format cannot hold (hf_quantized_misfit), Error(Io) for an output folder that exists and holds something other
+// than a model.
 void write_hf_quantized(const Model& model, const std::map<std::string, HfIntWeight>& weights,
                         const std::string& dir, const HfQuantizedWriteOptions& options);
 

@@ -77,6 +77,9 @@ int onnx_weight_type_bits(OnnxWeightType type);
 struct OnnxExportOptions {
   OnnxWeightType weight_type = OnnxWeightType::F32;
   const IntQuantizedWeights* quantized = nullptr;  // required for Int8, Int8Dynamic, Int4
+  // Int8/Int4: a linear missing from `quantized` stays a float MatMul (quantize's per-tensor fallback and --keep)
+  // instead of being an error.
+  bool float_unquantized_linears = false;
   int accuracy_level = 4;                          // MatMulNBits: 4 = int8 activations on CPU, 0 = float
   bool fused_ops = false;
   // Store embedding tables (and so a tied head) as fp16 + Cast in float32/int8/int4 exports too: the table is

@@ -6,6 +6,9 @@
 //   weights: the tensor bytes of the quantized model (what llama.cpp maps; the vocabulary is not counted)
 //   KV cache: Σ over layers of kv_heads(layer) × head_dim × 2 (keys and values) × ctx × element size
 // with budget MB = 10^6 bytes. The winner is the fitting candidate with the lowest KL (ties: smaller total).
+// With calibration text, the importance matrix is collected once (one pass over the calibration windows) and every
+// candidate rounds with it (llama.cpp's --imatrix: importance-weighted scale search), and the i-quant presets,
+// which need it, join the candidates.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +24,7 @@ struct PlanCandidate {
   std::string name;                   // "q4_k_m", "q4_k_m+out8"
   std::string preset;                 // the quantize stage's --type
   std::vector<std::string> type_for;  // the quantize stage's --type-for
+  std::string method = "rtn";         // "rtn", or "imatrix" (rounded with the importance matrix)
   uint64_t weight_bytes = 0;
   uint64_t kv_bytes = 0;
   uint64_t total_bytes() const { return weight_bytes + kv_bytes; }
@@ -34,6 +38,8 @@ struct PlanOptions {
   int64_t ctx = 0;               // 0: the model's context length
   int64_t kv_element_bytes = 2;  // F16 cache (llama.cpp's default)
   EvalTextOptions eval;
+  CalibTextOptions calib;  // given: one importance matrix for every candidate, i-quant presets included
+  std::vector<std::string> presets;  // non-empty: measure only these presets (and their +out8 variants)
 };
 
 struct PlanResult {
@@ -42,12 +48,15 @@ struct PlanResult {
   double reference_ppl = 0;
   int64_t tokens_scored = 0;
   int winner = -1;  // index into candidates; -1 when none fits
+  int importance_runs = 0;  // passes collecting the importance matrix (1 with calibration text, else 0)
+  double importance_seconds = 0;
 };
 
 uint64_t kv_cache_bytes(const Config& config, int64_t ctx, int64_t element_bytes);
 
-// The candidates plan measures for a model (presets and overrides only; nothing is measured).
-std::vector<PlanCandidate> plan_candidates();
+// The candidates plan measures for a model (presets and overrides only; nothing is measured). `calibrated`: with an
+// importance matrix (method "imatrix", i-quant presets included).
+std::vector<PlanCandidate> plan_candidates(bool calibrated = false, const std::vector<std::string>& presets = {});
 
 PlanResult plan_quantization(const Model& model, PlanOptions& options);
 

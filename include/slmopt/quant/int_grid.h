@@ -30,8 +30,8 @@ struct IntGridSpec {
   // Columns per group for a row of `cols` columns.
   int64_t group_columns(int64_t cols) const { return group_size < 0 ? cols : group_size; }
   int64_t groups(int64_t cols) const;
-  // Throws Error(Usage) naming `what` for unsupported bits, a group size < 1 (other than −1), or a row length
-  // that is not a whole number of groups.
+  // Throws Error(Usage) naming `what` for unsupported bits, a group size < 1 (other than −1) or an empty row. A row
+  // that is not a whole number of groups ends in a shorter group (ceil(cols / group_size) groups, as GPTQ).
   void validate(int64_t cols, const std::string& what) const;
   std::string describe() const;  // "int4 g128 asym"
 };
