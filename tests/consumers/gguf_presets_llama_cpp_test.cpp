@@ -87,7 +87,15 @@ const std::vector<PresetCase>& all_cases() {
     v.push_back({"llama-5m-kjv", QuantPreset::Q4_0, false, CalibrationMethod::Gptq});
     v.push_back({"llama-5m-kjv", QuantPreset::Q4_K_M, false, CalibrationMethod::Gptq});
     v.push_back({"llama-5m-kjv", QuantPreset::Q4_K_M, false, CalibrationMethod::Awq});
+    // GPTQ onto the lattice i-quant grids (8 columns per codebook point), with the importance matrix for the
+    // tensors GPTQ leaves to the writer.
+    for (QuantPreset p : {QuantPreset::IQ3_S, QuantPreset::IQ2_XS, QuantPreset::IQ1_M})
+      v.push_back({"llama-5m-kjv", p, true, CalibrationMethod::Gptq});
     v.push_back({"tinystories-656k", QuantPreset::Q4_K_M});
+    // Narrow rows (128/384): every K- and i-quant falls back to its size class's 32-element type (IQ4_NL, Q5_0,
+    // Q8_0), with RTN and with GPTQ.
+    v.push_back({"tinystories-656k", QuantPreset::IQ2_XS, true});
+    v.push_back({"tinystories-656k", QuantPreset::Q4_K_M, false, CalibrationMethod::Gptq});
     return v;
   }();
   return cases;
@@ -120,6 +128,7 @@ void write_preset(const Model& source, QuantPreset preset, const ImportanceMatri
   Model model = source;
   TypeSelectionOptions selection;
   selection.preset = preset;
+  selection.has_importance = importance != nullptr;
   TensorQuantizer quantizer(model, selection, importance, Encoder::Fast);
   if (method != CalibrationMethod::Rtn) {
     CalibrationOptions options;
