@@ -172,7 +172,7 @@ TEST(TypeSelection, FallsBackOn128WideRows) {
 TEST(TypeSelection, NarrowRowsStayInTheSizeClass) {
   const Config c = llama_config(2, 128, 384, 8, 4, 2048, true);  // tinystories-656k
   const auto q4km = choose(c, QuantPreset::Q4_K_M, {}, NarrowRows::SizeClass);
-  EXPECT_EQ(type_of(q4km, names::q_proj(0)), DType::IQ4_NL);     // Q4_K (4.5 bpw) → IQ4_NL, not Q5_0
+  EXPECT_EQ(type_of(q4km, names::q_proj(0)), DType::Q5_0);       // Q4_K → Q5_0 (IQ4_NL: 3× the KL, measured)
   EXPECT_EQ(type_of(q4km, names::down_proj(1)), DType::Q8_0);    // Q6_K → Q8_0
   EXPECT_EQ(type_of(q4km, names::kEmbedTokens), DType::Q8_0);    // tied output: Q6_K → Q8_0
   const auto q2 = choose(c, QuantPreset::Q2_K, {}, NarrowRows::SizeClass);
@@ -189,8 +189,9 @@ TEST(TypeSelection, NarrowRowsStayInTheSizeClass) {
                             "its size class)"), std::string::npos) << it->reason;
   // 576-wide rows (SmolLM2-135M): 576 = 2.25 × 256, the same choice.
   const Config smol = llama_config(2, 576, 1536, 9, 3, 4096, true);
-  EXPECT_EQ(type_of(choose(smol, QuantPreset::Q3_K_M, {}, NarrowRows::SizeClass), names::o_proj(0)), DType::IQ4_NL);
-  EXPECT_EQ(type_of(choose(smol, QuantPreset::Q4_K_M, {}, NarrowRows::SizeClass), names::up_proj(0)), DType::IQ4_NL);
+  EXPECT_EQ(type_of(choose(smol, QuantPreset::Q3_K_M, {}, NarrowRows::SizeClass), names::gate_proj(0)), DType::IQ4_NL);
+  EXPECT_EQ(type_of(choose(smol, QuantPreset::Q3_K_M, {}, NarrowRows::SizeClass), names::o_proj(0)), DType::Q5_0);  // Q4_K
+  EXPECT_EQ(type_of(choose(smol, QuantPreset::IQ3_XXS, {}, NarrowRows::SizeClass), names::up_proj(0)), DType::IQ4_NL);
 }
 
 TEST(TypeSelection, OutputTensorTypes) {

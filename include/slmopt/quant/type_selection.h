@@ -13,10 +13,10 @@
 //     Q5_K → Q5_1, Q6_K → Q8_0 (as llama.cpp's tensor_type_fallback at node-llama-cpp's tag; older llama.cpp
 //     sent Q2_K/Q3_K to IQ4_NL), and F16 when even that block does not fit. llama.cpp refuses a 32-element type
 //     on rows that are not a multiple of 32; slmopt writes F16 there instead. That is NarrowRows::Llama; the
-//     default, NarrowRows::SizeClass, keeps the file in the preset's size class instead: every type of at most
-//     4.5 bpw (Q2_K, Q3_K, Q4_K, IQ4_XS and the lattice i-quants) → IQ4_NL (4.5 bpw, the smallest 32-element
-//     type; its non-uniform levels have lower error than Q4_0's at the same size, and GPTQ rounds onto it),
-//     Q5_K → Q5_0 (5.5 bpw, as Q5_K), Q6_K → Q8_0 (no 32-element type between 6.0 and 8.5 bpw keeps Q6_K's
+//     default, NarrowRows::SizeClass, keeps the file in the preset's size class instead: the types below 4.5
+//     bpw (Q2_K, Q3_K, IQ4_XS and the lattice i-quants) → IQ4_NL (4.5 bpw, the smallest 32-element type; its
+//     non-uniform levels have lower error than Q4_0's at the same size, and GPTQ rounds onto it), Q4_K and
+//     Q5_K → Q5_0 (5.5 bpw; IQ4_NL for Q4_K saved 6 % of tinystories-656k's Q4_K_M file but tripled its KL), Q6_K → Q8_0 (no 32-element type between 6.0 and 8.5 bpw keeps Q6_K's
 //     error); a narrow output head gets the preset's output type through the same fallback rather than
 //     llama.cpp's Q8_0 outright (Q5_K → Q5_0 for the IQ1/IQ2/IQ3_XXS mixes).
 // Rules are written against canonical Hugging Face names (ir/tensor_names.h), classified into llama.cpp's tensor
