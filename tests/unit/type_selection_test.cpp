@@ -273,7 +273,7 @@ TEST(TypeSelection, IQuantRulesWithAndWithoutImportance) {
   EXPECT_EQ(type_of(pick(QuantPreset::IQ4_XS, false), names::down_proj(2)), DType::IQ4_XS);
   // Rows that are not a multiple of 256 fall back to IQ4_NL (tinystories-656k: 128-wide).
   const Config narrow = llama_config(2, 128, 384, 8, 4, 2048, true);
-  EXPECT_EQ(type_of(select_tensor_types(narrow, llama_tensors(narrow), {QuantPreset::IQ2_M, NarrowRows::Llama, {}, true}),
+  EXPECT_EQ(type_of(select_tensor_types(narrow, llama_tensors(narrow), {QuantPreset::IQ2_M, {}, true, NarrowRows::Llama}),
                     names::gate_proj(0)),
             DType::IQ4_NL);
 }

@@ -80,9 +80,9 @@ enum class NarrowRows { SizeClass, Llama };
 
 struct TypeSelectionOptions {
   QuantPreset preset = QuantPreset::Q4_K_M;
-  NarrowRows narrow_rows = NarrowRows::SizeClass;
   std::vector<TypeOverride> overrides;
   bool has_importance = false;  // an importance matrix is available (llama.cpp's imatrix-dependent rules)
+  NarrowRows narrow_rows = NarrowRows::SizeClass;  // last: brace initialisers {preset, overrides, importance} stay valid
 };
 
 struct TensorDesc {
