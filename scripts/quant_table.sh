@@ -17,9 +17,20 @@
 # Prints Markdown on stdout; scratch files go to $OUT (default: a temporary folder, removed at the end).
 #
 #   scripts/quant_table.sh [PRESET ...]      (default: all fourteen presets)
+#
+# KL table (issue 13): `scripts/quant_table.sh --kl [PRESET ...]` prints instead, for llama-5m-kjv and
+# tinystories-656k (MODELS="..." to choose) and every preset from IQ1_S to Q4_K_M (default), file size,
+# bits/weight, mean KL and top-1 on the model's eval text for: llama.cpp + imatrix, slmopt RTN + imatrix, slmopt
+# GPTQ (--method gptq on the calibration text, the same importance matrix for the tensors GPTQ leaves to the
+# writer) and, when `slmopt quantize --help` lists --rotate, slmopt rotation + GPTQ. GPTQ_FLAGS adds options to
+# both GPTQ columns (e.g. "--act-order"). No timing here.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+if [ "${1:-}" = --kl ]; then
+  shift
+  exec "$root/scripts/quant_kl_table.sh" "$@"
+fi
 build=${BUILD:-$root/build}
 slmopt=$build/tools/slmopt/slmopt
 bench=$build/tests/llama_cpp_quantize_bench

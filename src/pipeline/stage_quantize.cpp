@@ -22,6 +22,7 @@
 #include "slmopt/io/onnx_folder.h"
 #include "slmopt/ir/tensor_names.h"
 #include "slmopt/pipeline/stage_report.h"
+#include "slmopt/quant/block_quantize.h"
 #include "slmopt/quant/calibration.h"
 #include "slmopt/quant/int_quantize.h"
 #include "slmopt/quant/tensor_quantizer.h"
@@ -47,7 +48,7 @@ std::optional<int> int_type_bits(const std::string& type) {
 struct QuantizeSettings {
   std::string output, format, type, encoder, method;
   std::vector<std::string> type_for, keep;
-  int64_t group_size = 128, gptq_block = 128;
+  int64_t group_size = 128, gptq_block = 128, gptq_refit = 0;
   bool symmetric = false, act_order = false, static_groups = false, dry_run = false, json = false;
   double damp = 0.01, max_ppl_increase = -1, max_kl = -1;
   CalibTextOptions calib;
@@ -67,6 +68,7 @@ QuantizeSettings settings_from(const OptionValues& v) {
   o.keep = v.list("keep");
   o.group_size = v.i64("group-size");
   o.gptq_block = v.i64("block");
+  o.gptq_refit = v.i64("gptq-refit");
   o.symmetric = v.flag("sym");
   o.act_order = v.flag("act-order");
   o.static_groups = v.flag("static-groups");
@@ -230,8 +232,9 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
   if (*method != CalibrationMethod::Rtn && !o.calib.given())
     throw_error(ErrorKind::Usage, "--method {} --type {} needs calibration text (--calib or --calib-tokens)", o.method,
                 o.type);
-  if (!o.imatrix_in.empty() && o.calib.given())
-    throw_error(ErrorKind::Usage, "--imatrix-in and --calib exclude each other");
+  if (!o.imatrix_in.empty() && o.calib.given() && !(calibrated && preset))
+    throw_error(ErrorKind::Usage, "--imatrix-in and --calib exclude each other (except with --method gptq/awq on a "
+                "GGUF preset, where the matrix guides the tensors calibration leaves to the writer)");
   if (o.rotation && !o.imatrix_in.empty())
     throw_error(ErrorKind::Usage, "--imatrix-in with --rotate: an importance matrix holds statistics of one basis of "
                 "the activations; give --calib so it is measured on the rotated model");
@@ -281,7 +284,16 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
   // Importance matrix (RTN on GGUF presets): from calibration text (shared through the context), or a file.
   std::optional<ImportanceMatrix> importance;
   double calib_seconds = 0;
-  if (!calibrated && o.calib.given()) {
+  // GPTQ/AWQ on a preset whose types need an importance matrix (the i-quants below 4 bits): the tensors the
+  // calibration leaves to the writer (embedding, head) and the type selection get one from the same text.
+  bool preset_needs_importance = false;
+  if (preset && calibrated) {
+    TypeSelectionOptions probe = selection;
+    probe.has_importance = true;
+    for (const auto& c : select_tensor_types(model, probe))
+      preset_needs_importance = preset_needs_importance || needs_importance(c.dtype);
+  }
+  if (o.calib.given() && o.imatrix_in.empty() && (!calibrated || preset_needs_importance)) {
     const auto t = std::chrono::steady_clock::now();
     importance = ctx.importance_matrix(o.calib, rotation);
     calib_seconds = seconds_since(t);
@@ -290,6 +302,8 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
     importance = load_importance(o.imatrix_in, model);
   }
 
+  // GPTQ/AWQ targets and the writer's types must agree: both see whether a matrix is there.
+  selection.has_importance = importance.has_value();
   std::optional<TensorQuantizer> quantizer;
   if (preset) quantizer.emplace(model, selection, importance ? &*importance : nullptr, *encoder);
   if (o.dry_run) {
@@ -305,9 +319,10 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
   } else if (calibrated) {
     // Everything besides the windows that decides the result: targets with equal keys share one run.
     const std::string key =
-        fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", o.method, int_bits ? std::to_string(*int_bits) : o.type,
-                    o.group_size, o.symmetric, o.damp, o.act_order, o.static_groups, o.gptq_block,
-                    int_bits ? "" : gguf_preset.name, fmt::join(o.type_for, ","), fmt::join(o.keep, ","));
+        fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", o.method, int_bits ? std::to_string(*int_bits) : o.type,
+                    o.group_size, o.symmetric, o.damp, o.act_order, o.static_groups, o.gptq_block, o.gptq_refit,
+                    int_bits ? "" : gguf_preset.name, fmt::join(o.type_for, ","), fmt::join(o.keep, ","),
+                    o.imatrix_in);  // a given matrix changes the preset's types, hence the targets
     const auto& shared = ctx.calibrated(key, o.calib, [&](const Model& input, const auto& windows) {
       slmopt::CalibrationOptions c;
       c.method = *method;
@@ -315,6 +330,7 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
       c.gptq.act_order = o.act_order;
       c.gptq.static_groups = o.static_groups || o.act_order;
       c.gptq.block_size = o.gptq_block;
+      c.gptq_refits = static_cast<int>(o.gptq_refit);
       CalibratedModel out{{}, input};
       const TargetChooser targets = int_plan ? int_plan->chooser() : gguf_preset_targets(out.model, selection);
       spdlog::info("{}: calibrating on {} windows of {} tokens, block by block", o.method, windows.size(),
@@ -427,6 +443,8 @@ StageInfo quantize_stage() {
       flag_option("act-order", "GPTQ: process columns by descending Hessian diagonal (static groups)"),
       flag_option("static-groups", "GPTQ: fix every group's grid before the sweep"),
       int_option("block", 128, "GPTQ: columns per lazy batch update (default 128)").with_check(OptionCheck::Positive),
+      int_option("gptq-refit", 0, "GPTQ onto Q4_0/Q5_0/Q8_0/IQ4_NL: rounds of re-fitting the block scales to the "
+                 "chosen codes and rounding again, kept while they lower each linear's output error (default 0)"),
       list_option("type-for", "PATTERN=TYPE: store matching tensors as TYPE (glob on HF or GGUF names, or re:REGEX); "
                   "repeatable, first match wins"),
       list_option("keep", "PATTERN: leave matching tensors in their current type; repeatable"),

@@ -205,7 +205,7 @@ class Calibrator {
             if (std::find(stage.begin(), stage.end(), lin.input) != stage.end()) {
               const size_t in = static_cast<size_t>(lin.input);
               if (!hessians[in]) hessians[in] = stats[in]->hessian();
-              quantize_linear(l, lin.name, *hessians[in], factors[in]);
+              quantize_linear(l, lin.name, *hessians[in], factors[in], gptq_options(l, lin.input));
             }
           result_.report.solver_seconds += since(s);
           runner_.reload_layer(model_, l);
@@ -262,9 +262,21 @@ class Calibrator {
     return stats;
   }
 
+  // GPTQ's options for the linears of block l that read `input` (they share one factor): act-order keeps groups
+  // of 8 columns whole when any of them rounds onto a lattice i-quant (8 columns per codebook point).
+  GptqOptions gptq_options(int64_t l, Input input) const {
+    GptqOptions o = options_.gptq;
+    for (const Linear& lin : block_linears(l, model_.config.has_gate()))
+      if (lin.input == input)
+        if (const auto target = choose_(l, lin.name); target && std::holds_alternative<DType>(*target) &&
+                                                       gguf_grid_joint_columns(std::get<DType>(*target)) > 1)
+          o.order_group = gguf_grid_joint_columns(std::get<DType>(*target));
+    return o;
+  }
+
   // GPTQ or RTN of one linear on its (unscaled) inputs.
   void quantize_linear(int64_t l, const std::string& name, const Eigen::MatrixXd& h,
-                       std::optional<GptqFactor>& factor) {
+                       std::optional<GptqFactor>& factor, const GptqOptions& gptq) {
     const std::optional<QuantTarget> target = choose_(l, name);
     if (!target) return;
     const Tensor& t = model_.tensor(name);
@@ -281,20 +293,46 @@ class Calibrator {
     }
     std::unique_ptr<WeightGrid> grid = make_grid(*target, w, t.rows(), t.cols(), importance, name);
     if (!factor) {
-      factor = gptq_factor(h, options_.gptq, name);
+      factor = gptq_factor(h, gptq, name);
       rep.gptq.factor_seconds = factor->seconds;
       result_.report.solver_flops += factor->flops;
       result_.report.gptq_seconds += factor->seconds;
       result_.report.factor_seconds += factor->seconds;
     }
     const double factor_seconds = rep.gptq.factor_seconds;
-    const std::vector<float> values = gptq_quantize(w, *factor, *grid, options_.gptq, &rep.gptq, name);
+    std::vector<float> values = gptq_quantize(w, *factor, *grid, gptq, &rep.gptq, name);
     rep.gptq.factor_seconds = factor_seconds;
     rep.gptq.seconds += factor_seconds;
     result_.report.solver_flops += rep.gptq.flops;
     result_.report.gptq_seconds += rep.gptq.seconds - factor_seconds;
     rep.error = relative_output_error(w, values, t.rows(), h);
+    if (auto* g = dynamic_cast<GgufWeightGrid*>(grid.get()); g && options_.gptq_refits > 0)
+      refit_rounds(*g, w, t.rows(), h, *factor, gptq, name, rep);
     store(name, t.shape(), *grid, std::move(rep));
+  }
+
+  // options_.gptq_refits rounds of: block scales re-fitted to GPTQ's codes, then GPTQ onto the new scales; the
+  // better of the two states after each step is kept, and the rounds stop when one no longer helps.
+  void refit_rounds(GgufWeightGrid& g, std::span<const float> w, int64_t rows, const Eigen::MatrixXd& h,
+                    const GptqFactor& factor, const GptqOptions& gptq, const std::string& name, LinearReport& rep) {
+    const auto start = Clock::now();
+    for (int round = 0; round < options_.gptq_refits; ++round) {
+      GgufWeightGrid::Snapshot before = g.snapshot();
+      if (!g.refit_scales(w, h)) break;
+      double best = relative_output_error(w, g.values(), rows, h);
+      GgufWeightGrid::Snapshot refitted = g.snapshot();
+      const std::vector<float> again = gptq_quantize(w, factor, g, gptq, nullptr, name);
+      const double e_again = relative_output_error(w, again, rows, h);
+      if (e_again < best) best = e_again;
+      else g.restore(std::move(refitted));
+      if (!(best < rep.error)) {
+        g.restore(std::move(before));
+        break;
+      }
+      rep.error = best;
+      ++rep.gptq_refits;
+    }
+    result_.report.gptq_seconds += since(start);
   }
 
   // The grid holds the chosen codes: integer grids become F32 weights plus codes, GGUF grids their blocks.
@@ -396,7 +434,9 @@ class Calibrator {
       std::unique_ptr<WeightGrid> grid = make_grid(*target, w, t.rows(), t.cols(), importance, lin.name);
       std::vector<float> values;
       if (options_.method == CalibrationMethod::AwqGptq) {
-        values = gptq_quantize(w, hs, *grid, options_.gptq, &rep.gptq, lin.name);
+        GptqOptions gptq = options_.gptq;
+        gptq.order_group = grid->joint_columns();
+        values = gptq_quantize(w, hs, *grid, gptq, &rep.gptq, lin.name);
         result_.report.solver_flops += rep.gptq.flops;
         result_.report.gptq_seconds += rep.gptq.seconds;
         result_.report.factor_seconds += rep.gptq.factor_seconds;

@@ -6,8 +6,12 @@
 #include <cstring>
 #include <limits>
 
+#include <Eigen/Cholesky>
+
+#include "iquant_encoders.h"
 #include "kquant_pack.h"
 #include "slmopt/core/error.h"
+#include "slmopt/core/half.h"
 #include "slmopt/core/parallel.h"
 #include "slmopt/ir/block_formats.h"
 #include "slmopt/ir/block_structs.h"
@@ -74,11 +78,23 @@ void set_codes(DType t, uint8_t* block, const uint8_t* L) {
 
 }  // namespace
 
-bool gguf_grid_supported(DType dtype) { return layout_of(dtype).sub != 0; }
+bool gguf_grid_supported(DType dtype) { return layout_of(dtype).sub != 0 || quant_detail::is_lattice_type(dtype); }
 
 GgufWeightGrid::GgufWeightGrid(std::span<const float> weight, int64_t rows, int64_t cols, DType dtype,
                                const float* importance, const std::string& what)
     : dtype_(dtype), rows_(rows), cols_(cols) {
+  if (quant_detail::is_lattice_type(dtype)) {
+    block_ = traits(dtype).block_size;
+    sub_ = block_;
+    levels_ = 0;
+    if (cols % block_ != 0)
+      throw_error(ErrorKind::Usage, "{}: {} columns are not a whole number of {}-element {} blocks", what, cols,
+                  block_, dtype_name(dtype));
+    if (static_cast<int64_t>(weight.size()) != rows * cols)
+      throw_error(ErrorKind::Internal, "{}: weight size disagrees with [{}, {}]", what, rows, cols);
+    lattice_ = std::make_unique<quant_detail::LatticeBlocks>(dtype, weight.data(), rows, cols, importance);
+    return;
+  }
   const Layout layout = layout_of(dtype);
   if (layout.sub == 0) throw_error(ErrorKind::Usage, "{}: GPTQ cannot round onto {}", what, dtype_name(dtype));
   block_ = traits(dtype).block_size;
@@ -89,35 +105,127 @@ GgufWeightGrid::GgufWeightGrid(std::span<const float> weight, int64_t rows, int6
                 dtype_name(dtype));
   if (static_cast<int64_t>(weight.size()) != rows * cols)
     throw_error(ErrorKind::Internal, "{}: weight size disagrees with [{}, {}]", what, rows, cols);
-  const size_t row_size = row_bytes(dtype, cols), block_bytes = traits(dtype).block_bytes;
+  const size_t row_size = row_bytes(dtype, cols);
   blocks_.resize(static_cast<size_t>(rows) * row_size);
   const int64_t subs = cols / sub_;
   table_.resize(static_cast<size_t>(rows * subs * levels_));
   codes_.assign(static_cast<size_t>(rows * cols), 0);
   parallel_for(static_cast<size_t>(rows), [&](size_t begin, size_t end) {
-    std::vector<uint8_t> scratch(block_bytes), level(static_cast<size_t>(block_));
-    std::vector<float> decoded(static_cast<size_t>(block_));
     for (size_t r = begin; r < end; ++r) {
-      uint8_t* row = blocks_.data() + r * row_size;
-      quantize_row(dtype, weight.data() + r * static_cast<size_t>(cols), row, cols, importance);
-      for (int64_t b = 0; b < cols / block_; ++b) {
-        std::memcpy(scratch.data(), row + static_cast<size_t>(b) * block_bytes, block_bytes);
-        // A value depends only on its code and its sub-block's scales, not on its position: one decode gives
-        // `sub_` levels of every sub-block at once (element i of each sub-block holds code q0 + i), so a block
-        // takes ⌈levels/sub⌉ decodes instead of one per level.
-        for (int64_t q0 = 0; q0 < levels_; q0 += sub_) {
-          for (int64_t e = 0; e < block_; ++e)
-            level[static_cast<size_t>(e)] = static_cast<uint8_t>(std::min(levels_ - 1, q0 + e % sub_));
-          set_codes(dtype, scratch.data(), level.data());
-          dequantize_row(dtype, scratch.data(), decoded.data(), block_);
-          for (int64_t s = 0; s < block_ / sub_; ++s)
-            for (int64_t i = 0; i < sub_ && q0 + i < levels_; ++i)
-              table_[static_cast<size_t>(((static_cast<int64_t>(r) * subs) + b * (block_ / sub_) + s) * levels_ + q0 + i)] =
-                  decoded[static_cast<size_t>(s * sub_ + i)];
-        }
-      }
+      quantize_row(dtype, weight.data() + r * static_cast<size_t>(cols), blocks_.data() + r * row_size, cols, importance);
+      build_table(static_cast<int64_t>(r));
     }
   });
+  index_levels();
+}
+
+void GgufWeightGrid::build_table(int64_t r) {
+  const size_t row_size = row_bytes(dtype_, cols_), block_bytes = traits(dtype_).block_bytes;
+  const int64_t subs = cols_ / sub_;
+  std::vector<uint8_t> scratch(block_bytes), level(static_cast<size_t>(block_));
+  std::vector<float> decoded(static_cast<size_t>(block_));
+  const uint8_t* row = blocks_.data() + static_cast<size_t>(r) * row_size;
+  for (int64_t b = 0; b < cols_ / block_; ++b) {
+    std::memcpy(scratch.data(), row + static_cast<size_t>(b) * block_bytes, block_bytes);
+    // A value depends only on its code and its sub-block's scales, not on its position: one decode gives
+    // `sub_` levels of every sub-block at once (element i of each sub-block holds code q0 + i), so a block
+    // takes ⌈levels/sub⌉ decodes instead of one per level.
+    for (int64_t q0 = 0; q0 < levels_; q0 += sub_) {
+      for (int64_t e = 0; e < block_; ++e)
+        level[static_cast<size_t>(e)] = static_cast<uint8_t>(std::min(levels_ - 1, q0 + e % sub_));
+      set_codes(dtype_, scratch.data(), level.data());
+      dequantize_row(dtype_, scratch.data(), decoded.data(), block_);
+      for (int64_t s = 0; s < block_ / sub_; ++s)
+        for (int64_t i = 0; i < sub_ && q0 + i < levels_; ++i)
+          table_[static_cast<size_t>(((r * subs) + b * (block_ / sub_) + s) * levels_ + q0 + i)] =
+              decoded[static_cast<size_t>(s * sub_ + i)];
+    }
+  }
+}
+
+namespace {
+bool single_scale_type(DType t) {
+  return t == DType::Q4_0 || t == DType::Q5_0 || t == DType::Q8_0 || t == DType::IQ4_NL;
+}
+}  // namespace
+
+bool GgufWeightGrid::refit_scales(std::span<const float> weight, const Eigen::MatrixXd& h) {
+  if (!single_scale_type(dtype_) || lattice_) return false;
+  const size_t row_size = row_bytes(dtype_, cols_), block_bytes = traits(dtype_).block_bytes;
+  const int64_t nb = cols_ / block_;
+  // Unit levels: the decoder's value of each code with d = 1 (all four types store d as the block's first f16).
+  std::vector<float> unit(static_cast<size_t>(levels_));
+  {
+    std::vector<uint8_t> scratch(block_bytes, 0), level(static_cast<size_t>(block_));
+    std::vector<float> decoded(static_cast<size_t>(block_));
+    const uint16_t one = f32_to_f16(1.0f);
+    for (int64_t q0 = 0; q0 < levels_; q0 += block_) {
+      std::memcpy(scratch.data(), &one, 2);
+      for (int64_t e = 0; e < block_; ++e) level[static_cast<size_t>(e)] = static_cast<uint8_t>(std::min(levels_ - 1, q0 + e));
+      set_codes(dtype_, scratch.data(), level.data());
+      dequantize_row(dtype_, scratch.data(), decoded.data(), block_);
+      for (int64_t e = 0; e < block_ && q0 + e < levels_; ++e) unit[static_cast<size_t>(q0 + e)] = decoded[static_cast<size_t>(e)];
+    }
+  }
+  parallel_for(static_cast<size_t>(rows_), [&](size_t begin, size_t end) {
+    Eigen::VectorXd v(cols_), w(cols_);
+    Eigen::MatrixXd a(nb, nb), hq(cols_, nb);
+    Eigen::VectorXd rhs(nb), d_old(nb);
+    for (size_t rr = begin; rr < end; ++rr) {
+      const int64_t r = static_cast<int64_t>(rr);
+      uint8_t* row = blocks_.data() + rr * row_size;
+      for (int64_t c = 0; c < cols_; ++c) {
+        v[c] = unit[codes_[static_cast<size_t>(r * cols_ + c)]];
+        w[c] = weight[static_cast<size_t>(r * cols_ + c)];
+      }
+      // ŵ = Q d with Q[:, b] = the unit values of block b: A = QᵀHQ, rhs = QᵀHw.
+      for (int64_t b = 0; b < nb; ++b) {
+        uint16_t bits;
+        std::memcpy(&bits, row + static_cast<size_t>(b) * block_bytes, 2);
+        d_old[b] = f16_to_f32(bits);
+        hq.col(b) = h.middleCols(b * block_, block_) * v.segment(b * block_, block_);
+      }
+      const Eigen::VectorXd hw = h * w;
+      for (int64_t b = 0; b < nb; ++b) {
+        rhs[b] = v.segment(b * block_, block_).dot(hw.segment(b * block_, block_));
+        for (int64_t c = 0; c < nb; ++c) a(b, c) = v.segment(b * block_, block_).dot(hq.col(c).segment(b * block_, block_));
+      }
+      for (int64_t b = 0; b < nb; ++b)
+        if (!(a(b, b) > 0)) {  // an all-zero block: its scale does not matter, keep it
+          a.row(b).setZero(), a.col(b).setZero();
+          a(b, b) = 1, rhs[b] = d_old[b];
+        }
+      const Eigen::VectorXd d_new = a.ldlt().solve(rhs);
+      Eigen::VectorXd d_f16(nb);
+      for (int64_t b = 0; b < nb; ++b) d_f16[b] = std::isfinite(d_new[b]) ? f16_to_f32(f32_to_f16(static_cast<float>(d_new[b]))) : d_old[b];
+      // Output error (w − Qd)ᵀH(w − Qd) = dᵀAd − 2dᵀrhs + const.
+      const auto err = [&](const Eigen::VectorXd& d) { return d.dot(a * d) - 2 * d.dot(rhs); };
+      if (!(err(d_f16) < err(d_old))) continue;
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint16_t bits = f32_to_f16(static_cast<float>(d_f16[b]));
+        std::memcpy(row + static_cast<size_t>(b) * block_bytes, &bits, 2);
+      }
+      build_table(r);
+    }
+  });
+  index_levels();
+  return true;
+}
+
+std::vector<float> GgufWeightGrid::values() const {
+  std::vector<float> out(static_cast<size_t>(rows_ * cols_));
+  if (lattice_) throw_error(ErrorKind::Internal, "GgufWeightGrid::values: not for the lattice types");
+  for (int64_t r = 0; r < rows_; ++r)
+    for (int64_t c = 0; c < cols_; ++c)
+      out[static_cast<size_t>(r * cols_ + c)] =
+          table_[static_cast<size_t>((r * (cols_ / sub_) + c / sub_) * levels_ + codes_[static_cast<size_t>(r * cols_ + c)])];
+  return out;
+}
+
+void GgufWeightGrid::restore(Snapshot s) {
+  blocks_ = std::move(s.blocks);
+  codes_ = std::move(s.codes);
+  table_ = std::move(s.table);
   index_levels();
 }
 
@@ -131,11 +239,35 @@ void GgufWeightGrid::index_levels() {
   }
 }
 
+GgufWeightGrid::~GgufWeightGrid() = default;
+
+int64_t gguf_grid_joint_columns(DType dtype) { return quant_detail::is_lattice_type(dtype) ? 8 : 1; }
+
+int64_t GgufWeightGrid::joint_columns() const { return lattice_ ? 8 : 1; }
+
+void GgufWeightGrid::quantize_joint(int64_t row, int64_t col0, const double* values, const double* weights,
+                                    float* out) {
+  if (!lattice_) return WeightGrid::quantize_joint(row, col0, values, weights, out);
+  float x[8], w[8];
+  for (int j = 0; j < 8; ++j) {
+    x[j] = static_cast<float>(values[j]);
+    // The search compares float costs: weights are normalised so that the largest is 1 (GPTQ's 1/U_jj² can be
+    // far from 1 in either direction).
+    w[j] = weights ? static_cast<float>(weights[j]) : 0.0f;
+  }
+  if (weights) {
+    const float top = *std::max_element(w, w + 8);
+    for (float& v : w) v = top > 0 ? v / top : 1.0f;
+  }
+  lattice_->requantize(row, col0, x, weights ? w : nullptr, out);
+}
+
 void GgufWeightGrid::fit_group(int64_t, int64_t, std::span<const double>) {
   throw_error(ErrorKind::Internal, "GgufWeightGrid: scales are fixed at construction");
 }
 
 float GgufWeightGrid::quantize(int64_t row, int64_t col, double value) {
+  if (lattice_) throw_error(ErrorKind::Internal, "GgufWeightGrid: {} rounds 8 values jointly", dtype_name(dtype_));
   const size_t group = static_cast<size_t>(row * (cols_ / sub_) + col / sub_);
   const float* levels = table_.data() + group * static_cast<size_t>(levels_);
   int64_t best = 0;
@@ -171,6 +303,11 @@ float GgufWeightGrid::quantize(int64_t row, int64_t col, double value) {
 }
 
 Tensor GgufWeightGrid::pack(const std::string& name) const {
+  if (lattice_) {
+    std::vector<uint8_t> bytes(static_cast<size_t>(rows_) * row_bytes(dtype_, cols_));
+    lattice_->pack(bytes.data());
+    return Tensor::owned(name, {rows_, cols_}, dtype_, std::move(bytes));
+  }
   std::vector<uint8_t> bytes = blocks_;
   const size_t block_bytes = traits(dtype_).block_bytes;
   for (int64_t r = 0; r < rows_; ++r)

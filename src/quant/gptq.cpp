@@ -28,6 +28,7 @@ struct Sweep {
   int64_t block;
   int64_t inner;  // columns per inner batch: rank-1 updates inside it, one product per inner batch for the rest
   bool fit_at_group_start;
+  int64_t joint;  // grid.joint_columns(): groups of this many columns are rounded together at their first column
 
   // Sweeps `rows` rows starting at weight row r0: w [rows, cols] (permuted order) is updated in place, q
   // receives the grid values.
@@ -36,6 +37,7 @@ struct Sweep {
     const float* u = f.u.data();
     std::vector<double> group_values(static_cast<size_t>(gc));
     std::vector<float> err(static_cast<size_t>(rows * block));
+    std::vector<double> joint_values(static_cast<size_t>(joint)), joint_weights(static_cast<size_t>(joint));
     for (int64_t i1 = 0; i1 < cols; i1 += block) {
       const int64_t i2 = std::min(cols, i1 + block), count = i2 - i1;
       for (int64_t s1 = i1; s1 < i2; s1 += inner) {
@@ -49,12 +51,25 @@ struct Sweep {
               grid.fit_group(r0 + r, orig / gc, std::span<const double>(group_values.data(), static_cast<size_t>(n)));
             }
           }
+          if (joint > 1 && j % joint == 0) {
+            // The group's columns hold every earlier column's update (the group lies inside this inner batch):
+            // round them together, each weighted by its GPTQ cost 1/U_jj² (the error of column j costs
+            // e²/U_jj²), then propagate the group's errors column by column as usual.
+            for (int64_t c = 0; c < joint; ++c) {
+              const double ujj = u[(j + c) * cols + j + c];
+              joint_weights[static_cast<size_t>(c)] = 1.0 / (ujj * ujj);
+            }
+            for (int64_t r = 0; r < rows; ++r) {
+              for (int64_t c = 0; c < joint; ++c) joint_values[static_cast<size_t>(c)] = w[r * cols + j + c];
+              grid.quantize_joint(r0 + r, orig, joint_values.data(), joint_weights.data(), q + r * cols + j);
+            }
+          }
           const float d = u[j * cols + j];
           const float* urow = u + j * cols;
           for (int64_t r = 0; r < rows; ++r) {
             float* wr = w + r * cols;
             const float value = wr[j];
-            const float chosen = grid.quantize(r0 + r, orig, value);
+            const float chosen = joint > 1 ? q[r * cols + j] : grid.quantize(r0 + r, orig, value);
             q[r * cols + j] = chosen;
             const float e = (value - chosen) / d;
             err[static_cast<size_t>(r * count + (j - i1))] = -e;
@@ -91,8 +106,20 @@ GptqFactor gptq_factor(const Eigen::MatrixXd& hessian, const GptqOptions& option
   const auto diag = [&](int64_t c) { return f.dead[static_cast<size_t>(c)] ? 1.0 : hessian(c, c); };
   f.perm.resize(static_cast<size_t>(cols));
   std::iota(f.perm.begin(), f.perm.end(), 0);
-  if (options.act_order)
-    std::stable_sort(f.perm.begin(), f.perm.end(), [&](int64_t a, int64_t b) { return diag(a) > diag(b); });
+  const int64_t og = options.order_group;
+  if (og < 1 || cols % og != 0)
+    throw_error(ErrorKind::Internal, "GPTQ: {}: act-order group {} does not divide {} columns", what, og, cols);
+  if (options.act_order) {
+    // Groups of order_group consecutive columns, by descending Σ diag H over the group, columns in order inside.
+    std::vector<int64_t> groups(static_cast<size_t>(cols / og));
+    std::vector<double> weight(groups.size(), 0.0);
+    std::iota(groups.begin(), groups.end(), 0);
+    for (int64_t c = 0; c < cols; ++c) weight[static_cast<size_t>(c / og)] += diag(c);
+    std::stable_sort(groups.begin(), groups.end(),
+                     [&](int64_t a, int64_t b) { return weight[static_cast<size_t>(a)] > weight[static_cast<size_t>(b)]; });
+    for (size_t g = 0; g < groups.size(); ++g)
+      for (int64_t c = 0; c < og; ++c) f.perm[g * static_cast<size_t>(og) + static_cast<size_t>(c)] = groups[g] * og + c;
+  }
 
   const double mean_diag = diag_sum / static_cast<double>(cols);
   double damp = options.damp_percent;
@@ -136,7 +163,14 @@ std::vector<float> gptq_quantize(std::span<const float> weight, const GptqFactor
   stats.damp_raises = f.damp_raises;
   stats.dead_columns = std::count(f.dead.begin(), f.dead.end(), 1);
 
-  const int64_t gc = grid.group_columns();
+  const int64_t gc = grid.group_columns(), joint = grid.joint_columns();
+  if (joint > 1) {
+    // Joint groups must stay whole and in order in the sweep (act-order over groups: GptqOptions::order_group).
+    for (int64_t i = 0; i < cols; ++i)
+      if (i % joint == 0 ? f.perm[static_cast<size_t>(i)] % joint != 0
+                         : f.perm[static_cast<size_t>(i)] != f.perm[static_cast<size_t>(i - 1)] + 1)
+        throw_error(ErrorKind::Internal, "GPTQ: {}: the column order splits groups of {} columns", what, joint);
+  }
   const bool static_groups = options.static_groups || options.act_order;
   if (!grid.fixed() && static_groups) {
     parallel_for(static_cast<size_t>(rows), [&](size_t begin, size_t end) {
@@ -158,12 +192,14 @@ std::vector<float> gptq_quantize(std::span<const float> weight, const GptqFactor
   const bool fit_at_group_start = !grid.fixed() && !static_groups;
   int64_t block = options.block_size;
   if (fit_at_group_start && gc < cols && block % gc != 0 && gc % block != 0) block = gc;
+  if (joint > 1 && block % joint != 0) block = std::max<int64_t>(1, block / joint) * joint;
 
   // Inner batches of 16 columns: a group fitted at its first column must start an inner batch, so that the
   // values it reads have every earlier column's update.
-  const int64_t inner = fit_at_group_start && gc % 16 != 0 ? block : 16;
+  // A joint group must lie inside one inner batch as well.
+  const int64_t inner = (fit_at_group_start && gc % 16 != 0) || 16 % joint != 0 ? block : 16;
   std::vector<float> out(static_cast<size_t>(rows * cols));
-  const Sweep sweep{f, grid, block, inner, fit_at_group_start};
+  const Sweep sweep{f, grid, block, inner, fit_at_group_start, joint};
   const int64_t tiles = (rows + kRowTile - 1) / kRowTile;
   parallel_for(static_cast<size_t>(tiles), [&](size_t begin, size_t end) {
     std::vector<float> w, q;
@@ -208,10 +244,21 @@ std::vector<float> gptq_quantize(std::span<const float> weight, const Eigen::Mat
 }
 
 std::vector<float> rtn_quantize(std::span<const float> weight, WeightGrid& grid) {
-  const int64_t rows = grid.rows(), cols = grid.cols(), gc = grid.group_columns();
+  const int64_t rows = grid.rows(), cols = grid.cols(), gc = grid.group_columns(), joint = grid.joint_columns();
   if (static_cast<int64_t>(weight.size()) != rows * cols)
     throw_error(ErrorKind::Internal, "RTN: weight size disagrees with its grid");
   std::vector<float> out(weight.size());
+  if (joint > 1) {  // the grid's own rounding (the encoder's points)
+    parallel_for(static_cast<size_t>(rows), [&](size_t begin, size_t end) {
+      std::vector<double> values(static_cast<size_t>(joint));
+      for (size_t r = begin; r < end; ++r)
+        for (int64_t c0 = 0; c0 < cols; c0 += joint) {
+          for (int64_t c = 0; c < joint; ++c) values[static_cast<size_t>(c)] = weight[r * static_cast<size_t>(cols) + static_cast<size_t>(c0 + c)];
+          grid.quantize_joint(static_cast<int64_t>(r), c0, values.data(), nullptr, out.data() + r * static_cast<size_t>(cols) + static_cast<size_t>(c0));
+        }
+    });
+    return out;
+  }
   parallel_for(static_cast<size_t>(rows), [&](size_t begin, size_t end) {
     std::vector<double> values(static_cast<size_t>(gc));
     for (size_t rr = begin; rr < end; ++rr) {

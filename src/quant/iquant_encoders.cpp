@@ -30,6 +30,8 @@
 #include <vector>
 
 #include "quant_math.h"
+#include "slmopt/core/error.h"
+#include "slmopt/core/parallel.h"
 #include "slmopt/ir/block_structs.h"
 #include "slmopt/ir/iquant_grids.h"
 
@@ -653,6 +655,60 @@ void encode_iq4_xs(const float* x, uint8_t* dst, int64_t n, const float* importa
 }
 
 }  // namespace
+
+bool is_lattice_type(DType dtype) {
+  switch (dtype) {
+    case DType::IQ3_S: case DType::IQ3_XXS: case DType::IQ2_S: case DType::IQ2_XS: case DType::IQ2_XXS:
+    case DType::IQ1_M: case DType::IQ1_S: return true;
+    default: return false;
+  }
+}
+
+struct LatticeBlocks::Impl {
+  const LatticeType& t;
+  int64_t rows, cols;
+  std::vector<LatticeBlock> blocks;  // [rows, cols / 256]
+};
+
+LatticeBlocks::LatticeBlocks(DType dtype, const float* weight, int64_t rows, int64_t cols, const float* importance)
+    : impl_(new Impl{lattice_type(dtype), rows, cols, {}}) {
+  if (!is_lattice_type(dtype) || cols % kQKK != 0)
+    throw_error(ErrorKind::Internal, "LatticeBlocks: {} with {} columns", dtype_name(dtype), cols);
+  const int64_t per_row = cols / kQKK;
+  impl_->blocks.resize(static_cast<size_t>(rows * per_row));
+  parallel_for(static_cast<size_t>(rows), [&](size_t begin, size_t end) {
+    float w[kQKK];
+    for (size_t r = begin; r < end; ++r)
+      for (int64_t b = 0; b < per_row; ++b) {
+        block_weights(importance, b * kQKK, w);
+        impl_->blocks[r * static_cast<size_t>(per_row) + static_cast<size_t>(b)] =
+            encode_lattice_block(impl_->t, weight + r * static_cast<size_t>(cols) + static_cast<size_t>(b * kQKK), w);
+      }
+  });
+}
+
+LatticeBlocks::~LatticeBlocks() = default;
+
+void LatticeBlocks::requantize(int64_t row, int64_t col0, const float* x, const float* w, float* out) {
+  const LatticeType& t = impl_->t;
+  LatticeBlock& b = impl_->blocks[static_cast<size_t>(row * (impl_->cols / kQKK) + col0 / kQKK)];
+  const int g = static_cast<int>(col0 % kQKK) / 8, k = g * 8 / t.scale_elems;
+  const float sigma = t.step(b.d, b.s[k]);
+  GroupChoice& ch = b.ch[g];
+  if (w) {
+    // IQ1_S shares δ over the sub-scale's 32 values: the group keeps the sign its neighbours were encoded with.
+    const int deltas = t.dtype == DType::IQ1_S ? (ch.negative_delta ? 2 : 1) : 3;
+    ch = search_group(t, x, w, sigma, deltas);
+  }
+  float u[8];
+  unit_values(t, ch, u);
+  for (int j = 0; j < 8; ++j) out[j] = sigma * u[j];
+}
+
+void LatticeBlocks::pack(uint8_t* dst) const {
+  const size_t bytes = traits(impl_->t.dtype).block_bytes;
+  for (size_t i = 0; i < impl_->blocks.size(); ++i) slmopt::quant_detail::pack(impl_->t, impl_->blocks[i], dst + i * bytes);
+}
 
 void encode_iquant(DType dtype, const float* x, uint8_t* dst, int64_t n, const float* importance) {
   if (dtype == DType::IQ4_XS) return encode_iq4_xs(x, dst, n, importance);

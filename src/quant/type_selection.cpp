@@ -210,13 +210,15 @@ DType apply_iq_rules(QuantPreset p, DType base, Role role, size_t index, const M
 
 // llama_tensor_get_type_impl for the presets slmopt offers (no MoE, not Falcon).
 DType apply_preset_rules(QuantPreset p, DType base, Role role, size_t index, const TensorDesc& t,
-                         const ModelFacts& m, bool has_importance, std::string& reason) {
+                         const ModelFacts& m, bool has_importance, NarrowRows narrow, std::string& reason) {
   DType type = base;
   reason = "base " + type_name(base);
   const int64_t cols = t.shape.back();
   if (role == Role::Output || (m.tied && role == Role::TokenEmbd)) {
     const char* what = role == Role::Output ? "output head" : "tied embedding (used as output)";
-    if (cols % traits(base).block_size != 0) {
+    // llama.cpp gives a narrow output head Q8_0 outright; the size-class choice applies the usual rule and lets
+    // the row-length fallback find the 32-element type of the same size.
+    if (narrow == NarrowRows::Llama && cols % traits(base).block_size != 0) {
       type = DType::Q8_0;
       reason = std::string(what) + ": Q8_0, row length not a multiple of the base block";
     } else if (is_iq_low_preset(p) || p == QuantPreset::IQ3_XXS) {
@@ -301,12 +303,22 @@ DType apply_preset_rules(QuantPreset p, DType base, Role role, size_t index, con
   return type;
 }
 
-// llama.cpp's tensor_type_fallback, with F16 where llama.cpp has no fallback.
-DType fallback_for_row_length(DType type, int64_t cols, std::string& reason) {
+// llama.cpp's tensor_type_fallback, with F16 where llama.cpp has no fallback; or (NarrowRows::SizeClass) the
+// 32-element type of the same size class with the lowest error (see type_selection.h).
+DType fallback_for_row_length(DType type, int64_t cols, NarrowRows narrow, std::string& reason) {
   const int64_t block = traits(type).block_size;
   if (cols % block == 0) return type;
   DType next = DType::F16;
-  switch (type) {
+  if (narrow == NarrowRows::SizeClass) switch (type) {
+    case DType::Q2_K: case DType::Q3_K: case DType::IQ4_XS: case DType::IQ3_S: case DType::IQ3_XXS:
+    case DType::IQ2_S: case DType::IQ2_XS: case DType::IQ2_XXS: case DType::IQ1_M:
+    case DType::IQ1_S: next = DType::IQ4_NL; break;  // 4.5 bpw: the smallest 32-element type, non-uniform levels
+    // Q4_K keeps llama.cpp's Q5_0: IQ4_NL instead saved 6 % of tinystories-656k's Q4_K_M file but tripled its KL.
+    case DType::Q4_K: case DType::Q5_K: next = DType::Q5_0; break;  // 5.5 bpw
+    case DType::Q6_K: next = DType::Q8_0; break;     // no 32-element type between 6.0 and 8.5 keeps Q6_K's error
+    default: break;
+  }
+  else switch (type) {
     case DType::Q2_K:
     case DType::Q3_K: next = DType::Q4_0; break;
     case DType::Q4_K: next = DType::Q5_0; break;
@@ -318,7 +330,8 @@ DType fallback_for_row_length(DType type, int64_t cols, std::string& reason) {
   }
   if (cols % traits(next).block_size != 0) next = DType::F16;
   reason += "; " + type_name(next) + " instead of " + type_name(type) + " (row of " + std::to_string(cols) +
-            " is not a multiple of " + std::to_string(block) + ")";
+            " is not a multiple of " + std::to_string(block) +
+            (narrow == NarrowRows::SizeClass && next != DType::F16 ? "; the 32-element type of its size class)" : ")");
   return next;
 }
 
@@ -478,9 +491,10 @@ std::vector<TypeChoice> select_tensor_types(const Config& config, const std::vec
       c.reason = "base " + type_name(preset.base);
     } else {
       c.dtype = apply_preset_rules(options.preset, preset.base, roles[i].role, i, t, facts, options.has_importance,
+                                   options.narrow_rows,
                                    c.reason);
     }
-    c.dtype = fallback_for_row_length(c.dtype, cols, c.reason);
+    c.dtype = fallback_for_row_length(c.dtype, cols, options.narrow_rows, c.reason);
     out.push_back(std::move(c));
   }
   return out;

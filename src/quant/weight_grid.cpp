@@ -1,6 +1,12 @@
 #include "slmopt/quant/weight_grid.h"
 
+#include "slmopt/core/error.h"
+
 namespace slmopt {
+
+void WeightGrid::quantize_joint(int64_t, int64_t, const double*, const double*, float*) {
+  throw_error(ErrorKind::Internal, "quantize_joint on a grid that rounds one element at a time");
+}
 
 IntWeightGrid::IntWeightGrid(int64_t rows, int64_t cols, const IntGridSpec& spec) {
   spec.validate(cols, "integer grid");

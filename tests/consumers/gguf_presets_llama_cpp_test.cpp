@@ -3,7 +3,9 @@
 // llama-5m-kjv (Q2_K … Q8_0, Q4_0 … Q5_1), one Q3_K_M with an importance matrix from kjv-calib.txt, and
 // tinystories-656k at Q4_K_M (128-wide rows: every K-quant falls back to a 32-element type), the GGUF is written
 // the way `slmopt quantize` writes it (TensorQuantizer with the default encoder + write_gguf) — plus GPTQ and AWQ
-// rounding onto the preset's GGUF grids (`--method gptq|awq`, quant/calibration.h) for Q4_0 and Q4_K_M — then:
+// rounding onto the preset's GGUF grids (`--method gptq|awq`, quant/calibration.h) for Q4_0 and Q4_K_M, GPTQ onto
+// the lattice i-quant grids (IQ3_S, IQ2_XS, IQ1_M with the importance matrix), and tinystories-656k's narrow rows
+// at IQ2_XS (RTN) and Q4_K_M (GPTQ), whose types fall back within the size class (IQ4_NL, Q5_0, Q8_0) — then:
 //   * llama.cpp's mean NLL over two 128-token eval windows is within 1 % of slmopt's own evaluation of the same
 //     file (load_gguf + ModelRunner on the same windows). Measured: at most 1.0e-3 (Q5_K_S, Q6_K), most under
 //     5e-4. A wrong block layout, scale or type id turns the output into noise (NLL up by whole nats); the
@@ -87,7 +89,15 @@ const std::vector<PresetCase>& all_cases() {
     v.push_back({"llama-5m-kjv", QuantPreset::Q4_0, false, CalibrationMethod::Gptq});
     v.push_back({"llama-5m-kjv", QuantPreset::Q4_K_M, false, CalibrationMethod::Gptq});
     v.push_back({"llama-5m-kjv", QuantPreset::Q4_K_M, false, CalibrationMethod::Awq});
+    // GPTQ onto the lattice i-quant grids (8 columns per codebook point), with the importance matrix for the
+    // tensors GPTQ leaves to the writer.
+    for (QuantPreset p : {QuantPreset::IQ3_S, QuantPreset::IQ2_XS, QuantPreset::IQ1_M})
+      v.push_back({"llama-5m-kjv", p, true, CalibrationMethod::Gptq});
     v.push_back({"tinystories-656k", QuantPreset::Q4_K_M});
+    // Narrow rows (128/384): every K- and i-quant falls back to its size class's 32-element type (IQ4_NL, Q5_0,
+    // Q8_0), with RTN and with GPTQ.
+    v.push_back({"tinystories-656k", QuantPreset::IQ2_XS, true});
+    v.push_back({"tinystories-656k", QuantPreset::Q4_K_M, false, CalibrationMethod::Gptq});
     return v;
   }();
   return cases;
@@ -120,6 +130,7 @@ void write_preset(const Model& source, QuantPreset preset, const ImportanceMatri
   Model model = source;
   TypeSelectionOptions selection;
   selection.preset = preset;
+  selection.has_importance = importance != nullptr;
   TensorQuantizer quantizer(model, selection, importance, Encoder::Fast);
   if (method != CalibrationMethod::Rtn) {
     CalibrationOptions options;

@@ -12,6 +12,7 @@
 #include "slmopt/core/error.h"
 #include "slmopt/core/parallel.h"
 #include "slmopt/ir/block_formats.h"
+#include "slmopt/quant/block_quantize.h"
 #include "slmopt/quant/gguf_grid.h"
 #include "slmopt/quant/gptq.h"
 #include "slmopt/quant/int_grid.h"
@@ -205,6 +206,7 @@ TEST_P(GptqGgufGrid, PacksIntoBlocksThatDecodeToTheChosenWeights) {
   GgufWeightGrid grid(p.weight, p.rows, p.cols, type, importance.data(), "w");
   GptqOptions options;
   options.act_order = true;
+  options.order_group = grid.joint_columns();
   const std::vector<float> chosen = gptq_quantize(p.weight, h, grid, options);
   const Tensor packed = grid.pack("w");
   ASSERT_EQ(packed.dtype(), type);
@@ -223,8 +225,38 @@ TEST_P(GptqGgufGrid, PacksIntoBlocksThatDecodeToTheChosenWeights) {
 INSTANTIATE_TEST_SUITE_P(Types, GptqGgufGrid,
                          ::testing::Values(DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
                                            DType::IQ4_NL, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K,
-                                           DType::Q6_K, DType::IQ4_XS),
+                                           DType::Q6_K, DType::IQ4_XS, DType::IQ3_S, DType::IQ3_XXS, DType::IQ2_S,
+                                           DType::IQ2_XS, DType::IQ2_XXS, DType::IQ1_M, DType::IQ1_S),
                          [](const auto& param_info) { return std::string(dtype_name(param_info.param)); });
+
+// The lattice i-quants round 8 columns jointly: RTN on their grid is the block encoder itself (the same bytes as
+// quantize_row with the same importance), and act-order keeps the 8-column groups whole.
+TEST(GptqLatticeGrid, RtnIsTheEncoderAndActOrderKeepsGroupsWhole) {
+  const Problem p = make_problem(8, 512, 300, 21);
+  const Eigen::MatrixXd h = hessian_of(p.inputs);
+  std::vector<float> importance(static_cast<size_t>(p.cols));
+  for (int64_t i = 0; i < p.cols; ++i) importance[static_cast<size_t>(i)] = static_cast<float>(h(i, i));
+  for (DType type : {DType::IQ2_XS, DType::IQ1_S, DType::IQ3_XXS}) {
+    GgufWeightGrid grid(p.weight, p.rows, p.cols, type, importance.data(), "w");
+    EXPECT_EQ(grid.joint_columns(), 8);
+    rtn_quantize(p.weight, grid);
+    std::vector<uint8_t> encoded(static_cast<size_t>(p.rows) * row_bytes(type, p.cols));
+    for (int64_t r = 0; r < p.rows; ++r)
+      quantize_row(type, p.weight.data() + r * p.cols, encoded.data() + r * row_bytes(type, p.cols), p.cols,
+                   importance.data());
+    const Tensor packed = grid.pack("w");
+    EXPECT_TRUE(std::equal(encoded.begin(), encoded.end(), packed.data())) << dtype_name(type);
+  }
+  GptqOptions options;
+  options.act_order = true;
+  GgufWeightGrid grid(p.weight, p.rows, p.cols, DType::IQ2_XS, importance.data(), "w");
+  EXPECT_THROW(gptq_quantize(p.weight, h, grid, options), Error);  // column-wise act-order splits the groups
+  options.order_group = 8;
+  const GptqFactor f = gptq_factor(h, options);
+  for (int64_t i = 0; i < p.cols; ++i)
+    EXPECT_EQ(f.perm[static_cast<size_t>(i)] % 8, i % 8) << i;
+  EXPECT_NO_THROW(gptq_quantize(p.weight, f, grid, options));
+}
 
 TEST(Gptq, RejectsInvalidGrids) {
   EXPECT_THROW(IntWeightGrid(4, 100, IntGridSpec{4, 0, false}), Error);

@@ -2,6 +2,7 @@
 // overrides, and a cross-check of every preset against libllama's own choice (llama_quant_compute_types).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 #include <string>
 #include <vector>
@@ -57,9 +58,12 @@ DType type_of(const std::vector<TypeChoice>& choices, const std::string& name) {
   return DType::F32;
 }
 
-std::vector<TypeChoice> choose(const Config& c, QuantPreset preset, std::vector<TypeOverride> overrides = {}) {
+// llama.cpp's fallbacks unless told otherwise (most tests here pin llama.cpp's rules).
+std::vector<TypeChoice> choose(const Config& c, QuantPreset preset, std::vector<TypeOverride> overrides = {},
+                               NarrowRows narrow = NarrowRows::Llama) {
   TypeSelectionOptions o;
   o.preset = preset;
+  o.narrow_rows = narrow;
   o.overrides = std::move(overrides);
   return select_tensor_types(c, llama_tensors(c), o);
 }
@@ -164,6 +168,32 @@ TEST(TypeSelection, FallsBackOn128WideRows) {
   EXPECT_EQ(type_of(q80, names::down_proj(0)), DType::Q8_0);  // rows of 256
 }
 
+// The default for narrow rows: the 32-element type of the preset's size class (type_selection.h).
+TEST(TypeSelection, NarrowRowsStayInTheSizeClass) {
+  const Config c = llama_config(2, 128, 384, 8, 4, 2048, true);  // tinystories-656k
+  const auto q4km = choose(c, QuantPreset::Q4_K_M, {}, NarrowRows::SizeClass);
+  EXPECT_EQ(type_of(q4km, names::q_proj(0)), DType::Q5_0);       // Q4_K → Q5_0 (IQ4_NL: 3× the KL, measured)
+  EXPECT_EQ(type_of(q4km, names::down_proj(1)), DType::Q8_0);    // Q6_K → Q8_0
+  EXPECT_EQ(type_of(q4km, names::kEmbedTokens), DType::Q8_0);    // tied output: Q6_K → Q8_0
+  const auto q2 = choose(c, QuantPreset::Q2_K, {}, NarrowRows::SizeClass);
+  EXPECT_EQ(type_of(q2, names::q_proj(0)), DType::IQ4_NL);       // Q2_K → IQ4_NL, not Q4_0
+  const auto q5ks = choose(c, QuantPreset::Q5_K_S, {}, NarrowRows::SizeClass);
+  EXPECT_EQ(type_of(q5ks, names::up_proj(1)), DType::Q5_0);      // Q5_K → Q5_0, not Q5_1
+  const auto iq2 = choose(c, QuantPreset::IQ2_XS, {}, NarrowRows::SizeClass);
+  EXPECT_EQ(type_of(iq2, names::gate_proj(0)), DType::IQ4_NL);
+  EXPECT_EQ(type_of(iq2, names::kEmbedTokens), DType::Q5_0);     // IQ2 mix output Q5_K → Q5_0, not Q8_0
+  const auto all = choose(c, QuantPreset::IQ2_XS, {}, NarrowRows::SizeClass);
+  const auto it = std::find_if(all.begin(), all.end(), [](const TypeChoice& t) { return t.name == names::q_proj(0); });
+  ASSERT_NE(it, all.end());
+  EXPECT_NE(it->reason.find("iq4_nl instead of iq2_xs (row of 128 is not a multiple of 256; the 32-element type of "
+                            "its size class)"), std::string::npos) << it->reason;
+  // 576-wide rows (SmolLM2-135M): 576 = 2.25 × 256, the same choice.
+  const Config smol = llama_config(2, 576, 1536, 9, 3, 4096, true);
+  EXPECT_EQ(type_of(choose(smol, QuantPreset::Q3_K_M, {}, NarrowRows::SizeClass), names::gate_proj(0)), DType::IQ4_NL);
+  EXPECT_EQ(type_of(choose(smol, QuantPreset::Q3_K_M, {}, NarrowRows::SizeClass), names::o_proj(0)), DType::Q5_0);  // Q4_K
+  EXPECT_EQ(type_of(choose(smol, QuantPreset::IQ3_XXS, {}, NarrowRows::SizeClass), names::up_proj(0)), DType::IQ4_NL);
+}
+
 TEST(TypeSelection, OutputTensorTypes) {
   const Config untied = llama_config(4, 256, 768, 4, 2, 4096, false);
   for (const QuantPreset p : {QuantPreset::Q4_0, QuantPreset::Q4_1, QuantPreset::Q5_0, QuantPreset::Q5_1,
@@ -243,7 +273,7 @@ TEST(TypeSelection, IQuantRulesWithAndWithoutImportance) {
   EXPECT_EQ(type_of(pick(QuantPreset::IQ4_XS, false), names::down_proj(2)), DType::IQ4_XS);
   // Rows that are not a multiple of 256 fall back to IQ4_NL (tinystories-656k: 128-wide).
   const Config narrow = llama_config(2, 128, 384, 8, 4, 2048, true);
-  EXPECT_EQ(type_of(select_tensor_types(narrow, llama_tensors(narrow), {QuantPreset::IQ2_M, {}, true}),
+  EXPECT_EQ(type_of(select_tensor_types(narrow, llama_tensors(narrow), {QuantPreset::IQ2_M, {}, true, NarrowRows::Llama}),
                     names::gate_proj(0)),
             DType::IQ4_NL);
 }
@@ -279,6 +309,7 @@ TEST(TypeSelection, MatchesLlamaCppForEveryPreset) {
     for (const auto& preset : quant_presets()) {
       TypeSelectionOptions o;
       o.preset = preset.preset;
+      o.narrow_rows = NarrowRows::Llama;
       const auto ours = select_tensor_types(shape.config, tensors, o);
       const auto theirs = testing::llama_tensor_types(ms, gguf, preset.gguf_file_type);
       int compared = 0;

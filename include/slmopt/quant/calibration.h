@@ -66,6 +66,9 @@ struct CalibrationOptions {
   GptqOptions gptq;
   AwqOptions awq;
   bool true_sequential = true;  // GPTQ only (AWQ searches on the float block's inputs, as AutoAWQ)
+  // GPTQ onto Q4_0/Q5_0/Q8_0/IQ4_NL: rounds of "re-fit the block scales to the chosen codes (GgufWeightGrid::
+  // refit_scales), then GPTQ again onto the new scales", each kept only while it lowers the linear's output error.
+  int gptq_refits = 0;
   bool progress = true;         // a bar with ETA per block, drawn only when stderr is a terminal
 };
 
@@ -77,6 +80,7 @@ struct LinearReport {
   double awq_alpha = -2;     // AWQ: the chosen α (−1: no scaling helped or possible); −2 when not AWQ
   std::string awq_note;      // AWQ: why the input was left unscaled when the block has nothing to fold 1/s into
   GptqStats gptq;            // GPTQ only
+  int gptq_refits = 0;       // GPTQ: scale re-fitting rounds kept (CalibrationOptions::gptq_refits)
 };
 
 struct CalibrationReport {

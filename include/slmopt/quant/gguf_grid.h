@@ -10,15 +10,22 @@
 // the type's decoder uses (f16 scales, 6-bit sub-scales, biased codes, the IQ4_NL table).
 //
 // Types: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL (32-element blocks) and Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS
-// (256-element super-blocks with 16- or 32-element sub-blocks). The lattice i-quants (IQ3_*, IQ2_*, IQ1_*) choose
-// 8 values jointly from a codebook, which a per-element grid cannot express; calibration leaves them to RTN. Memory: one float per level per sub-block (Q8_0: 8 floats per
-// weight, Q6_K 4, Q4_K 0.5), for the one linear being quantized.
+// (256-element super-blocks with 16- or 32-element sub-blocks). Memory: one float per level per sub-block (Q8_0: 8
+// floats per weight, Q6_K 4, Q4_K 0.5), for the one linear being quantized.
+//
+// The lattice i-quants (IQ3_S, IQ3_XXS, IQ2_S, IQ2_XS, IQ2_XXS, IQ1_M, IQ1_S) choose 8 values jointly from a
+// codebook: the grid's joint_columns() is 8 and quantize_joint picks the point (signs included) nearest to the
+// 8 current values under the caller's per-column weights, at the block scales the encoder chose from the original
+// weights (quant/iquant_encoders.h LatticeBlocks). Memory: about 2 bytes per weight.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
+
+#include <Eigen/Core>
 
 #include "slmopt/ir/dtype.h"
 #include "slmopt/ir/tensor.h"
@@ -26,7 +33,13 @@
 
 namespace slmopt {
 
+namespace quant_detail {
+class LatticeBlocks;
+}
+
 bool gguf_grid_supported(DType dtype);
+// The grid's joint_columns() for dtype: 8 for the lattice i-quants, 1 otherwise.
+int64_t gguf_grid_joint_columns(DType dtype);
 
 class GgufWeightGrid final : public WeightGrid {
  public:
@@ -34,6 +47,7 @@ class GgufWeightGrid final : public WeightGrid {
   // otherwise). importance: null or cols non-negative weights for the encoder's scale search.
   GgufWeightGrid(std::span<const float> weight, int64_t rows, int64_t cols, DType dtype, const float* importance,
                  const std::string& what);
+  ~GgufWeightGrid() override;
 
   int64_t rows() const override { return rows_; }
   int64_t cols() const override { return cols_; }
@@ -41,6 +55,24 @@ class GgufWeightGrid final : public WeightGrid {
   bool fixed() const override { return true; }
   void fit_group(int64_t row, int64_t group, std::span<const double> values) override;
   float quantize(int64_t row, int64_t col, double value) override;
+  int64_t joint_columns() const override;
+  void quantize_joint(int64_t row, int64_t col0, const double* values, const double* weights, float* out) override;
+
+  // Re-fitting the block scales after GPTQ (the single-scale 32-element types Q4_0, Q5_0, Q8_0, IQ4_NL): with
+  // the chosen codes fixed, every row's block scales d solve the least-squares problem of the layer output,
+  // min over d of (w − ŵ(d))ᵀ H (w − ŵ(d)) (one small dense system per row, blocks coupled through H), rounded
+  // to f16; a row keeps its old scales unless the new ones lower that error. Returns false (and changes nothing)
+  // for other types. A later GPTQ sweep on this grid rounds onto the new scales (alternating).
+  bool refit_scales(std::span<const float> weight, const Eigen::MatrixXd& h);
+  // The grid values of the recorded codes (quantize/quantize_joint results, under the current scales).
+  std::vector<float> values() const;
+  // The scales and codes, to return to an earlier state (refit_scales types only).
+  struct Snapshot {
+    std::vector<uint8_t> blocks, codes;
+    std::vector<float> table;
+  };
+  Snapshot snapshot() const { return {blocks_, codes_, table_}; }
+  void restore(Snapshot s);
 
   DType dtype() const { return dtype_; }
   // The blocks with the chosen codes: a [rows, cols] tensor of dtype().
@@ -48,12 +80,14 @@ class GgufWeightGrid final : public WeightGrid {
 
  private:
   void index_levels();
+  void build_table(int64_t row);  // table_ of one row, decoded from blocks_ with every code in turn
   DType dtype_;
   int64_t rows_, cols_, block_, sub_, levels_;
   std::vector<uint8_t> blocks_;  // the encoder's blocks (scales), codes replaced at pack()
   std::vector<float> table_;     // [rows, cols / sub_, levels_]
   std::vector<char> ascending_;  // [rows, cols / sub_]: levels non-decreasing (quantize binary-searches them)
   std::vector<uint8_t> codes_;   // [rows, cols]
+  std::unique_ptr<quant_detail::LatticeBlocks> lattice_;  // the lattice types' blocks (table_/codes_ unused)
 };
 
 }  // namespace slmopt

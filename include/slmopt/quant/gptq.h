@@ -42,6 +42,9 @@ struct GptqOptions {
   bool act_order = false;      // desc_act
   bool static_groups = false;  // forced on by act_order
   int64_t block_size = 128;    // columns per lazy batch
+  // act-order permutes groups of this many consecutive columns (by Σ diag H), keeping each group whole: 8 when
+  // a grid rounds 8 columns jointly (WeightGrid::joint_columns, the lattice i-quants). Must divide the columns.
+  int64_t order_group = 1;
   int max_damp_raises = 8;     // ×10 each time Cholesky fails, then Error(Internal)
 };
 

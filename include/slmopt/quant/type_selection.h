@@ -12,7 +12,13 @@
 //   * the fallback when a row length is not a multiple of the type's block: Q2_K/Q3_K → Q4_0, Q4_K → Q5_0,
 //     Q5_K → Q5_1, Q6_K → Q8_0 (as llama.cpp's tensor_type_fallback at node-llama-cpp's tag; older llama.cpp
 //     sent Q2_K/Q3_K to IQ4_NL), and F16 when even that block does not fit. llama.cpp refuses a 32-element type
-//     on rows that are not a multiple of 32; slmopt writes F16 there instead.
+//     on rows that are not a multiple of 32; slmopt writes F16 there instead. That is NarrowRows::Llama; the
+//     default, NarrowRows::SizeClass, keeps the file in the preset's size class instead: the types below 4.5
+//     bpw (Q2_K, Q3_K, IQ4_XS and the lattice i-quants) → IQ4_NL (4.5 bpw, the smallest 32-element type; its
+//     non-uniform levels have lower error than Q4_0's at the same size, and GPTQ rounds onto it), Q4_K and
+//     Q5_K → Q5_0 (5.5 bpw; IQ4_NL for Q4_K saved 6 % of tinystories-656k's Q4_K_M file but tripled its KL), Q6_K → Q8_0 (no 32-element type between 6.0 and 8.5 bpw keeps Q6_K's
+//     error); a narrow output head gets the preset's output type through the same fallback rather than
+//     llama.cpp's Q8_0 outright (Q5_K → Q5_0 for the IQ1/IQ2/IQ3_XXS mixes).
 // Rules are written against canonical Hugging Face names (ir/tensor_names.h), classified into llama.cpp's tensor
 // roles (token_embd, attn_v, ffn_down, output, ...). Layer counters follow llama.cpp: attn_v tensors are
 // counted in layer order, ffn_down layers against the model's layer count.
@@ -69,10 +75,14 @@ TypeOverride parse_keep(std::string_view pattern);
 // True when the pattern matches the canonical name or its GGUF name. Error(Usage) for a bad regex.
 bool override_matches(const std::string& pattern, const std::string& canonical_name);
 
+// What a row that is not a whole number of the chosen type's blocks gets (see the top of this file).
+enum class NarrowRows { SizeClass, Llama };
+
 struct TypeSelectionOptions {
   QuantPreset preset = QuantPreset::Q4_K_M;
   std::vector<TypeOverride> overrides;
   bool has_importance = false;  // an importance matrix is available (llama.cpp's imatrix-dependent rules)
+  NarrowRows narrow_rows = NarrowRows::SizeClass;  // last: brace initialisers {preset, overrides, importance} stay valid
 };
 
 struct TensorDesc {

@@ -29,6 +29,14 @@ class WeightGrid {
   // Rounds value at (row, col) onto the grid, records its code and returns the grid value (a float, exactly
   // what decoding the stored code gives).
   virtual float quantize(int64_t row, int64_t col, double value) = 0;
+  // Columns rounded together (consecutive in the original order, starting at multiples of it): 1 for per-element
+  // grids; 8 for the lattice i-quants, whose codebook points cover 8 values. When above 1, quantize() is not
+  // called: GPTQ and RTN call quantize_joint once per such group instead.
+  virtual int64_t joint_columns() const { return 1; }
+  // Rounds values[0 .. joint_columns()) at (row, col0 ..) jointly to the representable tuple minimising
+  // Σ weights[c]·(values[c] − q[c])², records it and writes the grid values to out. weights null: keep the
+  // grid's own choice for that group (the encoder's rounding, what RTN means for these grids).
+  virtual void quantize_joint(int64_t row, int64_t col0, const double* values, const double* weights, float* out);
 };
 
 // An integer grid (see int_grid.h) that records codes and parameters into an GridQuantizedWeight.
