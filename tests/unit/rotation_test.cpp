@@ -44,7 +44,9 @@ TEST(RandomizedHadamard, IsOrthogonalForPowerOfTwoAndMixedWidths) {
       }
     EXPECT_LT(worst, 1e-12) << n;
     // A Hadamard spreads each channel over all of them: no entry near 1 once the width has a power-of-two factor.
-    if (m.power_of_two() >= 64) EXPECT_LT(spread, 0.5) << n;
+    if (m.power_of_two() >= 64) {
+      EXPECT_LT(spread, 0.5) << n;
+    }
   }
   // Same seed, same matrix; another seed, another one.
   std::vector<double> a(96, 0.0), b(96, 0.0), c(96, 0.0);

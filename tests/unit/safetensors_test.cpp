@@ -136,7 +136,9 @@ TEST(SafetensorsWriter, RoundTripsEveryDtypeBitForBit) {
     EXPECT_EQ(back->shape(), t.shape());
     ASSERT_EQ(back->nbytes(), t.nbytes());
     // g.empty owns no buffer (data() is null), and memcmp's pointers must be valid even for 0 bytes (UBSan).
-    if (t.nbytes() != 0) EXPECT_EQ(std::memcmp(back->data(), t.data(), t.nbytes()), 0) << t.name();
+    if (t.nbytes() != 0) {
+      EXPECT_EQ(std::memcmp(back->data(), t.data(), t.nbytes()), 0) << t.name();
+    }
     // Laid out widest element first, so every view is aligned and none had to be copied.
     EXPECT_EQ(reinterpret_cast<uintptr_t>(back->data()) % traits(t.dtype()).block_bytes, 0u) << t.name();
     if (t.nbytes() > 0) {
