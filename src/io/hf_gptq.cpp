@@ -2,7 +2,7 @@
 // and assembles the folder the way write_hf_model does (src/io/model_folder.h: staged, then moved in).
 #include "slmopt/io/hf_gptq.h"
 
-#include "hf_family.h"
+#include "family.h"
 #include "hf_gptq_bits.h"
 #include "model_folder.h"
 #include "hf_tensor_map.h"
@@ -176,7 +176,7 @@ void write_hf_quantized(const Model& model, const std::map<std::string, HfIntWei
   // Tensors under the family's names; a fused tensor (Phi-3's qkv_proj) stacks its parts' rows, as codes when
   // every part is quantized (they share one grid, checked above) or as floats when none is.
   std::vector<Tensor> tensors;
-  const HfFamily& family = hf_family_for(model.config.family);
+  const FamilyDefinition& family = family_definition(model.config.family);
   for (const HfStoredTensor& entry : hf_storage_plan(family, model, dir)) {
     size_t quantized = 0;
     for (const std::string& p : entry.parts) quantized += weights.count(p);
