@@ -1,5 +1,6 @@
-// The GGUF registry (see gguf_arch.h): one row per llama.cpp architecture, the canonical ↔ GGUF tensor names,
-// and the layout transforms. Each row restates what llama.cpp's src/models/<arch>.cpp loads and computes.
+// What every llama.cpp architecture shares (see gguf_arch.h): the lookups over the architecture rows (each
+// defined in its family's file, families/<name>.cpp, collected by the family registry), the check of a
+// description against a row, the canonical ↔ GGUF tensor names, and the layout transforms.
 #include "gguf_arch.h"
 
 #include <array>
@@ -7,78 +8,24 @@
 #include <cstring>
 #include <numbers>
 
+#include "family.h"
 #include "slmopt/core/error.h"
 #include "slmopt/ir/tensor_names.h"
 
 namespace slmopt::gguf_arch {
 namespace {
 
-using enum NormKind;
-using enum NormPlacement;
-using enum ResidualLayout;
-using enum MlpKind;
-
-// Unnamed fields keep their defaults, which describe llama.cpp's plain llama block (RMSNorm before attention and
-// MLP, SwiGLU, NEOX RoPE on all of head_dim, no extra keys).
-constexpr std::array<Architecture, 12> kArchitectures = {{
-    // llama.cpp src/models/llama.cpp: optional q/k/v/o and MLP biases, Llama-3 scaling as rope_freqs; no
-    // sliding window (Mistral's window key is kept for the round trip: exact up to the window).
-    {.gguf_name = "llama", .family = Family::Llama, .hf_class = "LlamaForCausalLM", .interleaved_rope = true,
-     .qkv_bias = true, .out_bias = true, .mlp_bias = true, .rope_freqs = true},
-    // deci.cpp: the llama graph with every layer sized from the per-layer arrays.
-    {.gguf_name = "deci", .family = Family::Llama, .hf_class = "LlamaForCausalLM", .interleaved_rope = true,
-     .qkv_bias = true, .out_bias = true, .mlp_bias = true, .per_layer_widths = true, .rope_freqs = true},
-    // qwen2.cpp: NEOX RoPE, optional q/k/v biases and output bias, attn_output {hidden, hidden}.
-    {.gguf_name = "qwen2", .family = Family::Qwen2, .hf_class = "Qwen2ForCausalLM", .qkv_bias = true,
-     .head_bias = true, .q_width_is_hidden = true},
-    // qwen3.cpp: per-head q/k RMSNorm (attn_q_norm/attn_k_norm {head_dim}) before RoPE.
-    {.gguf_name = "qwen3", .family = Family::Qwen3, .hf_class = "Qwen3ForCausalLM", .qk_norm = QkNormKind::PerHead,
-     .qkv_bias = true},
-    // phi2.cpp: LayerNorm with biases, one norm feeding attention and MLP in parallel, GELU MLP with biases,
-    // partial NEOX RoPE (rope.dimension_count), an output head with bias that the loader requires.
-    {.gguf_name = "phi2", .family = Family::Phi2, .hf_class = "PhiForCausalLM", .norm_kind = LayerNorm,
-     .residual = Parallel, .mlp = GeluTanh, .partial_rotary = true, .qkv_bias = true, .out_bias = true,
-     .mlp_bias = true, .norm_bias = true, .biases_required = true, .head = Head::Required, .head_bias = true, .head_bias_required = true,
-     .q_width_is_hidden = true},
-    // phi3.cpp: ffn_up {hidden, 2·ffn} = [gate; up], partial NEOX RoPE, LongRoPE factor tensors; its sliding
-    // window is switched off by llama.cpp (the key is kept for the round trip).
-    {.gguf_name = "phi3", .family = Family::Phi3, .hf_class = "Phi3ForCausalLM", .partial_rotary = true,
-     .fused_gate_up = true, .q_width_is_hidden = true, .longrope = true},
-    // gemma2.cpp: (1+w) RMSNorm in sandwich placement, GeGLU, embeddings × sqrt(hidden), local layers on even
-    // indices unless a pattern is given, score and logit soft-capping always on (defaults 50 / 30), tied head.
-    {.gguf_name = "gemma2", .family = Family::Gemma2, .hf_class = "Gemma2ForCausalLM", .norm_placement = Sandwich,
-     .mlp = GeGluTanh, .norm_unit_offset = true, .head = Head::TiedOnly, .swa = Swa::Pattern,
-     .swa_default_pattern = 2, .swa_always_on = true, .swa_rope_base = true, .swa_rope_scaled = true, .attn_softcap = true,
-     .final_softcap = true, .final_softcap_always = true, .embedding_scale_sqrt_hidden = true,
-     .attn_scale = AttnScale::Gemma},
-    // gemma3.cpp: as gemma2 plus per-head q/k norms, no score soft-capping, optional logit soft-capping, local
-    // layers (pattern 6 by default) on their own RoPE base without scaling.
-    {.gguf_name = "gemma3", .family = Family::Gemma3, .hf_class = "Gemma3ForCausalLM", .norm_placement = Sandwich,
-     .mlp = GeGluTanh, .qk_norm = QkNormKind::PerHead, .norm_unit_offset = true, .swa = Swa::Pattern,
-     .swa_default_pattern = 6, .swa_rope_base = true, .final_softcap = true, .embedding_scale_sqrt_hidden = true,
-     .attn_scale = AttnScale::Gemma},
-    // smollm3.cpp: the llama block with normal RoPE, no RoPE on every 4th layer (fixed in the graph).
-    {.gguf_name = "smollm3", .family = Family::SmolLM3, .hf_class = "SmolLM3ForCausalLM", .interleaved_rope = true,
-     .qkv_bias = true, .no_rope_step = 4},
-    // granite.cpp: the llama block with normal RoPE and the four multipliers (logit_scale required).
-    {.gguf_name = "granite", .family = Family::Granite, .hf_class = "GraniteForCausalLM", .interleaved_rope = true,
-     .qkv_bias = true, .out_bias = true, .mlp_bias = true, .rope_freqs = true, .multipliers = true,
-     .attn_scale = AttnScale::Key},
-    // olmo2.cpp: norms after attention and MLP only, q/k RMSNorm over the whole projection, a required output
-    // head, attn_output {hidden, hidden}.
-    {.gguf_name = "olmo2", .family = Family::Olmo2, .hf_class = "Olmo2ForCausalLM", .norm_placement = Post,
-     .qk_norm = QkNormKind::Whole, .head = Head::Required, .q_width_is_hidden = true, .swa = Swa::Pattern,
-     .swa_default_pattern = 4, .swa_rope_base = true},
-    // gpt2.cpp: LayerNorm with biases, learned positions, fused attn_qkv, GELU MLP, every bias required.
-    {.gguf_name = "gpt2", .family = Family::Gpt2, .hf_class = "GPT2LMHeadModel", .norm_kind = LayerNorm,
-     .mlp = GeluTanh, .position = PositionKind::Learned, .qkv_bias = true, .out_bias = true, .mlp_bias = true,
-     .norm_bias = true, .biases_required = true, .fused_qkv = true, .q_width_is_hidden = true},
-}};
-
 const Architecture& by_name(std::string_view name) {
-  for (const auto& a : kArchitectures)
+  for (const auto& a : gguf_architecture_rows())
     if (a.gguf_name == name) return a;
   throw_error(ErrorKind::Internal, "GGUF architecture table has no '{}'", name);
+}
+
+// llama.cpp's only llama-style graph that sizes each layer from the per-layer arrays ("deci").
+const Architecture& per_layer_host() {
+  for (const auto& a : gguf_architecture_rows())
+    if (a.per_layer_widths) return a;
+  throw_error(ErrorKind::Internal, "GGUF architecture table has no architecture with per-layer widths");
 }
 
 // Per-layer tensors: canonical suffix (after "model.layers.N.") ↔ GGUF suffix (after "blk.N."), names from
@@ -142,22 +89,8 @@ bool close(double a, double b) { return std::abs(a - b) <= 1e-5 * std::max(std::
 
 }  // namespace
 
-const Architecture& architecture_of_family(Family family) {
-  switch (family) {
-    case Family::Llama:
-    case Family::Mistral: return by_name("llama");
-    case Family::Qwen2: return by_name("qwen2");
-    case Family::Gpt2: return by_name("gpt2");
-    case Family::Phi2: return by_name("phi2");
-    case Family::Phi3: return by_name("phi3");
-    case Family::Qwen3: return by_name("qwen3");
-    case Family::Gemma2: return by_name("gemma2");
-    case Family::Gemma3: return by_name("gemma3");
-    case Family::SmolLM3: return by_name("smollm3");
-    case Family::Granite: return by_name("granite");
-    case Family::Olmo2: return by_name("olmo2");
-  }
-  throw_error(ErrorKind::Internal, "family {} has no GGUF architecture", static_cast<int>(family));
+const Architecture& architecture_of_family(const std::string& family) {
+  return by_name(family_definition(family).gguf_architecture);
 }
 
 const Architecture& architecture_for(const Config& config, const std::string& context) {
@@ -169,7 +102,7 @@ const Architecture& architecture_for(const Config& config, const std::string& co
     // "deci" hosts the families whose own graph is the llama block (llama, qwen2) whatever their widths (per-layer counts from structured pruning, or
     // heads × head_dim ≠ hidden after a uniform head cut, which the qwen2 graph cannot size); its graph rotates
     // interleaved pairs, so rows are regrouped for it.
-    const Architecture& deci = by_name("deci");
+    const Architecture& deci = per_layer_host();
     const bool llama_shaped = own.norm_kind == deci.norm_kind && own.norm_placement == deci.norm_placement &&
                               own.residual == deci.residual && own.mlp == deci.mlp && own.qk_norm == deci.qk_norm &&
                               own.norm_unit_offset == deci.norm_unit_offset && own.position == deci.position &&
@@ -267,9 +200,9 @@ double llama_cpp_attention_scale(const Architecture& a, const Config& c) {
   const double per_head = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
   if (a.attn_scale == AttnScale::Key) return c.attention_scale();
   if (a.attn_scale == AttnScale::Gemma) {
-    // llama.cpp's LLM_TYPE_27B: 46 layers (gemma2) or 62 (gemma3) use 1/sqrt(hidden / heads).
-    const bool is_27b = (a.gguf_name == "gemma2" && c.num_layers == 46) || (a.gguf_name == "gemma3" && c.num_layers == 62);
-    if (is_27b) return 1.0 / std::sqrt(static_cast<double>(c.hidden_size / c.heads(0)));
+    // llama.cpp's LLM_TYPE_27B (a layer count per architecture) uses 1/sqrt(hidden / heads).
+    if (c.num_layers == a.gemma_hidden_scale_layers)
+      return 1.0 / std::sqrt(static_cast<double>(c.hidden_size / c.heads(0)));
   }
   return per_head;
 }
@@ -290,21 +223,19 @@ std::vector<uint8_t> default_swa_layers(const Architecture& a, int64_t n_layers)
 }
 
 const Architecture* find_architecture(std::string_view gguf_name) {
-  for (const auto& a : kArchitectures)
+  for (const auto& a : gguf_architecture_rows())
     if (a.gguf_name == gguf_name) return &a;
   return nullptr;
 }
 
 std::string supported_architectures() {
   std::string out;
-  for (const auto& a : kArchitectures) out += (out.empty() ? "" : ", ") + std::string(a.gguf_name);
+  for (const auto& a : gguf_architecture_rows()) out += (out.empty() ? "" : ", ") + std::string(a.gguf_name);
   return out;
 }
 
-std::optional<Family> family_of_hf_class(std::string_view hf_class) {
-  if (hf_class == "MistralForCausalLM") return Family::Mistral;
-  for (const auto& a : kArchitectures)
-    if (a.hf_class == hf_class) return a.family;
+std::optional<std::string> family_of_hf_class(std::string_view hf_class) {
+  if (const FamilyDefinition* f = find_family_by_hf_architecture(std::string(hf_class))) return f->name;
   return std::nullopt;
 }
 

@@ -1,9 +1,11 @@
-// Private to io/: the one registry of what llama.cpp calls things — for every llama.cpp architecture slmopt
-// writes or reads: the decoder block its graph computes (as the Config description fields), the metadata keys it
-// reads, the tensors its loader accepts, and the layout transforms between the IR (Hugging Face names and
-// layouts) and its tensors. Every fact comes from the llama.cpp version the consumer tests run (node-llama-cpp's
-// bundled source): src/llama-arch.cpp (names), src/models/<arch>.cpp (keys, tensors, graph),
-// src/llama-model.cpp (shared keys, RoPE type) and conversion/*.py (what convert_hf_to_gguf.py writes).
+// Private to io/: what llama.cpp calls things — for every llama.cpp architecture slmopt writes or reads: the
+// decoder block its graph computes (as the Config description fields), the metadata keys it reads, the tensors
+// its loader accepts, and the layout transforms between the IR (Hugging Face names and layouts) and its tensors.
+// Each architecture's row (Architecture) lives in the file of the family that owns it (families/<name>.cpp, see
+// family.h); this header and gguf_arch.cpp hold what is common to all of them. Every fact comes from the
+// llama.cpp version the consumer tests run (node-llama-cpp's bundled source): src/llama-arch.cpp (names),
+// src/models/<arch>.cpp (keys, tensors, graph), src/llama-model.cpp (shared keys, RoPE type) and
+// conversion/*.py (what convert_hf_to_gguf.py writes).
 //
 // Layout transforms:
 //   * Q/K rows: llama.cpp's "normal" RoPE (llama, deci, granite, smollm3) rotates interleaved pairs; Hugging Face
@@ -48,8 +50,9 @@ enum class AttnScale {
 
 struct Architecture {
   std::string_view gguf_name;  // general.architecture
-  Family family;               // the family a file of this architecture loads as (unless slmopt.hf_architecture
-                               // names one this architecture hosts)
+  // Filled by the registry from the owning family (left empty in the family file): the family a file of this
+  // architecture loads as (unless slmopt.hf_architecture names one this architecture hosts), and its class.
+  std::string_view family;
   std::string_view hf_class;
 
   // The block llama.cpp's graph computes.
@@ -80,7 +83,8 @@ struct Architecture {
   Swa swa;
   uint32_t swa_default_pattern;  // llama.cpp's default when the pattern key is absent (n: layer il is local iff
                                  // il % n < n − 1), 0 = every layer local
-  bool swa_always_on;       // local layers exist even without the window key (gemma2: window 4096, pattern 2)
+  int64_t swa_default_window;  // the window when the key is absent; > 0: local layers exist even without the
+                               // key (gemma2: 4096, with the default pattern)
   bool swa_rope_base;       // rope.freq_base_swa read for local layers
   bool swa_rope_scaled;     // local layers get rope scaling too (gemma2) — otherwise they skip it
   bool attn_softcap;        // attn_logit_softcapping (default 50 when absent)
@@ -89,6 +93,8 @@ struct Architecture {
   bool multipliers;         // embedding_scale, residual_scale, attention.scale, logit_scale (required) — granite
   bool embedding_scale_sqrt_hidden;  // embeddings × sqrt(hidden), no key (Gemma)
   AttnScale attn_scale;
+  int64_t gemma_hidden_scale_layers;  // AttnScale::Gemma: llama.cpp's 27B type (this layer count) scales scores by
+                                      // 1/sqrt(hidden / heads) instead of 1/sqrt(head_dim)
   int no_rope_step;         // layer il has no RoPE iff (il + 1) % step == 0 (smollm3: 4); 0 = RoPE everywhere
 };
 
@@ -101,9 +107,9 @@ const Architecture& architecture_for(const Config& config, const std::string& co
 // nullptr for an architecture slmopt cannot load.
 const Architecture* find_architecture(std::string_view gguf_name);
 // The family a Hugging Face class name stands for (nullopt for other names).
-std::optional<Family> family_of_hf_class(std::string_view hf_class);
+std::optional<std::string> family_of_hf_class(std::string_view hf_class);
 // The architecture a family is written as (when its layers are uniform).
-const Architecture& architecture_of_family(Family family);
+const Architecture& architecture_of_family(const std::string& family);
 // Names of every architecture the reader accepts, for error messages.
 std::string supported_architectures();
 // Throws Error(Unsupported) naming `context` and the field when `arch`'s graph differs from `config`.

@@ -81,7 +81,7 @@ bool none_set(const std::vector<uint8_t>& flags) {
 }
 
 void read_family(const GgufFile& file, const Architecture& arch, Config& c) {
-  c.family = arch.family;
+  c.family = std::string(arch.family);
   c.architecture = std::string(arch.hf_class);
   // slmopt's own key names the source family when this architecture hosts it: Mistral in a "llama" file, any
   // llama-shaped family in a "deci" file.
@@ -138,7 +138,7 @@ void read_variants(const GgufFile& file, const Architecture& arch, Config& c) {
   const std::string_view a = arch.gguf_name;
   const std::string window_key = arch_key(a, "attention.sliding_window");
   const std::string pattern_key = arch_key(a, "attention.sliding_window_pattern");
-  c.sliding_window = file.get_int(window_key).value_or(arch.swa_always_on ? 4096 : 0);  // gemma2's default
+  c.sliding_window = file.get_int(window_key).value_or(arch.swa_default_window);
   if (c.sliding_window < 0) throw_error(ErrorKind::BadInput, "{}: key '{}' is negative", file.source(), window_key);
   if (c.sliding_window > 0 && arch.swa == Swa::Pattern) {
     std::vector<uint8_t> local;

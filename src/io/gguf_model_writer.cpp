@@ -117,7 +117,7 @@ void add_architecture_metadata(const Config& c, const Architecture& arch, GgufMe
   bool any_local = false;
   for (int64_t l = 0; l < c.num_layers; ++l) any_local |= (local[static_cast<size_t>(l)] = c.layer_is_sliding(l)) != 0;
   if (c.sliding_window > 0) md.set(arch_key(a, "attention.sliding_window"), u32(c.sliding_window));
-  if (arch.swa == Swa::Pattern && (c.sliding_window > 0 || arch.swa_always_on))
+  if (arch.swa == Swa::Pattern && (c.sliding_window > 0 || arch.swa_default_window > 0))
     md.set(arch_key(a, "attention.sliding_window_pattern"), bool_array(local));
   if (arch.swa_rope_base && any_local) {
     for (int64_t l = 0; l < c.num_layers; ++l)

@@ -2,7 +2,7 @@
 // family's own file maps the fields.
 #include <algorithm>
 
-#include "hf_family.h"
+#include "family.h"
 #include "json_strict.h"
 #include "slmopt/core/error.h"
 #include "slmopt/io/hf.h"
@@ -26,19 +26,19 @@ Config parse_hf_config(const std::string& json_text, const std::string& source) 
   const HfConfigJson j(root, source);
 
   Config config;
-  const HfFamily* family = nullptr;
+  const FamilyDefinition* family = nullptr;
   if (j.has("architectures")) {
     const nlohmann::json& archs = j.at("architectures");
     if (!archs.is_array() || archs.empty() || !archs[0].is_string())
       j.fail("architectures", "must be a non-empty list of class names");
     config.architecture = archs[0].get<std::string>();
-    family = find_hf_family_by_architecture(config.architecture);
+    family = find_family_by_hf_architecture(config.architecture);
     if (family == nullptr)
       throw_error(ErrorKind::Unsupported, "{}: architecture '{}' is not supported (supported: {})", source,
                   config.architecture, supported_hf_architectures());
   } else if (j.has("model_type")) {
     const std::string model_type = j.string_or("model_type", "");
-    family = find_hf_family_by_model_type(model_type);
+    family = find_family_by_model_type(model_type);
     if (family == nullptr)
       throw_error(ErrorKind::Unsupported, "{}: model_type '{}' is not supported (supported: {})", source, model_type,
                   supported_hf_architectures());
@@ -46,6 +46,7 @@ Config parse_hf_config(const std::string& json_text, const std::string& source) 
   } else {
     throw_error(ErrorKind::BadInput, "{}: has neither 'architectures' nor 'model_type'", source);
   }
+  config.family = family->name;
   family->read_config(j, config);
   config.validate(source);
   return config;
@@ -62,7 +63,7 @@ std::string hf_config_json(const Config& config, const Vocab& vocab, std::option
                     config.name, l, config.heads(l), config.kv_heads(l), config.ffn(l), config.num_heads,
                     config.num_kv_heads, config.intermediate_size);
   }
-  const HfFamily& family = hf_family_for(config.family);
+  const FamilyDefinition& family = family_definition(config.family);
   const bool known_class = std::find(family.architectures.begin(), family.architectures.end(), config.architecture) !=
                            family.architectures.end();
   nlohmann::ordered_json out;
@@ -72,6 +73,7 @@ std::string hf_config_json(const Config& config, const Vocab& vocab, std::option
   // What was written must read back as the same description; otherwise the class cannot express this model
   // (e.g. Qwen2 without q/k/v biases, Mistral with a per-layer window pattern).
   Config back;
+  back.family = config.family;
   back.architecture = config.architecture;
   family.read_config(HfConfigJson(nlohmann::json::parse(out.dump()), "written config.json"), back);
   const std::string difference = hf_description_difference(config, back);

@@ -1,6 +1,6 @@
 // The config.json keys most Hugging Face decoder classes share (dimensions, RoPE and its scaling, partial rotary,
 // per-layer attention kinds, attention biases), read with transformers' semantics, and the Llama tensor-name rows
-// other families build on. Family files (hf_<family>.cpp) call these and add only what differs.
+// other families build on. Family files (families/<name>.cpp) call these and add only what differs.
 #include <algorithm>
 #include <cmath>
 
@@ -275,6 +275,11 @@ std::vector<HfTensorName> hf_llama_projection_names() {
     rows.push_back({s, {s}});
   }
   return rows;
+}
+
+const HfTensorNaming& hf_llama_naming() {
+  static const HfTensorNaming naming = {hf_llama_global_names(), hf_llama_layer_names()};
+  return naming;
 }
 
 std::vector<HfTensorName> hf_llama_layer_names() {

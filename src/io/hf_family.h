@@ -1,9 +1,6 @@
-// The registry of Hugging Face architectures slmopt reads and writes (private to io/). Each family lives in its
-// own file (hf_llama.cpp: Llama, Mistral, Qwen2; hf_phi2.cpp, hf_phi3.cpp, hf_qwen3.cpp, hf_gemma2.cpp,
-// hf_gemma3.cpp, hf_smollm3.cpp, hf_granite.cpp, hf_olmo2.cpp, hf_gpt2.cpp) and describes itself with an HfFamily: the class
-// names and model_type it answers to, how its config.json maps onto the decoder description (Config) both ways,
-// and its tensor-name table (HF ↔ canonical, fused tensors included). Adding a family = one new file + one line
-// in hf_families.cpp. Everything shared (dimensions, RoPE, layer types) is in hf_decoder_keys.cpp.
+// What the family files (families/<name>.cpp, see family.h) share on the Hugging Face side (private to io/):
+// typed config.json access, the tensor-name table, and the config.json keys and name tables several families have
+// in common (hf_decoder_keys.cpp; Gemma's in hf_gemma.h).
 #pragma once
 
 #include <string>
@@ -69,30 +66,6 @@ struct HfTensorNaming {
   std::string optional_prefix;
 };
 
-struct HfFamily {
-  Family family;
-  std::vector<std::string> architectures;  // config.json "architectures"; the first is written
-  std::string model_type;                  // config.json "model_type"
-  // Fills every description field of Config (not architecture and name) from config.json, with transformers'
-  // defaults for omitted keys; refuses values slmopt cannot run (Error(Unsupported) naming the key).
-  void (*read_config)(const HfConfigJson& json, Config& config);
-  // Adds the family's fields to config.json (after "architectures" and "model_type", which the caller writes).
-  // The caller reads the result back with read_config and refuses any description field that did not survive.
-  void (*write_config)(const Config& config, nlohmann::ordered_json& out);
-  // Built on first use (function-local static): the tables read names from tensor_names.h, whose strings are
-  // not guaranteed to be initialised before another file's static objects.
-  const HfTensorNaming& (*naming)();
-  // Stored tensors that are not parameters (e.g. rotary inv_freq buffers): dropped at load.
-  bool (*is_buffer)(const std::string& name);
-};
-
-const HfFamily* find_hf_family_by_architecture(const std::string& architecture);
-const HfFamily* find_hf_family_by_model_type(const std::string& model_type);
-// The family that writes a Config's family; Error(Unsupported) when none does.
-const HfFamily& hf_family_for(Family family);
-// "LlamaForCausalLM, MistralForCausalLM, ..." for error messages.
-std::string supported_hf_architectures();
-
 // ---- shared pieces of the family files (hf_decoder_keys.cpp) ----
 
 // transformers' defaults for the keys every Llama-like config may omit.
@@ -138,6 +111,7 @@ std::vector<uint8_t> hf_layer_sliding_flags(const Config& c);  // one flag per l
 std::vector<HfTensorName> hf_llama_global_names();
 std::vector<HfTensorName> hf_llama_layer_names();       // the two pre-norms + the projections
 std::vector<HfTensorName> hf_llama_projection_names();  // q/k/v/o, gate/up/down, weights and biases
+const HfTensorNaming& hf_llama_naming();                  // Llama's whole table (global + layer names)
 // Gemma-2/3 and OLMo-2 soft-cap keys: null turns the cap off, an omitted key means `fallback`.
 double hf_read_softcap(const HfConfigJson& j, const char* key, double fallback);
 bool hf_is_rotary_buffer(const std::string& name);

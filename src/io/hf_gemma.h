@@ -1,5 +1,5 @@
 // What Gemma-2 and Gemma-3 (text) share in config.json and tensor names (hf_gemma_common.cpp); each has its own
-// family file for the rest (hf_gemma2.cpp, hf_gemma3.cpp).
+// family file for the rest (families/gemma2.cpp, families/gemma3.cpp).
 #pragma once
 
 #include "hf_family.h"

@@ -2,7 +2,7 @@
 // and assembles the folder the way write_hf_model does (src/io/model_folder.h: staged, then moved in).
 #include "slmopt/io/hf_gptq.h"
 
-#include "hf_family.h"
+#include "family.h"
 #include "hf_gptq_bits.h"
 #include "model_folder.h"
 #include "hf_tensor_map.h"
@@ -232,7 +232,7 @@ void write_hf_quantized(const Model& model, const std::map<std::string, HfIntWei
   // every part is quantized (they share one grid, checked above) or as floats when none is.
   std::vector<Tensor> tensors;
   std::vector<std::string> packed_modules, float_modules;  // HF module names of the block linears
-  const HfFamily& family = hf_family_for(model.config.family);
+  const FamilyDefinition& family = family_definition(model.config.family);
   for (const HfStoredTensor& entry : hf_storage_plan(family, model, dir)) {
     size_t quantized = 0;
     for (const std::string& p : entry.parts) quantized += weights.count(p);

@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "hf_family.h"
+#include "family.h"
 #include "hf_gptq_bits.h"
 #include "hf_tensor_map.h"
 #include "slmopt/core/error.h"
@@ -230,7 +230,7 @@ Model load_hf_quantized(const std::string& dir, std::map<std::string, HfIntWeigh
     for (const char* s : {".qweight", ".qzeros", ".scales", ".g_idx"}) tensors.erase(base + s);
   }
   for (auto& [name, t] : tensors) stored.push_back(std::move(t));
-  const HfFamily* family = find_hf_family_by_architecture(model.config.architecture);
+  const FamilyDefinition* family = find_family_by_hf_architecture(model.config.architecture);
   if (family == nullptr) throw_error(ErrorKind::Internal, "{}: no family for '{}'", dir, model.config.architecture);
   for (auto& [name, t] : hf_tensors_to_canonical(*family, model.config, std::move(stored), checkpoint.metadata, dir,
                                                  unpacked))
@@ -269,7 +269,7 @@ StoredQuantization hf_quantized_storage(const std::string& dir) {
   json float_config = config_json;
   float_config.erase("quantization_config");
   const Config config = parse_hf_config(float_config.dump(), config_path);
-  const HfFamily* family = find_hf_family_by_architecture(config.architecture);
+  const FamilyDefinition* family = find_family_by_hf_architecture(config.architecture);
   if (family == nullptr) throw_error(ErrorKind::Internal, "{}: no family for '{}'", dir, config.architecture);
 
   StoredQuantization out;

@@ -6,7 +6,7 @@
 #include <map>
 #include <set>
 
-#include "hf_family.h"
+#include "family.h"
 #include "hf_tensor_map.h"
 #include "json_strict.h"
 #include "slmopt/core/error.h"
@@ -43,7 +43,7 @@ Model load_hf_model(const std::string& dir) {
   model.source_format = "hf";
   model.config = parse_hf_config(read_text_file(config_path), config_path);
   model.config.name = folder_name(dir);
-  const HfFamily* family = find_hf_family_by_architecture(model.config.architecture);
+  const FamilyDefinition* family = find_family_by_hf_architecture(model.config.architecture);
   if (family == nullptr) throw_error(ErrorKind::Internal, "{}: no family for '{}'", dir, model.config.architecture);
 
   SafetensorsCheckpoint checkpoint = read_safetensors_checkpoint(dir);

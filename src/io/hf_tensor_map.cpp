@@ -128,7 +128,7 @@ Tensor hf_transposed_matrix(const Tensor& t, const std::string& name) {
   return Tensor::owned(name, {cols, rows}, t.dtype(), std::move(out));
 }
 
-std::map<std::string, Tensor> hf_tensors_to_canonical(const HfFamily& family, const Config& config,
+std::map<std::string, Tensor> hf_tensors_to_canonical(const FamilyDefinition& family, const Config& config,
                                                       std::vector<Tensor> stored,
                                                       const std::map<std::string, std::string>& aliases,
                                                       const std::string& source,
@@ -214,7 +214,7 @@ std::map<std::string, Tensor> hf_tensors_to_canonical(const HfFamily& family, co
   return out;
 }
 
-std::vector<std::pair<std::string, int64_t>> hf_canonical_parts(const HfFamily& family, const Config& config,
+std::vector<std::pair<std::string, int64_t>> hf_canonical_parts(const FamilyDefinition& family, const Config& config,
                                                                 const std::string& stored_name) {
   const Match m = find_by_hf(family.naming(), stored_name);
   if (m.row == nullptr || m.layer >= config.num_layers) return {};
@@ -233,7 +233,7 @@ std::vector<std::pair<std::string, int64_t>> hf_canonical_parts(const HfFamily& 
   return parts;
 }
 
-std::vector<HfStoredTensor> hf_storage_plan(const HfFamily& family, const Model& model, const std::string& target) {
+std::vector<HfStoredTensor> hf_storage_plan(const FamilyDefinition& family, const Model& model, const std::string& target) {
   const HfTensorNaming& naming = family.naming();
   std::set<std::string> expected;
   for (const ExpectedTensor& e : decoder_tensors(model.config)) expected.insert(e.name);
@@ -260,7 +260,7 @@ std::vector<HfStoredTensor> hf_storage_plan(const HfFamily& family, const Model&
   return plan;
 }
 
-std::vector<Tensor> hf_tensors_from_canonical(const HfFamily& family, const Model& model, const std::string& target) {
+std::vector<Tensor> hf_tensors_from_canonical(const FamilyDefinition& family, const Model& model, const std::string& target) {
   std::vector<Tensor> out;
   for (const HfStoredTensor& entry : hf_storage_plan(family, model, target)) {
     Tensor t;

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "hf_family.h"
+#include "family.h"
 #include "hf_tensor_map.h"
 #include "model_folder.h"
 #include "slmopt/core/atomic_file.h"
@@ -30,7 +30,7 @@ void write_hf_model(const Model& model, const std::string& dir, const HfWriteOpt
 
   // Everything that can be refused is checked before any file is written.
   model.validate();
-  const std::vector<Tensor> stored = hf_tensors_from_canonical(hf_family_for(model.config.family), model, dir);
+  const std::vector<Tensor> stored = hf_tensors_from_canonical(family_definition(model.config.family), model, dir);
   std::vector<const Tensor*> tensors;
   for (const Tensor& t : stored) tensors.push_back(&t);
   const Tensor* embed = model.find(names::kEmbedTokens);

@@ -124,7 +124,7 @@ OnnxExportResult export_onnx(const Model& model, const std::string& target, cons
     meta->set_key(key);
     meta->set_value(value);
   };
-  add_metadata("slmopt.family", family_name(c.family));
+  add_metadata("slmopt.family", c.family);
   if (c.norm_unit_offset) add_metadata("slmopt.norm_weights", "unit_offset_folded");  // load_onnx subtracts the 1
   // The Hugging Face config travels inside the file so that load_onnx restores RoPE and norm settings exactly.
   add_metadata("slmopt.config_json", hf_config_json(c, model.vocab, std::nullopt));

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "family.h"
 #include "slmopt/core/atomic_file.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/temp_folder.h"
@@ -110,28 +111,6 @@ void check_onnx_folder_target(const OnnxFolderTarget& target) {
                   "replace it (choose an empty or new folder)", target.folder, name);
 }
 
-// onnxruntime-genai's model.type for each family: what its model builder writes (the Hugging Face class name
-// before "For", lower-cased; Gemma3ForCausalLM → "gemma3_text", since "gemma3" is its vision-language type;
-// OLMo-2 → "olmo", the builder's own replacement, as the runtime has no "olmo2"). All are in the runtime's list of
-// LLM types (src/models/model_type.h), which drive the same decoder-only loop over our inputs and outputs.
-static const char* genai_model_type(Family family) {
-  switch (family) {
-    case Family::Llama: return "llama";  // Llama-3.2, SmolLM/SmolLM2
-    case Family::Qwen2: return "qwen2";
-    case Family::Mistral: return "mistral";
-    case Family::Gpt2: return "gpt2";
-    case Family::Phi2: return "phi";
-    case Family::Phi3: return "phi3";  // Phi-3, Phi-3.5-mini, Phi-4-mini
-    case Family::Qwen3: return "qwen3";
-    case Family::Gemma2: return "gemma2";
-    case Family::Gemma3: return "gemma3_text";
-    case Family::SmolLM3: return "smollm3";
-    case Family::Granite: return "granite";
-    case Family::Olmo2: return "olmo";
-  }
-  return "decoder";
-}
-
 std::string genai_config_json(const Model& model, const std::string& model_file, const OnnxExportOptions& options) {
   const Config& c = model.config;
   nlohmann::ordered_json decoder = {
@@ -151,7 +130,7 @@ std::string genai_config_json(const Model& model, const std::string& model_file,
        {{"logits", "logits"}, {"present_key_names", "present.%d.key"}, {"present_value_names", "present.%d.value"}}},
   };
   nlohmann::ordered_json m = {
-      {"type", genai_model_type(c.family)},
+      {"type", family_definition(c.family).genai_model_type},
       {"context_length", c.max_position},
       {"vocab_size", c.vocab_size},
   };

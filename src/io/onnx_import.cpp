@@ -13,7 +13,7 @@
 #include <regex>
 #include <set>
 
-#include "hf_family.h"
+#include "family.h"
 #include "hf_tensor_map.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/half.h"
@@ -492,7 +492,7 @@ Model load_onnx(const std::string& path) {
   const std::string config_text = read_config_text(r, path);
   if (gpt2) {
     model.config = config_text.empty() ? infer_gpt2_config(gpt2_hf, r, path) : parse_hf_config(config_text, path);
-    if (model.config.family != Family::Gpt2)
+    if (model.config.family != "gpt2")
       throw_error(ErrorKind::BadInput, "{}: the graph holds GPT-2 weights but its config.json describes {}", path,
                   model.config.architecture);
     std::vector<Tensor> stored;
@@ -501,7 +501,7 @@ Model load_onnx(const std::string& path) {
       out_in.insert(name);
       stored.push_back(std::move(t));
     }
-    for (auto& [name, t] : hf_tensors_to_canonical(hf_family_for(Family::Gpt2), model.config, std::move(stored), {},
+    for (auto& [name, t] : hf_tensors_to_canonical(family_definition("gpt2"), model.config, std::move(stored), {},
                                                    path, out_in))
       model.set(std::move(t));
     model.validate();
@@ -527,7 +527,7 @@ Model load_onnx(const std::string& path) {
   const fs::path tokenizer = folder / "tokenizer.json";
   if (file_exists(tokenizer.string()))
     model.vocab = load_hf_vocab(tokenizer.string(), (folder / "tokenizer_config.json").string());
-  spdlog::debug("{}: imported {} ONNX model ({} tensors)", path, family_name(model.config.family),
+  spdlog::debug("{}: imported {} ONNX model ({} tensors)", path, model.config.family,
                 model.tensors().size());
   return model;
 }

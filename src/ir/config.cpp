@@ -7,24 +7,6 @@
 
 namespace slmopt {
 
-const char* family_name(Family family) {
-  switch (family) {
-    case Family::Llama: return "llama";
-    case Family::Qwen2: return "qwen2";
-    case Family::Mistral: return "mistral";
-    case Family::Gpt2: return "gpt2";
-    case Family::Phi2: return "phi2";
-    case Family::Phi3: return "phi3";
-    case Family::Qwen3: return "qwen3";
-    case Family::Gemma2: return "gemma2";
-    case Family::Gemma3: return "gemma3";
-    case Family::SmolLM3: return "smollm3";
-    case Family::Granite: return "granite";
-    case Family::Olmo2: return "olmo2";
-  }
-  return "?";
-}
-
 namespace {
 int64_t per_layer(const std::vector<int64_t>& values, int64_t layer, int64_t uniform) {
   return values.empty() ? uniform : values.at(static_cast<size_t>(layer));

@@ -185,7 +185,7 @@ TiedHeadRotation tied_head_rotation_from_name(const std::string& name) {
 RotationReport rotate_model(Model& model, const RotationOptions& options) {
   Config& c = model.config;
   if (const std::string why = rotation_refusal(c); !why.empty())
-    throw_error(ErrorKind::Usage, "--rotate: {} ({}) cannot be rotated: {}", model.source_path, family_name(c.family), why);
+    throw_error(ErrorKind::Usage, "--rotate: {} ({}) cannot be rotated: {}", model.source_path, c.family, why);
   const RandomizedHadamard q(c.hidden_size, options.seed);
   const RandomizedHadamard p(c.head_dim, options.seed + 1);
   RotationReport report;

@@ -370,7 +370,7 @@ ModelFacts model_facts(const Config& config, const std::vector<TensorDesc>& tens
   m.n_layer = config.num_layers;
   const int64_t kv = config.kv_heads(0);
   m.n_gqa = kv > 0 ? config.heads(0) / kv : 0;
-  m.is_70b = (config.family == Family::Llama || config.family == Family::Mistral) && config.num_layers == 80 &&
+  m.is_70b = (config.family == "llama" || config.family == "mistral") && config.num_layers == 80 &&
              config.num_heads != config.num_kv_heads;
   std::vector<size_t> attn_v, ffn_down, ffn_gate, ffn_up;
   for (size_t i = 0; i < tensors.size(); ++i) {

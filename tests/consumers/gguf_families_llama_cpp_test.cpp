@@ -90,7 +90,7 @@ const Evaluated& evaluated() {
     std::ofstream(scratch.path + "/window.json") << nlohmann::json(std::vector<std::vector<int32_t>>{window_ids(320)}).dump();
     std::vector<std::string> keys;
     for (const FamilyCase& fc : testing::family_cases()) {
-      const Model& model = out.models.emplace(fc.name, testing::make_random_decoder(fc.config(), 17)).first->second;
+      const Model& model = out.models.emplace(fc.name, random_model(fc.config(), DType::F32, 17)).first->second;
       for (const char* type : kTypes) {
         const std::string key = std::string(fc.name) + "-" + type;
         const std::string path = scratch.path + "/" + key + ".gguf";

@@ -381,7 +381,7 @@ INSTANTIATE_TEST_SUITE_P(
                     }},
         VariantCase{"qwen2_tied_with_biases",
                     [](Config& c) {
-                      c.family = Family::Qwen2;
+                      c.family = "qwen2";
                       c.architecture = "Qwen2ForCausalLM";
                       c.attention_bias = true;
                       c.tie_word_embeddings = true;
@@ -389,7 +389,7 @@ INSTANTIATE_TEST_SUITE_P(
                     }},
         VariantCase{"qwen2_per_layer_widths",
                     [](Config& c) {
-                      c.family = Family::Qwen2;
+                      c.family = "qwen2";
                       c.architecture = "Qwen2ForCausalLM";
                       c.attention_bias = true;
                       c.layer_num_heads = {4, 2, 4};

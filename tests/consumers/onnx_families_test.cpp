@@ -1,6 +1,6 @@
 // The one ONNX graph builder against ONNX Runtime (onnxruntime-node, CPU) for every family of the decoder
 // description: a small random-weight model per family (the family's block shape at shrunk sizes), exported as
-// F32, run in ORT and compared with the double-precision reference in decoder_reference.h:
+// F32, run in ORT and compared with the double-precision reference in tests/unit/forward_reference.h:
 // - logits of a 24-token sequence (longer than the 8-key sliding windows), the whole sequence in one run and token
 //   by token through the KV cache: max |Δ| ≤ 1e-4 × logit range, argmax identical on every position;
 // - greedy decoding of 27 tokens after a 5-token prompt (32 in all, four windows): ORT with its cache = ORT by
@@ -17,7 +17,7 @@
 #include <functional>
 #include <random>
 
-#include "decoder_reference.h"
+#include "forward_reference.h"
 #include "ort_consumer.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/mapped_file.h"
@@ -25,6 +25,7 @@
 #include "slmopt/io/onnx_export.h"
 #include "slmopt/io/onnx_import.h"
 #include "slmopt/ir/decoder_tensors.h"
+#include "slmopt/ir/random_weights.h"
 #include "slmopt/quant/int_quantize.h"
 #include "test_support.h"
 
@@ -38,7 +39,7 @@ constexpr int64_t kWindow = 8;
 // A Llama-shaped base: 3 layers, 4 query heads over 2 KV heads of 16 values, 97 tokens.
 Config base_config() {
   Config c;
-  c.family = Family::Llama;
+  c.family = "llama";
   c.hidden_size = 64;
   c.intermediate_size = 96;
   c.num_layers = 3;
@@ -86,21 +87,21 @@ const FamilyCase kFamilies[] = {
     {"mistral",
      [] {
        Config c = base_config();
-       c.family = Family::Mistral;
+       c.family = "mistral";
        c.sliding_window = kWindow;
        return c;
      }},
     {"qwen2",
      [] {
        Config c = base_config();
-       c.family = Family::Qwen2;
+       c.family = "qwen2";
        c.attention_bias = true;
        return c;
      }},
     {"qwen3",
      [] {
        Config c = base_config();
-       c.family = Family::Qwen3;
+       c.family = "qwen3";
        c.head_dim = 32;  // Qwen3 sets head_dim apart from hidden / heads
        c.qk_norm = QkNormKind::PerHead;
        c.norm_eps = 1e-6;
@@ -110,7 +111,7 @@ const FamilyCase kFamilies[] = {
     {"phi2",
      [] {
        Config c = base_config();
-       c.family = Family::Phi2;
+       c.family = "phi2";
        c.num_kv_heads = 4;
        c.norm_kind = NormKind::LayerNorm;
        c.norm_bias = true;
@@ -127,7 +128,7 @@ const FamilyCase kFamilies[] = {
     {"phi2_rot6",  // partial rotary that GroupQueryAttention cannot express (6 of 16 values)
      [] {
        Config c = base_config();
-       c.family = Family::Phi2;
+       c.family = "phi2";
        c.num_kv_heads = 4;
        c.norm_kind = NormKind::LayerNorm;
        c.norm_bias = true;
@@ -143,7 +144,7 @@ const FamilyCase kFamilies[] = {
     {"phi3",
      [] {
        Config c = base_config();
-       c.family = Family::Phi3;
+       c.family = "phi3";
        c.rope_scaling.type = RopeScalingType::LongRope;
        c.rope_scaling.original_max_position = 32;
        c.rope_scaling.factor = 2;  // max_position / original_max_position
@@ -158,7 +159,7 @@ const FamilyCase kFamilies[] = {
     {"gemma2",
      [] {
        Config c = base_config();
-       c.family = Family::Gemma2;
+       c.family = "gemma2";
        c.norm_eps = 1e-6;
        c.norm_unit_offset = true;
        c.norm_placement = NormPlacement::Sandwich;
@@ -175,7 +176,7 @@ const FamilyCase kFamilies[] = {
     {"gemma3",
      [] {
        Config c = base_config();
-       c.family = Family::Gemma3;
+       c.family = "gemma3";
        c.norm_eps = 1e-6;
        c.norm_unit_offset = true;
        c.norm_placement = NormPlacement::Sandwich;
@@ -195,7 +196,7 @@ const FamilyCase kFamilies[] = {
     {"smollm3",
      [] {
        Config c = base_config();
-       c.family = Family::SmolLM3;
+       c.family = "smollm3";
        c.num_layers = 4;
        c.layer_no_rope = {0, 0, 0, 1};  // no_rope_layer_interval 4
        c.rope_theta = 2000000;
@@ -205,7 +206,7 @@ const FamilyCase kFamilies[] = {
     {"granite",
      [] {
        Config c = base_config();
-       c.family = Family::Granite;
+       c.family = "granite";
        c.embedding_scale = 12;
        c.residual_scale = 0.22;
        c.attn_scale = 0.015625;
@@ -216,7 +217,7 @@ const FamilyCase kFamilies[] = {
     {"olmo2",
      [] {
        Config c = base_config();
-       c.family = Family::Olmo2;
+       c.family = "olmo2";
        c.norm_eps = 1e-6;
        c.norm_placement = NormPlacement::Post;
        c.qk_norm = QkNormKind::Whole;
@@ -226,7 +227,7 @@ const FamilyCase kFamilies[] = {
     {"gpt2",
      [] {
        Config c = base_config();
-       c.family = Family::Gpt2;  // GPT-2 now loads onto canonical names and exports through the one builder
+       c.family = "gpt2";  // GPT-2 now loads onto canonical names and exports through the one builder
        c.architecture = "GPT2LMHeadModel";
        c.num_kv_heads = 4;
        c.position_kind = PositionKind::Learned;
@@ -240,32 +241,6 @@ const FamilyCase kFamilies[] = {
        return c;
      }},
 };
-
-// Random weights for every canonical tensor of the description: uniform, scaled by 1/√in for matrices so
-// activations stay O(1); norm weights around 1 (around 0 under norm_unit_offset, which scales by 1 + w).
-Model random_model(const Config& config, uint32_t seed) {
-  Model m;
-  m.config = config;
-  m.config.name = "random";
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  for (const ExpectedTensor& t : decoder_tensors(config)) {
-    size_t n = 1;
-    for (int64_t d : t.shape) n *= static_cast<size_t>(d);
-    std::vector<float> v(n);
-    const bool norm = t.name.find("norm") != std::string::npos && t.name.ends_with(".weight");
-    const bool table = t.name == names::kEmbedTokens || t.name == names::kPositionEmbedding;
-    const float scale = t.shape.size() == 2 && !table ? 1.7f / std::sqrt(static_cast<float>(t.shape[1])) : 0.5f;
-    for (float& x : v) {
-      x = u(rng) * scale;
-      if (norm) x = (config.norm_unit_offset ? 0.0f : 1.0f) + 0.3f * u(rng);
-    }
-    if (table) for (float& x : v) x = u(rng);
-    m.set(Tensor::from_f32(t.name, t.shape, v));
-  }
-  m.validate();
-  return m;
-}
 
 std::vector<int32_t> random_ids(size_t n, int64_t vocab, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -281,7 +256,7 @@ struct Agreement {
   int64_t argmax_agree = 0, rows = 0;
 };
 
-Agreement compare(const testing::Rows& reference, const RowMatrix& got) {
+Agreement compare(const testing::DoubleRows& reference, const RowMatrix& got) {
   Agreement a;
   a.rows = static_cast<int64_t>(reference.size());
   double lo = 1e300, hi = -1e300;
@@ -303,7 +278,7 @@ Agreement compare(const testing::Rows& reference, const RowMatrix& got) {
 
 // Float graphs: max |Δ| ≤ `bound` × logit range (1e-4) and argmax on every row; looser graphs state their own
 // bound and the share of rows whose argmax must agree.
-void expect_agreement(const testing::Rows& reference, const RowMatrix& got, const std::string& what,
+void expect_agreement(const testing::DoubleRows& reference, const RowMatrix& got, const std::string& what,
                       double bound = 1e-4, double argmax_share = 1.0) {
   const Agreement a = compare(reference, got);
   EXPECT_LE(a.max_diff, bound * a.range) << what << ": max |Δ| " << a.max_diff << ", logit range " << a.range;
@@ -322,7 +297,7 @@ void check_export(const Model& model, const std::string& dir, const std::string&
 
   const std::vector<int32_t> ids = random_ids(24, model.config.vocab_size, 7);
   testing::write_token_json(dir + "/ids.json", ids);
-  const testing::Rows expected = testing::decoder_reference_logits(model, ids);
+  const testing::DoubleRows expected = testing::reference_logits(model, ids);
   const int64_t vocab = model.config.vocab_size, n = static_cast<int64_t>(ids.size());
   for (const char* mode : {"full", "step"}) {
     const std::string out = dir + "/logits_" + mode + ".f32";
@@ -337,7 +312,7 @@ void check_export(const Model& model, const std::string& dir, const std::string&
                                             " --generate 27");
   const auto cached = gen["cached"].get<std::vector<int32_t>>();
   EXPECT_EQ(cached, gen["recompute"].get<std::vector<int32_t>>()) << label << ": ORT cache ≠ ORT recompute";
-  const std::vector<int32_t> reference = testing::decoder_reference_greedy(model, prompt, 27);
+  const std::vector<int32_t> reference = testing::reference_greedy(model, prompt, 27);
   EXPECT_EQ(cached, reference) << label << ": ORT greedy tokens ≠ reference";
   size_t same = 0;
   for (size_t i = 0; i < std::min(cached.size(), reference.size()); ++i) same += cached[i] == reference[i];
@@ -356,13 +331,13 @@ class OrtFamilies : public ::testing::TestWithParam<FamilyCase> {};
 
 TEST_P(OrtFamilies, Fp32ExportMatchesReferenceFullStepAndGreedy) {
   SLMOPT_REQUIRE_ORT();
-  const Model model = random_model(GetParam().config(), 1234);
+  const Model model = random_model(GetParam().config(), DType::F32, 1234);
   check_export(model, scratch_dir(std::string("ort_family_") + GetParam().name), GetParam().name, false);
 }
 
 TEST_P(OrtFamilies, FusedExportMatchesReferenceOrRefuses) {
   SLMOPT_REQUIRE_ORT();
-  const Model model = random_model(GetParam().config(), 1234);
+  const Model model = random_model(GetParam().config(), DType::F32, 1234);
   const std::string dir = scratch_dir(std::string("ort_family_fused_") + GetParam().name);
   const Config& c = model.config;
   if (!fused_refusal_expected(c).empty()) {
@@ -383,7 +358,7 @@ TEST_P(OrtFamilies, FusedExportMatchesReferenceOrRefuses) {
 
 TEST_P(OrtFamilies, QuantizedExportsMatchReferenceOnTheirWeights) {
   SLMOPT_REQUIRE_ORT();
-  const Model model = random_model(GetParam().config(), 1234);
+  const Model model = random_model(GetParam().config(), DType::F32, 1234);
   const std::string dir = scratch_dir(std::string("ort_family_quant_") + GetParam().name);
   const std::vector<int32_t> ids = random_ids(20, model.config.vocab_size, 3);
   testing::write_token_json(dir + "/ids.json", ids);
@@ -417,7 +392,7 @@ TEST_P(OrtFamilies, QuantizedExportsMatchReferenceOnTheirWeights) {
     // graphOptimizationLevel 'disabled' differs from 'all' by 0.323, the full Δ measured here (INT4: 0).
     // F16 and INT4 at accuracy_level 0 agree to rounding.
     const bool int8 = c.type == OnnxWeightType::Int8;
-    expect_agreement(testing::decoder_reference_logits(reference, ids),
+    expect_agreement(testing::reference_logits(reference, ids),
                      testing::read_logits(dir + "/" + c.name + ".f32", 20, model.config.vocab_size),
                      std::string(GetParam().name) + " " + c.name, int8 ? 0.03 : 1e-4, int8 ? 0.9 : 1.0);
   }
@@ -432,7 +407,7 @@ TEST(OrtFamiliesLongRope, RunPastOriginalContextUsesLongFactors) {
   SLMOPT_REQUIRE_ORT();
   const auto* phi3 = std::find_if(std::begin(kFamilies), std::end(kFamilies),
                                   [](const FamilyCase& f) { return std::string(f.name) == "phi3"; });
-  const Model model = random_model(phi3->config(), 99);
+  const Model model = random_model(phi3->config(), DType::F32, 99);
   ASSERT_EQ(model.config.rope_scaling.type, RopeScalingType::LongRope);
   const std::string dir = scratch_dir("ort_family_phi3_long");
   OnnxExportOptions options;
@@ -441,7 +416,7 @@ TEST(OrtFamiliesLongRope, RunPastOriginalContextUsesLongFactors) {
   testing::write_token_json(dir + "/ids.json", ids);
   testing::run_ort_harness("--model " + quoted(dir + "/model.onnx") + " --tokens " + quoted(dir + "/ids.json") +
                            " --logits-out " + quoted(dir + "/l.f32"));
-  expect_agreement(testing::decoder_reference_logits(model, ids),
+  expect_agreement(testing::reference_logits(model, ids),
                    testing::read_logits(dir + "/l.f32", 40, model.config.vocab_size), "phi3 longrope 40");
 }
 
@@ -462,7 +437,7 @@ TEST_P(OrtFamilyConfigs, ExportRunsInOrtAndReimports) {
   // Only the length of the baked RoPE tables depends on max_position (the LongRoPE factors and attention_factor
   // are already derived from the file's values); 256 positions keep the files small.
   config.max_position = std::min<int64_t>(config.max_position, 256);
-  const Model model = random_model(config, 4321);
+  const Model model = random_model(config, DType::F32, 4321);
   const std::string dir = scratch_dir(std::string("ort_family_config_") + GetParam());
   check_export(model, dir + "/f32", std::string(GetParam()), false);
 

@@ -1,6 +1,7 @@
 // An independent double-precision forward pass for every decoder the IR describes, written with plain loops
 // straight from the Hugging Face modelling code of each family and sharing no code with src/exec: the yardstick
-// the exec tests compare ModelRunner against. Slow (O(T²) per layer, no vectorisation) and only for tiny models.
+// the exec tests compare ModelRunner against, and the ONNX Runtime family tests (consumers/) compare ORT against.
+// Slow (O(T²) per layer, no vectorisation) and only for tiny models.
 //
 // The definitions it follows (HF transformers, modeling_<family>.py):
 // - RMSNorm: x / sqrt(mean(x²) + eps) · w; Gemma's: · (1 + w) (also its q/k norms). LayerNorm (GPT-2, Phi-2):
@@ -145,8 +146,9 @@ inline std::vector<double> optional_bias(const Model& m, bool present, const std
 
 }  // namespace detail
 
-// Logits [T][vocab] of the window `tokens` at positions 0..T-1.
-inline DoubleRows reference_logits(const Model& m, const std::vector<int32_t>& tokens) {
+// Logits [T][vocab] of the window `tokens` at positions 0..T-1 (only the last row when last_only, the others left
+// empty).
+inline DoubleRows reference_logits(const Model& m, const std::vector<int32_t>& tokens, bool last_only = false) {
   using detail::RefNorm;
   const Config& c = m.config;
   const size_t T = tokens.size();
@@ -305,7 +307,7 @@ inline DoubleRows reference_logits(const Model& m, const std::vector<int32_t>& t
   const auto head = tensor_as_double(m, c.tie_word_embeddings ? names::kEmbedTokens : names::kLmHead);
   const auto head_bias = detail::optional_bias(m, c.lm_head_bias, names::kLmHeadBias);
   DoubleRows logits(T);
-  for (size_t t = 0; t < T; ++t) {
+  for (size_t t = last_only ? T - 1 : 0; t < T; ++t) {
     logits[t] = mix(head, detail::apply_norm(c, final_norm, x[t]), head_bias);
     for (double& z : logits[t]) {
       z *= c.logit_scale;
@@ -313,6 +315,18 @@ inline DoubleRows reference_logits(const Model& m, const std::vector<int32_t>& t
     }
   }
   return logits;
+}
+
+// Greedy continuation by full recompute (each step re-runs the whole sequence, as Hugging Face without a cache).
+inline std::vector<int32_t> reference_greedy(const Model& m, std::vector<int32_t> ids, size_t n) {
+  std::vector<int32_t> out;
+  for (size_t i = 0; i < n; ++i) {
+    const std::vector<double> last = reference_logits(m, ids, true).back();
+    const auto best = static_cast<int32_t>(std::max_element(last.begin(), last.end()) - last.begin());
+    out.push_back(best);
+    ids.push_back(best);
+  }
+  return out;
 }
 
 }  // namespace slmopt::testing

@@ -388,7 +388,7 @@ TEST(Errors, BadTokensFamiliesAndTensorsAreReported) {
   // The family tag means nothing to the forward pass; the description does: LayerNorm with biases needs bias
   // tensors this llama model does not have.
   Model described = model;
-  described.config.family = Family::Gpt2;
+  described.config.family = "gpt2";
   EXPECT_TRUE(bit_identical(ModelRunner(described).logits(std::vector<int32_t>{1, 2}), runner.logits(std::vector<int32_t>{1, 2})));
   described.config.norm_kind = NormKind::LayerNorm;
   described.config.norm_bias = true;

@@ -14,14 +14,13 @@
 #include "slmopt/core/error.h"
 #include "slmopt/core/parallel.h"
 #include "slmopt/exec/model_runner.h"
-#include "synthetic_decoder.h"
+#include "slmopt/ir/random_weights.h"
 #include "synthetic_llama.h"
 
 namespace slmopt {
 namespace {
 
 using testing::llama_config;
-using testing::make_random_decoder;
 using testing::random_tokens;
 
 struct Variant {
@@ -182,14 +181,14 @@ bool bit_identical(const RowMatrix& a, const RowMatrix& b) {
 
 TEST_P(ForwardVariant, MatchesTheDoublePrecisionReference) {
   const Variant& v = GetParam();
-  const Model model = make_random_decoder(v.config, 7);
+  const Model model = random_model(v.config, DType::F32, 7);
   const auto tokens = random_tokens(static_cast<int64_t>(v.window), v.config.vocab_size, 11);
   expect_matches(ModelRunner(model).logits(tokens), testing::reference_logits(model, tokens), 1e-5);
 }
 
 TEST_P(ForwardVariant, MatchesTheReferenceWithBf16Weights) {
   const Variant& v = GetParam();
-  const Model model = make_random_decoder(v.config, 8, DType::BF16);
+  const Model model = random_model(v.config, DType::BF16, 8);
   const auto tokens = random_tokens(static_cast<int64_t>(v.window), v.config.vocab_size, 12);
   expect_matches(ModelRunner(model).logits(tokens), testing::reference_logits(model, tokens), 1e-5);
 }
@@ -199,7 +198,7 @@ TEST_P(ForwardVariant, MatchesTheReferenceWithBf16Weights) {
 TEST_P(ForwardVariant, CachedDecodingMatchesFullRecompute) {
   const Variant& v = GetParam();
   if (!v.decode_exact) GTEST_SKIP() << "LongRoPE switches factor sets by each call's last position (see rope_frequencies.h)";
-  const Model model = make_random_decoder(v.config, 9);
+  const Model model = random_model(v.config, DType::F32, 9);
   const ModelRunner runner(model);
   const auto tokens = random_tokens(static_cast<int64_t>(v.window) + 3, v.config.vocab_size, 13);
   const RowMatrix full = runner.logits(tokens);
@@ -220,7 +219,7 @@ TEST_P(ForwardVariant, CachedDecodingMatchesFullRecompute) {
 // The block API composes to the whole window, bit for bit.
 TEST_P(ForwardVariant, BlockApiEqualsWholeWindow) {
   const Variant& v = GetParam();
-  const Model model = make_random_decoder(v.config, 10);
+  const Model model = random_model(v.config, DType::F32, 10);
   const ModelRunner runner(model);
   const auto tokens = random_tokens(static_cast<int64_t>(v.window), v.config.vocab_size, 14);
   RowMatrix hidden = runner.embed(tokens);
@@ -234,7 +233,7 @@ INSTANTIATE_TEST_SUITE_P(Decoders, ForwardVariant, ::testing::ValuesIn(variants(
 TEST(ForwardVariants, LongRopeSwitchesFactorSetsAtTheOriginalContext) {
   // Within original_max_position the short factors apply, beyond it the long ones, for the whole window.
   const Config c = phi3();
-  const Model model = make_random_decoder(c, 21);
+  const Model model = random_model(c, DType::F32, 21);
   const ModelRunner runner(model);
   const auto tokens = random_tokens(20, c.vocab_size, 22);
   const RowMatrix within = runner.logits(std::span(tokens).first(16));
@@ -248,7 +247,7 @@ TEST(ForwardVariants, SlidingWindowLimitsWhatAQuerySees) {
   // early token must leave the last position of a long window unchanged (2 layers: receptive field 9).
   Config c = mistral();
   c.num_layers = 2;
-  const Model model = make_random_decoder(c, 23);
+  const Model model = random_model(c, DType::F32, 23);
   const ModelRunner runner(model);
   auto tokens = random_tokens(14, c.vocab_size, 24);
   const RowMatrix before = runner.logits(tokens);
@@ -259,7 +258,7 @@ TEST(ForwardVariants, SlidingWindowLimitsWhatAQuerySees) {
 }
 
 TEST(ForwardVariants, ObserverSeesUpAndDownWithoutAGate) {
-  const Model model = make_random_decoder(gpt2(), 25);
+  const Model model = random_model(gpt2(), DType::F32, 25);
   const ModelRunner runner(model);
   class Names : public LinearObserver {
    public:
@@ -277,7 +276,7 @@ TEST(ForwardVariants, ObserverSeesUpAndDownWithoutAGate) {
 }
 
 TEST(ForwardVariants, LearnedPositionsRefuseWindowsBeyondTheTable) {
-  const Model model = make_random_decoder(gpt2(), 27);
+  const Model model = random_model(gpt2(), DType::F32, 27);
   const ModelRunner runner(model);
   EXPECT_THROW(runner.logits(random_tokens(33, 37, 28)), Error);
 }
@@ -297,7 +296,7 @@ TEST(ForwardVariants, BitIdenticalForAnyThreadCount) {
   c.rope_local_theta = 1e4;
   c.rotary_dim = 16;
   c.embedding_scale = std::sqrt(128.0);
-  const Model model = make_random_decoder(c, 29, DType::BF16);
+  const Model model = random_model(c, DType::BF16, 29);
   const ModelRunner runner(model);
   const std::vector<std::vector<int32_t>> windows = {random_tokens(80, 300, 1), random_tokens(48, 300, 2)};
   set_thread_count(1);

@@ -117,7 +117,7 @@ class GgufFamilies : public ::testing::TestWithParam<FamilyCase> {};
 
 TEST_P(GgufFamilies, WritesLlamaCppsArchitectureAndReadsBackTheSameModel) {
   const FamilyCase fc = GetParam();
-  const Model model = testing::make_random_decoder(fc.config(), 5);
+  const Model model = random_model(fc.config(), DType::F32, 5);
   const std::string path = testing::scratch_dir(std::string("gguf_families_") + fc.name) + "/m.gguf";
   write_gguf(model, path);
 
@@ -144,7 +144,7 @@ INSTANTIATE_TEST_SUITE_P(Synthetic, GgufFamilies, ::testing::ValuesIn(testing::f
 
 // Facts from llama.cpp's sources, per family, on the files slmopt writes.
 TEST(GgufFamilies, Phi3StoresGateAndUpAsOneFfnUpAndLongRopeAsFactorTensors) {
-  const Model model = testing::make_random_decoder(testing::phi3_config(), 1);
+  const Model model = random_model(testing::phi3_config(), DType::F32, 1);
   const std::string path = testing::scratch_dir("gguf_families_phi3_layout") + "/m.gguf";
   write_gguf(model, path);
   const GgufFile file = GgufFile::open(path);
@@ -166,7 +166,7 @@ TEST(GgufFamilies, Phi3StoresGateAndUpAsOneFfnUpAndLongRopeAsFactorTensors) {
 }
 
 TEST(GgufFamilies, GemmaStoresOnePlusWAndThePerLayerWindowPattern) {
-  const Model model = testing::make_random_decoder(testing::gemma3_config(), 2);
+  const Model model = random_model(testing::gemma3_config(), DType::F32, 2);
   const std::string path = testing::scratch_dir("gguf_families_gemma3_layout") + "/m.gguf";
   write_gguf(model, path);
   const GgufFile file = GgufFile::open(path);
@@ -195,7 +195,7 @@ TEST(GgufFamilies, GemmaStoresOnePlusWAndThePerLayerWindowPattern) {
 TEST(GgufFamilies, NormalRopeArchitecturesRegroupQkRowsAndNeoxOnesKeepThem) {
   for (const auto& [config, regrouped] : {std::pair{testing::smollm3_config(), true}, {testing::granite_config(), true},
                                           {testing::qwen3_config(), false}, {testing::olmo2_config(), false}}) {
-    const Model model = testing::make_random_decoder(config, 3);
+    const Model model = random_model(config, DType::F32, 3);
     const std::string path = testing::scratch_dir("gguf_families_rows") + "/m.gguf";
     write_gguf(model, path);
     const GgufFile file = GgufFile::open(path);
@@ -204,13 +204,13 @@ TEST(GgufFamilies, NormalRopeArchitecturesRegroupQkRowsAndNeoxOnesKeepThem) {
     // Row 1 of head 0 in llama.cpp's order is Hugging Face's row head_dim/2 (the pair partner of row 0).
     const size_t in = 256, hf_row = regrouped ? 32 : 1;
     EXPECT_TRUE(std::equal(stored.begin() + in, stored.begin() + 2 * in, q.begin() + static_cast<std::ptrdiff_t>(hf_row * in)))
-        << family_name(config.family);
+        << config.family;
   }
 }
 
 TEST(GgufFamilies, MultipliersSoftCapsAndRequiredHeadsUseLlamaCppsKeys) {
   {
-    const Model model = testing::make_random_decoder(testing::granite_config(), 4);
+    const Model model = random_model(testing::granite_config(), DType::F32, 4);
     const std::string path = testing::scratch_dir("gguf_families_granite_keys") + "/m.gguf";
     write_gguf(model, path);
     const GgufFile file = GgufFile::open(path);
@@ -220,7 +220,7 @@ TEST(GgufFamilies, MultipliersSoftCapsAndRequiredHeadsUseLlamaCppsKeys) {
     EXPECT_NEAR(file.require_float("granite.attention.scale"), 0.015625, 1e-9);
   }
   {
-    const Model model = testing::make_random_decoder(testing::gemma2_config(), 4);
+    const Model model = random_model(testing::gemma2_config(), DType::F32, 4);
     const std::string path = testing::scratch_dir("gguf_families_gemma2_keys") + "/m.gguf";
     write_gguf(model, path);
     const GgufFile file = GgufFile::open(path);
@@ -232,7 +232,7 @@ TEST(GgufFamilies, MultipliersSoftCapsAndRequiredHeadsUseLlamaCppsKeys) {
     // OLMo-2's loader requires output.weight: a tied model gets a copy, and reads back tied.
     Config config = testing::olmo2_config();
     config.tie_word_embeddings = true;
-    const Model model = testing::make_random_decoder(config, 4);
+    const Model model = random_model(config, DType::F32, 4);
     const std::string path = testing::scratch_dir("gguf_families_olmo2_tied") + "/m.gguf";
     write_gguf(model, path);
     const GgufFile file = GgufFile::open(path);
@@ -240,7 +240,7 @@ TEST(GgufFamilies, MultipliersSoftCapsAndRequiredHeadsUseLlamaCppsKeys) {
     EXPECT_TRUE(load_gguf(path).config.tie_word_embeddings);
   }
   {
-    const Model model = testing::make_random_decoder(testing::phi2_config(), 4);
+    const Model model = random_model(testing::phi2_config(), DType::F32, 4);
     const std::string path = testing::scratch_dir("gguf_families_phi2_keys") + "/m.gguf";
     write_gguf(model, path);
     const GgufFile file = GgufFile::open(path);
@@ -256,7 +256,7 @@ TEST(GgufFamilies, LlamaShapedModelsTheirGraphCannotSizeGoOutAsDeci) {
   // A uniform head cut leaves heads × head_dim < hidden, which qwen2's attn_output {hidden, hidden} cannot hold.
   Config config = testing::qwen2_config();
   config.head_dim = 32;
-  const Model model = testing::make_random_decoder(config, 8);
+  const Model model = random_model(config, DType::F32, 8);
   const std::string path = testing::scratch_dir("gguf_families_deci") + "/m.gguf";
   write_gguf(model, path);
   EXPECT_EQ(GgufFile::open(path).require_string("general.architecture"), "deci");
@@ -268,7 +268,7 @@ TEST(GgufFamilies, LlamaShapedModelsTheirGraphCannotSizeGoOutAsDeci) {
 // convert_hf_to_gguf.py keeps Phi-3's qkv_proj fused (blk.N.attn_qkv), which llama.cpp's loader accepts for every
 // architecture: the reader splits it back into q/k/v.
 TEST(GgufFamilies, ReaderSplitsAConvertersFusedAttnQkv) {
-  const Model model = testing::make_random_decoder(testing::phi3_config(), 9);
+  const Model model = random_model(testing::phi3_config(), DType::F32, 9);
   const std::string dir = testing::scratch_dir("gguf_families_fused_qkv");
   write_gguf(model, dir + "/split.gguf");
   const GgufFile split = GgufFile::open(dir + "/split.gguf");
@@ -300,7 +300,7 @@ TEST(GgufFamilies, ReaderSplitsAConvertersFusedAttnQkv) {
 }
 
 void expect_refused(Config config, const std::string& needle) {
-  const Model model = testing::make_random_decoder(config, 6);
+  const Model model = random_model(config, DType::F32, 6);
   const std::string path = testing::scratch_dir("gguf_families_refused") + "/m.gguf";
   try {
     write_gguf(model, path);

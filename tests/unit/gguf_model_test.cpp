@@ -60,7 +60,7 @@ Vocab byte_level_vocab(size_t n) {
 }
 
 struct ModelSpec {
-  Family family = Family::Llama;
+  std::string family = "llama";
   std::string architecture = "LlamaForCausalLM";
   int64_t hidden = 64, heads = 4, kv_heads = 2, head_dim = 16, ffn = 96, layers = 2;
   std::vector<int64_t> layer_heads, layer_kv_heads, layer_ffn;
@@ -246,7 +246,7 @@ TEST(GgufModel, TiedEmbeddingsOmitOutput) {
 
 TEST(GgufModel, Qwen2KeepsRowsAndBiases) {
   ModelSpec spec;
-  spec.family = Family::Qwen2;
+  spec.family = "qwen2";
   spec.architecture = "Qwen2ForCausalLM";
   spec.attention_bias = true;
   spec.tied = true;
@@ -283,14 +283,14 @@ TEST(GgufModel, LlamaBiasesAreRegroupedLikeTheirWeights) {
 
 TEST(GgufModel, MistralIsWrittenAsLlamaAndLoadsBackAsMistral) {
   ModelSpec spec;
-  spec.family = Family::Mistral;
+  spec.family = "mistral";
   spec.architecture = "MistralForCausalLM";
   const Model model = make_model(spec);
   const std::string path = scratch_file("gguf_mistral", "m.gguf");
   write_gguf(model, path);
   EXPECT_EQ(GgufFile::open(path).require_string("general.architecture"), "llama");
   const Model loaded = load_gguf(path);
-  EXPECT_EQ(loaded.config.family, Family::Mistral);
+  EXPECT_EQ(loaded.config.family, "mistral");
   EXPECT_EQ(loaded.config.architecture, "MistralForCausalLM");
   expect_same_tensors(model, loaded);
 }
@@ -336,7 +336,7 @@ TEST(GgufModel, PerLayerCountsAreWrittenAsDeciArrays) {
 
 TEST(GgufModel, Qwen2WithPerLayerCountsLoadsBackAsQwen2) {
   ModelSpec spec;
-  spec.family = Family::Qwen2;
+  spec.family = "qwen2";
   spec.architecture = "Qwen2ForCausalLM";
   spec.attention_bias = true;
   spec.layer_heads = {4, 2};
@@ -346,7 +346,7 @@ TEST(GgufModel, Qwen2WithPerLayerCountsLoadsBackAsQwen2) {
   write_gguf(model, path);
   EXPECT_EQ(GgufFile::open(path).require_string("general.architecture"), "deci");
   const Model loaded = load_gguf(path);
-  EXPECT_EQ(loaded.config.family, Family::Qwen2);
+  EXPECT_EQ(loaded.config.family, "qwen2");
   expect_same_config(model.config, loaded.config);
   expect_same_tensors(model, loaded);
 }
@@ -634,7 +634,7 @@ TEST(GgufModel, BundledModelsRoundTripBitForBit) {
 
 TEST(GgufModel, RefusesWhatLlamaCppCannotLoad) {
   Model model = make_model({});
-  model.config.family = Family::Gpt2;
+  model.config.family = "gpt2";
   try {
     write_gguf(model, scratch_file("gguf_refuse", "m.gguf"));
     FAIL();

@@ -60,7 +60,7 @@ TEST(Gpt2HfLoader, FolderLoadsTheSameWeightsAsTheOnnxImport) {
     const std::string dir = scratch_dir(prefix ? "gpt2_hf_prefix" : "gpt2_hf_plain");
     write_hf_gpt2_folder(onnx, dir, prefix);
     const Model hf = load_model(dir);
-    EXPECT_EQ(hf.config.family, Family::Gpt2);
+    EXPECT_EQ(hf.config.family, "gpt2");
     EXPECT_EQ(hf.config.num_heads, 4);
     ASSERT_EQ(hf.tensors().size(), onnx.tensors().size());
     for (const auto& [name, t] : onnx.tensors()) {
@@ -87,7 +87,7 @@ TEST(Gpt2HfLoader, RefusesUnsupportedConfigs) {
   EXPECT_THROW(parse_hf_config(j.dump(), "config.json"), Error);
   j.erase("scale_attn_by_inverse_layer_idx");
   const Config c = parse_hf_config(j.dump(), "config.json");
-  EXPECT_EQ(c.family, Family::Gpt2);
+  EXPECT_EQ(c.family, "gpt2");
   EXPECT_EQ(c.intermediate_size, 256);  // n_inner omitted: 4 · n_embd
   EXPECT_EQ(c.head_dim, 16);
   EXPECT_EQ(c.max_position, 1024);
@@ -190,7 +190,7 @@ TEST(Gpt2Gguf, RoundTripIsBitExactAndKeepsTheConfig) {
   const std::string path = scratch_dir("gpt2_gguf") + "/capp.gguf";
   write_gguf(model, path);
 
-  // llama.cpp's names, keys and the placeholder vocabulary (the table's gpt2 row, src/io/gguf_arch.cpp).
+  // llama.cpp's names, keys and the placeholder vocabulary (the gpt2 row, src/io/families/gpt2.cpp).
   const GgufFile file = GgufFile::open(path);
   EXPECT_EQ(file.require_string("general.architecture"), "gpt2");
   EXPECT_EQ(file.require_int("gpt2.context_length"), 512);
@@ -216,7 +216,7 @@ TEST(Gpt2Gguf, RoundTripIsBitExactAndKeepsTheConfig) {
   }
 
   const Model back = load_gguf(path);
-  EXPECT_EQ(back.config.family, Family::Gpt2);
+  EXPECT_EQ(back.config.family, "gpt2");
   EXPECT_EQ(back.vocab.kind, VocabKind::None);  // the placeholder tokens do not come back as a vocabulary
   const Config& a = model.config;
   const Config& b = back.config;

@@ -58,7 +58,7 @@ void expect_config_error(const nlohmann::json& j, ErrorKind kind, std::vector<st
 
 TEST(HfConfig, AppliesDefaults) {
   const Config c = parse(base_config());
-  EXPECT_EQ(c.family, Family::Llama);
+  EXPECT_EQ(c.family, "llama");
   EXPECT_EQ(c.architecture, "LlamaForCausalLM");
   EXPECT_EQ(c.num_kv_heads, 4);   // = heads
   EXPECT_EQ(c.head_dim, 16);      // = hidden / heads
@@ -87,7 +87,7 @@ TEST(HfConfig, ReadsFamiliesAndBiases) {
   j = base_config();
   j["architectures"] = {"Qwen2ForCausalLM"};
   c = parse(j);
-  EXPECT_EQ(c.family, Family::Qwen2);
+  EXPECT_EQ(c.family, "qwen2");
   EXPECT_TRUE(c.attention_bias);
   EXPECT_FALSE(c.attention_out_bias);
   EXPECT_EQ(c.max_position, 32768);
@@ -97,7 +97,7 @@ TEST(HfConfig, ReadsFamiliesAndBiases) {
   j["head_dim"] = 32;
   j["num_key_value_heads"] = 2;
   c = parse(j);
-  EXPECT_EQ(c.family, Family::Mistral);
+  EXPECT_EQ(c.family, "mistral");
   EXPECT_EQ(c.head_dim, 32);
   EXPECT_EQ(c.num_kv_heads, 2);
   EXPECT_FALSE(c.attention_bias);
@@ -106,7 +106,7 @@ TEST(HfConfig, ReadsFamiliesAndBiases) {
   j.erase("architectures");
   j["model_type"] = "qwen2";
   c = parse(j);
-  EXPECT_EQ(c.family, Family::Qwen2);
+  EXPECT_EQ(c.family, "qwen2");
   EXPECT_EQ(c.architecture, "Qwen2ForCausalLM");
 }
 
@@ -213,7 +213,7 @@ TEST(HfConfig, WritesWhatItReads) {
   expect_error([&] { hf_config_json(per_layer, v, std::nullopt); }, ErrorKind::Unsupported,
                {"layer 1 has 2 heads", "same counts in every layer"});
   Config qwen = parse(base_config());
-  qwen.family = Family::Qwen2;
+  qwen.family = "qwen2";
   expect_error([&] { hf_config_json(qwen, v, std::nullopt); }, ErrorKind::Unsupported,
                {"Qwen2ForCausalLM", "q/k/v biases"});
 }
@@ -246,7 +246,7 @@ void expect_zero_copy(const Model& m) {
 TEST(HfLoader, TinystoriesConfigTieAndDtypes) {
   const Model m = load_hf_model(model_path("tinystories-656k"));
   const Config& c = m.config;
-  EXPECT_EQ(c.family, Family::Llama);
+  EXPECT_EQ(c.family, "llama");
   EXPECT_EQ(c.architecture, "LlamaForCausalLM");
   EXPECT_EQ(c.name, "tinystories-656k");
   EXPECT_EQ(m.source_format, "hf");
@@ -574,7 +574,7 @@ TEST(HfWriter, LeavesNothingBehindWhenRefused) {
 TEST(HfWriter, Qwen2WithBiasesRoundTrips) {
   Model m;
   Config& c = m.config;
-  c.family = Family::Qwen2;
+  c.family = "qwen2";
   c.architecture = "Qwen2ForCausalLM";
   c.hidden_size = 32;
   c.intermediate_size = 64;

@@ -207,7 +207,7 @@ TEST(IQuant, LlamaReplicaEncodersAreRefused) {
 // an imatrix!"); slmopt says so in one line naming a tensor and the options that provide one.
 TEST(IQuant, PresetsNeedingImportanceAreRefusedWithoutIt) {
   Config c;
-  c.family = Family::Llama;
+  c.family = "llama";
   c.hidden_size = 256;
   c.intermediate_size = 512;
   c.num_layers = 2;

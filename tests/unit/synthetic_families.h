@@ -1,6 +1,6 @@
 // Small random decoders of every family, built in memory from a Config (no files): one description per family,
 // shaped like the family's real config.json (its norm, placement, MLP, q/k norm, rotary, windows, soft-caps and
-// multipliers) with shrunk sizes, and every tensor decoder_tensors() lists filled from a seeded generator.
+// multipliers) with shrunk sizes; random_model (ir/random_weights.h) fills them.
 // Rows are 256 wide so K-quants apply. Header-only; used by the GGUF unit tests and the llama.cpp consumer tests.
 #pragma once
 
@@ -12,6 +12,7 @@
 
 #include "slmopt/ir/decoder_tensors.h"
 #include "slmopt/ir/model.h"
+#include "slmopt/ir/random_weights.h"
 #include "slmopt/ir/tensor_names.h"
 
 namespace slmopt::testing {
@@ -22,7 +23,7 @@ struct FamilyCase {
   Config (*config)();
 };
 
-inline Config base_decoder(Family family, const char* hf_class, int64_t layers) {
+inline Config base_decoder(const char* family, const char* hf_class, int64_t layers) {
   Config c;
   c.family = family;
   c.architecture = hf_class;
@@ -44,7 +45,7 @@ inline Config base_decoder(Family family, const char* hf_class, int64_t layers) 
 // Llama-3.2 / SmolLM2: tied, Llama-3 RoPE scaling (original context small enough that head_dim 64's pairs fall
 // in all three bands).
 inline Config llama32_config() {
-  Config c = base_decoder(Family::Llama, "LlamaForCausalLM", 3);
+  Config c = base_decoder("llama", "LlamaForCausalLM", 3);
   c.tie_word_embeddings = true;
   c.rope_theta = 500000.0;
   c.rope_scaling.type = RopeScalingType::Llama3;
@@ -58,13 +59,13 @@ inline Config llama32_config() {
 // Mistral: sliding window on every layer (wider than the windows the tests evaluate: llama.cpp's llama graph has
 // no window).
 inline Config mistral_config() {
-  Config c = base_decoder(Family::Mistral, "MistralForCausalLM", 2);
+  Config c = base_decoder("mistral", "MistralForCausalLM", 2);
   c.sliding_window = 1024;
   return c;
 }
 
 inline Config qwen2_config() {
-  Config c = base_decoder(Family::Qwen2, "Qwen2ForCausalLM", 2);
+  Config c = base_decoder("qwen2", "Qwen2ForCausalLM", 2);
   c.attention_bias = true;
   c.tie_word_embeddings = true;
   c.rope_theta = 1000000.0;
@@ -75,7 +76,7 @@ inline Config qwen2_config() {
 // Phi-2: LayerNorm with biases, one norm feeding attention and MLP in parallel, GELU(tanh), partial rotary 0.5,
 // biases everywhere including the untied head.
 inline Config phi2_config() {
-  Config c = base_decoder(Family::Phi2, "PhiForCausalLM", 2);
+  Config c = base_decoder("phi2", "PhiForCausalLM", 2);
   c.num_kv_heads = 4;
   c.norm_kind = NormKind::LayerNorm;
   c.norm_bias = true;
@@ -92,7 +93,7 @@ inline Config phi2_config() {
 // Phi-3.5 / Phi-4-mini: partial rotary 0.75, LongRoPE (llama.cpp picks the short factors below the original
 // context, as Hugging Face does for short sequences), fused projections in the checkpoint (split in the IR).
 inline Config phi3_config() {
-  Config c = base_decoder(Family::Phi3, "Phi3ForCausalLM", 2);
+  Config c = base_decoder("phi3", "Phi3ForCausalLM", 2);
   c.rotary_dim = 48;
   c.max_position = 16384;
   RopeScaling& r = c.rope_scaling;
@@ -108,7 +109,7 @@ inline Config phi3_config() {
 }
 
 inline Config qwen3_config() {
-  Config c = base_decoder(Family::Qwen3, "Qwen3ForCausalLM", 2);
+  Config c = base_decoder("qwen3", "Qwen3ForCausalLM", 2);
   c.qk_norm = QkNormKind::PerHead;
   c.tie_word_embeddings = true;
   c.rope_theta = 1000000.0;
@@ -119,7 +120,7 @@ inline Config qwen3_config() {
 // Gemma-2: (1+w) RMSNorm in sandwich placement, GeGLU, embeddings × sqrt(hidden), soft-capping, local layers on
 // even indices with a window narrower than the test windows, head_dim ≠ hidden / heads.
 inline Config gemma2_config() {
-  Config c = base_decoder(Family::Gemma2, "Gemma2ForCausalLM", 4);
+  Config c = base_decoder("gemma2", "Gemma2ForCausalLM", 4);
   c.head_dim = 32;
   c.norm_unit_offset = true;
   c.norm_placement = NormPlacement::Sandwich;
@@ -138,7 +139,7 @@ inline Config gemma2_config() {
 // Gemma-3: as Gemma-2 without soft-capping, with per-head q/k norms, five local layers per global one, a local
 // RoPE base and linear scaling on the global layers only.
 inline Config gemma3_config() {
-  Config c = base_decoder(Family::Gemma3, "Gemma3ForCausalLM", 6);
+  Config c = base_decoder("gemma3", "Gemma3ForCausalLM", 6);
   c.head_dim = 32;
   c.norm_unit_offset = true;
   c.norm_placement = NormPlacement::Sandwich;
@@ -158,7 +159,7 @@ inline Config gemma3_config() {
 
 // SmolLM3: no RoPE on every 4th layer.
 inline Config smollm3_config() {
-  Config c = base_decoder(Family::SmolLM3, "SmolLM3ForCausalLM", 4);
+  Config c = base_decoder("smollm3", "SmolLM3ForCausalLM", 4);
   c.tie_word_embeddings = true;
   c.layer_no_rope = {0, 0, 0, 1};
   c.rope_theta = 5000000.0;
@@ -168,7 +169,7 @@ inline Config smollm3_config() {
 
 // Granite: embedding, residual, attention and logit multipliers.
 inline Config granite_config() {
-  Config c = base_decoder(Family::Granite, "GraniteForCausalLM", 2);
+  Config c = base_decoder("granite", "GraniteForCausalLM", 2);
   c.tie_word_embeddings = true;
   c.embedding_scale = 12.0;
   c.residual_scale = 0.22;
@@ -180,7 +181,7 @@ inline Config granite_config() {
 
 // OLMo-2: norms after attention and MLP only, q/k RMSNorm over the whole projection, untied head.
 inline Config olmo2_config() {
-  Config c = base_decoder(Family::Olmo2, "Olmo2ForCausalLM", 2);
+  Config c = base_decoder("olmo2", "Olmo2ForCausalLM", 2);
   c.norm_placement = NormPlacement::Post;
   c.qk_norm = QkNormKind::Whole;
   c.rope_theta = 500000.0;
@@ -195,36 +196,6 @@ inline std::vector<FamilyCase> family_cases() {
           {"gemma2", "gemma2", gemma2_config},    {"gemma3", "gemma3", gemma3_config},
           {"smollm3", "smollm3", smollm3_config}, {"granite", "granite", granite_config},
           {"olmo2", "olmo2", olmo2_config}};
-}
-
-// Every tensor of the description: linears uniform in ±1.5/sqrt(fan_in), norms 1 ± 0.2 (Gemma's stored w ± 0.2,
-// since its norms scale by 1 + w), biases ±0.3, embeddings ±1.
-inline Model make_random_decoder(const Config& config, uint32_t seed) {
-  std::mt19937 rng(seed);
-  auto uniform = [&](double lo, double hi) {
-    return static_cast<float>(lo + (hi - lo) * static_cast<double>(rng() >> 8) / static_cast<double>(1u << 24));
-  };
-  Model model;
-  model.config = config;
-  model.source_format = "synthetic";
-  for (const ExpectedTensor& t : decoder_tensors(config)) {
-    int64_t n = 1;
-    for (int64_t d : t.shape) n *= d;
-    double lo = -0.3, hi = 0.3;
-    const bool is_norm = t.name.size() > 11 && t.name.compare(t.name.size() - 11, 11, "norm.weight") == 0;
-    if (t.name == names::kEmbedTokens || t.name == names::kPositionEmbedding) {
-      lo = -1, hi = 1;
-    } else if (is_norm) {
-      lo = config.norm_unit_offset ? -0.2 : 0.8, hi = config.norm_unit_offset ? 0.2 : 1.2;
-    } else if (t.shape.size() == 2) {
-      hi = 1.5 / std::sqrt(static_cast<double>(t.shape[1])), lo = -hi;
-    }
-    std::vector<float> values(static_cast<size_t>(n));
-    for (float& v : values) v = uniform(lo, hi);
-    model.set(Tensor::from_f32(t.name, t.shape, values));
-  }
-  model.validate();
-  return model;
 }
 
 }  // namespace slmopt::testing

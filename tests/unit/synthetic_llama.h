@@ -18,7 +18,7 @@ namespace slmopt::testing {
 inline Config llama_config(int64_t hidden, int64_t ffn, int64_t layers, int64_t heads, int64_t kv_heads,
                            int64_t head_dim, int64_t vocab) {
   Config c;
-  c.family = Family::Llama;
+  c.family = "llama";
   c.architecture = "LlamaForCausalLM";
   c.name = "synthetic";
   c.hidden_size = hidden;

@@ -18,7 +18,7 @@ namespace {
 Config llama_config(int64_t layers, int64_t hidden, int64_t ffn, int64_t heads, int64_t kv_heads, int64_t vocab,
                     bool tied) {
   Config c;
-  c.family = Family::Llama;
+  c.family = "llama";
   c.hidden_size = hidden;
   c.intermediate_size = ffn;
   c.num_layers = layers;

@@ -29,7 +29,7 @@ void write_random_checkpoint(const RandomCheckpointOptions& o) {
   if (!dtype || !(*dtype == DType::F32 || *dtype == DType::F16 || *dtype == DType::BF16))
     throw_error(ErrorKind::Usage, "--dtype must be f32, f16 or bf16, not '{}'", o.dtype);
   Model model = random_model(config, *dtype, o.seed);
-  model.config.name = config.name.empty() ? "random-" + std::string(family_name(config.family)) : config.name;
+  model.config.name = config.name.empty() ? "random-" + config.family : config.name;
   if (!o.tokenizer_dir.empty()) {
     const std::string tokenizer = o.tokenizer_dir + "/tokenizer.json";
     model.vocab = load_hf_vocab(tokenizer, o.tokenizer_dir + "/tokenizer_config.json");

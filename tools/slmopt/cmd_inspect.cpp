@@ -37,7 +37,7 @@ nlohmann::json describe(const Model& m, const StoredQuantization& stored) {
   j["path"] = m.source_path;
   j["format"] = m.source_format;
   j["architecture"] = c.architecture;
-  j["family"] = family_name(c.family);
+  j["family"] = c.family;
   j["hidden_size"] = c.hidden_size;
   j["intermediate_size"] = c.intermediate_size;
   j["num_layers"] = c.num_layers;
@@ -79,7 +79,7 @@ nlohmann::json describe(const Model& m, const StoredQuantization& stored) {
 void print_text(const Model& m, const StoredQuantization& stored) {
   const Config& c = m.config;
   std::printf("model        %s (%s)\n", m.source_path.c_str(), m.source_format.c_str());
-  std::printf("architecture %s (family %s)\n", c.architecture.c_str(), family_name(c.family));
+  std::printf("architecture %s (family %s)\n", c.architecture.c_str(), c.family.c_str());
   std::printf("layers %lld  hidden %lld  ffn %lld  heads %lld  kv_heads %lld  head_dim %lld\n",
               (long long)c.num_layers, (long long)c.hidden_size, (long long)c.intermediate_size,
               (long long)c.num_heads, (long long)c.num_kv_heads, (long long)c.head_dim);

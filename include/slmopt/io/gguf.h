@@ -6,7 +6,7 @@
 // output omitted when tied), dims are reversed (ggml order), and the tokenizer goes into tokenizer.ggml.* keys
 // ("llama" for SentencePiece-style vocabularies with scores, "gpt2" with merges and a pre-tokenizer name).
 // The reader undoes all of it: canonical Hugging Face names and layouts, Config and Vocab rebuilt from metadata.
-// GPT-2 (Family::Gpt2) is one row of the same table: llama.cpp's "gpt2" architecture (fused attn_qkv,
+// GPT-2 (family "gpt2") is one row of the same table: llama.cpp's "gpt2" architecture (fused attn_qkv,
 // position_embd, LayerNorm biases). A model without a tokenizer (any family) gets a placeholder token list (see
 // add_placeholder_vocab in src/io/gguf_model_writer.cpp) and reads back without one.
 //
@@ -69,9 +69,10 @@ void write_gguf(const Model& model, const std::string& path, const GgufWriteOpti
 // early, e.g. a prune cut the model's GGUF graph cannot size.
 void check_gguf_architecture(const Config& config, const std::string& context);
 
-// Loads a GGUF file of any architecture of the table (src/io/gguf_arch.cpp) into the IR. Tensors are zero-copy views into the mapped
-// file (quantized ones stay quantized; Tensor::to_f32 decodes) except the Q/K projections of "llama" files,
-// whose rows are regrouped back into the Hugging Face order in owned copies ("llama" and "deci" files).
+// Loads a GGUF file of any architecture of the table (the rows in src/io/families/) into the IR. Tensors are
+// zero-copy views into the mapped file (quantized ones stay quantized; Tensor::to_f32 decodes) except the Q/K
+// projections of "llama" files, whose rows are regrouped back into the Hugging Face order in owned copies
+// ("llama" and "deci" files).
 Model load_gguf(const std::string& path);
 
 }  // namespace slmopt

@@ -11,22 +11,6 @@ namespace slmopt {
 // Family is a *naming* tag only: it picks the family file that maps config.json keys and tensor names (Hugging
 // Face, GGUF, ONNX) onto the decoder description below. Nothing that computes (forward pass, passes, writers'
 // graph choices) may switch on it; they read the description fields of Config.
-enum class Family {
-  Llama,    // LlamaForCausalLM (also Llama-3.2, SmolLM/SmolLM2)
-  Qwen2,    // Qwen2ForCausalLM (q/k/v biases)
-  Mistral,  // MistralForCausalLM (sliding window on every layer)
-  Gpt2,     // GPT2LMHeadModel: LayerNorm, learned positions, GELU MLP, fused c_attn split at load
-  Phi2,     // PhiForCausalLM: parallel attention + MLP, LayerNorm with bias, partial rotary, head bias
-  Phi3,     // Phi3ForCausalLM: fused qkv_proj / gate_up_proj split at load, LongRoPE
-  Qwen3,    // Qwen3ForCausalLM: per-head q/k RMSNorm
-  Gemma2,   // Gemma2ForCausalLM: (1+w) RMSNorm, sandwich norms, GeGLU, soft-capping, local/global layers
-  Gemma3,   // Gemma3ForCausalLM (text): as Gemma2 plus q/k norm, two RoPE bases, no soft-capping
-  SmolLM3,  // SmolLM3ForCausalLM: NoPE on every n-th layer
-  Granite,  // GraniteForCausalLM: embedding / residual / attention / logit multipliers
-  Olmo2,    // Olmo2ForCausalLM: post-norms only, q/k RMSNorm over the whole projection
-};
-
-const char* family_name(Family family);
 
 enum class RopeScalingType {
   None,
@@ -85,7 +69,9 @@ enum class PositionKind {
 // decoder-only transformer. Every family is an instance (the family files in io/ fill it from config.json or GGUF
 // metadata). Defaults describe a plain Llama block. The canonical tensors it implies: decoder_tensors.h.
 struct Config {
-  Family family = Family::Llama;
+  // The model family: the name of the file that defines it (src/io/families/<name>.cpp: "llama", "gemma2", ...).
+  // ir/ knows no family; everything family-specific is read from the description below.
+  std::string family = "llama";
   std::string architecture;  // the Hugging Face class name, e.g. "LlamaForCausalLM"
   std::string name;          // a human name for reports (folder name or general.name)
 

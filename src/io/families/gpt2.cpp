@@ -14,7 +14,7 @@
 // at load and back on write. The causal-mask buffers attn.bias / attn.masked_bias of older checkpoints are dropped.
 // Variants transformers implements but slmopt's decoder does not (scale_attn_by_inverse_layer_idx,
 // reorder_and_upcast_attn, unscaled attention, cross-attention) are refused naming the key.
-#include "hf_family.h"
+#include "family.h"
 #include "slmopt/core/error.h"
 #include "slmopt/ir/tensor_names.h"
 
@@ -22,7 +22,6 @@ namespace slmopt {
 namespace {
 
 void read_gpt2(const HfConfigJson& j, Config& c) {
-  c.family = Family::Gpt2;
   hf_require_float_checkpoint(j);
   hf_require_activation(j, "activation_function", {"gelu_new", "gelu_pytorch_tanh"});
   for (const char* flag : {"scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "add_cross_attention"})
@@ -100,7 +99,24 @@ bool is_mask_buffer(const std::string& name) {
 
 }  // namespace
 
-extern const HfFamily kHfGpt2Family = {Family::Gpt2, {"GPT2LMHeadModel"}, "gpt2", read_gpt2, write_gpt2, naming,
-                                       is_mask_buffer};
+const FamilyDefinition& family_gpt2() {
+  static const FamilyDefinition f = {
+      .name = "gpt2",
+      .architectures = {"GPT2LMHeadModel"},
+      .model_type = "gpt2",
+      .read_config = read_gpt2,
+      .write_config = write_gpt2,
+      .naming = naming,
+      .is_buffer = is_mask_buffer,
+      .gguf_architecture = "gpt2",
+      // llama.cpp gpt2.cpp: LayerNorm with biases, learned positions, fused attn_qkv, GELU MLP, every bias required.
+      .gguf_architectures = {{.gguf_name = "gpt2", .norm_kind = NormKind::LayerNorm, .mlp = MlpKind::GeluTanh,
+                              .position = PositionKind::Learned, .qkv_bias = true, .out_bias = true,
+                              .mlp_bias = true, .norm_bias = true, .biases_required = true, .fused_qkv = true,
+                              .q_width_is_hidden = true}},
+      .genai_model_type = "gpt2",
+  };
+  return f;
+}
 
 }  // namespace slmopt

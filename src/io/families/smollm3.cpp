@@ -4,14 +4,13 @@
 // are the local ones (layer_types when given). Tied head and rope_theta 2e6 by default.
 #include <algorithm>
 
-#include "hf_family.h"
+#include "family.h"
 #include "slmopt/core/error.h"
 
 namespace slmopt {
 namespace {
 
 void read_smollm3(const HfConfigJson& j, Config& c) {
-  c.family = Family::SmolLM3;
   hf_require_activation(j, "hidden_act", {"silu"});
   hf_read_dimensions(j, c, {.max_position = 32768, .norm_eps = 1e-6, .tie_word_embeddings = true});
   hf_read_rope(j, c, 2000000.0);
@@ -52,14 +51,23 @@ void write_smollm3(const Config& c, nlohmann::ordered_json& out) {
   hf_write_layer_types(c, out);
 }
 
-const HfTensorNaming& naming() {
-  static const HfTensorNaming n = {hf_llama_global_names(), hf_llama_layer_names()};
-  return n;
-}
-
 }  // namespace
 
-extern const HfFamily kHfSmolLM3Family = {Family::SmolLM3, {"SmolLM3ForCausalLM"}, "smollm3", read_smollm3,
-                                          write_smollm3, naming, hf_is_rotary_buffer};
+const FamilyDefinition& family_smollm3() {
+  static const FamilyDefinition f = {
+      .name = "smollm3",
+      .architectures = {"SmolLM3ForCausalLM"},
+      .model_type = "smollm3",
+      .read_config = read_smollm3,
+      .write_config = write_smollm3,
+      .naming = hf_llama_naming,
+      .is_buffer = hf_is_rotary_buffer,
+      .gguf_architecture = "smollm3",
+      // llama.cpp smollm3.cpp: the llama block with normal RoPE, no RoPE on every 4th layer (fixed in the graph).
+      .gguf_architectures = {{.gguf_name = "smollm3", .interleaved_rope = true, .qkv_bias = true, .no_rope_step = 4}},
+      .genai_model_type = "smollm3",
+  };
+  return f;
+}
 
 }  // namespace slmopt

@@ -3,14 +3,13 @@
 // linear including the head, GELU (tanh form, "gelu_new") MLP without a gate. Names: self_attn.dense is o_proj,
 // mlp.fc1/fc2 are up/down, model.final_layernorm is model.norm. qk_layernorm (a LayerNorm with bias on q and k,
 // unused by released Phi models) is refused.
-#include "hf_family.h"
+#include "family.h"
 #include "slmopt/ir/tensor_names.h"
 
 namespace slmopt {
 namespace {
 
 void read_phi2(const HfConfigJson& j, Config& c) {
-  c.family = Family::Phi2;
   hf_require_activation(j, "hidden_act", {"gelu_new", "gelu_pytorch_tanh"});
   hf_read_dimensions(j, c, {.max_position = 2048, .norm_eps = 1e-5, .eps_key = "layer_norm_eps"});
   hf_read_partial_rotary(j, c, 0.5);
@@ -57,7 +56,27 @@ const HfTensorNaming& naming() {
 
 }  // namespace
 
-extern const HfFamily kHfPhi2Family = {Family::Phi2, {"PhiForCausalLM"}, "phi", read_phi2, write_phi2, naming,
-                                       hf_is_rotary_buffer};
+const FamilyDefinition& family_phi2() {
+  static const FamilyDefinition f = {
+      .name = "phi2",
+      .architectures = {"PhiForCausalLM"},
+      .model_type = "phi",
+      .read_config = read_phi2,
+      .write_config = write_phi2,
+      .naming = naming,
+      .is_buffer = hf_is_rotary_buffer,
+      .gguf_architecture = "phi2",
+      // llama.cpp phi2.cpp: LayerNorm with biases, one norm feeding attention and MLP in parallel, GELU MLP with
+      // biases, partial NEOX RoPE (rope.dimension_count), an output head with bias that the loader requires.
+      .gguf_architectures = {{.gguf_name = "phi2", .norm_kind = NormKind::LayerNorm,
+                              .residual = ResidualLayout::Parallel, .mlp = MlpKind::GeluTanh, .partial_rotary = true,
+                              .qkv_bias = true, .out_bias = true, .mlp_bias = true, .norm_bias = true,
+                              .biases_required = true,
+                              .head = gguf_arch::Head::Required, .head_bias = true, .head_bias_required = true,
+                              .q_width_is_hidden = true}},
+      .genai_model_type = "phi",
+  };
+  return f;
+}
 
 }  // namespace slmopt

@@ -6,13 +6,13 @@
 // ({"full_attention": {...}, "sliding_attention": {...}}); both forms are read.
 #include <cmath>
 
+#include "family.h"
 #include "hf_gemma.h"
 
 namespace slmopt {
 namespace {
 
 void read_gemma3(const HfConfigJson& j, Config& c) {
-  c.family = Family::Gemma3;
   hf_read_gemma_common(j, c,
                        {.max_position = 131072, .norm_eps = 1e-6, .tie_word_embeddings = true, .head_dim = 256});
   c.qk_norm = QkNormKind::PerHead;
@@ -65,7 +65,27 @@ const HfTensorNaming& naming() {
 
 }  // namespace
 
-extern const HfFamily kHfGemma3Family = {Family::Gemma3, {"Gemma3ForCausalLM"}, "gemma3_text", read_gemma3,
-                                         write_gemma3, naming, hf_is_rotary_buffer};
+const FamilyDefinition& family_gemma3() {
+  // onnxruntime-genai calls the text model "gemma3_text" (its "gemma3" is the vision-language type).
+  static const FamilyDefinition f = {
+      .name = "gemma3",
+      .architectures = {"Gemma3ForCausalLM"},
+      .model_type = "gemma3_text",
+      .read_config = read_gemma3,
+      .write_config = write_gemma3,
+      .naming = naming,
+      .is_buffer = hf_is_rotary_buffer,
+      .gguf_architecture = "gemma3",
+      // llama.cpp gemma3.cpp: as gemma2 plus per-head q/k norms, no score soft-capping, optional logit soft-capping,
+      // local layers (pattern 6 by default) on their own RoPE base without scaling; 62 layers is its 27B type.
+      .gguf_architectures = {{.gguf_name = "gemma3", .norm_placement = NormPlacement::Sandwich,
+                              .mlp = MlpKind::GeGluTanh, .qk_norm = QkNormKind::PerHead, .norm_unit_offset = true,
+                              .swa = gguf_arch::Swa::Pattern, .swa_default_pattern = 6, .swa_rope_base = true,
+                              .final_softcap = true, .embedding_scale_sqrt_hidden = true,
+                              .attn_scale = gguf_arch::AttnScale::Gemma, .gemma_hidden_scale_layers = 62}},
+      .genai_model_type = "gemma3_text",
+  };
+  return f;
+}
 
 }  // namespace slmopt

@@ -1,59 +1,97 @@
-// The HfFamily registry and the typed config.json accessors every family uses.
+// The family registry (family.h), assembled from the files of families/, and the typed config.json accessors
+// every family uses.
 #include <cmath>
 #include <limits>
+#include <set>
 
-#include "hf_family.h"
+#include "family.h"
 #include "slmopt/core/error.h"
 
 namespace slmopt {
 
-// One line per family; each is defined in its own hf_<family>.cpp.
-extern const HfFamily kHfLlamaFamily;
-extern const HfFamily kHfMistralFamily;
-extern const HfFamily kHfQwen2Family;
-extern const HfFamily kHfQwen3Family;
-extern const HfFamily kHfPhi2Family;
-extern const HfFamily kHfPhi3Family;
-extern const HfFamily kHfGemma2Family;
-extern const HfFamily kHfGemma3Family;
-extern const HfFamily kHfSmolLM3Family;
-extern const HfFamily kHfGraniteFamily;
-extern const HfFamily kHfOlmo2Family;
-extern const HfFamily kHfGpt2Family;
+// One declaration and one entry per file of families/: the build writes SLMOPT_FAMILY(<name>) for each.
+#define SLMOPT_FAMILY(name) const FamilyDefinition& family_##name();
+#include "slmopt_family_list.inc"
+#undef SLMOPT_FAMILY
 
 namespace {
-const std::vector<const HfFamily*>& registry() {
-  static const std::vector<const HfFamily*> families = {
-      &kHfLlamaFamily,  &kHfMistralFamily, &kHfQwen2Family,    &kHfQwen3Family,   &kHfPhi2Family, &kHfPhi3Family,
-      &kHfGemma2Family, &kHfGemma3Family,  &kHfSmolLM3Family, &kHfGraniteFamily, &kHfOlmo2Family,
-      &kHfGpt2Family};
-  return families;
+
+[[noreturn]] void inconsistent(const std::string& what) {
+  throw_error(ErrorKind::Internal, "family registry: {}", what);
 }
+
+// The list, checked once: a family's name is its file's, and no class, model_type or GGUF architecture is
+// claimed twice (the lookups below take the first match).
+std::vector<const FamilyDefinition*> assemble() {
+  const std::pair<const FamilyDefinition*, const char*> listed[] = {
+#define SLMOPT_FAMILY(name) {&family_##name(), #name},
+#include "slmopt_family_list.inc"
+#undef SLMOPT_FAMILY
+  };
+  std::vector<const FamilyDefinition*> out;
+  std::set<std::string> classes, model_types, gguf_names;
+  for (const auto& [f, file] : listed) {
+    if (f->name != file) inconsistent(fmt::format("families/{}.cpp defines the family '{}'", file, f->name));
+    if (f->architectures.empty()) inconsistent(fmt::format("family '{}' names no Hugging Face class", f->name));
+    for (const std::string& a : f->architectures)
+      if (!classes.insert(a).second) inconsistent(fmt::format("class {} is claimed twice", a));
+    if (!model_types.insert(f->model_type).second)
+      inconsistent(fmt::format("model_type '{}' is claimed twice", f->model_type));
+    for (const gguf_arch::Architecture& a : f->gguf_architectures)
+      if (!gguf_names.insert(std::string(a.gguf_name)).second)
+        inconsistent(fmt::format("GGUF architecture '{}' is claimed twice", a.gguf_name));
+    out.push_back(f);
+  }
+  for (const FamilyDefinition* f : out)
+    if (!gguf_names.count(f->gguf_architecture))
+      inconsistent(fmt::format("family '{}' is written as GGUF architecture '{}', which no family defines", f->name,
+                               f->gguf_architecture));
+  return out;
+}
+
 }  // namespace
 
-const HfFamily* find_hf_family_by_architecture(const std::string& architecture) {
-  for (const HfFamily* f : registry())
+const std::vector<const FamilyDefinition*>& families() {
+  static const std::vector<const FamilyDefinition*> all = assemble();
+  return all;
+}
+
+const std::vector<gguf_arch::Architecture>& gguf_architecture_rows() {
+  static const std::vector<gguf_arch::Architecture> rows = [] {
+    std::vector<gguf_arch::Architecture> out;
+    for (const FamilyDefinition* f : families())
+      for (gguf_arch::Architecture a : f->gguf_architectures) {
+        a.family = f->name;
+        a.hf_class = f->architectures.front();
+        out.push_back(a);
+      }
+    return out;
+  }();
+  return rows;
+}
+
+const FamilyDefinition* find_family_by_hf_architecture(const std::string& architecture) {
+  for (const FamilyDefinition* f : families())
     for (const std::string& a : f->architectures)
       if (a == architecture) return f;
   return nullptr;
 }
 
-const HfFamily* find_hf_family_by_model_type(const std::string& model_type) {
-  for (const HfFamily* f : registry())
+const FamilyDefinition* find_family_by_model_type(const std::string& model_type) {
+  for (const FamilyDefinition* f : families())
     if (f->model_type == model_type) return f;
   return nullptr;
 }
 
-const HfFamily& hf_family_for(Family family) {
-  for (const HfFamily* f : registry())
-    if (f->family == family) return *f;
-  throw_error(ErrorKind::Unsupported, "no Hugging Face writer for the {} family (supported: {})", family_name(family),
-              supported_hf_architectures());
+const FamilyDefinition& family_definition(const std::string& name) {
+  for (const FamilyDefinition* f : families())
+    if (f->name == name) return *f;
+  throw_error(ErrorKind::Unsupported, "no family '{}' (supported: {})", name, supported_hf_architectures());
 }
 
 std::string supported_hf_architectures() {
   std::string out;
-  for (const HfFamily* f : registry())
+  for (const FamilyDefinition* f : families())
     for (const std::string& a : f->architectures) out += (out.empty() ? "" : ", ") + a;
   return out;
 }

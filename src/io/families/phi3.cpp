@@ -5,14 +5,13 @@
 // (Phi-4-mini 0.75), and a window on every layer when sliding_window is set (Phi-3-mini-4k: 2047). The Phi-4-mini
 // keys attention_bias / mlp_bias / lm_head_bias are ignored by transformers' Phi3 classes; slmopt refuses them
 // when true rather than drop the biases.
-#include "hf_family.h"
+#include "family.h"
 #include "slmopt/ir/tensor_names.h"
 
 namespace slmopt {
 namespace {
 
 void read_phi3(const HfConfigJson& j, Config& c) {
-  c.family = Family::Phi3;
   hf_require_activation(j, "hidden_act", {"silu"});
   hf_read_dimensions(j, c, {.max_position = 4096, .norm_eps = 1e-5});
   hf_read_partial_rotary(j, c, 1.0);
@@ -45,7 +44,23 @@ const HfTensorNaming& naming() {
 
 }  // namespace
 
-extern const HfFamily kHfPhi3Family = {Family::Phi3, {"Phi3ForCausalLM"}, "phi3", read_phi3, write_phi3, naming,
-                                       hf_is_rotary_buffer};
+const FamilyDefinition& family_phi3() {
+  static const FamilyDefinition f = {
+      .name = "phi3",
+      .architectures = {"Phi3ForCausalLM"},
+      .model_type = "phi3",
+      .read_config = read_phi3,
+      .write_config = write_phi3,
+      .naming = naming,
+      .is_buffer = hf_is_rotary_buffer,
+      .gguf_architecture = "phi3",
+      // llama.cpp phi3.cpp: ffn_up {hidden, 2·ffn} = [gate; up], partial NEOX RoPE, LongRoPE factor tensors; its
+      // sliding window is switched off by llama.cpp (the key is kept for the round trip).
+      .gguf_architectures = {{.gguf_name = "phi3", .partial_rotary = true, .fused_gate_up = true,
+                              .q_width_is_hidden = true, .longrope = true}},
+      .genai_model_type = "phi3",
+  };
+  return f;
+}
 
 }  // namespace slmopt

@@ -3,13 +3,12 @@
 // place of 1/sqrt(head_dim); transformers' default is 1.0), logits ÷ logits_scaling. Defaults are 1.0 each.
 #include <cmath>
 
-#include "hf_family.h"
+#include "family.h"
 
 namespace slmopt {
 namespace {
 
 void read_granite(const HfConfigJson& j, Config& c) {
-  c.family = Family::Granite;
   hf_require_activation(j, "hidden_act", {"silu"});
   hf_read_dimensions(j, c, {.max_position = 2048, .norm_eps = 1e-6});
   hf_read_rope(j, c, 10000.0);
@@ -34,14 +33,25 @@ void write_granite(const Config& c, nlohmann::ordered_json& out) {
   out["logits_scaling"] = scaling;
 }
 
-const HfTensorNaming& naming() {
-  static const HfTensorNaming n = {hf_llama_global_names(), hf_llama_layer_names()};
-  return n;
-}
-
 }  // namespace
 
-extern const HfFamily kHfGraniteFamily = {Family::Granite, {"GraniteForCausalLM"}, "granite", read_granite,
-                                          write_granite, naming, hf_is_rotary_buffer};
+const FamilyDefinition& family_granite() {
+  static const FamilyDefinition f = {
+      .name = "granite",
+      .architectures = {"GraniteForCausalLM"},
+      .model_type = "granite",
+      .read_config = read_granite,
+      .write_config = write_granite,
+      .naming = hf_llama_naming,
+      .is_buffer = hf_is_rotary_buffer,
+      .gguf_architecture = "granite",
+      // llama.cpp granite.cpp: the llama block with normal RoPE and the four multipliers (logit_scale required).
+      .gguf_architectures = {{.gguf_name = "granite", .interleaved_rope = true, .qkv_bias = true, .out_bias = true,
+                              .mlp_bias = true, .rope_freqs = true, .multipliers = true,
+                              .attn_scale = gguf_arch::AttnScale::Key}},
+      .genai_model_type = "granite",
+  };
+  return f;
+}
 
 }  // namespace slmopt

@@ -2,13 +2,12 @@
 // and k projections (q_norm [heads·head_dim], k_norm [kv_heads·head_dim]) before RoPE, SwiGLU MLP, untied head.
 // OLMo's post_attention_layernorm is on the attention output (canonical attn_post_norm) and
 // post_feedforward_layernorm on the MLP output (canonical ffn_post_norm).
-#include "hf_family.h"
+#include "family.h"
 
 namespace slmopt {
 namespace {
 
 void read_olmo2(const HfConfigJson& j, Config& c) {
-  c.family = Family::Olmo2;
   hf_require_activation(j, "hidden_act", {"silu"});
   hf_read_dimensions(j, c, {.max_position = 2048, .norm_eps = 1e-5});
   hf_read_rope(j, c, 10000.0);
@@ -39,7 +38,25 @@ const HfTensorNaming& naming() {
 
 }  // namespace
 
-extern const HfFamily kHfOlmo2Family = {Family::Olmo2, {"Olmo2ForCausalLM"}, "olmo2", read_olmo2, write_olmo2,
-                                        naming, hf_is_rotary_buffer};
+const FamilyDefinition& family_olmo2() {
+  // onnxruntime-genai has no "olmo2": its model builder writes "olmo" for the class.
+  static const FamilyDefinition f = {
+      .name = "olmo2",
+      .architectures = {"Olmo2ForCausalLM"},
+      .model_type = "olmo2",
+      .read_config = read_olmo2,
+      .write_config = write_olmo2,
+      .naming = naming,
+      .is_buffer = hf_is_rotary_buffer,
+      .gguf_architecture = "olmo2",
+      // llama.cpp olmo2.cpp: norms after attention and MLP only, q/k RMSNorm over the whole projection, a required
+      // output head, attn_output {hidden, hidden}.
+      .gguf_architectures = {{.gguf_name = "olmo2", .norm_placement = NormPlacement::Post, .qk_norm = QkNormKind::Whole,
+                              .head = gguf_arch::Head::Required, .q_width_is_hidden = true,
+                              .swa = gguf_arch::Swa::Pattern, .swa_default_pattern = 4, .swa_rope_base = true}},
+      .genai_model_type = "olmo",
+  };
+  return f;
+}
 
 }  // namespace slmopt
