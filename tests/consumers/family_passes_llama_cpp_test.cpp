@@ -40,6 +40,7 @@
 #include <nlohmann/json.hpp>
 
 #include "llama_cpp_consumer.h"
+#include "stage_runner.h"
 #include "ort_consumer.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/mapped_file.h"
@@ -82,14 +83,7 @@ std::vector<int32_t> ids(int64_t count, int64_t mul, int64_t add) {
   return out;
 }
 
-// Runs a registered stage as its subcommand would, with these options (everything else at its default).
-void run_stage(const std::string& stage_name, const std::map<std::string, pipeline::OptionValue>& options) {
-  const pipeline::StageInfo* stage = pipeline::find_stage(stage_name);
-  if (!stage) throw std::runtime_error("no stage " + stage_name);
-  pipeline::OptionValues values(stage->options);
-  for (const auto& [name, value] : options) values.set(name, value);
-  pipeline::run_single_stage(*stage, values);
-}
+using testing::run_stage;
 
 struct Evaluated {
   std::map<std::string, std::string> paths;    // "<family>/<pass>" → GGUF file

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "llama_cpp_consumer.h"
+#include "stage_runner.h"
 #include "ort_consumer.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/mapped_file.h"
@@ -42,13 +43,7 @@ namespace {
 
 constexpr int64_t kWindow = 64;
 
-void run_stage(const std::string& stage_name, const std::map<std::string, pipeline::OptionValue>& options) {
-  const pipeline::StageInfo* stage = pipeline::find_stage(stage_name);
-  if (!stage) throw std::runtime_error("no stage " + stage_name);
-  pipeline::OptionValues values(stage->options);
-  for (const auto& [name, value] : options) values.set(name, value);
-  pipeline::run_single_stage(*stage, values);
-}
+using testing::run_stage;
 
 struct Case {
   std::string key, source, file;  // source: the checkpoint the file must match (empty: the file itself)
