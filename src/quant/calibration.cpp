@@ -103,14 +103,18 @@ class InputCapture : public LinearObserver {
                                               names::down_proj(layer)};
     for (Input i : wanted) representative_[first[static_cast<size_t>(i)]] = i;
   }
+  // Ends the block's forward call once every wanted input is captured: the rest of the block is not needed.
   void on_linear(const LinearActivation& a) override {
     auto it = representative_.find(a.weight);
-    if (it != representative_.end()) inputs[static_cast<size_t>(it->second)] = a.input;
+    if (it == representative_.end()) return;
+    inputs[static_cast<size_t>(it->second)] = a.input;
+    if (++captured_ == representative_.size()) throw ForwardStop{};
   }
   std::array<std::optional<RowMatrix>, 4> inputs;
 
  private:
   std::map<std::string, Input> representative_;
+  size_t captured_ = 0;
 };
 
 // The grid of one weight. importance (cols entries) guides a GGUF encoder's scale search.
@@ -233,10 +237,13 @@ class Calibrator {
       std::vector<InputCapture> captures(c1 - c0, InputCapture(l, wanted));
       parallel_for(c1 - c0, [&](size_t b, size_t e) {
         for (size_t i = b; i < e; ++i) {
-          RowMatrix h = hidden[c0 + i];
+          RowMatrix h = hidden[c0 + i];  // scratch: only the captured inputs are kept
           RunOptions run;
           run.observer = &captures[i];
-          runner_.run_block(l, h, {}, run);
+          try {
+            runner_.run_block(l, h, {}, run);
+          } catch (const ForwardStop&) {
+          }
         }
       });
       // Live activations now: the block inputs of every window plus this chunk's captured linear inputs.
