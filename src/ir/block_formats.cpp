@@ -15,13 +15,6 @@ namespace {
 
 using namespace blocks;
 
-template <typename Block>
-Block load_block(const uint8_t* src, int64_t index) {
-  Block b;
-  std::memcpy(&b, src + static_cast<size_t>(index) * sizeof(Block), sizeof(Block));
-  return b;
-}
-
 void decode_q4_0(const uint8_t* src, float* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, y += kQK) {
     const auto b = load_block<Q4_0>(src, i);
