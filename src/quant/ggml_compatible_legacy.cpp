@@ -16,18 +16,6 @@ namespace {
 
 using namespace blocks;
 
-// Element of largest magnitude (the first one on ties), with its sign.
-float signed_absmax(const float* x, int n) {
-  float amax = 0, max = 0;
-  for (int j = 0; j < n; ++j) {
-    if (amax < std::fabs(x[j])) {
-      amax = std::fabs(x[j]);
-      max = x[j];
-    }
-  }
-  return max;
-}
-
 void min_max(const float* x, int n, float& min, float& max) {
   min = std::numeric_limits<float>::max();
   max = -std::numeric_limits<float>::max();
@@ -88,16 +76,11 @@ void iq4_nl_block(const float* xb, const float* qw, int ntry, IQ4_NL& out) {
   sigma2 *= 2.f / kQK;
   float weight[kQK];
   for (int j = 0; j < kQK; ++j) weight[j] = qw ? qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]) : xb[j] * xb[j];
-  float amax = 0, max = 0;
-  for (int j = 0; j < kQK; ++j) {
-    if (std::fabs(xb[j]) > amax) {
-      amax = std::fabs(xb[j]);
-      max = xb[j];
-    }
-  }
+  const float max = signed_absmax(xb, kQK);
+  const float amax = std::fabs(max);
   int L[kQK];
   float scale = 0;
-  if (amax < 1e-15f) {
+  if (amax < kGroupMaxEps) {
     // ggml leaves stale levels here; level 8 (value 1) times a zero scale decodes to zero all the same.
     std::fill(L, L + kQK, 8);
   } else {
