@@ -11,23 +11,10 @@
 #include "quant_math.h"
 
 namespace slmopt::quant_detail {
-namespace {
-
-// ggml's GROUP_MAX_EPS: below this absolute maximum a group counts as all zero.
-constexpr float kGroupMaxEps = 1e-15f;
-
-}  // namespace
 
 float ggml_make_qx(int n, int nmax, const float* x, int8_t* L, const float* qw) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < kGroupMaxEps) {
+  const float max = signed_absmax(x, n);
+  if (std::fabs(max) < kGroupMaxEps) {
     std::fill(L, L + n, int8_t{0});
     return 0.f;
   }
@@ -83,15 +70,8 @@ float ggml_make_qx(int n, int nmax, const float* x, int8_t* L, const float* qw) 
 }
 
 float ggml_make_q3(int n, int nmax, const float* x, int8_t* L) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < kGroupMaxEps) {
+  const float max = signed_absmax(x, n);
+  if (std::fabs(max) < kGroupMaxEps) {
     std::fill(L, L + n, int8_t{0});
     return 0.f;
   }

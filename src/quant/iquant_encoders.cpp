@@ -584,10 +584,8 @@ float iq4_cost(const float* x, const float* w, float dl, uint8_t* q) {
 }
 
 float iq4_best_float_step(const float* x, const float* w) {
-  float amax = 0, signed_max = 0;
-  for (int j = 0; j < 32; ++j)
-    if (std::fabs(x[j]) > amax) amax = std::fabs(x[j]), signed_max = x[j];
-  if (amax == 0) return 0;
+  const float signed_max = signed_absmax(x, 32);
+  if (signed_max == 0) return 0;
   float best = kInf, best_dl = 0;
   uint8_t q[32];
   for (int t = -8; t <= 8; ++t) {
