@@ -13,6 +13,8 @@
 #include "simd_target.h"
 
 namespace slmopt::gemm_kernels {
+// The ISA in the namespace name: code here runs only after exec/cpu_features found these instructions.
+namespace simd_avx2 {
 namespace {
 
 constexpr int64_t kKBlock = 256;
@@ -73,8 +75,9 @@ SLMOPT_AVX2 void gemm(const GemmArgs& g) {
 }
 
 }  // namespace
+}  // namespace simd_avx2
 
-GemmFn avx2_gemm() { return gemm; }
+GemmFn avx2_gemm() { return simd_avx2::gemm; }
 
 }  // namespace slmopt::gemm_kernels
 

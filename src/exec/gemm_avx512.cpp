@@ -12,6 +12,8 @@
 #include "simd_target.h"
 
 namespace slmopt::gemm_kernels {
+// The ISA in the namespace name: code here runs only after exec/cpu_features found these instructions.
+namespace simd_avx512 {
 namespace {
 
 constexpr int64_t kKBlock = 256;
@@ -65,8 +67,9 @@ SLMOPT_AVX512 void gemm(const GemmArgs& g) {
 }
 
 }  // namespace
+}  // namespace simd_avx512
 
-GemmFn avx512_gemm() { return gemm; }
+GemmFn avx512_gemm() { return simd_avx512::gemm; }
 
 }  // namespace slmopt::gemm_kernels
 
