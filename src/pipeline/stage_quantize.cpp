@@ -51,6 +51,7 @@ struct QuantizeSettings {
   int64_t group_size = 128, gptq_block = 128, gptq_refit = 0;
   bool symmetric = false, act_order = false, static_groups = false, dry_run = false, json = false;
   double damp = 0.01, max_ppl_increase = -1, max_kl = -1;
+  double gptq_asym = 0;
   CalibTextOptions calib;
   std::string imatrix_in, imatrix_out, reference, report;
   EvalTextOptions eval;
@@ -69,6 +70,7 @@ QuantizeSettings settings_from(const OptionValues& v) {
   o.group_size = v.i64("group-size");
   o.gptq_block = v.i64("block");
   o.gptq_refit = v.i64("gptq-refit");
+  o.gptq_asym = v.f64("gptq-asym");
   o.symmetric = v.flag("sym");
   o.act_order = v.flag("act-order");
   o.static_groups = v.flag("static-groups");
@@ -170,6 +172,7 @@ void add_calibration_results(AccuracyReport& report, const CalibrationResult& r,
   report.settings["symmetric"] = o.symmetric;
   report.settings["damp"] = o.damp;
   report.settings["act_order"] = o.act_order;
+  report.settings["gptq_asym"] = o.gptq_asym;
   report.settings["static_groups"] = o.static_groups || o.act_order;
   report.settings["calib_windows"] = r.report.windows;
   report.settings["calib_tokens"] = r.report.tokens;
@@ -322,7 +325,8 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
         fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", o.method, int_bits ? std::to_string(*int_bits) : o.type,
                     o.group_size, o.symmetric, o.damp, o.act_order, o.static_groups, o.gptq_block, o.gptq_refit,
                     int_bits ? "" : gguf_preset.name, fmt::join(o.type_for, ","), fmt::join(o.keep, ","),
-                    o.imatrix_in);  // a given matrix changes the preset's types, hence the targets
+                    o.imatrix_in)  // a given matrix changes the preset's types, hence the targets
+        + fmt::format("|asym{}", o.gptq_asym);
     const auto& shared = ctx.calibrated(key, o.calib, [&](const Model& input, const auto& windows) {
       slmopt::CalibrationOptions c;
       c.method = *method;
@@ -331,6 +335,7 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
       c.gptq.static_groups = o.static_groups || o.act_order;
       c.gptq.block_size = o.gptq_block;
       c.gptq_refits = static_cast<int>(o.gptq_refit);
+      c.gptq_asym = o.gptq_asym;
       CalibratedModel out{{}, input};
       const TargetChooser targets = int_plan ? int_plan->chooser() : gguf_preset_targets(out.model, selection);
       spdlog::info("{}: calibrating on {} windows of {} tokens, block by block", o.method, windows.size(),
@@ -445,6 +450,10 @@ StageInfo quantize_stage() {
       int_option("block", 128, "GPTQ: columns per lazy batch update (default 128)").with_check(OptionCheck::Positive),
       int_option("gptq-refit", 0, "GPTQ onto Q4_0/Q5_0/Q8_0/IQ4_NL: rounds of re-fitting the block scales to the "
                  "chosen codes and rounding again, kept while they lower each linear's output error (default 0)"),
+      float_option("gptq-asym", 0, "GPTQ: GPTAQ's asymmetric calibration with this alpha (0 = off, 0.25 as "
+                   "published): fit each linear to the float model's output on the float model's inputs, undoing "
+                   "the error of the blocks already quantized (runs the float blocks alongside)")
+          .with_check(OptionCheck::NonNegative),
       list_option("type-for", "PATTERN=TYPE: store matching tensors as TYPE (glob on HF or GGUF names, or re:REGEX); "
                   "repeatable, first match wins"),
       list_option("keep", "PATTERN: leave matching tensors in their current type; repeatable"),

@@ -11,6 +11,8 @@
 #include "slmopt/core/error.h"
 #include "slmopt/core/parallel.h"
 #include "slmopt/core/progress.h"
+#include "slmopt/core/huge_pages.h"
+#include "slmopt/exec/gemm.h"
 #include "slmopt/exec/model_runner.h"
 #include "slmopt/ir/tensor_names.h"
 #include "slmopt/quant/gguf_grid.h"
@@ -171,10 +173,44 @@ std::vector<double> search_clip(std::span<const float> w, int64_t rows, int64_t 
   return clip;
 }
 
+// GPTAQ's cross statistic of one input: Σ (x − x̃)ᵀx̃ over every calibration row, x from the float model and x̃
+// from the quantized one, as F32 products per window (exec/gemm.h, fixed order) added to a double total.
+class CrossStatistics {
+ public:
+  explicit CrossStatistics(int64_t columns) : sum_(Eigen::MatrixXd::Zero(columns, columns)) {}
+  void add(const RowMatrix& float_x, const RowMatrix& quant_x) {
+    const int64_t n = sum_.cols();
+    if (float_x.cols() != n || quant_x.cols() != n || float_x.rows() != quant_x.rows())
+      throw_error(ErrorKind::Internal, "GPTAQ: float and quantized inputs disagree in shape");
+    const RowMatrix dx = float_x - quant_x;
+    HugeVector<float> prod(static_cast<size_t>(n * n), 0.0f);
+    gemm_accumulate_parallel({n, n, dx.rows(), dx.data(), 1, n, quant_x.data(), n, prod.data(), n});
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) sum_(i, j) += static_cast<double>(prod[static_cast<size_t>(i * n + j)]);
+    rows_ += dx.rows();
+  }
+  // 2·ΔXᵀX̃ / rows: the scale of InputStatistics::hessian.
+  Eigen::MatrixXd scaled() const { return rows_ == 0 ? sum_ : Eigen::MatrixXd(sum_ * (2.0 / static_cast<double>(rows_))); }
+
+ private:
+  Eigen::MatrixXd sum_;
+  int64_t rows_ = 0;
+};
+
 class Calibrator {
  public:
   Calibrator(Model& model, const TargetChooser& choose, const CalibrationOptions& options)
-      : model_(model), choose_(choose), options_(options), runner_(model) {}
+      : model_(model), choose_(choose), options_(options), runner_(model) {
+    if (options_.gptq_asym < 0) throw_error(ErrorKind::Usage, "GPTAQ: --gptq-asym {} must not be negative", options_.gptq_asym);
+    if (options_.gptq_asym > 0 && options_.method != CalibrationMethod::Gptq)
+      throw_error(ErrorKind::Usage, "GPTAQ (--gptq-asym) applies to --method gptq, not {}",
+                  calibration_method_name(options_.method));
+    if (asym()) {
+      if (!options_.true_sequential)
+        throw_error(ErrorKind::Usage, "GPTAQ (--gptq-asym) needs true-sequential calibration");
+      float_runner_.emplace(model);  // the float weights, before any block is quantized
+    }
+  }
 
   CalibrationResult run(const std::vector<std::vector<int32_t>>& windows) {
     if (windows.empty()) throw_error(ErrorKind::Usage, "calibration needs at least one window");
@@ -183,6 +219,7 @@ class Calibrator {
     parallel_for(windows.size(), [&](size_t b, size_t e) {
       for (size_t i = b; i < e; ++i) hidden[i] = runner_.embed(windows[i]);
     });
+    if (asym()) float_hidden_ = hidden;
     result_.report.calibration_seconds += since(t);
     result_.report.windows = static_cast<int64_t>(windows.size());
     for (const auto& w : windows) result_.report.tokens += static_cast<int64_t>(w.size());
@@ -200,16 +237,19 @@ class Calibrator {
             options_.true_sequential ? std::vector<std::vector<Input>>{{kAttnIn}, {kAttnOut}, {kMlpIn}, {kMlpMid}}
                                      : std::vector<std::vector<Input>>{{kAttnIn, kAttnOut, kMlpIn, kMlpMid}};
         for (const auto& stage : stages) {
-          const auto stats = collect(l, stage, hidden);
+          std::array<std::optional<CrossStatistics>, 4> cross;
+          const auto stats = collect(l, stage, hidden, asym() ? &cross : nullptr);
           const auto s = Clock::now();
-          // Linears sharing an input share H and its factor.
+          // Linears sharing an input share H, its factor and GPTAQ's correction.
           std::array<std::optional<Eigen::MatrixXd>, 4> hessians;
           std::array<std::optional<GptqFactor>, 4> factors;
+          std::array<std::optional<Eigen::MatrixXf>, 4> corrections;
           for (const Linear& lin : block_linears(l, model_.config.has_gate()))
             if (std::find(stage.begin(), stage.end(), lin.input) != stage.end()) {
               const size_t in = static_cast<size_t>(lin.input);
               if (!hessians[in]) hessians[in] = stats[in]->hessian();
-              quantize_linear(l, lin.name, *hessians[in], factors[in], gptq_options(l, lin.input));
+              quantize_linear(l, lin.name, *hessians[in], factors[in], gptq_options(l, lin.input),
+                              cross[in] ? &*cross[in] : nullptr, corrections[in]);
             }
           result_.report.solver_seconds += since(s);
           runner_.reload_layer(model_, l);
@@ -217,6 +257,7 @@ class Calibrator {
       }
       t = Clock::now();
       runner_.run_block_windows(l, hidden);
+      if (asym()) float_runner_->run_block_windows(l, float_hidden_);
       result_.report.calibration_seconds += since(t);
       progress.advance();
     }
@@ -227,14 +268,17 @@ class Calibrator {
  private:
   // Runs block l on every window (windows in parallel, a chunk at a time, so memory stays at one chunk of
   // captured inputs) and adds the captured inputs to the statistics in window order.
+  // cross (GPTAQ): the float block also runs on float_hidden_ and the pairs of inputs feed CrossStatistics.
   std::array<std::optional<InputStatistics>, 4> collect(int64_t l, const std::vector<Input>& wanted,
-                                                        const std::vector<RowMatrix>& hidden) {
+                                                        const std::vector<RowMatrix>& hidden,
+                                                        std::array<std::optional<CrossStatistics>, 4>* cross = nullptr) {
     constexpr size_t kChunk = 16;
     const auto t = Clock::now();
     std::array<std::optional<InputStatistics>, 4> stats;
     for (size_t c0 = 0; c0 < hidden.size(); c0 += kChunk) {
       const size_t c1 = std::min(hidden.size(), c0 + kChunk);
       std::vector<InputCapture> captures(c1 - c0, InputCapture(l, wanted));
+      std::vector<InputCapture> float_captures(cross ? c1 - c0 : 0, InputCapture(l, wanted));
       parallel_for(c1 - c0, [&](size_t b, size_t e) {
         for (size_t i = b; i < e; ++i) {
           RowMatrix h = hidden[c0 + i];  // scratch: only the captured inputs are kept
@@ -244,6 +288,15 @@ class Calibrator {
             runner_.run_block(l, h, {}, run);
           } catch (const ForwardStop&) {
           }
+          if (cross) {
+            RowMatrix fh = float_hidden_[c0 + i];  // scratch, as h
+            RunOptions frun;
+            frun.observer = &float_captures[i];
+            try {
+              float_runner_->run_block(l, fh, {}, frun);
+            } catch (const ForwardStop&) {
+            }
+          }
         }
       });
       // Live activations now: the block inputs of every window plus this chunk's captured linear inputs.
@@ -251,16 +304,27 @@ class Calibrator {
       for (const InputCapture& capture : captures)
         for (const auto& x : capture.inputs)
           if (x) captured += static_cast<size_t>(x->size()) * sizeof(float);
-      const size_t copies = (c1 - c0) * static_cast<size_t>(hidden[c0].size()) * sizeof(float);  // the h below
-      note_activations(hidden_bytes(hidden) + copies + captured);
+      for (const InputCapture& capture : float_captures)
+        for (const auto& x : capture.inputs)
+          if (x) captured += static_cast<size_t>(x->size()) * sizeof(float);
+      size_t copies = (c1 - c0) * static_cast<size_t>(hidden[c0].size()) * sizeof(float);  // the h below
+      if (cross) copies *= 2;
+      note_activations(hidden_bytes(hidden) + hidden_bytes(float_hidden_) + copies + captured);
       const auto th = Clock::now();
-      for (InputCapture& capture : captures)
+      for (size_t i = 0; i < captures.size(); ++i)
         for (Input in : wanted) {
-          auto& x = capture.inputs[static_cast<size_t>(in)];
+          auto& x = captures[i].inputs[static_cast<size_t>(in)];
           if (!x) throw_error(ErrorKind::Internal, "calibration: block {} input {} was never observed", l, static_cast<int>(in));
           auto& s = stats[static_cast<size_t>(in)];
           if (!s) s.emplace(x->cols());
           s->add(*x);
+          if (cross) {
+            auto& fx = float_captures[i].inputs[static_cast<size_t>(in)];
+            auto& cs = (*cross)[static_cast<size_t>(in)];
+            if (!cs) cs.emplace(x->cols());
+            cs->add(*fx, *x);
+            fx.reset();
+          }
           x.reset();
         }
       result_.report.hessian_seconds += since(th);
@@ -282,23 +346,24 @@ class Calibrator {
   }
 
   // GPTQ or RTN of one linear on its (unscaled) inputs.
+  // cross (GPTAQ): the input's cross statistic; correction caches its gptaq_correction for linears sharing it.
   void quantize_linear(int64_t l, const std::string& name, const Eigen::MatrixXd& h,
-                       std::optional<GptqFactor>& factor, const GptqOptions& gptq) {
+                       std::optional<GptqFactor>& factor, const GptqOptions& gptq, const CrossStatistics* cross,
+                       std::optional<Eigen::MatrixXf>& correction) {
     const std::optional<QuantTarget> target = choose_(l, name);
     if (!target) return;
     const Tensor& t = model_.tensor(name);
-    const std::vector<float> w = t.to_f32();
+    const std::vector<float> original = t.to_f32();
     const std::vector<float> importance = diagonal(h);
     LinearReport rep{name, describe_target(*target)};
-    std::unique_ptr<WeightGrid> rtn_grid = make_grid(*target, w, t.rows(), t.cols(), importance, name);
-    std::vector<float> rtn = rtn_quantize(w, *rtn_grid);
-    rep.rtn_error = relative_output_error(w, rtn, t.rows(), h);
+    std::unique_ptr<WeightGrid> rtn_grid = make_grid(*target, original, t.rows(), t.cols(), importance, name);
+    std::vector<float> rtn = rtn_quantize(original, *rtn_grid);
+    rep.rtn_error = relative_output_error(original, rtn, t.rows(), h);
     if (options_.method == CalibrationMethod::Rtn) {
       rep.error = rep.rtn_error;
       store(name, t.shape(), *rtn_grid, std::move(rep));
       return;
     }
-    std::unique_ptr<WeightGrid> grid = make_grid(*target, w, t.rows(), t.cols(), importance, name);
     if (!factor) {
       factor = gptq_factor(h, gptq, name);
       rep.gptq.factor_seconds = factor->seconds;
@@ -306,6 +371,10 @@ class Calibrator {
       result_.report.gptq_seconds += factor->seconds;
       result_.report.factor_seconds += factor->seconds;
     }
+    // GPTAQ: the sweep's target absorbs the float/quantized input asymmetry; errors below are against it.
+    if (cross && !correction) correction = gptaq_correction(*factor, cross->scaled(), options_.gptq_asym);
+    const std::vector<float> w = correction ? gptaq_target(original, t.rows(), *factor, *correction) : original;
+    std::unique_ptr<WeightGrid> grid = make_grid(*target, w, t.rows(), t.cols(), importance, name);
     const double factor_seconds = rep.gptq.factor_seconds;
     std::vector<float> values = gptq_quantize(w, *factor, *grid, gptq, &rep.gptq, name);
     rep.gptq.factor_seconds = factor_seconds;
@@ -483,10 +552,14 @@ class Calibrator {
     return why;
   }
 
+  bool asym() const { return options_.gptq_asym > 0 && options_.method == CalibrationMethod::Gptq; }
+
   Model& model_;
   const TargetChooser& choose_;
   const CalibrationOptions& options_;
   ModelRunner runner_;
+  std::optional<ModelRunner> float_runner_;  // GPTAQ: the float model's blocks
+  std::vector<RowMatrix> float_hidden_;      // GPTAQ: the float model's block inputs
   CalibrationResult result_;
   std::map<std::string, std::string> awq_notes_;  // linear → why AWQ left its input unscaled
 };

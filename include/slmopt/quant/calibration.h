@@ -69,6 +69,11 @@ struct CalibrationOptions {
   // GPTQ onto Q4_0/Q5_0/Q8_0/IQ4_NL: rounds of "re-fit the block scales to the chosen codes (GgufWeightGrid::
   // refit_scales), then GPTQ again onto the new scales", each kept only while it lowers the linear's output error.
   int gptq_refits = 0;
+  // GPTQ: GPTAQ's asymmetric calibration with this α (gptq.h: gptaq_correction; 0 = off, 0.25 published): each
+  // linear is fitted to the float model's output on the float model's inputs, not to its own output on the
+  // quantized model's inputs. Runs the float blocks alongside (twice the block inputs in memory, the float
+  // forward pass once more per stage) and needs true_sequential.
+  double gptq_asym = 0;
   bool progress = true;         // a bar with ETA per block, drawn only when stderr is a terminal
 };
 
