@@ -154,7 +154,9 @@ TEST(CalibrationStream, CodesOnlyModeGivesTheSameCodesWithoutFloatCopies) {
       EXPECT_EQ(lean.model.tensor(name).dtype(), input.tensor(name).dtype()) << name;
     }
     for (const auto& [name, t] : full.model.tensors())
-      if (!a.int_weights.count(name)) EXPECT_EQ(t.to_f32(), lean.model.tensor(name).to_f32()) << name;  // AWQ's folds
+      if (!a.int_weights.count(name)) {
+        EXPECT_EQ(t.to_f32(), lean.model.tensor(name).to_f32()) << name;  // AWQ's folds
+      }
     ASSERT_EQ(a.report.linears.size(), b.report.linears.size());
     for (size_t i = 0; i < a.report.linears.size(); ++i) {
       EXPECT_EQ(a.report.linears[i].error, b.report.linears[i].error);
