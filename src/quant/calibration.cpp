@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "slmopt/core/error.h"
+#include "slmopt/core/mapped_file.h"
 #include "slmopt/core/parallel.h"
 #include "slmopt/core/progress.h"
 #include "slmopt/core/huge_pages.h"
@@ -16,6 +17,7 @@
 #include "slmopt/exec/model_runner.h"
 #include "slmopt/ir/tensor_names.h"
 #include "slmopt/quant/gguf_grid.h"
+#include "slmopt/quant/tensor_quantizer.h"
 
 namespace slmopt {
 
@@ -200,7 +202,7 @@ class CrossStatistics {
 class Calibrator {
  public:
   Calibrator(Model& model, const TargetChooser& choose, const CalibrationOptions& options)
-      : model_(model), choose_(choose), options_(options), runner_(model) {
+      : model_(model), input_(model), choose_(choose), options_(options), runner_(model) {
     if (options_.gptq_asym < 0) throw_error(ErrorKind::Usage, "GPTAQ: --gptq-asym {} must not be negative", options_.gptq_asym);
     if (options_.gptq_asym > 0 && options_.method != CalibrationMethod::Gptq)
       throw_error(ErrorKind::Usage, "GPTAQ (--gptq-asym) applies to --method gptq, not {}",
@@ -259,6 +261,7 @@ class Calibrator {
       runner_.run_block_windows(l, hidden);
       if (asym()) float_runner_->run_block_windows(l, float_hidden_);
       result_.report.calibration_seconds += since(t);
+      finish_block(l);
       progress.advance();
     }
     progress.finish();
@@ -420,7 +423,23 @@ class Calibrator {
     } else {
       model_.set(static_cast<GgufWeightGrid&>(grid).pack(name));
     }
+    rep.weight_error = relative_error(input_.tensor(name), model_.tensor(name), nullptr);
     result_.report.linears.push_back(std::move(rep));
+  }
+
+  // Block l's outputs are computed: its weights are not read again. Without keep_dequantized the integer-grid
+  // linears' F32 copies are dropped (the runner's too); the input's mapped pages go back either way.
+  void finish_block(int64_t l) {
+    bool placeholders = false;
+    for (const Linear& lin : block_linears(l, model_.config.has_gate())) {
+      if (!options_.keep_dequantized && result_.int_weights.count(lin.name)) {
+        model_.set(input_.tensor(lin.name));
+        placeholders = true;
+      }
+      const Tensor& in = input_.tensor(lin.name);
+      release_mapped_pages(in.data(), in.nbytes());
+    }
+    if (placeholders) runner_.reload_layer(model_, l);
   }
 
   // AWQ: statistics of the float block, scale search per input group, folding, clip search, rounding.
@@ -555,6 +574,7 @@ class Calibrator {
   bool asym() const { return options_.gptq_asym > 0 && options_.method == CalibrationMethod::Gptq; }
 
   Model& model_;
+  const Model input_;  // the model as calibration found it (shares its tensors): the reference of weight_error
   const TargetChooser& choose_;
   const CalibrationOptions& options_;
   ModelRunner runner_;
@@ -572,9 +592,8 @@ CalibrationResult quantize_calibrated(Model& model, const std::vector<std::vecto
   return calibrator.run(windows);
 }
 
-CalibrationResult quantize_uncalibrated_rtn(Model& model, const TargetChooser& choose) {
-  CalibrationResult result;
-  const auto start = Clock::now();
+std::vector<RtnTarget> uncalibrated_rtn_targets(const Model& model, const TargetChooser& choose) {
+  std::vector<RtnTarget> out;
   for (int64_t l = 0; l < model.config.num_layers; ++l)
     for (const Linear& lin : block_linears(l, model.config.has_gate())) {
       const std::optional<QuantTarget> target = choose(l, lin.name);
@@ -582,24 +601,43 @@ CalibrationResult quantize_uncalibrated_rtn(Model& model, const TargetChooser& c
       if (!std::holds_alternative<IntGridSpec>(*target))
         throw_error(ErrorKind::Usage, "{}: {} is a GGUF type; uncalibrated RTN here takes integer grids only",
                     lin.name, describe_target(*target));
-      const Tensor& t = model.tensor(lin.name);
-      const std::vector<int64_t> shape = t.shape();
-      const std::vector<float> w = t.to_f32();
-      std::unique_ptr<WeightGrid> grid = make_grid(*target, w, t.rows(), t.cols(), {}, lin.name);
-      const std::vector<float> q = rtn_quantize(w, *grid);
-      double err = 0, norm = 0;
-      for (size_t i = 0; i < w.size(); ++i) {
-        const double d = static_cast<double>(w[i]) - q[i];
-        err += d * d;
-        norm += static_cast<double>(w[i]) * w[i];
-      }
-      LinearReport rep{lin.name, describe_target(*target)};
-      rep.error = rep.rtn_error = norm > 0 ? std::sqrt(err / norm) : 0.0;
-      GridQuantizedWeight codes = static_cast<IntWeightGrid&>(*grid).take();
-      model.set(Tensor::from_f32(lin.name, shape, codes.dequantize()));
-      result.int_weights[lin.name] = std::move(codes);
-      result.report.linears.push_back(std::move(rep));
+      const IntGridSpec& spec = std::get<IntGridSpec>(*target);
+      spec.validate(model.tensor(lin.name).cols(), lin.name);
+      out.push_back({lin.name, spec});
     }
+  return out;
+}
+
+GridQuantizedWeight quantize_rtn_linear(const Tensor& t, const IntGridSpec& spec, LinearReport& rep) {
+  const std::vector<float> w = t.to_f32();
+  IntWeightGrid grid(t.rows(), t.cols(), spec);
+  const std::vector<float> q = rtn_quantize(w, grid);
+  double err = 0, norm = 0;
+  for (size_t i = 0; i < w.size(); ++i) {
+    const double d = static_cast<double>(w[i]) - q[i];
+    err += d * d;
+    norm += static_cast<double>(w[i]) * w[i];
+  }
+  rep = LinearReport{t.name(), describe_target(spec)};
+  rep.error = rep.rtn_error = norm > 0 ? std::sqrt(err / norm) : 0.0;
+  GridQuantizedWeight codes = grid.take();
+  rep.weight_error = relative_error(t, Tensor::from_f32(t.name(), t.shape(), codes.dequantize()), nullptr);
+  release_mapped_pages(t.data(), t.nbytes());  // a mapped input is read once
+  return codes;
+}
+
+CalibrationResult quantize_uncalibrated_rtn(Model& model, const TargetChooser& choose) {
+  CalibrationResult result;
+  const auto start = Clock::now();
+  for (const RtnTarget& target : uncalibrated_rtn_targets(model, choose)) {
+    const Tensor& t = model.tensor(target.name);
+    const std::vector<int64_t> shape = t.shape();
+    LinearReport rep;
+    GridQuantizedWeight codes = quantize_rtn_linear(t, target.spec, rep);
+    model.set(Tensor::from_f32(target.name, shape, codes.dequantize()));
+    result.int_weights[target.name] = std::move(codes);
+    result.report.linears.push_back(std::move(rep));
+  }
   result.report.solver_seconds = since(start);
   return result;
 }

@@ -183,5 +183,44 @@ TEST(CalibrationStream, GptqRefitNeverRaisesTheErrorAndIsUsed) {
   EXPECT_GT(used, 0);
 }
 
+// keep_dequantized = false (the HF writer's mode): the same codes and reports as the default, the integer-grid
+// linears back to the input tensors in the Model (no F32 copy per linear), everything else as the default leaves it.
+TEST(CalibrationStream, CodesOnlyModeGivesTheSameCodesWithoutFloatCopies) {
+  for (const CalibrationMethod method : {CalibrationMethod::Gptq, CalibrationMethod::Awq}) {
+    CalibSet full = kjv(3, 64), lean = kjv(3, 64);
+    const Model input = lean.model;
+    CalibrationOptions options;
+    options.progress = false;
+    options.method = method;
+    const IntGridSpec spec{4, 32, false};
+    const CalibrationResult a = quantize_calibrated(full.model, full.windows, uniform_int_grid(spec), options);
+    options.keep_dequantized = false;
+    const CalibrationResult b = quantize_calibrated(lean.model, lean.windows, uniform_int_grid(spec), options);
+    ASSERT_EQ(a.int_weights.size(), b.int_weights.size());
+    ASSERT_GT(a.int_weights.size(), 0u);
+    for (const auto& [name, w] : a.int_weights) {
+      const GridQuantizedWeight& v = b.int_weights.at(name);
+      EXPECT_EQ(w.codes, v.codes) << name;
+      ASSERT_EQ(w.params.size(), v.params.size()) << name;
+      for (size_t i = 0; i < w.params.size(); ++i) {
+        EXPECT_EQ(w.params[i].scale, v.params[i].scale) << name;
+        EXPECT_EQ(w.params[i].zero, v.params[i].zero) << name;
+      }
+      EXPECT_EQ(lean.model.tensor(name).data(), input.tensor(name).data()) << name;  // the input's own bytes
+      EXPECT_EQ(lean.model.tensor(name).dtype(), input.tensor(name).dtype()) << name;
+    }
+    for (const auto& [name, t] : full.model.tensors())
+      if (!a.int_weights.count(name)) {
+        EXPECT_EQ(t.to_f32(), lean.model.tensor(name).to_f32()) << name;  // AWQ's folds
+      }
+    ASSERT_EQ(a.report.linears.size(), b.report.linears.size());
+    for (size_t i = 0; i < a.report.linears.size(); ++i) {
+      EXPECT_EQ(a.report.linears[i].error, b.report.linears[i].error);
+      EXPECT_EQ(a.report.linears[i].weight_error, b.report.linears[i].weight_error);
+      EXPECT_GT(b.report.linears[i].weight_error, 0);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace slmopt
