@@ -316,8 +316,9 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
   }
 
   // An HF checkpoint takes codes only: uncalibrated RTN rounds each linear when the writer reaches it, and
-  // GPTQ/AWQ keep codes, not F32 copies, of the linears they are done with (memory: write_hf_quantized).
-  const bool codes_only = o.format == "hf";
+  // GPTQ/AWQ keep codes, not F32 copies, of the linears they are done with (memory: write_hf_quantized). Not in a
+  // recipe: there an ONNX target of the same grid shares the GPTQ/AWQ run, and it needs the dequantized model.
+  const bool codes_only = o.format == "hf" && !ctx.in_recipe;
   std::optional<CalibrationResult> own_calibration;
   const CalibrationResult* calibration = nullptr;
   std::vector<RtnTarget> rtn_on_write;
