@@ -156,7 +156,15 @@ float hsum(F8 v) {
 // rejects non-finite input; the scales derived here are finite or rejected by the isfinite checks below).
 inline uint16_t to_f16(float f) {
 #if defined(__F16C__)
+// clang 14's _cvtss_sh macro builds a C99 compound literal, which -Wpedantic reports (-Werror in CI builds).
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wc99-extensions"
+#endif
   return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#endif
 #else
   return f32_to_f16(f);
 #endif
