@@ -377,7 +377,11 @@ class Calibrator {
     // GPTAQ: the sweep's target absorbs the float/quantized input asymmetry; errors below are against it.
     if (cross && !correction) correction = gptaq_correction(*factor, cross->scaled(), options_.gptq_asym);
     const std::vector<float> w = correction ? gptaq_target(original, t.rows(), *factor, *correction) : original;
-    std::unique_ptr<WeightGrid> grid = make_grid(*target, w, t.rows(), t.cols(), importance, name);
+    // A fixed grid (GGUF block scales, built by the type's encoder: the costly part) made from the same weights is
+    // the RTN grid itself: rounding only wrote codes, which the sweep overwrites.
+    std::unique_ptr<WeightGrid> grid = !correction && rtn_grid->fixed()
+                                           ? std::move(rtn_grid)
+                                           : make_grid(*target, w, t.rows(), t.cols(), importance, name);
     const double factor_seconds = rep.gptq.factor_seconds;
     std::vector<float> values = gptq_quantize(w, *factor, *grid, gptq, &rep.gptq, name);
     rep.gptq.factor_seconds = factor_seconds;

@@ -56,18 +56,31 @@ double relative_output_error(std::span<const float> weight, std::span<const floa
   const int64_t cols = gram.cols();
   if (static_cast<int64_t>(weight.size()) != rows * cols || quantized.size() != weight.size())
     throw_error(ErrorKind::Internal, "relative_output_error: sizes disagree");
-  using Rows = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  const Eigen::Map<const Rows> w(weight.data(), rows, cols), q(quantized.data(), rows, cols);
-  // Fixed row tiles summed in tile order: the same bits for any thread count.
+  // The quadratic forms need rows·cols² multiply-adds each, as much as the GPTQ sweep itself, so they are F32
+  // products on exec/gemm.h (one fma chain per element, in increasing k) with the per-tile sums in double. Rows
+  // go in fixed tiles summed in tile order: the same bits for any thread count.
+  HugeVector<float> g(static_cast<size_t>(cols * cols));
+  for (int64_t j = 0; j < cols; ++j)
+    for (int64_t i = 0; i < cols; ++i) g[static_cast<size_t>(i * cols + j)] = static_cast<float>(gram(i, j));
   const int64_t tiles = (rows + kTile - 1) / kTile;
   std::vector<double> nums(static_cast<size_t>(tiles)), dens(static_cast<size_t>(tiles));
   parallel_for(static_cast<size_t>(tiles), [&](size_t begin, size_t end) {
+    std::vector<float> d(static_cast<size_t>(kTile * cols)), product(static_cast<size_t>(kTile * cols));
+    // Σ_r v_r·G·v_rᵀ over the tile's rows of v.
+    const auto form = [&](const float* v, int64_t n) {
+      std::fill(product.begin(), product.begin() + n * cols, 0.0f);
+      gemm_accumulate({n, cols, cols, v, cols, 1, g.data(), cols, product.data(), cols});
+      double sum = 0;
+      for (int64_t e = 0; e < n * cols; ++e) sum += static_cast<double>(product[static_cast<size_t>(e)]) * v[e];
+      return sum;
+    };
     for (size_t t = begin; t < end; ++t) {
       const int64_t r0 = static_cast<int64_t>(t) * kTile, n = std::min(rows, r0 + kTile) - r0;
-      const Eigen::MatrixXd wt = w.middleRows(r0, n).cast<double>();
-      const Eigen::MatrixXd dt = wt - q.middleRows(r0, n).cast<double>();
-      nums[t] = (dt * gram).cwiseProduct(dt).sum();
-      dens[t] = (wt * gram).cwiseProduct(wt).sum();
+      const float* w = weight.data() + r0 * cols;
+      const float* q = quantized.data() + r0 * cols;
+      for (int64_t e = 0; e < n * cols; ++e) d[static_cast<size_t>(e)] = w[e] - q[e];
+      nums[t] = form(d.data(), n);
+      dens[t] = form(w, n);
     }
   });
   double num = 0, den = 0;
