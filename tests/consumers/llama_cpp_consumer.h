@@ -19,10 +19,7 @@ namespace slmopt {
 
 inline constexpr const char* kLlamaCppHarness = "llama_cpp_harness.mjs";
 
-inline std::string consumer_source_dir() {
-  if (const char* env = std::getenv("SLMOPT_SOURCE_DIR")) return env;
-  return SLMOPT_SOURCE_DIR;
-}
+inline std::string consumer_source_dir() { return testing::source_dir(); }
 
 // Fails (or, with SLMOPT_SKIP_CONSUMERS=1, skips) the test when llama.cpp cannot be run.
 #define REQUIRE_LLAMA_CPP()                                                                                    \

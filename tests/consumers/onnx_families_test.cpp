@@ -432,7 +432,7 @@ class OrtFamilyConfigs : public ::testing::TestWithParam<const char*> {};
 // against the reference, the fused graph (or its refusal), and load_onnx restoring the same model.
 TEST_P(OrtFamilyConfigs, ExportRunsInOrtAndReimports) {
   SLMOPT_REQUIRE_ORT();
-  const std::string folder = std::string(SLMOPT_SOURCE_DIR) + "/tests/families/" + GetParam();
+  const std::string folder = testing::source_dir() + "/tests/families/" + GetParam();
   Config config = parse_hf_config(read_text_file(folder + "/config.json"), folder + "/config.json");
   // Only the length of the baked RoPE tables depends on max_position (the LongRoPE factors and attention_factor
   // are already derived from the file's values); 256 positions keep the files small.

@@ -468,7 +468,7 @@ TEST(OrtBench, DISABLED_ExportAndMeasure) {
   }
   const std::string threads = std::getenv("SLMOPT_BENCH_THREADS") ? std::getenv("SLMOPT_BENCH_THREADS") : "1";
   const std::string cmd = fmt::format("node '{}/tests/bench/ort_bench.mjs' --tokens-file '{}/ids.json' --threads {}{}",
-                                      SLMOPT_SOURCE_DIR, dir, threads, args);
+                                      testing::source_dir(), dir, threads, args);
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
 }
 

@@ -15,15 +15,11 @@
 #include <vector>
 
 #include "slmopt/exec/matrix.h"
+#include "source_dir.h"
 
 namespace slmopt::testing {
 
 namespace ort_detail {
-
-inline std::string source_dir() {
-  if (const char* env = std::getenv("SLMOPT_SOURCE_DIR")) return env;
-  return SLMOPT_SOURCE_DIR;
-}
 
 inline std::string run_command(const std::string& cmd, int& status) {
   std::string out;
@@ -48,13 +44,13 @@ inline std::string ort_unavailable_reason() {
   ort_detail::run_command("node --version > /dev/null 2>&1", status);
   if (status != 0) return "node is not on PATH (ONNX Runtime consumer checks need Node.js 18+)";
   const auto pkg =
-      std::filesystem::path(ort_detail::source_dir()) / "tests/consumers/node_modules/onnxruntime-node/package.json";
+      std::filesystem::path(testing::source_dir()) / "tests/consumers/node_modules/onnxruntime-node/package.json";
   if (!std::filesystem::exists(pkg)) return pkg.string() + " is missing: run `npm ci` in tests/consumers";
   return "";
 }
 
 inline nlohmann::json run_ort_harness(const std::string& args) {
-  const std::string harness = ort_detail::source_dir() + "/tests/consumers/ort_harness.mjs";
+  const std::string harness = testing::source_dir() + "/tests/consumers/ort_harness.mjs";
   int status = 0;
   const std::string out = ort_detail::run_command("node '" + harness + "' " + args + " 2>&1", status);
   if (status != 0) throw std::runtime_error("ort_harness " + args + " failed:\n" + out);

@@ -194,7 +194,7 @@ TEST(DistillTrainScript, TorchForwardMatchesModelRunnerAndTrainedFolderLoads) {
   o.hyper.batch_windows = 2;
   const DistillExportResult r = distill_export(teacher, teacher, corpus, o);
   const std::string out = o.out_dir + "/trained", dump = o.out_dir + "/logits.safetensors";
-  const std::string cmd = python + " " + SLMOPT_SOURCE_DIR + "/scripts/distill_train.py " + o.out_dir + " " + out +
+  const std::string cmd = python + " " + testing::source_dir() + "/scripts/distill_train.py " + o.out_dir + " " + out +
                           " --threads 1 --dump-logits " + dump + " > " + o.out_dir + "/train.log 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << read_text_file(o.out_dir + "/train.log");
 

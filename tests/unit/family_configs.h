@@ -13,12 +13,12 @@
 #include "slmopt/core/mapped_file.h"
 #include "slmopt/io/hf.h"
 #include "slmopt/ir/config.h"
+#include "source_dir.h"
 
 namespace slmopt::testing {
 
 inline std::string families_dir() {
-  if (const char* env = std::getenv("SLMOPT_SOURCE_DIR")) return std::string(env) + "/tests/families";
-  return std::string(SLMOPT_SOURCE_DIR) + "/tests/families";
+  return source_dir() + "/tests/families";
 }
 
 inline std::string family_config_path(const std::string& folder) {

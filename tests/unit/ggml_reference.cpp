@@ -1,6 +1,7 @@
 // dlopen wrapper around node-llama-cpp's prebuilt llama.cpp libraries (see ggml_reference.h). Symbol names were
 // read with `nm -D`: ggml's codecs are C symbols, the llama_quant_* test hooks are C++ (mangled) symbols.
 #include "ggml_reference.h"
+#include "source_dir.h"
 
 #include <dlfcn.h>
 
@@ -14,11 +15,6 @@
 
 namespace slmopt::testing {
 namespace {
-
-std::string source_dir() {
-  if (const char* env = std::getenv("SLMOPT_SOURCE_DIR")) return env;
-  return SLMOPT_SOURCE_DIR;
-}
 
 using DequantizeFn = void (*)(const void* src, float* dst, int64_t n);
 using QuantizeRefFn = void (*)(const float* src, void* dst, int64_t n);

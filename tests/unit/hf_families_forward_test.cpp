@@ -21,7 +21,7 @@ namespace slmopt {
 namespace {
 
 std::string family_config_path(const std::string& family) {
-  return std::string(SLMOPT_SOURCE_DIR) + "/tests/families/" + family + "/config.json";
+  return testing::source_dir() + "/tests/families/" + family + "/config.json";
 }
 
 // Every tensor the description implies, with deterministic values in [-0.5, 0.5) stored as BF16; norm weights

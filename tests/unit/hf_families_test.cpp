@@ -34,7 +34,7 @@ using slmopt::testing::expect_error;
 using slmopt::testing::scratch_dir;
 
 std::string family_config_path(const std::string& family) {
-  return std::string(SLMOPT_SOURCE_DIR) + "/tests/families/" + family + "/config.json";
+  return testing::source_dir() + "/tests/families/" + family + "/config.json";
 }
 
 nlohmann::json family_json(const std::string& family) {

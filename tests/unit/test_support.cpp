@@ -9,11 +9,6 @@
 
 namespace slmopt::testing {
 
-static std::string source_dir() {
-  if (const char* env = std::getenv("SLMOPT_SOURCE_DIR")) return env;
-  return SLMOPT_SOURCE_DIR;
-}
-
 std::string model_path(const std::string& relative) { return source_dir() + "/models/" + relative; }
 std::string data_path(const std::string& file) { return source_dir() + "/models/data/" + file; }
 

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "source_dir.h"
+
 namespace slmopt::testing {
 
 // <repo>/models/<relative>
