@@ -52,10 +52,19 @@ Eigen::VectorXd InputStatistics::mean_abs() const {
 }
 
 double relative_output_error(std::span<const float> weight, std::span<const float> quantized, int64_t rows,
-                             const Eigen::MatrixXd& gram) {
+                             const Eigen::MatrixXd& gram, int64_t sample_rows) {
   const int64_t cols = gram.cols();
   if (static_cast<int64_t>(weight.size()) != rows * cols || quantized.size() != weight.size())
     throw_error(ErrorKind::Internal, "relative_output_error: sizes disagree");
+  if (sample_rows > 0 && rows > 2 * sample_rows) {
+    std::vector<float> w(static_cast<size_t>(sample_rows * cols)), q(w.size());
+    for (int64_t i = 0; i < sample_rows; ++i) {
+      const size_t from = static_cast<size_t>(i * rows / sample_rows * cols), to = static_cast<size_t>(i * cols);
+      std::copy_n(weight.begin() + static_cast<std::ptrdiff_t>(from), cols, w.begin() + static_cast<std::ptrdiff_t>(to));
+      std::copy_n(quantized.begin() + static_cast<std::ptrdiff_t>(from), cols, q.begin() + static_cast<std::ptrdiff_t>(to));
+    }
+    return relative_output_error(w, q, sample_rows, gram);
+  }
   // The quadratic forms need rows·cols² multiply-adds each, as much as the GPTQ sweep itself, so they are F32
   // products on exec/gemm.h (one fma chain per element, in increasing k) with the per-tile sums in double. Rows
   // go in fixed tiles summed in tile order: the same bits for any thread count.

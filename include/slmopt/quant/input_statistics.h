@@ -38,7 +38,9 @@ class InputStatistics {
 
 // sqrt(Σ dᵀGd / Σ wᵀGw) over the rows of `weight` and `quantized` ([rows, cols] row-major) with G = gram
 // (any positive multiple of XᵀX): the relative output error ||XWᵀ − XŴᵀ|| / ||XWᵀ||. 0 when the output is 0.
+// sample_rows > 0: over that many evenly spaced rows (row ⌊i·rows/sample_rows⌋) when rows exceed twice as many,
+// an estimate at 1/(rows/sample_rows) of the cost; 0: every row.
 double relative_output_error(std::span<const float> weight, std::span<const float> quantized, int64_t rows,
-                             const Eigen::MatrixXd& gram);
+                             const Eigen::MatrixXd& gram, int64_t sample_rows = 0);
 
 }  // namespace slmopt
