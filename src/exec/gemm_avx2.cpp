@@ -13,6 +13,8 @@
 #include "simd_target.h"
 
 namespace slmopt::gemm_kernels {
+// Named for tests/integration/baseline_isa_test.sh: only code in such a namespace may use AVX instructions.
+namespace simd_avx2 {
 namespace {
 
 constexpr int64_t kKBlock = 256;
@@ -73,8 +75,9 @@ SLMOPT_AVX2 void gemm(const GemmArgs& g) {
 }
 
 }  // namespace
+}  // namespace simd_avx2
 
-GemmFn avx2_gemm() { return gemm; }
+GemmFn avx2_gemm() { return simd_avx2::gemm; }
 
 }  // namespace slmopt::gemm_kernels
 

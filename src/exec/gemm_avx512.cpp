@@ -12,6 +12,8 @@
 #include "simd_target.h"
 
 namespace slmopt::gemm_kernels {
+// Named for tests/integration/baseline_isa_test.sh: only code in such a namespace may use AVX instructions.
+namespace simd_avx512 {
 namespace {
 
 constexpr int64_t kKBlock = 256;
@@ -65,8 +67,9 @@ SLMOPT_AVX512 void gemm(const GemmArgs& g) {
 }
 
 }  // namespace
+}  // namespace simd_avx512
 
-GemmFn avx512_gemm() { return gemm; }
+GemmFn avx512_gemm() { return simd_avx512::gemm; }
 
 }  // namespace slmopt::gemm_kernels
 

@@ -1,8 +1,8 @@
 // The AVX2 kernel set (AVX2 + FMA + F16C). Each output keeps its 16 lanes as two ymm halves (lanes 0-7 and
 // 8-15), so the arithmetic is exactly the AVX-512 set's and the portable set's; 2 tokens × 3 weight rows use
 // 12 of the 16 registers as accumulators. Decoders cover the plain half types and every block type the AVX-512
-// set decodes (bit-identical to ir/block_formats, 8 values per instruction instead of 16); the i-quant
-// super-block types fall back to dequantize_row in both sets.
+// set decodes (bit-identical to ir/block_formats, 8 values per instruction instead of 16); the lattice
+// i-quants come from iquant_row_decoders.h, shared with the AVX-512 set.
 #include "linear_kernels.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -14,8 +14,11 @@
 #include "simd_target.h"
 #include "slmopt/core/half.h"
 #include "slmopt/ir/block_structs.h"
+#include "slmopt/ir/iquant_grids.h"
 
 namespace slmopt::linear_kernels {
+// Named for tests/integration/baseline_isa_test.sh: only code in such a namespace may use AVX instructions.
+namespace simd_avx2 {
 namespace {
 
 constexpr int kRegRows = 2;
@@ -270,6 +273,28 @@ SLMOPT_AVX2 void decode_iq4_nl(const uint8_t* src, float* y, int64_t nb) {
   }
 }
 
+// IQ4_XS: IQ4_NL's levels under a 6-bit sub-scale per 32 values, dl = d * (ls - 32).
+SLMOPT_AVX2 void decode_iq4_xs(const uint8_t* src, float* y, int64_t nb) {
+  alignas(32) float levels[16];
+  for (int i = 0; i < 16; ++i) levels[i] = static_cast<float>(kIq4nlValues[static_cast<size_t>(i)]);
+  const __m256 low_table = _mm256_load_ps(levels), high_table = _mm256_load_ps(levels + 8);
+  const __m256i low4 = _mm256_set1_epi32(0xF);
+  for (int64_t b = 0; b < nb; ++b) {
+    const auto blk = load_block<IQ4_XS>(src, b);
+    const float d = f16_to_f32(blk.d);
+    for (int s = 0; s < kQKK / 32; ++s, y += 32) {
+      const int ls = ((blk.scales_l[s / 2] >> (4 * (s % 2))) & 0xF) | (((blk.scales_h >> (2 * s)) & 3) << 4);
+      const __m256 dl = _mm256_set1_ps(d * static_cast<float>(ls - 32));
+      for (int h = 0; h < 2; ++h) {
+        const __m256i q = bytes8_i32(blk.qs + 16 * s + 8 * h, false);
+        _mm256_storeu_ps(y + 8 * h, _mm256_mul_ps(dl, iq4nl_levels(_mm256_and_si256(q, low4), low_table, high_table)));
+        _mm256_storeu_ps(y + 16 + 8 * h,
+                         _mm256_mul_ps(dl, iq4nl_levels(_mm256_srli_epi32(q, 4), low_table, high_table)));
+      }
+    }
+  }
+}
+
 // Q4_K and Q5_K: as the AVX-512 decoders, 8 values at a time (dl*q - ml, each rounded as ir/block_formats
 // rounds it; Q5_K's fifth bit is bit s of qh[l] for value 32*s + l).
 template <typename Block, bool kFifthBit>
@@ -342,12 +367,17 @@ SLMOPT_AVX2 void decode_q3_k(const uint8_t* src, float* y, int64_t nb) {
   }
 }
 
+#define SLMOPT_IQ_TARGET SLMOPT_AVX2
+#include "iquant_row_decoders.h"  // the lattice i-quants, shared with the other SIMD set
+#undef SLMOPT_IQ_TARGET
+
 #include "row_decoder_table.h"  // row_decoder and decode_rows over this file's decoders
 
 }  // namespace
+}  // namespace simd_avx2
 
 const KernelSet& avx2_set() {
-  static const KernelSet set{avx2_dot_tile, decode_rows, kRegCols};
+  static const KernelSet set{simd_avx2::avx2_dot_tile, simd_avx2::decode_rows, simd_avx2::kRegCols};
   return set;
 }
 

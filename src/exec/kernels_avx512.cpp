@@ -1,5 +1,5 @@
 // The AVX-512 kernel set (F/BW/VL/DQ), compiled with per-function target attributes so the rest of the build
-// stays AVX2 and this code only runs after cpu_features found the instructions. The dot-product tile keeps
+// stays at its baseline ISA and this code only runs after cpu_features found the instructions. The dot-product tile keeps
 // 4 tokens × 6 weight rows of 16-lane accumulators in 24 of the 32 zmm registers: per 16 values of k it loads
 // 10 vectors for 24 fused multiply-adds, so the FMA units, not the loads, set the pace. Decoders turn stored
 // blocks into floats with the same float operations as ir/block_formats (int → float conversions are exact,
@@ -16,8 +16,11 @@
 #include "simd_target.h"
 #include "slmopt/core/half.h"
 #include "slmopt/ir/block_structs.h"
+#include "slmopt/ir/iquant_grids.h"
 
 namespace slmopt::linear_kernels {
+// Named for tests/integration/baseline_isa_test.sh: only code in such a namespace may use AVX instructions.
+namespace simd_avx512 {
 namespace {
 
 constexpr int kRegRows = 4;
@@ -268,6 +271,25 @@ SLMOPT_AVX512 void decode_iq4_nl(const uint8_t* src, float* y, int64_t nb) {
   }
 }
 
+// IQ4_XS: IQ4_NL's levels under a 6-bit sub-scale per 32 values, dl = d * (ls - 32).
+SLMOPT_AVX512 void decode_iq4_xs(const uint8_t* src, float* y, int64_t nb) {
+  alignas(64) float levels[16];
+  for (int i = 0; i < 16; ++i) levels[i] = static_cast<float>(kIq4nlValues[static_cast<size_t>(i)]);
+  const __m512 table = _mm512_load_ps(levels);
+  const __m512i low4 = _mm512_set1_epi32(0xF);
+  for (int64_t b = 0; b < nb; ++b) {
+    const auto blk = load_block<IQ4_XS>(src, b);
+    const float d = f16_to_f32(blk.d);
+    for (int s = 0; s < kQKK / 32; ++s, y += 32) {
+      const int ls = ((blk.scales_l[s / 2] >> (4 * (s % 2))) & 0xF) | (((blk.scales_h >> (2 * s)) & 3) << 4);
+      const __m512 dl = _mm512_set1_ps(d * static_cast<float>(ls - 32));
+      const __m512i q = bytes_u32(blk.qs + 16 * s);
+      _mm512_storeu_ps(y, _mm512_mul_ps(dl, _mm512_permutexvar_ps(_mm512_and_si512(q, low4), table)));
+      _mm512_storeu_ps(y + 16, _mm512_mul_ps(dl, _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), table)));
+    }
+  }
+}
+
 // Q4_K and Q5_K: sub-block s (32 values) holds the low (s even) or high (s odd) nibbles of qs[32*(s/2) ...];
 // Q5_K adds a fifth bit, bit s of qh[l] for value 32*s + l. Value dl*q - ml with dl = d*scale, ml = dmin*min,
 // each rounded as the scalar decoder rounds them.
@@ -336,12 +358,17 @@ SLMOPT_AVX512 void decode_q3_k(const uint8_t* src, float* y, int64_t nb) {
   }
 }
 
+#define SLMOPT_IQ_TARGET SLMOPT_AVX512
+#include "iquant_row_decoders.h"  // the lattice i-quants, shared with the other SIMD set
+#undef SLMOPT_IQ_TARGET
+
 #include "row_decoder_table.h"  // row_decoder and decode_rows over this file's decoders
 
 }  // namespace
+}  // namespace simd_avx512
 
 const KernelSet& avx512_set() {
-  static const KernelSet set{avx512_dot_tile, decode_rows, kRegCols};
+  static const KernelSet set{simd_avx512::avx512_dot_tile, simd_avx512::decode_rows, simd_avx512::kRegCols};
   return set;
 }
 

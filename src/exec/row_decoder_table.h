@@ -1,7 +1,7 @@
 // The dtype → row decoder table shared by the SIMD kernel sets (internal to exec). Not a normal header: a set's
 // .cpp includes it inside its own anonymous namespace, after defining its decoders under these names
 // (decode_f16, decode_q4_0, ...), so the names resolve to that set's functions and every set covers the same
-// types by construction. The i-quant super-block types have no decoder here: they fall back to dequantize_row.
+// types by construction.
 #pragma once
 
 RowDecoder row_decoder(DType dtype) {
@@ -19,6 +19,14 @@ RowDecoder row_decoder(DType dtype) {
     case DType::Q4_K: return {decode_q4_k, kQKK};
     case DType::Q5_K: return {decode_q5_k, kQKK};
     case DType::Q6_K: return {decode_q6_k, kQKK};
+    case DType::IQ4_XS: return {decode_iq4_xs, kQKK};
+    case DType::IQ3_S: return {decode_iq3_s, kQKK};
+    case DType::IQ3_XXS: return {decode_iq3_xxs, kQKK};
+    case DType::IQ2_S: return {decode_iq2_s, kQKK};
+    case DType::IQ2_XS: return {decode_iq2_xs, kQKK};
+    case DType::IQ2_XXS: return {decode_iq2_xxs, kQKK};
+    case DType::IQ1_M: return {decode_iq1_m, kQKK};
+    case DType::IQ1_S: return {decode_iq1_s, kQKK};
     default: return {};
   }
 }

@@ -8,6 +8,7 @@
 #include "ggml_compatible.h"
 #include "kquant_pack.h"
 #include "quant_math.h"
+#include "simd_dispatch.h"
 #include "slmopt/core/half.h"
 #include "slmopt/ir/block_structs.h"
 
@@ -217,7 +218,8 @@ void ggml_reference_iq4_nl(const float* x, uint8_t* dst, int64_t n) {
   }
 }
 
-void ggml_chunk_q4_0(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+namespace {
+void ggml_chunk_q4_0_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
   if (!importance) return ggml_reference_q4_0(x, dst, n);
   const float sigma2 = row_sigma2(x, n);
   for (int64_t i = 0; i < n / kQK; ++i, x += kQK, importance += kQK) {
@@ -233,7 +235,7 @@ void ggml_chunk_q4_0(const float* x, uint8_t* dst, int64_t n, const float* impor
   }
 }
 
-void ggml_chunk_q5_0(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+void ggml_chunk_q5_0_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
   if (!importance) return ggml_reference_q5_0(x, dst, n);
   const float sigma2 = row_sigma2(x, n);
   for (int64_t i = 0; i < n / kQK; ++i, x += kQK, importance += kQK) {
@@ -249,7 +251,7 @@ void ggml_chunk_q5_0(const float* x, uint8_t* dst, int64_t n, const float* impor
   }
 }
 
-void ggml_chunk_q4_1(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+void ggml_chunk_q4_1_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
   if (!importance) return ggml_reference_q4_1(x, dst, n);
   const float sigma2 = row_sigma2(x, n);
   for (int64_t i = 0; i < n / kQK; ++i, x += kQK, importance += kQK) {
@@ -268,7 +270,7 @@ void ggml_chunk_q4_1(const float* x, uint8_t* dst, int64_t n, const float* impor
   }
 }
 
-void ggml_chunk_q5_1(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+void ggml_chunk_q5_1_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
   if (!importance) return ggml_reference_q5_1(x, dst, n);
   const float sigma2 = row_sigma2(x, n);
   for (int64_t i = 0; i < n / kQK; ++i, x += kQK, importance += kQK) {
@@ -287,16 +289,25 @@ void ggml_chunk_q5_1(const float* x, uint8_t* dst, int64_t n, const float* impor
   }
 }
 
-void ggml_chunk_q8_0(const float* x, uint8_t* dst, int64_t n, const float* /*importance: ggml ignores it*/) {
+void ggml_chunk_q8_0_body(const float* x, uint8_t* dst, int64_t n, const float* /*importance: ggml ignores it*/) {
   ggml_reference_q8_0(x, dst, n);
 }
 
-void ggml_chunk_iq4_nl(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+void ggml_chunk_iq4_nl_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
   for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
     IQ4_NL b;
     iq4_nl_block(x, importance ? importance + i * kQK : nullptr, 7, b);
     store_block(dst, i, b);
   }
 }
+
+}  // namespace
+
+SLMOPT_QUANT_DISPATCH_ROW(ggml_chunk_q4_0)
+SLMOPT_QUANT_DISPATCH_ROW(ggml_chunk_q5_0)
+SLMOPT_QUANT_DISPATCH_ROW(ggml_chunk_q4_1)
+SLMOPT_QUANT_DISPATCH_ROW(ggml_chunk_q5_1)
+SLMOPT_QUANT_DISPATCH_ROW(ggml_chunk_q8_0)
+SLMOPT_QUANT_DISPATCH_ROW(ggml_chunk_iq4_nl)
 
 }  // namespace slmopt::quant_detail

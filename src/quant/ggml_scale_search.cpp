@@ -9,6 +9,7 @@
 #include "ggml_compatible.h"
 #include "lane_vector.h"
 #include "quant_math.h"
+#include "simd_dispatch.h"
 
 namespace slmopt::quant_detail {
 namespace {
@@ -16,9 +17,8 @@ namespace {
 // ggml's GROUP_MAX_EPS: below this absolute maximum a group counts as all zero.
 constexpr float kGroupMaxEps = 1e-15f;
 
-}  // namespace
 
-float ggml_make_qx(int n, int nmax, const float* x, int8_t* L, const float* qw) {
+float ggml_make_qx_body(int n, int nmax, const float* x, int8_t* L, const float* qw) {
   float max = 0, amax = 0;
   for (int i = 0; i < n; ++i) {
     const float ax = std::fabs(x[i]);
@@ -82,7 +82,7 @@ float ggml_make_qx(int n, int nmax, const float* x, int8_t* L, const float* qw) 
   return scale;
 }
 
-float ggml_make_q3(int n, int nmax, const float* x, int8_t* L) {
+float ggml_make_q3_body(int n, int nmax, const float* x, int8_t* L) {
   float max = 0, amax = 0;
   for (int i = 0; i < n; ++i) {
     const float ax = std::fabs(x[i]);
@@ -133,7 +133,6 @@ float ggml_make_q3(int n, int nmax, const float* x, int8_t* L) {
   return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
-namespace {
 
 // The common body of make_qkx2_quants and make_qkx3_quants; `qkx3` selects the latter's degenerate-range test.
 float make_qkx(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min, uint8_t* Laux,
@@ -215,19 +214,18 @@ float make_qkx(int n, int nmax, const float* x, const float* weights, uint8_t* L
   return scale;
 }
 
-}  // namespace
 
-float ggml_make_qkx2(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
-                     uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
+float ggml_make_qkx2_body(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
+                          uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
   return make_qkx(n, nmax, x, weights, L, the_min, Laux, rmin, rdelta, nstep, use_mad, false);
 }
 
-float ggml_make_qkx3(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
-                     uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
+float ggml_make_qkx3_body(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
+                          uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
   return make_qkx(n, nmax, x, weights, L, the_min, Laux, rmin, rdelta, nstep, use_mad, true);
 }
 
-float ggml_make_qp(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights) {
+float ggml_make_qp_body(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights) {
   float max = 0;
   for (int i = 0; i < n; ++i) max = std::max(max, x[i]);
   if (max < kGroupMaxEps) {
@@ -293,5 +291,21 @@ float ggml_make_qp(int n, int nmax, const float* x, uint8_t* L, const float* qua
   }
   return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
+}  // namespace
+
+SLMOPT_QUANT_DISPATCH(float, ggml_make_qx, (int n, int nmax, const float* x, int8_t* L, const float* qw),
+                      (n, nmax, x, L, qw))
+SLMOPT_QUANT_DISPATCH(float, ggml_make_q3, (int n, int nmax, const float* x, int8_t* L),
+                      (n, nmax, x, L))
+SLMOPT_QUANT_DISPATCH(float, ggml_make_qkx2,
+                      (int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
+                       uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad),
+                      (n, nmax, x, weights, L, the_min, Laux, rmin, rdelta, nstep, use_mad))
+SLMOPT_QUANT_DISPATCH(float, ggml_make_qkx3,
+                      (int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
+                       uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad),
+                      (n, nmax, x, weights, L, the_min, Laux, rmin, rdelta, nstep, use_mad))
+SLMOPT_QUANT_DISPATCH(float, ggml_make_qp, (int n, int nmax, const float* x, uint8_t* L, const float* quant_weights),
+                      (n, nmax, x, L, quant_weights))
 
 }  // namespace slmopt::quant_detail

@@ -3,8 +3,10 @@
 // thread counts and token counts.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <random>
 #include <vector>
 
@@ -27,9 +29,15 @@ struct KernelGuard {
   }
 };
 
+constexpr DType kIquants[] = {DType::IQ4_XS, DType::IQ3_S,   DType::IQ3_XXS, DType::IQ2_S,
+                               DType::IQ2_XS, DType::IQ2_XXS, DType::IQ1_M,   DType::IQ1_S};
+
+bool is_iquant(DType dtype) { return std::find(std::begin(kIquants), std::end(kIquants), dtype) != std::end(kIquants); }
+
 std::vector<DType> stored_types() {
   std::vector<DType> types = {DType::F32, DType::F16, DType::BF16};
   for (const DType t : testing::all_block_types()) types.push_back(t);
+  types.insert(types.end(), std::begin(kIquants), std::end(kIquants));
   return types;
 }
 
@@ -48,13 +56,15 @@ RowMatrix random_matrix(int64_t rows, int64_t cols, uint32_t seed, float scale =
   return m;
 }
 
-// A weight [out, in] stored as `dtype` (block types through llama.cpp's reference encoder).
+// A weight [out, in] stored as `dtype` (block types through llama.cpp's reference encoder; the i-quants, which
+// have none, through slmopt's own).
 Tensor stored_weight(DType dtype, int64_t out, int64_t in, uint32_t seed) {
   const RowMatrix w = random_matrix(out, in, seed, 0.05f);
   const std::span<const float> values(w.data(), static_cast<size_t>(w.size()));
   if (dtype == DType::F32) return Tensor::from_f32("w", {out, in}, values);
   if (dtype == DType::F16 || dtype == DType::BF16) return Tensor::from_f32_as("w", {out, in}, values, dtype);
-  return quantize_tensor(Tensor::from_f32("w", {out, in}, values), dtype, nullptr, Encoder::Reference);
+  return quantize_tensor(Tensor::from_f32("w", {out, in}, values), dtype, nullptr,
+                         is_iquant(dtype) ? Encoder::Fast : Encoder::Reference);
 }
 
 int64_t block_cols(DType dtype) { return traits(dtype).block_size == 1 ? 200 : 512; }
