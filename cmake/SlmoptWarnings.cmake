@@ -8,10 +8,6 @@ target_compile_options(slmopt_flags INTERFACE -Wall -Wextra -Wpedantic $<$<CXX_C
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
   target_compile_options(slmopt_flags INTERFACE -Wno-restrict)
 endif()
-# -Wno-psabi: GCC notes that a 32-byte vector argument is passed differently with and without AVX; the
-# vector-extension helpers of src/quant/lane_vector.h are inline in one file each and compiled with one ISA,
-# so no such vector crosses between the baseline and the AVX2 copies (src/quant/simd_dispatch.h).
-target_compile_options(slmopt_flags INTERFACE $<$<CXX_COMPILER_ID:GNU>:-Wno-psabi>)
 if(SLMOPT_WERROR)
   target_compile_options(slmopt_flags INTERFACE -Werror)
 endif()
