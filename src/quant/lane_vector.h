@@ -1,5 +1,6 @@
 // Eight-lane float vectors (GCC/Clang vector extensions, so the same source compiles to AVX2 in the AVX2 copies
-// of simd_dispatch.h, to pairs of SSE2 registers at the x86-64 baseline, and to NEON or scalar code elsewhere) for the quantizers' candidate searches (private to src/quant).
+// of simd_dispatch.h, to pairs of SSE2 registers at the x86-64 baseline, and to NEON or scalar code elsewhere)
+// for the quantizers' candidate searches (private to src/quant).
 //
 // The searches evaluate many candidate scales of one group. Putting one candidate in each lane and looping over
 // the group's elements in order keeps every candidate's sums in exactly the order of a scalar loop, so the
