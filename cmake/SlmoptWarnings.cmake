@@ -16,6 +16,6 @@ if(SLMOPT_NATIVE)
 endif()
 # Otherwise the build stays at the compiler's baseline ISA (x86-64: SSE2), so the binary runs on any x86-64 CPU:
 # AVX2/FMA/F16C and AVX-512 code lives only in functions with target attributes (src/exec/simd_target.h) that
-# run after exec/cpu_features found the instructions. scripts/check_baseline_isa.sh proves it on the binary.
+# run after exec/cpu_features found the instructions; tests/integration/baseline_isa_test.sh proves it on the binary.
 # Keep float semantics strict: -ffast-math would break bit-exact codecs and reproducibility.
 target_compile_options(slmopt_flags INTERFACE -fno-fast-math -ffp-contract=off)

@@ -20,7 +20,8 @@ shift || true
 build_dir=${SLMOPT_FUZZ_BUILD_DIR:-build-fuzz}
 SLMOPT_FUZZ_SETUP=1 SLMOPT_NO_NPM=1 SLMOPT_SETUP_ONLY_PACKAGES=1 scripts/setup.sh
 
-if [ ! -f "$build_dir/CMakeCache.txt" ]; then
+# build.ninja too: scripts/test.sh may stop a background build of this folder while it is being configured.
+if [ ! -f "$build_dir/CMakeCache.txt" ] || [ ! -f "$build_dir/build.ninja" ]; then
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="${SLMOPT_FUZZ_OPT:--O1} -gline-tables-only" -DSLMOPT_FUZZ=ON -DSLMOPT_BUILD_BENCH=OFF \
     -DSLMOPT_WERROR="$([ "${CI:-}" = true ] && echo ON || echo OFF)" >/dev/null

@@ -24,12 +24,14 @@ std::vector<int64_t> sequential_positions(int64_t first, int64_t count) {
   return positions;
 }
 
-// Runs one linear layer on the stored weight and reports it to the observer, if any.
+// Runs one linear layer on the stored weight and reports it to the observer, if any: before the product when the
+// observer wants only the input, so one that ends the call there (ForwardStop) does not pay for it.
 void project(int64_t layer, const StoredLinear& lin, const RowMatrix& input, RowMatrix& output,
              const RunOptions& options) {
+  const bool after = options.observer && options.observer->wants_output();
+  if (options.observer && !after) options.observer->on_linear({layer, lin.name(), input, nullptr});
   linear_stored(input, lin.weight, lin.has_bias() ? lin.bias.data() : nullptr, output);
-  if (options.observer)
-    options.observer->on_linear({layer, lin.name(), input, options.observer->wants_output() ? &output : nullptr});
+  if (after) options.observer->on_linear({layer, lin.name(), input, &output});
 }
 
 void apply_rope(const RotaryEmbedding& rope, RowMatrix& x, int64_t n_heads, std::span<const int64_t> positions,

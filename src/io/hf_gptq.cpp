@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <regex>
 #include <set>
@@ -24,7 +25,6 @@
 #include "slmopt/core/log.h"
 #include "slmopt/core/mapped_file.h"
 #include "slmopt/io/hf.h"
-#include "slmopt/io/hf_tokenizer.h"
 #include "slmopt/io/safetensors.h"
 #include "slmopt/ir/tensor_names.h"
 #include "json_strict.h"
@@ -52,11 +52,16 @@ Tensor i32_tensor(std::string name, std::vector<int64_t> shape, const std::vecto
   return Tensor::owned(std::move(name), std::move(shape), DType::I32, std::move(bytes));
 }
 
-void check_weight(const std::string& name, const HfIntWeight& w, HfQuantFormat format) {
-  const int b = w.bits;
+// The grid and shape alone (before any file is written).
+void check_grid(const std::string& name, const HfIntWeight& w, HfQuantFormat format) {
   if (w.group_size < 1) throw_error(ErrorKind::Usage, "{}: group size {}", name, w.group_size);
-  if (const std::string why = hf_quantized_misfit(format, b, w.group_size, w.rows, w.cols); !why.empty())
+  if (const std::string why = hf_quantized_misfit(format, w.bits, w.group_size, w.rows, w.cols); !why.empty())
     throw_error(ErrorKind::Usage, "{}: {}", name, why);
+}
+
+// The codes, scales and zeros of a made weight (the writer's staging folder is dropped if this throws).
+void check_values(const std::string& name, const HfIntWeight& w, HfQuantFormat format) {
+  const int b = w.bits;
   const size_t n = static_cast<size_t>(w.rows * w.cols), g = static_cast<size_t>(w.rows * w.groups());
   if (w.codes.size() != n || w.scales.size() != g || w.zeros.size() != g)
     throw_error(ErrorKind::Internal, "{}: packed weight sizes disagree with [{}, {}]", name, w.rows, w.cols);
@@ -211,11 +216,26 @@ const char* hf_quant_format_name(HfQuantFormat format) { return format == HfQuan
 
 void write_hf_quantized(const Model& model, const std::map<std::string, HfIntWeight>& weights, const std::string& dir,
                         const HfQuantizedWriteOptions& options) {
-  if (weights.empty()) throw_error(ErrorKind::Usage, "{}: no quantized weights to write", dir);
+  HfIntWeightSource source;
+  for (const auto& [name, w] : weights) {
+    HfIntWeight grid = w;
+    grid.codes = {};
+    grid.scales = {};
+    grid.zeros = {};
+    source.grids[name] = std::move(grid);
+  }
+  source.make = [&weights](const std::string& name) { return weights.at(name); };
+  write_hf_quantized(model, source, dir, options);
+}
+
+void write_hf_quantized(const Model& model, const HfIntWeightSource& source, const std::string& dir,
+                        const HfQuantizedWriteOptions& options) {
+  const std::map<std::string, HfIntWeight>& grids = source.grids;
+  if (grids.empty()) throw_error(ErrorKind::Usage, "{}: no quantized weights to write", dir);
   if (options.float_type != DType::F16 && options.float_type != DType::BF16 && options.float_type != DType::F32)
     throw_error(ErrorKind::Usage, "{}: float tensors must be F16, BF16 or F32", dir);
-  const HfIntWeight& first = weights.begin()->second;
-  for (const auto& [name, w] : weights) {
+  const HfIntWeight& first = grids.begin()->second;
+  for (const auto& [name, w] : grids) {
     if (!model.has(name)) throw_error(ErrorKind::Internal, "{}: quantized weight '{}' is not in the model", dir, name);
     const Tensor& t = model.tensor(name);
     if (t.rank() != 2 || t.dim(0) != w.rows || t.dim(1) != w.cols)
@@ -224,54 +244,105 @@ void write_hf_quantized(const Model& model, const std::map<std::string, HfIntWei
     const bool same_groups = w.group_size == first.group_size || (whole_row(w) && whole_row(first));
     if (w.bits != first.bits || !same_groups || w.symmetric != first.symmetric)
       throw_error(ErrorKind::Usage, "{}: '{}' uses another grid than '{}'; one checkpoint holds one grid", dir, name,
-                  weights.begin()->first);
-    check_weight(name, w, options.format);
+                  grids.begin()->first);
+    check_grid(name, w, options.format);
   }
 
-  // Tensors under the family's names; a fused tensor (Phi-3's qkv_proj) stacks its parts' rows, as codes when
-  // every part is quantized (they share one grid, checked above) or as floats when none is.
-  std::vector<Tensor> tensors;
+  // Entries under the family's names, made when the safetensors writer reaches them. A fused tensor (Phi-3's
+  // qkv_proj) stacks its parts' rows, as codes when every part is quantized (they share one grid, checked above)
+  // or as floats when none is. A packed linear's tensors are made together the first time one is reached; the
+  // others wait in `pending` (the writer takes the int32 ones next, the f16 scales after every int32 entry).
+  std::vector<SafetensorsEntry> entries;
   std::vector<std::string> packed_modules, float_modules;  // HF module names of the block linears
+  auto pending = std::make_shared<std::map<std::string, Tensor>>();
   const FamilyDefinition& family = family_definition(model.config.family);
   for (const HfStoredTensor& entry : hf_storage_plan(family, model, dir)) {
     size_t quantized = 0;
-    for (const std::string& p : entry.parts) quantized += weights.count(p);
+    for (const std::string& p : entry.parts) quantized += grids.count(p);
     const bool block_linear = names::is_linear_weight(entry.parts.front()) && entry.parts.front() != names::kLmHead;
     if (block_linear) (quantized ? packed_modules : float_modules).push_back(base_of(entry.hf));
     if (quantized == entry.parts.size()) {
-      HfIntWeight w = weights.at(entry.parts.front());
-      for (size_t i = 1; i < entry.parts.size(); ++i) {
-        const HfIntWeight& more = weights.at(entry.parts[i]);
-        w.rows += more.rows;
-        w.codes.insert(w.codes.end(), more.codes.begin(), more.codes.end());
-        w.scales.insert(w.scales.end(), more.scales.begin(), more.scales.end());
-        w.zeros.insert(w.zeros.end(), more.zeros.begin(), more.zeros.end());
+      HfIntWeight shape = grids.at(entry.parts.front());
+      for (size_t i = 1; i < entry.parts.size(); ++i) shape.rows += grids.at(entry.parts[i]).rows;
+      if (entry.parts.size() > 1) check_grid(entry.hf, shape, options.format);
+      const std::string base = base_of(entry.hf);
+      const int64_t in = shape.cols, out = shape.rows, groups = shape.groups(), b = shape.bits;
+      std::vector<std::pair<std::string, std::vector<int64_t>>> planned;
+      if (options.format == HfQuantFormat::Awq)
+        planned = {{base + ".qweight", {in, out / 8}}, {base + ".qzeros", {groups, out / 8}},
+                   {base + ".scales", {groups, out}}};
+      else
+        planned = {{base + ".qweight", {in * b / 32, out}}, {base + ".qzeros", {groups, out * b / 32}},
+                   {base + ".scales", {groups, out}}, {base + ".g_idx", {in}}};
+      const std::vector<std::string> parts = entry.parts;
+      const std::string hf = entry.hf;
+      const HfQuantFormat format = options.format;
+      for (const auto& [entry_name, dims] : planned) {
+        const DType dtype = entry_name == base + ".scales" ? DType::F16 : DType::I32;
+        entries.push_back({entry_name, dims, dtype, [&source, pending, parts, hf, base, format, name = entry_name]() {
+          if (!pending->count(name)) {
+            HfIntWeight w = source.make(parts.front());
+            check_values(parts.front(), w, format);
+            for (size_t i = 1; i < parts.size(); ++i) {
+              const HfIntWeight more = source.make(parts[i]);
+              check_values(parts[i], more, format);
+              w.rows += more.rows;
+              w.codes.insert(w.codes.end(), more.codes.begin(), more.codes.end());
+              w.scales.insert(w.scales.end(), more.scales.begin(), more.scales.end());
+              w.zeros.insert(w.zeros.end(), more.zeros.begin(), more.zeros.end());
+            }
+            if (parts.size() > 1) check_values(hf, w, format);
+            for (Tensor& t : format == HfQuantFormat::Awq ? pack_awq(base, w) : pack_gptq(base, w)) {
+              const std::string key = t.name();
+              pending->emplace(key, std::move(t));
+            }
+          }
+          auto it = pending->find(name);
+          Tensor t = std::move(it->second);
+          pending->erase(it);
+          return t;
+        }});
       }
-      if (entry.parts.size() > 1) check_weight(entry.hf, w, options.format);
-      for (Tensor& p : options.format == HfQuantFormat::Awq ? pack_awq(base_of(entry.hf), w)
-                                                            : pack_gptq(base_of(entry.hf), w))
-        tensors.push_back(std::move(p));
     } else if (quantized == 0) {
-      std::vector<float> values;
-      std::vector<int64_t> shape = model.tensor(entry.parts.front()).shape();
+      const Tensor& front = model.tensor(entry.parts.front());
+      std::vector<int64_t> shape = front.shape();
       shape[0] = 0;
-      for (const std::string& p : entry.parts) {
-        const Tensor& t = model.tensor(p);
-        const std::vector<float> v = t.to_f32();
-        values.insert(values.end(), v.begin(), v.end());
-        shape[0] += t.dim(0);
+      for (const std::string& p : entry.parts) shape[0] += model.tensor(p).dim(0);
+      if (entry.transposed) std::swap(shape[0], shape[1]);
+      // A single part in its own layout streams from the model (the writer converts it to float_type row by
+      // row); fused or transposed parts are assembled here, one entry at a time.
+      if (entry.parts.size() == 1 && !entry.transposed && !traits(front.dtype()).is_quantized) {
+        entries.push_back({entry.hf, shape, front.dtype(), [&front, hf = entry.hf]() {
+          Tensor t = front;
+          t.set_name(hf);
+          return t;
+        }, options.float_type});
+        continue;
       }
-      Tensor t = Tensor::from_f32_as(entry.hf, shape, values, options.float_type);
-      // A family storing float matrices [in, out] (GPT-2's Conv1D) keeps that layout for unquantized ones; packed
-      // codes above follow the quantized linear's own [in/pack, out] layout whatever the family.
-      tensors.push_back(entry.transposed ? hf_transposed_matrix(t, entry.hf) : std::move(t));
+      const std::vector<std::string> parts = entry.parts;
+      const bool transposed = entry.transposed;
+      const std::string hf = entry.hf;
+      const DType float_type = options.float_type;
+      entries.push_back({entry.hf, shape, float_type, [&model, parts, transposed, hf, float_type]() {
+        std::vector<float> values;
+        std::vector<int64_t> dims = model.tensor(parts.front()).shape();
+        dims[0] = 0;
+        for (const std::string& p : parts) {
+          const Tensor& t = model.tensor(p);
+          const std::vector<float> v = t.to_f32();
+          values.insert(values.end(), v.begin(), v.end());
+          dims[0] += t.dim(0);
+        }
+        Tensor t = Tensor::from_f32_as(hf, dims, values, float_type);
+        // A family storing float matrices [in, out] (GPT-2's Conv1D) keeps that layout for unquantized ones; packed
+        // codes above follow the quantized linear's own [in/pack, out] layout whatever the family.
+        return transposed ? hf_transposed_matrix(t, hf) : t;
+      }});
     } else {
       throw_error(ErrorKind::Unsupported, "{}: '{}' stores {} fused, but only some of them are quantized", dir,
                   entry.hf, entry.parts.size());
     }
   }
-  std::vector<const Tensor*> pointers;
-  for (const Tensor& t : tensors) pointers.push_back(&t);
 
   json config = json::parse(hf_config_json(model.config, model.vocab, options.float_type));
   json qc = quantization_config(first, options);
@@ -286,16 +357,11 @@ void write_hf_quantized(const Model& model, const std::map<std::string, HfIntWei
   write_file_atomic((temp / "config.json").string(), config.dump(2) + "\n");
   if (options.format == HfQuantFormat::Gptq)
     write_file_atomic((temp / "quantize_config.json").string(), qc.dump(2) + "\n");
-  write_safetensors_sharded(temp.string(), pointers, {{"format", "pt"}}, 2000000000ull);
-  if (model.vocab.kind != VocabKind::None) {
-    write_file_atomic((temp / "tokenizer.json").string(), hf_tokenizer_json(model.vocab));
-    write_file_atomic((temp / "tokenizer_config.json").string(), hf_tokenizer_config_json(model.vocab));
-  }
-  if (!model.generation.json.empty())
-    write_file_atomic((temp / "generation_config.json").string(), model.generation.json);
+  write_safetensors_sharded(temp.string(), entries, {{"format", "pt"}}, 2000000000ull);
+  model_folder::write_tokenizer_files(temp, model);
   staging.commit();
   spdlog::info("wrote {} ({} checkpoint, {} quantized linears)", target.string(), hf_quant_format_name(options.format),
-               weights.size());
+               grids.size());
 }
 
 bool is_hf_quantized_folder(const std::string& dir) {

@@ -14,7 +14,6 @@
 #include "slmopt/core/interrupt.h"
 #include "slmopt/core/log.h"
 #include "slmopt/io/hf.h"
-#include "slmopt/io/hf_tokenizer.h"
 #include "slmopt/io/safetensors.h"
 #include "slmopt/ir/tensor_names.h"
 
@@ -42,12 +41,7 @@ void write_hf_model(const Model& model, const std::string& dir, const HfWriteOpt
   const fs::path temp = staging.path();
   write_file_atomic((temp / "config.json").string(), config_json);
   write_safetensors_sharded(temp.string(), tensors, {{"format", "pt"}}, options.max_shard_bytes, options.float_type);
-  if (model.vocab.kind != VocabKind::None) {
-    write_file_atomic((temp / "tokenizer.json").string(), hf_tokenizer_json(model.vocab));
-    write_file_atomic((temp / "tokenizer_config.json").string(), hf_tokenizer_config_json(model.vocab));
-  }
-  if (!model.generation.json.empty())
-    write_file_atomic((temp / "generation_config.json").string(), model.generation.json);
+  model_folder::write_tokenizer_files(temp, model);
   staging.commit();
   spdlog::info("wrote {} ({} tensors)", target.string(), tensors.size());
 }

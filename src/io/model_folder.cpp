@@ -13,6 +13,7 @@
 
 #include "slmopt/core/atomic_file.h"
 #include "slmopt/core/error.h"
+#include "slmopt/io/hf_tokenizer.h"
 
 namespace slmopt::model_folder {
 namespace {
@@ -106,6 +107,20 @@ void Staging::commit() {
   for (const auto& name : old_weights)
     if (!staged.count(name)) fs::remove(target_ / name, ec);
   // The staging folder is empty now; TempFolder removes it.
+}
+
+std::vector<std::string> write_tokenizer_files(const fs::path& folder, const Model& model) {
+  std::vector<std::string> written;
+  if (model.vocab.kind != VocabKind::None) {
+    write_file_atomic((folder / "tokenizer.json").string(), hf_tokenizer_json(model.vocab));
+    write_file_atomic((folder / "tokenizer_config.json").string(), hf_tokenizer_config_json(model.vocab));
+    written = {"tokenizer.json", "tokenizer_config.json"};
+  }
+  if (!model.generation.json.empty()) {
+    write_file_atomic((folder / "generation_config.json").string(), model.generation.json);
+    written.push_back("generation_config.json");
+  }
+  return written;
 }
 
 }  // namespace slmopt::model_folder

@@ -11,7 +11,11 @@
 #include <optional>
 #include <string>
 
+#include <string>
+#include <vector>
+
 #include "slmopt/core/temp_folder.h"
+#include "slmopt/ir/model.h"
 
 namespace slmopt::model_folder {
 
@@ -32,5 +36,10 @@ class Staging {
   std::filesystem::path target_;
   std::optional<TempFolder> folder_;
 };
+
+// Writes the files every model folder carries beside its weights and config: tokenizer.json and
+// tokenizer_config.json (when the model has a vocabulary) and generation_config.json (when it has one), into
+// `folder`. Returns the names written, in that order.
+std::vector<std::string> write_tokenizer_files(const std::filesystem::path& folder, const Model& model);
 
 }  // namespace slmopt::model_folder

@@ -17,7 +17,7 @@
 #include "slmopt/core/temp_folder.h"
 #include "slmopt/core/log.h"
 #include "slmopt/io/hf.h"
-#include "slmopt/io/hf_tokenizer.h"
+#include "model_folder.h"
 
 namespace slmopt {
 namespace {
@@ -178,16 +178,7 @@ OnnxExportResult export_onnx_folder(const Model& model, const std::string& outpu
   write_file_atomic((temp / "config.json").string(), config);
   write_file_atomic((temp / "genai_config.json").string(),
                     genai_config_json(model, "onnx/" + target.model_file, options));
-  if (model.vocab.kind != VocabKind::None) {
-    write_file_atomic((temp / "tokenizer.json").string(), hf_tokenizer_json(model.vocab));
-    write_file_atomic((temp / "tokenizer_config.json").string(), hf_tokenizer_config_json(model.vocab));
-    top.push_back("tokenizer.json");
-    top.push_back("tokenizer_config.json");
-  }
-  if (!model.generation.json.empty()) {
-    write_file_atomic((temp / "generation_config.json").string(), model.generation.json);
-    top.push_back("generation_config.json");
-  }
+  for (std::string& name : model_folder::write_tokenizer_files(temp, model)) top.push_back(std::move(name));
 
   OnnxExportResult result = staged;
   result.files.clear();

@@ -22,23 +22,47 @@ static_assert(std::endian::native == std::endian::little, "safetensors data is l
 // Rows converted per write when a tensor changes dtype: bounds the temporary buffers to a few MB.
 constexpr int64_t kConvertElements = 1 << 20;
 
+// One entry of a file: a stored tensor, or one made on demand (SafetensorsEntry).
+struct Source {
+  const std::string* name;
+  const std::vector<int64_t>* shape;
+  DType dtype;                                 // of the tensor handed to the writer
+  const Tensor* tensor = nullptr;              // stored, or
+  const std::function<Tensor()>* produce = nullptr;  // made when reached
+  std::optional<DType> store_as = std::nullopt;      // this entry's float type, over the file's
+};
+
 struct Planned {
-  const Tensor* tensor;
+  Source source;
   DType dtype;     // as stored in the file
   uint64_t bytes;  // stored size
 };
 
 bool is_integer(DType d) { return d == DType::I8 || d == DType::I32 || d == DType::I64; }
 
-Planned plan(const Tensor& t, std::optional<DType> float_type, const std::string& path) {
-  DType stored = t.dtype();
-  if (!is_integer(stored) && float_type) stored = *float_type;
+Planned plan(const Source& t, std::optional<DType> float_type, const std::string& path) {
+  DType stored = t.dtype;
+  if (!is_integer(stored) && (t.store_as || float_type)) stored = t.store_as ? *t.store_as : *float_type;
   if (!safetensors_dtype_name(stored))
     throw_error(ErrorKind::Unsupported, "{}: tensor '{}' is {}, which safetensors cannot store; choose a float type",
-                path, t.name(), dtype_name(stored));
-  if (stored != t.dtype() && !(stored == DType::F32 || stored == DType::F16 || stored == DType::BF16))
-    throw_error(ErrorKind::Internal, "{}: cannot convert tensor '{}' to {}", path, t.name(), dtype_name(stored));
-  return {&t, stored, Tensor::bytes_for(t.shape(), stored)};
+                path, *t.name, dtype_name(stored));
+  if (stored != t.dtype && !(stored == DType::F32 || stored == DType::F16 || stored == DType::BF16))
+    throw_error(ErrorKind::Internal, "{}: cannot convert tensor '{}' to {}", path, *t.name, dtype_name(stored));
+  return {t, stored, Tensor::bytes_for(*t.shape, stored)};
+}
+
+std::vector<Source> sources_of(const std::vector<const Tensor*>& tensors) {
+  std::vector<Source> out;
+  out.reserve(tensors.size());
+  for (const Tensor* t : tensors) out.push_back({&t->name(), &t->shape(), t->dtype(), t, nullptr});
+  return out;
+}
+
+std::vector<Source> sources_of(const std::vector<SafetensorsEntry>& entries) {
+  std::vector<Source> out;
+  out.reserve(entries.size());
+  for (const SafetensorsEntry& e : entries) out.push_back({&e.name, &e.shape, e.dtype, nullptr, &e.produce, e.store_as});
+  return out;
 }
 
 void write_converted(AtomicFile& out, const Tensor& t, DType dtype) {
@@ -52,6 +76,9 @@ void write_converted(AtomicFile& out, const Tensor& t, DType dtype) {
     const size_t n = static_cast<size_t>((r1 - r0) * cols);
     values.resize(n);
     t.rows_to_f32(r0, r1, values.data());
+    // A mapped input is read once: its pages go back as they are converted (memory stays near one buffer).
+    const size_t row_bytes = t.nbytes() / static_cast<size_t>(rows);
+    release_mapped_pages(t.data() + static_cast<size_t>(r0) * row_bytes, static_cast<size_t>(r1 - r0) * row_bytes);
     if (dtype == DType::F32) {
       out.write(values.data(), n * sizeof(float));
       continue;
@@ -71,8 +98,8 @@ std::string build_header(const std::vector<Planned>& layout, const std::map<std:
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
   for (const Planned& p : layout) {
-    header[p.tensor->name()] = {{"dtype", std::string(*safetensors_dtype_name(p.dtype))},
-                                {"shape", p.tensor->shape()},
+    header[*p.source.name] = {{"dtype", std::string(*safetensors_dtype_name(p.dtype))},
+                              {"shape", *p.source.shape},
                                 {"data_offsets", {offset, offset + p.bytes}}};
     offset += p.bytes;
   }
@@ -93,19 +120,17 @@ void remove_if_present(const std::string& path) {
   if (ec) throw_error(ErrorKind::Io, "{}: cannot remove stale file: {}", path, ec.message());
 }
 
-}  // namespace
-
-void write_safetensors(const std::string& path, const std::vector<const Tensor*>& tensors,
-                       const std::map<std::string, std::string>& metadata, std::optional<DType> float_type) {
+void write_file(const std::string& path, const std::vector<Source>& tensors,
+                const std::map<std::string, std::string>& metadata, std::optional<DType> float_type) {
   if (float_type && !(*float_type == DType::F32 || *float_type == DType::F16 || *float_type == DType::BF16))
     throw_error(ErrorKind::Usage, "{}: float type must be f32, f16 or bf16, not {}", path, dtype_name(*float_type));
   std::set<std::string> names;
   std::vector<Planned> layout;
   layout.reserve(tensors.size());
-  for (const Tensor* t : tensors) {
-    if (!names.insert(t->name()).second)
-      throw_error(ErrorKind::Internal, "{}: tensor '{}' is written twice", path, t->name());
-    layout.push_back(plan(*t, float_type, path));
+  for (const Source& t : tensors) {
+    if (!names.insert(*t.name).second)
+      throw_error(ErrorKind::Internal, "{}: tensor '{}' is written twice", path, *t.name);
+    layout.push_back(plan(t, float_type, path));
   }
   // Widest elements first keeps every tensor aligned to its element size (the data section starts 8-aligned).
   std::stable_sort(layout.begin(), layout.end(), [](const Planned& a, const Planned& b) {
@@ -119,22 +144,33 @@ void write_safetensors(const std::string& path, const std::vector<const Tensor*>
   out.write(length, 8);
   out.write(header.data(), header.size());
   for (const Planned& p : layout) {
-    if (p.dtype == p.tensor->dtype())
-      out.write(p.tensor->data(), p.tensor->nbytes());
-    else
-      write_converted(out, *p.tensor, p.dtype);
+    std::optional<Tensor> made;
+    if (p.source.produce) {
+      made.emplace((*p.source.produce)());
+      if (made->name() != *p.source.name || made->shape() != *p.source.shape || made->dtype() != p.source.dtype)
+        throw_error(ErrorKind::Internal, "{}: entry '{}' was planned as {} {} but made as '{}' {} {}", path,
+                    *p.source.name, dtype_name(p.source.dtype), shape_to_string(*p.source.shape), made->name(),
+                    dtype_name(made->dtype()), shape_to_string(made->shape()));
+    }
+    const Tensor& t = made ? *made : *p.source.tensor;
+    if (p.dtype == t.dtype()) {
+      out.write(t.data(), t.nbytes());
+      release_mapped_pages(t.data(), t.nbytes());
+    } else
+      write_converted(out, t, p.dtype);
   }
   out.commit();
 }
 
-std::vector<std::string> write_safetensors_sharded(const std::string& dir, const std::vector<const Tensor*>& tensors,
-                                                   const std::map<std::string, std::string>& metadata,
-                                                   uint64_t max_shard_bytes, std::optional<DType> float_type) {
+template <class Item>
+std::vector<std::string> write_sharded(const std::string& dir, const std::vector<Item>& items,
+                                       const std::map<std::string, std::string>& metadata, uint64_t max_shard_bytes,
+                                       std::optional<DType> float_type) {
   // Greedy in the given order: a shard closes when the next tensor would push it past the limit.
-  std::vector<std::vector<const Tensor*>> shards(1);
+  std::vector<std::vector<Source>> shards(1);
   uint64_t shard_bytes = 0, total_bytes = 0;
-  for (const Tensor* t : tensors) {
-    const uint64_t bytes = plan(*t, float_type, dir).bytes;
+  for (const Source& t : sources_of(items)) {
+    const uint64_t bytes = plan(t, float_type, dir).bytes;
     if (!shards.back().empty() && shard_bytes + bytes > max_shard_bytes) {
       shards.emplace_back();
       shard_bytes = 0;
@@ -148,7 +184,7 @@ std::vector<std::string> write_safetensors_sharded(const std::string& dir, const
   const std::string single_path = dir + "/" + kSafetensorsSingleFile;
   const std::string index_path = dir + "/" + kSafetensorsIndexFile;
   if (shards.size() == 1) {
-    write_safetensors(single_path, shards[0], metadata, float_type);
+    write_file(single_path, shards[0], metadata, float_type);
     remove_if_present(index_path);
     return {kSafetensorsSingleFile};
   }
@@ -157,8 +193,8 @@ std::vector<std::string> write_safetensors_sharded(const std::string& dir, const
   nlohmann::json weight_map = nlohmann::json::object();
   for (size_t i = 0; i < shards.size(); ++i) {
     const std::string file = fmt::format("model-{:05d}-of-{:05d}.safetensors", i + 1, shards.size());
-    write_safetensors(dir + "/" + file, shards[i], metadata, float_type);
-    for (const Tensor* t : shards[i]) weight_map[t->name()] = file;
+    write_file(dir + "/" + file, shards[i], metadata, float_type);
+    for (const Source& t : shards[i]) weight_map[*t.name] = file;
     files.push_back(file);
   }
   const nlohmann::json index = {{"metadata", {{"total_size", total_bytes}}}, {"weight_map", weight_map}};
@@ -166,6 +202,25 @@ std::vector<std::string> write_safetensors_sharded(const std::string& dir, const
   remove_if_present(single_path);
   files.push_back(kSafetensorsIndexFile);
   return files;
+}
+
+}  // namespace
+
+void write_safetensors(const std::string& path, const std::vector<const Tensor*>& tensors,
+                       const std::map<std::string, std::string>& metadata, std::optional<DType> float_type) {
+  write_file(path, sources_of(tensors), metadata, float_type);
+}
+
+std::vector<std::string> write_safetensors_sharded(const std::string& dir, const std::vector<const Tensor*>& tensors,
+                                                   const std::map<std::string, std::string>& metadata,
+                                                   uint64_t max_shard_bytes, std::optional<DType> float_type) {
+  return write_sharded(dir, tensors, metadata, max_shard_bytes, float_type);
+}
+
+std::vector<std::string> write_safetensors_sharded(const std::string& dir, const std::vector<SafetensorsEntry>& entries,
+                                                   const std::map<std::string, std::string>& metadata,
+                                                   uint64_t max_shard_bytes, std::optional<DType> float_type) {
+  return write_sharded(dir, entries, metadata, max_shard_bytes, float_type);
 }
 
 }  // namespace slmopt

@@ -15,36 +15,6 @@ namespace {
 
 using namespace blocks;
 
-template <typename Block>
-Block load_block(const uint8_t* src, int64_t index) {
-  Block b;
-  std::memcpy(&b, src + static_cast<size_t>(index) * sizeof(Block), sizeof(Block));
-  return b;
-}
-
-void decode_q4_0(const uint8_t* src, float* y, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i, y += kQK) {
-    const auto b = load_block<Q4_0>(src, i);
-    const float d = f16_to_f32(b.d);
-    for (int j = 0; j < kQK / 2; ++j) {
-      y[j] = static_cast<float>((b.qs[j] & 0xF) - 8) * d;
-      y[j + kQK / 2] = static_cast<float>((b.qs[j] >> 4) - 8) * d;
-    }
-  }
-}
-
-void decode_q4_1(const uint8_t* src, float* y, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i, y += kQK) {
-    const auto b = load_block<Q4_1>(src, i);
-    const float d = f16_to_f32(b.d);
-    const float m = f16_to_f32(b.m);
-    for (int j = 0; j < kQK / 2; ++j) {
-      y[j] = static_cast<float>(b.qs[j] & 0xF) * d + m;
-      y[j + kQK / 2] = static_cast<float>(b.qs[j] >> 4) * d + m;
-    }
-  }
-}
-
 // The 5th bit of element j sits in bit j of the little-endian 32-bit qh.
 int q5_high_bit(const uint8_t* qh, int j) {
   uint32_t bits;
@@ -52,26 +22,32 @@ int q5_high_bit(const uint8_t* qh, int j) {
   return static_cast<int>((bits >> j) & 1u) << 4;
 }
 
-void decode_q5_0(const uint8_t* src, float* y, int64_t nb) {
+// Level of element j of the 32-element types: elements 0-15 in the low nibbles of qs, 16-31 in the high ones;
+// the Q5 types add their fifth bit from qh.
+int nibble_level(const uint8_t* qs, int j) { return j < kQK / 2 ? qs[j] & 0xF : qs[j - kQK / 2] >> 4; }
+int level(const Q4_0& b, int j) { return nibble_level(b.qs, j); }
+int level(const Q4_1& b, int j) { return nibble_level(b.qs, j); }
+int level(const Q5_0& b, int j) { return nibble_level(b.qs, j) | q5_high_bit(b.qh, j); }
+int level(const Q5_1& b, int j) { return nibble_level(b.qs, j) | q5_high_bit(b.qh, j); }
+
+// Q4_0 / Q5_0: d * (level - kBias).
+template <typename Block, int kBias>
+void decode_symmetric(const uint8_t* src, float* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, y += kQK) {
-    const auto b = load_block<Q5_0>(src, i);
+    const auto b = load_block<Block>(src, i);
     const float d = f16_to_f32(b.d);
-    for (int j = 0; j < kQK / 2; ++j) {
-      y[j] = static_cast<float>(((b.qs[j] & 0xF) | q5_high_bit(b.qh, j)) - 16) * d;
-      y[j + kQK / 2] = static_cast<float>(((b.qs[j] >> 4) | q5_high_bit(b.qh, j + kQK / 2)) - 16) * d;
-    }
+    for (int j = 0; j < kQK; ++j) y[j] = static_cast<float>(level(b, j) - kBias) * d;
   }
 }
 
-void decode_q5_1(const uint8_t* src, float* y, int64_t nb) {
+// Q4_1 / Q5_1: d * level + m.
+template <typename Block>
+void decode_with_min(const uint8_t* src, float* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, y += kQK) {
-    const auto b = load_block<Q5_1>(src, i);
+    const auto b = load_block<Block>(src, i);
     const float d = f16_to_f32(b.d);
     const float m = f16_to_f32(b.m);
-    for (int j = 0; j < kQK / 2; ++j) {
-      y[j] = static_cast<float>((b.qs[j] & 0xF) | q5_high_bit(b.qh, j)) * d + m;
-      y[j + kQK / 2] = static_cast<float>((b.qs[j] >> 4) | q5_high_bit(b.qh, j + kQK / 2)) * d + m;
-    }
+    for (int j = 0; j < kQK; ++j) y[j] = static_cast<float>(level(b, j)) * d + m;
   }
 }
 
@@ -130,9 +106,12 @@ int nibble_quant(const uint8_t* qs, int e) {
   return (e % 64) < 32 ? byte & 0xF : byte >> 4;
 }
 
-void decode_q4_k(const uint8_t* src, float* y, int64_t nb) {
+// Q4_K and Q5_K: eight 32-element sub-blocks, each with a six-bit scale and min; `level(b, e)` is element e's
+// unsigned level (Q5_K adds its fifth bit from qh).
+template <typename Block, typename Level>
+void decode_k_scale_min(const uint8_t* src, float* y, int64_t nb, Level level) {
   for (int64_t i = 0; i < nb; ++i, y += kQKK) {
-    const auto b = load_block<Q4_K>(src, i);
+    const auto b = load_block<Block>(src, i);
     const float d = f16_to_f32(b.d);
     const float dmin = f16_to_f32(b.dmin);
     for (int s = 0; s < kQKK / 32; ++s) {
@@ -140,27 +119,20 @@ void decode_q4_k(const uint8_t* src, float* y, int64_t nb) {
       unpack_k4_scale_min(b.scales, s, sc, mn);
       const float dl = d * static_cast<float>(sc);
       const float ml = dmin * static_cast<float>(mn);
-      for (int e = 32 * s; e < 32 * s + 32; ++e) y[e] = dl * static_cast<float>(nibble_quant(b.qs, e)) - ml;
+      for (int e = 32 * s; e < 32 * s + 32; ++e) y[e] = dl * static_cast<float>(level(b, e)) - ml;
     }
   }
 }
 
+void decode_q4_k(const uint8_t* src, float* y, int64_t nb) {
+  decode_k_scale_min<Q4_K>(src, y, nb, [](const Q4_K& b, int e) { return nibble_quant(b.qs, e); });
+}
+
 void decode_q5_k(const uint8_t* src, float* y, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i, y += kQKK) {
-    const auto b = load_block<Q5_K>(src, i);
-    const float d = f16_to_f32(b.d);
-    const float dmin = f16_to_f32(b.dmin);
-    for (int s = 0; s < kQKK / 32; ++s) {
-      uint8_t sc, mn;
-      unpack_k4_scale_min(b.scales, s, sc, mn);
-      const float dl = d * static_cast<float>(sc);
-      const float ml = dmin * static_cast<float>(mn);
-      for (int e = 32 * s; e < 32 * s + 32; ++e) {
-        const int high = ((b.qh[e % 32] >> (e / 32)) & 1) ? 16 : 0;
-        y[e] = dl * static_cast<float>(nibble_quant(b.qs, e) + high) - ml;
-      }
-    }
-  }
+  decode_k_scale_min<Q5_K>(src, y, nb, [](const Q5_K& b, int e) {
+    const int high = ((b.qh[e % 32] >> (e / 32)) & 1) ? 16 : 0;
+    return nibble_quant(b.qs, e) + high;
+  });
 }
 
 // Q6_K: within each 128-element half, element l + 32k (l < 32) keeps its low nibble in ql[64*half + l + 32*(k%2)]
@@ -222,10 +194,10 @@ void dequantize_row(DType dtype, const uint8_t* src, float* dst, int64_t n) {
         dst[i] = static_cast<float>(v);
       }
       return;
-    case DType::Q4_0: return decode_q4_0(src, dst, nb);
-    case DType::Q4_1: return decode_q4_1(src, dst, nb);
-    case DType::Q5_0: return decode_q5_0(src, dst, nb);
-    case DType::Q5_1: return decode_q5_1(src, dst, nb);
+    case DType::Q4_0: return decode_symmetric<Q4_0, 8>(src, dst, nb);
+    case DType::Q4_1: return decode_with_min<Q4_1>(src, dst, nb);
+    case DType::Q5_0: return decode_symmetric<Q5_0, 16>(src, dst, nb);
+    case DType::Q5_1: return decode_with_min<Q5_1>(src, dst, nb);
     case DType::Q8_0: return decode_q8_0(src, dst, nb);
     case DType::Q2_K: return decode_q2_k(src, dst, nb);
     case DType::Q3_K: return decode_q3_k(src, dst, nb);

@@ -14,13 +14,6 @@ namespace {
 
 using namespace blocks;
 
-template <typename Block>
-Block load_block(const uint8_t* src, int64_t index) {
-  Block b;
-  std::memcpy(&b, src + static_cast<size_t>(index) * sizeof(Block), sizeof(Block));
-  return b;
-}
-
 uint32_t load_u32(const uint8_t* p) {
   uint32_t v;
   std::memcpy(&v, p, 4);

@@ -51,6 +51,7 @@ struct QuantizeSettings {
   int64_t group_size = 128, gptq_block = 128, gptq_refit = 0;
   bool symmetric = false, act_order = false, static_groups = false, dry_run = false, json = false;
   double damp = 0.01, max_ppl_increase = -1, max_kl = -1;
+  double gptq_asym = 0;
   CalibTextOptions calib;
   std::string imatrix_in, imatrix_out, reference, report;
   EvalTextOptions eval;
@@ -69,6 +70,7 @@ QuantizeSettings settings_from(const OptionValues& v) {
   o.group_size = v.i64("group-size");
   o.gptq_block = v.i64("block");
   o.gptq_refit = v.i64("gptq-refit");
+  o.gptq_asym = v.f64("gptq-asym");
   o.symmetric = v.flag("sym");
   o.act_order = v.flag("act-order");
   o.static_groups = v.flag("static-groups");
@@ -150,19 +152,18 @@ void add_type_notes(AccuracyReport& report, const Model& original, const std::se
 
 // GPTQ/AWQ (or RTN on an integer grid): calibration report → accuracy report.
 void add_calibration_results(AccuracyReport& report, const CalibrationResult& r, const Model& original,
-                             const Model& quantized, const QuantizeSettings& o) {
+                             const QuantizeSettings& o) {
   nlohmann::json unscaled = nlohmann::json::object();
   for (const auto& l : r.report.linears) {
     report.layers.push_back({l.name, l.error, l.rtn_error});
     if (!l.awq_note.empty()) unscaled[l.name] = l.awq_note;
     const Tensor& before = original.tensor(l.name);
-    const Tensor& after = quantized.tensor(l.name);
     TensorReport t;
     t.name = l.name;
     t.shape = before.shape();
     t.source_type = std::string(dtype_name(before.dtype()));
     t.output_type = l.grid;
-    t.relative_error = relative_error(before, after, nullptr);
+    t.relative_error = l.weight_error;  // measured when the linear was rounded (the Model may hold only its codes)
     report.tensors.push_back(t);
   }
   if (!unscaled.empty()) report.extra["awq_unscaled"] = unscaled;  // linears AWQ could only round (quant/awq.h)
@@ -170,6 +171,7 @@ void add_calibration_results(AccuracyReport& report, const CalibrationResult& r,
   report.settings["symmetric"] = o.symmetric;
   report.settings["damp"] = o.damp;
   report.settings["act_order"] = o.act_order;
+  report.settings["gptq_asym"] = o.gptq_asym;
   report.settings["static_groups"] = o.static_groups || o.act_order;
   report.settings["calib_windows"] = r.report.windows;
   report.settings["calib_tokens"] = r.report.tokens;
@@ -313,17 +315,26 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
     return;
   }
 
-  std::optional<CalibrationResult> calibration;
+  // An HF checkpoint takes codes only: uncalibrated RTN rounds each linear when the writer reaches it, and
+  // GPTQ/AWQ keep codes, not F32 copies, of the linears they are done with (memory: write_hf_quantized). Not in a
+  // recipe: there an ONNX target of the same grid shares the GPTQ/AWQ run, and it needs the dequantized model.
+  const bool codes_only = o.format == "hf" && !ctx.in_recipe;
+  std::optional<CalibrationResult> own_calibration;
+  const CalibrationResult* calibration = nullptr;
+  std::vector<RtnTarget> rtn_on_write;
   if (calibrated && !o.calib.given()) {
-    calibration = quantize_uncalibrated_rtn(model, int_plan->chooser());
+    if (codes_only) rtn_on_write = uncalibrated_rtn_targets(model, int_plan->chooser());
+    else calibration = &own_calibration.emplace(quantize_uncalibrated_rtn(model, int_plan->chooser()));
   } else if (calibrated) {
     // Everything besides the windows that decides the result: targets with equal keys share one run.
     const std::string key =
         fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", o.method, int_bits ? std::to_string(*int_bits) : o.type,
                     o.group_size, o.symmetric, o.damp, o.act_order, o.static_groups, o.gptq_block, o.gptq_refit,
                     int_bits ? "" : gguf_preset.name, fmt::join(o.type_for, ","), fmt::join(o.keep, ","),
-                    o.imatrix_in);  // a given matrix changes the preset's types, hence the targets
-    const auto& shared = ctx.calibrated(key, o.calib, [&](const Model& input, const auto& windows) {
+                    o.imatrix_in)  // a given matrix changes the preset's types, hence the targets
+        + fmt::format("|asym{}", o.gptq_asym);
+    const std::string shared_key = key + (codes_only ? "|codes-only" : "");
+    const auto& shared = ctx.calibrated(shared_key, o.calib, [&](const Model& input, const auto& windows) {
       slmopt::CalibrationOptions c;
       c.method = *method;
       c.gptq.damp_percent = o.damp;
@@ -331,6 +342,8 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
       c.gptq.static_groups = o.static_groups || o.act_order;
       c.gptq.block_size = o.gptq_block;
       c.gptq_refits = static_cast<int>(o.gptq_refit);
+      c.gptq_asym = o.gptq_asym;
+      c.keep_dequantized = !codes_only;
       CalibratedModel out{{}, input};
       const TargetChooser targets = int_plan ? int_plan->chooser() : gguf_preset_targets(out.model, selection);
       spdlog::info("{}: calibrating on {} windows of {} tokens, block by block", o.method, windows.size(),
@@ -338,7 +351,7 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
       out.result = quantize_calibrated(out.model, windows, targets, c);
       return out;
     }, rotation);
-    calibration = shared.result;
+    calibration = &shared.result;
     model = shared.model;
   }
 
@@ -369,7 +382,37 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
     w.desc_act = o.act_order;
     w.damp_percent = o.damp;
     w.static_groups = o.static_groups || o.act_order;
-    write_hf_quantized(model, calibration->hf_weights(), o.output, w);
+    auto grid_of = [](const IntGridSpec& spec, int64_t rows, int64_t cols) {
+      return HfIntWeight{spec.bits, spec.group_columns(cols), spec.symmetric, rows, cols, {}, {}, {}};
+    };
+    HfIntWeightSource source;
+    std::map<std::string, LinearReport> rtn_reports;
+    double rtn_seconds = 0;
+    if (calibration) {
+      for (const auto& [name, q] : calibration->int_weights) source.grids[name] = grid_of(q.spec, q.rows, q.cols);
+      source.make = [&](const std::string& name) { return calibration->int_weights.at(name).to_hf(); };
+    } else {
+      std::map<std::string, IntGridSpec> specs;
+      for (const RtnTarget& t : rtn_on_write) {
+        specs.emplace(t.name, t.spec);
+        source.grids[t.name] = grid_of(t.spec, model.tensor(t.name).rows(), model.tensor(t.name).cols());
+      }
+      source.make = [&, specs](const std::string& name) {
+        const auto t0 = std::chrono::steady_clock::now();
+        LinearReport rep;
+        HfIntWeight codes = quantize_rtn_linear(model.tensor(name), specs.at(name), rep).to_hf();
+        rtn_reports[name] = std::move(rep);
+        rtn_seconds += seconds_since(t0);
+        return codes;
+      };
+    }
+    write_hf_quantized(model, source, o.output, w);
+    if (!calibration) {  // the reports in block order, as quantize_uncalibrated_rtn gives them
+      CalibrationResult& r = own_calibration.emplace();
+      for (const RtnTarget& t : rtn_on_write) r.report.linears.push_back(std::move(rtn_reports.at(t.name)));
+      r.report.solver_seconds = rtn_seconds;
+      calibration = &r;
+    }
   } else {
     // Calibration quantizes the block linears; an untied output head gets RTN on the same grid.
     // Linears the plan kept (and a head matched by --keep) stay float MatMuls.
@@ -385,13 +428,15 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
     export_onnx_folder(model, o.output, onnx);
     o.output = onnx_folder_target(o.output, onnx.weight_type).folder;  // the report names (and sits in) the folder
   }
-  const double write_seconds = seconds_since(write_start);
+  // Rounding on demand ran inside the writer: its time is the solver's (calibration->report), not the write's.
+  const double write_seconds =
+      seconds_since(write_start) - (rtn_on_write.empty() ? 0.0 : calibration->report.solver_seconds);
 
   const std::string method_name = calibrated ? o.method : (importance ? "imatrix-rtn" : "rtn");
   AccuracyReport report = make_report(o, original, preset ? std::string(gguf_preset.name) : o.type, method_name);
   if (rotation) add_rotation_notes(report, *rotation, rotation_report);
   if (quantizer) add_tensor_results(report, quantizer->results());
-  if (calibration) add_calibration_results(report, *calibration, original, model, o);
+  if (calibration) add_calibration_results(report, *calibration, original, o);
   if (int_plan) add_kept_linears(report, *int_plan, original);
   std::set<std::string> onnx_quantized;
   for (const auto& [name, codes] : onnx_codes) onnx_quantized.insert(name);
@@ -402,11 +447,13 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
   // tests check ORT agrees). GGUF and HF outputs are read back from disk.
   // A GGUF output is read back only to evaluate it: its statistics come from the header (an 8B Q4_K_M read back
   // whole would take the peak RSS from ~140 MB to ~750 MB).
+  // An HF checkpoint is likewise read back only to evaluate it (dequantized, it is 4 bytes per weight): its
+  // tensors have the shapes of `model`, which holds the same names (quantized linears as placeholders).
   std::optional<Model> written;
   if (o.format == "onnx") written = with_dequantized_weights(model, onnx_codes);
-  else if (o.format != "gguf" || o.eval.given()) written = load_model(o.output);
+  else if (o.eval.given()) written = load_model(o.output);
   if (o.format == "gguf") fill_output_stats_from_gguf_header(report);
-  else fill_output_stats(report, *written);
+  else fill_output_stats(report, written ? *written : model);
   // HF/ONNX readers hand back dequantized floats: size on disk is the honest measure there.
   if (o.format != "gguf" && report.parameters > 0)
     report.bits_per_weight = 8.0 * static_cast<double>(report.output_bytes) / static_cast<double>(report.parameters);
@@ -445,6 +492,10 @@ StageInfo quantize_stage() {
       int_option("block", 128, "GPTQ: columns per lazy batch update (default 128)").with_check(OptionCheck::Positive),
       int_option("gptq-refit", 0, "GPTQ onto Q4_0/Q5_0/Q8_0/IQ4_NL: rounds of re-fitting the block scales to the "
                  "chosen codes and rounding again, kept while they lower each linear's output error (default 0)"),
+      float_option("gptq-asym", 0, "GPTQ: GPTAQ's asymmetric calibration with this alpha (0 = off, 0.25 as "
+                   "published): fit each linear to the float model's output on the float model's inputs, undoing "
+                   "the error of the blocks already quantized (runs the float blocks alongside)")
+          .with_check(OptionCheck::NonNegative),
       list_option("type-for", "PATTERN=TYPE: store matching tensors as TYPE (glob on HF or GGUF names, or re:REGEX); "
                   "repeatable, first match wins"),
       list_option("keep", "PATTERN: leave matching tensors in their current type; repeatable"),

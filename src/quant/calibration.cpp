@@ -9,11 +9,15 @@
 #include <memory>
 
 #include "slmopt/core/error.h"
+#include "slmopt/core/mapped_file.h"
 #include "slmopt/core/parallel.h"
 #include "slmopt/core/progress.h"
+#include "slmopt/core/huge_pages.h"
+#include "slmopt/exec/gemm.h"
 #include "slmopt/exec/model_runner.h"
 #include "slmopt/ir/tensor_names.h"
 #include "slmopt/quant/gguf_grid.h"
+#include "slmopt/quant/tensor_quantizer.h"
 
 namespace slmopt {
 
@@ -103,14 +107,18 @@ class InputCapture : public LinearObserver {
                                               names::down_proj(layer)};
     for (Input i : wanted) representative_[first[static_cast<size_t>(i)]] = i;
   }
+  // Ends the block's forward call once every wanted input is captured: the rest of the block is not needed.
   void on_linear(const LinearActivation& a) override {
     auto it = representative_.find(a.weight);
-    if (it != representative_.end()) inputs[static_cast<size_t>(it->second)] = a.input;
+    if (it == representative_.end()) return;
+    inputs[static_cast<size_t>(it->second)] = a.input;
+    if (++captured_ == representative_.size()) throw ForwardStop{};
   }
   std::array<std::optional<RowMatrix>, 4> inputs;
 
  private:
   std::map<std::string, Input> representative_;
+  size_t captured_ = 0;
 };
 
 // The grid of one weight. importance (cols entries) guides a GGUF encoder's scale search.
@@ -167,10 +175,44 @@ std::vector<double> search_clip(std::span<const float> w, int64_t rows, int64_t 
   return clip;
 }
 
+// GPTAQ's cross statistic of one input: Σ (x − x̃)ᵀx̃ over every calibration row, x from the float model and x̃
+// from the quantized one, as F32 products per window (exec/gemm.h, fixed order) added to a double total.
+class CrossStatistics {
+ public:
+  explicit CrossStatistics(int64_t columns) : sum_(Eigen::MatrixXd::Zero(columns, columns)) {}
+  void add(const RowMatrix& float_x, const RowMatrix& quant_x) {
+    const int64_t n = sum_.cols();
+    if (float_x.cols() != n || quant_x.cols() != n || float_x.rows() != quant_x.rows())
+      throw_error(ErrorKind::Internal, "GPTAQ: float and quantized inputs disagree in shape");
+    const RowMatrix dx = float_x - quant_x;
+    HugeVector<float> prod(static_cast<size_t>(n * n), 0.0f);
+    gemm_accumulate_parallel({n, n, dx.rows(), dx.data(), 1, n, quant_x.data(), n, prod.data(), n});
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) sum_(i, j) += static_cast<double>(prod[static_cast<size_t>(i * n + j)]);
+    rows_ += dx.rows();
+  }
+  // 2·ΔXᵀX̃ / rows: the scale of InputStatistics::hessian.
+  Eigen::MatrixXd scaled() const { return rows_ == 0 ? sum_ : Eigen::MatrixXd(sum_ * (2.0 / static_cast<double>(rows_))); }
+
+ private:
+  Eigen::MatrixXd sum_;
+  int64_t rows_ = 0;
+};
+
 class Calibrator {
  public:
   Calibrator(Model& model, const TargetChooser& choose, const CalibrationOptions& options)
-      : model_(model), choose_(choose), options_(options), runner_(model) {}
+      : model_(model), input_(model), choose_(choose), options_(options), runner_(model) {
+    if (options_.gptq_asym < 0) throw_error(ErrorKind::Usage, "GPTAQ: --gptq-asym {} must not be negative", options_.gptq_asym);
+    if (options_.gptq_asym > 0 && options_.method != CalibrationMethod::Gptq)
+      throw_error(ErrorKind::Usage, "GPTAQ (--gptq-asym) applies to --method gptq, not {}",
+                  calibration_method_name(options_.method));
+    if (asym()) {
+      if (!options_.true_sequential)
+        throw_error(ErrorKind::Usage, "GPTAQ (--gptq-asym) needs true-sequential calibration");
+      float_runner_.emplace(model);  // the float weights, before any block is quantized
+    }
+  }
 
   CalibrationResult run(const std::vector<std::vector<int32_t>>& windows) {
     if (windows.empty()) throw_error(ErrorKind::Usage, "calibration needs at least one window");
@@ -179,6 +221,7 @@ class Calibrator {
     parallel_for(windows.size(), [&](size_t b, size_t e) {
       for (size_t i = b; i < e; ++i) hidden[i] = runner_.embed(windows[i]);
     });
+    if (asym()) float_hidden_ = hidden;
     result_.report.calibration_seconds += since(t);
     result_.report.windows = static_cast<int64_t>(windows.size());
     for (const auto& w : windows) result_.report.tokens += static_cast<int64_t>(w.size());
@@ -196,16 +239,19 @@ class Calibrator {
             options_.true_sequential ? std::vector<std::vector<Input>>{{kAttnIn}, {kAttnOut}, {kMlpIn}, {kMlpMid}}
                                      : std::vector<std::vector<Input>>{{kAttnIn, kAttnOut, kMlpIn, kMlpMid}};
         for (const auto& stage : stages) {
-          const auto stats = collect(l, stage, hidden);
+          std::array<std::optional<CrossStatistics>, 4> cross;
+          const auto stats = collect(l, stage, hidden, asym() ? &cross : nullptr);
           const auto s = Clock::now();
-          // Linears sharing an input share H and its factor.
+          // Linears sharing an input share H, its factor and GPTAQ's correction.
           std::array<std::optional<Eigen::MatrixXd>, 4> hessians;
           std::array<std::optional<GptqFactor>, 4> factors;
+          std::array<std::optional<Eigen::MatrixXf>, 4> corrections;
           for (const Linear& lin : block_linears(l, model_.config.has_gate()))
             if (std::find(stage.begin(), stage.end(), lin.input) != stage.end()) {
               const size_t in = static_cast<size_t>(lin.input);
               if (!hessians[in]) hessians[in] = stats[in]->hessian();
-              quantize_linear(l, lin.name, *hessians[in], factors[in], gptq_options(l, lin.input));
+              quantize_linear(l, lin.name, *hessians[in], factors[in], gptq_options(l, lin.input),
+                              cross[in] ? &*cross[in] : nullptr, corrections[in]);
             }
           result_.report.solver_seconds += since(s);
           runner_.reload_layer(model_, l);
@@ -213,7 +259,9 @@ class Calibrator {
       }
       t = Clock::now();
       runner_.run_block_windows(l, hidden);
+      if (asym()) float_runner_->run_block_windows(l, float_hidden_);
       result_.report.calibration_seconds += since(t);
+      finish_block(l);
       progress.advance();
     }
     progress.finish();
@@ -223,20 +271,35 @@ class Calibrator {
  private:
   // Runs block l on every window (windows in parallel, a chunk at a time, so memory stays at one chunk of
   // captured inputs) and adds the captured inputs to the statistics in window order.
+  // cross (GPTAQ): the float block also runs on float_hidden_ and the pairs of inputs feed CrossStatistics.
   std::array<std::optional<InputStatistics>, 4> collect(int64_t l, const std::vector<Input>& wanted,
-                                                        const std::vector<RowMatrix>& hidden) {
+                                                        const std::vector<RowMatrix>& hidden,
+                                                        std::array<std::optional<CrossStatistics>, 4>* cross = nullptr) {
     constexpr size_t kChunk = 16;
     const auto t = Clock::now();
     std::array<std::optional<InputStatistics>, 4> stats;
     for (size_t c0 = 0; c0 < hidden.size(); c0 += kChunk) {
       const size_t c1 = std::min(hidden.size(), c0 + kChunk);
       std::vector<InputCapture> captures(c1 - c0, InputCapture(l, wanted));
+      std::vector<InputCapture> float_captures(cross ? c1 - c0 : 0, InputCapture(l, wanted));
       parallel_for(c1 - c0, [&](size_t b, size_t e) {
         for (size_t i = b; i < e; ++i) {
-          RowMatrix h = hidden[c0 + i];
+          RowMatrix h = hidden[c0 + i];  // scratch: only the captured inputs are kept
           RunOptions run;
           run.observer = &captures[i];
-          runner_.run_block(l, h, {}, run);
+          try {
+            runner_.run_block(l, h, {}, run);
+          } catch (const ForwardStop&) {
+          }
+          if (cross) {
+            RowMatrix fh = float_hidden_[c0 + i];  // scratch, as h
+            RunOptions frun;
+            frun.observer = &float_captures[i];
+            try {
+              float_runner_->run_block(l, fh, {}, frun);
+            } catch (const ForwardStop&) {
+            }
+          }
         }
       });
       // Live activations now: the block inputs of every window plus this chunk's captured linear inputs.
@@ -244,16 +307,27 @@ class Calibrator {
       for (const InputCapture& capture : captures)
         for (const auto& x : capture.inputs)
           if (x) captured += static_cast<size_t>(x->size()) * sizeof(float);
-      const size_t copies = (c1 - c0) * static_cast<size_t>(hidden[c0].size()) * sizeof(float);  // the h below
-      note_activations(hidden_bytes(hidden) + copies + captured);
+      for (const InputCapture& capture : float_captures)
+        for (const auto& x : capture.inputs)
+          if (x) captured += static_cast<size_t>(x->size()) * sizeof(float);
+      size_t copies = (c1 - c0) * static_cast<size_t>(hidden[c0].size()) * sizeof(float);  // the h below
+      if (cross) copies *= 2;
+      note_activations(hidden_bytes(hidden) + hidden_bytes(float_hidden_) + copies + captured);
       const auto th = Clock::now();
-      for (InputCapture& capture : captures)
+      for (size_t i = 0; i < captures.size(); ++i)
         for (Input in : wanted) {
-          auto& x = capture.inputs[static_cast<size_t>(in)];
+          auto& x = captures[i].inputs[static_cast<size_t>(in)];
           if (!x) throw_error(ErrorKind::Internal, "calibration: block {} input {} was never observed", l, static_cast<int>(in));
           auto& s = stats[static_cast<size_t>(in)];
           if (!s) s.emplace(x->cols());
           s->add(*x);
+          if (cross) {
+            auto& fx = float_captures[i].inputs[static_cast<size_t>(in)];
+            auto& cs = (*cross)[static_cast<size_t>(in)];
+            if (!cs) cs.emplace(x->cols());
+            cs->add(*fx, *x);
+            fx.reset();
+          }
           x.reset();
         }
       result_.report.hessian_seconds += since(th);
@@ -275,23 +349,24 @@ class Calibrator {
   }
 
   // GPTQ or RTN of one linear on its (unscaled) inputs.
+  // cross (GPTAQ): the input's cross statistic; correction caches its gptaq_correction for linears sharing it.
   void quantize_linear(int64_t l, const std::string& name, const Eigen::MatrixXd& h,
-                       std::optional<GptqFactor>& factor, const GptqOptions& gptq) {
+                       std::optional<GptqFactor>& factor, const GptqOptions& gptq, const CrossStatistics* cross,
+                       std::optional<Eigen::MatrixXf>& correction) {
     const std::optional<QuantTarget> target = choose_(l, name);
     if (!target) return;
     const Tensor& t = model_.tensor(name);
-    const std::vector<float> w = t.to_f32();
+    const std::vector<float> original = t.to_f32();
     const std::vector<float> importance = diagonal(h);
     LinearReport rep{name, describe_target(*target)};
-    std::unique_ptr<WeightGrid> rtn_grid = make_grid(*target, w, t.rows(), t.cols(), importance, name);
-    std::vector<float> rtn = rtn_quantize(w, *rtn_grid);
-    rep.rtn_error = relative_output_error(w, rtn, t.rows(), h);
+    std::unique_ptr<WeightGrid> rtn_grid = make_grid(*target, original, t.rows(), t.cols(), importance, name);
+    std::vector<float> rtn = rtn_quantize(original, *rtn_grid);
+    rep.rtn_error = relative_output_error(original, rtn, t.rows(), h);
     if (options_.method == CalibrationMethod::Rtn) {
       rep.error = rep.rtn_error;
       store(name, t.shape(), *rtn_grid, std::move(rep));
       return;
     }
-    std::unique_ptr<WeightGrid> grid = make_grid(*target, w, t.rows(), t.cols(), importance, name);
     if (!factor) {
       factor = gptq_factor(h, gptq, name);
       rep.gptq.factor_seconds = factor->seconds;
@@ -299,6 +374,10 @@ class Calibrator {
       result_.report.gptq_seconds += factor->seconds;
       result_.report.factor_seconds += factor->seconds;
     }
+    // GPTAQ: the sweep's target absorbs the float/quantized input asymmetry; errors below are against it.
+    if (cross && !correction) correction = gptaq_correction(*factor, cross->scaled(), options_.gptq_asym);
+    const std::vector<float> w = correction ? gptaq_target(original, t.rows(), *factor, *correction) : original;
+    std::unique_ptr<WeightGrid> grid = make_grid(*target, w, t.rows(), t.cols(), importance, name);
     const double factor_seconds = rep.gptq.factor_seconds;
     std::vector<float> values = gptq_quantize(w, *factor, *grid, gptq, &rep.gptq, name);
     rep.gptq.factor_seconds = factor_seconds;
@@ -344,7 +423,23 @@ class Calibrator {
     } else {
       model_.set(static_cast<GgufWeightGrid&>(grid).pack(name));
     }
+    rep.weight_error = relative_error(input_.tensor(name), model_.tensor(name), nullptr);
     result_.report.linears.push_back(std::move(rep));
+  }
+
+  // Block l's outputs are computed: its weights are not read again. Without keep_dequantized the integer-grid
+  // linears' F32 copies are dropped (the runner's too); the input's mapped pages go back either way.
+  void finish_block(int64_t l) {
+    bool placeholders = false;
+    for (const Linear& lin : block_linears(l, model_.config.has_gate())) {
+      if (!options_.keep_dequantized && result_.int_weights.count(lin.name)) {
+        model_.set(input_.tensor(lin.name));
+        placeholders = true;
+      }
+      const Tensor& in = input_.tensor(lin.name);
+      release_mapped_pages(in.data(), in.nbytes());
+    }
+    if (placeholders) runner_.reload_layer(model_, l);
   }
 
   // AWQ: statistics of the float block, scale search per input group, folding, clip search, rounding.
@@ -476,10 +571,15 @@ class Calibrator {
     return why;
   }
 
+  bool asym() const { return options_.gptq_asym > 0 && options_.method == CalibrationMethod::Gptq; }
+
   Model& model_;
+  const Model input_;  // the model as calibration found it (shares its tensors): the reference of weight_error
   const TargetChooser& choose_;
   const CalibrationOptions& options_;
   ModelRunner runner_;
+  std::optional<ModelRunner> float_runner_;  // GPTAQ: the float model's blocks
+  std::vector<RowMatrix> float_hidden_;      // GPTAQ: the float model's block inputs
   CalibrationResult result_;
   std::map<std::string, std::string> awq_notes_;  // linear → why AWQ left its input unscaled
 };
@@ -492,9 +592,8 @@ CalibrationResult quantize_calibrated(Model& model, const std::vector<std::vecto
   return calibrator.run(windows);
 }
 
-CalibrationResult quantize_uncalibrated_rtn(Model& model, const TargetChooser& choose) {
-  CalibrationResult result;
-  const auto start = Clock::now();
+std::vector<RtnTarget> uncalibrated_rtn_targets(const Model& model, const TargetChooser& choose) {
+  std::vector<RtnTarget> out;
   for (int64_t l = 0; l < model.config.num_layers; ++l)
     for (const Linear& lin : block_linears(l, model.config.has_gate())) {
       const std::optional<QuantTarget> target = choose(l, lin.name);
@@ -502,24 +601,43 @@ CalibrationResult quantize_uncalibrated_rtn(Model& model, const TargetChooser& c
       if (!std::holds_alternative<IntGridSpec>(*target))
         throw_error(ErrorKind::Usage, "{}: {} is a GGUF type; uncalibrated RTN here takes integer grids only",
                     lin.name, describe_target(*target));
-      const Tensor& t = model.tensor(lin.name);
-      const std::vector<int64_t> shape = t.shape();
-      const std::vector<float> w = t.to_f32();
-      std::unique_ptr<WeightGrid> grid = make_grid(*target, w, t.rows(), t.cols(), {}, lin.name);
-      const std::vector<float> q = rtn_quantize(w, *grid);
-      double err = 0, norm = 0;
-      for (size_t i = 0; i < w.size(); ++i) {
-        const double d = static_cast<double>(w[i]) - q[i];
-        err += d * d;
-        norm += static_cast<double>(w[i]) * w[i];
-      }
-      LinearReport rep{lin.name, describe_target(*target)};
-      rep.error = rep.rtn_error = norm > 0 ? std::sqrt(err / norm) : 0.0;
-      GridQuantizedWeight codes = static_cast<IntWeightGrid&>(*grid).take();
-      model.set(Tensor::from_f32(lin.name, shape, codes.dequantize()));
-      result.int_weights[lin.name] = std::move(codes);
-      result.report.linears.push_back(std::move(rep));
+      const IntGridSpec& spec = std::get<IntGridSpec>(*target);
+      spec.validate(model.tensor(lin.name).cols(), lin.name);
+      out.push_back({lin.name, spec});
     }
+  return out;
+}
+
+GridQuantizedWeight quantize_rtn_linear(const Tensor& t, const IntGridSpec& spec, LinearReport& rep) {
+  const std::vector<float> w = t.to_f32();
+  IntWeightGrid grid(t.rows(), t.cols(), spec);
+  const std::vector<float> q = rtn_quantize(w, grid);
+  double err = 0, norm = 0;
+  for (size_t i = 0; i < w.size(); ++i) {
+    const double d = static_cast<double>(w[i]) - q[i];
+    err += d * d;
+    norm += static_cast<double>(w[i]) * w[i];
+  }
+  rep = LinearReport{t.name(), describe_target(spec)};
+  rep.error = rep.rtn_error = norm > 0 ? std::sqrt(err / norm) : 0.0;
+  GridQuantizedWeight codes = grid.take();
+  rep.weight_error = relative_error(t, Tensor::from_f32(t.name(), t.shape(), codes.dequantize()), nullptr);
+  release_mapped_pages(t.data(), t.nbytes());  // a mapped input is read once
+  return codes;
+}
+
+CalibrationResult quantize_uncalibrated_rtn(Model& model, const TargetChooser& choose) {
+  CalibrationResult result;
+  const auto start = Clock::now();
+  for (const RtnTarget& target : uncalibrated_rtn_targets(model, choose)) {
+    const Tensor& t = model.tensor(target.name);
+    const std::vector<int64_t> shape = t.shape();
+    LinearReport rep;
+    GridQuantizedWeight codes = quantize_rtn_linear(t, target.spec, rep);
+    model.set(Tensor::from_f32(target.name, shape, codes.dequantize()));
+    result.int_weights[target.name] = std::move(codes);
+    result.report.linears.push_back(std::move(rep));
+  }
   result.report.solver_seconds = since(start);
   return result;
 }

@@ -18,8 +18,6 @@ namespace {
 
 using namespace blocks;
 
-constexpr float kGroupMaxEps = 1e-15f;
-
 float sum_squares(const float* x, int n) {
   float s = 0;
   for (int j = 0; j < n; ++j) s += x[j] * x[j];
@@ -203,14 +201,8 @@ void q3_k_requantize(const Q3_K& b, const float* x, int8_t* L) {
 
 void q3_k_reference_block(const float* x, Q3_K& b, int8_t* L) {
   float scales[kQKK / 16];
-  float max_scale = 0, amax = 0;
-  for (int j = 0; j < kQKK / 16; ++j) {
-    scales[j] = ggml_make_q3(16, 4, x + 16 * j, L + 16 * j);
-    if (std::fabs(scales[j]) > amax) {
-      amax = std::fabs(scales[j]);
-      max_scale = scales[j];
-    }
-  }
+  for (int j = 0; j < kQKK / 16; ++j) scales[j] = ggml_make_q3(16, 4, x + 16 * j, L + 16 * j);
+  const float max_scale = signed_absmax(scales, kQKK / 16);
   std::memset(b.scales, 0, sizeof(b.scales));
   if (max_scale != 0) {
     const float iscale = -32.f / max_scale;
@@ -262,15 +254,10 @@ void encode_q3_k(const float* x, uint8_t* dst, int64_t n, const float* importanc
 // only in weighting make_qx by the importance itself.
 void q6_k_block(const float* x, const float* qw, Q6_K& b, int8_t* L) {
   float scales[kQKK / 16];
-  float max_scale = 0, max_abs_scale = 0;
-  for (int ib = 0; ib < kQKK / 16; ++ib) {
+  for (int ib = 0; ib < kQKK / 16; ++ib)
     scales[ib] = ggml_make_qx(16, 32, x + 16 * ib, L + 16 * ib, qw ? qw + 16 * ib : nullptr);
-    if (std::fabs(scales[ib]) > max_abs_scale) {
-      max_abs_scale = std::fabs(scales[ib]);
-      max_scale = scales[ib];
-    }
-  }
-  if (max_abs_scale < kGroupMaxEps) {
+  const float max_scale = signed_absmax(scales, kQKK / 16);
+  if (std::fabs(max_scale) < kGroupMaxEps) {
     std::memset(&b, 0, sizeof(b));
     std::fill(L, L + kQKK, int8_t{0});
     return;

@@ -17,18 +17,6 @@ namespace {
 
 using namespace blocks;
 
-// Element of largest magnitude (the first one on ties), with its sign.
-float signed_absmax(const float* x, int n) {
-  float amax = 0, max = 0;
-  for (int j = 0; j < n; ++j) {
-    if (amax < std::fabs(x[j])) {
-      amax = std::fabs(x[j]);
-      max = x[j];
-    }
-  }
-  return max;
-}
-
 void min_max(const float* x, int n, float& min, float& max) {
   min = std::numeric_limits<float>::max();
   max = -std::numeric_limits<float>::max();
@@ -89,16 +77,11 @@ void iq4_nl_block(const float* xb, const float* qw, int ntry, IQ4_NL& out) {
   sigma2 *= 2.f / kQK;
   float weight[kQK];
   for (int j = 0; j < kQK; ++j) weight[j] = qw ? qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]) : xb[j] * xb[j];
-  float amax = 0, max = 0;
-  for (int j = 0; j < kQK; ++j) {
-    if (std::fabs(xb[j]) > amax) {
-      amax = std::fabs(xb[j]);
-      max = xb[j];
-    }
-  }
+  const float max = signed_absmax(xb, kQK);
+  const float amax = std::fabs(max);
   int L[kQK];
   float scale = 0;
-  if (amax < 1e-15f) {
+  if (amax < kGroupMaxEps) {
     // ggml leaves stale levels here; level 8 (value 1) times a zero scale decodes to zero all the same.
     std::fill(L, L + kQK, 8);
   } else {
@@ -137,65 +120,92 @@ void iq4_nl_block(const float* xb, const float* qw, int ntry, IQ4_NL& out) {
   pack_q4(L, out.qs);
 }
 
+// The 4-bit and 5-bit types differ only in where the fifth bit goes.
+void pack_levels(const int* q, Q4_0& b) { pack_q4(q, b.qs); }
+void pack_levels(const int* q, Q4_1& b) { pack_q4(q, b.qs); }
+void pack_levels(const int* q, Q5_0& b) { pack_q5(q, b.qs, b.qh); }
+void pack_levels(const int* q, Q5_1& b) { pack_q5(q, b.qs, b.qh); }
+
+// quantize_row_q4_0_ref / q5_0_ref: the signed absmax maps to level 0, kNmax levels each side of zero.
+template <class Block, int kNmax>
+void reference_symmetric(const float* x, uint8_t* dst, int64_t n) {
+  for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
+    const float d = signed_absmax(x, kQK) / -kNmax;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    Block b;
+    b.d = f32_to_f16(d);
+    int q[kQK];
+    for (int j = 0; j < kQK; ++j) q[j] = std::min(2 * kNmax - 1, static_cast<int>(x[j] * id + (kNmax + 0.5f)));
+    pack_levels(q, b);
+    store_block(dst, i, b);
+  }
+}
+
+// quantize_row_q4_1_ref / q5_1_ref: kLevels levels from the block minimum to its maximum. ggml clamps only
+// Q4_1's level; Q5_1's cannot pass 31 ((max - min) * id rounds to at most 31 + a few ulps), so one clamp
+// serves both.
+template <class Block, int kLevels>
+void reference_asymmetric(const float* x, uint8_t* dst, int64_t n) {
+  for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
+    float min, max;
+    min_max(x, kQK, min, max);
+    const float d = (max - min) / (kLevels - 1);
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    Block b;
+    b.d = f32_to_f16(d);
+    b.m = f32_to_f16(min);
+    int q[kQK];
+    for (int j = 0; j < kQK; ++j) q[j] = std::min(kLevels - 1, static_cast<int>((x[j] - min) * id + 0.5f));
+    pack_levels(q, b);
+    store_block(dst, i, b);
+  }
+}
+
+// quantize_row_q4_0_impl / q5_0_impl: with an importance matrix, a weighted search for the scale.
+template <class Block, int kNmax>
+void chunk_symmetric(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  if (!importance) return reference_symmetric<Block, kNmax>(x, dst, n);
+  const float sigma2 = row_sigma2(x, n);
+  for (int64_t i = 0; i < n / kQK; ++i, x += kQK, importance += kQK) {
+    float weight[kQK];
+    importance_weights(x, importance, sigma2, weight);
+    int8_t L[kQK];
+    Block b;
+    b.d = f32_to_f16(ggml_make_qx(kQK, kNmax, x, L, weight));
+    int q[kQK];
+    for (int j = 0; j < kQK; ++j) q[j] = L[j];
+    pack_levels(q, b);
+    store_block(dst, i, b);
+  }
+}
+
+// quantize_row_q4_1_impl / q5_1_impl: with an importance matrix, a weighted search for scale and minimum.
+template <class Block, int kLevels>
+void chunk_asymmetric(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  if (!importance) return reference_asymmetric<Block, kLevels>(x, dst, n);
+  const float sigma2 = row_sigma2(x, n);
+  for (int64_t i = 0; i < n / kQK; ++i, x += kQK, importance += kQK) {
+    float weight[kQK];
+    importance_weights(x, importance, sigma2, weight);
+    uint8_t L[kQK], Laux[kQK];
+    float min;
+    const float d = ggml_make_qkx3(kQK, kLevels - 1, x, weight, L, &min, Laux, -0.9f, 0.05f, 36, false);
+    Block b;
+    b.d = f32_to_f16(d);
+    b.m = f32_to_f16(-min);
+    int q[kQK];
+    for (int j = 0; j < kQK; ++j) q[j] = L[j];
+    pack_levels(q, b);
+    store_block(dst, i, b);
+  }
+}
+
 }  // namespace
 
-void ggml_reference_q4_0(const float* x, uint8_t* dst, int64_t n) {
-  for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
-    const float d = signed_absmax(x, kQK) / -8;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
-    Q4_0 b;
-    b.d = f32_to_f16(d);
-    int q[kQK];
-    for (int j = 0; j < kQK; ++j) q[j] = std::min(15, static_cast<int>(x[j] * id + 8.5f));
-    pack_q4(q, b.qs);
-    store_block(dst, i, b);
-  }
-}
-
-void ggml_reference_q4_1(const float* x, uint8_t* dst, int64_t n) {
-  for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
-    float min, max;
-    min_max(x, kQK, min, max);
-    const float d = (max - min) / 15;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
-    Q4_1 b;
-    b.d = f32_to_f16(d);
-    b.m = f32_to_f16(min);
-    int q[kQK];
-    for (int j = 0; j < kQK; ++j) q[j] = std::min(15, static_cast<int>((x[j] - min) * id + 0.5f));
-    pack_q4(q, b.qs);
-    store_block(dst, i, b);
-  }
-}
-
-void ggml_reference_q5_0(const float* x, uint8_t* dst, int64_t n) {
-  for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
-    const float d = signed_absmax(x, kQK) / -16;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
-    Q5_0 b;
-    b.d = f32_to_f16(d);
-    int q[kQK];
-    for (int j = 0; j < kQK; ++j) q[j] = std::min(31, static_cast<int>(x[j] * id + 16.5f));
-    pack_q5(q, b.qs, b.qh);
-    store_block(dst, i, b);
-  }
-}
-
-void ggml_reference_q5_1(const float* x, uint8_t* dst, int64_t n) {
-  for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
-    float min, max;
-    min_max(x, kQK, min, max);
-    const float d = (max - min) / 31;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
-    Q5_1 b;
-    b.d = f32_to_f16(d);
-    b.m = f32_to_f16(min);
-    int q[kQK];
-    for (int j = 0; j < kQK; ++j) q[j] = static_cast<int>((x[j] - min) * id + 0.5f);
-    pack_q5(q, b.qs, b.qh);
-    store_block(dst, i, b);
-  }
-}
+void ggml_reference_q4_0(const float* x, uint8_t* dst, int64_t n) { reference_symmetric<Q4_0, 8>(x, dst, n); }
+void ggml_reference_q5_0(const float* x, uint8_t* dst, int64_t n) { reference_symmetric<Q5_0, 16>(x, dst, n); }
+void ggml_reference_q4_1(const float* x, uint8_t* dst, int64_t n) { reference_asymmetric<Q4_1, 16>(x, dst, n); }
+void ggml_reference_q5_1(const float* x, uint8_t* dst, int64_t n) { reference_asymmetric<Q5_1, 32>(x, dst, n); }
 
 void ggml_reference_q8_0(const float* x, uint8_t* dst, int64_t n) {
   for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
@@ -220,73 +230,16 @@ void ggml_reference_iq4_nl(const float* x, uint8_t* dst, int64_t n) {
 
 namespace {
 void ggml_chunk_q4_0_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  if (!importance) return ggml_reference_q4_0(x, dst, n);
-  const float sigma2 = row_sigma2(x, n);
-  for (int64_t i = 0; i < n / kQK; ++i, x += kQK, importance += kQK) {
-    float weight[kQK];
-    importance_weights(x, importance, sigma2, weight);
-    int8_t L[kQK];
-    Q4_0 b;
-    b.d = f32_to_f16(ggml_make_qx(kQK, 8, x, L, weight));
-    int q[kQK];
-    for (int j = 0; j < kQK; ++j) q[j] = L[j];
-    pack_q4(q, b.qs);
-    store_block(dst, i, b);
-  }
+  chunk_symmetric<Q4_0, 8>(x, dst, n, importance);
 }
-
 void ggml_chunk_q5_0_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  if (!importance) return ggml_reference_q5_0(x, dst, n);
-  const float sigma2 = row_sigma2(x, n);
-  for (int64_t i = 0; i < n / kQK; ++i, x += kQK, importance += kQK) {
-    float weight[kQK];
-    importance_weights(x, importance, sigma2, weight);
-    int8_t L[kQK];
-    Q5_0 b;
-    b.d = f32_to_f16(ggml_make_qx(kQK, 16, x, L, weight));
-    int q[kQK];
-    for (int j = 0; j < kQK; ++j) q[j] = L[j];
-    pack_q5(q, b.qs, b.qh);
-    store_block(dst, i, b);
-  }
+  chunk_symmetric<Q5_0, 16>(x, dst, n, importance);
 }
-
 void ggml_chunk_q4_1_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  if (!importance) return ggml_reference_q4_1(x, dst, n);
-  const float sigma2 = row_sigma2(x, n);
-  for (int64_t i = 0; i < n / kQK; ++i, x += kQK, importance += kQK) {
-    float weight[kQK];
-    importance_weights(x, importance, sigma2, weight);
-    uint8_t L[kQK], Laux[kQK];
-    float min;
-    const float d = ggml_make_qkx3(kQK, 15, x, weight, L, &min, Laux, -0.9f, 0.05f, 36, false);
-    Q4_1 b;
-    b.d = f32_to_f16(d);
-    b.m = f32_to_f16(-min);
-    int q[kQK];
-    for (int j = 0; j < kQK; ++j) q[j] = L[j];
-    pack_q4(q, b.qs);
-    store_block(dst, i, b);
-  }
+  chunk_asymmetric<Q4_1, 16>(x, dst, n, importance);
 }
-
 void ggml_chunk_q5_1_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  if (!importance) return ggml_reference_q5_1(x, dst, n);
-  const float sigma2 = row_sigma2(x, n);
-  for (int64_t i = 0; i < n / kQK; ++i, x += kQK, importance += kQK) {
-    float weight[kQK];
-    importance_weights(x, importance, sigma2, weight);
-    uint8_t L[kQK], Laux[kQK];
-    float min;
-    const float d = ggml_make_qkx3(kQK, 31, x, weight, L, &min, Laux, -0.9f, 0.05f, 36, false);
-    Q5_1 b;
-    b.d = f32_to_f16(d);
-    b.m = f32_to_f16(-min);
-    int q[kQK];
-    for (int j = 0; j < kQK; ++j) q[j] = L[j];
-    pack_q5(q, b.qs, b.qh);
-    store_block(dst, i, b);
-  }
+  chunk_asymmetric<Q5_1, 32>(x, dst, n, importance);
 }
 
 void ggml_chunk_q8_0_body(const float* x, uint8_t* dst, int64_t n, const float* /*importance: ggml ignores it*/) {

@@ -14,20 +14,9 @@
 namespace slmopt::quant_detail {
 namespace {
 
-// ggml's GROUP_MAX_EPS: below this absolute maximum a group counts as all zero.
-constexpr float kGroupMaxEps = 1e-15f;
-
-
 float ggml_make_qx_body(int n, int nmax, const float* x, int8_t* L, const float* qw) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < kGroupMaxEps) {
+  const float max = signed_absmax(x, n);
+  if (std::fabs(max) < kGroupMaxEps) {
     std::fill(L, L + n, int8_t{0});
     return 0.f;
   }
@@ -83,15 +72,8 @@ float ggml_make_qx_body(int n, int nmax, const float* x, int8_t* L, const float*
 }
 
 float ggml_make_q3_body(int n, int nmax, const float* x, int8_t* L) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < kGroupMaxEps) {
+  const float max = signed_absmax(x, n);
+  if (std::fabs(max) < kGroupMaxEps) {
     std::fill(L, L + n, int8_t{0});
     return 0.f;
   }
@@ -132,7 +114,6 @@ float ggml_make_q3_body(int n, int nmax, const float* x, int8_t* L) {
   for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(L[i] + nmax);
   return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
-
 
 // The common body of make_qkx2_quants and make_qkx3_quants; `qkx3` selects the latter's degenerate-range test.
 float make_qkx(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min, uint8_t* Laux,
@@ -214,7 +195,6 @@ float make_qkx(int n, int nmax, const float* x, const float* weights, uint8_t* L
   return scale;
 }
 
-
 float ggml_make_qkx2_body(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
                           uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
   return make_qkx(n, nmax, x, weights, L, the_min, Laux, rmin, rdelta, nstep, use_mad, false);
@@ -291,6 +271,7 @@ float ggml_make_qp_body(int n, int nmax, const float* x, uint8_t* L, const float
   }
   return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
+
 }  // namespace
 
 SLMOPT_QUANT_DISPATCH(float, ggml_make_qx, (int n, int nmax, const float* x, int8_t* L, const float* qw),

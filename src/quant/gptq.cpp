@@ -243,6 +243,43 @@ std::vector<float> gptq_quantize(std::span<const float> weight, const Eigen::Mat
   return out;
 }
 
+Eigen::MatrixXf gptaq_correction(const GptqFactor& f, const Eigen::MatrixXd& cross, double alpha) {
+  const int64_t n = f.columns;
+  if (cross.rows() != n || cross.cols() != n)
+    throw_error(ErrorKind::Internal, "GPTAQ: cross statistic {}x{} for {} columns", cross.rows(), cross.cols(), n);
+  // Eigen products without OpenMP run on one thread in a fixed order: deterministic.
+  Eigen::MatrixXd d(n, n), u(n, n);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t pi = f.perm[static_cast<size_t>(i)], pj = f.perm[static_cast<size_t>(j)];
+      d(i, j) = f.dead[static_cast<size_t>(pj)] ? 0.0 : cross(pi, pj);  // a dead column has no x̃
+      u(i, j) = static_cast<double>(f.u[static_cast<size_t>(i * n + j)]);
+    }
+  Eigen::MatrixXd a = d * u.transpose();
+  a.triangularView<Eigen::Lower>().setZero();  // strictly upper: column j corrects only later columns
+  const Eigen::MatrixXd p = alpha * (a * u.triangularView<Eigen::Upper>());
+  return p.cast<float>();
+}
+
+std::vector<float> gptaq_target(std::span<const float> weight, int64_t rows, const GptqFactor& f,
+                                const Eigen::MatrixXf& p) {
+  const int64_t n = f.columns;
+  if (static_cast<int64_t>(weight.size()) != rows * n || p.rows() != n || p.cols() != n)
+    throw_error(ErrorKind::Internal, "GPTAQ: weight {} values for {} rows of {} columns", weight.size(), rows, n);
+  using Rows = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  Rows wp(rows, n);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t orig = f.perm[static_cast<size_t>(i)];
+      wp(r, i) = f.dead[static_cast<size_t>(orig)] ? 0.0f : weight[static_cast<size_t>(r * n + orig)];
+    }
+  const Rows c = wp * p;
+  std::vector<float> out(weight.begin(), weight.end());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(r * n + f.perm[static_cast<size_t>(i)])] += c(r, i);
+  return out;
+}
+
 std::vector<float> rtn_quantize(std::span<const float> weight, WeightGrid& grid) {
   const int64_t rows = grid.rows(), cols = grid.cols(), gc = grid.group_columns(), joint = grid.joint_columns();
   if (static_cast<int64_t>(weight.size()) != rows * cols)

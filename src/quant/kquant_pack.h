@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 
 #include "slmopt/ir/block_structs.h"
 
@@ -54,11 +53,6 @@ inline void pack_q6k_levels(const uint8_t* L, uint8_t* ql, uint8_t* qh) {
                                                ((Lh[l + 96] >> 4) << 6));
     }
   }
-}
-
-template <typename Block>
-void store_block(uint8_t* dst, int64_t index, const Block& b) {
-  std::memcpy(dst + static_cast<size_t>(index) * sizeof(Block), &b, sizeof(Block));
 }
 
 }  // namespace slmopt::quant_detail

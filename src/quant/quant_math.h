@@ -20,6 +20,23 @@ inline int nearest_int(float v) {
 
 inline int clamp_int(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
+// ggml's GROUP_MAX_EPS: below this absolute maximum a group counts as all zero.
+inline constexpr float kGroupMaxEps = 1e-15f;
+
+// The element of largest magnitude, with its sign (the first one on ties; 0 for an all-zero input). ggml's
+// encoders scale by this signed maximum so that it lands exactly on the outermost negative level.
+inline float signed_absmax(const float* x, int n) {
+  float amax = 0, max = 0;
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  return max;
+}
+
 // The value a float scale has once stored as f16.
 inline float round_to_f16(float v) { return f16_to_f32(f32_to_f16(v)); }
 

@@ -19,6 +19,35 @@ struct Crossing {
   float d_vv;  // change of Σ w·v²
 };
 
+// Weighted sums of a group that do not depend on the levels.
+struct GroupSums {
+  double w = 0, wx = 0, wxx = 0;
+};
+
+// Least squares for levels summarised by A = Σw·q², B = Σw·q, X1 = Σw·x·q, and its error computed from the sums
+// (no second pass over the group): E = Σw·x² − 2(s·X1 + o·Σw·x) + s²·A + 2·s·o·B + o²·Σw.
+bool solve_affine(const GroupSums& g, double a, double b, double x1, bool nonpositive_offset, double& s, double& o,
+                  double& err) {
+  const double det = a * g.w - b * b;
+  if (det > 1e-12 * a * g.w) {
+    s = (g.w * x1 - b * g.wx) / det;
+    o = (a * g.wx - b * x1) / det;
+  } else if (a > 0) {
+    s = x1 / a;  // all levels equal: a scale alone carries the group
+    o = 0;
+  } else {
+    return false;
+  }
+  if (nonpositive_offset && o > 0) {
+    if (a <= 0) return false;
+    o = 0;
+    s = x1 / a;
+  }
+  if (!(s >= 0) || !std::isfinite(s) || !std::isfinite(o)) return false;
+  err = g.wxx - 2 * (s * x1 + o * g.wx) + s * s * a + 2 * s * o * b + o * o * g.w;
+  return true;
+}
+
 }  // namespace
 
 int LevelGrid::nearest_in_table(float v) const {
@@ -193,67 +222,24 @@ double affine_assign(const float* x, const float* w, int n, int nmax, float scal
 
 bool affine_ls(const float* x, const float* w, int n, const uint8_t* levels, bool nonpositive_offset, float& scale,
                float& offset) {
-  double a = 0, b = 0, c = 0, x1 = 0, x0 = 0;
+  GroupSums g;
+  double a = 0, b = 0, x1 = 0;
   for (int i = 0; i < n; ++i) {
     const double q = levels[i], wi = w[i];
     a += wi * q * q;
     b += wi * q;
-    c += wi;
+    g.w += wi;
     x1 += wi * x[i] * q;
-    x0 += wi * x[i];
+    g.wx += wi * x[i];
   }
-  const double det = a * c - b * b;
-  double s, o;
-  if (det > 1e-12 * a * c) {
-    s = (c * x1 - b * x0) / det;
-    o = (a * x0 - b * x1) / det;
-  } else if (a > 0) {
-    s = x1 / a;  // all levels equal: a scale alone carries the group
-    o = 0;
-  } else {
-    return false;
-  }
-  if (nonpositive_offset && o > 0) {
-    if (a <= 0) return false;
-    o = 0;
-    s = x1 / a;
-  }
-  if (!(s >= 0) || !std::isfinite(s) || !std::isfinite(o)) return false;
+  double s, o, err;  // err is not wanted here (g.wxx is left 0)
+  if (!solve_affine(g, a, b, x1, nonpositive_offset, s, o, err)) return false;
   scale = static_cast<float>(s);
   offset = static_cast<float>(o);
   return true;
 }
 
 namespace {
-
-// Weighted sums of a group that do not depend on the levels.
-struct GroupSums {
-  double w = 0, wx = 0, wxx = 0;
-};
-
-// Least squares for levels summarised by A = Σw·q², B = Σw·q, X1 = Σw·x·q, and its error computed from the sums
-// (no second pass over the group): E = Σw·x² − 2(s·X1 + o·Σw·x) + s²·A + 2·s·o·B + o²·Σw.
-bool solve_affine(const GroupSums& g, double a, double b, double x1, bool nonpositive_offset, double& s, double& o,
-                  double& err) {
-  const double det = a * g.w - b * b;
-  if (det > 1e-12 * a * g.w) {
-    s = (g.w * x1 - b * g.wx) / det;
-    o = (a * g.wx - b * x1) / det;
-  } else if (a > 0) {
-    s = x1 / a;
-    o = 0;
-  } else {
-    return false;
-  }
-  if (nonpositive_offset && o > 0) {
-    if (a <= 0) return false;
-    o = 0;
-    s = x1 / a;
-  }
-  if (!(s >= 0) || !std::isfinite(s) || !std::isfinite(o)) return false;
-  err = g.wxx - 2 * (s * x1 + o * g.wx) + s * s * a + 2 * s * o * b + o * o * g.w;
-  return true;
-}
 
 // One pass: levels round((x − base)·iscale) clamped to 0..nmax, and the sums least squares needs.
 void round_levels(const float* x, const float* w, int n, int nmax, float base, float iscale, uint8_t* levels,

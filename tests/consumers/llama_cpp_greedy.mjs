@@ -6,7 +6,7 @@
 //   node llama_cpp_greedy.mjs MODEL.gguf "ID ID ID ..." N   → {"ids": [N generated ids]}
 import fs from "node:fs";
 import process from "node:process";
-import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+import { getQuietLlama, harnessThreads as threads } from "./llama_cpp_node.mjs";
 
 function fail(message) {
   process.stderr.write(`llama_cpp_greedy: ${message}\n`);
@@ -19,21 +19,9 @@ if (!fs.existsSync(modelPath)) fail(`no such model file: ${modelPath}`);
 const prompt = idsArg.trim().split(/[\s,]+/).map(Number);
 const count = Number.parseInt(countArg, 10);
 if (!prompt.every((id) => Number.isInteger(id) && id >= 0) || !(count > 0)) fail("bad prompt ids or N");
-const threads = Number.parseInt(process.env.SLMOPT_HARNESS_THREADS ?? "2", 10);
 const kvType = process.env.SLMOPT_HARNESS_KV_TYPE ?? "F32";
 
-const llama = await getLlama({
-  build: "never",
-  gpu: false,
-  usePrebuiltBinaries: true,
-  skipDownload: true,
-  progressLogs: false,
-  maxThreads: threads,
-  logLevel: LlamaLogLevel.error,
-  logger: (level, message) => {
-    if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) process.stderr.write(message);
-  },
-});
+const llama = await getQuietLlama(threads);
 const model = await llama.loadModel({ modelPath, gpuLayers: 0, useMmap: true });
 const context = await model.createContext({
   contextSize: prompt.length + count + 16,

@@ -22,7 +22,7 @@
 //       OUTDIR/k.bin, stdout carries {"models": [{"path", ...the eval document...}, ...]} in argument order.
 import fs from "node:fs";
 import process from "node:process";
-import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+import { getQuietLlama, harnessThreads as threads } from "./llama_cpp_node.mjs";
 
 // One llama.cpp instance per process: eval-many loads its models one after the other through it.
 let sharedLlama = null;
@@ -37,29 +37,11 @@ function usage() {
        "eval-many IDSFILE OUTDIR MODEL.gguf...");
 }
 
-const verbose = process.env.SLMOPT_HARNESS_VERBOSE === "1";
-const threads = Number.parseInt(process.env.SLMOPT_HARNESS_THREADS ?? "2", 10);
 const kvType = process.env.SLMOPT_HARNESS_KV_TYPE ?? "F32";
-
-// CPU only, prebuilt binaries, no downloads, llama.cpp's log lines to stderr (errors only unless verbose).
-function llamaOptions() {
-  return {
-    build: "never",
-    gpu: false,
-    usePrebuiltBinaries: true,
-    skipDownload: true,
-    progressLogs: false,
-    maxThreads: threads,
-    logLevel: verbose ? LlamaLogLevel.debug : LlamaLogLevel.error,
-    logger: (level, message) => {
-      if (verbose || level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) process.stderr.write(message);
-    },
-  };
-}
 
 async function loadModel(modelPath) {
   if (!fs.existsSync(modelPath)) fail(`no such model file: ${modelPath}`);
-  const llama = sharedLlama ?? (await getLlama(llamaOptions()));
+  const llama = sharedLlama ?? (await getQuietLlama());
   const model = await llama.loadModel({ modelPath, gpuLayers: 0, useMmap: true, checkTensors: true });
   return { llama, model };
 }
@@ -206,7 +188,7 @@ try {
   if (mode === "tokenize" && args.length === 2) await tokenize(args[0], args[1]);
   else if (mode === "eval" && args.length === 3) await evaluate(args[0], args[1], args[2]);
   else if (mode === "eval-many" && args.length >= 3) {
-    sharedLlama = await getLlama(llamaOptions());
+    sharedLlama = await getQuietLlama();
     await evaluateMany(args[0], args[1], args.slice(2));
   }
   else usage();

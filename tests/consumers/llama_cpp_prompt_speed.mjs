@@ -7,7 +7,7 @@
 //       → {"ctx", "threads", "tokens_per_second": [one per repeat], "load_seconds", "max_rss_kb"}
 import fs from "node:fs";
 import process from "node:process";
-import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+import { getQuietLlama, harnessThreads as threads } from "./llama_cpp_node.mjs";
 
 function fail(message) {
   process.stderr.write(`llama_cpp_prompt_speed: ${message}\n`);
@@ -20,21 +20,9 @@ if (!fs.existsSync(modelPath)) fail(`no such model file: ${modelPath}`);
 const ctx = Number.parseInt(ctxArg, 10);
 const repeats = Number.parseInt(repeatsArg, 10);
 if (!(ctx > 1) || !(repeats > 0)) fail("CTX must be > 1 and REPEATS > 0");
-const threads = Number.parseInt(process.env.SLMOPT_HARNESS_THREADS ?? "2", 10);
 
 const loadStart = performance.now();
-const llama = await getLlama({
-  build: "never",
-  gpu: false,
-  usePrebuiltBinaries: true,
-  skipDownload: true,
-  progressLogs: false,
-  maxThreads: threads,
-  logLevel: LlamaLogLevel.error,
-  logger: (level, message) => {
-    if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) process.stderr.write(message);
-  },
-});
+const llama = await getQuietLlama(threads);
 const model = await llama.loadModel({ modelPath, gpuLayers: 0, useMmap: true });
 const nVocab = model.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length ?? 32000;
 // Room beyond the window: with a full context node-llama-cpp would shift it before evaluating.

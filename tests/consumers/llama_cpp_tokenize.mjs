@@ -9,31 +9,19 @@
 //   and only errors unless SLMOPT_HARNESS_VERBOSE=1. Works offline.
 import fs from "node:fs";
 import process from "node:process";
-import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+import { getQuietLlama } from "./llama_cpp_node.mjs";
 
 const [textsPath, ...modelPaths] = process.argv.slice(2);
 if (!textsPath || modelPaths.length === 0) {
   process.stderr.write("usage: node llama_cpp_tokenize.mjs TEXTS.json MODEL.gguf...\n");
   process.exit(2);
 }
-const verbose = process.env.SLMOPT_HARNESS_VERBOSE === "1";
 const texts = JSON.parse(fs.readFileSync(textsPath, "utf8"));
 if (!Array.isArray(texts) || !texts.every((t) => typeof t === "string")) {
   process.stderr.write(`llama_cpp_tokenize: ${textsPath} is not a JSON array of strings\n`);
   process.exit(2);
 }
-const llama = await getLlama({
-  build: "never",
-  gpu: false,
-  usePrebuiltBinaries: true,
-  skipDownload: true,
-  progressLogs: false,
-  maxThreads: 1,
-  logLevel: verbose ? LlamaLogLevel.debug : LlamaLogLevel.error,
-  logger: (level, message) => {
-    if (verbose || level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) process.stderr.write(message);
-  },
-});
+const llama = await getQuietLlama(1);
 for (const modelPath of modelPaths) {
   if (!fs.existsSync(modelPath)) {
     process.stderr.write(`llama_cpp_tokenize: no such file: ${modelPath}\n`);

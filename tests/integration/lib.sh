@@ -6,6 +6,10 @@ ROOT=${SLMOPT_SOURCE_DIR:?SLMOPT_SOURCE_DIR must name the repository}
 MODELS=$ROOT/models
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/slmopt-it.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
+# Whatever the commands under test leave in the temp folder (onnxruntime-node writes a mat-debug-<pid>.log into
+# it from every process) goes with $WORK.
+export TMPDIR=$WORK/tmp
+mkdir -p "$TMPDIR"
 passed=0
 failed=0
 

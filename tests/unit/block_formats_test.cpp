@@ -5,6 +5,7 @@
 #include <random>
 #include <vector>
 
+#include "expect_helpers.h"
 #include "ggml_reference.h"
 #include "quant_test_data.h"
 #include "slmopt/core/error.h"
@@ -17,6 +18,7 @@ namespace slmopt {
 namespace {
 
 using testing::all_block_types;
+using testing::expect_same_decode;
 
 TEST(BlockFormats, StructSizesMatchDTypeTraits) {
   EXPECT_EQ(sizeof(blocks::Q4_0), traits(DType::Q4_0).block_bytes);
@@ -94,21 +96,6 @@ TEST(BlockFormats, RejectsPartialBlocks) {
   std::vector<float> out(300);
   EXPECT_THROW(dequantize_row(DType::Q4_K, bytes.data(), out.data(), 300), Error);
   EXPECT_THROW(dequantize_row(DType::Q8_0, bytes.data(), out.data(), 33), Error);
-}
-
-// Decodes `bytes` (rows of n elements) with slmopt and with ggml and requires identical float bits.
-void expect_same_decode(DType dtype, const std::vector<uint8_t>& bytes, int64_t n, const char* what) {
-  const auto& ggml = testing::GgmlLibrary::get();
-  std::vector<float> ours(static_cast<size_t>(n)), theirs(static_cast<size_t>(n));
-  dequantize_row(dtype, bytes.data(), ours.data(), n);
-  ggml.dequantize_row(dtype, bytes.data(), theirs.data(), n);
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t a, b;
-    std::memcpy(&a, &ours[static_cast<size_t>(i)], 4);
-    std::memcpy(&b, &theirs[static_cast<size_t>(i)], 4);
-    ASSERT_EQ(a, b) << dtype_name(dtype) << " (" << what << "): element " << i << " decodes to "
-                    << ours[static_cast<size_t>(i)] << ", ggml " << theirs[static_cast<size_t>(i)];
-  }
 }
 
 TEST(BlockFormats, DecodeMatchesGgmlForEveryType) {

@@ -11,31 +11,19 @@
 #include "slmopt/core/error.h"
 #include "slmopt/core/mapped_file.h"
 #include "slmopt/io/hf_tokenizer.h"
+#include "expect_helpers.h"
 #include "test_support.h"
 
 namespace slmopt {
 namespace {
 
 using Ids = std::vector<int32_t>;
+using testing::expect_error;
 
 std::string write_scratch(const std::string& name, const std::string& bytes) {
   const std::string path = testing::scratch_dir("dataset") + "/" + name;
   write_file_atomic(path, bytes);
   return path;
-}
-
-// Expects `body` to throw `kind` with every needle in the message.
-template <typename Body>
-void expect_error(Body&& body, ErrorKind kind, std::initializer_list<std::string> needles) {
-  try {
-    body();
-    ADD_FAILURE() << "no error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), kind) << e.what();
-    for (const std::string& needle : needles) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what() << " lacks " << needle;
-    }
-  }
 }
 
 std::string le32(std::initializer_list<uint32_t> values) {

@@ -10,34 +10,16 @@
 #include "slmopt/exec/generate.h"
 #include "slmopt/exec/log_softmax.h"
 #include "slmopt/exec/model_runner.h"
+#include "runner_checks.h"
 #include "synthetic_llama.h"
 
 namespace slmopt {
 namespace {
 
+using testing::expect_incremental_matches_full;
 using testing::llama_config;
 using testing::make_random_llama;
 using testing::random_tokens;
-
-// Decodes `tokens` in the given chunk sizes and checks every chunk's logits against the matching rows of a
-// full recompute: |Δ| ≤ 1e-5 · max|logit|.
-void expect_incremental_matches_full(const ModelRunner& runner, const std::vector<int32_t>& tokens,
-                                     const std::vector<size_t>& chunks) {
-  const RowMatrix full = runner.logits(tokens);
-  const float tolerance = 1e-5f * full.cwiseAbs().maxCoeff();
-  KvCache cache = runner.make_cache(static_cast<int64_t>(tokens.size()));
-  size_t done = 0;
-  for (size_t chunk : chunks) {
-    const RowMatrix part = runner.decode(cache, std::span(tokens).subspan(done, chunk));
-    ASSERT_EQ(part.rows(), static_cast<int64_t>(chunk));
-    EXPECT_LE((part - full.middleRows(static_cast<int64_t>(done), static_cast<int64_t>(chunk))).cwiseAbs().maxCoeff(),
-              tolerance)
-        << "chunk at " << done;
-    done += chunk;
-    EXPECT_EQ(cache.size(), static_cast<int64_t>(done));
-  }
-  ASSERT_EQ(done, tokens.size());
-}
 
 TEST(KvCache, IncrementalDecodingMatchesFullRecompute) {
   const Config plain = llama_config(8, 12, 2, 4, 2, 4, 11);

@@ -16,6 +16,7 @@
 #include "slmopt/exec/model_runner.h"
 #include "slmopt/io/model_loader.h"
 #include "slmopt/text/tokenizer.h"
+#include "runner_checks.h"
 #include "test_support.h"
 
 namespace slmopt {
@@ -55,23 +56,6 @@ double mean_nll(const ModelRunner& runner, const std::vector<int32_t>& tokens) {
   return sum / static_cast<double>(nll.size());
 }
 
-// Chunked decoding against one full pass: |Δ| ≤ 1e-5 · max|logit|.
-void expect_incremental_matches_full(const ModelRunner& runner, const std::vector<int32_t>& tokens) {
-  const RowMatrix full = runner.logits(tokens);
-  const float tolerance = 1e-5f * full.cwiseAbs().maxCoeff();
-  KvCache cache = runner.make_cache(static_cast<int64_t>(tokens.size()));
-  const std::vector<size_t> chunks = {1, 1, 1, 1, 1, 1, 1, 1, 40, 3, 49};
-  size_t done = 0;
-  for (size_t chunk : chunks) {
-    const RowMatrix part = runner.decode(cache, std::span(tokens).subspan(done, chunk));
-    const float diff =
-        (part - full.middleRows(static_cast<int64_t>(done), static_cast<int64_t>(chunk))).cwiseAbs().maxCoeff();
-    EXPECT_LE(diff, tolerance) << "chunk at " << done;
-    done += chunk;
-  }
-  ASSERT_EQ(done, tokens.size());
-}
-
 TEST(BundledModels, TinyStoriesGreedyStoryFromBosStartsOnceUponATime) {
   const Bundled& b = tinystories();
   ASSERT_EQ(b.tokenizer.bos_id(), 1);
@@ -87,7 +71,7 @@ TEST(BundledModels, IncrementalDecodingMatchesFullRecompute) {
     const std::string file = b == &kjv() ? "kjv-eval.txt" : "tinystories-eval.txt";
     const auto tokens = eval_tokens(*b, file, 4000, 100);
     ASSERT_EQ(tokens.size(), 100u);
-    expect_incremental_matches_full(b->runner, tokens);
+    testing::expect_incremental_matches_full(b->runner, tokens, {1, 1, 1, 1, 1, 1, 1, 1, 40, 3, 49});
   }
 }
 

@@ -16,11 +16,14 @@
 #include "slmopt/exec/model_runner.h"
 #include "slmopt/exec/rope.h"
 #include "slmopt/ir/tensor_names.h"
+#include "runner_checks.h"
 #include "synthetic_llama.h"
 
 namespace slmopt {
 namespace {
 
+using testing::bit_identical;
+using testing::expect_matches_reference;
 using testing::llama_config;
 using testing::make_random_llama;
 using testing::random_tokens;
@@ -28,30 +31,10 @@ using testing::random_tokens;
 // The brief's tiny model: hidden 8, 2 layers, 4 heads sharing 2 KV heads, head_dim 4, vocab 11.
 Config tiny_config() { return llama_config(8, 12, 2, 4, 2, 4, 11); }
 
-// |got − want| ≤ rel_tol · max|want| for every logit; also insists the logits are not trivially small.
-void expect_matches_reference(const RowMatrix& got, const testing::DoubleRows& want, double rel_tol) {
-  ASSERT_EQ(got.rows(), static_cast<int64_t>(want.size()));
-  double scale = 0;
-  for (const auto& row : want)
-    for (double v : row) scale = std::max(scale, std::abs(v));
-  ASSERT_GT(scale, 0.1);
-  for (size_t t = 0; t < want.size(); ++t) {
-    ASSERT_EQ(got.cols(), static_cast<int64_t>(want[t].size()));
-    for (size_t v = 0; v < want[t].size(); ++v)
-      ASSERT_NEAR(got(static_cast<int64_t>(t), static_cast<int64_t>(v)), want[t][v], rel_tol * scale)
-          << "position " << t << ", token " << v;
-  }
-}
-
 void expect_reference_logits(const Model& model, size_t window, uint32_t seed) {
   const auto tokens = random_tokens(static_cast<int64_t>(window), model.config.vocab_size, seed);
   const ModelRunner runner(model);
   expect_matches_reference(runner.logits(tokens), testing::reference_logits(model, tokens), 1e-5);
-}
-
-bool bit_identical(const RowMatrix& a, const RowMatrix& b) {
-  return a.rows() == b.rows() && a.cols() == b.cols() &&
-         std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<size_t>(a.size())) == 0;
 }
 
 TEST(ForwardReference, MatchesDoubleLoopsWithGroupedQueryAttention) {
@@ -354,24 +337,8 @@ TEST(Determinism, LogitsAreBitIdenticalForAnyThreadCountAndInBatches) {
   const Config c = llama_config(128, 384, 2, 4, 2, 32, 500);
   const Model model = make_random_llama(c, 15);
   const ModelRunner runner(model);
-  const std::vector<std::vector<int32_t>> windows = {random_tokens(64, 500, 1), random_tokens(48, 500, 2),
-                                                     random_tokens(64, 500, 3)};
-  set_thread_count(1);
-  const RowMatrix single = runner.logits(windows[0]);
-  const auto batch_1 = runner.logits_batch(windows);
-  KvCache cache_1 = runner.make_cache(64);
-  const RowMatrix decoded_1 = runner.decode(cache_1, std::span(windows[0]).first(40));
-  for (int threads : {2, 3}) {
-    set_thread_count(threads);
-    EXPECT_TRUE(bit_identical(runner.logits(windows[0]), single)) << threads << " threads";
-    const auto batch = runner.logits_batch(windows);
-    for (size_t w = 0; w < windows.size(); ++w)
-      EXPECT_TRUE(bit_identical(batch[w], batch_1[w])) << threads << " threads, window " << w;
-    KvCache cache = runner.make_cache(64);
-    EXPECT_TRUE(bit_identical(runner.decode(cache, std::span(windows[0]).first(40)), decoded_1));
-  }
-  set_thread_count(0);
-  EXPECT_TRUE(bit_identical(batch_1[0], single));  // a window alone or in a batch: the same bits
+  testing::expect_same_bits_at_any_thread_count(
+      runner, {random_tokens(64, 500, 1), random_tokens(48, 500, 2), random_tokens(64, 500, 3)}, 40);
 }
 
 TEST(Errors, BadTokensFamiliesAndTensorsAreReported) {

@@ -15,11 +15,14 @@
 #include "slmopt/core/parallel.h"
 #include "slmopt/exec/model_runner.h"
 #include "slmopt/ir/random_weights.h"
+#include "runner_checks.h"
 #include "synthetic_llama.h"
 
 namespace slmopt {
 namespace {
 
+using testing::bit_identical;
+using testing::expect_matches_reference;
 using testing::llama_config;
 using testing::random_tokens;
 
@@ -159,38 +162,18 @@ std::vector<Variant> variants() {
 
 class ForwardVariant : public ::testing::TestWithParam<Variant> {};
 
-// |got − want| ≤ rel_tol · max|want| for every logit, and the logits must not be trivially small.
-void expect_matches(const RowMatrix& got, const testing::DoubleRows& want, double rel_tol) {
-  ASSERT_EQ(got.rows(), static_cast<int64_t>(want.size()));
-  double scale = 0;
-  for (const auto& row : want)
-    for (double v : row) scale = std::max(scale, std::abs(v));
-  ASSERT_GT(scale, 0.1);
-  for (size_t t = 0; t < want.size(); ++t) {
-    ASSERT_EQ(got.cols(), static_cast<int64_t>(want[t].size()));
-    for (size_t v = 0; v < want[t].size(); ++v)
-      ASSERT_NEAR(got(static_cast<int64_t>(t), static_cast<int64_t>(v)), want[t][v], rel_tol * scale)
-          << "position " << t << ", token " << v;
-  }
-}
-
-bool bit_identical(const RowMatrix& a, const RowMatrix& b) {
-  return a.rows() == b.rows() && a.cols() == b.cols() &&
-         std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<size_t>(a.size())) == 0;
-}
-
 TEST_P(ForwardVariant, MatchesTheDoublePrecisionReference) {
   const Variant& v = GetParam();
   const Model model = random_model(v.config, DType::F32, 7);
   const auto tokens = random_tokens(static_cast<int64_t>(v.window), v.config.vocab_size, 11);
-  expect_matches(ModelRunner(model).logits(tokens), testing::reference_logits(model, tokens), 1e-5);
+  expect_matches_reference(ModelRunner(model).logits(tokens), testing::reference_logits(model, tokens), 1e-5);
 }
 
 TEST_P(ForwardVariant, MatchesTheReferenceWithBf16Weights) {
   const Variant& v = GetParam();
   const Model model = random_model(v.config, DType::BF16, 8);
   const auto tokens = random_tokens(static_cast<int64_t>(v.window), v.config.vocab_size, 12);
-  expect_matches(ModelRunner(model).logits(tokens), testing::reference_logits(model, tokens), 1e-5);
+  expect_matches_reference(ModelRunner(model).logits(tokens), testing::reference_logits(model, tokens), 1e-5);
 }
 
 // Chunked decoding through a KV cache equals one full pass (|Δ| ≤ 1e-5 · max|logit|), including chunks that
@@ -201,19 +184,7 @@ TEST_P(ForwardVariant, CachedDecodingMatchesFullRecompute) {
   const Model model = random_model(v.config, DType::F32, 9);
   const ModelRunner runner(model);
   const auto tokens = random_tokens(static_cast<int64_t>(v.window) + 3, v.config.vocab_size, 13);
-  const RowMatrix full = runner.logits(tokens);
-  const float tolerance = 1e-5f * full.cwiseAbs().maxCoeff();
-  KvCache cache = runner.make_cache(static_cast<int64_t>(tokens.size()));
-  const std::vector<size_t> chunks = {1, 1, 4, 1, 2, tokens.size() - 9};
-  size_t done = 0;
-  for (size_t chunk : chunks) {
-    const RowMatrix part = runner.decode(cache, std::span(tokens).subspan(done, chunk));
-    const float diff =
-        (part - full.middleRows(static_cast<int64_t>(done), static_cast<int64_t>(chunk))).cwiseAbs().maxCoeff();
-    EXPECT_LE(diff, tolerance) << "chunk at " << done;
-    done += chunk;
-  }
-  EXPECT_EQ(done, tokens.size());
+  testing::expect_incremental_matches_full(runner, tokens, {1, 1, 4, 1, 2, tokens.size() - 9});
 }
 
 // The block API composes to the whole window, bit for bit.
@@ -298,23 +269,7 @@ TEST(ForwardVariants, BitIdenticalForAnyThreadCount) {
   c.embedding_scale = std::sqrt(128.0);
   const Model model = random_model(c, DType::BF16, 29);
   const ModelRunner runner(model);
-  const std::vector<std::vector<int32_t>> windows = {random_tokens(80, 300, 1), random_tokens(48, 300, 2)};
-  set_thread_count(1);
-  const RowMatrix single = runner.logits(windows[0]);
-  const auto batch_1 = runner.logits_batch(windows);
-  KvCache cache_1 = runner.make_cache(80);
-  const RowMatrix decoded_1 = runner.decode(cache_1, std::span(windows[0]).first(50));
-  for (int threads : {2, 3}) {
-    set_thread_count(threads);
-    EXPECT_TRUE(bit_identical(runner.logits(windows[0]), single)) << threads << " threads";
-    const auto batch = runner.logits_batch(windows);
-    for (size_t w = 0; w < windows.size(); ++w)
-      EXPECT_TRUE(bit_identical(batch[w], batch_1[w])) << threads << " threads, window " << w;
-    KvCache cache = runner.make_cache(80);
-    EXPECT_TRUE(bit_identical(runner.decode(cache, std::span(windows[0]).first(50)), decoded_1));
-  }
-  set_thread_count(0);
-  EXPECT_TRUE(bit_identical(batch_1[0], single));
+  testing::expect_same_bits_at_any_thread_count(runner, {random_tokens(80, 300, 1), random_tokens(48, 300, 2)}, 50);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iostream>
 #include <numeric>
 #include <random>
 
@@ -144,6 +145,52 @@ TEST(Gptq, LowersOutputErrorVersusRoundToNearest) {
     const double e_gptq = relative_output_error(p.weight, gptq, p.rows, h);
     const double e_rtn = relative_output_error(p.weight, rtn, p.rows, h);
     EXPECT_LT(e_gptq, 0.85 * e_rtn) << spec.describe() << " gptq " << e_gptq << " rtn " << e_rtn;
+  }
+}
+
+// GPTAQ (gptq.h: gptaq_correction, gptaq_target): when the inputs the quantized model produces drift from the
+// float model's (X̃ = X·(I + 0.15·M) + noise, what rounding earlier layers does), GPTQ onto the corrected target
+// matches the float output X·Wᵀ better than plain GPTQ on X̃, with and without act-order; with no drift the
+// correction is exactly zero, and P only moves later columns (strictly upper in the sweep's order).
+TEST(Gptaq, FitsTheFloatOutputOnDriftedInputs) {
+  const Problem p = make_problem(48, 128, 800, 21);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  RowMatrix mix(p.cols, p.cols);
+  for (auto& v : mix.reshaped()) v = 0.15f * normal(rng) / std::sqrt(float(p.cols));
+  RowMatrix xq = p.inputs + p.inputs * mix;
+  for (auto& v : xq.reshaped()) v += 0.05f * normal(rng);
+  const Eigen::MatrixXd h = hessian_of(xq);
+  const Eigen::MatrixXd xd = p.inputs.cast<double>(), xqd = xq.cast<double>();
+  const Eigen::MatrixXd cross = (xd - xqd).transpose() * xqd * (2.0 / static_cast<double>(xq.rows()));
+  using Rows = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const Rows w = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+                     p.weight.data(), p.rows, p.cols).cast<double>();
+  const Eigen::MatrixXd reference = xd * w.transpose();
+  // ||X̃·Ŵᵀ − X·Wᵀ|| / ||X·Wᵀ||: the float output the quantized layer should reproduce.
+  const auto asym_error = [&](const std::vector<float>& q) {
+    const Rows qd = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+                        q.data(), p.rows, p.cols).cast<double>();
+    return (xqd * qd.transpose() - reference).norm() / reference.norm();
+  };
+  for (const bool act_order : {false, true}) {
+    GptqOptions o;
+    o.act_order = act_order;
+    const GptqFactor f = gptq_factor(h, o);
+    const Eigen::MatrixXf zero = gptaq_correction(f, Eigen::MatrixXd::Zero(p.cols, p.cols), 0.25);
+    EXPECT_EQ(gptaq_target(p.weight, p.rows, f, zero), p.weight);
+    IntWeightGrid g0(p.rows, p.cols, {4, 32, false});
+    const double plain = asym_error(gptq_quantize(p.weight, f, g0, o));
+    for (const double alpha : {0.25, 1.0}) {
+      const Eigen::MatrixXf corr = gptaq_correction(f, cross, alpha);
+      for (int64_t i = 0; i < p.cols; ++i)
+        for (int64_t j = 0; j <= i; ++j) ASSERT_EQ(corr(i, j), 0.0f) << i << "," << j;
+      IntWeightGrid g1(p.rows, p.cols, {4, 32, false});
+      const double asym = asym_error(gptq_quantize(gptaq_target(p.weight, p.rows, f, corr), f, g1, o));
+      std::cout << "[ gptaq ] act_order " << act_order << " alpha " << alpha << ": float-output error " << asym
+                << " (plain GPTQ " << plain << ")\n";
+      EXPECT_LT(asym, (alpha < 1 ? 0.97 : 0.9) * plain) << "act_order " << act_order << " alpha " << alpha;
+    }
   }
 }
 

@@ -24,24 +24,14 @@
 #include "slmopt/ir/random_weights.h"
 #include "slmopt/ir/tensor_names.h"
 #include "slmopt/quant/int_grid.h"
+#include "expect_helpers.h"
 #include "test_support.h"
 
 namespace slmopt {
 namespace {
 
+using slmopt::testing::expect_error;
 using slmopt::testing::scratch_dir;
-
-template <typename Body>
-void expect_error(Body body, ErrorKind kind, std::vector<std::string> needles) {
-  try {
-    body();
-    ADD_FAILURE() << "no error (expected one mentioning '" << (needles.empty() ? "" : needles[0]) << "')";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), kind) << e.what();
-    for (const std::string& n : needles)
-      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << "'" << e.what() << "' lacks '" << n << "'";
-  }
-}
 
 std::string family_config_path(const std::string& family) {
   return std::string(SLMOPT_SOURCE_DIR) + "/tests/families/" + family + "/config.json";

@@ -173,7 +173,34 @@ TEST(HfGptq, RefusesWhatTheFormatCannotHold) {
   awq.format = HfQuantFormat::Awq;
   EXPECT_THROW(write_hf_quantized(model, q, testing::scratch_dir("refuse") + "/out", awq), Error);  // AWQ is 4-bit
   q.at(names::q_proj(0)).zeros[0] = 0;  // classic GPTQ stores zero − 1
-  EXPECT_THROW(write_hf_quantized(model, q, testing::scratch_dir("refuse2") + "/out", {}), Error);
+  const std::string out = testing::scratch_dir("refuse2") + "/out";
+  EXPECT_THROW(write_hf_quantized(model, q, out, {}), Error);
+  EXPECT_FALSE(std::filesystem::exists(out));  // found while streaming: the staged folder goes, nothing is left
+}
+
+// The streaming form: every linear is made once, while the file is written, and the bytes are those of the map
+// form (which the layout and round-trip tests above pin down).
+TEST(HfGptq, SourceMakesEachLinearOnceAndWritesTheSameBytes) {
+  for (const HfQuantFormat format : {HfQuantFormat::Gptq, HfQuantFormat::Awq}) {
+    Model model = tiny_model(8);
+    const std::map<std::string, HfIntWeight> q = quantize_linears(model, {4, 32, false});
+    HfQuantizedWriteOptions options;
+    options.format = format;
+    const std::string dir = testing::scratch_dir(std::string("source_") + hf_quant_format_name(format));
+    write_hf_quantized(model, q, dir + "/map", options);
+    HfIntWeightSource source;
+    for (const auto& [name, w] : q) source.grids[name] = HfIntWeight{w.bits, w.group_size, w.symmetric, w.rows, w.cols, {}, {}, {}};
+    std::map<std::string, int> made;
+    source.make = [&](const std::string& name) {
+      ++made[name];
+      return q.at(name);
+    };
+    write_hf_quantized(model, source, dir + "/source", options);
+    EXPECT_EQ(made.size(), q.size());
+    for (const auto& [name, n] : made) EXPECT_EQ(n, 1) << name;
+    EXPECT_EQ(read_text_file(dir + "/source/model.safetensors"), read_text_file(dir + "/map/model.safetensors"));
+    EXPECT_EQ(read_text_file(dir + "/source/config.json"), read_text_file(dir + "/map/config.json"));
+  }
 }
 
 TEST(HfGptq, ReaderRejectsBrokenTensors) {

@@ -20,6 +20,7 @@
 #include "slmopt/io/model_loader.h"
 #include "slmopt/io/safetensors.h"
 #include "slmopt/ir/tensor_names.h"
+#include "expect_helpers.h"
 #include "test_support.h"
 
 namespace slmopt {
@@ -27,20 +28,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using slmopt::testing::model_path;
+using slmopt::testing::expect_error;
 using slmopt::testing::scratch_dir;
-
-// Runs `body` and expects an Error of `kind` whose message contains every needle.
-template <typename Body>
-void expect_error(Body body, ErrorKind kind, std::vector<std::string> needles) {
-  try {
-    body();
-    ADD_FAILURE() << "no error (expected one mentioning '" << (needles.empty() ? "" : needles[0]) << "')";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), kind) << e.what();
-    for (const std::string& n : needles)
-      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << "'" << e.what() << "' lacks '" << n << "'";
-  }
-}
 
 // ---- config.json ----------------------------------------------------------------------------------------------
 

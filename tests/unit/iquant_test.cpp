@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "expect_helpers.h"
 #include "ggml_reference.h"
 #include "quant_real_weights.h"
 #include "quant_test_data.h"
@@ -23,6 +24,8 @@
 
 namespace slmopt {
 namespace {
+
+using testing::expect_same_decode;
 
 const std::vector<DType>& iquant_types() {
   static const std::vector<DType> types = {DType::IQ4_XS, DType::IQ3_S,   DType::IQ3_XXS, DType::IQ2_S,
@@ -80,20 +83,6 @@ TEST(IQuant, CodebooksHaveTheirDocumentedShape) {
       const int v = static_cast<int8_t>(blocks::grid_byte(e, j));
       ASSERT_TRUE(v >= -1 && v <= 1) << std::hex << e;
     }
-}
-
-void expect_same_decode(DType dtype, const std::vector<uint8_t>& bytes, int64_t n, const char* what) {
-  const auto& ggml = testing::GgmlLibrary::get();
-  std::vector<float> ours(static_cast<size_t>(n)), theirs(static_cast<size_t>(n));
-  dequantize_row(dtype, bytes.data(), ours.data(), n);
-  ggml.dequantize_row(dtype, bytes.data(), theirs.data(), n);
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t a, b;
-    std::memcpy(&a, &ours[static_cast<size_t>(i)], 4);
-    std::memcpy(&b, &theirs[static_cast<size_t>(i)], 4);
-    ASSERT_EQ(a, b) << dtype_name(dtype) << " (" << what << "): element " << i << " decodes to "
-                    << ours[static_cast<size_t>(i)] << ", ggml " << theirs[static_cast<size_t>(i)];
-  }
 }
 
 // Random bytes exercise every index, sign and scale bit; the f16 super-block scale is kept finite.

@@ -197,6 +197,45 @@ TEST(SafetensorsWriter, ConvertsFloatTensorsAndKeepsIntegers) {
   EXPECT_EQ(f16.find("c.bf16")->to_f32()[0], 3.140625f);  // exact in both
 }
 
+// Entries made on demand: each produce() runs once, in file order (widest elements first), and the file equals
+// the one written from the stored tensors, per-entry store_as included; a made tensor that differs from its plan
+// is an Error(Internal) and leaves no file.
+TEST(SafetensorsWriter, EntriesAreMadeOnceInFileOrderWithTheSameBytes) {
+  const std::string dir = scratch_dir("st_entries");
+  const std::vector<Tensor> ts = sample_tensors();
+  std::filesystem::create_directories(dir + "/stored");
+  std::filesystem::create_directories(dir + "/made");
+  write_safetensors_sharded(dir + "/stored", pointers(ts), {{"k", "v"}}, 1u << 30, DType::BF16);
+  std::vector<std::string> order;
+  std::vector<SafetensorsEntry> entries;
+  for (const Tensor& t : ts)
+    entries.push_back({t.name(), t.shape(), t.dtype(), [&order, &t]() {
+      order.push_back(t.name());
+      return t;
+    }, std::nullopt});
+  write_safetensors_sharded(dir + "/made", entries, {{"k", "v"}}, 1u << 30, DType::BF16);
+  EXPECT_EQ(read_bytes(dir + "/made/model.safetensors"), read_bytes(dir + "/stored/model.safetensors"));
+  // Widest stored elements first: I64, I32, the floats (stored as BF16) as given, then I8.
+  const std::vector<std::string> want = {"f.i64", "e.i32", "b.f32", "a.f16", "c.bf16", "g.empty", "d.i8"};
+  EXPECT_EQ(order, want);
+
+  // store_as converts one entry whatever the file's float type.
+  const Tensor f = Tensor::from_f32("f", {2}, std::vector<float>{1.5f, -2.25f});
+  std::vector<SafetensorsEntry> one = {{"f", {2}, DType::F32, [&f]() { return f; }, DType::F16}};
+  write_safetensors_sharded(dir + "/made", one, {}, 1u << 30);
+  EXPECT_EQ(SafetensorsFile::open(dir + "/made/model.safetensors").find("f")->dtype(), DType::F16);
+
+  std::vector<SafetensorsEntry> wrong = {{"f", {3}, DType::F32, [&f]() { return f; }, std::nullopt}};
+  std::filesystem::create_directories(dir + "/wrong");
+  try {
+    write_safetensors_sharded(dir + "/wrong", wrong, {}, 1u << 30);
+    FAIL() << "accepted a made tensor of another shape";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Internal);
+  }
+  EXPECT_FALSE(file_exists(dir + "/wrong/model.safetensors"));
+}
+
 TEST(SafetensorsWriter, RefusesQuantizedTensorsWithoutAFloatTypeAndDuplicateNames) {
   const std::string dir = scratch_dir("st_refuse");
   const Tensor q = Tensor::owned("blk.q", {32}, DType::Q8_0, std::vector<uint8_t>(34, 0));

@@ -1,5 +1,8 @@
 #include "test_support.h"
 
+#include <gtest/gtest.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <unistd.h>
@@ -14,9 +17,54 @@ static std::string source_dir() {
 std::string model_path(const std::string& relative) { return source_dir() + "/models/" + relative; }
 std::string data_path(const std::string& file) { return source_dir() + "/models/data/" + file; }
 
+// Every scratch folder of a test process lives under one root, <temp>/slmopt_test_<pid>, which is removed when
+// the process exits unless a test failed or SLMOPT_KEEP_TEST_FILES=1 (then its path is printed). The root is
+// also the TMPDIR of everything the test starts: onnxruntime-node writes a mat-debug-<pid>.log (its telemetry
+// SDK's trace file) and a .ses file into the temp folder of every process that loads it, and slmopt's own temp
+// folders land there too, so nothing a test run makes outlives it.
+namespace {
+class ProcessScratch {
+ public:
+  ProcessScratch() {
+    // GoogleTest's UnitTest is a function-local static too: made first, it is destroyed after this object, whose
+    // destructor asks it whether a test failed.
+    ::testing::UnitTest::GetInstance();
+    root_ = std::filesystem::temp_directory_path() / ("slmopt_test_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(root_);
+    std::filesystem::create_directories(root_);
+    ::setenv("TMPDIR", root_.c_str(), 1);
+  }
+  ProcessScratch(const ProcessScratch&) = delete;
+  ProcessScratch& operator=(const ProcessScratch&) = delete;
+  ~ProcessScratch() {
+    const char* keep = std::getenv("SLMOPT_KEEP_TEST_FILES");
+    const bool failed = ::testing::UnitTest::GetInstance()->Failed();
+    if ((keep != nullptr && std::string(keep) == "1") || failed) {
+      if (!std::filesystem::is_empty(root_))
+        std::fprintf(stderr, "test: kept the scratch files in %s (%s)\n", root_.c_str(),
+                     failed ? "a test failed" : "SLMOPT_KEEP_TEST_FILES=1");
+      return;
+    }
+    std::error_code ignored;
+    std::filesystem::remove_all(root_, ignored);
+  }
+  const std::filesystem::path& root() const { return root_; }
+
+ private:
+  std::filesystem::path root_;
+};
+
+const ProcessScratch& process_scratch() {
+  static const ProcessScratch scratch;
+  return scratch;
+}
+
+// Made before main(), so that TMPDIR is set before any test starts a process.
+[[maybe_unused]] const bool process_scratch_made = (process_scratch(), true);
+}  // namespace
+
 std::string scratch_dir(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("slmopt_test_" + std::to_string(::getpid()) + "_" + name);
+  const auto dir = process_scratch().root() / name;
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();

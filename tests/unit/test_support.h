@@ -10,7 +10,8 @@ namespace slmopt::testing {
 std::string model_path(const std::string& relative);
 // <repo>/models/data/<file>
 std::string data_path(const std::string& file);
-// A fresh, empty folder under the system temp dir, unique to this test process and name.
+// A fresh, empty folder <temp>/slmopt_test_<pid>/<name>, removed when the test process exits (kept when a test
+// failed or SLMOPT_KEEP_TEST_FILES=1; see test_support.cpp).
 std::string scratch_dir(const std::string& name);
 
 }  // namespace slmopt::testing

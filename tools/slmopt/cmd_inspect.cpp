@@ -110,9 +110,9 @@ void print_text(const Model& m, const StoredQuantization& stored) {
   }
   const uint64_t on_disk = pipeline::path_bytes(m.source_path);
   std::printf("\n%zu tensors, %lld parameters, %s on disk", m.tensors().size(), (long long)m.parameter_count(),
-              human_bytes(static_cast<double>(on_disk)).c_str());
+              pipeline::human_bytes(static_cast<double>(on_disk)).c_str());
   if (on_disk != m.total_bytes())
-    std::printf(" (%s in memory as loaded)", human_bytes(static_cast<double>(m.total_bytes())).c_str());
+    std::printf(" (%s in memory as loaded)", pipeline::human_bytes(static_cast<double>(m.total_bytes())).c_str());
   std::printf("\n");
 }
 
@@ -137,7 +137,7 @@ CommandSpec inspect_command() {
               // The loaded file (an ONNX export folder resolves to its onnx/*.onnx graph).
               const StoredQuantization stored =
                   stored_quantization(model.source_path.empty() ? *model_path : model.source_path);
-              if (*json) print_json(describe(model, stored));
+              if (*json) pipeline::print_json(describe(model, stored));
               else print_text(model, stored);
             };
           }};

@@ -6,6 +6,7 @@
 #include "slmopt/core/error.h"
 #include "slmopt/core/mapped_file.h"
 #include "slmopt/io/model_loader.h"
+#include "slmopt/pipeline/stage_report.h"
 #include "slmopt/text/tokenizer.h"
 
 namespace slmopt::driver {
@@ -35,7 +36,7 @@ CommandSpec tokenize_command() {
               std::vector<std::string> pieces;
               for (int32_t id : ids) pieces.push_back(tokenizer.token_text(id));
               if (o->json) {
-                print_json({{"ids", ids}, {"pieces", pieces}});
+                pipeline::print_json({{"ids", ids}, {"pieces", pieces}});
                 return;
               }
               for (size_t i = 0; i < ids.size(); ++i)

@@ -1,5 +1,6 @@
-// Shared pieces of the slmopt driver: the subcommand table entry type, global options, and small output
-// helpers. The driver only parses options, calls the library and prints; no algorithm lives here.
+// Shared pieces of the slmopt driver: the subcommand table entry type, global options, and option checks
+// (results are printed with pipeline/stage_report.h's print_json and human_bytes). The driver only parses
+// options, calls the library and prints; no algorithm lives here.
 #pragma once
 
 #include <functional>
@@ -22,10 +23,6 @@ struct CommandSpec {
   const char* summary;
   std::function<std::function<void()>(CLI::App& sub, const GlobalOptions& global)> setup;
 };
-
-// Results go to stdout; --json prints one JSON document instead of text.
-void print_json(const nlohmann::json& document);
-std::string human_bytes(double bytes);
 
 // Validates an option value that names an existing input path; throws Error(Usage) naming the option.
 void require_path(const std::string& option, const std::string& path);

@@ -30,7 +30,8 @@ struct LinearActivation {
   const RowMatrix* output;      // [T, out] including bias, or null unless wants_output()
 };
 
-// Called on the thread that made the forward call, in execution order: per block q, k, v (the same input
+// Called on the thread that made the forward call, in execution order (before the layer's product unless
+// wants_output()): per block q, k, v (the same input
 // three times), o, gate, up, down (GPT-2: attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj); then the output head. Batched calls with an observer run their windows one
 // after another in order, so accumulated statistics are deterministic.
 class LinearObserver {
@@ -39,6 +40,11 @@ class LinearObserver {
   virtual void on_linear(const LinearActivation& activation) = 0;
   virtual bool wants_output() const { return false; }
 };
+
+// Thrown from LinearObserver::on_linear to end a forward call as soon as the observer has every activation it
+// needs (calibration capturing the first linears of a block skips the rest of the block). The caller catches it;
+// the hidden state it passed in is then only partly computed and must be discarded.
+struct ForwardStop {};
 
 struct RunOptions {
   const ForwardMasks* masks = nullptr;

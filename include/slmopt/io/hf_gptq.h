@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -75,6 +76,19 @@ std::string hf_quantized_misfit(HfQuantFormat format, int bits, int64_t group_si
 // than a model.
 void write_hf_quantized(const Model& model, const std::map<std::string, HfIntWeight>& weights,
                         const std::string& dir, const HfQuantizedWriteOptions& options);
+
+// The same checkpoint with the quantized linears made while the file is written: `grids` holds each weight's
+// grid and shape (bits, group_size, symmetric, rows, cols; codes, scales and zeros empty), checked before any file
+// is written; `make(name)` returns the weight with its codes, scales and zeros when the writer reaches it (once per
+// weight). Only the packed .scales of linears whose other entries are written stay alive until the writer reaches
+// them, so memory stays near one packed linear plus 2 bytes per group: the codes can come from a compact store or
+// from rounding the input on demand (stage_quantize's uncalibrated RTN). Same bytes as the map form above.
+struct HfIntWeightSource {
+  std::map<std::string, HfIntWeight> grids;
+  std::function<HfIntWeight(const std::string& name)> make;
+};
+void write_hf_quantized(const Model& model, const HfIntWeightSource& weights, const std::string& dir,
+                        const HfQuantizedWriteOptions& options);
 
 // True when dir/config.json declares a GPTQ or AWQ quantization_config.
 bool is_hf_quantized_folder(const std::string& dir);

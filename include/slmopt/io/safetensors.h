@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -89,6 +90,22 @@ void write_safetensors(const std::string& path, const std::vector<const Tensor*>
 // model-0000N-of-0000M.safetensors shards (filled in the order given; a tensor larger than the limit gets a
 // shard of its own) plus model.safetensors.index.json. Returns the file names written, relative to dir.
 std::vector<std::string> write_safetensors_sharded(const std::string& dir, const std::vector<const Tensor*>& tensors,
+                                                   const std::map<std::string, std::string>& metadata,
+                                                   uint64_t max_shard_bytes,
+                                                   std::optional<DType> float_type = std::nullopt);
+
+// An entry whose bytes are made when the writer reaches it: the file is planned from name, shape and dtype, then
+// produce() is called once, in file order, and the tensor it returns (same shape and dtype, else Error(Internal))
+// is written and dropped — so a writer that packs or quantizes on demand holds one entry at a time. float_type
+// converts produced float tensors as it does stored ones.
+struct SafetensorsEntry {
+  std::string name;
+  std::vector<int64_t> shape;
+  DType dtype = DType::F32;
+  std::function<Tensor()> produce;
+  std::optional<DType> store_as;  // a float type to convert this entry to (streamed by rows), over float_type
+};
+std::vector<std::string> write_safetensors_sharded(const std::string& dir, const std::vector<SafetensorsEntry>& entries,
                                                    const std::map<std::string, std::string>& metadata,
                                                    uint64_t max_shard_bytes,
                                                    std::optional<DType> float_type = std::nullopt);

@@ -43,6 +43,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 namespace slmopt::blocks {
@@ -179,6 +180,19 @@ static_assert(sizeof(IQ2_XS) == 74 && sizeof(IQ2_XXS) == 66 && sizeof(IQ1_S) == 
 static_assert(offsetof(IQ3_S, scales) == 106 && offsetof(IQ2_S, scales) == 74 && offsetof(IQ1_S, qh) == 34);
 static_assert(std::is_trivially_copyable_v<Q6_K> && std::is_standard_layout_v<Q6_K>);
 static_assert(offsetof(Q6_K, d) == 208 && offsetof(Q3_K, d) == 108 && offsetof(Q2_K, d) == 80);
+
+// Block `index` of a row of Blocks, copied in or out (row buffers carry no alignment promise).
+template <typename Block>
+Block load_block(const uint8_t* src, int64_t index) {
+  Block b;
+  std::memcpy(&b, src + static_cast<size_t>(index) * sizeof(Block), sizeof(Block));
+  return b;
+}
+
+template <typename Block>
+void store_block(uint8_t* dst, int64_t index, const Block& b) {
+  std::memcpy(dst + static_cast<size_t>(index) * sizeof(Block), &b, sizeof(Block));
+}
 
 // The 16 levels of IQ4_NL (ggml's kvalues_iq4nl): a non-uniform grid fitted to weight distributions.
 inline constexpr std::array<int8_t, 16> kIq4nlValues = {-127, -104, -83, -65, -49, -35, -22, -10,

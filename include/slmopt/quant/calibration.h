@@ -69,7 +69,17 @@ struct CalibrationOptions {
   // GPTQ onto Q4_0/Q5_0/Q8_0/IQ4_NL: rounds of "re-fit the block scales to the chosen codes (GgufWeightGrid::
   // refit_scales), then GPTQ again onto the new scales", each kept only while it lowers the linear's output error.
   int gptq_refits = 0;
+  // GPTQ: GPTAQ's asymmetric calibration with this α (gptq.h: gptaq_correction; 0 = off, 0.25 published): each
+  // linear is fitted to the float model's output on the float model's inputs, not to its own output on the
+  // quantized model's inputs. Runs the float blocks alongside (twice the block inputs in memory, the float
+  // forward pass once more per stage) and needs true_sequential.
+  double gptq_asym = 0;
   bool progress = true;         // a bar with ETA per block, drawn only when stderr is a terminal
+  // false: once a block's outputs for the next block are computed, its integer-grid linears go back to the input
+  // tensors in the Model (placeholders of the right shape; the result's int_weights are the quantized weights), so
+  // calibration holds 1 byte of codes per weight instead of 4 of F32 — for a writer that takes the codes
+  // (write_hf_quantized). GGUF targets and everything else in the Model are as with true.
+  bool keep_dequantized = true;
 };
 
 struct LinearReport {
@@ -81,6 +91,7 @@ struct LinearReport {
   std::string awq_note;      // AWQ: why the input was left unscaled when the block has nothing to fold 1/s into
   GptqStats gptq;            // GPTQ only
   int gptq_refits = 0;       // GPTQ: scale re-fitting rounds kept (CalibrationOptions::gptq_refits)
+  double weight_error = 0;   // ||W − Ŵ||_F / ||W||_F against the weight before calibration (AWQ: before folding)
 };
 
 struct CalibrationReport {
@@ -118,5 +129,15 @@ CalibrationResult quantize_calibrated(Model& model, const std::vector<std::vecto
 // errors are relative weight errors ||W − Ŵ|| / ||W|| (there are no inputs to weigh them by); windows and tokens
 // are 0. Error(Usage) for a GGUF target (presets round in the GGUF writer) or a grid that does not fit a weight.
 CalibrationResult quantize_uncalibrated_rtn(Model& model, const TargetChooser& choose);
+
+// The same in two steps, for a writer that rounds each linear when it reaches it (memory: one linear at a time):
+// the block linears the chooser targets, in block order, with their grids checked against the shapes (the same
+// errors as above), and the rounding of one of them with its report (error = rtn_error = weight_error).
+struct RtnTarget {
+  std::string name;
+  IntGridSpec spec;
+};
+std::vector<RtnTarget> uncalibrated_rtn_targets(const Model& model, const TargetChooser& choose);
+GridQuantizedWeight quantize_rtn_linear(const Tensor& weight, const IntGridSpec& spec, LinearReport& report);
 
 }  // namespace slmopt

@@ -84,6 +84,21 @@ std::vector<float> gptq_quantize(std::span<const float> weight, const Eigen::Mat
                                  const GptqOptions& options, GptqStats* stats = nullptr,
                                  const std::string& what = "weight");
 
+// GPTAQ's asymmetric calibration (Li et al. 2025, "GPTQv2"/GPTAQ): with X̃ the inputs the already quantized
+// blocks produce and X the float model's inputs, fit Ŵ so that ŴX̃ ≈ WX instead of ŴX̃ ≈ WX̃. The published
+// sweep adds, when column j is rounded, w_j·P[j, j+1:] to the later columns (besides GPTQ's error feedback), with
+//   P = α · triu₁(D·Uᵀ) · U,   D = 2·ΔXᵀX̃ / n (ΔX = X − X̃, the same scale as H),   H⁻¹ = UᵀU (gptq_factor),
+// so each later column absorbs the asymmetry w_j·Δx_j of the columns before it. Here w_j is the float model's
+// weight (the float output is W·X), which makes the whole correction independent of the rounding: it is added up
+// front, W' = W + W·P, and the usual sweep runs on W' (equal to doing it inside the sweep). α = 0.25 is the
+// published default (D and H are both estimated on the same few windows; the full α = 1 over-corrects).
+//
+// cross: D [cols, cols] in the original column order. Returns P in the sweep's order (factor.perm), F32.
+Eigen::MatrixXf gptaq_correction(const GptqFactor& factor, const Eigen::MatrixXd& cross, double alpha);
+// W + W·P for weight [rows, cols] row-major in the original order (dead columns contribute nothing).
+std::vector<float> gptaq_target(std::span<const float> weight, int64_t rows, const GptqFactor& factor,
+                                const Eigen::MatrixXf& correction);
+
 // Round-to-nearest on the same grid (groups fitted from the weights as they are), for comparisons.
 std::vector<float> rtn_quantize(std::span<const float> weight, WeightGrid& grid);
 
