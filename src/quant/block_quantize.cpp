@@ -95,7 +95,7 @@ RowErrorSums row_error_sums_body(const float* x, const float* y, const float* w,
   RowErrorSums s;
   int64_t c0 = 0;
   for (; c0 + 256 <= n; c0 += 256) {
-    F8 e = splat(0.f), en = splat(0.f), we = splat(0.f), wen = splat(0.f);
+    F8 e{}, en{}, we{}, wen{};
     for (int64_t c = c0; c < c0 + 256; c += kLanes) {
       F8 xv, yv;
       std::memcpy(&xv, x + c, sizeof(F8));

@@ -41,12 +41,11 @@ float ggml_make_qx_body(int n, int nmax, const float* x, int8_t* L, const float*
     const int k = std::min(t, kTrials - 1);  // padding lanes repeat the last trial and are never read
     trial_is[t] = static_cast<float>(k < 9 ? k - 9 : k - 8);
   }
-  const F8 vmax = splat(max), vnmax = splat(static_cast<float>(nmax));
   for (int v = 0; v < kVectors; ++v) {
     F8 is;
     std::memcpy(&is, trial_is + v * kLanes, sizeof(F8));
-    const F8 iscale_v = -(vnmax + splat(0.1f) * is) / vmax;
-    F8 lx = splat(0.f), l2 = splat(0.f);
+    const F8 iscale_v = -(static_cast<float>(nmax) + 0.1f * is) / max;
+    F8 lx{}, l2{};
     for (int i = 0; i < n; ++i) {
       const F8 lf = clamp8(round_even(iscale_v * x[i]), static_cast<float>(-nmax), static_cast<float>(nmax - 1));
       lx += w[i] * x[i] * lf;
@@ -156,8 +155,8 @@ float make_qkx(int n, int nmax, const float* x, const float* weights, uint8_t* L
   F8 lv[256];
   int is0 = 0;
   while (is0 <= nstep) {
-    const F8 iscale_v = (splat(rmin) + splat(rdelta) * iota8(is0) + splat(static_cast<float>(nmax))) / (max - min);
-    F8 sum_l = splat(0.f), sum_l2 = splat(0.f), sum_xl = splat(0.f);
+    const F8 iscale_v = (rmin + rdelta * iota8(is0) + static_cast<float>(nmax)) / (max - min);
+    F8 sum_l{}, sum_l2{}, sum_xl{};
     for (int i = 0; i < n; ++i) {
       const F8 lf = clamp8(round_even(iscale_v * (x[i] - min)), 0.f, static_cast<float>(nmax));
       lv[i] = lf;
@@ -169,10 +168,10 @@ float make_qkx(int n, int nmax, const float* x, const float* weights, uint8_t* L
     const F8 D = sum_w * sum_l2 - sum_l * sum_l;
     F8 this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
     F8 this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-    const auto positive = this_min > splat(0.f);
+    const auto positive = this_min > 0.f;
     this_scale = positive ? sum_xl / sum_l2 : this_scale;
-    this_min = positive ? splat(0.f) : this_min;
-    F8 cur_error = splat(0.f);
+    this_min = positive ? F8{} : this_min;
+    F8 cur_error{};
     for (int i = 0; i < n; ++i) {
       F8 diff = this_scale * lv[i] + this_min - x[i];
       diff = use_mad ? abs8(diff) : diff * diff;

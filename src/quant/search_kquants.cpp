@@ -74,7 +74,7 @@ double min_sub_error_lanes(const float* x, const float* w, int n, int nmax, floa
   const float dl = d * static_cast<float>(sc);
   const float ml = dmin * static_cast<float>(mn);
   const float inv = dl != 0 ? 1.0f / dl : 0.0f;
-  F8 err = splat(0.f);
+  F8 err{};
   for (int v = 0; v < n; v += kLanes) {
     F8 xv, wv;
     std::memcpy(&xv, x + v, sizeof(F8));
@@ -215,7 +215,7 @@ double sym_sub_error(const float* x, const float* w, const SymLayout& lay, float
 double sym_sub_error_lanes(const float* x, const float* w, const SymLayout& lay, float d, int sc, int8_t* q) {
   const float dl = d * static_cast<float>(sc);
   const float inv = dl != 0 ? 1.0f / dl : 0.0f;
-  F8 err = splat(0.f);
+  F8 err{};
   for (int v = 0; v < 16; v += kLanes) {
     F8 xv, wv;
     std::memcpy(&xv, x + v, sizeof(F8));

@@ -174,7 +174,7 @@ inline float from_f16(uint16_t h) {
 bool polish_lanes(const F8* xv, const F8* wv, float lo, float hi, uint16_t& d_h, F8* lv) {
   constexpr int kV = kQK / kLanes;
   auto error_of = [&](float d, const F8* levels) {
-    F8 e = splat(0.f);
+    F8 e{};
     for (int k = 0; k < kV; ++k) {
       const F8 diff = xv[k] - d * levels[k];
       e += wv ? wv[k] * diff * diff : diff * diff;
@@ -182,7 +182,7 @@ bool polish_lanes(const F8* xv, const F8* wv, float lo, float hi, uint16_t& d_h,
     return hsum(e);
   };
   const float best = error_of(from_f16(d_h), lv);
-  F8 sxv = splat(0.f), svv = splat(0.f);
+  F8 sxv{}, svv{};
   for (int k = 0; k < kV; ++k) {
     const F8 wl = wv ? wv[k] * lv[k] : lv[k];
     sxv += wl * xv[k];
@@ -262,7 +262,7 @@ void fast_q4_0_plain(const float* x, uint8_t* dst, int64_t n) {
 F8 round_away(F8 v) {
   const F8 t = __builtin_convertvector(__builtin_convertvector(v, I8), F8);
   const F8 frac = v - t;
-  return t + (frac >= 0.5f ? splat(1.f) : splat(0.f)) - (frac <= -0.5f ? splat(1.f) : splat(0.f));
+  return t + (frac >= 0.5f ? 1.f : F8{}) - (frac <= -0.5f ? 1.f : F8{});
 }
 
 void fast_q8_0_plain(const float* x, uint8_t* dst, int64_t n) {
