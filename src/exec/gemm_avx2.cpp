@@ -13,7 +13,8 @@
 #include "simd_target.h"
 
 namespace slmopt::gemm_kernels {
-// The ISA in the namespace name: code here runs only after exec/cpu_features found these instructions.
+// The ISA in the namespace name: code here runs only after exec/cpu_features found these instructions, and
+// tests/integration/baseline_isa_test.sh allows AVX instructions only in functions so named.
 namespace simd_avx2 {
 namespace {
 

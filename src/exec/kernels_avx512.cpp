@@ -19,7 +19,8 @@
 #include "slmopt/ir/iquant_grids.h"
 
 namespace slmopt::linear_kernels {
-// The ISA in the namespace name: code here runs only after exec/cpu_features found these instructions.
+// The ISA in the namespace name: code here runs only after exec/cpu_features found these instructions, and
+// tests/integration/baseline_isa_test.sh allows AVX instructions only in functions so named.
 namespace simd_avx512 {
 namespace {
 

@@ -12,6 +12,7 @@
 #include "lane_vector.h"
 #include "quant_math.h"
 #include "search_encoders.h"
+#include "simd_dispatch.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/half.h"
 #include "slmopt/core/parallel.h"
@@ -71,7 +72,7 @@ constexpr float kMaxMagnitude = 65504.0f;
 
 // Index of the first element that cannot be encoded (-1 if none) and what is wrong with it. The common case (a
 // clean row) is one branch-free pass; only a bad row is scanned again for the message.
-int64_t find_bad_value(const float* src, int64_t n, const char** what) {
+int64_t find_bad_value_body(const float* src, int64_t n, const char** what) {
   int clean = 1;
   for (int64_t i = 0; i < n; ++i) clean &= static_cast<int>(std::fabs(src[i]) <= kMaxMagnitude);  // NaN fails too
   if (clean) return -1;
@@ -90,11 +91,11 @@ int64_t find_bad_value(const float* src, int64_t n, const char** what) {
 
 // Error sums of one row (see RowErrorSums), accumulated in float per 8-element lane and 256-element stretch,
 // then in double: a report figure, cheap next to the encoding it describes.
-RowErrorSums row_error_sums(const float* x, const float* y, const float* w, int64_t n) {
+RowErrorSums row_error_sums_body(const float* x, const float* y, const float* w, int64_t n) {
   RowErrorSums s;
   int64_t c0 = 0;
   for (; c0 + 256 <= n; c0 += 256) {
-    F8 e = splat(0.f), en = splat(0.f), we = splat(0.f), wen = splat(0.f);
+    F8 e{}, en{}, we{}, wen{};
     for (int64_t c = c0; c < c0 + 256; c += kLanes) {
       F8 xv, yv;
       std::memcpy(&xv, x + c, sizeof(F8));
@@ -127,6 +128,11 @@ RowErrorSums row_error_sums(const float* x, const float* y, const float* w, int6
   }
   return s;
 }
+
+// Both row scans in the AVX2 copy too: 8 lanes a vector where the baseline has 4.
+SLMOPT_QUANT_DISPATCH(int64_t, find_bad_value, (const float* src, int64_t n, const char** what), (src, n, what))
+SLMOPT_QUANT_DISPATCH(RowErrorSums, row_error_sums, (const float* x, const float* y, const float* w, int64_t n),
+                      (x, y, w, n))
 
 // Index of the first importance weight that is negative or not finite, -1 if none.
 int64_t find_bad_importance(const float* importance, int64_t n) {
@@ -178,14 +184,21 @@ void convert_row(DType dtype, const float* src, uint8_t* dst, int64_t n) {
 
 namespace quant_detail {
 
-void keep_better_block(DType dtype, const float* x, const float* w, int block_elems, uint8_t* current,
-                       const uint8_t* candidate, size_t block_bytes) {
+namespace {
+void keep_better_block_body(DType dtype, const float* x, const float* w, int block_elems, uint8_t* current,
+                            const uint8_t* candidate, size_t block_bytes) {
   float y_current[blocks::kQKK], y_candidate[blocks::kQKK];
   decode_stored_rows(dtype, current, block_bytes, 1, block_elems, y_current);
   decode_stored_rows(dtype, candidate, block_bytes, 1, block_elems, y_candidate);
   if (weighted_sq_error(x, y_candidate, w, block_elems) < weighted_sq_error(x, y_current, w, block_elems))
     std::memcpy(current, candidate, block_bytes);
 }
+}  // namespace
+
+SLMOPT_QUANT_DISPATCH(void, keep_better_block,
+                      (DType dtype, const float* x, const float* w, int block_elems, uint8_t* current,
+                       const uint8_t* candidate, size_t block_bytes),
+                      (dtype, x, w, block_elems, current, candidate, block_bytes))
 
 }  // namespace quant_detail
 

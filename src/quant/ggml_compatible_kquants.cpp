@@ -9,6 +9,7 @@
 #include "ggml_compatible.h"
 #include "kquant_pack.h"
 #include "quant_math.h"
+#include "simd_dispatch.h"
 #include "slmopt/core/half.h"
 #include "slmopt/ir/block_structs.h"
 
@@ -306,20 +307,29 @@ void ggml_reference_q4_k(const float* x, uint8_t* dst, int64_t n) { encode_q4_k(
 void ggml_reference_q5_k(const float* x, uint8_t* dst, int64_t n) { encode_q5_k(x, dst, n, nullptr, true); }
 void ggml_reference_q6_k(const float* x, uint8_t* dst, int64_t n) { encode_q6_k(x, dst, n, nullptr); }
 
-void ggml_chunk_q2_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+namespace {
+void ggml_chunk_q2_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
   encode_q2_k(x, dst, n, importance, importance == nullptr);
 }
-void ggml_chunk_q3_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+void ggml_chunk_q3_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
   encode_q3_k(x, dst, n, importance, importance == nullptr);
 }
-void ggml_chunk_q4_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+void ggml_chunk_q4_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
   encode_q4_k(x, dst, n, importance, importance == nullptr);
 }
-void ggml_chunk_q5_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+void ggml_chunk_q5_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
   encode_q5_k(x, dst, n, importance, importance == nullptr);
 }
-void ggml_chunk_q6_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+void ggml_chunk_q6_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
   encode_q6_k(x, dst, n, importance);
 }
+
+}  // namespace
+
+SLMOPT_QUANT_DISPATCH_ROW(ggml_chunk_q2_k)
+SLMOPT_QUANT_DISPATCH_ROW(ggml_chunk_q3_k)
+SLMOPT_QUANT_DISPATCH_ROW(ggml_chunk_q4_k)
+SLMOPT_QUANT_DISPATCH_ROW(ggml_chunk_q5_k)
+SLMOPT_QUANT_DISPATCH_ROW(ggml_chunk_q6_k)
 
 }  // namespace slmopt::quant_detail

@@ -8,6 +8,7 @@
 #include "ggml_compatible.h"
 #include "kquant_pack.h"
 #include "quant_math.h"
+#include "simd_dispatch.h"
 #include "slmopt/core/half.h"
 #include "slmopt/ir/block_structs.h"
 
@@ -227,29 +228,39 @@ void ggml_reference_iq4_nl(const float* x, uint8_t* dst, int64_t n) {
   }
 }
 
-void ggml_chunk_q4_0(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+namespace {
+void ggml_chunk_q4_0_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
   chunk_symmetric<Q4_0, 8>(x, dst, n, importance);
 }
-void ggml_chunk_q5_0(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+void ggml_chunk_q5_0_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
   chunk_symmetric<Q5_0, 16>(x, dst, n, importance);
 }
-void ggml_chunk_q4_1(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+void ggml_chunk_q4_1_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
   chunk_asymmetric<Q4_1, 16>(x, dst, n, importance);
 }
-void ggml_chunk_q5_1(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+void ggml_chunk_q5_1_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
   chunk_asymmetric<Q5_1, 32>(x, dst, n, importance);
 }
 
-void ggml_chunk_q8_0(const float* x, uint8_t* dst, int64_t n, const float* /*importance: ggml ignores it*/) {
+void ggml_chunk_q8_0_body(const float* x, uint8_t* dst, int64_t n, const float* /*importance: ggml ignores it*/) {
   ggml_reference_q8_0(x, dst, n);
 }
 
-void ggml_chunk_iq4_nl(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+void ggml_chunk_iq4_nl_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
   for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
     IQ4_NL b;
     iq4_nl_block(x, importance ? importance + i * kQK : nullptr, 7, b);
     store_block(dst, i, b);
   }
 }
+
+}  // namespace
+
+SLMOPT_QUANT_DISPATCH_ROW(ggml_chunk_q4_0)
+SLMOPT_QUANT_DISPATCH_ROW(ggml_chunk_q5_0)
+SLMOPT_QUANT_DISPATCH_ROW(ggml_chunk_q4_1)
+SLMOPT_QUANT_DISPATCH_ROW(ggml_chunk_q5_1)
+SLMOPT_QUANT_DISPATCH_ROW(ggml_chunk_q8_0)
+SLMOPT_QUANT_DISPATCH_ROW(ggml_chunk_iq4_nl)
 
 }  // namespace slmopt::quant_detail

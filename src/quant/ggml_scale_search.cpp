@@ -9,10 +9,12 @@
 #include "ggml_compatible.h"
 #include "lane_vector.h"
 #include "quant_math.h"
+#include "simd_dispatch.h"
 
 namespace slmopt::quant_detail {
+namespace {
 
-float ggml_make_qx(int n, int nmax, const float* x, int8_t* L, const float* qw) {
+float ggml_make_qx_body(int n, int nmax, const float* x, int8_t* L, const float* qw) {
   const float max = signed_absmax(x, n);
   if (std::fabs(max) < kGroupMaxEps) {
     std::fill(L, L + n, int8_t{0});
@@ -39,12 +41,11 @@ float ggml_make_qx(int n, int nmax, const float* x, int8_t* L, const float* qw) 
     const int k = std::min(t, kTrials - 1);  // padding lanes repeat the last trial and are never read
     trial_is[t] = static_cast<float>(k < 9 ? k - 9 : k - 8);
   }
-  const F8 vmax = splat(max), vnmax = splat(static_cast<float>(nmax));
   for (int v = 0; v < kVectors; ++v) {
     F8 is;
     std::memcpy(&is, trial_is + v * kLanes, sizeof(F8));
-    const F8 iscale_v = -(vnmax + splat(0.1f) * is) / vmax;
-    F8 lx = splat(0.f), l2 = splat(0.f);
+    const F8 iscale_v = -(static_cast<float>(nmax) + 0.1f * is) / max;
+    F8 lx{}, l2{};
     for (int i = 0; i < n; ++i) {
       const F8 lf = clamp8(round_even(iscale_v * x[i]), static_cast<float>(-nmax), static_cast<float>(nmax - 1));
       lx += w[i] * x[i] * lf;
@@ -69,7 +70,7 @@ float ggml_make_qx(int n, int nmax, const float* x, int8_t* L, const float* qw) 
   return scale;
 }
 
-float ggml_make_q3(int n, int nmax, const float* x, int8_t* L) {
+float ggml_make_q3_body(int n, int nmax, const float* x, int8_t* L) {
   const float max = signed_absmax(x, n);
   if (std::fabs(max) < kGroupMaxEps) {
     std::fill(L, L + n, int8_t{0});
@@ -113,8 +114,6 @@ float ggml_make_q3(int n, int nmax, const float* x, int8_t* L) {
   return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
-namespace {
-
 // The common body of make_qkx2_quants and make_qkx3_quants; `qkx3` selects the latter's degenerate-range test.
 float make_qkx(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min, uint8_t* Laux,
                float rmin, float rdelta, int nstep, bool use_mad, bool qkx3) {
@@ -156,8 +155,8 @@ float make_qkx(int n, int nmax, const float* x, const float* weights, uint8_t* L
   F8 lv[256];
   int is0 = 0;
   while (is0 <= nstep) {
-    const F8 iscale_v = (splat(rmin) + splat(rdelta) * iota8(is0) + splat(static_cast<float>(nmax))) / (max - min);
-    F8 sum_l = splat(0.f), sum_l2 = splat(0.f), sum_xl = splat(0.f);
+    const F8 iscale_v = (rmin + rdelta * iota8(is0) + static_cast<float>(nmax)) / (max - min);
+    F8 sum_l{}, sum_l2{}, sum_xl{};
     for (int i = 0; i < n; ++i) {
       const F8 lf = clamp8(round_even(iscale_v * (x[i] - min)), 0.f, static_cast<float>(nmax));
       lv[i] = lf;
@@ -169,10 +168,10 @@ float make_qkx(int n, int nmax, const float* x, const float* weights, uint8_t* L
     const F8 D = sum_w * sum_l2 - sum_l * sum_l;
     F8 this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
     F8 this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-    const auto positive = this_min > splat(0.f);
+    const auto positive = this_min > 0.f;
     this_scale = positive ? sum_xl / sum_l2 : this_scale;
-    this_min = positive ? splat(0.f) : this_min;
-    F8 cur_error = splat(0.f);
+    this_min = positive ? F8{} : this_min;
+    F8 cur_error{};
     for (int i = 0; i < n; ++i) {
       F8 diff = this_scale * lv[i] + this_min - x[i];
       diff = use_mad ? abs8(diff) : diff * diff;
@@ -195,19 +194,17 @@ float make_qkx(int n, int nmax, const float* x, const float* weights, uint8_t* L
   return scale;
 }
 
-}  // namespace
-
-float ggml_make_qkx2(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
-                     uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
+float ggml_make_qkx2_body(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
+                          uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
   return make_qkx(n, nmax, x, weights, L, the_min, Laux, rmin, rdelta, nstep, use_mad, false);
 }
 
-float ggml_make_qkx3(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
-                     uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
+float ggml_make_qkx3_body(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
+                          uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
   return make_qkx(n, nmax, x, weights, L, the_min, Laux, rmin, rdelta, nstep, use_mad, true);
 }
 
-float ggml_make_qp(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights) {
+float ggml_make_qp_body(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights) {
   float max = 0;
   for (int i = 0; i < n; ++i) max = std::max(max, x[i]);
   if (max < kGroupMaxEps) {
@@ -273,5 +270,22 @@ float ggml_make_qp(int n, int nmax, const float* x, uint8_t* L, const float* qua
   }
   return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
+
+}  // namespace
+
+SLMOPT_QUANT_DISPATCH(float, ggml_make_qx, (int n, int nmax, const float* x, int8_t* L, const float* qw),
+                      (n, nmax, x, L, qw))
+SLMOPT_QUANT_DISPATCH(float, ggml_make_q3, (int n, int nmax, const float* x, int8_t* L),
+                      (n, nmax, x, L))
+SLMOPT_QUANT_DISPATCH(float, ggml_make_qkx2,
+                      (int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
+                       uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad),
+                      (n, nmax, x, weights, L, the_min, Laux, rmin, rdelta, nstep, use_mad))
+SLMOPT_QUANT_DISPATCH(float, ggml_make_qkx3,
+                      (int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
+                       uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad),
+                      (n, nmax, x, weights, L, the_min, Laux, rmin, rdelta, nstep, use_mad))
+SLMOPT_QUANT_DISPATCH(float, ggml_make_qp, (int n, int nmax, const float* x, uint8_t* L, const float* quant_weights),
+                      (n, nmax, x, L, quant_weights))
 
 }  // namespace slmopt::quant_detail

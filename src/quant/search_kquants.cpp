@@ -18,6 +18,7 @@
 #include "quant_math.h"
 #include "scale_fit.h"
 #include "search_encoders.h"
+#include "simd_dispatch.h"
 #include "slmopt/core/half.h"
 #include "slmopt/ir/block_structs.h"
 
@@ -73,7 +74,7 @@ double min_sub_error_lanes(const float* x, const float* w, int n, int nmax, floa
   const float dl = d * static_cast<float>(sc);
   const float ml = dmin * static_cast<float>(mn);
   const float inv = dl != 0 ? 1.0f / dl : 0.0f;
-  F8 err = splat(0.f);
+  F8 err{};
   for (int v = 0; v < n; v += kLanes) {
     F8 xv, wv;
     std::memcpy(&xv, x + v, sizeof(F8));
@@ -214,7 +215,7 @@ double sym_sub_error(const float* x, const float* w, const SymLayout& lay, float
 double sym_sub_error_lanes(const float* x, const float* w, const SymLayout& lay, float d, int sc, int8_t* q) {
   const float dl = d * static_cast<float>(sc);
   const float inv = dl != 0 ? 1.0f / dl : 0.0f;
-  F8 err = splat(0.f);
+  F8 err{};
   for (int v = 0; v < 16; v += kLanes) {
     F8 xv, wv;
     std::memcpy(&xv, x + v, sizeof(F8));
@@ -293,10 +294,8 @@ const float* superblock_weights(const float* importance, int64_t offset, float* 
   return ones;
 }
 
-template <typename Block>
-void search_superblocks(DType dtype, const float* x, uint8_t* dst, int64_t n, const float* importance,
-                        void (*llama)(const float*, uint8_t*, int64_t, const float*),
-                        void (*build)(const float* x, const float* w, Block& b)) {
+template <typename Block, auto llama, auto build>
+void search_superblocks(DType dtype, const float* x, uint8_t* dst, int64_t n, const float* importance) {
   llama(x, dst, n, importance);
   float ones[kQKK];
   for (int64_t i = 0; i < n / kQKK; ++i) {
@@ -431,10 +430,8 @@ bool polish_sym_superblock(const float* x, const float* w, const SymLayout& lay,
 
 // The row loop of the fast encoder: llama.cpp's blocks, each replaced by its polish when that decodes to a
 // strictly smaller error (keep_better_block checks in double precision).
-template <typename Block>
-void fast_superblocks(DType dtype, const float* x, uint8_t* dst, int64_t n, const float* importance,
-                      void (*llama)(const float*, uint8_t*, int64_t, const float*),
-                      bool (*polish)(const float* x, const float* w, const Block& llama, Block& b)) {
+template <typename Block, auto llama, auto polish>
+void fast_superblocks(DType dtype, const float* x, uint8_t* dst, int64_t n, const float* importance) {
   llama(x, dst, n, importance);
   float ones[kQKK];
   for (int64_t i = 0; i < n / kQKK; ++i) {
@@ -522,42 +519,49 @@ bool polish_q6_k(const float* x, const float* w, const Q6_K& stored, Q6_K& b) {
   return true;
 }
 
+void search_q2_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  search_superblocks<Q2_K, ggml_chunk_q2_k, build_q2_k>(DType::Q2_K, x, dst, n, importance);
+}
+void search_q3_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  search_superblocks<Q3_K, ggml_chunk_q3_k, build_q3_k>(DType::Q3_K, x, dst, n, importance);
+}
+void search_q4_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  search_superblocks<Q4_K, ggml_chunk_q4_k, build_q4_k>(DType::Q4_K, x, dst, n, importance);
+}
+void search_q5_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  search_superblocks<Q5_K, ggml_chunk_q5_k, build_q5_k>(DType::Q5_K, x, dst, n, importance);
+}
+void search_q6_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  search_superblocks<Q6_K, ggml_chunk_q6_k, build_q6_k>(DType::Q6_K, x, dst, n, importance);
+}
+
+void fast_q2_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  fast_superblocks<Q2_K, ggml_chunk_q2_k, polish_q2_k>(DType::Q2_K, x, dst, n, importance);
+}
+void fast_q3_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  fast_superblocks<Q3_K, ggml_chunk_q3_k, polish_q3_k>(DType::Q3_K, x, dst, n, importance);
+}
+void fast_q4_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  fast_superblocks<Q4_K, ggml_chunk_q4_k, polish_q4_k>(DType::Q4_K, x, dst, n, importance);
+}
+void fast_q5_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  fast_superblocks<Q5_K, ggml_chunk_q5_k, polish_q5_k>(DType::Q5_K, x, dst, n, importance);
+}
+void fast_q6_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  fast_superblocks<Q6_K, ggml_chunk_q6_k, polish_q6_k>(DType::Q6_K, x, dst, n, importance);
+}
+
 }  // namespace
 
-void search_q2_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  search_superblocks<Q2_K>(DType::Q2_K, x, dst, n, importance, ggml_chunk_q2_k, build_q2_k);
-}
-void search_q3_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  search_superblocks<Q3_K>(DType::Q3_K, x, dst, n, importance, ggml_chunk_q3_k, build_q3_k);
-}
-void search_q4_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  search_superblocks<Q4_K>(DType::Q4_K, x, dst, n, importance, ggml_chunk_q4_k, build_q4_k);
-}
-void search_q5_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  search_superblocks<Q5_K>(DType::Q5_K, x, dst, n, importance, ggml_chunk_q5_k, build_q5_k);
-}
-void search_q6_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  search_superblocks<Q6_K>(DType::Q6_K, x, dst, n, importance, ggml_chunk_q6_k, build_q6_k);
-}
-
-}  // namespace slmopt::quant_detail
-
-namespace slmopt::quant_detail {
-
-void fast_q2_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  fast_superblocks<Q2_K>(DType::Q2_K, x, dst, n, importance, ggml_chunk_q2_k, polish_q2_k);
-}
-void fast_q3_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  fast_superblocks<Q3_K>(DType::Q3_K, x, dst, n, importance, ggml_chunk_q3_k, polish_q3_k);
-}
-void fast_q4_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  fast_superblocks<Q4_K>(DType::Q4_K, x, dst, n, importance, ggml_chunk_q4_k, polish_q4_k);
-}
-void fast_q5_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  fast_superblocks<Q5_K>(DType::Q5_K, x, dst, n, importance, ggml_chunk_q5_k, polish_q5_k);
-}
-void fast_q6_k(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  fast_superblocks<Q6_K>(DType::Q6_K, x, dst, n, importance, ggml_chunk_q6_k, polish_q6_k);
-}
+SLMOPT_QUANT_DISPATCH_ROW(search_q2_k)
+SLMOPT_QUANT_DISPATCH_ROW(search_q3_k)
+SLMOPT_QUANT_DISPATCH_ROW(search_q4_k)
+SLMOPT_QUANT_DISPATCH_ROW(search_q5_k)
+SLMOPT_QUANT_DISPATCH_ROW(search_q6_k)
+SLMOPT_QUANT_DISPATCH_ROW(fast_q2_k)
+SLMOPT_QUANT_DISPATCH_ROW(fast_q3_k)
+SLMOPT_QUANT_DISPATCH_ROW(fast_q4_k)
+SLMOPT_QUANT_DISPATCH_ROW(fast_q5_k)
+SLMOPT_QUANT_DISPATCH_ROW(fast_q6_k)
 
 }  // namespace slmopt::quant_detail

@@ -2,19 +2,17 @@
 // IQ4_NL) get the exact scale sweep of scale_fit.h and an f16-aware refinement; the types with a stored
 // minimum (Q4_1, Q5_1) get the alternating affine fit, refined the same way.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <vector>
-
-#if defined(__F16C__)
-#include <immintrin.h>
-#endif
 
 #include "ggml_compatible.h"
 #include "lane_vector.h"
 #include "quant_math.h"
 #include "scale_fit.h"
 #include "search_encoders.h"
+#include "simd_dispatch.h"
 #include "slmopt/core/half.h"
 #include "slmopt/ir/block_structs.h"
 
@@ -60,10 +58,8 @@ void search_affine_block(const float* x, const float* w, int nmax, uint16_t& d_o
   }
 }
 
-template <typename Block>
-void search_blocks(DType dtype, const float* x, uint8_t* dst, int64_t n, const float* importance,
-                   void (*llama)(const float*, uint8_t*, int64_t, const float*),
-                   void (*build)(const float* x, const float* w, Block& b)) {
+template <typename Block, auto llama, auto build>
+void search_blocks(DType dtype, const float* x, uint8_t* dst, int64_t n, const float* importance) {
   llama(x, dst, n, importance);
   float ones[kQK];
   for (int64_t i = 0; i < n / kQK; ++i) {
@@ -151,27 +147,21 @@ float hsum(F8 v) {
   return total;
 }
 
-// Half conversions inline in the per-block loops (F16C where the build has it: a call each was ~5 % of a Q4_0
-// run). Same bits as core/half.h for every value that is not NaN, and no NaN reaches an encoder (quantize_rows
-// rejects non-finite input; the scales derived here are finite or rejected by the isfinite checks below).
+// Half conversions inline in the per-block loops (a call each was ~5 % of a Q4_0 run): _Float16 conversions,
+// which GCC compiles to F16C instructions in the AVX2 copies (simd_dispatch.h) and to libgcc's IEEE conversions
+// at the baseline. Same bits as core/half.h for every value that is not NaN, and no NaN reaches an encoder
+// (quantize_rows rejects non-finite input; the scales derived here are finite or rejected by the isfinite
+// checks below).
 inline uint16_t to_f16(float f) {
-#if defined(__F16C__)
-// clang 14's _cvtss_sh macro builds a C99 compound literal, which -Wpedantic reports (-Werror in CI builds).
-#if defined(__clang__)
-#pragma clang diagnostic push
-#pragma clang diagnostic ignored "-Wc99-extensions"
-#endif
-  return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
-#if defined(__clang__)
-#pragma clang diagnostic pop
-#endif
+#if defined(__FLT16_MAX__)
+  return std::bit_cast<uint16_t>(static_cast<_Float16>(f));
 #else
   return f32_to_f16(f);
 #endif
 }
 inline float from_f16(uint16_t h) {
-#if defined(__F16C__)
-  return _cvtsh_ss(h);
+#if defined(__FLT16_MAX__)
+  return static_cast<float>(std::bit_cast<_Float16>(h));
 #else
   return f16_to_f32(h);
 #endif
@@ -184,7 +174,7 @@ inline float from_f16(uint16_t h) {
 bool polish_lanes(const F8* xv, const F8* wv, float lo, float hi, uint16_t& d_h, F8* lv) {
   constexpr int kV = kQK / kLanes;
   auto error_of = [&](float d, const F8* levels) {
-    F8 e = splat(0.f);
+    F8 e{};
     for (int k = 0; k < kV; ++k) {
       const F8 diff = xv[k] - d * levels[k];
       e += wv ? wv[k] * diff * diff : diff * diff;
@@ -192,7 +182,7 @@ bool polish_lanes(const F8* xv, const F8* wv, float lo, float hi, uint16_t& d_h,
     return hsum(e);
   };
   const float best = error_of(from_f16(d_h), lv);
-  F8 sxv = splat(0.f), svv = splat(0.f);
+  F8 sxv{}, svv{};
   for (int k = 0; k < kV; ++k) {
     const F8 wl = wv ? wv[k] * lv[k] : lv[k];
     sxv += wl * xv[k];
@@ -272,7 +262,7 @@ void fast_q4_0_plain(const float* x, uint8_t* dst, int64_t n) {
 F8 round_away(F8 v) {
   const F8 t = __builtin_convertvector(__builtin_convertvector(v, I8), F8);
   const F8 frac = v - t;
-  return t + (frac >= 0.5f ? splat(1.f) : splat(0.f)) - (frac <= -0.5f ? splat(1.f) : splat(0.f));
+  return t + (frac >= 0.5f ? 1.f : F8{}) - (frac <= -0.5f ? 1.f : F8{});
 }
 
 void fast_q8_0_plain(const float* x, uint8_t* dst, int64_t n) {
@@ -407,10 +397,8 @@ bool polish_q5_1(const float* x, const float* w, const Q5_1& stored, Q5_1& b) {
 
 // `recheck`: confirm the polish in double precision by decoding both blocks (the uniform types' lane polish
 // compares with a margin instead, which is cheaper than the polish itself).
-template <typename Block>
-void fast_blocks(DType dtype, const float* x, uint8_t* dst, int64_t n, const float* importance,
-                 void (*llama)(const float*, uint8_t*, int64_t, const float*),
-                 bool (*polish)(const float* x, const float* w, const Block& stored, Block& b), bool recheck) {
+template <typename Block, auto llama, auto polish>
+void fast_blocks(DType dtype, const float* x, uint8_t* dst, int64_t n, const float* importance, bool recheck) {
   llama(x, dst, n, importance);
   float ones[kQK];
   for (int64_t i = 0; i < n / kQK; ++i) {
@@ -428,46 +416,59 @@ void fast_blocks(DType dtype, const float* x, uint8_t* dst, int64_t n, const flo
   }
 }
 
+void search_q4_0_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  search_blocks<Q4_0, ggml_chunk_q4_0, build_q4_0>(DType::Q4_0, x, dst, n, importance);
+}
+void search_q4_1_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  search_blocks<Q4_1, ggml_chunk_q4_1, build_q4_1>(DType::Q4_1, x, dst, n, importance);
+}
+void search_q5_0_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  search_blocks<Q5_0, ggml_chunk_q5_0, build_q5_0>(DType::Q5_0, x, dst, n, importance);
+}
+void search_q5_1_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  search_blocks<Q5_1, ggml_chunk_q5_1, build_q5_1>(DType::Q5_1, x, dst, n, importance);
+}
+void search_q8_0_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  search_blocks<Q8_0, ggml_chunk_q8_0, build_q8_0>(DType::Q8_0, x, dst, n, importance);
+}
+void search_iq4_nl_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  search_blocks<IQ4_NL, ggml_chunk_iq4_nl, build_iq4_nl>(DType::IQ4_NL, x, dst, n, importance);
+}
+
+void fast_q4_0_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  if (!importance) return fast_q4_0_plain(x, dst, n);
+  fast_blocks<Q4_0, ggml_chunk_q4_0, polish_q4_0>(DType::Q4_0, x, dst, n, importance, false);
+}
+void fast_q4_1_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  fast_blocks<Q4_1, ggml_chunk_q4_1, polish_q4_1>(DType::Q4_1, x, dst, n, importance, true);
+}
+void fast_q5_0_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  fast_blocks<Q5_0, ggml_chunk_q5_0, polish_q5_0>(DType::Q5_0, x, dst, n, importance, false);
+}
+void fast_q5_1_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  fast_blocks<Q5_1, ggml_chunk_q5_1, polish_q5_1>(DType::Q5_1, x, dst, n, importance, true);
+}
+void fast_q8_0_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  if (!importance) return fast_q8_0_plain(x, dst, n);
+  fast_blocks<Q8_0, ggml_chunk_q8_0, polish_q8_0>(DType::Q8_0, x, dst, n, importance, false);
+}
+void fast_iq4_nl_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
+  fast_blocks<IQ4_NL, ggml_chunk_iq4_nl, polish_iq4_nl>(DType::IQ4_NL, x, dst, n, importance, true);
+}
+
 }  // namespace
 
-void search_q4_0(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  search_blocks<Q4_0>(DType::Q4_0, x, dst, n, importance, ggml_chunk_q4_0, build_q4_0);
-}
-void search_q4_1(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  search_blocks<Q4_1>(DType::Q4_1, x, dst, n, importance, ggml_chunk_q4_1, build_q4_1);
-}
-void search_q5_0(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  search_blocks<Q5_0>(DType::Q5_0, x, dst, n, importance, ggml_chunk_q5_0, build_q5_0);
-}
-void search_q5_1(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  search_blocks<Q5_1>(DType::Q5_1, x, dst, n, importance, ggml_chunk_q5_1, build_q5_1);
-}
-void search_q8_0(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  search_blocks<Q8_0>(DType::Q8_0, x, dst, n, importance, ggml_chunk_q8_0, build_q8_0);
-}
-void search_iq4_nl(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  search_blocks<IQ4_NL>(DType::IQ4_NL, x, dst, n, importance, ggml_chunk_iq4_nl, build_iq4_nl);
-}
-
-void fast_q4_0(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  if (!importance) return fast_q4_0_plain(x, dst, n);
-  fast_blocks<Q4_0>(DType::Q4_0, x, dst, n, importance, ggml_chunk_q4_0, polish_q4_0, false);
-}
-void fast_q4_1(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  fast_blocks<Q4_1>(DType::Q4_1, x, dst, n, importance, ggml_chunk_q4_1, polish_q4_1, true);
-}
-void fast_q5_0(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  fast_blocks<Q5_0>(DType::Q5_0, x, dst, n, importance, ggml_chunk_q5_0, polish_q5_0, false);
-}
-void fast_q5_1(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  fast_blocks<Q5_1>(DType::Q5_1, x, dst, n, importance, ggml_chunk_q5_1, polish_q5_1, true);
-}
-void fast_q8_0(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  if (!importance) return fast_q8_0_plain(x, dst, n);
-  fast_blocks<Q8_0>(DType::Q8_0, x, dst, n, importance, ggml_chunk_q8_0, polish_q8_0, false);
-}
-void fast_iq4_nl(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  fast_blocks<IQ4_NL>(DType::IQ4_NL, x, dst, n, importance, ggml_chunk_iq4_nl, polish_iq4_nl, true);
-}
+SLMOPT_QUANT_DISPATCH_ROW(search_q4_0)
+SLMOPT_QUANT_DISPATCH_ROW(search_q4_1)
+SLMOPT_QUANT_DISPATCH_ROW(search_q5_0)
+SLMOPT_QUANT_DISPATCH_ROW(search_q5_1)
+SLMOPT_QUANT_DISPATCH_ROW(search_q8_0)
+SLMOPT_QUANT_DISPATCH_ROW(search_iq4_nl)
+SLMOPT_QUANT_DISPATCH_ROW(fast_q4_0)
+SLMOPT_QUANT_DISPATCH_ROW(fast_q4_1)
+SLMOPT_QUANT_DISPATCH_ROW(fast_q5_0)
+SLMOPT_QUANT_DISPATCH_ROW(fast_q5_1)
+SLMOPT_QUANT_DISPATCH_ROW(fast_q8_0)
+SLMOPT_QUANT_DISPATCH_ROW(fast_iq4_nl)
 
 }  // namespace slmopt::quant_detail

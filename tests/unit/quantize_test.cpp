@@ -14,6 +14,7 @@
 #include "quant_test_data.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/parallel.h"
+#include "slmopt/exec/cpu_features.h"
 #include "slmopt/ir/block_formats.h"
 #include "slmopt/quant/block_quantize.h"
 
@@ -27,6 +28,31 @@ int64_t first_difference(const std::vector<uint8_t>& a, const std::vector<uint8_
   for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
     if (a[i] != b[i]) return static_cast<int64_t>(i);
   return a.size() == b.size() ? -1 : static_cast<int64_t>(std::min(a.size(), b.size()));
+}
+
+// The encoders' hot loops exist twice (src/quant/simd_dispatch.h): at the build's baseline ISA and for AVX2.
+// Both copies write the same bytes for every type, encoder, and with or without importance.
+TEST(Quantize, BaselineAndAvx2CopiesWriteTheSameBytes) {
+  if (!kernel_isa_supported(KernelIsa::Avx2)) GTEST_SKIP() << "no AVX2 on this CPU";
+  struct Restore {
+    ~Restore() { set_kernel_isa(std::nullopt); }
+  } restore;
+  const int64_t n = 2048;
+  const auto x = testing::gaussian_with_outliers(static_cast<size_t>(n), 7);
+  const auto importance = testing::activation_importance(static_cast<size_t>(n), 8);
+  std::vector<uint8_t> baseline, avx2;
+  for (const DType dtype : all_block_types())
+    for (const Encoder encoder : {Encoder::Fast, Encoder::Search, Encoder::Llama})
+      for (const float* imp : {static_cast<const float*>(nullptr), importance.data()}) {
+        baseline.assign(row_bytes(dtype, n), 0);
+        avx2.assign(row_bytes(dtype, n), 0);
+        set_kernel_isa(KernelIsa::Portable);
+        quantize_row(encoder, dtype, x.data(), baseline.data(), n, imp);
+        set_kernel_isa(KernelIsa::Avx2);
+        quantize_row(encoder, dtype, x.data(), avx2.data(), n, imp);
+        EXPECT_EQ(first_difference(baseline, avx2), -1)
+            << dtype_name(dtype) << " " << encoder_name(encoder) << (imp ? " with" : " without") << " importance";
+      }
 }
 
 TEST(Quantize, ReferenceEncoderMatchesGgmlByteForByte) {
