@@ -36,7 +36,9 @@ if [ "$sanitize" != 0 ]; then
   SLMOPT_SANITIZE_BUILD_ONLY=1 nice -n 19 scripts/sanitize.sh >"$sanitize_log" 2>&1 &
   sanitize_build=$!
   set +m
-  stop_sanitize_build() { [ -n "$sanitize_build" ] && kill -- "-$sanitize_build" 2>/dev/null; true; }
+  # An if, not `[ ] && kill`: under set -e a failing last command of an && list ends the script, and kill fails
+  # whenever the build has already finished (a warm cache) — that exited CI with status 1 and no message.
+  stop_sanitize_build() { if [ -n "$sanitize_build" ]; then kill -- "-$sanitize_build" 2>/dev/null || true; fi; }
   trap stop_sanitize_build EXIT
 fi
 scripts/setup.sh
