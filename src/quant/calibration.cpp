@@ -366,7 +366,10 @@ class Calibrator {
     LinearReport rep{name, describe_target(*target)};
     std::unique_ptr<WeightGrid> rtn_grid = make_grid(*target, original, t.rows(), t.cols(), importance, name);
     std::vector<float> rtn = rtn_quantize(original, *rtn_grid);
-    rep.rtn_error = relative_output_error(original, rtn, t.rows(), h, kReportRows);
+    // Re-fitting compares errors, so it needs them exact; the RTN error beside them is then exact too, so that the
+    // report's two columns are the same kind of figure.
+    const int64_t report_rows = options_.gptq_refits > 0 ? 0 : kReportRows;
+    rep.rtn_error = relative_output_error(original, rtn, t.rows(), h, report_rows);
     if (options_.method == CalibrationMethod::Rtn) {
       rep.error = rep.rtn_error;
       store(name, t.shape(), *rtn_grid, std::move(rep));
@@ -393,8 +396,7 @@ class Calibrator {
     rep.gptq.seconds += factor_seconds;
     result_.report.solver_flops += rep.gptq.flops;
     result_.report.gptq_seconds += rep.gptq.seconds - factor_seconds;
-    // Re-fitting compares errors, so it needs them exact.
-    rep.error = relative_output_error(w, values, t.rows(), h, options_.gptq_refits > 0 ? 0 : kReportRows);
+    rep.error = relative_output_error(w, values, t.rows(), h, report_rows);
     if (auto* g = dynamic_cast<GgufWeightGrid*>(grid.get()); g && options_.gptq_refits > 0)
       refit_rounds(*g, w, t.rows(), h, *factor, gptq, name, rep);
     store(name, t.shape(), *grid, std::move(rep));

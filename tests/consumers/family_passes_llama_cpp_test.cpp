@@ -122,7 +122,7 @@ const Evaluated& evaluated() {
     std::vector<std::string> keys;
     size_t index = 0;
     for (const char* family : kFamilies) {
-      const std::string config_path = consumer_source_dir() + "/tests/families/" + family + "/config.json";
+      const std::string config_path = testing::source_dir() + "/tests/families/" + family + "/config.json";
       Config config = parse_hf_config(read_text_file(config_path), config_path);
       // The passes do not depend on the vocabulary or the context length: 512 tokens (the smallest config's) and
       // 256 positions keep the files, the embedding quantization and llama.cpp's logits small.
@@ -287,7 +287,7 @@ TEST_P(FamilyPasses, OutputsRunInLlamaCppAsSlmoptEvaluatesThem) {
       EXPECT_GE(a.argmax, 0.999);
       EXPECT_LE(a.rel(), 1e-3);
       // The cut happened: fewer heads (or KV heads) and FFN channels than the family config.
-      const std::string config_path = consumer_source_dir() + "/tests/families/" + family + "/config.json";
+      const std::string config_path = testing::source_dir() + "/tests/families/" + family + "/config.json";
       const Config source = parse_hf_config(read_text_file(config_path), config_path);
       EXPECT_EQ(e.head_cut_refusals.count(family), kHeadCutRefused.count(family))
           << (e.head_cut_refusals.count(family) ? e.head_cut_refusals.at(family) : "the head cut was written");

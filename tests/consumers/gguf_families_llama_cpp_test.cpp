@@ -223,7 +223,7 @@ const EvaluatedConfigs& evaluated_configs() {
     std::vector<std::string> keys;
     int64_t smallest_vocab = INT64_MAX;
     for (const ConfigCase& cc : config_cases()) {
-      const std::string path = consumer_source_dir() + "/tests/families/" + cc.folder + "/config.json";
+      const std::string path = testing::source_dir() + "/tests/families/" + cc.folder + "/config.json";
       const Config config = parse_hf_config(read_text_file(path), path);
       smallest_vocab = std::min(smallest_vocab, config.vocab_size);
       Model& model = out.models.emplace(cc.folder, random_model(config, DType::F32, 23)).first->second;

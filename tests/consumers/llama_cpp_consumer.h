@@ -19,14 +19,12 @@ namespace slmopt {
 
 inline constexpr const char* kLlamaCppHarness = "llama_cpp_harness.mjs";
 
-inline std::string consumer_source_dir() { return testing::source_dir(); }
-
 // Fails (or, with SLMOPT_SKIP_CONSUMERS=1, skips) the test when llama.cpp cannot be run.
 #define REQUIRE_LLAMA_CPP()                                                                                    \
   do {                                                                                                         \
     SLMOPT_REQUIRE_CONSUMER("node-llama-cpp");                                                                 \
     SLMOPT_REQUIRE_CONSUMER("@node-llama-cpp/linux-x64");                                                      \
-    ASSERT_TRUE(std::filesystem::exists(consumer_source_dir() + "/tests/consumers/" + kLlamaCppHarness))       \
+    ASSERT_TRUE(std::filesystem::exists(testing::source_dir() + "/tests/consumers/" + kLlamaCppHarness))       \
         << "tests/consumers/" << kLlamaCppHarness << " is missing";                                            \
   } while (0)
 

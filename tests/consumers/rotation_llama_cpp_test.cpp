@@ -104,7 +104,7 @@ const Runs& runs() {
       add(std::string(family) + "/f32", checkpoint, file, false, small);
     }
     const std::map<std::string, pipeline::OptionValue> calib = {
-        {"calib", consumer_source_dir() + "/models/data/kjv-calib.txt"}, {"calib-samples", int64_t{8}},
+        {"calib", testing::source_dir() + "/models/data/kjv-calib.txt"}, {"calib-samples", int64_t{8}},
         {"calib-seqlen", int64_t{64}}};
     auto quantize = [&](const std::string& name, std::map<std::string, pipeline::OptionValue> options) {
       options.insert(calib.begin(), calib.end());
