@@ -20,7 +20,8 @@ row() {  # row CLASS LABEL CMD...
   local rss wall msg
   rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2 / 1024}' "$work/time")
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time")
-  msg=$(grep -v '^info:' "$work/err" | head -n 1 | sed "s|$work/||g; s/|/\\\\|/g" | cut -c1-150)
+  # The error line when there is one (a warning may come first), else the first line that is not info.
+  msg=$({ grep -m 1 'error:' "$work/err" || grep -v '^info:' "$work/err" | head -n 1; } | sed "s|$work/||g; s/|/\\\\|/g" | cut -c1-150)
   printf '| %s | %s | %s | %s | %s | %s |\n' "$class" "$label" "$rc" "$msg" "$rss" "$wall"
 }
 
