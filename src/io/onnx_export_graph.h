@@ -14,11 +14,6 @@ void build_decoder_graph(ExportContext& ctx);  // onnx_export_decoder.cpp
 
 // ---- RoPE (onnx_export_rope.cpp) ----
 
-// Inverse frequencies of `layer`'s rotation over the rotary_dims() first values of a head: its base
-// (layer_rope_theta) and, when layer_rope_scaled, the Linear / Llama3 / LongRope adjustment (LongRope: the short
-// divisors, or the long ones when `long_factors`). Computed in double, as Hugging Face's rope_init functions.
-std::vector<double> layer_inverse_frequencies(const Config& c, int64_t layer, bool long_factors);
-
 // cos/sin caches [max_position, rotary_dims / 2] for one RoPE variant (base, scaling). For LongRope the graph
 // holds both the short and the long tables and selects one per run: long when the largest position_id
 // reaches original_max_position (Hugging Face's Phi-3 rule, evaluated per forward call; keys already in the

@@ -1,44 +1,13 @@
 // RoPE cos/sin tables of the ONNX exporter (see onnx_export_graph.h). The tables are baked at export for every
-// position up to max_position, in double and rounded once; the scaling rules follow Hugging Face's
-// _compute_linear_scaling_rope_parameters, _compute_llama3_parameters and _compute_longrope_parameters.
+// position up to max_position, in double and rounded once, from the frequencies the forward pass uses
+// (ir/rope_frequencies.h), so the exported graph rotates exactly as slmopt's own evaluation does.
 #include <cmath>
-#include <numbers>
 
 #include "onnx_export_graph.h"
 #include "slmopt/core/error.h"
+#include "slmopt/ir/rope_frequencies.h"
 
 namespace slmopt::onnx_export_detail {
-
-std::vector<double> layer_inverse_frequencies(const Config& c, int64_t layer, bool long_factors) {
-  const int64_t rot = c.rotary_dims(), half = rot / 2;
-  const double theta = c.layer_rope_theta(layer);
-  const bool scaled = c.layer_rope_scaled(layer);
-  const RopeScaling& s = c.rope_scaling;
-  std::vector<double> inv(static_cast<size_t>(half));
-  for (int64_t i = 0; i < half; ++i) {
-    double f = std::pow(theta, -static_cast<double>(2 * i) / static_cast<double>(rot));
-    if (scaled && s.type == RopeScalingType::Linear) {
-      f /= s.factor;
-    } else if (scaled && s.type == RopeScalingType::Llama3) {
-      const double old_context = static_cast<double>(s.original_max_position);
-      const double wavelength = 2 * std::numbers::pi / f;
-      if (wavelength > old_context / s.low_freq_factor) {
-        f /= s.factor;
-      } else if (wavelength >= old_context / s.high_freq_factor) {
-        const double smooth = (old_context / wavelength - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
-        f = (1 - smooth) * f / s.factor + smooth * f;
-      }
-    } else if (scaled && s.type == RopeScalingType::LongRope) {
-      const std::vector<double>& divisors = long_factors ? s.long_factor : s.short_factor;
-      if (static_cast<int64_t>(divisors.size()) != half)
-        throw_error(ErrorKind::BadInput, "rope_scaling.{}_factor has {} values, rotary_dim / 2 is {}",
-                    long_factors ? "long" : "short", divisors.size(), half);
-      f /= divisors[static_cast<size_t>(i)];
-    }
-    inv[static_cast<size_t>(i)] = f;
-  }
-  return inv;
-}
 
 std::pair<double, bool> RopeTableSet::key(int64_t layer) const {
   const Config& c = ctx_.model.config;
@@ -52,12 +21,12 @@ const RopeCaches& RopeTableSet::caches(int64_t layer) {
   auto& g = ctx_.graph;
   const int64_t half = c.rotary_dims() / 2, positions = c.max_position;
   const bool long_rope = k.second && c.rope_scaling.type == RopeScalingType::LongRope;
-  const double magnitude = long_rope ? c.rope_scaling.attention_factor : 1.0;
+  const double magnitude = layer_rope_attention_factor(c, layer);
   // The first variant keeps the historical names cos_cache / sin_cache.
   const std::string suffix = caches_.empty() ? std::string() : fmt::format("_{}", caches_.size());
 
   auto table = [&](bool long_factors, const std::string& tag) {
-    const std::vector<double> inv = layer_inverse_frequencies(c, layer, long_factors);
+    const std::vector<double> inv = layer_rope_inverse_frequencies(c, layer, long_factors);
     std::vector<float> cos(static_cast<size_t>(positions * half)), sin(cos.size());
     for (int64_t p = 0; p < positions; ++p)
       for (int64_t i = 0; i < half; ++i) {
