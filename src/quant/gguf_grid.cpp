@@ -266,16 +266,16 @@ void GgufWeightGrid::fit_group(int64_t, int64_t, std::span<const double>) {
   throw_error(ErrorKind::Internal, "GgufWeightGrid: scales are fixed at construction");
 }
 
-float GgufWeightGrid::quantize(int64_t row, int64_t col, double value) {
-  if (lattice_) throw_error(ErrorKind::Internal, "GgufWeightGrid: {} rounds 8 values jointly", dtype_name(dtype_));
-  const size_t group = static_cast<size_t>(row * (cols_ / sub_) + col / sub_);
-  const float* levels = table_.data() + group * static_cast<size_t>(levels_);
+namespace {
+
+// The code quantize() picks among `count` levels: the nearest, the lowest code among equally near ones. Ascending
+// tables and finite values take a bisection; the rest (and NaN values, which pick code 0) the plain scan.
+inline int64_t nearest_level(const float* levels, int64_t count, bool ascending, double value) {
   int64_t best = 0;
-  if (ascending_[group] && std::isfinite(value)) {
-    // The nearest level, the lowest code among equally near ones — what the scan below picks — found by bisection:
+  if (ascending && std::isfinite(value)) {
     // lo = the first level ≥ value; the other candidate is the first code holding the level just below it.
     int64_t lo = 0;  // branch-free lower bound: the comparisons become conditional moves
-    for (int64_t n = levels_; n > 1;) {
+    for (int64_t n = count; n > 1;) {
       const int64_t half = n / 2;
       lo = static_cast<double>(levels[lo + half - 1]) < value ? lo + half : lo;
       n -= half;
@@ -286,20 +286,45 @@ float GgufWeightGrid::quantize(int64_t row, int64_t col, double value) {
       return q;
     };
     if (lo == 0) best = 0;
-    else if (lo == levels_) best = first_of(levels_ - 1);
+    else if (lo == count) best = first_of(count - 1);
     else {
       const double below = value - static_cast<double>(levels[lo - 1]), above = static_cast<double>(levels[lo]) - value;
       best = above < below ? lo : first_of(lo - 1);
     }
   } else {
     double best_distance = std::numeric_limits<double>::infinity();
-    for (int64_t q = 0; q < levels_; ++q) {
+    for (int64_t q = 0; q < count; ++q) {
       const double d = std::abs(static_cast<double>(levels[q]) - value);
       if (d < best_distance) best_distance = d, best = q;
     }
   }
+  return best;
+}
+
+}  // namespace
+
+float GgufWeightGrid::quantize(int64_t row, int64_t col, double value) {
+  if (lattice_) throw_error(ErrorKind::Internal, "GgufWeightGrid: {} rounds 8 values jointly", dtype_name(dtype_));
+  const size_t group = static_cast<size_t>(row * (cols_ / sub_) + col / sub_);
+  const float* levels = table_.data() + group * static_cast<size_t>(levels_);
+  const int64_t best = nearest_level(levels, levels_, ascending_[group] != 0, value);
   codes_[static_cast<size_t>(row * cols_ + col)] = static_cast<uint8_t>(best);
   return levels[best];
+}
+
+void GgufWeightGrid::quantize_column(int64_t row0, int64_t n, int64_t col, const float* values, float* out) {
+  if (lattice_) throw_error(ErrorKind::Internal, "GgufWeightGrid: {} rounds 8 values jointly", dtype_name(dtype_));
+  const int64_t groups_per_row = cols_ / sub_;
+  const size_t group0 = static_cast<size_t>(row0 * groups_per_row + col / sub_);
+  const float* table = table_.data() + group0 * static_cast<size_t>(levels_);
+  const char* ascending = ascending_.data() + group0;
+  uint8_t* codes = codes_.data() + row0 * cols_ + col;
+  for (int64_t r = 0; r < n; ++r) {
+    const float* levels = table + r * groups_per_row * levels_;
+    const int64_t best = nearest_level(levels, levels_, ascending[r * groups_per_row] != 0, values[r]);
+    codes[r * cols_] = static_cast<uint8_t>(best);
+    out[r] = levels[best];
+  }
 }
 
 Tensor GgufWeightGrid::pack(const std::string& name) const {

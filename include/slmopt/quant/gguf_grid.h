@@ -55,6 +55,7 @@ class GgufWeightGrid final : public WeightGrid {
   bool fixed() const override { return true; }
   void fit_group(int64_t row, int64_t group, std::span<const double> values) override;
   float quantize(int64_t row, int64_t col, double value) override;
+  void quantize_column(int64_t row0, int64_t n, int64_t col, const float* values, float* out) override;
   int64_t joint_columns() const override;
   void quantize_joint(int64_t row, int64_t col0, const double* values, const double* weights, float* out) override;
 
