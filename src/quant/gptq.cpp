@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "slmopt/core/error.h"
+#include "slmopt/core/huge_pages.h"
 #include "slmopt/core/log.h"
 #include "slmopt/core/parallel.h"
 #include "slmopt/exec/gemm.h"
@@ -25,7 +26,7 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 // One thread's buffers, kept across tiles and calls (a fresh tile of zeroed pages per call cost a quarter of the
 // sweep's cycles in page faults and zeroing). resize() only grows: nothing here is read before it is written.
 struct SweepScratch {
-  std::vector<float> wt, err, e, q;
+  std::vector<float> wt, qt, err, e, q;
   std::vector<double> group_values, joint_values;
   template <typename T>
   static T* at_least(std::vector<T>& v, int64_t n) {
@@ -50,11 +51,10 @@ struct Sweep {
   int64_t joint;  // grid.joint_columns(): groups of this many columns are rounded together at their first column
 
   // Sweeps `rows` rows starting at weight row r0 on the transposed tile wt [cols, rows] (permuted column order,
-  // column j of every row contiguous at wt + j·rows), updated in place; the grid values go to out (the whole
-  // [grid rows, cols] result in the original column order). Every element sees the same operations in the
+  // column j of every row contiguous at wt + j·rows), updated in place; the grid values go to qt, laid out as wt. Every element sees the same operations in the
   // same order as a row-major sweep: the per-column rounding, the rank-1 updates w − e·u, and the products
   // (exec/gemm.h with A = Uᵀ read through its strides: A(i,k)·B(k,j) = U(k,i)·(−E)(j,k), the same products).
-  void run(int64_t r0, int64_t rows, float* wt, float* out, SweepScratch& s) const {
+  void run(int64_t r0, int64_t rows, float* wt, float* qt, SweepScratch& s) const {
     const int64_t cols = f.columns, gc = grid.group_columns();
     const float* u = f.u.data();
     float* errt = SweepScratch::at_least(s.err, block * rows);  // (−E)ᵀ of the lazy batch: [block, rows]
@@ -100,10 +100,10 @@ struct Sweep {
           }
           const float d = u[j * cols + j];
           float* ej = errt + (j - i1) * rows;
-          float* o = out + r0 * cols + orig;
+          float* o = qt + j * rows;
           for (int64_t r = 0; r < rows; ++r) {
             const float value = wj[r], c = chosen[r * chosen_stride];
-            o[r * cols] = c;
+            o[r] = c;
             const float err = (value - c) / d;
             e[r] = err;
             ej[r] = -err;
@@ -240,7 +240,12 @@ std::vector<float> gptq_quantize(std::span<const float> weight, const GptqFactor
   // values it reads have every earlier column's update.
   // A joint group must lie inside one inner batch as well.
   const int64_t inner = (fit_at_group_start && gc % 16 != 0) || 16 % joint != 0 ? block : 16;
-  std::vector<float> out(static_cast<size_t>(rows * cols));
+  // The result on transparent huge pages where the kernel allows: touching 46 MB page by page (an FFN linear of
+  // the 1B shape) costs more page faults than the sweep's arithmetic on these virtual machines.
+  std::vector<float> out;
+  out.reserve(static_cast<size_t>(rows * cols));
+  advise_huge_pages(out.data(), static_cast<size_t>(rows * cols) * sizeof(float));
+  out.resize(static_cast<size_t>(rows * cols));
   const Sweep sweep{f, grid, block, inner, fit_at_group_start, joint};
   const int64_t tiles = (rows + kRowTile - 1) / kRowTile;
   parallel_for(static_cast<size_t>(tiles), [&](size_t begin, size_t end) {
@@ -248,14 +253,28 @@ std::vector<float> gptq_quantize(std::span<const float> weight, const GptqFactor
     for (size_t t = begin; t < end; ++t) {
       const int64_t r0 = static_cast<int64_t>(t) * kRowTile, n = std::min(rows, r0 + kRowTile) - r0;
       float* wt = SweepScratch::at_least(s.wt, n * cols);
-      for (int64_t i = 0; i < cols; ++i) {
-        const int64_t orig = f.perm[static_cast<size_t>(i)];
-        float* dst = wt + i * n;
-        if (f.dead[static_cast<size_t>(orig)]) std::fill_n(dst, n, 0.0f);
-        else
-          for (int64_t r = 0; r < n; ++r) dst[r] = weight[static_cast<size_t>((r0 + r) * cols + orig)];
+      float* qt = SweepScratch::at_least(s.qt, n * cols);
+      // Transposes in strips of 16 columns: the tile's rows lie a power of two apart in memory, so walking one
+      // column down all of them would thrash a few L1 sets; a strip reads each row's line once.
+      constexpr int64_t kStrip = 16;
+      for (int64_t i0 = 0; i0 < cols; i0 += kStrip) {
+        const int64_t i1 = std::min(cols, i0 + kStrip);
+        for (int64_t r = 0; r < n; ++r) {
+          const float* src = weight.data() + (r0 + r) * cols;
+          for (int64_t i = i0; i < i1; ++i) {
+            const int64_t orig = f.perm[static_cast<size_t>(i)];
+            wt[i * n + r] = f.dead[static_cast<size_t>(orig)] ? 0.0f : src[orig];
+          }
+        }
       }
-      sweep.run(r0, n, wt, out.data(), s);
+      sweep.run(r0, n, wt, qt, s);
+      for (int64_t i0 = 0; i0 < cols; i0 += kStrip) {
+        const int64_t i1 = std::min(cols, i0 + kStrip);
+        for (int64_t r = 0; r < n; ++r) {
+          float* dst = out.data() + (r0 + r) * cols;
+          for (int64_t i = i0; i < i1; ++i) dst[f.perm[static_cast<size_t>(i)]] = qt[i * n + r];
+        }
+      }
     }
   });
 

@@ -66,6 +66,15 @@ std::vector<double> invert_diagonal(const HugeVector<float>& l, int64_t n, int64
   return inv;
 }
 
+// Zeros over the pool (first touch of fresh pages included).
+void zero_parallel(float* p, int64_t count) {
+  constexpr int64_t kChunk = int64_t{1} << 16;
+  parallel_for(static_cast<size_t>((count + kChunk - 1) / kChunk), [&](size_t begin, size_t end) {
+    const int64_t from = static_cast<int64_t>(begin) * kChunk, to = std::min(count, static_cast<int64_t>(end) * kChunk);
+    std::fill(p + from, p + to, 0.0f);
+  });
+}
+
 }  // namespace
 
 bool cholesky_lower_f32(HugeVector<float>& a, int64_t n, DiagonalInverses* inverses) {
@@ -82,15 +91,21 @@ bool cholesky_lower_f32(HugeVector<float>& a, int64_t n, DiagonalInverses* inver
     bt.assign(static_cast<size_t>(kb * kb), 0.0f);
     for (int64_t j = 0; j < kb; ++j)
       for (int64_t m = 0; m <= j; ++m) bt[static_cast<size_t>(m * kb + j)] = static_cast<float>(inv[static_cast<size_t>(j * kb + m)]);
-    panel.assign(static_cast<size_t>(rest * kb), 0.0f);
+    panel.resize(static_cast<size_t>(rest * kb));
+    zero_parallel(panel.data(), rest * kb);
     gemm_accumulate_parallel({rest, kb, kb, a.data() + r0 * n + k0, n, 1, bt.data(), kb, panel.data(), kb});
     if (inverses) (*inverses)[static_cast<size_t>(k0 / kBlock)] = std::move(inv);
-    for (int64_t i = 0; i < rest; ++i)
-      std::copy_n(panel.data() + i * kb, kb, a.data() + (r0 + i) * n + k0);
-    // Trailing update of the lower triangle: A[r0:, r0:] −= panel·panelᵀ.
+    // Trailing update of the lower triangle: A[r0:, r0:] −= panel·panelᵀ (the panel copied back into A and
+    // transposed and negated for the product, both over the pool).
     neg_t.resize(static_cast<size_t>(kb * rest));
-    for (int64_t m = 0; m < kb; ++m)
-      for (int64_t j = 0; j < rest; ++j) neg_t[static_cast<size_t>(m * rest + j)] = -panel[static_cast<size_t>(j * kb + m)];
+    parallel_for(static_cast<size_t>((rest + 63) / 64), [&](size_t begin, size_t end) {
+      for (int64_t j0 = static_cast<int64_t>(begin) * 64; j0 < std::min(rest, static_cast<int64_t>(end) * 64); j0 += 64) {
+        const int64_t j1 = std::min(rest, j0 + 64);
+        for (int64_t j = j0; j < j1; ++j) std::copy_n(panel.data() + j * kb, kb, a.data() + (r0 + j) * n + k0);
+        for (int64_t m = 0; m < kb; ++m)
+          for (int64_t j = j0; j < j1; ++j) neg_t[static_cast<size_t>(m * rest + j)] = -panel[static_cast<size_t>(j * kb + m)];
+      }
+    });
     gemm_accumulate_parallel({rest, rest, kb, panel.data(), kb, 1, neg_t.data(), rest, a.data() + r0 * n + r0, n},
                              GemmTriangle::LowerOnly);
   }
@@ -98,7 +113,8 @@ bool cholesky_lower_f32(HugeVector<float>& a, int64_t n, DiagonalInverses* inver
 }
 
 HugeVector<float> invert_lower_f32(const HugeVector<float>& l, int64_t n, const DiagonalInverses* inverses) {
-  HugeVector<float> m(static_cast<size_t>(n * n), 0.0f), s;
+  HugeVector<float> m(static_cast<size_t>(n * n)), s;
+  zero_parallel(m.data(), n * n);
   std::vector<float> neg_inv;
   constexpr int64_t kStrip = 256;
   for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
@@ -111,7 +127,8 @@ HugeVector<float> invert_lower_f32(const HugeVector<float>& l, int64_t n, const 
       for (int64_t j = 0; j <= i; ++j) m[static_cast<size_t>((i0 + i) * n + i0 + j)] = static_cast<float>(inv[static_cast<size_t>(i * ib + j)]);
     if (i0 == 0) continue;
     // S = L[i0:i0+ib, 0:i0]·M[0:i0, 0:i0]; M is lower, so a strip of columns [j0, j1) only needs k ≥ j0.
-    s.assign(static_cast<size_t>(ib * i0), 0.0f);
+    s.resize(static_cast<size_t>(ib * i0));
+    zero_parallel(s.data(), ib * i0);
     const int64_t strips = (i0 + kStrip - 1) / kStrip;
     parallel_for(static_cast<size_t>(strips), [&](size_t begin, size_t end) {
       for (size_t t = begin; t < end; ++t) {

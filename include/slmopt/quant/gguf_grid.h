@@ -85,9 +85,10 @@ class GgufWeightGrid final : public WeightGrid {
   DType dtype_;
   int64_t rows_, cols_, block_, sub_, levels_;
   std::vector<uint8_t> blocks_;  // the encoder's blocks (scales), codes replaced at pack()
-  std::vector<float> table_;     // [rows, cols / sub_, levels_]
+  std::vector<float> table_;     // [rows, cols / sub_, levels_], rows table_row_ floats apart
   std::vector<char> ascending_;  // [rows, cols / sub_]: levels non-decreasing (quantize binary-searches them)
-  std::vector<uint8_t> codes_;   // [rows, cols]
+  std::vector<uint8_t> codes_;   // [rows, cols], rows code_row_ bytes apart
+  int64_t table_row_ = 0, code_row_ = 0;  // an odd number of cache lines each (see the constructor)
   std::unique_ptr<quant_detail::LatticeBlocks> lattice_;  // the lattice types' blocks (table_/codes_ unused)
 };
 
