@@ -162,20 +162,29 @@ GptqFactor gptq_factor(const Eigen::MatrixXd& hessian, const GptqOptions& option
   double damp = options.damp_percent;
   for (int attempt = 0;; ++attempt) {
     HugeVector<float> hp(static_cast<size_t>(cols * cols));
-    // In 64 × 64 tiles, reading the column-major Hessian down its columns (a row at a time strides by n doubles:
-    // a cache and TLB miss per element).
-    constexpr int64_t kTile = 64;
-    parallel_for(static_cast<size_t>((cols + kTile - 1) / kTile), [&](size_t begin, size_t end) {
-      for (int64_t i0 = static_cast<int64_t>(begin) * kTile; i0 < std::min(cols, static_cast<int64_t>(end) * kTile); i0 += kTile)
-        for (int64_t j0 = 0; j0 < cols; j0 += kTile)
-          for (int64_t j = j0; j < std::min(cols, j0 + kTile); ++j) {
+    // In 512 × 16 tiles through a local buffer: the column-major Hessian is read down its columns (4 KiB runs the
+    // prefetchers follow) and hp written along its rows (a row of H at a time strides by n doubles, a column of hp
+    // by n floats: cache-set conflicts and a cache miss per element).
+    constexpr int64_t kTall = 512, kWide = 16;
+    parallel_for(static_cast<size_t>((cols + kTall - 1) / kTall), [&](size_t begin, size_t end) {
+      std::vector<float> tile(static_cast<size_t>(kTall * kWide));
+      for (int64_t i0 = static_cast<int64_t>(begin) * kTall; i0 < std::min(cols, static_cast<int64_t>(end) * kTall); i0 += kTall) {
+        const int64_t i1 = std::min(cols, i0 + kTall);
+        for (int64_t j0 = 0; j0 < cols; j0 += kWide) {
+          const int64_t j1 = std::min(cols, j0 + kWide);
+          for (int64_t j = j0; j < j1; ++j) {
             const int64_t pj = f.perm[static_cast<size_t>(j)];
-            for (int64_t i = i0; i < std::min(cols, i0 + kTile); ++i) {
+            const double* column = hessian.data() + pj * cols;
+            for (int64_t i = i0; i < i1; ++i) {
               const int64_t pi = f.perm[static_cast<size_t>(i)];
-              const double v = pi == pj ? diag(pi) + damp * mean_diag : hessian(pi, pj);
-              hp[static_cast<size_t>(i * cols + j)] = static_cast<float>(v);
+              const double v = pi == pj ? diag(pi) + damp * mean_diag : column[pi];
+              tile[static_cast<size_t>((i - i0) * kWide + (j - j0))] = static_cast<float>(v);
             }
           }
+          for (int64_t i = i0; i < i1; ++i)
+            std::copy_n(tile.data() + (i - i0) * kWide, j1 - j0, hp.data() + i * cols + j0);
+        }
+      }
     });
     if (inverse_cholesky_upper_f32(std::move(hp), cols, f.u)) {
       f.damp_percent_used = damp;
