@@ -91,9 +91,14 @@ bool cholesky_lower_f32(HugeVector<float>& a, int64_t n, DiagonalInverses* inver
     bt.assign(static_cast<size_t>(kb * kb), 0.0f);
     for (int64_t j = 0; j < kb; ++j)
       for (int64_t m = 0; m <= j; ++m) bt[static_cast<size_t>(m * kb + j)] = static_cast<float>(inv[static_cast<size_t>(j * kb + m)]);
+    // One pass over the pool for zeroing and product (each synchronisation of the pool costs a wake-up).
     panel.resize(static_cast<size_t>(rest * kb));
-    zero_parallel(panel.data(), rest * kb);
-    gemm_accumulate_parallel({rest, kb, kb, a.data() + r0 * n + k0, n, 1, bt.data(), kb, panel.data(), kb});
+    constexpr int64_t kPanelRows = 64;
+    parallel_for(static_cast<size_t>((rest + kPanelRows - 1) / kPanelRows), [&](size_t begin, size_t end) {
+      const int64_t i0 = static_cast<int64_t>(begin) * kPanelRows, i1 = std::min(rest, static_cast<int64_t>(end) * kPanelRows);
+      std::fill(panel.data() + i0 * kb, panel.data() + i1 * kb, 0.0f);
+      gemm_accumulate({i1 - i0, kb, kb, a.data() + (r0 + i0) * n + k0, n, 1, bt.data(), kb, panel.data() + i0 * kb, kb});
+    });
     if (inverses) (*inverses)[static_cast<size_t>(k0 / kBlock)] = std::move(inv);
     // Trailing update of the lower triangle: A[r0:, r0:] −= panel·panelᵀ (the panel copied back into A and
     // transposed and negated for the product, both over the pool).
@@ -128,11 +133,11 @@ HugeVector<float> invert_lower_f32(const HugeVector<float>& l, int64_t n, const 
     if (i0 == 0) continue;
     // S = L[i0:i0+ib, 0:i0]·M[0:i0, 0:i0]; M is lower, so a strip of columns [j0, j1) only needs k ≥ j0.
     s.resize(static_cast<size_t>(ib * i0));
-    zero_parallel(s.data(), ib * i0);
     const int64_t strips = (i0 + kStrip - 1) / kStrip;
     parallel_for(static_cast<size_t>(strips), [&](size_t begin, size_t end) {
       for (size_t t = begin; t < end; ++t) {
         const int64_t j0 = static_cast<int64_t>(t) * kStrip, w = std::min(kStrip, i0 - j0);
+        for (int64_t i = 0; i < ib; ++i) std::fill_n(s.data() + i * i0 + j0, w, 0.0f);  // each strip zeroes its own
         gemm_accumulate({ib, w, i0 - j0, l.data() + i0 * n + j0, n, 1, m.data() + j0 * n + j0, n, s.data() + j0, i0});
       }
     });

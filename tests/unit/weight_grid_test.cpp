@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <random>
 #include <set>
 
@@ -40,14 +41,18 @@ std::vector<float> test_values(GgufWeightGrid& probe, const std::vector<float>& 
   std::vector<float> v(w.size());
   for (size_t i = 0; i < v.size(); ++i) v[i] = w[i] + normal(rng) * 0.01f;
   const float inf = std::numeric_limits<float>::infinity();
+  std::map<std::pair<int64_t, int64_t>, std::vector<float>> group_levels;  // distinct levels per (row, group)
   for (int64_t r = 0; r < kRows; ++r)
     for (int64_t c = 0; c < kCols; ++c) {
       const size_t i = static_cast<size_t>(r * kCols + c);
       const int kind = static_cast<int>(rng() % 8);
       if (kind < 2) continue;  // random
-      std::set<float> found;
-      for (int k = -400; k <= 400; ++k) found.insert(probe.quantize(r, c, k * 2.5e-4));
-      const std::vector<float> levels(found.begin(), found.end());
+      std::vector<float>& levels = group_levels[{r, c / probe.group_columns()}];
+      if (levels.empty()) {
+        std::set<float> found;
+        for (int k = -400; k <= 400; ++k) found.insert(probe.quantize(r, c, k * 2.5e-4));
+        levels.assign(found.begin(), found.end());
+      }
       const size_t a = rng() % levels.size(), b = std::min(a + 1, levels.size() - 1);
       const float mid = levels[a] + (levels[b] - levels[a]) / 2;  // exact for neighbours of one sign
       switch (kind) {
