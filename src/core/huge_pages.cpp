@@ -1,5 +1,6 @@
 #include "slmopt/core/huge_pages.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 
@@ -22,6 +23,16 @@ void* huge_page_allocate(size_t bytes) {
   madvise(p, rounded, MADV_HUGEPAGE);  // advice only: without THP the buffer works as usual
 #endif
   return p;
+}
+
+void advise_huge_pages(void* p, size_t bytes) noexcept {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + kHuge - 1) / kHuge * kHuge;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bytes) / kHuge * kHuge;
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)p, (void)bytes;
+#endif
 }
 
 void huge_page_free(void* p, size_t bytes) noexcept {

@@ -10,6 +10,7 @@
 
 #include "iquant_encoders.h"
 #include "kquant_pack.h"
+#include "simd_dispatch.h"
 #include "slmopt/core/error.h"
 #include "slmopt/core/half.h"
 #include "slmopt/core/parallel.h"
@@ -108,8 +109,16 @@ GgufWeightGrid::GgufWeightGrid(std::span<const float> weight, int64_t rows, int6
   const size_t row_size = row_bytes(dtype, cols);
   blocks_.resize(static_cast<size_t>(rows) * row_size);
   const int64_t subs = cols / sub_;
-  table_.resize(static_cast<size_t>(rows * subs * levels_));
-  codes_.assign(static_cast<size_t>(rows * cols), 0);
+  // Row strides of whole cache lines, an odd number of them: GPTQ reads one column of many rows at a time, and
+  // a power-of-two stride would put all those rows' lines in a few L1 sets.
+  const auto odd_lines = [](int64_t bytes) {
+    const int64_t lines = (bytes + 63) / 64;
+    return (lines | 1) * 64;
+  };
+  table_row_ = odd_lines(subs * levels_ * static_cast<int64_t>(sizeof(float))) / static_cast<int64_t>(sizeof(float));
+  code_row_ = odd_lines(cols);
+  table_.resize(static_cast<size_t>(rows * table_row_));
+  codes_.assign(static_cast<size_t>(rows * code_row_), 0);
   parallel_for(static_cast<size_t>(rows), [&](size_t begin, size_t end) {
     for (size_t r = begin; r < end; ++r) {
       quantize_row(dtype, weight.data() + r * static_cast<size_t>(cols), blocks_.data() + r * row_size, cols, importance);
@@ -121,7 +130,6 @@ GgufWeightGrid::GgufWeightGrid(std::span<const float> weight, int64_t rows, int6
 
 void GgufWeightGrid::build_table(int64_t r) {
   const size_t row_size = row_bytes(dtype_, cols_), block_bytes = traits(dtype_).block_bytes;
-  const int64_t subs = cols_ / sub_;
   std::vector<uint8_t> scratch(block_bytes), level(static_cast<size_t>(block_));
   std::vector<float> decoded(static_cast<size_t>(block_));
   const uint8_t* row = blocks_.data() + static_cast<size_t>(r) * row_size;
@@ -137,7 +145,7 @@ void GgufWeightGrid::build_table(int64_t r) {
       dequantize_row(dtype_, scratch.data(), decoded.data(), block_);
       for (int64_t s = 0; s < block_ / sub_; ++s)
         for (int64_t i = 0; i < sub_ && q0 + i < levels_; ++i)
-          table_[static_cast<size_t>(((r * subs) + b * (block_ / sub_) + s) * levels_ + q0 + i)] =
+          table_[static_cast<size_t>(r * table_row_ + (b * (block_ / sub_) + s) * levels_ + q0 + i)] =
               decoded[static_cast<size_t>(s * sub_ + i)];
     }
   }
@@ -175,7 +183,7 @@ bool GgufWeightGrid::refit_scales(std::span<const float> weight, const Eigen::Ma
       const int64_t r = static_cast<int64_t>(rr);
       uint8_t* row = blocks_.data() + rr * row_size;
       for (int64_t c = 0; c < cols_; ++c) {
-        v[c] = unit[codes_[static_cast<size_t>(r * cols_ + c)]];
+        v[c] = unit[codes_[static_cast<size_t>(r * code_row_ + c)]];
         w[c] = weight[static_cast<size_t>(r * cols_ + c)];
       }
       // ŵ = Q d with Q[:, b] = the unit values of block b: A = QᵀHQ, rhs = QᵀHw.
@@ -218,7 +226,7 @@ std::vector<float> GgufWeightGrid::values() const {
   for (int64_t r = 0; r < rows_; ++r)
     for (int64_t c = 0; c < cols_; ++c)
       out[static_cast<size_t>(r * cols_ + c)] =
-          table_[static_cast<size_t>((r * (cols_ / sub_) + c / sub_) * levels_ + codes_[static_cast<size_t>(r * cols_ + c)])];
+          table_[static_cast<size_t>(r * table_row_ + c / sub_ * levels_ + codes_[static_cast<size_t>(r * code_row_ + c)])];
   return out;
 }
 
@@ -230,13 +238,14 @@ void GgufWeightGrid::restore(Snapshot s) {
 }
 
 void GgufWeightGrid::index_levels() {
-  const size_t groups = table_.size() / static_cast<size_t>(levels_);
-  ascending_.assign(groups, 1);
-  for (size_t g = 0; g < groups; ++g) {
-    const float* levels = table_.data() + g * static_cast<size_t>(levels_);
-    for (int64_t q = 0; q + 1 < levels_; ++q)
-      if (!(levels[q] <= levels[q + 1])) ascending_[g] = 0;
-  }
+  const int64_t subs = cols_ / sub_;
+  ascending_.assign(static_cast<size_t>(rows_ * subs), 1);
+  for (int64_t r = 0; r < rows_; ++r)
+    for (int64_t g = 0; g < subs; ++g) {
+      const float* levels = table_.data() + r * table_row_ + g * levels_;
+      for (int64_t q = 0; q + 1 < levels_; ++q)
+        if (!(levels[q] <= levels[q + 1])) ascending_[static_cast<size_t>(r * subs + g)] = 0;
+    }
 }
 
 GgufWeightGrid::~GgufWeightGrid() = default;
@@ -266,16 +275,16 @@ void GgufWeightGrid::fit_group(int64_t, int64_t, std::span<const double>) {
   throw_error(ErrorKind::Internal, "GgufWeightGrid: scales are fixed at construction");
 }
 
-float GgufWeightGrid::quantize(int64_t row, int64_t col, double value) {
-  if (lattice_) throw_error(ErrorKind::Internal, "GgufWeightGrid: {} rounds 8 values jointly", dtype_name(dtype_));
-  const size_t group = static_cast<size_t>(row * (cols_ / sub_) + col / sub_);
-  const float* levels = table_.data() + group * static_cast<size_t>(levels_);
+namespace {
+
+// The code quantize() picks among `count` levels: the nearest, the lowest code among equally near ones. Ascending
+// tables and finite values take a bisection; the rest (and NaN values, which pick code 0) the plain scan.
+inline int64_t nearest_level(const float* levels, int64_t count, bool ascending, double value) {
   int64_t best = 0;
-  if (ascending_[group] && std::isfinite(value)) {
-    // The nearest level, the lowest code among equally near ones — what the scan below picks — found by bisection:
+  if (ascending && std::isfinite(value)) {
     // lo = the first level ≥ value; the other candidate is the first code holding the level just below it.
     int64_t lo = 0;  // branch-free lower bound: the comparisons become conditional moves
-    for (int64_t n = levels_; n > 1;) {
+    for (int64_t n = count; n > 1;) {
       const int64_t half = n / 2;
       lo = static_cast<double>(levels[lo + half - 1]) < value ? lo + half : lo;
       n -= half;
@@ -286,20 +295,104 @@ float GgufWeightGrid::quantize(int64_t row, int64_t col, double value) {
       return q;
     };
     if (lo == 0) best = 0;
-    else if (lo == levels_) best = first_of(levels_ - 1);
+    else if (lo == count) best = first_of(count - 1);
     else {
       const double below = value - static_cast<double>(levels[lo - 1]), above = static_cast<double>(levels[lo]) - value;
       best = above < below ? lo : first_of(lo - 1);
     }
   } else {
     double best_distance = std::numeric_limits<double>::infinity();
-    for (int64_t q = 0; q < levels_; ++q) {
+    for (int64_t q = 0; q < count; ++q) {
       const double d = std::abs(static_cast<double>(levels[q]) - value);
       if (d < best_distance) best_distance = d, best = q;
     }
   }
-  codes_[static_cast<size_t>(row * cols_ + col)] = static_cast<uint8_t>(best);
+  return best;
+}
+
+// Levels below `value` in `levels[0, N)`: for a non-decreasing table the lower bound the bisection finds (the
+// levels below form a prefix), as a branch-free vectorised count.
+using Floats8 = float __attribute__((vector_size(32)));
+using Ints8 = int32_t __attribute__((vector_size(32)));
+
+template <int64_t N>
+inline int64_t count_below(const float* levels, float value) {
+  if constexpr (N < 8) {
+    int64_t lo = 0;
+    for (int64_t q = 0; q < N; ++q) lo += levels[q] < value;
+    return lo;
+  } else {
+    Ints8 below = {};  // lanes of −1 per level below
+    for (int64_t q = 0; q < N; q += 8) {
+      Floats8 l;
+      std::memcpy(&l, levels + q, sizeof l);
+      below += l < value;
+    }
+    return -(below[0] + below[1] + below[2] + below[3] + below[4] + below[5] + below[6] + below[7]);
+  }
+}
+
+// nearest_level for a float value, the common case (ascending table of at most 64 levels, finite value) without
+// the bisection's dependent loads and without a branch on the nearer side: the same code, as the lower bound is
+// the same and the final choice is the same double comparison.
+inline int64_t nearest_level_f(const float* levels, int64_t count, bool ascending, float value) {
+  if (!ascending || !std::isfinite(value)) return nearest_level(levels, count, ascending, value);
+  int64_t lo;
+  switch (count) {
+    case 4: lo = count_below<4>(levels, value); break;
+    case 8: lo = count_below<8>(levels, value); break;
+    case 16: lo = count_below<16>(levels, value); break;
+    case 32: lo = count_below<32>(levels, value); break;
+    case 64: lo = count_below<64>(levels, value); break;
+    default: return nearest_level(levels, count, ascending, value);
+  }
+  const auto first_of = [&](int64_t q) {
+    while (q > 0 && levels[q - 1] == levels[q]) --q;
+    return q;
+  };
+  if (lo == 0) return 0;
+  if (lo == count) return first_of(count - 1);
+  const double v = value, below = v - static_cast<double>(levels[lo - 1]), above = static_cast<double>(levels[lo]) - v;
+  const int64_t down = first_of(lo - 1);
+  // The nearer side is a coin toss per element: an arithmetic select instead of a mispredicted branch.
+  const int64_t up = -static_cast<int64_t>(above < below);
+  return (lo & up) | (down & ~up);
+}
+
+// quantize_column's loop: row r's group table at table + r·table_stride, its ascending flag at
+// ascending[r·ascending_stride], its code at codes[r·code_stride].
+void nearest_codes_body(const float* table, int64_t table_stride, const char* ascending, int64_t ascending_stride,
+                        int64_t count, int64_t n, const float* values, uint8_t* codes, int64_t code_stride, float* out) {
+  for (int64_t r = 0; r < n; ++r) {
+    const float* levels = table + r * table_stride;
+    const int64_t best = nearest_level_f(levels, count, ascending[r * ascending_stride] != 0, values[r]);
+    codes[r * code_stride] = static_cast<uint8_t>(best);
+    out[r] = levels[best];
+  }
+}
+
+SLMOPT_QUANT_DISPATCH(void, nearest_codes,
+                      (const float* table, int64_t table_stride, const char* ascending, int64_t ascending_stride,
+                       int64_t count, int64_t n, const float* values, uint8_t* codes, int64_t code_stride, float* out),
+                      (table, table_stride, ascending, ascending_stride, count, n, values, codes, code_stride, out))
+
+}  // namespace
+
+float GgufWeightGrid::quantize(int64_t row, int64_t col, double value) {
+  if (lattice_) throw_error(ErrorKind::Internal, "GgufWeightGrid: {} rounds 8 values jointly", dtype_name(dtype_));
+  const size_t group = static_cast<size_t>(row * (cols_ / sub_) + col / sub_);
+  const float* levels = table_.data() + row * table_row_ + col / sub_ * levels_;
+  const int64_t best = nearest_level(levels, levels_, ascending_[group] != 0, value);
+  codes_[static_cast<size_t>(row * code_row_ + col)] = static_cast<uint8_t>(best);
   return levels[best];
+}
+
+void GgufWeightGrid::quantize_column(int64_t row0, int64_t n, int64_t col, const float* values, float* out) {
+  if (lattice_) throw_error(ErrorKind::Internal, "GgufWeightGrid: {} rounds 8 values jointly", dtype_name(dtype_));
+  const int64_t groups_per_row = cols_ / sub_;
+  const size_t group0 = static_cast<size_t>(row0 * groups_per_row + col / sub_);
+  nearest_codes(table_.data() + row0 * table_row_ + col / sub_ * levels_, table_row_, ascending_.data() + group0,
+                groups_per_row, levels_, n, values, codes_.data() + row0 * code_row_ + col, code_row_, out);
 }
 
 Tensor GgufWeightGrid::pack(const std::string& name) const {
@@ -313,7 +406,7 @@ Tensor GgufWeightGrid::pack(const std::string& name) const {
   for (int64_t r = 0; r < rows_; ++r)
     for (int64_t b = 0; b < cols_ / block_; ++b)
       set_codes(dtype_, bytes.data() + static_cast<size_t>(r) * row_bytes(dtype_, cols_) + static_cast<size_t>(b) * block_bytes,
-                codes_.data() + static_cast<size_t>(r * cols_ + b * block_));
+                codes_.data() + static_cast<size_t>(r * code_row_ + b * block_));
   return Tensor::owned(name, {rows_, cols_}, dtype_, std::move(bytes));
 }
 

@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "slmopt/core/error.h"
+#include "slmopt/core/huge_pages.h"
 #include "slmopt/core/log.h"
 #include "slmopt/core/parallel.h"
 #include "slmopt/exec/gemm.h"
@@ -22,6 +23,25 @@ constexpr int64_t kRowTile = 64;
 
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// One thread's buffers, kept across tiles and calls (a fresh tile of zeroed pages per call cost a quarter of the
+// sweep's cycles in page faults and zeroing). resize() only grows: nothing here is read before it is written.
+struct SweepScratch {
+  std::vector<float> wt, qt, err, e, q;
+  std::vector<double> group_values, joint_values;
+  template <typename T>
+  static T* at_least(std::vector<T>& v, int64_t n) {
+    if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+    return v.data();
+  }
+};
+thread_local SweepScratch tls_scratch;
+
+// The in-batch rank-1 update of column c by column j over the tile's rows: w[r] −= e[r]·u, a multiply and a
+// subtraction per element (no fused multiply-add: -ffp-contract=off), exactly the row-major sweep's operations.
+void rank1_update(float* w, const float* e, float u, int64_t n) {
+  for (int64_t r = 0; r < n; ++r) w[r] -= e[r] * u;
+}
+
 struct Sweep {
   const GptqFactor& f;
   WeightGrid& grid;
@@ -30,58 +50,75 @@ struct Sweep {
   bool fit_at_group_start;
   int64_t joint;  // grid.joint_columns(): groups of this many columns are rounded together at their first column
 
-  // Sweeps `rows` rows starting at weight row r0: w [rows, cols] (permuted order) is updated in place, q
-  // receives the grid values.
-  void run(int64_t r0, int64_t rows, float* w, float* q) const {
+  // Sweeps `rows` rows starting at weight row r0 on the transposed tile wt [cols, rows] (permuted column order,
+  // column j of every row contiguous at wt + j·rows), updated in place; the grid values go to qt, laid out as wt. Every element sees the same operations in the
+  // same order as a row-major sweep: the per-column rounding, the rank-1 updates w − e·u, and the products
+  // (exec/gemm.h with A = Uᵀ read through its strides: A(i,k)·B(k,j) = U(k,i)·(−E)(j,k), the same products).
+  void run(int64_t r0, int64_t rows, float* wt, float* qt, SweepScratch& s) const {
     const int64_t cols = f.columns, gc = grid.group_columns();
     const float* u = f.u.data();
-    std::vector<double> group_values(static_cast<size_t>(gc));
-    std::vector<float> err(static_cast<size_t>(rows * block));
-    std::vector<double> joint_values(static_cast<size_t>(joint)), joint_weights(static_cast<size_t>(joint));
+    float* errt = SweepScratch::at_least(s.err, block * rows);  // (−E)ᵀ of the lazy batch: [block, rows]
+    float* e = SweepScratch::at_least(s.e, rows);
+    float* q = SweepScratch::at_least(s.q, rows * std::max<int64_t>(joint, 1));
+    double* group_values = SweepScratch::at_least(s.group_values, gc);
+    double* joint_values = SweepScratch::at_least(s.joint_values, 2 * joint);
+    double* joint_weights = joint_values + joint;
     for (int64_t i1 = 0; i1 < cols; i1 += block) {
       const int64_t i2 = std::min(cols, i1 + block), count = i2 - i1;
       for (int64_t s1 = i1; s1 < i2; s1 += inner) {
         const int64_t s2 = std::min(i2, s1 + inner);
         for (int64_t j = s1; j < s2; ++j) {
           const int64_t orig = f.perm[static_cast<size_t>(j)];
+          float* wj = wt + j * rows;
           if (fit_at_group_start && orig % gc == 0) {  // no act-order here: orig == j
             const int64_t n = std::min(gc, cols - j);   // the last group may be shorter
             for (int64_t r = 0; r < rows; ++r) {
-              for (int64_t c = 0; c < n; ++c) group_values[static_cast<size_t>(c)] = w[r * cols + j + c];
-              grid.fit_group(r0 + r, orig / gc, std::span<const double>(group_values.data(), static_cast<size_t>(n)));
+              for (int64_t c = 0; c < n; ++c) group_values[c] = wt[(j + c) * rows + r];
+              grid.fit_group(r0 + r, orig / gc, std::span<const double>(group_values, static_cast<size_t>(n)));
             }
           }
-          if (joint > 1 && j % joint == 0) {
-            // The group's columns hold every earlier column's update (the group lies inside this inner batch):
-            // round them together, each weighted by its GPTQ cost 1/U_jj² (the error of column j costs
-            // e²/U_jj²), then propagate the group's errors column by column as usual.
-            for (int64_t c = 0; c < joint; ++c) {
-              const double ujj = u[(j + c) * cols + j + c];
-              joint_weights[static_cast<size_t>(c)] = 1.0 / (ujj * ujj);
+          const float* chosen = q;
+          int64_t chosen_stride = 1;
+          if (joint > 1) {
+            if (j % joint == 0) {
+              // The group's columns hold every earlier column's update (the group lies inside this inner batch):
+              // round them together, each weighted by its GPTQ cost 1/U_jj² (the error of column j costs
+              // e²/U_jj²), then propagate the group's errors column by column as usual.
+              for (int64_t c = 0; c < joint; ++c) {
+                const double ujj = u[(j + c) * cols + j + c];
+                joint_weights[c] = 1.0 / (ujj * ujj);
+              }
+              for (int64_t r = 0; r < rows; ++r) {
+                for (int64_t c = 0; c < joint; ++c) joint_values[c] = wt[(j + c) * rows + r];
+                grid.quantize_joint(r0 + r, orig, joint_values, joint_weights, q + r * joint);
+              }
             }
-            for (int64_t r = 0; r < rows; ++r) {
-              for (int64_t c = 0; c < joint; ++c) joint_values[static_cast<size_t>(c)] = w[r * cols + j + c];
-              grid.quantize_joint(r0 + r, orig, joint_values.data(), joint_weights.data(), q + r * cols + j);
-            }
+            chosen = q + j % joint;
+            chosen_stride = joint;
+          } else {
+            grid.quantize_column(r0, rows, orig, wj, q);
           }
           const float d = u[j * cols + j];
-          const float* urow = u + j * cols;
+          float* ej = errt + (j - i1) * rows;
+          float* o = qt + j * rows;
           for (int64_t r = 0; r < rows; ++r) {
-            float* wr = w + r * cols;
-            const float value = wr[j];
-            const float chosen = joint > 1 ? q[r * cols + j] : grid.quantize(r0 + r, orig, value);
-            q[r * cols + j] = chosen;
-            const float e = (value - chosen) / d;
-            err[static_cast<size_t>(r * count + (j - i1))] = -e;
-            for (int64_t c = j + 1; c < s2; ++c) wr[c] -= e * urow[c];
+            const float value = wj[r], c = chosen[r * chosen_stride];
+            o[r] = c;
+            const float err = (value - c) / d;
+            e[r] = err;
+            ej[r] = -err;
           }
+          const float* urow = u + j * cols;
+          for (int64_t c = j + 1; c < s2; ++c) rank1_update(wt + c * rows, e, urow[c], rows);
         }
-        // The inner batch's errors reach the rest of the lazy batch: W[:, s2:i2] += (−E)·U[s1:s2, s2:i2].
+        // The inner batch's errors reach the rest of the lazy batch: Wᵀ[s2:i2, :] += U[s1:s2, s2:i2]ᵀ·(−E)ᵀ.
         if (s2 < i2)
-          gemm_accumulate({rows, i2 - s2, s2 - s1, err.data() + (s1 - i1), count, 1, u + s1 * cols + s2, cols, w + s2, cols});
+          gemm_accumulate({i2 - s2, rows, s2 - s1, u + s1 * cols + s2, 1, cols, errt + (s1 - i1) * rows, rows,
+                           wt + s2 * rows, rows});
       }
-      // Lazy batch: W[:, i2:] += (−E)·U[i1:i2, i2:] as one product.
-      if (i2 < cols) gemm_accumulate({rows, cols - i2, count, err.data(), count, 1, u + i1 * cols + i2, cols, w + i2, cols});
+      // Lazy batch: Wᵀ[i2:, :] += U[i1:i2, i2:]ᵀ·(−E)ᵀ as one product.
+      if (i2 < cols)
+        gemm_accumulate({cols - i2, rows, count, u + i1 * cols + i2, 1, cols, errt, rows, wt + i2 * rows, rows});
     }
   }
 };
@@ -125,13 +162,27 @@ GptqFactor gptq_factor(const Eigen::MatrixXd& hessian, const GptqOptions& option
   double damp = options.damp_percent;
   for (int attempt = 0;; ++attempt) {
     HugeVector<float> hp(static_cast<size_t>(cols * cols));
-    parallel_for(static_cast<size_t>(cols), [&](size_t begin, size_t end) {
-      for (size_t i = begin; i < end; ++i) {
-        const int64_t pi = f.perm[i];
-        for (int64_t j = 0; j < cols; ++j) {
-          const int64_t pj = f.perm[static_cast<size_t>(j)];
-          const double v = pi == pj ? diag(pi) + damp * mean_diag : hessian(pi, pj);
-          hp[i * static_cast<size_t>(cols) + static_cast<size_t>(j)] = static_cast<float>(v);
+    // In 512 × 16 tiles through a local buffer: the column-major Hessian is read down its columns (4 KiB runs the
+    // prefetchers follow) and hp written along its rows (a row of H at a time strides by n doubles, a column of hp
+    // by n floats: cache-set conflicts and a cache miss per element).
+    constexpr int64_t kTall = 512, kWide = 16;
+    parallel_for(static_cast<size_t>((cols + kTall - 1) / kTall), [&](size_t begin, size_t end) {
+      std::vector<float> tile(static_cast<size_t>(kTall * kWide));
+      for (int64_t i0 = static_cast<int64_t>(begin) * kTall; i0 < std::min(cols, static_cast<int64_t>(end) * kTall); i0 += kTall) {
+        const int64_t i1 = std::min(cols, i0 + kTall);
+        for (int64_t j0 = 0; j0 < cols; j0 += kWide) {
+          const int64_t j1 = std::min(cols, j0 + kWide);
+          for (int64_t j = j0; j < j1; ++j) {
+            const int64_t pj = f.perm[static_cast<size_t>(j)];
+            const double* column = hessian.data() + pj * cols;
+            for (int64_t i = i0; i < i1; ++i) {
+              const int64_t pi = f.perm[static_cast<size_t>(i)];
+              const double v = pi == pj ? diag(pi) + damp * mean_diag : column[pi];
+              tile[static_cast<size_t>((i - i0) * kWide + (j - j0))] = static_cast<float>(v);
+            }
+          }
+          for (int64_t i = i0; i < i1; ++i)
+            std::copy_n(tile.data() + (i - i0) * kWide, j1 - j0, hp.data() + i * cols + j0);
         }
       }
     });
@@ -198,24 +249,41 @@ std::vector<float> gptq_quantize(std::span<const float> weight, const GptqFactor
   // values it reads have every earlier column's update.
   // A joint group must lie inside one inner batch as well.
   const int64_t inner = (fit_at_group_start && gc % 16 != 0) || 16 % joint != 0 ? block : 16;
-  std::vector<float> out(static_cast<size_t>(rows * cols));
+  // The result on transparent huge pages where the kernel allows: touching 46 MB page by page (an FFN linear of
+  // the 1B shape) costs more page faults than the sweep's arithmetic on these virtual machines.
+  std::vector<float> out;
+  out.reserve(static_cast<size_t>(rows * cols));
+  advise_huge_pages(out.data(), static_cast<size_t>(rows * cols) * sizeof(float));
+  out.resize(static_cast<size_t>(rows * cols));
   const Sweep sweep{f, grid, block, inner, fit_at_group_start, joint};
   const int64_t tiles = (rows + kRowTile - 1) / kRowTile;
   parallel_for(static_cast<size_t>(tiles), [&](size_t begin, size_t end) {
-    std::vector<float> w, q;
+    SweepScratch& s = tls_scratch;
     for (size_t t = begin; t < end; ++t) {
       const int64_t r0 = static_cast<int64_t>(t) * kRowTile, n = std::min(rows, r0 + kRowTile) - r0;
-      w.resize(static_cast<size_t>(n * cols));
-      q.resize(static_cast<size_t>(n * cols));
-      for (int64_t r = 0; r < n; ++r)
-        for (int64_t i = 0; i < cols; ++i) {
-          const int64_t orig = f.perm[static_cast<size_t>(i)];
-          w[static_cast<size_t>(r * cols + i)] = f.dead[static_cast<size_t>(orig)] ? 0.0f : weight[static_cast<size_t>((r0 + r) * cols + orig)];
+      float* wt = SweepScratch::at_least(s.wt, n * cols);
+      float* qt = SweepScratch::at_least(s.qt, n * cols);
+      // Transposes in strips of 16 columns: the tile's rows lie a power of two apart in memory, so walking one
+      // column down all of them would thrash a few L1 sets; a strip reads each row's line once.
+      constexpr int64_t kStrip = 16;
+      for (int64_t i0 = 0; i0 < cols; i0 += kStrip) {
+        const int64_t i1 = std::min(cols, i0 + kStrip);
+        for (int64_t r = 0; r < n; ++r) {
+          const float* src = weight.data() + (r0 + r) * cols;
+          for (int64_t i = i0; i < i1; ++i) {
+            const int64_t orig = f.perm[static_cast<size_t>(i)];
+            wt[i * n + r] = f.dead[static_cast<size_t>(orig)] ? 0.0f : src[orig];
+          }
         }
-      sweep.run(r0, n, w.data(), q.data());
-      for (int64_t r = 0; r < n; ++r)
-        for (int64_t i = 0; i < cols; ++i)
-          out[static_cast<size_t>((r0 + r) * cols + f.perm[static_cast<size_t>(i)])] = q[static_cast<size_t>(r * cols + i)];
+      }
+      sweep.run(r0, n, wt, qt, s);
+      for (int64_t i0 = 0; i0 < cols; i0 += kStrip) {
+        const int64_t i1 = std::min(cols, i0 + kStrip);
+        for (int64_t r = 0; r < n; ++r) {
+          float* dst = out.data() + (r0 + r) * cols;
+          for (int64_t i = i0; i < i1; ++i) dst[f.perm[static_cast<size_t>(i)]] = qt[i * n + r];
+        }
+      }
     }
   });
 

@@ -8,6 +8,10 @@ void WeightGrid::quantize_joint(int64_t, int64_t, const double*, const double*, 
   throw_error(ErrorKind::Internal, "quantize_joint on a grid that rounds one element at a time");
 }
 
+void WeightGrid::quantize_column(int64_t row0, int64_t n, int64_t col, const float* values, float* out) {
+  for (int64_t r = 0; r < n; ++r) out[r] = quantize(row0 + r, col, values[r]);
+}
+
 IntWeightGrid::IntWeightGrid(int64_t rows, int64_t cols, const IntGridSpec& spec) {
   spec.validate(cols, "integer grid");
   result_.spec = spec;

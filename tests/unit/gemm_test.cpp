@@ -5,7 +5,9 @@
 // double, byte-identical for any thread count.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
+#include <vector>
 
 #include <Eigen/Cholesky>
 
@@ -140,6 +142,64 @@ TEST(InverseCholesky, UpperFactorOfTheInverseMatchesDoublePrecision) {
       max_rel = std::max(max_rel, std::abs(got - want(i, j)) / std::abs(want(i, i)));
     }
   EXPECT_LT(max_rel, 2e-4);
+}
+
+// The diagonal blocks are factored and inverted in double by vectorised loops that keep every entry's
+// operations of the textbook loops below (the same terms, in the same order): bit-identical floats. One
+// 128 × 128 block is exactly one diagonal block (no panel products).
+TEST(InverseCholesky, DiagonalBlocksMatchTheTextbookLoopsBitForBit) {
+  const int64_t n = 128;
+  const Eigen::MatrixXd h = spd(n, 9);
+  HugeVector<float> a(static_cast<size_t>(n * n));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) a[static_cast<size_t>(i * n + j)] = static_cast<float>(h(i, j));
+  std::vector<double> d(static_cast<size_t>(n * n), 0.0);  // textbook Cholesky, row by row
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j <= i; ++j) d[static_cast<size_t>(i * n + j)] = a[static_cast<size_t>(i * n + j)];
+  for (int64_t j = 0; j < n; ++j) {
+    double s = d[static_cast<size_t>(j * n + j)];
+    for (int64_t m = 0; m < j; ++m) s -= d[static_cast<size_t>(j * n + m)] * d[static_cast<size_t>(j * n + m)];
+    const double djj = std::sqrt(s);
+    d[static_cast<size_t>(j * n + j)] = djj;
+    for (int64_t i = j + 1; i < n; ++i) {
+      double t = d[static_cast<size_t>(i * n + j)];
+      for (int64_t m = 0; m < j; ++m) t -= d[static_cast<size_t>(i * n + m)] * d[static_cast<size_t>(j * n + m)];
+      d[static_cast<size_t>(i * n + j)] = t / djj;
+    }
+  }
+  ASSERT_TRUE(cholesky_lower_f32(a, n));
+  HugeVector<float> l(static_cast<size_t>(n * n), 0.0f);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j <= i; ++j) {
+      ASSERT_EQ(a[static_cast<size_t>(i * n + j)], static_cast<float>(d[static_cast<size_t>(i * n + j)])) << i << "," << j;
+      l[static_cast<size_t>(i * n + j)] = a[static_cast<size_t>(i * n + j)];
+    }
+  std::vector<double> inv(static_cast<size_t>(n * n), 0.0);  // textbook inverse, column by column
+  for (int64_t j = 0; j < n; ++j) {
+    inv[static_cast<size_t>(j * n + j)] = 1.0 / static_cast<double>(l[static_cast<size_t>(j * n + j)]);
+    for (int64_t i = j + 1; i < n; ++i) {
+      double s = 0;
+      for (int64_t m = j; m < i; ++m) s += static_cast<double>(l[static_cast<size_t>(i * n + m)]) * inv[static_cast<size_t>(m * n + j)];
+      inv[static_cast<size_t>(i * n + j)] = -s / static_cast<double>(l[static_cast<size_t>(i * n + i)]);
+    }
+  }
+  const HugeVector<float> m = invert_lower_f32(l, n);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) ASSERT_EQ(m[static_cast<size_t>(i * n + j)], static_cast<float>(inv[static_cast<size_t>(i * n + j)])) << i << "," << j;
+}
+
+// invert_lower_f32 reusing the Cholesky's inverses of the diagonal blocks gives the bits it computes without them.
+TEST(InverseCholesky, ReusedDiagonalInversesGiveTheSameInverse) {
+  const int64_t n = 300;
+  const Eigen::MatrixXd h = spd(n, 11);
+  HugeVector<float> a(static_cast<size_t>(n * n));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) a[static_cast<size_t>(i * n + j)] = static_cast<float>(h(i, j));
+  DiagonalInverses inverses;
+  ASSERT_TRUE(cholesky_lower_f32(a, n, &inverses));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = i + 1; j < n; ++j) a[static_cast<size_t>(i * n + j)] = 0.0f;
+  EXPECT_EQ(invert_lower_f32(a, n, &inverses), invert_lower_f32(a, n));
 }
 
 TEST(InverseCholesky, ReportsMatricesThatAreNotPositiveDefinite) {

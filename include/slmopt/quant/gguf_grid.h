@@ -55,6 +55,7 @@ class GgufWeightGrid final : public WeightGrid {
   bool fixed() const override { return true; }
   void fit_group(int64_t row, int64_t group, std::span<const double> values) override;
   float quantize(int64_t row, int64_t col, double value) override;
+  void quantize_column(int64_t row0, int64_t n, int64_t col, const float* values, float* out) override;
   int64_t joint_columns() const override;
   void quantize_joint(int64_t row, int64_t col0, const double* values, const double* weights, float* out) override;
 
@@ -84,9 +85,10 @@ class GgufWeightGrid final : public WeightGrid {
   DType dtype_;
   int64_t rows_, cols_, block_, sub_, levels_;
   std::vector<uint8_t> blocks_;  // the encoder's blocks (scales), codes replaced at pack()
-  std::vector<float> table_;     // [rows, cols / sub_, levels_]
+  std::vector<float> table_;     // [rows, cols / sub_, levels_], rows table_row_ floats apart
   std::vector<char> ascending_;  // [rows, cols / sub_]: levels non-decreasing (quantize binary-searches them)
-  std::vector<uint8_t> codes_;   // [rows, cols]
+  std::vector<uint8_t> codes_;   // [rows, cols], rows code_row_ bytes apart
+  int64_t table_row_ = 0, code_row_ = 0;  // an odd number of cache lines each (see the constructor)
   std::unique_ptr<quant_detail::LatticeBlocks> lattice_;  // the lattice types' blocks (table_/codes_ unused)
 };
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "slmopt/core/huge_pages.h"
 
@@ -18,8 +19,11 @@ namespace slmopt {
 bool inverse_cholesky_upper_f32(HugeVector<float>&& h, int64_t n, HugeVector<float>& u);
 
 // The two steps, exposed for the tests. a: row-major; only the lower triangle is read and written.
-bool cholesky_lower_f32(HugeVector<float>& a, int64_t n);
-HugeVector<float> invert_lower_f32(const HugeVector<float>& l, int64_t n);
+// The Cholesky inverts its diagonal blocks (in double) for the panel solves; invert_lower_f32 needs the same
+// inverses and reuses them when given (entry b: block b, row-major; empty: not kept).
+using DiagonalInverses = std::vector<std::vector<double>>;
+bool cholesky_lower_f32(HugeVector<float>& a, int64_t n, DiagonalInverses* inverses = nullptr);
+HugeVector<float> invert_lower_f32(const HugeVector<float>& l, int64_t n, const DiagonalInverses* inverses = nullptr);
 
 // Floating-point operations of inverse_cholesky_upper_f32 on an n × n matrix (2 per multiply-add).
 double inverse_cholesky_flops(int64_t n);

@@ -29,6 +29,9 @@ class WeightGrid {
   // Rounds value at (row, col) onto the grid, records its code and returns the grid value (a float, exactly
   // what decoding the stored code gives).
   virtual float quantize(int64_t row, int64_t col, double value) = 0;
+  // quantize() of column `col` in rows row0 .. row0 + n − 1 (values[r] at row row0 + r; grid values to out[r]):
+  // the same codes and values, one call per column of a row tile (GPTQ's sweep) instead of one per element.
+  virtual void quantize_column(int64_t row0, int64_t n, int64_t col, const float* values, float* out);
   // Columns rounded together (consecutive in the original order, starting at multiples of it): 1 for per-element
   // grids; 8 for the lattice i-quants, whose codebook points cover 8 values. When above 1, quantize() is not
   // called: GPTQ and RTN call quantize_joint once per such group instead.
