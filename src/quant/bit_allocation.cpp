@@ -151,6 +151,8 @@ AllocationResult allocate_to_size(const Model& model, const TypeSelectionOptions
 
   AllocationResult r;
   const double base = bpw(info.base);
+  const std::vector<DType> ladder =
+      options.ladder.empty() ? std::vector<DType>(std::begin(kLadder), std::end(kLadder)) : options.ladder;
   uint64_t fixed_bytes = 0;
   for (size_t i = 0; i < ours.size(); ++i) {
     const Tensor& t = model.tensor(ours[i].name);
@@ -178,7 +180,7 @@ AllocationResult allocate_to_size(const Model& model, const TypeSelectionOptions
     const float* imp = imp_vec && std::ssize(*imp_vec) == t.cols() ? imp_vec->data() : nullptr;
     const bool exempt = a.name == names::kEmbedTokens || a.name == names::kLmHead;
     std::vector<DType> types;
-    for (DType d : kLadder)
+    for (DType d : ladder)
       if (d == a.preset || (bpw(d) >= base - 1.0 && bpw(d) <= base + 2.1 && t.cols() % traits(d).block_size == 0 &&
                             (imp || exempt || !needs_importance(d))))
         types.push_back(d);

@@ -66,6 +66,7 @@ struct AllocationResult {
 struct AllocationOptions {
   int windows = 8;  // calibration windows the probes run on (the first ones given)
   Encoder encoder = Encoder::Fast;
+  std::vector<DType> ladder;  // the candidate types; empty: every type stock llama.cpp runs (kLadder)
 };
 
 // `selection`: the preset and the user's overrides (has_importance is set here). `windows`: calibration token
