@@ -139,8 +139,11 @@ void write_preset(const Model& source, QuantPreset preset, const ImportanceMatri
   TypeSelectionOptions selection;
   selection.preset = preset;
   selection.has_importance = importance != nullptr;
-  if (allocate)  // as stage_quantize.cpp: the chosen types become per-tensor overrides
-    for (const auto& spec : allocate_to_size(model, selection, *importance, calib, {4, Encoder::Fast}).overrides())
+  // As stage_quantize.cpp: the chosen types become per-tensor overrides. A shorter ladder than the default (an
+  // i-quant, a K-quant mix either side of each preset) keeps the encodes cheap; the file still mixes families.
+  const std::vector<DType> ladder = {DType::IQ1_S, DType::IQ2_XS, DType::IQ3_S, DType::Q3_K, DType::Q4_K, DType::Q5_K};
+  if (allocate)
+    for (const auto& spec : allocate_to_size(model, selection, *importance, calib, {2, Encoder::Fast, ladder}).overrides())
       selection.overrides.push_back(parse_type_for(spec));
   TensorQuantizer quantizer(model, selection, importance, Encoder::Fast);
   if (method != CalibrationMethod::Rtn) {
