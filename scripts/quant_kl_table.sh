@@ -28,6 +28,8 @@ done
 command -v jq > /dev/null || { echo "quant_kl_table.sh: jq is required" >&2; exit 1; }
 rotate=no
 "$slmopt" quantize --help 2>&1 | grep -q -- '--rotate' && rotate=yes
+allocate=no  # a column for GPTQ with `--allocate size` (per-tensor types within llama.cpp's preset bytes)
+"$slmopt" quantize --help 2>&1 | grep -q -- '--allocate' && allocate=yes
 
 if [ -n "${OUT:-}" ]; then
   out=$OUT
@@ -69,11 +71,13 @@ for model_name in "${models[@]}"; do
     rm -f "$out/llama-$p.gguf"
     variants=(rtn gptq)
     [ $rotate = yes ] && variants+=(rotate)
+    [ $allocate = yes ] && variants+=(alloc)
     for v in "${variants[@]}"; do
       case $v in
         rtn) args=(--imatrix-in "$imatrix") ;;
         gptq) args=(--method gptq --calib "$calib_text" --imatrix-in "$imatrix" "${gptq_flags[@]}") ;;
         rotate) args=(--rotate --method gptq --calib "$calib_text" --imatrix-in "$imatrix" "${gptq_flags[@]}") ;;
+        alloc) args=(--allocate size --method gptq --calib "$calib_text" --imatrix-in "$imatrix" "${gptq_flags[@]}") ;;
       esac
       "$slmopt" -q -t "$threads" quantize "$f32" --type "$preset" "${args[@]}" -o "$out/slmopt-$p-$v.gguf" \
         --eval "$eval_text" --ctx "$ctx" --max-windows "$max_windows" --report "$out/slmopt-$p-$v" > /dev/null
@@ -89,6 +93,7 @@ for model_name in "${models[@]}"; do
   head="| preset | llama.cpp+imatrix KiB | bpw | KL | top-1 % | slmopt RTN+imatrix KiB | bpw | KL | top-1 % | slmopt GPTQ KiB | bpw | KL | top-1 %"
   sep="|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:"
   if [ $rotate = yes ]; then head+=" | rotation+GPTQ KiB | bpw | KL | top-1 %"; sep+="|---:|---:|---:|---:"; fi
+  if [ $allocate = yes ]; then head+=" | GPTQ+allocate KiB | bpw | KL | top-1 %"; sep+="|---:|---:|---:|---:"; fi
   echo "$head |"
   echo "$sep|"
   printf '%s\n' "${rows[@]}"

@@ -22,8 +22,8 @@
 # tinystories-656k (MODELS="..." to choose) and every preset from IQ1_S to Q4_K_M (default), file size,
 # bits/weight, mean KL and top-1 on the model's eval text for: llama.cpp + imatrix, slmopt RTN + imatrix, slmopt
 # GPTQ (--method gptq on the calibration text, the same importance matrix for the tensors GPTQ leaves to the
-# writer) and, when `slmopt quantize --help` lists --rotate, slmopt rotation + GPTQ. GPTQ_FLAGS adds options to
-# both GPTQ columns (e.g. "--act-order"). No timing here.
+# writer) and, when `slmopt quantize --help` lists --rotate, slmopt rotation + GPTQ (and with --allocate, GPTQ with
+# `--allocate size`). GPTQ_FLAGS adds options to every GPTQ column (e.g. "--act-order"). No timing here.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)

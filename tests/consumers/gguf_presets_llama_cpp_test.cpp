@@ -5,7 +5,9 @@
 // the way `slmopt quantize` writes it (TensorQuantizer with the default encoder + write_gguf) — plus GPTQ and AWQ
 // rounding onto the preset's GGUF grids (`--method gptq|awq`, quant/calibration.h) for Q4_0 and Q4_K_M, GPTQ onto
 // the lattice i-quant grids (IQ3_S, IQ2_XS, IQ1_M with the importance matrix), and tinystories-656k's narrow rows
-// at IQ2_XS (RTN) and Q4_K_M (GPTQ), whose types fall back within the size class (IQ4_NL, Q5_0, Q8_0) — then:
+// at IQ2_XS (RTN) and Q4_K_M (GPTQ), whose types fall back within the size class (IQ4_NL, Q5_0, Q8_0), and the
+// size-matched allocation (`--allocate size`, quant/bit_allocation.h) of IQ2_XS (RTN) and Q3_K_M (GPTQ), whose
+// files must also be no larger than the preset's own — then:
 //   * llama.cpp's mean NLL over two 128-token eval windows is within 1 % of slmopt's own evaluation of the same
 //     file (load_gguf + ModelRunner on the same windows). Measured: at most 1.0e-3 (Q5_K_S, Q6_K), most under
 //     5e-4. A wrong block layout, scale or type id turns the output into noise (NLL up by whole nats); the
@@ -31,6 +33,7 @@
 #include "slmopt/exec/model_runner.h"
 #include "slmopt/io/gguf.h"
 #include "slmopt/io/model_loader.h"
+#include "slmopt/quant/bit_allocation.h"
 #include "slmopt/quant/calibration.h"
 #include "slmopt/quant/importance.h"
 #include "slmopt/quant/tensor_quantizer.h"
@@ -59,11 +62,13 @@ struct PresetCase {
   QuantPreset preset;
   bool calib = false;
   CalibrationMethod method = CalibrationMethod::Rtn;
+  bool allocate = false;  // --allocate size (needs calib)
 };
 
 std::string case_name(const PresetCase& c) {
   std::string n = std::string(c.model) + "_" + std::string(preset_info(c.preset).name) + (c.calib ? "_imatrix" : "");
   if (c.method != CalibrationMethod::Rtn) n += std::string("_") + calibration_method_name(c.method);
+  if (c.allocate) n += "_allocated";
   for (char& ch : n)
     if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
   return n;
@@ -93,6 +98,9 @@ const std::vector<PresetCase>& all_cases() {
     // tensors GPTQ leaves to the writer.
     for (QuantPreset p : {QuantPreset::IQ3_S, QuantPreset::IQ2_XS, QuantPreset::IQ1_M})
       v.push_back({"llama-5m-kjv", p, true, CalibrationMethod::Gptq});
+    // Size-matched allocation: per-tensor types across the ladder, within the preset's bytes.
+    v.push_back({"llama-5m-kjv", QuantPreset::IQ2_XS, true, CalibrationMethod::Rtn, true});
+    v.push_back({"llama-5m-kjv", QuantPreset::Q3_K_M, true, CalibrationMethod::Gptq, true});
     v.push_back({"tinystories-656k", QuantPreset::Q4_K_M});
     // Narrow rows (128/384): every K- and i-quant falls back to its size class's 32-element type (IQ4_NL, Q5_0,
     // Q8_0), with RTN and with GPTQ.
@@ -126,11 +134,17 @@ std::vector<std::vector<int32_t>> eval_windows(const Model& model) {
 // encoder, the importance matrix when given, general.file_type from the preset; for GPTQ/AWQ the block linears
 // are first rounded onto their GGUF grids by quantize_calibrated on `calib` windows.
 void write_preset(const Model& source, QuantPreset preset, const ImportanceMatrix* importance, CalibrationMethod method,
-                  const std::vector<std::vector<int32_t>>& calib, const std::string& path) {
+                  const std::vector<std::vector<int32_t>>& calib, const std::string& path, bool allocate) {
   Model model = source;
   TypeSelectionOptions selection;
   selection.preset = preset;
   selection.has_importance = importance != nullptr;
+  // As stage_quantize.cpp: the chosen types become per-tensor overrides. A shorter ladder than the default (an
+  // i-quant, a K-quant mix either side of each preset) keeps the encodes cheap; the file still mixes families.
+  const std::vector<DType> ladder = {DType::IQ1_S, DType::IQ2_XS, DType::IQ3_S, DType::Q3_K, DType::Q4_K, DType::Q5_K};
+  if (allocate)
+    for (const auto& spec : allocate_to_size(model, selection, *importance, calib, {2, Encoder::Fast, ladder}).overrides())
+      selection.overrides.push_back(parse_type_for(spec));
   TensorQuantizer quantizer(model, selection, importance, Encoder::Fast);
   if (method != CalibrationMethod::Rtn) {
     CalibrationOptions options;
@@ -217,7 +231,7 @@ ModelRun run_model(const std::string& model_name) {
     Measured m;
     m.path = scratch.path + "/" + case_name(c) + ".gguf";
     const auto start = Clock::now();
-    write_preset(model, c.preset, c.calib ? &*importance : nullptr, c.method, calib, m.path);
+    write_preset(model, c.preset, c.calib ? &*importance : nullptr, c.method, calib, m.path, c.allocate);
     m.write_seconds = seconds_since(start);
     write_seconds += m.write_seconds;
     m.bytes = std::filesystem::file_size(m.path);
@@ -305,6 +319,12 @@ TEST_P(LlamaCppPresets, NllWithinOnePercentOfSlmoptsOnTheSameFile) {
   EXPECT_GT(m.positions, 0);
   EXPECT_LE(rel, kMaxNllRelDiff);
   EXPECT_GE(m.agreement, kMinArgmaxAgreement);
+  if (c.allocate) {  // within the budget: no larger than the preset's own file (RTN + imatrix, the same types as llama.cpp's)
+    PresetCase plain = c;
+    plain.allocate = false;
+    plain.method = CalibrationMethod::Rtn;
+    EXPECT_LE(m.bytes, run.cases.at(case_name(plain)).bytes);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Presets, LlamaCppPresets, ::testing::ValuesIn(all_cases()),
