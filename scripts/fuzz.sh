@@ -60,7 +60,7 @@ for name in "${harnesses[@]}"; do
     tail -n 40 "$log" >&2
     status=1
   fi
-  grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)|^#[0-9]+[[:space:]]+DONE' "$log" | \
+  grep -aE '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)|^#[0-9]+[[:space:]]+DONE' "$log" | \
     sed "s/^/fuzz: $name: /" >&2 || true
 done
 exit $status
