@@ -113,12 +113,19 @@ Eigen::MatrixXd spd(int64_t n, uint32_t seed) {
   return h;
 }
 
+// h rounded to F32, row-major: the input the F32 factorisation takes.
+HugeVector<float> f32_rows(const Eigen::MatrixXd& h) {
+  const int64_t n = h.rows();
+  HugeVector<float> out(static_cast<size_t>(n * h.cols()));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < h.cols(); ++j) out[static_cast<size_t>(i * h.cols() + j)] = static_cast<float>(h(i, j));
+  return out;
+}
+
 TEST(InverseCholesky, UpperFactorOfTheInverseMatchesDoublePrecision) {
   const int64_t n = 300;  // three diagonal blocks, a partial last one
   const Eigen::MatrixXd h = spd(n, 5);
-  HugeVector<float> hf(static_cast<size_t>(n * n));
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < n; ++j) hf[static_cast<size_t>(i * n + j)] = static_cast<float>(h(i, j));
+  HugeVector<float> hf = f32_rows(h);
   std::vector<HugeVector<float>> us;
   for (int threads : {1, 2, 3}) {
     set_thread_count(threads);
@@ -150,9 +157,7 @@ TEST(InverseCholesky, UpperFactorOfTheInverseMatchesDoublePrecision) {
 TEST(InverseCholesky, DiagonalBlocksMatchTheTextbookLoopsBitForBit) {
   const int64_t n = 128;
   const Eigen::MatrixXd h = spd(n, 9);
-  HugeVector<float> a(static_cast<size_t>(n * n));
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < n; ++j) a[static_cast<size_t>(i * n + j)] = static_cast<float>(h(i, j));
+  HugeVector<float> a = f32_rows(h);
   std::vector<double> d(static_cast<size_t>(n * n), 0.0);  // textbook Cholesky, row by row
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j <= i; ++j) d[static_cast<size_t>(i * n + j)] = a[static_cast<size_t>(i * n + j)];
@@ -192,9 +197,7 @@ TEST(InverseCholesky, DiagonalBlocksMatchTheTextbookLoopsBitForBit) {
 TEST(InverseCholesky, ReusedDiagonalInversesGiveTheSameInverse) {
   const int64_t n = 300;
   const Eigen::MatrixXd h = spd(n, 11);
-  HugeVector<float> a(static_cast<size_t>(n * n));
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < n; ++j) a[static_cast<size_t>(i * n + j)] = static_cast<float>(h(i, j));
+  HugeVector<float> a = f32_rows(h);
   DiagonalInverses inverses;
   ASSERT_TRUE(cholesky_lower_f32(a, n, &inverses));
   for (int64_t i = 0; i < n; ++i)
