@@ -17,7 +17,10 @@
 #      the report, and the solver's share of this machine's F32 GEMM peak (build/tests/gptq_solver_study, same
 #      run). SKIP_GPTQ=1 skips it (it takes long); GPTQ_SAMPLES / GPTQ_SEQLEN pick a smaller calibration set for
 #      quick runs (e.g. GPTQ_SAMPLES=8 GPTQ_SEQLEN=256); GPTQ_ONLY=1 skips every other section.
-#   5. The 8B shape's Q4_K_M: time and peak RSS (one run).
+#   5. AWQ (Q4_K_M grid, the same calibration set) of the 1B shape: time, peak RSS and the time split (forward
+#      passes, input statistics, scale search) from the report. SKIP_AWQ=1 skips it (it takes longer than GPTQ);
+#      AWQ_SAMPLES / AWQ_SEQLEN pick a smaller calibration set; AWQ_ONLY=1 skips every other section.
+#   6. The 8B shape's Q4_K_M: time and peak RSS (one run).
 #
 # Not in CI. Builds nothing: expects build/ with slmopt and llama_cpp_quantize_bench
 # (cmake -S . -B build -DSLMOPT_BUILD_BENCH=ON && cmake --build build -j2 --target slmopt llama_cpp_quantize_bench).
@@ -49,7 +52,8 @@ case "$shape" in
     ;;
   *) echo "bench_scale.sh: SHAPE='$shape': choose 1b (default) or tiny" >&2; exit 1 ;;
 esac
-if [ "${GPTQ_ONLY:-0}" = 1 ]; then presets=() SKIP_8B=1 SKIP_EVAL=1; fi
+if [ "${GPTQ_ONLY:-0}" = 1 ]; then presets=() SKIP_8B=1 SKIP_EVAL=1 SKIP_AWQ=1; fi
+if [ "${AWQ_ONLY:-0}" = 1 ]; then presets=() SKIP_8B=1 SKIP_EVAL=1 SKIP_GPTQ=1; fi
 
 for f in "$slmopt" "$bench" /usr/bin/time; do
   [ -x "$f" ] || { echo "bench_scale.sh: $f is missing (build with -DSLMOPT_BUILD_BENCH=ON first)" >&2; exit 1; }
@@ -131,26 +135,33 @@ if [ "${SKIP_EVAL:-0}" != 1 ] && [ -x "$root/scripts/bench_eval.sh" ]; then
   "$root/scripts/bench_eval.sh" "$ckpt_1b" "$gguf_1b" || log "bench_eval.sh failed"
 fi
 
-if [ "${SKIP_GPTQ:-0}" != 1 ]; then
-  gptq_samples=${GPTQ_SAMPLES:-128} gptq_seqlen=${GPTQ_SEQLEN:-512}
+# One calibrated quantization of the 1B shape onto the Q4_K_M grid: prints its heading, CPU / wall / peak RSS and,
+# from its report, the time split (jq filter $4 over .timings_s as $t and .extra as $e).
+calibrated_run() {  # method samples seqlen jq-split
+  local method=$1 samples=$2 seqlen=$3
   echo
-  echo "## GPTQ of $name_1b (Q4_K_M grid, $gptq_samples × $gptq_seqlen calibration tokens)"
+  echo "## ${method^^} of $name_1b (Q4_K_M grid, $samples × $seqlen calibration tokens)"
   echo
-  log "GPTQ (long)"
+  log "${method^^} (long)"
   echo "\`uptime\` before: $(uptime | sed 's/^ *//')"
-  /usr/bin/time -v -o "$scratch/g.txt" "$slmopt" -q -t "$threads" quantize "$ckpt_1b" --type Q4_K_M --method gptq \
-    --calib "$calib_text" --calib-samples "$gptq_samples" --calib-seqlen "$gptq_seqlen" -o "$scratch/gptq.gguf" \
-    --report "$scratch/gptq" > /dev/null
+  /usr/bin/time -v -o "$scratch/$method.txt" "$slmopt" -q -t "$threads" quantize "$ckpt_1b" --type Q4_K_M \
+    --method "$method" --calib "$calib_text" --calib-samples "$samples" --calib-seqlen "$seqlen" \
+    -o "$scratch/$method.gguf" --report "$scratch/$method" > /dev/null
+  rm -f "$scratch/$method.gguf"
   echo
-  echo "CPU $(cpu_s "$scratch/g.txt") s, wall $(wall_s "$scratch/g.txt") s, peak RSS $(rss_mb "$scratch/g.txt") MB."
-  if [ -f "$scratch/gptq.json" ]; then
+  echo "CPU $(cpu_s "$scratch/$method.txt") s, wall $(wall_s "$scratch/$method.txt") s," \
+    "peak RSS $(rss_mb "$scratch/$method.txt") MB."
+  if [ -f "$scratch/$method.json" ]; then
     echo
-    jq -r '.timings_s as $t | .extra as $e |
-      "| forward passes s | Hessians (XᵀX) s | GPTQ factorisations s | GPTQ sweeps s | other solver s | solver GFLOP/s | peak activations MB |",
-      "|---|---|---|---|---|---|---|",
-      "| \($t.calibration_forward // 0 | . * 10 | round / 10) | \($t.calibration_hessians // 0 | . * 10 | round / 10) | \($t.gptq_factor // 0 | . * 10 | round / 10) | \((($t.gptq // 0) - ($t.gptq_factor // 0)) | . * 10 | round / 10) | \((($t.solver // 0) - ($t.gptq // 0)) | . * 10 | round / 10) | \($e.gptq_solver_gflops_per_s // 0 | . * 10 | round / 10) | \(($e.calib_peak_activation_bytes // 0) / 1048576 | round) |"' \
-      "$scratch/gptq.json"
+    jq -r ".timings_s as \$t | .extra as \$e | $4" "$scratch/$method.json"
   fi
+}
+
+if [ "${SKIP_GPTQ:-0}" != 1 ]; then
+  calibrated_run gptq "${GPTQ_SAMPLES:-128}" "${GPTQ_SEQLEN:-512}" '
+    "| forward passes s | Hessians (XᵀX) s | GPTQ factorisations s | GPTQ sweeps s | other solver s | solver GFLOP/s | peak activations MB |",
+    "|---|---|---|---|---|---|---|",
+    "| \($t.calibration_forward // 0 | . * 10 | round / 10) | \($t.calibration_hessians // 0 | . * 10 | round / 10) | \($t.gptq_factor // 0 | . * 10 | round / 10) | \((($t.gptq // 0) - ($t.gptq_factor // 0)) | . * 10 | round / 10) | \((($t.solver // 0) - ($t.gptq // 0)) | . * 10 | round / 10) | \($e.gptq_solver_gflops_per_s // 0 | . * 10 | round / 10) | \(($e.calib_peak_activation_bytes // 0) / 1048576 | round) |"'
   study=$build/tests/gptq_solver_study
   if [ -x "$study" ]; then
     echo
@@ -159,6 +170,14 @@ if [ "${SKIP_GPTQ:-0}" != 1 ]; then
     log "$study is missing: no share of GEMM peak (build with -DSLMOPT_BUILD_BENCH=ON)"
   fi
   echo "\`uptime\` after GPTQ: $(uptime | sed 's/^ *//')"
+fi
+
+if [ "${SKIP_AWQ:-0}" != 1 ]; then
+  calibrated_run awq "${AWQ_SAMPLES:-${GPTQ_SAMPLES:-128}}" "${AWQ_SEQLEN:-${GPTQ_SEQLEN:-512}}" '
+    "| forward passes s | input statistics (XᵀX) s | scale search and rounding s | peak activations MB |",
+    "|---|---|---|---|",
+    "| \($t.calibration_forward // 0 | . * 10 | round / 10) | \($t.calibration_hessians // 0 | . * 10 | round / 10) | \($t.solver // 0 | . * 10 | round / 10) | \(($e.calib_peak_activation_bytes // 0) / 1048576 | round) |"'
+  echo "\`uptime\` after AWQ: $(uptime | sed 's/^ *//')"
 fi
 
 if [ "${SKIP_8B:-0}" != 1 ]; then
