@@ -13,8 +13,6 @@ namespace slmopt {
 
 namespace {
 
-using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
 // Multiplies columns (per_column) or rows (!per_column) of a 2-D tensor by factors, or divides by them.
 void scale_tensor(Model& model, const std::string& name, const Eigen::VectorXf& factors, bool per_column,
                   bool divide) {
@@ -140,18 +138,27 @@ Eigen::VectorXd awq_search_scales(const AwqGroupInput& group, const InputStatist
     xs = x_mean, ws = w_mean;
   }
 
+  // The output error of the group rounded at scales s: each member scaled, rounded, scaled back (the folded
+  // model's weights), its error form on the calibration inputs (input_statistics.h: F32 products, double sums).
+  const OutputErrorForm error_form(stats.xtx());
   auto loss_of = [&](const Eigen::VectorXd& s_short) {
-    Eigen::VectorXf s(in);
-    for (int64_t c = 0; c < in; ++c) s[c] = static_cast<float>(s_short[tie ? (*tie)[static_cast<size_t>(c)] : c]);
+    std::vector<float> s(static_cast<size_t>(in)), inverse(static_cast<size_t>(in));
+    for (int64_t c = 0; c < in; ++c) {
+      s[static_cast<size_t>(c)] = static_cast<float>(s_short[tie ? (*tie)[static_cast<size_t>(c)] : c]);
+      inverse[static_cast<size_t>(c)] = 1.0f / s[static_cast<size_t>(c)];
+    }
     double loss = 0;
     for (size_t i = 0; i < group.weights.size(); ++i) {
       const int64_t rows = group.rows[i];
-      Eigen::Map<const RowMatrixF> w(group.weights[i].data(), rows, in);
-      const RowMatrixF scaled = w * s.asDiagonal();
-      const std::vector<float> q = quantize(i, std::span<const float>(scaled.data(), scaled.size()));
-      Eigen::Map<const RowMatrixF> qm(q.data(), rows, in);
-      const Eigen::MatrixXd d = w.cast<double>() - (qm * s.cwiseInverse().asDiagonal()).cast<double>();
-      loss += (d * stats.xtx()).cwiseProduct(d).sum();
+      const std::span<const float> w = group.weights[i];
+      std::vector<float> scaled(w.size());
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < in; ++c)
+          scaled[static_cast<size_t>(r * in + c)] = w[static_cast<size_t>(r * in + c)] * s[static_cast<size_t>(c)];
+      std::vector<float> q = quantize(i, scaled);
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < in; ++c) q[static_cast<size_t>(r * in + c)] *= inverse[static_cast<size_t>(c)];
+      loss += error_form(w, q, rows);
     }
     return loss;
   };

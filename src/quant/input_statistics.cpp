@@ -51,26 +51,29 @@ Eigen::VectorXd InputStatistics::mean_abs() const {
   return rows_ == 0 ? Eigen::VectorXd(abs_sum_) : Eigen::VectorXd(abs_sum_ / static_cast<double>(rows_));
 }
 
-double relative_output_error(std::span<const float> weight, std::span<const float> quantized, int64_t rows,
-                             const Eigen::MatrixXd& gram, int64_t sample_rows) {
-  const int64_t cols = gram.cols();
+namespace {
+
+void check_sizes(std::span<const float> weight, std::span<const float> quantized, int64_t rows, int64_t cols,
+                 const char* what) {
   if (static_cast<int64_t>(weight.size()) != rows * cols || quantized.size() != weight.size())
-    throw_error(ErrorKind::Internal, "relative_output_error: sizes disagree");
-  if (sample_rows > 0 && rows > 2 * sample_rows) {
-    std::vector<float> w(static_cast<size_t>(sample_rows * cols)), q(w.size());
-    for (int64_t i = 0; i < sample_rows; ++i) {
-      const size_t from = static_cast<size_t>(i * rows / sample_rows * cols), to = static_cast<size_t>(i * cols);
-      std::copy_n(weight.begin() + static_cast<std::ptrdiff_t>(from), cols, w.begin() + static_cast<std::ptrdiff_t>(to));
-      std::copy_n(quantized.begin() + static_cast<std::ptrdiff_t>(from), cols, q.begin() + static_cast<std::ptrdiff_t>(to));
-    }
-    return relative_output_error(w, q, sample_rows, gram);
-  }
-  // The quadratic forms need rows·cols² multiply-adds each, as much as the GPTQ sweep itself, so they are F32
-  // products on exec/gemm.h (one fma chain per element, in increasing k) with the per-tile sums in double. Rows
-  // go in fixed tiles summed in tile order: the same bits for any thread count.
-  HugeVector<float> g(static_cast<size_t>(cols * cols));
-  for (int64_t j = 0; j < cols; ++j)
-    for (int64_t i = 0; i < cols; ++i) g[static_cast<size_t>(i * cols + j)] = static_cast<float>(gram(i, j));
+    throw_error(ErrorKind::Internal, "{}: sizes disagree", what);
+}
+
+}  // namespace
+
+OutputErrorForm::OutputErrorForm(const Eigen::MatrixXd& gram)
+    : cols_(gram.cols()), gram_(static_cast<size_t>(gram.cols() * gram.cols())) {
+  for (int64_t j = 0; j < cols_; ++j)
+    for (int64_t i = 0; i < cols_; ++i) gram_[static_cast<size_t>(i * cols_ + j)] = static_cast<float>(gram(i, j));
+}
+
+// The quadratic forms need rows·cols² multiply-adds each, as much as the GPTQ sweep itself, so they are F32
+// products on exec/gemm.h (one fma chain per element, in increasing k) with the per-tile sums in double. Rows
+// go in fixed tiles summed in tile order: the same bits for any thread count.
+double OutputErrorForm::operator()(std::span<const float> weight, std::span<const float> quantized, int64_t rows,
+                                   double* weight_form) const {
+  const int64_t cols = cols_;
+  check_sizes(weight, quantized, rows, cols, "OutputErrorForm");
   const int64_t tiles = (rows + kTile - 1) / kTile;
   std::vector<double> nums(static_cast<size_t>(tiles)), dens(static_cast<size_t>(tiles));
   parallel_for(static_cast<size_t>(tiles), [&](size_t begin, size_t end) {
@@ -78,7 +81,7 @@ double relative_output_error(std::span<const float> weight, std::span<const floa
     // Σ_r v_r·G·v_rᵀ over the tile's rows of v.
     const auto form = [&](const float* v, int64_t n) {
       std::fill(product.begin(), product.begin() + n * cols, 0.0f);
-      gemm_accumulate({n, cols, cols, v, cols, 1, g.data(), cols, product.data(), cols});
+      gemm_accumulate({n, cols, cols, v, cols, 1, gram_.data(), cols, product.data(), cols});
       double sum = 0;
       for (int64_t e = 0; e < n * cols; ++e) sum += static_cast<double>(product[static_cast<size_t>(e)]) * v[e];
       return sum;
@@ -89,11 +92,30 @@ double relative_output_error(std::span<const float> weight, std::span<const floa
       const float* q = quantized.data() + r0 * cols;
       for (int64_t e = 0; e < n * cols; ++e) d[static_cast<size_t>(e)] = w[e] - q[e];
       nums[t] = form(d.data(), n);
-      dens[t] = form(w, n);
+      if (weight_form) dens[t] = form(w, n);
     }
   });
   double num = 0, den = 0;
   for (int64_t t = 0; t < tiles; ++t) num += nums[static_cast<size_t>(t)], den += dens[static_cast<size_t>(t)];
+  if (weight_form) *weight_form = den;
+  return num;
+}
+
+double relative_output_error(std::span<const float> weight, std::span<const float> quantized, int64_t rows,
+                             const Eigen::MatrixXd& gram, int64_t sample_rows) {
+  const int64_t cols = gram.cols();
+  check_sizes(weight, quantized, rows, cols, "relative_output_error");
+  if (sample_rows > 0 && rows > 2 * sample_rows) {
+    std::vector<float> w(static_cast<size_t>(sample_rows * cols)), q(w.size());
+    for (int64_t i = 0; i < sample_rows; ++i) {
+      const size_t from = static_cast<size_t>(i * rows / sample_rows * cols), to = static_cast<size_t>(i * cols);
+      std::copy_n(weight.begin() + static_cast<std::ptrdiff_t>(from), cols, w.begin() + static_cast<std::ptrdiff_t>(to));
+      std::copy_n(quantized.begin() + static_cast<std::ptrdiff_t>(from), cols, q.begin() + static_cast<std::ptrdiff_t>(to));
+    }
+    return relative_output_error(w, q, sample_rows, gram);
+  }
+  double den = 0;
+  const double num = OutputErrorForm(gram)(weight, quantized, rows, &den);
   return den > 0 ? std::sqrt(std::max(0.0, num) / den) : 0.0;
 }
 

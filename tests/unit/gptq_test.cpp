@@ -135,6 +135,38 @@ INSTANTIATE_TEST_SUITE_P(Variants, GptqReferenceTest,
                                            // 96 columns = 64 + a shorter 32, and 40 + 40 + 16 (act-order)
                                            Case{64, false, false, false, 4}, Case{40, true, false, false, 4}));
 
+// The F32 error form against the same sum in double, written out: Σ_r (w_r − q_r)ᵀ G (w_r − q_r), and the
+// relative error it gives; then the same bits at 1 and 2 threads.
+TEST(OutputErrorForm, MatchesTheDoubleQuadraticFormAndIsThreadIndependent) {
+  const Problem p = make_problem(70, 96, 400, 11);  // 70 rows: a full 64-row tile and a partial one
+  const Eigen::MatrixXd h = hessian_of(p.inputs);
+  std::vector<float> q(p.weight);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> noise(0.0f, 0.01f);
+  for (auto& v : q) v += noise(rng);
+  double num = 0, den = 0;
+  for (int64_t r = 0; r < p.rows; ++r) {
+    Eigen::VectorXd d(p.cols), w(p.cols);
+    for (int64_t c = 0; c < p.cols; ++c) {
+      const size_t i = static_cast<size_t>(r * p.cols + c);
+      d[c] = static_cast<double>(p.weight[i]) - q[i], w[c] = p.weight[i];
+    }
+    num += d.dot(h * d), den += w.dot(h * w);
+  }
+  const OutputErrorForm form(h);
+  double weight_form = 0;
+  set_thread_count(1);
+  const double one = form(p.weight, q, p.rows, &weight_form);
+  set_thread_count(2);
+  const double two = form(p.weight, q, p.rows);
+  set_thread_count(0);
+  EXPECT_NEAR(one, num, 1e-5 * num);  // F32 products over 96 columns: ~1e-6 relative
+  EXPECT_NEAR(weight_form, den, 1e-5 * den);
+  EXPECT_EQ(one, two);
+  EXPECT_NEAR(relative_output_error(p.weight, q, p.rows, h), std::sqrt(num / den), 1e-5 * std::sqrt(num / den));
+  EXPECT_THROW(form(p.weight, std::span<const float>(q).first(q.size() - 1), p.rows), Error);
+}
+
 TEST(Gptq, LowersOutputErrorVersusRoundToNearest) {
   const Problem p = make_problem(64, 128, 600, 11);
   const Eigen::MatrixXd h = hessian_of(p.inputs);

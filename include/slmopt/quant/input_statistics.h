@@ -12,6 +12,7 @@
 
 #include <Eigen/Core>
 
+#include "slmopt/core/huge_pages.h"
 #include "slmopt/exec/matrix.h"
 
 namespace slmopt {
@@ -42,5 +43,20 @@ class InputStatistics {
 // an estimate at 1/(rows/sample_rows) of the cost; 0: every row.
 double relative_output_error(std::span<const float> weight, std::span<const float> quantized, int64_t rows,
                              const Eigen::MatrixXd& gram, int64_t sample_rows = 0);
+
+// Σ_r (w_r − ŵ_r)ᵀ·G·(w_r − ŵ_r) over every row of [rows, cols] row-major pairs: the unnormalised output error
+// ||XWᵀ − XŴᵀ||² for G = XᵀX, which adds up over linears that share an input. G is converted to F32 once, for
+// callers that score many candidates against one input (AWQ's scale search). weight_form (optional) receives
+// Σ_r w_rᵀ·G·w_r.
+class OutputErrorForm {
+ public:
+  explicit OutputErrorForm(const Eigen::MatrixXd& gram);
+  double operator()(std::span<const float> weight, std::span<const float> quantized, int64_t rows,
+                    double* weight_form = nullptr) const;
+
+ private:
+  int64_t cols_;
+  HugeVector<float> gram_;  // row-major
+};
 
 }  // namespace slmopt
