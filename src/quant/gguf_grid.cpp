@@ -117,7 +117,7 @@ GgufWeightGrid::GgufWeightGrid(std::span<const float> weight, int64_t rows, int6
   };
   table_row_ = odd_lines(subs * levels_ * static_cast<int64_t>(sizeof(float))) / static_cast<int64_t>(sizeof(float));
   code_row_ = odd_lines(cols);
-  table_.resize(static_cast<size_t>(rows * table_row_));
+  table_ = HugeVector<float>(static_cast<size_t>(rows * table_row_));
   codes_.assign(static_cast<size_t>(rows * code_row_), 0);
   parallel_for(static_cast<size_t>(rows), [&](size_t begin, size_t end) {
     for (size_t r = begin; r < end; ++r) {
@@ -149,6 +149,9 @@ void GgufWeightGrid::build_table(int64_t r) {
               decoded[static_cast<size_t>(s * sub_ + i)];
     }
   }
+  // The row's padding (table_row_ is rounded up to an odd number of cache lines): never read, but copied by
+  // snapshot(), so it holds zeros rather than whatever the allocation held.
+  std::fill(table_.begin() + r * table_row_ + cols_ / sub_ * levels_, table_.begin() + (r + 1) * table_row_, 0.0f);
 }
 
 namespace {

@@ -27,6 +27,7 @@
 
 #include <Eigen/Core>
 
+#include "slmopt/core/huge_pages.h"
 #include "slmopt/ir/dtype.h"
 #include "slmopt/ir/tensor.h"
 #include "slmopt/quant/weight_grid.h"
@@ -70,7 +71,7 @@ class GgufWeightGrid final : public WeightGrid {
   // The scales and codes, to return to an earlier state (refit_scales types only).
   struct Snapshot {
     std::vector<uint8_t> blocks, codes;
-    std::vector<float> table;
+    HugeVector<float> table;
   };
   Snapshot snapshot() const { return {blocks_, codes_, table_}; }
   void restore(Snapshot s);
@@ -85,7 +86,9 @@ class GgufWeightGrid final : public WeightGrid {
   DType dtype_;
   int64_t rows_, cols_, block_, sub_, levels_;
   std::vector<uint8_t> blocks_;  // the encoder's blocks (scales), codes replaced at pack()
-  std::vector<float> table_;     // [rows, cols / sub_, levels_], rows table_row_ floats apart
+  // [rows, cols / sub_, levels_], rows table_row_ floats apart. Not zero-filled at allocation (for a Q6_K grid it
+  // is 16 bytes a weight, and AWQ builds one per scale candidate): build_table writes every entry, padding too.
+  HugeVector<float> table_;
   std::vector<char> ascending_;  // [rows, cols / sub_]: levels non-decreasing (quantize binary-searches them)
   std::vector<uint8_t> codes_;   // [rows, cols], rows code_row_ bytes apart
   int64_t table_row_ = 0, code_row_ = 0;  // an odd number of cache lines each (see the constructor)
