@@ -26,10 +26,13 @@ for f in "$slmopt" "$bench"; do
   [ -x "$f" ] || { echo "quant_kl_table.sh: $f is missing (build slmopt and llama_cpp_quantize_bench first)" >&2; exit 1; }
 done
 command -v jq > /dev/null || { echo "quant_kl_table.sh: jq is required" >&2; exit 1; }
+# The help text is read whole first: `slmopt … | grep -q` under pipefail fails whenever grep exits before slmopt
+# has written everything (SIGPIPE), which silently dropped these columns.
+quantize_help=$("$slmopt" quantize --help 2>&1)
 rotate=no
-"$slmopt" quantize --help 2>&1 | grep -q -- '--rotate' && rotate=yes
+grep -q -- '--rotate' <<< "$quantize_help" && rotate=yes
 allocate=no  # a column for GPTQ with `--allocate size` (per-tensor types within llama.cpp's preset bytes)
-"$slmopt" quantize --help 2>&1 | grep -q -- '--allocate' && allocate=yes
+grep -q -- '--allocate' <<< "$quantize_help" && allocate=yes
 
 if [ -n "${OUT:-}" ]; then
   out=$OUT
