@@ -79,7 +79,8 @@ for model_name in "${models[@]}"; do
       case $v in
         rtn) args=(--imatrix-in "$imatrix") ;;
         gptq) args=(--method gptq --calib "$calib_text" --imatrix-in "$imatrix" "${gptq_flags[@]}") ;;
-        rotate) args=(--rotate --method gptq --calib "$calib_text" --imatrix-in "$imatrix" "${gptq_flags[@]}") ;;
+        # The matrix above is of the unrotated activations: with --rotate, slmopt measures its own on --calib.
+        rotate) args=(--rotate --method gptq --calib "$calib_text" "${gptq_flags[@]}") ;;
         alloc) args=(--allocate size --method gptq --calib "$calib_text" --imatrix-in "$imatrix" "${gptq_flags[@]}") ;;
       esac
       "$slmopt" -q -t "$threads" quantize "$f32" --type "$preset" "${args[@]}" -o "$out/slmopt-$p-$v.gguf" \
