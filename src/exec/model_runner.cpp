@@ -291,6 +291,12 @@ RowMatrix ModelRunner::final_logits(const RowMatrix& hidden, const RunOptions& o
   return logits;
 }
 
+RowMatrix ModelRunner::final_norm(const RowMatrix& hidden) const {
+  RowMatrix normed;
+  norm(hidden, weights_.final_norm, normed);
+  return normed;
+}
+
 RowMatrix ModelRunner::logits(std::span<const int32_t> tokens, const RunOptions& options) const {
   check_masks(options);
   RowMatrix hidden = embed(tokens);

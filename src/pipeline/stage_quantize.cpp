@@ -5,6 +5,7 @@
 // of one recipe that need the same calibration share one run.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <set>
 
@@ -25,6 +26,7 @@
 #include "slmopt/quant/bit_allocation.h"
 #include "slmopt/quant/block_quantize.h"
 #include "slmopt/quant/calibration.h"
+#include "slmopt/quant/gguf_grid.h"
 #include "slmopt/quant/int_quantize.h"
 #include "slmopt/quant/tensor_quantizer.h"
 
@@ -51,6 +53,7 @@ struct QuantizeSettings {
   std::vector<std::string> type_for, keep;
   int64_t group_size = 128, gptq_block = 128, gptq_refit = 0, allocate_windows = 8;
   bool symmetric = false, act_order = false, static_groups = false, dry_run = false, json = false;
+  bool gptq_head_embed = false;
   double damp = 0.01, max_ppl_increase = -1, max_kl = -1;
   double gptq_asym = 0;
   CalibTextOptions calib;
@@ -73,6 +76,7 @@ QuantizeSettings settings_from(const OptionValues& v) {
   o.group_size = v.i64("group-size");
   o.gptq_block = v.i64("block");
   o.gptq_refit = v.i64("gptq-refit");
+  o.gptq_head_embed = v.flag("gptq-head-embed");
   // GPTAQ is the default of --method gptq (it lowered llama.cpp-scored KL at all six presets measured, IQ1_S to
   // Q4_K_M, 20 kjv-eval windows: 3-10 %); the other methods take it only when asked (and then refuse it).
   o.gptq_asym = o.method == "gptq" || v.given("gptq-asym") ? v.f64("gptq-asym") : 0.0;
@@ -177,6 +181,7 @@ void add_calibration_results(AccuracyReport& report, const CalibrationResult& r,
   report.settings["damp"] = o.damp;
   report.settings["act_order"] = o.act_order;
   report.settings["gptq_asym"] = o.gptq_asym;
+  report.settings["gptq_head_embed"] = o.gptq_head_embed;
   report.settings["static_groups"] = o.static_groups || o.act_order;
   report.settings["calib_windows"] = r.report.windows;
   report.settings["calib_tokens"] = r.report.tokens;
@@ -315,6 +320,14 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
     int_plan = plan_int_grid(model, {*int_bits, o.group_size, o.symmetric}, output, keep);
   }
 
+  if (o.gptq_head_embed) {
+    if (*method != CalibrationMethod::Gptq || int_bits || !o.calib.given())
+      throw_error(ErrorKind::Usage, "--gptq-head-embed applies to --method gptq with --calib onto a GGUF preset");
+    if (model.config.tie_word_embeddings || !model.has(names::kLmHead))
+      spdlog::warn("--gptq-head-embed: {} ties its output head to the token embedding; both stay rounded to nearest",
+                   model.source_path);
+  }
+
   // Importance matrix (RTN on GGUF presets): from calibration text (shared through the context), or a file.
   std::optional<ImportanceMatrix> importance;
   double calib_seconds = 0;
@@ -380,7 +393,7 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
                     o.group_size, o.symmetric, o.damp, o.act_order, o.static_groups, o.gptq_block, o.gptq_refit,
                     int_bits ? "" : gguf_preset.name, fmt::join(o.type_for, ","), fmt::join(o.keep, ","),
                     o.imatrix_in)  // a given matrix changes the preset's types, hence the targets
-        + fmt::format("|asym{}", o.gptq_asym) + (allocated.empty() ? "" : "|alloc:" + fmt::format("{}", fmt::join(allocated, ",")));
+        + fmt::format("|asym{}|head-embed{}", o.gptq_asym, o.gptq_head_embed) + (allocated.empty() ? "" : "|alloc:" + fmt::format("{}", fmt::join(allocated, ",")));
     const std::string shared_key = key + (codes_only ? "|codes-only" : "");
     const auto& shared = ctx.calibrated(shared_key, o.calib, [&](const Model& input, const auto& windows) {
       slmopt::CalibrationOptions c;
@@ -392,6 +405,7 @@ void run_quantize(PipelineContext& ctx, const OptionValues& values) {
       c.gptq_refits = static_cast<int>(o.gptq_refit);
       c.gptq_asym = o.gptq_asym;
       c.keep_dequantized = !codes_only;
+      c.embedding_and_head = o.gptq_head_embed;
       CalibratedModel out{{}, input};
       const TargetChooser targets = int_plan ? int_plan->chooser() : gguf_preset_targets(out.model, selection);
       spdlog::info("{}: calibrating on {} windows of {} tokens, block by block", o.method, windows.size(),
@@ -541,6 +555,9 @@ StageInfo quantize_stage() {
       int_option("block", 128, "GPTQ: columns per lazy batch update (default 128)").with_check(OptionCheck::Positive),
       int_option("gptq-refit", 0, "GPTQ onto Q4_0/Q5_0/Q8_0/IQ4_NL: rounds of re-fitting the block scales to the "
                  "chosen codes and rounding again, kept while they lower each linear's output error (default 0)"),
+      flag_option("gptq-head-embed", "GPTQ onto a GGUF preset: round the output head (on the final norm's outputs) "
+                  "and the token embedding (weighted by the linears that read the residual stream) with GPTQ too, "
+                  "instead of to nearest; untied models"),
       float_option("gptq-asym", 0.25, "GPTQ: GPTAQ's asymmetric calibration with this alpha (default 0.25 as "
                    "published, for --method gptq; 0 = off, the plain GPTQ recipe): fit each linear to the float "
                    "model's output on the float model's inputs, undoing the error of the blocks already quantized "

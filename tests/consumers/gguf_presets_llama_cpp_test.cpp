@@ -3,7 +3,8 @@
 // llama-5m-kjv (Q2_K … Q8_0, Q4_0 … Q5_1), one Q3_K_M with an importance matrix from kjv-calib.txt, and
 // tinystories-656k at Q4_K_M (128-wide rows: every K-quant falls back to a 32-element type), the GGUF is written
 // the way `slmopt quantize` writes it (TensorQuantizer with the default encoder + write_gguf) — plus GPTQ and AWQ
-// rounding onto the preset's GGUF grids (`--method gptq|awq`, quant/calibration.h) for Q4_0 and Q4_K_M, GPTQ onto
+// rounding onto the preset's GGUF grids (`--method gptq|awq`, quant/calibration.h) for Q4_0 (also with the
+// embedding and head rounded by GPTQ, `--gptq-head-embed`) and Q4_K_M, GPTQ onto
 // the lattice i-quant grids (IQ3_S, IQ2_XS, IQ1_M with the importance matrix), and tinystories-656k's narrow rows
 // at IQ2_XS (RTN) and Q4_K_M (GPTQ), whose types fall back within the size class (IQ4_NL, Q5_0, Q8_0), and the
 // size-matched allocation (`--allocate size`, quant/bit_allocation.h) of IQ2_XS (RTN) and Q3_K_M (GPTQ), whose
@@ -29,10 +30,12 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "slmopt/core/error.h"
 #include "slmopt/exec/log_softmax.h"
 #include "slmopt/exec/model_runner.h"
 #include "slmopt/io/gguf.h"
 #include "slmopt/io/model_loader.h"
+#include "slmopt/ir/tensor_names.h"
 #include "slmopt/quant/bit_allocation.h"
 #include "slmopt/quant/calibration.h"
 #include "slmopt/quant/importance.h"
@@ -63,12 +66,14 @@ struct PresetCase {
   bool calib = false;
   CalibrationMethod method = CalibrationMethod::Rtn;
   bool allocate = false;  // --allocate size (needs calib)
+  bool head_embed = false;  // --gptq-head-embed: the embedding and head rounded by GPTQ too
 };
 
 std::string case_name(const PresetCase& c) {
   std::string n = std::string(c.model) + "_" + std::string(preset_info(c.preset).name) + (c.calib ? "_imatrix" : "");
   if (c.method != CalibrationMethod::Rtn) n += std::string("_") + calibration_method_name(c.method);
   if (c.allocate) n += "_allocated";
+  if (c.head_embed) n += "_head_embed";
   for (char& ch : n)
     if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
   return n;
@@ -92,6 +97,7 @@ const std::vector<PresetCase>& all_cases() {
                           QuantPreset::IQ2_XXS, QuantPreset::IQ1_M, QuantPreset::IQ1_S})
       v.push_back({"llama-5m-kjv", p, true});
     v.push_back({"llama-5m-kjv", QuantPreset::Q4_0, false, CalibrationMethod::Gptq});
+    v.push_back({"llama-5m-kjv", QuantPreset::Q4_0, false, CalibrationMethod::Gptq, false, true});
     v.push_back({"llama-5m-kjv", QuantPreset::Q4_K_M, false, CalibrationMethod::Gptq});
     v.push_back({"llama-5m-kjv", QuantPreset::Q4_K_M, false, CalibrationMethod::Awq});
     // GPTQ onto the lattice i-quant grids (8 columns per codebook point), with the importance matrix for the
@@ -134,7 +140,8 @@ std::vector<std::vector<int32_t>> eval_windows(const Model& model) {
 // encoder, the importance matrix when given, general.file_type from the preset; for GPTQ/AWQ the block linears
 // are first rounded onto their GGUF grids by quantize_calibrated on `calib` windows.
 void write_preset(const Model& source, QuantPreset preset, const ImportanceMatrix* importance, CalibrationMethod method,
-                  const std::vector<std::vector<int32_t>>& calib, const std::string& path, bool allocate) {
+                  const std::vector<std::vector<int32_t>>& calib, const std::string& path, bool allocate,
+                  bool head_embed) {
   Model model = source;
   TypeSelectionOptions selection;
   selection.preset = preset;
@@ -150,7 +157,11 @@ void write_preset(const Model& source, QuantPreset preset, const ImportanceMatri
     CalibrationOptions options;
     options.method = method;
     options.progress = false;
+    options.embedding_and_head = head_embed;
     quantize_calibrated(model, calib, gguf_preset_targets(model, selection), options);
+    if (head_embed && model.tensor(names::kEmbedTokens).dtype() != quantizer.target(names::kEmbedTokens))
+      throw_error(ErrorKind::Internal, "{}: GPTQ left the embedding as {}", path,
+                  dtype_name(model.tensor(names::kEmbedTokens).dtype()));
   }
   GgufWriteOptions options;
   options.file_type = static_cast<LlamaFileType>(preset_info(preset).gguf_file_type);
@@ -231,7 +242,8 @@ ModelRun run_model(const std::string& model_name) {
     Measured m;
     m.path = scratch.path + "/" + case_name(c) + ".gguf";
     const auto start = Clock::now();
-    write_preset(model, c.preset, c.calib ? &*importance : nullptr, c.method, calib, m.path, c.allocate);
+    write_preset(model, c.preset, c.calib ? &*importance : nullptr, c.method, calib, m.path, c.allocate,
+                c.head_embed);
     m.write_seconds = seconds_since(start);
     write_seconds += m.write_seconds;
     m.bytes = std::filesystem::file_size(m.path);

@@ -43,6 +43,29 @@ test_int_grid_to_gguf_is_a_usage_error() {
   expect_one_error_line "format hf"
 }
 
+# --gptq-head-embed: the report lists the embedding and head with GPTQ's weighted error below round-to-nearest's,
+# the file keeps the preset's types and size; the option needs GPTQ onto a GGUF preset.
+test_gptq_head_embed_rounds_embedding_and_head() {
+  expect_exit 0 "$SLMOPT" quantize "$KJV" --method gptq --type q4_0 --gptq-head-embed "${CAL[@]}" -o "$WORK/he.gguf"
+  expect_exit 0 "$SLMOPT" quantize "$KJV" --method gptq --type q4_0 "${CAL[@]}" -o "$WORK/plain.gguf"
+  [ "$(stat -c %s "$WORK/he.gguf")" -eq "$(stat -c %s "$WORK/plain.gguf")" ] || fail "file size changed"
+  python3 - "$WORK/he.report.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["settings"]["gptq_head_embed"] is True
+layers = {l["name"]: l for l in r["layer_reconstruction"]}
+assert len(layers) == 30, len(layers)
+for name in ("model.embed_tokens.weight", "lm_head.weight"):
+    l = layers[name]
+    assert 0 < l["relative_output_error"] < l["rtn_relative_output_error"], (name, l)
+types = {t["name"]: t["output_type"] for t in r["tensors"]}
+assert types["model.embed_tokens.weight"] == "q4_0" and types["lm_head.weight"] == "q6_k", types
+PY
+  expect_exit 2 "$SLMOPT" quantize "$KJV" --type q4_0 --gptq-head-embed "${CAL[@]}" -o "$WORK/n.gguf"
+  expect_one_error_line "--gptq-head-embed applies to --method gptq"
+  [ ! -e "$WORK/n.gguf" ] || fail "a refused command left its output"
+}
+
 test_gptq_is_deterministic_across_threads() {
   "$SLMOPT" -t 1 quantize "$KJV" --method gptq --type q4_k_m "${CAL[@]}" -o "$WORK/t1.gguf" >/dev/null 2>&1
   "$SLMOPT" -t 2 quantize "$KJV" --method gptq --type q4_k_m "${CAL[@]}" -o "$WORK/t2.gguf" >/dev/null 2>&1

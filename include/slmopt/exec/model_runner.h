@@ -87,6 +87,8 @@ class ModelRunner {
   void run_block_windows(int64_t layer, std::span<RowMatrix> hiddens, const RunOptions& options = {}) const;
   // Final norm, output head, logit scale and soft-cap: [T, hidden] → [T, vocab].
   RowMatrix final_logits(const RowMatrix& hidden, const RunOptions& options = {}) const;
+  // The final norm alone: the output head's input (calibration's statistics of the head).
+  RowMatrix final_norm(const RowMatrix& hidden) const;
 
   // Collects block `layer` of `model` again after a pass replaced its tensors (quantized, pruned), so later
   // calls use the new weights. Caches made before a change of KV width no longer fit (decode throws).

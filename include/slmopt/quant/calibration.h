@@ -80,6 +80,11 @@ struct CalibrationOptions {
   // calibration holds 1 byte of codes per weight instead of 4 of F32 — for a writer that takes the codes
   // (write_hf_quantized). GGUF targets and everything else in the Model are as with true.
   bool keep_dequantized = true;
+  // GPTQ also rounds the output head (on the final norm's outputs, like any linear) and the token embedding (a
+  // lookup without inputs: its Hessian comes from the linears that read the residual stream,
+  // quant/embedding_hessian.h) onto the chooser's targets for names::kLmHead / kEmbedTokens. GGUF targets of
+  // untied models only: a tied embedding is also the head, and HF GPTQ/AWQ checkpoints keep both in float.
+  bool embedding_and_head = false;
 };
 
 struct LinearReport {
