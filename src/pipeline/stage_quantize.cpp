@@ -5,7 +5,6 @@
 // of one recipe that need the same calibration share one run.
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <optional>
 #include <set>
 
@@ -26,7 +25,6 @@
 #include "slmopt/quant/bit_allocation.h"
 #include "slmopt/quant/block_quantize.h"
 #include "slmopt/quant/calibration.h"
-#include "slmopt/quant/gguf_grid.h"
 #include "slmopt/quant/int_quantize.h"
 #include "slmopt/quant/tensor_quantizer.h"
 
