@@ -11,6 +11,11 @@
 #   SLMOPT_FUZZ_TARGETS     what to build (default: fuzz_all; scripts/sanitize.sh: the parsers and sanitized tests)
 #   SLMOPT_FUZZ_BUILD_ONLY=1  configure and build, run nothing
 #   SLMOPT_FUZZ_OPT         optimisation of a new build folder (default -O1, fast fuzzing; scripts/sanitize.sh: -O0)
+#   SLMOPT_FUZZ_TMPDIR      where harnesses write each input as the file a reader opens (default /dev/shm when
+#                           writable: a disk-backed /tmp costs a write and a close per execution)
+#   SLMOPT_FUZZ_RUNS        stop a harness after this many executions too (default: no limit; the campaign aim
+#                           of issue 12 is 10000000)
+#   SLMOPT_FUZZ_PARALLEL    harnesses run at once (default 1; a long campaign: the number of cores)
 #   SLMOPT_FUZZ_MALLOC_MB   largest single allocation allowed (default 512): harness inputs are at most 128 KiB,
 #                           so a bigger allocation is a header that makes slmopt allocate beyond its file's size.
 set -euo pipefail
@@ -43,18 +48,21 @@ if ((${#harnesses[@]} == 0)); then
     harnesses+=("$name")
   done
 fi
-status=0
-for name in "${harnesses[@]}"; do
-  corpus=$build_dir/corpus/$name crashes=$build_dir/crashes/$name
+scratch=${SLMOPT_FUZZ_TMPDIR:-}
+[ -z "$scratch" ] && [ -d /dev/shm ] && [ -w /dev/shm ] && scratch=/dev/shm
+[ -n "$scratch" ] && export TMPDIR=$scratch  # tests/fuzz/fuzz_support.cpp: scratch_dir()
+# One harness: its run, then its figures (or its failure) on stderr. Returns non-zero on a finding.
+fuzz_one() {
+  local name=$1 corpus=$build_dir/corpus/$1 crashes=$build_dir/crashes/$1 log=$build_dir/fuzz-$1.log status=0
   mkdir -p "$corpus" "$crashes"
-  dict=()
+  local dict=()
   [ -f "tests/fuzz/dict/$name.dict" ] && dict=(-dict="tests/fuzz/dict/$name.dict")
   echo "fuzz: $name for ${seconds}s" >&2
-  log=$build_dir/fuzz-$name.log
   # -max_len: every seed fits; -timeout 10: a hang (e.g. a loop over a huge count) is a finding.
   if ! ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=0 "$build_dir/tests/fuzz/fuzz_$name" \
-      "${dict[@]}" -max_total_time="$seconds" -max_len=131072 -timeout=10 -rss_limit_mb=2048 \
-      -malloc_limit_mb="${SLMOPT_FUZZ_MALLOC_MB:-512}" -print_final_stats=1 -artifact_prefix="$crashes/" \
+      "${dict[@]}" -max_total_time="$seconds" -runs="${SLMOPT_FUZZ_RUNS:--1}" -max_len=131072 -timeout=10 \
+      -rss_limit_mb=2048 -malloc_limit_mb="${SLMOPT_FUZZ_MALLOC_MB:-512}" -print_final_stats=1 \
+      -artifact_prefix="$crashes/" \
       "$corpus" "tests/fuzz/corpus/$name" >"$log" 2>&1; then
     echo "fuzz: $name FAILED, see $log and $crashes/" >&2
     tail -n 40 "$log" >&2
@@ -62,5 +70,23 @@ for name in "${harnesses[@]}"; do
   fi
   grep -aE '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)|^#[0-9]+[[:space:]]+DONE' "$log" | \
     sed "s/^/fuzz: $name: /" >&2 || true
+  return $status
+}
+
+# SLMOPT_FUZZ_PARALLEL harnesses at a time (each is one process on one core).
+parallel=${SLMOPT_FUZZ_PARALLEL:-1}
+status=0
+running=0
+for name in "${harnesses[@]}"; do
+  if ((running >= parallel)); then
+    wait -n || status=1
+    running=$((running - 1))
+  fi
+  fuzz_one "$name" &
+  running=$((running + 1))
+done
+while ((running > 0)); do
+  wait -n || status=1
+  running=$((running - 1))
 done
 exit $status
