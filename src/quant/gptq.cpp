@@ -311,40 +311,68 @@ std::vector<float> gptq_quantize(std::span<const float> weight, const Eigen::Mat
   return out;
 }
 
-Eigen::MatrixXf gptaq_correction(const GptqFactor& f, const Eigen::MatrixXd& cross, double alpha) {
+GptaqCorrection gptaq_correction(const GptqFactor& f, const Eigen::MatrixXd& cross, double alpha) {
   const int64_t n = f.columns;
   if (cross.rows() != n || cross.cols() != n)
     throw_error(ErrorKind::Internal, "GPTAQ: cross statistic {}x{} for {} columns", cross.rows(), cross.cols(), n);
-  // Eigen products without OpenMP run on one thread in a fixed order: deterministic.
-  Eigen::MatrixXd d(n, n), u(n, n);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < n; ++j) {
-      const int64_t pi = f.perm[static_cast<size_t>(i)], pj = f.perm[static_cast<size_t>(j)];
-      d(i, j) = f.dead[static_cast<size_t>(pj)] ? 0.0 : cross(pi, pj);  // a dead column has no x̃
-      u(i, j) = static_cast<double>(f.u[static_cast<size_t>(i * n + j)]);
+  const size_t nn = static_cast<size_t>(n * n);
+  // Dᵀ in the sweep's order, so that Aᵀ = U·Dᵀ is a plain row-major product (A = D·Uᵀ).
+  HugeVector<float> dt(nn);
+  parallel_for(static_cast<size_t>(n), [&](size_t begin, size_t end) {
+    for (size_t k = begin; k < end; ++k) {
+      const int64_t pk = f.perm[k];
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t pi = f.perm[static_cast<size_t>(i)];
+        dt[k * static_cast<size_t>(n) + static_cast<size_t>(i)] =
+            f.dead[static_cast<size_t>(pk)] ? 0.0f : static_cast<float>(cross(pi, pk));  // a dead column has no x̃
+      }
     }
-  Eigen::MatrixXd a = d * u.transpose();
-  a.triangularView<Eigen::Lower>().setZero();  // strictly upper: column j corrects only later columns
-  const Eigen::MatrixXd p = alpha * (a * u.triangularView<Eigen::Upper>());
-  return p.cast<float>();
+  });
+  HugeVector<float> at(nn, 0.0f);
+  gemm_accumulate_parallel({.m = n, .n = n, .k = n, .a = f.u.data(), .a_row = n, .a_col = 1, .b = dt.data(),
+                            .ldb = n, .c = at.data(), .ldc = n});
+  // triu₁(A) (column j corrects only later columns) is the strictly lower part of Aᵀ; U's upper triangle alone
+  // (its lower one is unspecified), each scaled once here rather than in P's sum.
+  HugeVector<float>& upper = dt;  // Dᵀ is spent
+  parallel_for(static_cast<size_t>(n), [&](size_t begin, size_t end) {
+    for (size_t r = begin; r < end; ++r)
+      for (size_t c = 0; c < static_cast<size_t>(n); ++c) {
+        const size_t rc = r * static_cast<size_t>(n) + c;
+        if (c >= r) at[rc] = 0.0f;
+        else at[rc] *= static_cast<float>(alpha);
+        upper[rc] = c >= r ? f.u[rc] : 0.0f;
+      }
+  });
+  // P(i,j) = Σ_k A(i,k)·U(k,j), A read transposed from Aᵀ's storage; P is strictly upper, so tiles below the
+  // diagonal are skipped (they are zero).
+  GptaqCorrection out{n, HugeVector<float>(nn, 0.0f)};
+  gemm_accumulate_parallel({.m = n, .n = n, .k = n, .a = at.data(), .a_row = 1, .a_col = n, .b = upper.data(),
+                            .ldb = n, .c = out.p.data(), .ldc = n},
+                           GemmTriangle::UpperOnly);
+  return out;
 }
 
 std::vector<float> gptaq_target(std::span<const float> weight, int64_t rows, const GptqFactor& f,
-                                const Eigen::MatrixXf& p) {
+                                const GptaqCorrection& p) {
   const int64_t n = f.columns;
-  if (static_cast<int64_t>(weight.size()) != rows * n || p.rows() != n || p.cols() != n)
+  if (static_cast<int64_t>(weight.size()) != rows * n || p.columns != n)
     throw_error(ErrorKind::Internal, "GPTAQ: weight {} values for {} rows of {} columns", weight.size(), rows, n);
-  using Rows = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  Rows wp(rows, n);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t orig = f.perm[static_cast<size_t>(i)];
-      wp(r, i) = f.dead[static_cast<size_t>(orig)] ? 0.0f : weight[static_cast<size_t>(r * n + orig)];
-    }
-  const Rows c = wp * p;
+  const size_t cols = static_cast<size_t>(n);
+  HugeVector<float> wp(static_cast<size_t>(rows) * cols), c(static_cast<size_t>(rows) * cols, 0.0f);
+  parallel_for(static_cast<size_t>(rows), [&](size_t begin, size_t end) {
+    for (size_t r = begin; r < end; ++r)
+      for (size_t i = 0; i < cols; ++i) {
+        const int64_t orig = f.perm[i];
+        wp[r * cols + i] = f.dead[static_cast<size_t>(orig)] ? 0.0f : weight[r * cols + static_cast<size_t>(orig)];
+      }
+  });
+  gemm_accumulate_parallel({.m = rows, .n = n, .k = n, .a = wp.data(), .a_row = n, .a_col = 1, .b = p.p.data(),
+                            .ldb = n, .c = c.data(), .ldc = n});
   std::vector<float> out(weight.begin(), weight.end());
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(r * n + f.perm[static_cast<size_t>(i)])] += c(r, i);
+  parallel_for(static_cast<size_t>(rows), [&](size_t begin, size_t end) {
+    for (size_t r = begin; r < end; ++r)
+      for (size_t i = 0; i < cols; ++i) out[r * cols + static_cast<size_t>(f.perm[i])] += c[r * cols + i];
+  });
   return out;
 }
 

@@ -209,14 +209,29 @@ TEST(Gptaq, FitsTheFloatOutputOnDriftedInputs) {
     GptqOptions o;
     o.act_order = act_order;
     const GptqFactor f = gptq_factor(h, o);
-    const Eigen::MatrixXf zero = gptaq_correction(f, Eigen::MatrixXd::Zero(p.cols, p.cols), 0.25);
+    const GptaqCorrection zero = gptaq_correction(f, Eigen::MatrixXd::Zero(p.cols, p.cols), 0.25);
     EXPECT_EQ(gptaq_target(p.weight, p.rows, f, zero), p.weight);
     IntWeightGrid g0(p.rows, p.cols, {4, 32, false});
     const double plain = asym_error(gptq_quantize(p.weight, f, g0, o));
     for (const double alpha : {0.25, 1.0}) {
-      const Eigen::MatrixXf corr = gptaq_correction(f, cross, alpha);
+      const GptaqCorrection corr = gptaq_correction(f, cross, alpha);
       for (int64_t i = 0; i < p.cols; ++i)
-        for (int64_t j = 0; j <= i; ++j) ASSERT_EQ(corr(i, j), 0.0f) << i << "," << j;
+        for (int64_t j = 0; j <= i; ++j) ASSERT_EQ(corr.at(i, j), 0.0f) << i << "," << j;
+      // The published formula in double (Eigen), P = α·triu₁(D·Uᵀ)·U in the sweep's order: the F32 products
+      // agree to 1e-4 of P's largest element.
+      Eigen::MatrixXd d(p.cols, p.cols), u(p.cols, p.cols);
+      for (int64_t i = 0; i < p.cols; ++i)
+        for (int64_t j = 0; j < p.cols; ++j) {
+          d(i, j) = cross(f.perm[static_cast<size_t>(i)], f.perm[static_cast<size_t>(j)]);
+          u(i, j) = j >= i ? f.u[static_cast<size_t>(i * p.cols + j)] : 0.0;
+        }
+      Eigen::MatrixXd a = d * u.transpose();
+      a.triangularView<Eigen::Lower>().setZero();
+      const Eigen::MatrixXd reference_p = alpha * a * u;
+      double worst = 0;
+      for (int64_t i = 0; i < p.cols; ++i)
+        for (int64_t j = 0; j < p.cols; ++j) worst = std::max(worst, std::abs(corr.at(i, j) - reference_p(i, j)));
+      EXPECT_LT(worst, 1e-4 * reference_p.cwiseAbs().maxCoeff()) << "act_order " << act_order << " alpha " << alpha;
       IntWeightGrid g1(p.rows, p.cols, {4, 32, false});
       const double asym = asym_error(gptq_quantize(gptaq_target(p.weight, p.rows, f, corr), f, g1, o));
       std::cout << "[ gptaq ] act_order " << act_order << " alpha " << alpha << ": float-output error " << asym

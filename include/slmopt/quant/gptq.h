@@ -93,11 +93,19 @@ std::vector<float> gptq_quantize(std::span<const float> weight, const Eigen::Mat
 // front, W' = W + W·P, and the usual sweep runs on W' (equal to doing it inside the sweep). α = 0.25 is the
 // published default (D and H are both estimated on the same few windows; the full α = 1 over-corrects).
 //
-// cross: D [cols, cols] in the original column order. Returns P in the sweep's order (factor.perm), F32.
-Eigen::MatrixXf gptaq_correction(const GptqFactor& factor, const Eigen::MatrixXd& cross, double alpha);
+// The products are exec/gemm.h's, over the thread pool in its fixed summation order (byte-identical at any thread
+// count): in Eigen's single-threaded double they took minutes per block at the 1B shape (n = 5,632 for down).
+//
+// cross: D [cols, cols] in the original column order. Returns P in the sweep's order (factor.perm).
+struct GptaqCorrection {
+  int64_t columns = 0;
+  HugeVector<float> p;  // [columns, columns] row-major, strictly upper
+  float at(int64_t i, int64_t j) const { return p[static_cast<size_t>(i * columns + j)]; }
+};
+GptaqCorrection gptaq_correction(const GptqFactor& factor, const Eigen::MatrixXd& cross, double alpha);
 // W + W·P for weight [rows, cols] row-major in the original order (dead columns contribute nothing).
 std::vector<float> gptaq_target(std::span<const float> weight, int64_t rows, const GptqFactor& factor,
-                                const Eigen::MatrixXf& correction);
+                                const GptaqCorrection& correction);
 
 // Round-to-nearest on the same grid (groups fitted from the weights as they are), for comparisons.
 std::vector<float> rtn_quantize(std::span<const float> weight, WeightGrid& grid);
