@@ -10,6 +10,8 @@
 #   SLMOPT_FUZZ_JOBS        build jobs (default: nproc)
 #   SLMOPT_FUZZ_TARGETS     what to build (default: fuzz_all; scripts/sanitize.sh: the parsers and sanitized tests)
 #   SLMOPT_FUZZ_BUILD_ONLY=1  configure and build, run nothing
+#   SLMOPT_FUZZ_SKIP_BUILD=1  run the harnesses already built (lanes of one campaign that share the folder: two
+#                           builds at once in one folder would race)
 #   SLMOPT_FUZZ_OPT         optimisation of a new build folder (default -O1, fast fuzzing; scripts/sanitize.sh: -O0)
 #   SLMOPT_FUZZ_TMPDIR      where harnesses write each input as the file a reader opens (default /dev/shm when
 #                           writable: a disk-backed /tmp costs a write and a close per execution)
@@ -25,14 +27,16 @@ shift || true
 build_dir=${SLMOPT_FUZZ_BUILD_DIR:-build-fuzz}
 SLMOPT_FUZZ_SETUP=1 SLMOPT_NO_NPM=1 SLMOPT_SETUP_ONLY_PACKAGES=1 scripts/setup.sh
 
-# build.ninja too: scripts/test.sh may stop a background build of this folder while it is being configured.
-if [ ! -f "$build_dir/CMakeCache.txt" ] || [ ! -f "$build_dir/build.ninja" ]; then
-  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="${SLMOPT_FUZZ_OPT:--O1} -gline-tables-only" -DSLMOPT_FUZZ=ON -DSLMOPT_BUILD_BENCH=OFF \
-    -DSLMOPT_WERROR="$([ "${CI:-}" = true ] && echo ON || echo OFF)" >/dev/null
+if [ "${SLMOPT_FUZZ_SKIP_BUILD:-0}" != 1 ]; then
+  # build.ninja too: scripts/test.sh may stop a background build of this folder while it is being configured.
+  if [ ! -f "$build_dir/CMakeCache.txt" ] || [ ! -f "$build_dir/build.ninja" ]; then
+    cmake -S . -B "$build_dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="${SLMOPT_FUZZ_OPT:--O1} -gline-tables-only" -DSLMOPT_FUZZ=ON -DSLMOPT_BUILD_BENCH=OFF \
+      -DSLMOPT_WERROR="$([ "${CI:-}" = true ] && echo ON || echo OFF)" >/dev/null
+  fi
+  # shellcheck disable=SC2086  # a list of targets
+  cmake --build "$build_dir" -j "${SLMOPT_FUZZ_JOBS:-$(nproc)}" --target ${SLMOPT_FUZZ_TARGETS:-fuzz_all}
 fi
-# shellcheck disable=SC2086  # a list of targets
-cmake --build "$build_dir" -j "${SLMOPT_FUZZ_JOBS:-$(nproc)}" --target ${SLMOPT_FUZZ_TARGETS:-fuzz_all}
 [ "${SLMOPT_FUZZ_BUILD_ONLY:-0}" = 1 ] && exit 0
 
 harnesses=("$@")
