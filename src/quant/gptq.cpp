@@ -331,22 +331,20 @@ GptaqCorrection gptaq_correction(const GptqFactor& f, const Eigen::MatrixXd& cro
   HugeVector<float> at(nn, 0.0f);
   gemm_accumulate_parallel({.m = n, .n = n, .k = n, .a = f.u.data(), .a_row = n, .a_col = 1, .b = dt.data(),
                             .ldb = n, .c = at.data(), .ldc = n});
-  // triu₁(A) (column j corrects only later columns) is the strictly lower part of Aᵀ; U's upper triangle alone
-  // (its lower one is unspecified), each scaled once here rather than in P's sum.
-  HugeVector<float>& upper = dt;  // Dᵀ is spent
+  dt = HugeVector<float>();  // Dᵀ is spent: free it before P is allocated
+  // triu₁(A) (column j corrects only later columns) is the strictly lower part of Aᵀ, scaled by α here once
+  // rather than in P's sum. U is upper with zeros below (gptq_factor's inverse is zero-filled), as used above.
   parallel_for(static_cast<size_t>(n), [&](size_t begin, size_t end) {
     for (size_t r = begin; r < end; ++r)
       for (size_t c = 0; c < static_cast<size_t>(n); ++c) {
-        const size_t rc = r * static_cast<size_t>(n) + c;
-        if (c >= r) at[rc] = 0.0f;
-        else at[rc] *= static_cast<float>(alpha);
-        upper[rc] = c >= r ? f.u[rc] : 0.0f;
+        float& v = at[r * static_cast<size_t>(n) + c];
+        v = c >= r ? 0.0f : v * static_cast<float>(alpha);
       }
   });
   // P(i,j) = Σ_k A(i,k)·U(k,j), A read transposed from Aᵀ's storage; P is strictly upper, so tiles below the
   // diagonal are skipped (they are zero).
   GptaqCorrection out{n, HugeVector<float>(nn, 0.0f)};
-  gemm_accumulate_parallel({.m = n, .n = n, .k = n, .a = at.data(), .a_row = 1, .a_col = n, .b = upper.data(),
+  gemm_accumulate_parallel({.m = n, .n = n, .k = n, .a = at.data(), .a_row = 1, .a_col = n, .b = f.u.data(),
                             .ldb = n, .c = out.p.data(), .ldc = n},
                            GemmTriangle::UpperOnly);
   return out;

@@ -62,7 +62,7 @@ struct GptqFactor {
   int64_t columns = 0;
   std::vector<int64_t> perm;  // sweep position → original column
   std::vector<char> dead;     // per original column: H_ii was 0 (the column is zeroed)
-  HugeVector<float> u;        // [columns, columns] row-major, upper: H⁻¹ = UᵀU (permuted, damped)
+  HugeVector<float> u;        // [columns, columns] row-major, upper (zeros below): H⁻¹ = UᵀU (permuted, damped)
   double damp_percent_used = 0;
   int damp_raises = 0;
   double seconds = 0, flops = 0;
