@@ -86,20 +86,20 @@ fuzz_one() {
   return $status
 }
 
-# SLMOPT_FUZZ_PARALLEL harnesses at a time (each is one process on one core).
+# SLMOPT_FUZZ_PARALLEL harnesses at a time (each is one process on one core). Each job is waited for by its pid:
+# `wait -n` lost a failing harness's status when the job had already ended (a crash passed as exit 0).
 parallel=${SLMOPT_FUZZ_PARALLEL:-1}
 status=0
-running=0
+pids=()
 for name in "${harnesses[@]}"; do
-  if ((running >= parallel)); then
-    wait -n || status=1
-    running=$((running - 1))
+  if ((${#pids[@]} >= parallel)); then
+    wait "${pids[0]}" || status=1
+    pids=("${pids[@]:1}")
   fi
   fuzz_one "$name" &
-  running=$((running + 1))
+  pids+=($!)
 done
-while ((running > 0)); do
-  wait -n || status=1
-  running=$((running - 1))
+for pid in "${pids[@]}"; do
+  wait "$pid" || status=1
 done
 exit $status

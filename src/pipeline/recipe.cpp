@@ -196,7 +196,12 @@ Recipe parse_recipe_nodes(const std::string& path, const std::string& output_ove
   if (!root["model"] || !root["model"].IsScalar()) throw_error(ErrorKind::Usage, "{}: key 'model' (a path) is required", path);
   r.model_as_written = root["model"].as<std::string>();
   r.model = p.resolve(r.model_as_written);
-  if (!fs::exists(r.model)) p.fail(root["model"], fmt::format("key 'model': '{}' does not exist", r.model));
+  // The error_code form: a path the system cannot even look up (e.g. a name over NAME_MAX) is the recipe's error,
+  // not std::filesystem_error escaping as an internal one (found by the recipe fuzz harness).
+  std::error_code lookup;
+  if (!fs::exists(r.model, lookup))
+    p.fail(root["model"], lookup ? fmt::format("key 'model': '{}': {}", r.model, lookup.message())
+                                 : fmt::format("key 'model': '{}' does not exist", r.model));
   if (!output_override.empty()) r.output = output_override;
   else if (root["output"] && root["output"].IsScalar()) r.output = p.resolve(root["output"].as<std::string>());
   else throw_error(ErrorKind::Usage, "{}: key 'output' (a folder) is required unless -o/--output is given", path);
