@@ -86,8 +86,8 @@ fuzz_one() {
   return $status
 }
 
-# SLMOPT_FUZZ_PARALLEL harnesses at a time (each is one process on one core). Each job is waited for by its pid:
-# `wait -n` lost a failing harness's status when the job had already ended (a crash passed as exit 0).
+# SLMOPT_FUZZ_PARALLEL harnesses at a time (each is one process on one core), each waited for by its pid, oldest
+# first; any failing harness fails the run.
 parallel=${SLMOPT_FUZZ_PARALLEL:-1}
 status=0
 pids=()
