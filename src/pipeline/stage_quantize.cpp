@@ -76,7 +76,8 @@ QuantizeSettings settings_from(const OptionValues& v) {
   o.gptq_refit = v.i64("gptq-refit");
   o.gptq_head_embed = v.flag("gptq-head-embed");
   // GPTAQ is the default of --method gptq (it lowered KL at all six presets measured, IQ1_S to Q4_K_M: 3-10 %;
-  // slmopt's evaluation of the GGUF files, llama_cpp_quantize_bench compare, 20 kjv-eval windows); the other methods take it only when asked (and then refuse it).
+  // slmopt's evaluation of the GGUF files, llama_cpp_quantize_bench compare, 20 kjv-eval windows); the other
+  // methods take it only when asked (and then refuse it).
   o.gptq_asym = o.method == "gptq" || v.given("gptq-asym") ? v.f64("gptq-asym") : 0.0;
   o.symmetric = v.flag("sym");
   o.act_order = v.flag("act-order");
