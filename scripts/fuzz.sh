@@ -18,6 +18,10 @@
 #   SLMOPT_FUZZ_RUNS        stop a harness after this many executions too (default: no limit; the campaign aim
 #                           of issue 12 is 10000000)
 #   SLMOPT_FUZZ_PARALLEL    harnesses run at once (default 1; a long campaign: the number of cores)
+#   ASAN_OPTIONS           appended to the script's own (later settings win). A long campaign may add
+#                           malloc_context_size=2: ASan then records two frames per allocation instead of 30, 10-14 %
+#                           more executions; a finding's input is saved, and replaying it without the option gives
+#                           the full allocation stack.
 #   SLMOPT_FUZZ_MALLOC_MB   largest single allocation allowed (default 512): harness inputs are at most 128 KiB,
 #                           so a bigger allocation is a header that makes slmopt allocate beyond its file's size.
 set -euo pipefail
@@ -72,7 +76,7 @@ fuzz_one() {
     hf_config | safetensors_index | recipe) max_len=8192 ;;  # seeds up to 1.6 KiB
     safetensors) max_len=32768 ;;                            # seeds up to 26 KiB (the bundled headers)
   esac
-  if ! ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=0 "$build_dir/tests/fuzz/fuzz_$name" \
+  if ! ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}" "$build_dir/tests/fuzz/fuzz_$name" \
       "${dict[@]}" -max_total_time="$seconds" -runs="${SLMOPT_FUZZ_RUNS:--1}" -max_len="$max_len" -timeout=10 \
       -rss_limit_mb=2048 -malloc_limit_mb="${SLMOPT_FUZZ_MALLOC_MB:-512}" -print_final_stats=1 \
       -artifact_prefix="$crashes/" \
