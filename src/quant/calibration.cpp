@@ -193,20 +193,7 @@ class CrossStatistics {
     const RowMatrix dx = float_x - quant_x;
     HugeVector<float> prod(static_cast<size_t>(n * n), 0.0f);
     gemm_accumulate_parallel({n, n, dx.rows(), dx.data(), 1, n, quant_x.data(), n, prod.data(), n});
-    // Into the column-major total by tiles of columns, row by row within a tile, over the thread pool (one
-    // addition per element: any split gives the same sums). A single-threaded walk along the product's rows
-    // strode the total by a whole column per element: at the 1B shape's FFN width (5,632) that was most of
-    // GPTAQ's time (a Q4_K_M GPTQ did not finish in 30 minutes).
-    constexpr int64_t kTile = 64;
-    parallel_for(static_cast<size_t>((n + kTile - 1) / kTile), [&](size_t begin, size_t end) {
-      for (size_t t = begin; t < end; ++t) {
-        const int64_t c0 = static_cast<int64_t>(t) * kTile, c1 = std::min(n, c0 + kTile);
-        for (int64_t i = 0; i < n; ++i) {
-          const float* row = prod.data() + i * n;
-          for (int64_t j = c0; j < c1; ++j) sum_(i, j) += static_cast<double>(row[j]);
-        }
-      }
-    });
+    add_product_to_total(sum_, prod.data(), /*upper_only=*/false);
     rows_ += dx.rows();
   }
   // 2·ΔXᵀX̃ / rows: the scale of InputStatistics::hessian.

@@ -18,6 +18,23 @@ constexpr int64_t kTile = 64;  // fixed column tiles: the summation order never 
 InputStatistics::InputStatistics(int64_t columns)
     : xtx_(Eigen::MatrixXd::Zero(columns, columns)), abs_sum_(Eigen::VectorXd::Zero(columns)) {}
 
+void add_product_to_total(Eigen::MatrixXd& total, const float* product, bool upper_only) {
+  const int64_t n = total.cols();
+  const int64_t tiles = (n + kTile - 1) / kTile;
+  parallel_for(static_cast<size_t>(tiles), [&](size_t begin, size_t end) {
+    for (size_t t = begin; t < end; ++t) {
+      const int64_t c0 = static_cast<int64_t>(t) * kTile, c1 = std::min(n, c0 + kTile);
+      for (int64_t i = 0; i < n; ++i) {
+        const float* row = product + i * n;
+        // Row i of the total: (i, j) for j ≥ i from the product's row i, j < i mirrored from row j.
+        const int64_t mirrored_end = upper_only ? std::min(c1, std::max(c0, i)) : c0;
+        for (int64_t j = c0; j < mirrored_end; ++j) total(i, j) += static_cast<double>(product[j * n + i]);
+        for (int64_t j = mirrored_end; j < c1; ++j) total(i, j) += static_cast<double>(row[j]);
+      }
+    }
+  });
+}
+
 void InputStatistics::add(const RowMatrix& x) {
   const int64_t n = columns();
   if (x.cols() != n) throw_error(ErrorKind::Internal, "InputStatistics: {} columns, expected {}", x.cols(), n);
@@ -25,15 +42,12 @@ void InputStatistics::add(const RowMatrix& x) {
   // then added to the double total: F32 speed, with rounding that grows with one call's rows, not all of them.
   HugeVector<float> gram(static_cast<size_t>(n * n), 0.0f);
   gemm_accumulate_parallel({n, n, x.rows(), x.data(), 1, n, x.data(), n, gram.data(), n}, GemmTriangle::UpperOnly);
+  add_product_to_total(xtx_, gram.data(), /*upper_only=*/true);
   const int64_t tiles = (n + kTile - 1) / kTile;
   parallel_for(static_cast<size_t>(tiles), [&](size_t begin, size_t end) {
     for (size_t t = begin; t < end; ++t) {
       const int64_t c0 = static_cast<int64_t>(t) * kTile, c1 = std::min(n, c0 + kTile);
-      // Column j of the (column-major) total takes rows i ≤ j from the product's upper triangle, i > j mirrored.
       for (int64_t j = c0; j < c1; ++j) {
-        double* col = xtx_.col(j).data();
-        for (int64_t i = 0; i <= j; ++i) col[i] += static_cast<double>(gram[static_cast<size_t>(i * n + j)]);
-        for (int64_t i = j + 1; i < n; ++i) col[i] += static_cast<double>(gram[static_cast<size_t>(j * n + i)]);
         double a = 0;
         for (int64_t r = 0; r < x.rows(); ++r) a += std::abs(static_cast<double>(x(r, j)));
         abs_sum_[j] += a;

@@ -167,6 +167,37 @@ TEST(OutputErrorForm, MatchesTheDoubleQuadraticFormAndIsThreadIndependent) {
   EXPECT_THROW(form(p.weight, std::span<const float>(q).first(q.size() - 1), p.rows), Error);
 }
 
+// The tiled accumulation into a double total is one addition per element: exactly Eigen's sum, the lower half
+// mirrored from an upper-only product, at any thread count. 150 columns: two full 64-column tiles and a partial.
+TEST(AddProductToTotal, EqualsTheDirectSumFullOrMirroredAtAnyThreadCount) {
+  const int64_t n = 150;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> value(0.0f, 1.0f);
+  std::vector<float> product(static_cast<size_t>(n * n)), upper(product.size(), 0.0f);
+  for (auto& v : product) v = value(rng);
+  Eigen::MatrixXd start(n, n), full(n, n), symmetric(n, n);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      start(i, j) = value(rng);
+      const float p = product[static_cast<size_t>(i * n + j)];
+      if (i <= j) upper[static_cast<size_t>(i * n + j)] = p;
+      full(i, j) = start(i, j) + static_cast<double>(p);
+    }
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      symmetric(i, j) = start(i, j) + static_cast<double>(upper[static_cast<size_t>(std::min(i, j) * n + std::max(i, j))]);
+  for (int threads : {1, 2, 3}) {
+    set_thread_count(threads);
+    Eigen::MatrixXd total = start;
+    add_product_to_total(total, product.data(), /*upper_only=*/false);
+    EXPECT_EQ(total, full) << threads << " threads";
+    total = start;
+    add_product_to_total(total, upper.data(), /*upper_only=*/true);
+    EXPECT_EQ(total, symmetric) << threads << " threads";
+  }
+  set_thread_count(0);
+}
+
 TEST(Gptq, LowersOutputErrorVersusRoundToNearest) {
   const Problem p = make_problem(64, 128, 600, 11);
   const Eigen::MatrixXd h = hessian_of(p.inputs);

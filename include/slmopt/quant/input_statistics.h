@@ -17,6 +17,13 @@
 
 namespace slmopt {
 
+// Adds an n×n row-major F32 product to the column-major double `total` (n×n), over the thread pool by fixed tiles of
+// columns, walking the product row by row within a tile: one addition per element, so any split gives the same
+// sums. `upper_only`: the product holds only its upper triangle (GemmTriangle::UpperOnly of a symmetric xᵀx) and
+// the total takes the lower half mirrored. A walk along the product's rows alone strides the column-major total
+// by a whole column per element: at the 1B shape's FFN width (5,632) that was most of GPTAQ's time.
+void add_product_to_total(Eigen::MatrixXd& total, const float* product, bool upper_only);
+
 class InputStatistics {
  public:
   explicit InputStatistics(int64_t columns = 0);
