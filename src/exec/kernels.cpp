@@ -44,6 +44,27 @@ inline float gelu_tanh(float v) {
   return 0.5f * v * (1.0f + std::tanh(k * (v + 0.044715f * v * v * v)));
 }
 
+// gate = activation(gate) * up, element by element, in parallel over fixed chunks of rows: the gated FFN units
+// (SwiGLU, GeGLU). flops_per_element sizes the chunks.
+template <typename Activation>
+void gated_in_place(RowMatrix& gate, const RowMatrix& up, const char* what, int64_t flops_per_element,
+                    Activation activation) {
+  if (gate.rows() != up.rows() || gate.cols() != up.cols())
+    throw_error(ErrorKind::Internal, "{}: gate is {}x{}, up is {}x{}", what, gate.rows(), gate.cols(), up.rows(),
+                up.cols());
+  const int64_t n = gate.cols();
+  parallel_for(
+      static_cast<size_t>(gate.rows()),
+      [&](size_t begin, size_t end) {
+        for (size_t r = begin; r < end; ++r) {
+          float* g = gate.data() + r * n;
+          const float* u = up.data() + r * n;
+          for (int64_t i = 0; i < n; ++i) g[i] = activation(g[i]) * u[i];
+        }
+      },
+      min_chunk_for(flops_per_element * n));
+}
+
 }  // namespace
 
 void rms_norm(const RowMatrix& x, const Eigen::VectorXf& weight, float eps, RowMatrix& y) {
@@ -102,37 +123,11 @@ void layer_norm(const RowMatrix& x, const Eigen::VectorXf& weight, const Eigen::
 }
 
 void swiglu_in_place(RowMatrix& gate, const RowMatrix& up) {
-  if (gate.rows() != up.rows() || gate.cols() != up.cols())
-    throw_error(ErrorKind::Internal, "swiglu: gate is {}x{}, up is {}x{}", gate.rows(), gate.cols(), up.rows(),
-                up.cols());
-  const int64_t n = gate.cols();
-  parallel_for(
-      static_cast<size_t>(gate.rows()),
-      [&](size_t begin, size_t end) {
-        for (size_t r = begin; r < end; ++r) {
-          float* g = gate.data() + r * n;
-          const float* u = up.data() + r * n;
-          for (int64_t i = 0; i < n; ++i) g[i] = g[i] * (1.0f / (1.0f + std::exp(-g[i]))) * u[i];
-        }
-      },
-      min_chunk_for(16 * n));
+  gated_in_place(gate, up, "swiglu", 16, [](float g) { return g * (1.0f / (1.0f + std::exp(-g))); });
 }
 
 void geglu_tanh_in_place(RowMatrix& gate, const RowMatrix& up) {
-  if (gate.rows() != up.rows() || gate.cols() != up.cols())
-    throw_error(ErrorKind::Internal, "geglu: gate is {}x{}, up is {}x{}", gate.rows(), gate.cols(), up.rows(),
-                up.cols());
-  const int64_t n = gate.cols();
-  parallel_for(
-      static_cast<size_t>(gate.rows()),
-      [&](size_t begin, size_t end) {
-        for (size_t r = begin; r < end; ++r) {
-          float* g = gate.data() + r * n;
-          const float* u = up.data() + r * n;
-          for (int64_t i = 0; i < n; ++i) g[i] = gelu_tanh(g[i]) * u[i];
-        }
-      },
-      min_chunk_for(20 * n));
+  gated_in_place(gate, up, "geglu", 20, gelu_tanh);
 }
 
 void gelu_tanh_in_place(RowMatrix& x) { elementwise(x.data(), x.size(), 20, gelu_tanh); }
