@@ -29,31 +29,15 @@ std::string EvalTextOptions::key() const {
 std::vector<OptionSpec> calibration_option_specs(int64_t default_samples, const std::string& samples_help,
                                                  int64_t default_seqlen, const std::string& seqlen_help,
                                                  const std::string& seed_help) {
-  std::vector<OptionSpec> specs;
-  OptionSpec text{"calib", "--calib", OptionKind::String, std::string(), "Calibration text (UTF-8)"};
-  text.check = OptionCheck::ExistingFile;
-  text.is_path = true;
-  text.excludes = "calib-tokens";
-  specs.push_back(text);
-  OptionSpec tokens{"calib-tokens", "--calib-tokens", OptionKind::String, std::string(),
-                    "Calibration token ids (whitespace-separated, or little-endian uint32 .bin)"};
-  tokens.check = OptionCheck::ExistingFile;
-  tokens.is_path = true;
-  specs.push_back(tokens);
-  OptionSpec samples{"calib-samples", "--calib-samples", OptionKind::Int, default_samples, samples_help};
-  samples.check = OptionCheck::Range;
-  samples.min = 1;
-  samples.max = 1 << 20;
-  specs.push_back(samples);
-  OptionSpec seqlen{"calib-seqlen", "--calib-seqlen", OptionKind::Int, default_seqlen, seqlen_help};
-  seqlen.check = OptionCheck::Range;
-  seqlen.min = 2;
-  seqlen.max = 1 << 20;
-  specs.push_back(seqlen);
-  OptionSpec seed{"seed", "--seed", OptionKind::Int, int64_t{0}, seed_help};
-  seed.check = OptionCheck::NonNegative;
-  specs.push_back(seed);
-  return specs;
+  return {
+      string_option("calib", "", "Calibration text (UTF-8)")
+          .with_check(OptionCheck::ExistingFile).as_path().excluding("calib-tokens"),
+      string_option("calib-tokens", "", "Calibration token ids (whitespace-separated, or little-endian uint32 .bin)")
+          .with_check(OptionCheck::ExistingFile).as_path(),
+      int_option("calib-samples", default_samples, samples_help).with_check(OptionCheck::Range, 1, 1 << 20),
+      int_option("calib-seqlen", default_seqlen, seqlen_help).with_check(OptionCheck::Range, 2, 1 << 20),
+      int_option("seed", 0, seed_help).with_check(OptionCheck::NonNegative),
+  };
 }
 
 CalibTextOptions calibration_from_values(const OptionValues& v) {
@@ -67,28 +51,17 @@ CalibTextOptions calibration_from_values(const OptionValues& v) {
 }
 
 std::vector<OptionSpec> eval_option_specs(const std::string& text_flag) {
-  std::vector<OptionSpec> specs;
-  OptionSpec text{text_flag.substr(2), text_flag, OptionKind::String, std::string(),
-                  "Evaluation text (UTF-8), tokenized with the model's tokenizer"};
-  text.check = OptionCheck::ExistingFile;
-  text.is_path = true;
-  text.excludes = "tokens";
-  specs.push_back(text);
-  OptionSpec tokens{"tokens", "--tokens", OptionKind::String, std::string(),
-                    "Evaluation token ids: whitespace-separated decimal ids, or little-endian uint32 in a .bin file"};
-  tokens.check = OptionCheck::ExistingFile;
-  tokens.is_path = true;
-  specs.push_back(tokens);
-  OptionSpec ctx{"ctx", "--ctx", OptionKind::Int, int64_t{0}, "Window length in tokens (default: min(model context, 512))"};
-  ctx.check = OptionCheck::Range;
-  ctx.min = 2;
-  ctx.max = static_cast<double>(int64_t{1} << 20);
-  specs.push_back(ctx);
-  OptionSpec windows{"max-windows", "--max-windows", OptionKind::Int, int64_t{0},
-                     "Evaluate at most this many windows (default: all)"};
-  windows.check = OptionCheck::NonNegative;
-  specs.push_back(windows);
-  return specs;
+  return {
+      string_option(text_flag.substr(2), "", "Evaluation text (UTF-8), tokenized with the model's tokenizer")
+          .with_check(OptionCheck::ExistingFile).as_path().excluding("tokens"),
+      string_option("tokens", "",
+                    "Evaluation token ids: whitespace-separated decimal ids, or little-endian uint32 in a .bin file")
+          .with_check(OptionCheck::ExistingFile).as_path(),
+      int_option("ctx", 0, "Window length in tokens (default: min(model context, 512))")
+          .with_check(OptionCheck::Range, 2, static_cast<double>(int64_t{1} << 20)),
+      int_option("max-windows", 0, "Evaluate at most this many windows (default: all)")
+          .with_check(OptionCheck::NonNegative),
+  };
 }
 
 EvalTextOptions eval_from_values(const OptionValues& v, const std::string& text_flag) {
