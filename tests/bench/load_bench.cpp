@@ -5,6 +5,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include "slmopt/io/hf_tokenizer.h"
@@ -49,6 +50,23 @@ void BM_LoadTokenizer(benchmark::State& state, const char* name) {
   for (auto _ : state)
     benchmark::DoNotOptimize(slmopt::load_hf_vocab(dir + "/tokenizer.json", dir + "/tokenizer_config.json").size());
 }
+
+// Tokenizers of the families people ship, at their real size: SmolLM's (49k tokens, 2.1 MB, bundled in
+// models/tokenizers/) and Gemma 3's (262k tokens, 32 MB; from ../shared/tokenizers/, skipped without it). Loading
+// them is mostly parsing tokenizer.json.
+void BM_LoadFamilyTokenizer(benchmark::State& state, const char* relative_dir) {
+  const char* env = std::getenv("SLMOPT_SOURCE_DIR");
+  const std::string dir = std::string(env ? env : SLMOPT_SOURCE_DIR) + "/" + relative_dir;
+  if (!std::filesystem::exists(dir + "/tokenizer.json")) {
+    state.SkipWithError((dir + "/tokenizer.json is missing (../shared/ is not beside this checkout)").c_str());
+    return;
+  }
+  const std::string config = std::filesystem::exists(dir + "/tokenizer_config.json") ? dir + "/tokenizer_config.json" : "";
+  for (auto _ : state) benchmark::DoNotOptimize(slmopt::load_hf_vocab(dir + "/tokenizer.json", config).size());
+}
+
+BENCHMARK_CAPTURE(BM_LoadFamilyTokenizer, smollm_49k, "models/tokenizers/smollm")->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_LoadFamilyTokenizer, gemma3_262k, "../shared/tokenizers/gemma3")->Unit(benchmark::kMillisecond);
 
 BENCHMARK_CAPTURE(BM_OpenSafetensors, tinystories_656k, "tinystories-656k")->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_OpenSafetensors, llama_5m_kjv, "llama-5m-kjv")->Unit(benchmark::kMicrosecond);
