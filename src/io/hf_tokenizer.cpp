@@ -219,26 +219,29 @@ bool is_byte_token(std::string_view token) {
 // SentencePiece-style consumers without a merge list (llama.cpp's "llama" vocabulary) merge the adjacent pair
 // whose concatenation has the highest score. Scoring each token by its first merge's rank (−rank) makes that
 // follow the merge order; normal tokens no merge makes score below all of them, the others 0 as in SentencePiece.
-std::vector<float> scores_from_merges(const Vocab& vocab) {
-  std::unordered_map<std::string, size_t> first_rank;
-  for (size_t rank = 0; rank < vocab.merges.size(); ++rank) {
-    std::string merged = vocab.merges[rank];
-    merged.erase(merged.find(' '), 1);
-    first_rank.try_emplace(std::move(merged), rank);
-  }
+// SentencePiece-BPE scores from the merges: a token made by merge r scores -r (its first merge), a normal token
+// no merge makes scores below every merge, in id order. first_rank[id]: the first merge that makes the token
+// with that id (npos: none); canonical_id maps a token's text to the id that first_rank is kept under.
+template <typename CanonicalId>
+std::vector<float> scores_from_merges(const Vocab& vocab, const std::vector<size_t>& first_rank,
+                                      CanonicalId canonical_id) {
   std::vector<float> scores(vocab.tokens.size(), 0.0f);
   for (size_t id = 0; id < vocab.tokens.size(); ++id) {
     if (vocab.types[id] != TokenType::Normal) continue;
-    const auto it = first_rank.find(vocab.tokens[id]);
-    scores[id] = -static_cast<float>(it != first_rank.end() ? it->second : vocab.merges.size() + id);
+    const size_t rank = first_rank[static_cast<size_t>(canonical_id(vocab.tokens[id]))];
+    scores[id] = -static_cast<float>(rank != std::string::npos ? rank : vocab.merges.size() + id);
   }
   return scores;
 }
 
-int32_t checked_id(const json& value, const std::string& path, std::string_view what) {
-  if (!value.is_number_integer()) throw_error(ErrorKind::BadInput, "{}: {} has a non-integer id", path, what);
+// `kind` and `token` name the entry in an error ("vocab token 'x'"); formatted only then, since a vocabulary
+// has up to hundreds of thousands of entries.
+int32_t checked_id(const json& value, const std::string& path, const char* kind, std::string_view token) {
+  if (!value.is_number_integer())
+    throw_error(ErrorKind::BadInput, "{}: {} '{}' has a non-integer id", path, kind, token);
   const int64_t id = value.get<int64_t>();
-  if (id < 0 || id >= kMaxTokenId) throw_error(ErrorKind::BadInput, "{}: {} has id {} out of range", path, what, id);
+  if (id < 0 || id >= kMaxTokenId)
+    throw_error(ErrorKind::BadInput, "{}: {} '{}' has id {} out of range", path, kind, token, id);
   return static_cast<int32_t>(id);
 }
 
@@ -265,9 +268,11 @@ Vocab load_hf_vocab(const std::string& tokenizer_json_path, const std::string& t
   }
 
   // Vocabulary: model.vocab, overridden and extended by added_tokens (HF resolves ids the same way).
-  std::unordered_map<int32_t, std::string> by_id;
+  // Views into the parsed JSON (root outlives them): a token's text is copied once, into vocab.tokens.
+  std::unordered_map<int32_t, std::string_view> by_id;
+  by_id.reserve(model["vocab"].size());
   for (const auto& [token, id_value] : model["vocab"].items()) {
-    const int32_t id = checked_id(id_value, path, fmt::format("vocab token '{}'", token));
+    const int32_t id = checked_id(id_value, path, "vocab token", token);
     if (!by_id.emplace(id, token).second) {
       throw_error(ErrorKind::BadInput, "{}: vocab id {} is used by '{}' and '{}'", path, id, by_id[id], token);
     }
@@ -283,8 +288,8 @@ Vocab load_hf_vocab(const std::string& tokenizer_json_path, const std::string& t
           !entry.contains("id")) {
         throw_error(ErrorKind::BadInput, "{}: an added_tokens entry lacks \"id\" or \"content\"", path);
       }
-      const std::string content = entry["content"].get<std::string>();
-      const int32_t id = checked_id(entry["id"], path, fmt::format("added token '{}'", content));
+      const std::string& content = entry["content"].get_ref<const std::string&>();
+      const int32_t id = checked_id(entry["id"], path, "added token", content);
       by_id[id] = content;
       const bool special = bool_member(entry, "special", false);
       added.push_back({id, special, bool_member(entry, "normalized", !special)});
@@ -310,7 +315,7 @@ Vocab load_hf_vocab(const std::string& tokenizer_json_path, const std::string& t
   for (int32_t id = 0; id < size; ++id) {
     const auto it = by_id.find(id);
     if (it != by_id.end()) {
-      vocab.tokens[static_cast<size_t>(id)] = it->second;
+      vocab.tokens[static_cast<size_t>(id)] = std::string(it->second);
     } else {  // a hole in the ids: keep positions, as llama.cpp's converter does
       vocab.tokens[static_cast<size_t>(id)] = fmt::format("[PAD{}]", id);
       vocab.types[static_cast<size_t>(id)] = TokenType::Unused;
@@ -319,20 +324,23 @@ Vocab load_hf_vocab(const std::string& tokenizer_json_path, const std::string& t
   std::unordered_map<std::string_view, int32_t> id_of;
   id_of.reserve(vocab.tokens.size());
   for (int32_t id = 0; id < size; ++id) id_of.emplace(vocab.tokens[static_cast<size_t>(id)], id);
-  auto find_id = [&](const std::string& token) -> std::optional<int32_t> {
+  auto find_id = [&](std::string_view token) -> std::optional<int32_t> {
     const auto it = id_of.find(token);
     return it == id_of.end() ? std::nullopt : std::optional<int32_t>(it->second);
   };
 
   // Merges: "a b" strings (one space) or ["a", "b"] pairs; both halves and their concatenation must exist.
+  // The first merge that makes each token (under find_id's id for its text): SentencePiece-BPE's scores.
+  std::vector<size_t> first_merge_rank(vocab.tokens.size(), std::string::npos);
   if (model.contains("merges") && !model["merges"].is_null()) {
     const json& merges = array_member(model, "merges", path, "model");
     vocab.merges.reserve(merges.size());
+    std::string merged;  // reused: one allocation for every merge
     for (size_t rank = 0; rank < merges.size(); ++rank) {
       const json& merge = merges[rank];
-      std::string left, right;
+      std::string_view left, right;  // views into the parsed JSON
       if (merge.is_string()) {
-        const std::string text = merge.get<std::string>();
+        const std::string_view text = merge.get_ref<const std::string&>();
         const size_t space = text.find(' ');
         if (space == std::string::npos || text.find(' ', space + 1) != std::string::npos) {
           throw_error(ErrorKind::BadInput, "{}: merge {} ('{}') is not two tokens separated by one space", path,
@@ -341,19 +349,23 @@ Vocab load_hf_vocab(const std::string& tokenizer_json_path, const std::string& t
         left = text.substr(0, space);
         right = text.substr(space + 1);
       } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
-        left = merge[0].get<std::string>();
-        right = merge[1].get<std::string>();
+        left = merge[0].get_ref<const std::string&>();
+        right = merge[1].get_ref<const std::string&>();
         if (left.find(' ') != std::string::npos || right.find(' ') != std::string::npos) {
           throw_error(ErrorKind::Unsupported, "{}: merge {} has a token containing a space", path, rank);
         }
       } else {
         throw_error(ErrorKind::BadInput, "{}: merge {} is neither \"a b\" nor [\"a\", \"b\"]", path, rank);
       }
-      if (!find_id(left) || !find_id(right) || !find_id(left + right)) {
+      merged.assign(left).append(right);
+      const std::optional<int32_t> merged_id = find_id(merged);
+      if (!find_id(left) || !find_id(right) || !merged_id) {
         throw_error(ErrorKind::BadInput, "{}: merge {} ('{} {}') uses or makes a token not in the vocab", path,
                     rank, left, right);
       }
-      vocab.merges.push_back(left + " " + right);
+      size_t& first = first_merge_rank[static_cast<size_t>(*merged_id)];
+      if (first == std::string::npos) first = rank;
+      vocab.merges.push_back(fmt::format("{} {}", left, right));
     }
   }
   vocab.byte_fallback = bool_member(model, "byte_fallback", false);
@@ -486,7 +498,8 @@ Vocab load_hf_vocab(const std::string& tokenizer_json_path, const std::string& t
   if (vocab.unk_id && *vocab.unk_id != vocab.bos_id && *vocab.unk_id != vocab.eos_id) {
     vocab.types[static_cast<size_t>(*vocab.unk_id)] = TokenType::Unknown;
   }
-  if (vocab.kind == VocabKind::SentencePieceBpe) vocab.scores = scores_from_merges(vocab);
+  if (vocab.kind == VocabKind::SentencePieceBpe)
+    vocab.scores = scores_from_merges(vocab, first_merge_rank, [&](std::string_view token) { return *find_id(token); });
   return vocab;
 }
 
