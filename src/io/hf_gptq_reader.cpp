@@ -236,8 +236,17 @@ Model load_hf_quantized(const std::string& dir, std::map<std::string, HfIntWeigh
                                                  unpacked))
     model.set(std::move(t));
   for (auto& [hf, codes] : stored_codes) {
+    // The parts' rows come from the config, the codes' from the checkpoint: a config that disagrees (a kv-head
+    // count that does not match k_proj) must be an error here, before the rows are sliced (found by fuzzing:
+    // the slice read past the codes).
+    const auto parts = hf_canonical_parts(*family, model.config, hf);
+    int64_t config_rows = 0;
+    for (const auto& part : parts) config_rows += part.second;
+    if (!parts.empty() && config_rows != codes.rows)
+      throw_error(ErrorKind::BadInput, "{}: '{}' has {} output rows, but config.json's shapes give it {}", dir, hf,
+                  codes.rows, config_rows);
     int64_t row = 0;
-    for (const auto& [canonical, rows] : hf_canonical_parts(*family, model.config, hf)) {
+    for (const auto& [canonical, rows] : parts) {
       HfIntWeight part = codes;
       const auto g = static_cast<size_t>(codes.groups()), cols = static_cast<size_t>(codes.cols);
       const auto begin = static_cast<size_t>(row), end = static_cast<size_t>(row + rows);

@@ -240,5 +240,35 @@ TEST(HfGptq, ReaderRejectsBrokenTensors) {
   }
 }
 
+// A config.json whose shapes disagree with a stored linear's codes (found by fuzzing: k_proj's 16 rows stored as
+// [16, 32], the config's kv heads giving it 32 rows of 16, the same number of values): the codes are sliced by
+// the config's rows, and the slice read 1 KiB past them. The reader must refuse before slicing. The fuzz input
+// itself, as the folder it describes (config.json, the separator, model.safetensors).
+TEST(HfGptq, ReaderRefusesAConfigWhoseRowsDisagreeWithTheCodes) {
+  const std::string input = read_text_file(testing::source_dir() +
+                                           "/tests/fuzz/corpus/hf_quantized/config-rows-disagree-with-codes");
+  const std::string separator = "\n--slmopt-part--\n";
+  const size_t split = input.find(separator);
+  ASSERT_NE(split, std::string::npos);
+  const size_t end = input.find(separator, split + separator.size());
+  ASSERT_NE(end, std::string::npos);
+  const std::string dir = testing::scratch_dir("rows-disagree");
+  std::ofstream(dir + "/config.json", std::ios::binary) << input.substr(0, split);
+  std::ofstream(dir + "/model.safetensors", std::ios::binary)
+      << input.substr(split + separator.size(), end - split - separator.size());
+  std::map<std::string, HfIntWeight> codes;
+  try {
+    load_hf_quantized(dir, &codes);
+    ADD_FAILURE() << "loaded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::BadInput) << e.what();
+    // The first linear in name order whose rows disagree (hidden_size 16 against the stored 32).
+    EXPECT_NE(std::string(e.what()).find("'model.layers.0.mlp.down_proj.weight' has 32 output rows, but "
+                                         "config.json's shapes give it 16"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace slmopt
