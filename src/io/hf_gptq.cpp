@@ -375,7 +375,10 @@ bool is_hf_quantized_folder(const std::string& dir) {
   }
   if (!config.is_object() || !config.contains("quantization_config")) return false;
   const json& qc = config["quantization_config"];
-  const std::string method = qc.is_object() ? qc.value("quant_method", "") : "";
+  // A quant_method that is not a string is not a quantized folder's: the float loader then refuses the config's
+  // quantization_config with its own message.
+  if (!qc.is_object() || !qc.contains("quant_method") || !qc["quant_method"].is_string()) return false;
+  const std::string& method = qc["quant_method"].get_ref<const std::string&>();
   return method == "gptq" || method == "awq";
 }
 

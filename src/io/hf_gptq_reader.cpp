@@ -2,6 +2,7 @@
 // bounds-checked and dequantized to an F32 "<base>.weight"; the other tensors stay zero-copy views.
 #include <cstring>
 #include <filesystem>
+#include <type_traits>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -35,6 +36,20 @@ struct QuantConfig {
   int zero_offset = 1;  // classic GPTQ stores zero − 1; gptq_v2 and AWQ store the zero
 };
 
+// An optional member of quantization_config: `fallback` when absent, an error naming the key when it has another
+// JSON type (json::value() would throw its own type_error, which the CLI reports as an internal error).
+template <typename T>
+T optional_member(const json& qc, const char* key, T fallback, const std::string& path) {
+  if (!qc.contains(key)) return fallback;
+  const json& v = qc[key];
+  if constexpr (std::is_same_v<T, bool>) {
+    if (!v.is_boolean()) throw_error(ErrorKind::BadInput, "{}: quantization_config.{} is not true or false", path, key);
+  } else {
+    if (!v.is_string()) throw_error(ErrorKind::BadInput, "{}: quantization_config.{} is not a string", path, key);
+  }
+  return v.get<T>();
+}
+
 QuantConfig parse_quant_config(const json& config, const std::string& path) {
   if (!config.contains("quantization_config") || !config["quantization_config"].is_object())
     throw_error(ErrorKind::BadInput, "{}: no quantization_config object", path);
@@ -45,12 +60,12 @@ QuantConfig parse_quant_config(const json& config, const std::string& path) {
     return qc[key].get<int64_t>();
   };
   QuantConfig q;
-  const std::string method = qc.value("quant_method", "");
+  const std::string method = optional_member<std::string>(qc, "quant_method", "", path);
   if (method == "gptq") {
     q.bits = static_cast<int>(number("bits"));
     q.group_size = number("group_size");
-    q.symmetric = qc.value("sym", true);
-    const std::string format = qc.value("checkpoint_format", "gptq");
+    q.symmetric = optional_member(qc, "sym", true, path);
+    const std::string format = optional_member<std::string>(qc, "checkpoint_format", "gptq", path);
     if (format == "gptq_v2") q.zero_offset = 0;
     else if (format != "gptq")
       throw_error(ErrorKind::Unsupported, "{}: GPTQ checkpoint_format '{}' (slmopt reads gptq and gptq_v2)", path, format);
@@ -61,11 +76,11 @@ QuantConfig parse_quant_config(const json& config, const std::string& path) {
     q.bits = static_cast<int>(number("w_bit"));
     q.group_size = number("q_group_size");
     q.zero_offset = 0;
-    const std::string version = qc.value("version", "gemm");
+    const std::string version = optional_member<std::string>(qc, "version", "gemm", path);
     if (q.bits != 4 || (version != "gemm" && version != "GEMM"))
       throw_error(ErrorKind::Unsupported, "{}: AWQ {} bits version '{}' (slmopt reads 4-bit gemm)", path, q.bits,
                   version);
-    if (!qc.value("zero_point", true)) q.symmetric = true;
+    if (!optional_member(qc, "zero_point", true, path)) q.symmetric = true;
   } else {
     throw_error(ErrorKind::Unsupported, "{}: quant_method '{}' (slmopt reads gptq and awq)", path, method);
   }

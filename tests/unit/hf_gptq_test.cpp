@@ -270,5 +270,34 @@ TEST(HfGptq, ReaderRefusesAConfigWhoseRowsDisagreeWithTheCodes) {
   }
 }
 
+// quantization_config members of the wrong JSON type are the file's error, named by key, not nlohmann's
+// type_error escaping as "internal error" (found by fuzzing: "quant_method": 1e-400 made is_hf_quantized_folder
+// throw; the input is replayed from tests/fuzz/corpus/hf_quantized/quant-method-not-a-string).
+TEST(HfGptq, QuantizationConfigMembersOfTheWrongTypeAreNamed) {
+  Model model = tiny_model(6);
+  const std::map<std::string, HfIntWeight> q = quantize_linears(model, {4, 32, false});
+  const std::string dir = testing::scratch_dir("wrong-types");
+  write_hf_quantized(model, q, dir, {});
+  const nlohmann::json original = nlohmann::json::parse(read_text_file(dir + "/config.json"));
+  auto write_config = [&](const char* key, const nlohmann::json& value) {
+    nlohmann::json config = original;
+    config["quantization_config"][key] = value;
+    std::ofstream(dir + "/config.json") << config.dump();
+  };
+  write_config("quant_method", 1e-300);
+  EXPECT_FALSE(is_hf_quantized_folder(dir));
+  for (const char* key : {"sym", "checkpoint_format"}) {
+    write_config(key, nlohmann::json::array());
+    try {
+      load_hf_quantized(dir);
+      ADD_FAILURE() << key << ": loaded";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::BadInput) << e.what();
+      EXPECT_NE(std::string(e.what()).find(std::string("quantization_config.") + key + " is not"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace slmopt
