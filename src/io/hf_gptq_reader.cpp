@@ -2,7 +2,6 @@
 // bounds-checked and dequantized to an F32 "<base>.weight"; the other tensors stay zero-copy views.
 #include <cstring>
 #include <filesystem>
-#include <type_traits>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -36,36 +35,25 @@ struct QuantConfig {
   int zero_offset = 1;  // classic GPTQ stores zero − 1; gptq_v2 and AWQ store the zero
 };
 
-// An optional member of quantization_config: `fallback` when absent, an error naming the key when it has another
-// JSON type (json::value() would throw its own type_error, which the CLI reports as an internal error).
-template <typename T>
-T optional_member(const json& qc, const char* key, T fallback, const std::string& path) {
-  if (!qc.contains(key)) return fallback;
-  const json& v = qc[key];
-  if constexpr (std::is_same_v<T, bool>) {
-    if (!v.is_boolean()) throw_error(ErrorKind::BadInput, "{}: quantization_config.{} is not true or false", path, key);
-  } else {
-    if (!v.is_string()) throw_error(ErrorKind::BadInput, "{}: quantization_config.{} is not a string", path, key);
-  }
-  return v.get<T>();
-}
-
 QuantConfig parse_quant_config(const json& config, const std::string& path) {
   if (!config.contains("quantization_config") || !config["quantization_config"].is_object())
     throw_error(ErrorKind::BadInput, "{}: no quantization_config object", path);
   const json& qc = config["quantization_config"];
+  // Optional members of another JSON type are the file's error naming the key; json::value() would throw its own
+  // type_error, which the CLI reports as an internal error.
+  const HfConfigJson members(qc, path, "quantization_config.");
   auto number = [&](const char* key) {
     if (!qc.contains(key) || !qc[key].is_number_integer())
       throw_error(ErrorKind::BadInput, "{}: quantization_config.{} is missing or not an integer", path, key);
     return qc[key].get<int64_t>();
   };
   QuantConfig q;
-  const std::string method = optional_member<std::string>(qc, "quant_method", "", path);
+  const std::string method = members.string_or("quant_method", "");
   if (method == "gptq") {
     q.bits = static_cast<int>(number("bits"));
     q.group_size = number("group_size");
-    q.symmetric = optional_member(qc, "sym", true, path);
-    const std::string format = optional_member<std::string>(qc, "checkpoint_format", "gptq", path);
+    q.symmetric = members.boolean_or("sym", true);
+    const std::string format = members.string_or("checkpoint_format", "gptq");
     if (format == "gptq_v2") q.zero_offset = 0;
     else if (format != "gptq")
       throw_error(ErrorKind::Unsupported, "{}: GPTQ checkpoint_format '{}' (slmopt reads gptq and gptq_v2)", path, format);
@@ -76,11 +64,11 @@ QuantConfig parse_quant_config(const json& config, const std::string& path) {
     q.bits = static_cast<int>(number("w_bit"));
     q.group_size = number("q_group_size");
     q.zero_offset = 0;
-    const std::string version = optional_member<std::string>(qc, "version", "gemm", path);
+    const std::string version = members.string_or("version", "gemm");
     if (q.bits != 4 || (version != "gemm" && version != "GEMM"))
       throw_error(ErrorKind::Unsupported, "{}: AWQ {} bits version '{}' (slmopt reads 4-bit gemm)", path, q.bits,
                   version);
-    if (!optional_member(qc, "zero_point", true, path)) q.symmetric = true;
+    if (!members.boolean_or("zero_point", true)) q.symmetric = true;
   } else {
     throw_error(ErrorKind::Unsupported, "{}: quant_method '{}' (slmopt reads gptq and awq)", path, method);
   }
