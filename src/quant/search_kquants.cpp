@@ -18,6 +18,7 @@
 #include "quant_math.h"
 #include "scale_fit.h"
 #include "search_encoders.h"
+#include "search_row_loop.h"
 #include "simd_dispatch.h"
 #include "slmopt/core/half.h"
 #include "slmopt/ir/block_structs.h"
@@ -286,27 +287,7 @@ SymChoice search_sym_superblock(const float* x, const float* w, const SymLayout&
   return best;
 }
 
-// ---- per-type packing and the row loop ----
-
-const float* superblock_weights(const float* importance, int64_t offset, float* ones) {
-  if (importance) return importance + offset;
-  std::fill(ones, ones + kQKK, 1.0f);
-  return ones;
-}
-
-template <typename Block, auto llama, auto build>
-void search_superblocks(DType dtype, const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  llama(x, dst, n, importance);
-  float ones[kQKK];
-  for (int64_t i = 0; i < n / kQKK; ++i) {
-    const float* xb = x + i * kQKK;
-    const float* w = superblock_weights(importance, i * kQKK, ones);
-    Block b;
-    build(xb, w, b);
-    keep_better_block(dtype, xb, importance ? w : nullptr, kQKK, dst + static_cast<size_t>(i) * sizeof(Block),
-                      reinterpret_cast<const uint8_t*>(&b), sizeof(Block));
-  }
-}
+// ---- per-type packing (the row loop is search_row_loop.h) ----
 
 void build_q2_k(const float* x, const float* w, Q2_K& b) {
   const MinChoice c = search_min_superblock(x, w, {16, 16, 3, 15}, 48, -1.5f, 1.0f, 16);
@@ -428,24 +409,6 @@ bool polish_sym_superblock(const float* x, const float* w, const SymLayout& lay,
   return improved;
 }
 
-// The row loop of the fast encoder: llama.cpp's blocks, each replaced by its polish when that decodes to a
-// strictly smaller error (keep_better_block checks in double precision).
-template <typename Block, auto llama, auto polish>
-void fast_superblocks(DType dtype, const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  llama(x, dst, n, importance);
-  float ones[kQKK];
-  for (int64_t i = 0; i < n / kQKK; ++i) {
-    const float* xb = x + i * kQKK;
-    const float* w = superblock_weights(importance, i * kQKK, ones);
-    uint8_t* current = dst + static_cast<size_t>(i) * sizeof(Block);
-    Block stored, b;
-    std::memcpy(&stored, current, sizeof(Block));
-    if (polish(xb, w, stored, b))
-      keep_better_block(dtype, xb, importance ? w : nullptr, kQKK, current, reinterpret_cast<const uint8_t*>(&b),
-                        sizeof(Block));
-  }
-}
-
 template <typename Block>
 void k4_stored_scales(const Block& b, uint8_t* sc, uint8_t* mn) {
   for (int j = 0; j < 8; ++j) unpack_k4_scale_min(b.scales, j, sc[j], mn[j]);
@@ -520,35 +483,35 @@ bool polish_q6_k(const float* x, const float* w, const Q6_K& stored, Q6_K& b) {
 }
 
 void search_q2_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  search_superblocks<Q2_K, ggml_chunk_q2_k, build_q2_k>(DType::Q2_K, x, dst, n, importance);
+  improve_blocks<Q2_K, kQKK, ggml_chunk_q2_k, rebuilt<Q2_K, build_q2_k>>(DType::Q2_K, x, dst, n, importance);
 }
 void search_q3_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  search_superblocks<Q3_K, ggml_chunk_q3_k, build_q3_k>(DType::Q3_K, x, dst, n, importance);
+  improve_blocks<Q3_K, kQKK, ggml_chunk_q3_k, rebuilt<Q3_K, build_q3_k>>(DType::Q3_K, x, dst, n, importance);
 }
 void search_q4_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  search_superblocks<Q4_K, ggml_chunk_q4_k, build_q4_k>(DType::Q4_K, x, dst, n, importance);
+  improve_blocks<Q4_K, kQKK, ggml_chunk_q4_k, rebuilt<Q4_K, build_q4_k>>(DType::Q4_K, x, dst, n, importance);
 }
 void search_q5_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  search_superblocks<Q5_K, ggml_chunk_q5_k, build_q5_k>(DType::Q5_K, x, dst, n, importance);
+  improve_blocks<Q5_K, kQKK, ggml_chunk_q5_k, rebuilt<Q5_K, build_q5_k>>(DType::Q5_K, x, dst, n, importance);
 }
 void search_q6_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  search_superblocks<Q6_K, ggml_chunk_q6_k, build_q6_k>(DType::Q6_K, x, dst, n, importance);
+  improve_blocks<Q6_K, kQKK, ggml_chunk_q6_k, rebuilt<Q6_K, build_q6_k>>(DType::Q6_K, x, dst, n, importance);
 }
 
 void fast_q2_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  fast_superblocks<Q2_K, ggml_chunk_q2_k, polish_q2_k>(DType::Q2_K, x, dst, n, importance);
+  improve_blocks<Q2_K, kQKK, ggml_chunk_q2_k, polish_q2_k>(DType::Q2_K, x, dst, n, importance);
 }
 void fast_q3_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  fast_superblocks<Q3_K, ggml_chunk_q3_k, polish_q3_k>(DType::Q3_K, x, dst, n, importance);
+  improve_blocks<Q3_K, kQKK, ggml_chunk_q3_k, polish_q3_k>(DType::Q3_K, x, dst, n, importance);
 }
 void fast_q4_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  fast_superblocks<Q4_K, ggml_chunk_q4_k, polish_q4_k>(DType::Q4_K, x, dst, n, importance);
+  improve_blocks<Q4_K, kQKK, ggml_chunk_q4_k, polish_q4_k>(DType::Q4_K, x, dst, n, importance);
 }
 void fast_q5_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  fast_superblocks<Q5_K, ggml_chunk_q5_k, polish_q5_k>(DType::Q5_K, x, dst, n, importance);
+  improve_blocks<Q5_K, kQKK, ggml_chunk_q5_k, polish_q5_k>(DType::Q5_K, x, dst, n, importance);
 }
 void fast_q6_k_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  fast_superblocks<Q6_K, ggml_chunk_q6_k, polish_q6_k>(DType::Q6_K, x, dst, n, importance);
+  improve_blocks<Q6_K, kQKK, ggml_chunk_q6_k, polish_q6_k>(DType::Q6_K, x, dst, n, importance);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "quant_math.h"
 #include "scale_fit.h"
 #include "search_encoders.h"
+#include "search_row_loop.h"
 #include "simd_dispatch.h"
 #include "slmopt/core/half.h"
 #include "slmopt/ir/block_structs.h"
@@ -21,13 +22,6 @@ namespace slmopt::quant_detail {
 namespace {
 
 using namespace blocks;
-
-// Element weights of one block: the importance slice, or ones.
-const float* block_weights(const float* importance, int64_t offset, float* ones, int n) {
-  if (importance) return importance + offset;
-  std::fill(ones, ones + n, 1.0f);
-  return ones;
-}
 
 // The symmetric search for one block: best f16 scale and level indices.
 uint16_t search_symmetric_block(const float* x, const float* w, const LevelGrid& grid, float window_lo,
@@ -55,21 +49,6 @@ void search_affine_block(const float* x, const float* w, int nmax, uint16_t& d_o
     m_out = mh;
     std::copy(trial, trial + kQK, levels);
     if (!affine_ls(x, w, kQK, levels, false, s, o)) break;
-  }
-}
-
-template <typename Block, auto llama, auto build>
-void search_blocks(DType dtype, const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  llama(x, dst, n, importance);
-  float ones[kQK];
-  for (int64_t i = 0; i < n / kQK; ++i) {
-    const float* xb = x + i * kQK;
-    const float* w = block_weights(importance, i * kQK, ones, kQK);
-    Block b;
-    build(xb, w, b);
-    uint8_t* current = dst + static_cast<size_t>(i) * sizeof(Block);
-    keep_better_block(dtype, xb, importance ? w : nullptr, kQK, current, reinterpret_cast<const uint8_t*>(&b),
-                      sizeof(Block));
   }
 }
 
@@ -395,65 +374,44 @@ bool polish_q5_1(const float* x, const float* w, const Q5_1& stored, Q5_1& b) {
   return true;
 }
 
-// `recheck`: confirm the polish in double precision by decoding both blocks (the uniform types' lane polish
-// compares with a margin instead, which is cheaper than the polish itself).
-template <typename Block, auto llama, auto polish>
-void fast_blocks(DType dtype, const float* x, uint8_t* dst, int64_t n, const float* importance, bool recheck) {
-  llama(x, dst, n, importance);
-  float ones[kQK];
-  for (int64_t i = 0; i < n / kQK; ++i) {
-    const float* xb = x + i * kQK;
-    const float* w = block_weights(importance, i * kQK, ones, kQK);
-    uint8_t* current = dst + static_cast<size_t>(i) * sizeof(Block);
-    Block stored, b;
-    std::memcpy(&stored, current, sizeof(Block));
-    if (!polish(xb, w, stored, b)) continue;
-    if (recheck)
-      keep_better_block(dtype, xb, importance ? w : nullptr, kQK, current, reinterpret_cast<const uint8_t*>(&b),
-                        sizeof(Block));
-    else
-      std::memcpy(current, &b, sizeof(Block));
-  }
-}
-
 void search_q4_0_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  search_blocks<Q4_0, ggml_chunk_q4_0, build_q4_0>(DType::Q4_0, x, dst, n, importance);
+  improve_blocks<Q4_0, kQK, ggml_chunk_q4_0, rebuilt<Q4_0, build_q4_0>>(DType::Q4_0, x, dst, n, importance);
 }
 void search_q4_1_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  search_blocks<Q4_1, ggml_chunk_q4_1, build_q4_1>(DType::Q4_1, x, dst, n, importance);
+  improve_blocks<Q4_1, kQK, ggml_chunk_q4_1, rebuilt<Q4_1, build_q4_1>>(DType::Q4_1, x, dst, n, importance);
 }
 void search_q5_0_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  search_blocks<Q5_0, ggml_chunk_q5_0, build_q5_0>(DType::Q5_0, x, dst, n, importance);
+  improve_blocks<Q5_0, kQK, ggml_chunk_q5_0, rebuilt<Q5_0, build_q5_0>>(DType::Q5_0, x, dst, n, importance);
 }
 void search_q5_1_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  search_blocks<Q5_1, ggml_chunk_q5_1, build_q5_1>(DType::Q5_1, x, dst, n, importance);
+  improve_blocks<Q5_1, kQK, ggml_chunk_q5_1, rebuilt<Q5_1, build_q5_1>>(DType::Q5_1, x, dst, n, importance);
 }
 void search_q8_0_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  search_blocks<Q8_0, ggml_chunk_q8_0, build_q8_0>(DType::Q8_0, x, dst, n, importance);
+  improve_blocks<Q8_0, kQK, ggml_chunk_q8_0, rebuilt<Q8_0, build_q8_0>>(DType::Q8_0, x, dst, n, importance);
 }
 void search_iq4_nl_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  search_blocks<IQ4_NL, ggml_chunk_iq4_nl, build_iq4_nl>(DType::IQ4_NL, x, dst, n, importance);
+  improve_blocks<IQ4_NL, kQK, ggml_chunk_iq4_nl, rebuilt<IQ4_NL, build_iq4_nl>>(DType::IQ4_NL, x, dst, n, importance);
 }
 
 void fast_q4_0_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
   if (!importance) return fast_q4_0_plain(x, dst, n);
-  fast_blocks<Q4_0, ggml_chunk_q4_0, polish_q4_0>(DType::Q4_0, x, dst, n, importance, false);
+  improve_blocks<Q4_0, kQK, ggml_chunk_q4_0, polish_q4_0>(DType::Q4_0, x, dst, n, importance, CandidateCheck::Trust);
 }
 void fast_q4_1_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  fast_blocks<Q4_1, ggml_chunk_q4_1, polish_q4_1>(DType::Q4_1, x, dst, n, importance, true);
+  improve_blocks<Q4_1, kQK, ggml_chunk_q4_1, polish_q4_1>(DType::Q4_1, x, dst, n, importance);
 }
 void fast_q5_0_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  fast_blocks<Q5_0, ggml_chunk_q5_0, polish_q5_0>(DType::Q5_0, x, dst, n, importance, false);
+  improve_blocks<Q5_0, kQK, ggml_chunk_q5_0, polish_q5_0>(DType::Q5_0, x, dst, n, importance, CandidateCheck::Trust);
 }
 void fast_q5_1_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  fast_blocks<Q5_1, ggml_chunk_q5_1, polish_q5_1>(DType::Q5_1, x, dst, n, importance, true);
+  improve_blocks<Q5_1, kQK, ggml_chunk_q5_1, polish_q5_1>(DType::Q5_1, x, dst, n, importance);
 }
 void fast_q8_0_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
   if (!importance) return fast_q8_0_plain(x, dst, n);
-  fast_blocks<Q8_0, ggml_chunk_q8_0, polish_q8_0>(DType::Q8_0, x, dst, n, importance, false);
+  improve_blocks<Q8_0, kQK, ggml_chunk_q8_0, polish_q8_0>(DType::Q8_0, x, dst, n, importance, CandidateCheck::Trust);
 }
 void fast_iq4_nl_body(const float* x, uint8_t* dst, int64_t n, const float* importance) {
-  fast_blocks<IQ4_NL, ggml_chunk_iq4_nl, polish_iq4_nl>(DType::IQ4_NL, x, dst, n, importance, true);
+  improve_blocks<IQ4_NL, kQK, ggml_chunk_iq4_nl, polish_iq4_nl>(DType::IQ4_NL, x, dst, n, importance);
 }
 
 }  // namespace
