@@ -16,7 +16,6 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
-#include <unordered_map>
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
@@ -24,6 +23,7 @@
 #include "slmopt/core/error.h"
 #include "slmopt/core/log.h"
 #include "slmopt/core/mapped_file.h"
+#include "slmopt/ir/token_index.h"
 #include "json_strict.h"
 
 namespace slmopt {
@@ -36,9 +36,6 @@ constexpr std::string_view kMetaspace = "\xE2\x96\x81";  // "▁" U+2581
 // Ids beyond this are refused: a vocabulary this large is a corrupt file, not a model.
 constexpr int64_t kMaxTokenId = int64_t{1} << 24;
 
-// Depth-limited, duplicate-refusing, and a number out of range is BadInput naming its field (it used to escape
-// as json::out_of_range: "internal error", exit 70).
-json parse_json(const std::string& path, const std::string& text) { return parse_json_strict(text, path); }
 
 // "type" of a component object; "" for null.
 std::string component_type(const json& component, const std::string& path, std::string_view what) {
@@ -251,7 +248,16 @@ Vocab load_hf_vocab(const std::string& tokenizer_json_path, const std::string& t
   const std::string& path = tokenizer_json_path;
   Vocab vocab;
   vocab.source_tokenizer_json = read_text_file(path);
-  const json root = parse_json(path, vocab.source_tokenizer_json);
+  // model.vocab and model.merges are most of the file (Gemma 3: 262k tokens, 515k merges): streamed, in file
+  // order, instead of stored as a DOM object and array. The parser is depth-limited and duplicate-refusing except
+  // inside the vocab, whose repeated tokens are found below.
+  std::vector<std::pair<std::string, json>> vocab_entries;  // (token, id)
+  std::vector<json> merge_entries;
+  const json root = parse_json_strict(
+      vocab.source_tokenizer_json, path, "key",
+      {{{"model", "vocab"},
+        [&](std::string_view token, json&& id) { vocab_entries.emplace_back(token, std::move(id)); }},
+       {{"model", "merges"}, [&](std::string_view, json&& merge) { merge_entries.push_back(std::move(merge)); }}});
   if (!root.is_object()) throw_error(ErrorKind::BadInput, "{}: not a JSON object", path);
   if (!root.contains("model") || !root["model"].is_object()) {
     throw_error(ErrorKind::BadInput, "{}: missing the \"model\" object", path);
@@ -268,18 +274,24 @@ Vocab load_hf_vocab(const std::string& tokenizer_json_path, const std::string& t
   }
 
   // Vocabulary: model.vocab, overridden and extended by added_tokens (HF resolves ids the same way).
-  // Views into the parsed JSON (root outlives them): a token's text is copied once, into vocab.tokens.
-  std::unordered_map<int32_t, std::string_view> by_id;
-  by_id.reserve(model["vocab"].size());
-  for (const auto& [token, id_value] : model["vocab"].items()) {
-    const int32_t id = checked_id(id_value, path, "vocab token", token);
-    if (!by_id.emplace(id, token).second) {
-      throw_error(ErrorKind::BadInput, "{}: vocab id {} is used by '{}' and '{}'", path, id, by_id[id], token);
+  std::vector<int32_t> vocab_ids;
+  vocab_ids.reserve(vocab_entries.size());
+  int32_t size = 0;
+  std::string_view last_token;  // the token with the highest id, named if its id leaves too many holes
+  auto extend = [&](int32_t id, std::string_view token) {
+    if (id + 1 > size) {
+      size = id + 1;
+      last_token = token;
     }
+  };
+  for (const auto& [token, id_value] : vocab_entries) {
+    vocab_ids.push_back(checked_id(id_value, path, "vocab token", token));
+    extend(vocab_ids.back(), token);
   }
   struct Added {
     int32_t id;
     bool special, normalized;
+    std::string_view content;  // a view into root
   };
   std::vector<Added> added;
   if (root.contains("added_tokens") && !root["added_tokens"].is_null()) {
@@ -290,9 +302,9 @@ Vocab load_hf_vocab(const std::string& tokenizer_json_path, const std::string& t
       }
       const std::string& content = entry["content"].get_ref<const std::string&>();
       const int32_t id = checked_id(entry["id"], path, "added token", content);
-      by_id[id] = content;
+      extend(id, content);
       const bool special = bool_member(entry, "special", false);
-      added.push_back({id, special, bool_member(entry, "normalized", !special)});
+      added.push_back({id, special, bool_member(entry, "normalized", !special), content});
       if (bool_member(entry, "single_word", false)) {
         throw_error(ErrorKind::Unsupported, "{}: added token '{}' with \"single_word\": true is not supported", path,
                     content);
@@ -301,43 +313,61 @@ Vocab load_hf_vocab(const std::string& tokenizer_json_path, const std::string& t
       if (bool_member(entry, "rstrip", false)) vocab.rstrip_added_ids.push_back(id);
     }
   }
-  int32_t size = 0;
-  for (const auto& [id, token] : by_id) size = std::max(size, id + 1);
   // Holes in the ids become placeholder tokens. They are allowed (llama.cpp's converter keeps them too) but must
   // stay proportional to the tokens the file defines: one stray id near 2^24 used to allocate 1.5 GB of them.
-  const int64_t max_holes = static_cast<int64_t>(by_id.size()) + 1024;
-  if (static_cast<int64_t>(size) - static_cast<int64_t>(by_id.size()) > max_holes)
-    throw_error(ErrorKind::BadInput, "{}: token id {} ('{}') leaves {} unused ids below it for {} tokens (at most {})",
-                path, size - 1, by_id.at(size - 1), static_cast<int64_t>(size) - static_cast<int64_t>(by_id.size()),
-                by_id.size(), max_holes);
+  // Tables indexed by id are allocated only once `size` is known to be within that bound of the entries.
+  auto refuse_holes = [&](int64_t defined) {
+    const int64_t max_holes = defined + 1024;
+    if (static_cast<int64_t>(size) - defined > max_holes)
+      throw_error(ErrorKind::BadInput,
+                  "{}: token id {} ('{}') leaves {} unused ids below it for {} tokens (at most {})", path, size - 1,
+                  last_token, static_cast<int64_t>(size) - defined, defined, max_holes);
+  };
+  refuse_holes(static_cast<int64_t>(vocab_entries.size() + added.size()));
+  enum class Origin : uint8_t { Hole, Vocab, Added };
+  std::vector<std::string_view> text_of(static_cast<size_t>(size));  // views into vocab_entries and root
+  std::vector<Origin> origin(static_cast<size_t>(size), Origin::Hole);
+  for (size_t i = 0; i < vocab_entries.size(); ++i) {
+    const auto id = static_cast<size_t>(vocab_ids[i]);
+    if (origin[id] != Origin::Hole)
+      throw_error(ErrorKind::BadInput, "{}: vocab id {} is used by '{}' and '{}'", path, id, text_of[id],
+                  vocab_entries[i].first);
+    text_of[id] = vocab_entries[i].first;
+    origin[id] = Origin::Vocab;
+  }
+  for (const Added& a : added) {
+    text_of[static_cast<size_t>(a.id)] = a.content;
+    origin[static_cast<size_t>(a.id)] = Origin::Added;
+  }
+  refuse_holes(std::count_if(origin.begin(), origin.end(), [](Origin o) { return o != Origin::Hole; }));
   vocab.tokens.resize(static_cast<size_t>(size));
   vocab.types.assign(static_cast<size_t>(size), TokenType::Normal);
-  for (int32_t id = 0; id < size; ++id) {
-    const auto it = by_id.find(id);
-    if (it != by_id.end()) {
-      vocab.tokens[static_cast<size_t>(id)] = std::string(it->second);
+  for (size_t id = 0; id < static_cast<size_t>(size); ++id) {
+    if (origin[id] != Origin::Hole) {
+      vocab.tokens[id] = std::string(text_of[id]);
     } else {  // a hole in the ids: keep positions, as llama.cpp's converter does
-      vocab.tokens[static_cast<size_t>(id)] = fmt::format("[PAD{}]", id);
-      vocab.types[static_cast<size_t>(id)] = TokenType::Unused;
+      vocab.tokens[id] = fmt::format("[PAD{}]", id);
+      vocab.types[id] = TokenType::Unused;
     }
   }
-  std::unordered_map<std::string_view, int32_t> id_of;
-  id_of.reserve(vocab.tokens.size());
-  for (int32_t id = 0; id < size; ++id) id_of.emplace(vocab.tokens[static_cast<size_t>(id)], id);
-  auto find_id = [&](std::string_view token) -> std::optional<int32_t> {
-    const auto it = id_of.find(token);
-    return it == id_of.end() ? std::nullopt : std::optional<int32_t>(it->second);
-  };
+  // A token's id is its first; the vocab itself may not name one token twice (a JSON object with a repeated key,
+  // which the streamed parse leaves to this reader).
+  const TokenIndex id_of(vocab.tokens, RepeatedText::KeepFirstId, [&](int32_t first, int32_t repeat) {
+    if (origin[static_cast<size_t>(first)] == Origin::Vocab && origin[static_cast<size_t>(repeat)] == Origin::Vocab)
+      throw_error(ErrorKind::BadInput, "{}: duplicate vocab token '{}' (ids {} and {})", path,
+                  vocab.tokens[static_cast<size_t>(first)], first, repeat);
+  });
+  auto find_id = [&](std::string_view token) { return id_of.find(token); };
 
   // Merges: "a b" strings (one space) or ["a", "b"] pairs; both halves and their concatenation must exist.
   // The first merge that makes each token (under find_id's id for its text): SentencePiece-BPE's scores.
   std::vector<size_t> first_merge_rank(vocab.tokens.size(), std::string::npos);
   if (model.contains("merges") && !model["merges"].is_null()) {
-    const json& merges = array_member(model, "merges", path, "model");
-    vocab.merges.reserve(merges.size());
+    array_member(model, "merges", path, "model");  // its elements are merge_entries
+    vocab.merges.reserve(merge_entries.size());
     std::string merged;  // reused: one allocation for every merge
-    for (size_t rank = 0; rank < merges.size(); ++rank) {
-      const json& merge = merges[rank];
+    for (size_t rank = 0; rank < merge_entries.size(); ++rank) {
+      const json& merge = merge_entries[rank];
       std::string_view left, right;  // views into the parsed JSON
       if (merge.is_string()) {
         const std::string_view text = merge.get_ref<const std::string&>();
@@ -365,7 +395,9 @@ Vocab load_hf_vocab(const std::string& tokenizer_json_path, const std::string& t
       }
       size_t& first = first_merge_rank[static_cast<size_t>(*merged_id)];
       if (first == std::string::npos) first = rank;
-      vocab.merges.push_back(fmt::format("{} {}", left, right));
+      std::string& stored = vocab.merges.emplace_back();
+      stored.reserve(left.size() + 1 + right.size());
+      stored.append(left).append(" ").append(right);
     }
   }
   vocab.byte_fallback = bool_member(model, "byte_fallback", false);
@@ -458,7 +490,7 @@ Vocab load_hf_vocab(const std::string& tokenizer_json_path, const std::string& t
   if (!tokenizer_config_path.empty() && file_exists(tokenizer_config_path)) {
     const std::string& config_path = tokenizer_config_path;
     vocab.source_tokenizer_config_json = read_text_file(config_path);
-    const json config = parse_json(config_path, vocab.source_tokenizer_config_json);
+    const json config = parse_json_strict(vocab.source_tokenizer_config_json, config_path);
     if (!config.is_object()) throw_error(ErrorKind::BadInput, "{}: not a JSON object", config_path);
     auto resolve = [&](const char* key, std::optional<int32_t>& slot) {
       const auto token = config_token(config, key);
@@ -616,7 +648,7 @@ std::string hf_pipeline::to_json(const TokenizerPipeline& pipeline) {
 }
 
 TokenizerPipeline hf_pipeline::from_json(const std::string& text, const std::string& context) {
-  const json j = parse_json(context, text);
+  const json j = parse_json_strict(text, context);
   if (!j.is_object()) throw_error(ErrorKind::BadInput, "{}: tokenizer pipeline is not a JSON object", context);
   TokenizerPipeline pipeline;
   read_normalizer(j.value("normalizer", json()), context, pipeline);

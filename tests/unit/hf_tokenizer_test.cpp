@@ -186,6 +186,40 @@ TEST(HfTokenizer, RefusesBadFilesNamingThem) {
                     {"neither"});
 }
 
+// model.vocab and model.merges are streamed out of the parse (json_strict.h), so the checks the DOM parser made on
+// them — a repeated key, a member given twice — are made by the reader, with the same errors.
+TEST(HfTokenizer, StreamedVocabAndMergesKeepTheParsersChecks) {
+  const char* style = R"("pre_tokenizer": {"type": "ByteLevel"})";
+  expect_load_error(std::string(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "a": 2}, "merges": []}, )") +
+                        style + "}",
+                    ErrorKind::BadInput, {"duplicate vocab token 'a' (ids 0 and 2)"});
+  expect_load_error(std::string(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "vocab": {"b": 0}, "merges": []}, )") +
+                        style + "}",
+                    ErrorKind::BadInput, {"duplicate key 'vocab'"});
+  expect_load_error(std::string(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "merges": []}, )") +
+                        style + "}",
+                    ErrorKind::BadInput, {"duplicate key 'merges'"});
+  expect_load_error(std::string(R"({"model": {"type": "BPE", "vocab": {"a": 1e400}, "merges": []}, )") + style + "}",
+                    ErrorKind::BadInput, {"the value of 'a' is a number out of range"});
+  expect_load_error(std::string(R"({"model": {"type": "BPE", "vocab": ["a", 0], "merges": []}, )") + style + "}",
+                    ErrorKind::BadInput, {"no \"vocab\" object"});
+  expect_load_error(std::string(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": {"a": "a"}}, )") + style +
+                        "}",
+                    ErrorKind::BadInput, {"needs an array \"merges\""});
+  // A token repeated through added_tokens (same text, another id) is not a duplicate: its first id wins.
+  const std::string dir = testing::scratch_dir("hf_tokenizer_streamed");
+  const Vocab v = load_hf_vocab(
+      write_scratch(dir, "tokenizer.json",
+                    std::string(R"({"added_tokens": [{"id": 3, "content": "ab", "special": false}],
+                                    "model": {"type": "BPE", "vocab": {"b": 1, "ab": 2, "a": 0},
+                                              "merges": [["a", "b"]]}, )") +
+                        style + "}"),
+      "");
+  ASSERT_EQ(v.size(), 4);
+  EXPECT_EQ(v.tokens, (std::vector<std::string>{"a", "b", "ab", "ab"}));
+  EXPECT_EQ(v.merges, (std::vector<std::string>{"a b"}));
+}
+
 // A vocabulary without source texts (as read from GGUF) is written out and read back unchanged.
 void expect_round_trip(Vocab v, const std::string& name) {
   v.source_tokenizer_json.clear();

@@ -41,6 +41,21 @@ TEST(JsonLimits, DeepSafetensorsShapeIsBadInput) {
   expect_bad_input_mentioning([&] { SafetensorsFile::open(path); }, "nesting deeper than");
 }
 
+// The limit is exact: the config object is level 1, so a value nested in 63 arrays (64 levels) parses and fails
+// only for its type, and one more array is refused while parsing.
+TEST(JsonLimits, DepthLimitIsSixtyFourLevels) {
+  auto config_with = [](int arrays) {
+    return R"({"architectures": ["LlamaForCausalLM"], "hidden_size": )" + nested_array(arrays) + "}";
+  };
+  try {
+    parse_hf_config(config_with(63), "config.json");
+    FAIL() << "a nested hidden_size loaded";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).find("nesting deeper than"), std::string::npos) << e.what();
+  }
+  expect_bad_input_mentioning([&] { parse_hf_config(config_with(64), "config.json"); }, "nesting deeper than 64");
+}
+
 TEST(JsonLimits, OrdinaryNestingStillParses) {
   // rope_scaling is an object inside the config: depth 2, far below the limit.
   const std::string text = R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 64, "intermediate_size": 128,
