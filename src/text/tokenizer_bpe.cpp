@@ -9,6 +9,7 @@
 //    with its neighbours are pushed. Symbols form a linked list, so a word of n characters costs O(n log n).
 //  * ignore_merges: a word that is itself a token is returned whole.
 #include <algorithm>
+#include <bit>
 #include <cstdio>
 #include <functional>
 
@@ -70,10 +71,8 @@ class BpeModel::BucketQueue {
 };
 
 BpeModel::BpeModel(std::vector<std::string> tokens, const std::vector<std::string>& merges, Options options)
-    : tokens_(std::move(tokens)), options_(options) {
-  ids_.reserve(tokens_.size());
-  // HF's vocab map keeps the last id of a repeated token text; so does this one.
-  for (size_t id = 0; id < tokens_.size(); ++id) ids_[tokens_[id]] = static_cast<int32_t>(id);
+    // HF's vocab map keeps the last id of a repeated token text; so does this one.
+    : tokens_(std::move(tokens)), ids_(tokens_, RepeatedText::KeepLastId), options_(options) {
   ascii_ids_.fill(-1);
   byte_ids_.fill(-1);
   for (int c = 0; c < 128; ++c) {
@@ -84,33 +83,47 @@ BpeModel::BpeModel(std::vector<std::string> tokens, const std::vector<std::strin
     std::snprintf(name, sizeof name, "<0x%02X>", b);
     if (const auto id = find(name)) byte_ids_[static_cast<size_t>(b)] = *id;
   }
-  merges_.reserve(merges.size());
+  merge_slots_.assign(std::bit_ceil(std::max<size_t>(2 * merges.size(), 16)), MergeSlot{kNoPair, Merge{-1, -1}});
+  merge_mask_ = merge_slots_.size() - 1;
+  std::string joined;  // reused: one allocation for every merge
   for (size_t rank = 0; rank < merges.size(); ++rank) {
-    const std::string& merge = merges[rank];
+    const std::string_view merge = merges[rank];
     const size_t space = merge.find(' ');
-    const auto left = space == std::string::npos ? std::nullopt : find(std::string_view(merge).substr(0, space));
-    const auto right = space == std::string::npos ? std::nullopt : find(std::string_view(merge).substr(space + 1));
+    const auto left = space == std::string::npos ? std::nullopt : find(merge.substr(0, space));
+    const auto right = space == std::string::npos ? std::nullopt : find(merge.substr(space + 1));
     std::optional<int32_t> result;
-    if (left && right) result = find(merge.substr(0, space) + merge.substr(space + 1));
+    if (left && right) result = find(joined.assign(merge.substr(0, space)).append(merge.substr(space + 1)));
     if (!result) {
       throw_error(ErrorKind::BadInput, "tokenizer merge {} ('{}') uses or makes a token not in the vocabulary",
                   rank, merge);
     }
     // A repeated pair takes its last rank, as HF's map collection does.
-    merges_[pair_key(*left, *right)] = Merge{static_cast<int32_t>(rank), *result};
+    merge_slot(pair_key(*left, *right)) = Merge{static_cast<int32_t>(rank), *result};
   }
   merges_count_ = merges.size();
 }
 
-std::optional<int32_t> BpeModel::find(std::string_view token) const {
-  const auto it = ids_.find(token);
-  if (it == ids_.end()) return std::nullopt;
-  return it->second;
+std::optional<int32_t> BpeModel::find(std::string_view token) const { return ids_.find(token); }
+
+BpeModel::Merge& BpeModel::merge_slot(uint64_t key) {
+  for (size_t at = merge_at(key);; at = (at + 1) & merge_mask_) {
+    MergeSlot& slot = merge_slots_[at];
+    if (slot.key == key) return slot.merge;
+    if (slot.key == kNoPair) {
+      slot.key = key;
+      return slot.merge;
+    }
+  }
 }
 
 const BpeModel::Merge* BpeModel::find_merge(int32_t left, int32_t right) const {
-  const auto it = merges_.find(pair_key(left, right));
-  return it == merges_.end() ? nullptr : &it->second;
+  if (left < 0 || right < 0) return nullptr;  // no merge has them, and (−1, −1) would be kNoPair's key
+  const uint64_t key = pair_key(left, right);
+  for (size_t at = merge_at(key);; at = (at + 1) & merge_mask_) {
+    const MergeSlot& slot = merge_slots_[at];
+    if (slot.key == key) return &slot.merge;
+    if (slot.key == kNoPair) return nullptr;
+  }
 }
 
 void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) const {

@@ -8,9 +8,11 @@
 #include <filesystem>
 #include <string>
 
+#include "slmopt/core/mapped_file.h"
 #include "slmopt/io/hf_tokenizer.h"
 #include "slmopt/io/model_loader.h"
 #include "slmopt/io/safetensors.h"
+#include "slmopt/text/tokenizer.h"
 
 namespace {
 
@@ -67,6 +69,42 @@ void BM_LoadFamilyTokenizer(benchmark::State& state, const char* relative_dir) {
 
 BENCHMARK_CAPTURE(BM_LoadFamilyTokenizer, smollm_49k, "models/tokenizers/smollm")->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_LoadFamilyTokenizer, gemma3_262k, "../shared/tokenizers/gemma3")->Unit(benchmark::kMillisecond);
+
+// What a command that tokenizes text pays after loading: building the encoder (token and merge tables) from the
+// vocabulary.
+void BM_BuildFamilyTokenizer(benchmark::State& state, const char* relative_dir) {
+  const char* env = std::getenv("SLMOPT_SOURCE_DIR");
+  const std::string dir = std::string(env ? env : SLMOPT_SOURCE_DIR) + "/" + relative_dir;
+  if (!std::filesystem::exists(dir + "/tokenizer.json")) {
+    state.SkipWithError((dir + "/tokenizer.json is missing (../shared/ is not beside this checkout)").c_str());
+    return;
+  }
+  const slmopt::Vocab vocab = slmopt::load_hf_vocab(dir + "/tokenizer.json", "");
+  for (auto _ : state) benchmark::DoNotOptimize(slmopt::Tokenizer(vocab).vocab_size());
+}
+
+BENCHMARK_CAPTURE(BM_BuildFamilyTokenizer, smollm_49k, "models/tokenizers/smollm")->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_BuildFamilyTokenizer, gemma3_262k, "../shared/tokenizers/gemma3")->Unit(benchmark::kMillisecond);
+
+// Encoding the bundled held-out KJV text (164 kB) with a family's tokenizer: a merge lookup per step of every
+// word not seen before in the text. Counter: bytes per second.
+void BM_EncodeWithFamilyTokenizer(benchmark::State& state, const char* relative_dir) {
+  const char* env = std::getenv("SLMOPT_SOURCE_DIR");
+  const std::string root = env ? env : SLMOPT_SOURCE_DIR;
+  const std::string dir = root + "/" + relative_dir;
+  if (!std::filesystem::exists(dir + "/tokenizer.json")) {
+    state.SkipWithError((dir + "/tokenizer.json is missing (../shared/ is not beside this checkout)").c_str());
+    return;
+  }
+  const slmopt::Tokenizer tokenizer(slmopt::load_hf_vocab(dir + "/tokenizer.json", ""));
+  const std::string text = slmopt::read_text_file(root + "/models/data/kjv-eval.txt");
+  for (auto _ : state) benchmark::DoNotOptimize(tokenizer.encode(text).size());
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(text.size()));
+}
+
+BENCHMARK_CAPTURE(BM_EncodeWithFamilyTokenizer, smollm_49k, "models/tokenizers/smollm")->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_EncodeWithFamilyTokenizer, gemma3_262k, "../shared/tokenizers/gemma3")
+    ->Unit(benchmark::kMillisecond);
 
 BENCHMARK_CAPTURE(BM_OpenSafetensors, tinystories_656k, "tinystories-656k")->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_OpenSafetensors, llama_5m_kjv, "llama-5m-kjv")->Unit(benchmark::kMicrosecond);
