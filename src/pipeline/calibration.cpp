@@ -1,6 +1,7 @@
 #include "slmopt/pipeline/calibration.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 #include <fmt/format.h>
@@ -145,7 +146,14 @@ ImportanceMatrix load_importance(const std::string& path, const Model& model) {
     if (t.rank() != 1 || t.dim(0) != weight->cols())
       throw_error(ErrorKind::BadInput, "{}: entry '{}' has shape {}, the weight has {} input columns", path, t.name(),
                   shape_to_string(t.shape()), weight->cols());
-    m.columns[t.name()] = t.to_f32();
+    std::vector<float> values = t.to_f32();
+    // Importance is a mean of squared activations: a NaN or a negative value would steer every block's search
+    // without any error showing.
+    for (size_t column = 0; column < values.size(); ++column)
+      if (!std::isfinite(values[column]) || values[column] < 0.0f)
+        throw_error(ErrorKind::BadInput, "{}: entry '{}' has {} at column {} (importance is finite and not negative)",
+                    path, t.name(), values[column], column);
+    m.columns[t.name()] = std::move(values);
   }
   return m;
 }

@@ -66,6 +66,28 @@ test_corrupt_imatrix_leaves_no_output() {
   [ -z "$(ls "$WORK" | grep '^y\.')" ] || fail "partial output left: $(ls "$WORK")"
 }
 
+test_imatrix_with_a_nan_or_negative_value_is_refused() {
+  # A well-formed importance matrix whose values no calibration can produce: named, and no output.
+  expect_exit 0 "$SLMOPT" quantize "$KJV" --type q3_k_m -o "$WORK/n1.gguf" --calib "$MODELS/data/kjv-calib.txt" \
+    --calib-samples 2 --calib-seqlen 32 --imatrix-out "$WORK/good.imatrix"
+  for bad in nan -1; do
+    python3 - "$WORK/good.imatrix" "$WORK/bad-$bad.imatrix" "$bad" <<'PY'
+import json, struct, sys
+data = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", data[:8])[0]
+header = json.loads(data[8:8 + n])
+name = sorted(k for k in header if k != "__metadata__")[0]
+start = 8 + n + header[name]["data_offsets"][0]
+body = bytearray(data)
+body[start + 4:start + 8] = struct.pack("<f", float(sys.argv[3]))  # column 1 of the first entry
+open(sys.argv[2], "wb").write(bytes(body))
+PY
+    expect_exit 3 "$SLMOPT" quantize "$KJV" --type q3_k_m -o "$WORK/n2.gguf" --imatrix-in "$WORK/bad-$bad.imatrix"
+    expect_one_error_line "at column 1 (importance is finite and not negative)"
+    [ ! -e "$WORK/n2.gguf" ] || fail "output written for $bad"
+  done
+}
+
 test_type_overrides_apply() {
   expect_exit 0 "$SLMOPT" quantize "$KJV" --type q4_0 --type-for 'blk.*.ffn_down.weight=q8_0' --keep 'lm_head.weight' \
     -o "$WORK/o.gguf"
