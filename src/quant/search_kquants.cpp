@@ -287,36 +287,44 @@ SymChoice search_sym_superblock(const float* x, const float* w, const SymLayout&
   return best;
 }
 
-// ---- per-type packing (the row loop is search_row_loop.h) ----
+// ---- per-type layouts and packing (the row loop is search_row_loop.h) ----
+//
+// Each type's chosen scales and levels are packed by one function, which the search encoder (build_*: a fresh
+// choice) and the fast encoder (polish_*: the stored block improved) share.
 
-void build_q2_k(const float* x, const float* w, Q2_K& b) {
-  const MinChoice c = search_min_superblock(x, w, {16, 16, 3, 15}, 48, -1.5f, 1.0f, 16);
+constexpr MinLayout kQ2KLayout{16, 16, 3, 15};
+constexpr MinLayout kQ4KLayout{8, 32, 15, 63};
+constexpr MinLayout kQ5KLayout{8, 32, 31, 63};
+constexpr SymLayout kQ3KLayout{-4, 3, -32, 31, 2.0f, 5.5f};
+constexpr SymLayout kQ6KLayout{-32, 31, -128, 127, 20.0f, 33.0f};
+
+void pack_q2_k(const MinChoice& c, Q2_K& b) {
   b.d = f32_to_f16(c.d);
   b.dmin = f32_to_f16(c.dmin);
   for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<uint8_t>(c.sc[j] | (c.mn[j] << 4));
   pack_two_bit_levels(c.L, b.qs);
 }
 
-void build_q4_k(const float* x, const float* w, Q4_K& b) {
-  const MinChoice c = search_min_superblock(x, w, {8, 32, 15, 63}, 36, -2.0f, 1.0f, 8);
+// Q4_K and Q5_K store their super-scales and 6-bit sub-scales and minima alike.
+template <typename Block>
+void pack_k4_scales(const MinChoice& c, Block& b) {
   b.d = f32_to_f16(c.d);
   b.dmin = f32_to_f16(c.dmin);
   std::memset(b.scales, 0, sizeof(b.scales));
   for (int j = 0; j < 8; ++j) pack_k4_scale_min(b.scales, j, c.sc[j], c.mn[j]);
+}
+
+void pack_q4_k(const MinChoice& c, Q4_K& b) {
+  pack_k4_scales(c, b);
   pack_q4k_levels(c.L, b.qs);
 }
 
-void build_q5_k(const float* x, const float* w, Q5_K& b) {
-  const MinChoice c = search_min_superblock(x, w, {8, 32, 31, 63}, 30, -2.0f, 1.0f, 8);
-  b.d = f32_to_f16(c.d);
-  b.dmin = f32_to_f16(c.dmin);
-  std::memset(b.scales, 0, sizeof(b.scales));
-  for (int j = 0; j < 8; ++j) pack_k4_scale_min(b.scales, j, c.sc[j], c.mn[j]);
+void pack_q5_k(const MinChoice& c, Q5_K& b) {
+  pack_k4_scales(c, b);
   pack_q5k_levels(c.L, b.qh, b.qs);
 }
 
-void build_q3_k(const float* x, const float* w, Q3_K& b) {
-  const SymChoice c = search_sym_superblock(x, w, {-4, 3, -32, 31, 2.0f, 5.5f});
+void pack_q3_k(const SymChoice& c, Q3_K& b) {
   b.d = f32_to_f16(c.d);
   std::memset(b.scales, 0, sizeof(b.scales));
   for (int j = 0; j < 16; ++j) pack_q3k_scale(b.scales, j, static_cast<uint8_t>(c.sc[j] + 32));
@@ -325,14 +333,25 @@ void build_q3_k(const float* x, const float* w, Q3_K& b) {
   pack_q3k_levels(levels, b.hmask, b.qs);
 }
 
-void build_q6_k(const float* x, const float* w, Q6_K& b) {
-  const SymChoice c = search_sym_superblock(x, w, {-32, 31, -128, 127, 20.0f, 33.0f});
+void pack_q6_k(const SymChoice& c, Q6_K& b) {
   b.d = f32_to_f16(c.d);
   for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<int8_t>(c.sc[j]);
   uint8_t levels[kQKK];
   for (int e = 0; e < kQKK; ++e) levels[e] = static_cast<uint8_t>(c.q[e] + 32);
   pack_q6k_levels(levels, b.ql, b.qh);
 }
+
+void build_q2_k(const float* x, const float* w, Q2_K& b) {
+  pack_q2_k(search_min_superblock(x, w, kQ2KLayout, 48, -1.5f, 1.0f, 16), b);
+}
+void build_q4_k(const float* x, const float* w, Q4_K& b) {
+  pack_q4_k(search_min_superblock(x, w, kQ4KLayout, 36, -2.0f, 1.0f, 8), b);
+}
+void build_q5_k(const float* x, const float* w, Q5_K& b) {
+  pack_q5_k(search_min_superblock(x, w, kQ5KLayout, 30, -2.0f, 1.0f, 8), b);
+}
+void build_q3_k(const float* x, const float* w, Q3_K& b) { pack_q3_k(search_sym_superblock(x, w, kQ3KLayout), b); }
+void build_q6_k(const float* x, const float* w, Q6_K& b) { pack_q6_k(search_sym_superblock(x, w, kQ6KLayout), b); }
 
 // ---- Encoder::Fast: llama.cpp's block, then a cheap polish ----
 //
@@ -418,12 +437,8 @@ bool polish_q4_k(const float* x, const float* w, const Q4_K& stored, Q4_K& b) {
   uint8_t sc[8], mn[8];
   k4_stored_scales(stored, sc, mn);
   MinChoice c;
-  if (!polish_min_superblock(x, w, {8, 32, 15, 63}, stored.d, stored.dmin, sc, mn, c)) return false;
-  b.d = f32_to_f16(c.d);
-  b.dmin = f32_to_f16(c.dmin);
-  std::memset(b.scales, 0, sizeof(b.scales));
-  for (int j = 0; j < 8; ++j) pack_k4_scale_min(b.scales, j, c.sc[j], c.mn[j]);
-  pack_q4k_levels(c.L, b.qs);
+  if (!polish_min_superblock(x, w, kQ4KLayout, stored.d, stored.dmin, sc, mn, c)) return false;
+  pack_q4_k(c, b);
   return true;
 }
 
@@ -431,12 +446,8 @@ bool polish_q5_k(const float* x, const float* w, const Q5_K& stored, Q5_K& b) {
   uint8_t sc[8], mn[8];
   k4_stored_scales(stored, sc, mn);
   MinChoice c;
-  if (!polish_min_superblock(x, w, {8, 32, 31, 63}, stored.d, stored.dmin, sc, mn, c)) return false;
-  b.d = f32_to_f16(c.d);
-  b.dmin = f32_to_f16(c.dmin);
-  std::memset(b.scales, 0, sizeof(b.scales));
-  for (int j = 0; j < 8; ++j) pack_k4_scale_min(b.scales, j, c.sc[j], c.mn[j]);
-  pack_q5k_levels(c.L, b.qh, b.qs);
+  if (!polish_min_superblock(x, w, kQ5KLayout, stored.d, stored.dmin, sc, mn, c)) return false;
+  pack_q5_k(c, b);
   return true;
 }
 
@@ -447,11 +458,8 @@ bool polish_q2_k(const float* x, const float* w, const Q2_K& stored, Q2_K& b) {
     mn[j] = static_cast<uint8_t>(stored.scales[j] >> 4);
   }
   MinChoice c;
-  if (!polish_min_superblock(x, w, {16, 16, 3, 15}, stored.d, stored.dmin, sc, mn, c)) return false;
-  b.d = f32_to_f16(c.d);
-  b.dmin = f32_to_f16(c.dmin);
-  for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<uint8_t>(c.sc[j] | (c.mn[j] << 4));
-  pack_two_bit_levels(c.L, b.qs);
+  if (!polish_min_superblock(x, w, kQ2KLayout, stored.d, stored.dmin, sc, mn, c)) return false;
+  pack_q2_k(c, b);
   return true;
 }
 
@@ -459,13 +467,8 @@ bool polish_q3_k(const float* x, const float* w, const Q3_K& stored, Q3_K& b) {
   int sc[16];
   for (int j = 0; j < 16; ++j) sc[j] = static_cast<int>(unpack_q3k_scale(stored.scales, j)) - 32;
   SymChoice c;
-  if (!polish_sym_superblock(x, w, {-4, 3, -32, 31, 2.0f, 5.5f}, stored.d, sc, c)) return false;
-  b.d = f32_to_f16(c.d);
-  std::memset(b.scales, 0, sizeof(b.scales));
-  for (int j = 0; j < 16; ++j) pack_q3k_scale(b.scales, j, static_cast<uint8_t>(c.sc[j] + 32));
-  uint8_t levels[kQKK];
-  for (int e = 0; e < kQKK; ++e) levels[e] = static_cast<uint8_t>(c.q[e] + 4);
-  pack_q3k_levels(levels, b.hmask, b.qs);
+  if (!polish_sym_superblock(x, w, kQ3KLayout, stored.d, sc, c)) return false;
+  pack_q3_k(c, b);
   return true;
 }
 
@@ -473,12 +476,8 @@ bool polish_q6_k(const float* x, const float* w, const Q6_K& stored, Q6_K& b) {
   int sc[16];
   for (int j = 0; j < 16; ++j) sc[j] = stored.scales[j];
   SymChoice c;
-  if (!polish_sym_superblock(x, w, {-32, 31, -128, 127, 20.0f, 33.0f}, stored.d, sc, c)) return false;
-  b.d = f32_to_f16(c.d);
-  for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<int8_t>(c.sc[j]);
-  uint8_t levels[kQKK];
-  for (int e = 0; e < kQKK; ++e) levels[e] = static_cast<uint8_t>(c.q[e] + 32);
-  pack_q6k_levels(levels, b.ql, b.qh);
+  if (!polish_sym_superblock(x, w, kQ6KLayout, stored.d, sc, c)) return false;
+  pack_q6_k(c, b);
   return true;
 }
 
