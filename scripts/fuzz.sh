@@ -73,7 +73,7 @@ fuzz_one() {
   # -timeout 10: a hang (e.g. a loop over a huge count) is a finding.
   local max_len=131072
   case "$name" in
-    hf_config | safetensors_index | recipe) max_len=8192 ;;  # seeds up to 1.6 KiB
+    hf_config | safetensors_index | recipe | patch) max_len=8192 ;;  # seeds up to 1.6 KiB
     safetensors) max_len=32768 ;;                            # seeds up to 26 KiB (the bundled headers)
   esac
   if ! ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}" "$build_dir/tests/fuzz/fuzz_$name" \

@@ -39,8 +39,27 @@ cd "$work"
 "$slmopt" -q dev random-checkpoint llama.json -o llama --dtype f16 --tokenizer tok
 "$slmopt" -q compile llama --format gguf -o llama.gguf
 "$slmopt" -q compile llama --format gguf --type q8_0 -o llama-q8_0.gguf
-"$slmopt" -q compile llama --format onnx -o onnx/model.onnx
-"$slmopt" -q compile llama --format onnx --type f16 -o onnx16/model.onnx
+# Patches between small safetensors files (a few hundred bytes, so that an execution is not mostly hashing):
+# one tensor kept (a copied piece), one changed and one added (carried), and an unchanged file (copies only).
+python3 - <<'PY'
+import json, struct
+def write(path, tensors):
+    header, blob = {}, b""
+    for name, values in tensors:
+        data = struct.pack(f"<{len(values)}f", *values)
+        header[name] = {"dtype": "F32", "shape": [len(values)], "data_offsets": [len(blob), len(blob) + len(data)]}
+        blob += data
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(text)) + text + blob)
+write("old.safetensors", [("a", [float(i) for i in range(16)]), ("b", [0.5] * 8)])
+write("new.safetensors", [("a", [float(i) for i in range(16)]), ("b", [0.25] * 8), ("c", [1.0, 2.0])])
+PY
+"$slmopt" -q delta old.safetensors new.safetensors -o changed.slmpatch >/dev/null
+"$slmopt" -q delta old.safetensors old.safetensors -o same.slmpatch >/dev/null
+# ONNX exports are self-contained folders (config.json, tokenizer files, onnx/model.onnx).
+"$slmopt" -q compile llama --format onnx -o onnx32
+"$slmopt" -q compile llama --format onnx --type f16 -o onnx16
 for method in gptq awq; do
   "$slmopt" -q quantize llama --format hf --type int4 --group-size 32 --method "$method" --calib calib.txt \
     --calib-samples 2 --calib-seqlen 16 -o "$method" >/dev/null
@@ -49,7 +68,7 @@ done
   --calib-samples 2 --calib-seqlen 16 -o gptq8 >/dev/null
 cd - >/dev/null
 
-mkdir -p "$corpus"/{safetensors,hf_folder,gguf,onnx,hf_quantized}
+mkdir -p "$corpus"/{safetensors,hf_folder,gguf,onnx,hf_quantized,patch}
 cp "$work/llama/model.safetensors" "$corpus/safetensors/seed-tiny-llama-f16"
 cp "$work/gptq/model.safetensors" "$corpus/safetensors/seed-tiny-gptq"
 parts "$corpus/hf_folder/seed-tiny-llama" "$work/llama/config.json" "$work/llama/model.safetensors" \
@@ -57,11 +76,13 @@ parts "$corpus/hf_folder/seed-tiny-llama" "$work/llama/config.json" "$work/llama
 parts "$corpus/hf_folder/seed-no-tokenizer" "$work/llama/config.json" "$work/llama/model.safetensors" ""
 cp "$work/llama.gguf" "$corpus/gguf/seed-tiny-llama-f16"
 cp "$work/llama-q8_0.gguf" "$corpus/gguf/seed-tiny-llama-q8_0"
-parts "$corpus/onnx/seed-tiny-llama-f32" "$work/onnx/model.onnx" ""
-parts "$corpus/onnx/seed-tiny-llama-f16-config" "$work/onnx16/model.onnx" "$work/llama/config.json"
+parts "$corpus/onnx/seed-tiny-llama-f32" "$work/onnx32/onnx/model.onnx" ""
+parts "$corpus/onnx/seed-tiny-llama-f16-config" "$work/onnx16/onnx/model_fp16.onnx" "$work/llama/config.json"
 for q in gptq awq gptq8; do
   qc=""
   [ -f "$work/$q/quantize_config.json" ] && qc="$work/$q/quantize_config.json"
   parts "$corpus/hf_quantized/seed-$q" "$work/$q/config.json" "$work/$q/model.safetensors" "$qc"
 done
+parts "$corpus/patch/seed-changed" "$work/old.safetensors" "$work/changed.slmpatch"
+parts "$corpus/patch/seed-unchanged" "$work/old.safetensors" "$work/same.slmpatch"
 du -sh "$corpus"/*
