@@ -1,5 +1,6 @@
 #include "json_strict.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "slmopt/core/error.h"
@@ -21,6 +22,8 @@ class StrictDomBuilder {
                    const std::vector<JsonStreamedMember>& streamed)
       : source_(source), top_level_key_(top_level_key), streamed_(streamed) {
     open_.reserve(kMaxJsonDepth);
+    for (const JsonStreamedMember& member : streamed_)
+      max_streamed_depth_ = std::max(max_streamed_depth_, member.path.size());
   }
 
   json take_result() { return std::move(root_); }
@@ -130,7 +133,7 @@ class StrictDomBuilder {
     json* value = place(json(type));
     Container container{value, stream, in_stream, keyed, {}};
     // Only containers that a streamed path can run through keep their key (a streamed path is short).
-    if (keyed && !in_stream && !streamed_.empty() && open_.size() < max_streamed_depth()) container.key = last_key_;
+    if (keyed && !in_stream && open_.size() < max_streamed_depth_) container.key = last_key_;
     open_.push_back(std::move(container));
     return true;
   }
@@ -142,15 +145,10 @@ class StrictDomBuilder {
     return true;
   }
 
-  size_t max_streamed_depth() const {
-    size_t depth = 0;
-    for (const JsonStreamedMember& member : streamed_) depth = std::max(depth, member.path.size());
-    return depth;
-  }
-
   const std::string& source_;
   const char* top_level_key_;
   const std::vector<JsonStreamedMember>& streamed_;
+  size_t max_streamed_depth_ = 0;  // the longest streamed path: containers deeper than it keep no key
   json root_;
   std::vector<Container> open_;
   json* member_ = nullptr;   // the slot of the object member whose key was read last

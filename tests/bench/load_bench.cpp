@@ -53,16 +53,26 @@ void BM_LoadTokenizer(benchmark::State& state, const char* name) {
     benchmark::DoNotOptimize(slmopt::load_hf_vocab(dir + "/tokenizer.json", dir + "/tokenizer_config.json").size());
 }
 
+std::string source_root() {
+  const char* env = std::getenv("SLMOPT_SOURCE_DIR");
+  return env ? env : SLMOPT_SOURCE_DIR;
+}
+
+// The folder of a family tokenizer, or "" after marking the benchmark skipped when its tokenizer.json is absent
+// (Gemma 3's lives in ../shared/, which a fresh clone may not have beside it).
+std::string family_tokenizer_dir(benchmark::State& state, const char* relative_dir) {
+  const std::string dir = source_root() + "/" + relative_dir;
+  if (std::filesystem::exists(dir + "/tokenizer.json")) return dir;
+  state.SkipWithError((dir + "/tokenizer.json is missing (../shared/ is not beside this checkout)").c_str());
+  return "";
+}
+
 // Tokenizers of the families people ship, at their real size: SmolLM's (49k tokens, 2.1 MB, bundled in
 // models/tokenizers/) and Gemma 3's (262k tokens, 32 MB; from ../shared/tokenizers/, skipped without it). Loading
 // them is mostly parsing tokenizer.json.
 void BM_LoadFamilyTokenizer(benchmark::State& state, const char* relative_dir) {
-  const char* env = std::getenv("SLMOPT_SOURCE_DIR");
-  const std::string dir = std::string(env ? env : SLMOPT_SOURCE_DIR) + "/" + relative_dir;
-  if (!std::filesystem::exists(dir + "/tokenizer.json")) {
-    state.SkipWithError((dir + "/tokenizer.json is missing (../shared/ is not beside this checkout)").c_str());
-    return;
-  }
+  const std::string dir = family_tokenizer_dir(state, relative_dir);
+  if (dir.empty()) return;
   const std::string config = std::filesystem::exists(dir + "/tokenizer_config.json") ? dir + "/tokenizer_config.json" : "";
   for (auto _ : state) benchmark::DoNotOptimize(slmopt::load_hf_vocab(dir + "/tokenizer.json", config).size());
 }
@@ -73,12 +83,8 @@ BENCHMARK_CAPTURE(BM_LoadFamilyTokenizer, gemma3_262k, "../shared/tokenizers/gem
 // What a command that tokenizes text pays after loading: building the encoder (token and merge tables) from the
 // vocabulary.
 void BM_BuildFamilyTokenizer(benchmark::State& state, const char* relative_dir) {
-  const char* env = std::getenv("SLMOPT_SOURCE_DIR");
-  const std::string dir = std::string(env ? env : SLMOPT_SOURCE_DIR) + "/" + relative_dir;
-  if (!std::filesystem::exists(dir + "/tokenizer.json")) {
-    state.SkipWithError((dir + "/tokenizer.json is missing (../shared/ is not beside this checkout)").c_str());
-    return;
-  }
+  const std::string dir = family_tokenizer_dir(state, relative_dir);
+  if (dir.empty()) return;
   const slmopt::Vocab vocab = slmopt::load_hf_vocab(dir + "/tokenizer.json", "");
   for (auto _ : state) benchmark::DoNotOptimize(slmopt::Tokenizer(vocab).vocab_size());
 }
@@ -89,15 +95,10 @@ BENCHMARK_CAPTURE(BM_BuildFamilyTokenizer, gemma3_262k, "../shared/tokenizers/ge
 // Encoding the bundled held-out KJV text (164 kB) with a family's tokenizer: a merge lookup per step of every
 // word not seen before in the text. Counter: bytes per second.
 void BM_EncodeWithFamilyTokenizer(benchmark::State& state, const char* relative_dir) {
-  const char* env = std::getenv("SLMOPT_SOURCE_DIR");
-  const std::string root = env ? env : SLMOPT_SOURCE_DIR;
-  const std::string dir = root + "/" + relative_dir;
-  if (!std::filesystem::exists(dir + "/tokenizer.json")) {
-    state.SkipWithError((dir + "/tokenizer.json is missing (../shared/ is not beside this checkout)").c_str());
-    return;
-  }
+  const std::string dir = family_tokenizer_dir(state, relative_dir);
+  if (dir.empty()) return;
   const slmopt::Tokenizer tokenizer(slmopt::load_hf_vocab(dir + "/tokenizer.json", ""));
-  const std::string text = slmopt::read_text_file(root + "/models/data/kjv-eval.txt");
+  const std::string text = slmopt::read_text_file(source_root() + "/models/data/kjv-eval.txt");
   for (auto _ : state) benchmark::DoNotOptimize(tokenizer.encode(text).size());
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(text.size()));
 }
