@@ -36,7 +36,6 @@ constexpr std::string_view kMetaspace = "\xE2\x96\x81";  // "▁" U+2581
 // Ids beyond this are refused: a vocabulary this large is a corrupt file, not a model.
 constexpr int64_t kMaxTokenId = int64_t{1} << 24;
 
-
 // "type" of a component object; "" for null.
 std::string component_type(const json& component, const std::string& path, std::string_view what) {
   if (component.is_null()) return "";

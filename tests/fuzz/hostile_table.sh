@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prints a Markdown table of hostile inputs → exit code, error line, wall time and peak RSS (/usr/bin/time -v):
 # the files of tests/integration/hostile_inputs.py through `slmopt inspect`, and output-side cases (read-only or
-# missing folders, output over the input) through `compile`. For the issue-12 note; not a test.
+# missing folders, output over the input) through `compile`, and hostile model patches through `patch`. For the
+# issue-12 note; not a test.
 #
 #   tests/fuzz/hostile_table.sh [SLMOPT]
 set -uo pipefail
@@ -37,6 +38,9 @@ done
 for f in gguf-tensor-2e62-elements.gguf gguf-key-length-2e62.gguf safetensors-shape-overflow \
     gptq-group-minus1-empty-qweight; do
   row "shape overflow" "$f" "$slmopt" inspect "in/$f"
+done
+for f in patch-count-2e60 patch-carry-2e62 patch-copy-past-end patch-new-size-2e62; do
+  row "model patch" "$f" "$slmopt" patch in/patch-old.bin "in/$f.slmpatch" -o new.bin
 done
 row "number out of range" config-number-1e400 "$slmopt" inspect in/config-number-1e400
 for f in config-deep-1e6 safetensors-deep-shape; do row "deep nesting" "$f" "$slmopt" inspect "in/$f"; done

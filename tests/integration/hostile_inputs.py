@@ -4,6 +4,7 @@
 Each is tiny, well-formed except for one field that claims something huge, wraps, nests deeply or points past
 the end. Only the standard library: GGUF, safetensors and the few ONNX protobuf fields are encoded by hand.
 """
+import hashlib
 import json
 import os
 import struct
@@ -97,6 +98,25 @@ def onnx_initializer(name, dims, data_type=1, raw=b""):
     return t + (field(9, 2, raw) if raw else b"")                           # raw_data
 
 
+# --- slmopt patch (include/slmopt/io/model_delta.h, version 1) ---------------------------------------------------
+PATCH_OLD = b"an old model file, any bytes: patch checks only its size and sha256\n" * 4
+
+
+def slm_patch(new_size, pieces, count=None):
+    """pieces: ("copy", offset, length) or ("carry", bytes, claimed_length or None)."""
+    digest = lambda b: hashlib.sha256(b).digest()
+    out = b"SLMPATCH" + struct.pack("<IIQ", 1, 0, len(PATCH_OLD)) + digest(PATCH_OLD)
+    out += struct.pack("<Q", new_size) + b"\0" * 32 + struct.pack("<Q", len(pieces) if count is None else count)
+    for piece in pieces:
+        if piece[0] == "copy":
+            _, offset, length = piece
+            out += struct.pack("<BQQ", 0, offset, length) + digest(PATCH_OLD[offset:offset + length])
+        else:
+            _, data, claimed = piece
+            out += struct.pack("<BQ", 1, len(data) if claimed is None else claimed) + digest(data) + data
+    return out
+
+
 def write(path, data):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as f:
@@ -179,6 +199,13 @@ def main(out):
            llama_config(), safetensors({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, b"\0" * 4))
     write(os.path.join(out, "gguf-offset-past-end.gguf"),
           gguf(llama_gguf_kvs(), [("token_embd.weight", [8, 4], 0, 1 << 40)], b"\0" * 128))
+    # Model patches (`slmopt patch OLD PATCH -o NEW`): a huge piece count, a carried length past the end of the
+    # patch, a copy from past the end of OLD, and pieces that fall short of the size NEW claims.
+    write(os.path.join(out, "patch-old.bin"), PATCH_OLD)
+    write(os.path.join(out, "patch-count-2e60.slmpatch"), slm_patch(16, [("carry", b"x" * 16, None)], count=2**60))
+    write(os.path.join(out, "patch-carry-2e62.slmpatch"), slm_patch(2**62, [("carry", b"x" * 16, 2**62)]))
+    write(os.path.join(out, "patch-copy-past-end.slmpatch"), slm_patch(16, [("copy", 2**63, 16)]))
+    write(os.path.join(out, "patch-new-size-2e62.slmpatch"), slm_patch(2**62, [("carry", b"x" * 16, None)]))
 
 
 if __name__ == "__main__":

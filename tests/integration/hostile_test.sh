@@ -69,6 +69,23 @@ test_other_hostile_classes_are_clean_bad_input() {
   done
 }
 
+# A model patch is untrusted too (it is downloaded): every count and length is checked against the bytes present
+# before use, and a refused patch leaves no NEW behind.
+test_hostile_patches_are_refused_without_output() {
+  local f message
+  while IFS='|' read -r f message; do
+    expect_exit 3 timeout 60 prlimit --as=1073741824 -- "$SLMOPT" patch "$IN/patch-old.bin" "$IN/$f" -o "$WORK/new.bin" ||
+      { echo "    input: $f"; return 1; }
+    expect_one_error_line "$f: $message" || return 1
+    [ ! -e "$WORK/new.bin" ] || fail "$f left $WORK/new.bin"
+  done <<'EOF'
+patch-count-2e60.slmpatch|piece count 1152921504606846976 does not fit in the
+patch-carry-2e62.slmpatch|truncated patch: carried bytes needs 4611686018427387904 bytes
+patch-copy-past-end.slmpatch|piece 0 copies \[9223372036854775808, +16) outside OLD's 272 bytes
+patch-new-size-2e62.slmpatch|the pieces make 16 bytes, NEW has 4611686018427387904
+EOF
+}
+
 # Output path = input path: the GGUF bytes used to replace the checkpoint's weights, exit 0.
 test_output_over_an_input_file_is_refused() {
   cp -r "$MODELS/tinystories-656k" "$WORK/model"
