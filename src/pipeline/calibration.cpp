@@ -82,40 +82,53 @@ std::vector<int32_t> load_corpus(const Model& model, const std::string& text_pat
   return tokenize_file(tokenizer, text_path);
 }
 
-// Every window starts with BOS when the model adds one; a token file that already begins with it (ids written
-// as the tokenizer encodes a document) would otherwise start the first window with two.
-static std::vector<int32_t> without_leading_bos(std::vector<int32_t> corpus, std::optional<int32_t> bos) {
-  if (bos && !corpus.empty() && corpus.front() == *bos) corpus.erase(corpus.begin());
-  return corpus;
+namespace {
+
+// A window length: the requested one, or by default the model's context up to 512; never past the context.
+int64_t window_length(const Model& model, int64_t requested, const char* option) {
+  if (requested == 0) return std::min<int64_t>(model.config.max_position, 512);
+  if (requested > model.config.max_position)
+    throw_error(ErrorKind::Usage, "{} {} exceeds the model's context length {}", option, requested,
+                model.config.max_position);
+  return requested;
 }
+
+// The text or token file's ids, and the BOS every window starts with when the model adds one.
+struct WindowSource {
+  std::vector<int32_t> corpus;
+  std::optional<int32_t> bos;
+};
+
+WindowSource window_source(const Model& model, const std::string& text_path, const std::string& tokens_path) {
+  WindowSource source;
+  if (model.vocab.add_bos && model.vocab.bos_id) source.bos = *model.vocab.bos_id;
+  source.corpus = load_corpus(model, text_path, tokens_path);
+  // A token file that already begins with BOS (ids written as the tokenizer encodes a document) would otherwise
+  // start the first window with two.
+  if (source.bos && !source.corpus.empty() && source.corpus.front() == *source.bos)
+    source.corpus.erase(source.corpus.begin());
+  return source;
+}
+
+}  // namespace
 
 std::vector<EvalWindow> build_eval_windows(const Model& model, EvalTextOptions& options) {
   if (options.text_path.empty() && options.tokens_path.empty())
     throw_error(ErrorKind::Usage, "an evaluation text (--text) or token file (--tokens) is required");
-  if (options.ctx == 0) options.ctx = std::min<int64_t>(model.config.max_position, 512);
-  if (options.ctx > model.config.max_position)
-    throw_error(ErrorKind::Usage, "--ctx {} exceeds the model's context length {}", options.ctx,
-                model.config.max_position);
-  std::optional<int32_t> bos;
-  if (model.vocab.add_bos && model.vocab.bos_id) bos = *model.vocab.bos_id;
-  const auto corpus = without_leading_bos(load_corpus(model, options.text_path, options.tokens_path), bos);
-  auto windows = make_eval_windows(corpus, options.ctx, bos, options.max_windows);
+  options.ctx = window_length(model, options.ctx, "--ctx");
+  const WindowSource source = window_source(model, options.text_path, options.tokens_path);
+  auto windows = make_eval_windows(source.corpus, options.ctx, source.bos, options.max_windows);
   if (windows.empty())
     throw_error(ErrorKind::Usage, "{}: too short for one evaluation window ({} tokens)",
-                options.text_path.empty() ? options.tokens_path : options.text_path, corpus.size());
+                options.text_path.empty() ? options.tokens_path : options.text_path, source.corpus.size());
   return windows;
 }
 
 std::vector<std::vector<int32_t>> build_calibration_windows(const Model& model, CalibTextOptions& o) {
-  if (o.seqlen == 0) o.seqlen = std::min<int64_t>(model.config.max_position, 512);
-  if (o.seqlen > model.config.max_position)
-    throw_error(ErrorKind::Usage, "--calib-seqlen {} exceeds the model's context length {}", o.seqlen,
-                model.config.max_position);
-  std::optional<int32_t> bos;
-  if (model.vocab.add_bos && model.vocab.bos_id) bos = *model.vocab.bos_id;
-  const auto corpus = without_leading_bos(load_corpus(model, o.text_path, o.tokens_path), bos);
+  o.seqlen = window_length(model, o.seqlen, "--calib-seqlen");
+  const WindowSource source = window_source(model, o.text_path, o.tokens_path);
   try {
-    return sample_calibration_windows(corpus, o.samples, o.seqlen, o.seed, bos);
+    return sample_calibration_windows(source.corpus, o.samples, o.seqlen, o.seed, source.bos);
   } catch (const Error& e) {
     throw Error(e.kind(), (o.text_path.empty() ? o.tokens_path : o.text_path) + ": " + e.what());
   }
