@@ -208,6 +208,14 @@ DType apply_iq_rules(QuantPreset p, DType base, Role role, size_t index, const M
   return base;
 }
 
+// llama.cpp raises attn_v of a 70B-shaped model (8 heads per KV head) from Q3_K or Q4_K to Q5_K, after the
+// preset's own attn_v rule, in both the k-quant and the i-quant mixes.
+void promote_70b_attn_v(const ModelFacts& m, DType& type, std::string& reason) {
+  if (!m.is_70b || (type != DType::Q3_K && type != DType::Q4_K)) return;
+  type = DType::Q5_K;
+  reason = "attn_v, 70B-shaped model (8 heads per KV head)";
+}
+
 // llama_tensor_get_type_impl for the presets slmopt offers (no MoE, not Falcon).
 DType apply_preset_rules(QuantPreset p, DType base, Role role, size_t index, const TensorDesc& t,
                          const ModelFacts& m, bool has_importance, NarrowRows narrow, std::string& reason) {
@@ -232,10 +240,7 @@ DType apply_preset_rules(QuantPreset p, DType base, Role role, size_t index, con
   }
   if (static_cast<int>(p) >= static_cast<int>(QuantPreset::IQ1_S)) {  // the i-quant presets
     type = apply_iq_rules(p, base, role, index, m, has_importance, reason);
-    if (role == Role::AttnV && !is_iq_low_preset(p) && m.is_70b && (type == DType::Q3_K || type == DType::Q4_K)) {
-      type = DType::Q5_K;
-      reason = "attn_v, 70B-shaped model (8 heads per KV head)";
-    }
+    if (role == Role::AttnV && !is_iq_low_preset(p)) promote_70b_attn_v(m, type, reason);
     return type;
   }
   if (role == Role::AttnV) {
@@ -257,10 +262,7 @@ DType apply_preset_rules(QuantPreset p, DType base, Role role, size_t index, con
       type = DType::Q5_K;
       reason = "attn_v, first four layers of Q4_K_S";
     }
-    if (m.is_70b && (type == DType::Q3_K || type == DType::Q4_K)) {
-      type = DType::Q5_K;
-      reason = "attn_v, 70B-shaped model (8 heads per KV head)";
-    }
+    promote_70b_attn_v(m, type, reason);
     return type;
   }
   if (role == Role::FfnDown) {
