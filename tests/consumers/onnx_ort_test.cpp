@@ -333,6 +333,36 @@ TEST(OrtGpt2, ReexportGivesTheOriginalLogitsInOrt) {
   EXPECT_LE(std::abs(out["mean_nll"].get<double>() - slmopt_nll), 0.01 * slmopt_nll);
 }
 
+// Calibrates `model` in place onto `grid` (its linears become the dequantized codes) with `method`.
+CalibrationResult calibrate_int4(Model& model, const std::vector<std::vector<int32_t>>& calib, CalibrationMethod method,
+                                 const IntGridSpec& grid) {
+  CalibrationOptions calibration;
+  calibration.method = method;
+  calibration.progress = false;
+  return quantize_calibrated(model, calib, uniform_int_grid(grid), calibration);
+}
+
+// Exports the codes `r` calibrated with `method` to MatMulNBits in DIR/METHOD/ and checks ORT's logits for `ids` (written to
+// DIR/ids.json) against slmopt's forward pass of `model`, which holds the calibrated weights dequantized (AWQ's
+// scales folded in): what the codes encode.
+void expect_int4_export_runs_as_slmopt(const Model& model, const CalibrationResult& r, CalibrationMethod method,
+                                       bool float_unquantized_linears, const std::string& dir,
+                                       const std::vector<int32_t>& ids, const std::string& what) {
+  const std::string name = calibration_method_name(method);
+  const IntQuantizedWeights q = r.onnx_weights();
+  OnnxExportOptions options;
+  options.weight_type = OnnxWeightType::Int4;
+  options.quantized = &q;
+  options.float_unquantized_linears = float_unquantized_linears;
+  options.accuracy_level = 0;  // float activations: the reference's arithmetic up to rounding
+  export_onnx(model, dir + "/" + name + "/model.onnx", options);
+  const std::string logits = dir + "/" + name + ".f32";
+  testing::run_ort_harness("--model " + quoted(dir + "/" + name + "/model.onnx") + " --tokens " +
+                           quoted(dir + "/ids.json") + " --logits-out " + quoted(logits));
+  const RowMatrix expected = ModelRunner(model).logits(ids);
+  expect_logits_match(expected, testing::read_logits(logits, expected.rows(), expected.cols()), what + " " + name);
+}
+
 // Issue 12 defect 1: calibrated int4 (GPTQ, AWQ) of GPT-2 — whose calibration once never observed its linears
 // and whose AWQ assumed a gate — exports to MatMulNBits and runs in ORT as slmopt runs the calibrated weights.
 TEST(OrtGpt2, CalibratedInt4ExportsRunInOrt) {
@@ -347,26 +377,11 @@ TEST(OrtGpt2, CalibratedInt4ExportsRunInOrt) {
   const std::string dir = scratch_dir("ort_capp_calibrated");
   testing::write_token_json(dir + "/ids.json", kCappTokens);
   for (CalibrationMethod method : {CalibrationMethod::Gptq, CalibrationMethod::Awq}) {
-    const std::string name = calibration_method_name(method);
-    SCOPED_TRACE(name);
+    SCOPED_TRACE(calibration_method_name(method));
     Model model = source;
-    CalibrationOptions calibration;
-    calibration.method = method;
-    calibration.progress = false;
-    const CalibrationResult r = quantize_calibrated(model, calib, uniform_int_grid({4, 32, true}), calibration);
+    const CalibrationResult r = calibrate_int4(model, calib, method, {4, 32, true});
     ASSERT_EQ(r.int_weights.size(), 4u * 6u);
-    const IntQuantizedWeights q = r.onnx_weights();
-    OnnxExportOptions options;
-    options.weight_type = OnnxWeightType::Int4;
-    options.quantized = &q;
-    options.accuracy_level = 0;  // float activations: the reference's arithmetic up to rounding
-    export_onnx(model, dir + "/" + name + "/model.onnx", options);
-    const std::string logits = dir + "/" + name + ".f32";
-    testing::run_ort_harness("--model " + quoted(dir + "/" + name + "/model.onnx") + " --tokens " +
-                             quoted(dir + "/ids.json") + " --logits-out " + quoted(logits));
-    // `model` holds the calibrated weights dequantized (AWQ's scales folded in): what the codes encode.
-    const RowMatrix expected = ModelRunner(model).logits(kCappTokens);
-    expect_logits_match(expected, testing::read_logits(logits, expected.rows(), expected.cols()), "capp " + name);
+    expect_int4_export_runs_as_slmopt(model, r, method, false, dir, kCappTokens, "capp");
   }
 }
 
@@ -394,28 +409,14 @@ TEST(OrtOddWidths, ShorterLastGroupsRunInOrtAsSlmoptRunsThem) {
   const std::string dir = scratch_dir("ort_odd_widths");
   testing::write_token_json(dir + "/ids.json", ids);
   for (CalibrationMethod method : {CalibrationMethod::Gptq, CalibrationMethod::Awq, CalibrationMethod::Rtn}) {
-    const std::string name = calibration_method_name(method);
-    SCOPED_TRACE(name);
+    SCOPED_TRACE(calibration_method_name(method));
     Model model = source;
-    CalibrationOptions calibration;
-    calibration.method = method;
-    calibration.progress = false;
-    const CalibrationResult r = quantize_calibrated(model, calib, uniform_int_grid({4, 128, false}), calibration);
+    const CalibrationResult r = calibrate_int4(model, calib, method, {4, 128, false});
     ASSERT_EQ(r.int_weights.size(), 2u * 7u);
     EXPECT_EQ(r.int_weights.at(names::down_proj(0)).groups(), 2);  // 172 = 128 + 44
     EXPECT_EQ(r.int_weights.at(names::q_proj(0)).groups(), 1);     // 64 < 128
-    const IntQuantizedWeights q = r.onnx_weights();
-    OnnxExportOptions options;
-    options.weight_type = OnnxWeightType::Int4;
-    options.quantized = &q;
-    options.float_unquantized_linears = true;  // the head stays float, as quantize's --keep lm_head leaves it
-    options.accuracy_level = 0;
-    export_onnx(model, dir + "/" + name + "/model.onnx", options);
-    const std::string logits = dir + "/" + name + ".f32";
-    testing::run_ort_harness("--model " + quoted(dir + "/" + name + "/model.onnx") + " --tokens " +
-                             quoted(dir + "/ids.json") + " --logits-out " + quoted(logits));
-    const RowMatrix expected = ModelRunner(model).logits(ids);
-    expect_logits_match(expected, testing::read_logits(logits, expected.rows(), expected.cols()), "odd " + name);
+    // The head stays float, as quantize's --keep lm_head leaves it.
+    expect_int4_export_runs_as_slmopt(model, r, method, true, dir, ids, "odd");
   }
 }
 
