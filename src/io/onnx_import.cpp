@@ -223,7 +223,8 @@ Use use_of(const OnnxReader& r, const std::string& value, int depth = 0) {
         if (a.name() == "transB") trans_b = a.i();
       return {trans_b ? Layout::OutIn : Layout::InOut, c.node};
     }
-    if ((op == "Cast" || op == "Identity") && depth < 2) {
+    // A hostile node may have no output: output(0) would then read past the end of an empty list.
+    if ((op == "Cast" || op == "Identity") && depth < 2 && c.node->output_size() > 0) {
       Use u = use_of(r, c.node->output(0), depth + 1);
       if (u.layout != Layout::Unknown) return u;
     }
