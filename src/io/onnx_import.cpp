@@ -315,8 +315,8 @@ std::string weight_name(const std::string& initializer, const std::string& suffi
 // [out, in] tensors under their canonical names — the values ONNX Runtime multiplies with:
 //   MatMulNBits (com.microsoft): B uint8 [N, blocks, block·bits/8] (low nibble first), scales [N·blocks],
 //     optional packed zero points (default 2^(bits−1)): W[n, k] = scale · (code − zero);
-//   int8 (QDQ DequantizeLinear, MatMulInteger, DynamicQuantizeMatMul): W int8 [in, out] with NAME_scale [out] and
-//     NAME_zero_point int8 [out]: W[o, i] = scale[o] · (w[i, o] − zero[o]).
+//   int8 (QDQ DequantizeLinear, MatMulInteger, DynamicQuantizeMatMul): W int8 or uint8 [in, out] with NAME_scale
+//     [out] and NAME_zero_point [out] of W's type: W[o, i] = scale[o] · (w[i, o] − zero[o]).
 // `consumed` gets the initializers these read (codes, scales, zero points), which are not model tensors themselves.
 std::map<std::string, Tensor> dequantized_weights(const OnnxReader& r, const std::string& path,
                                                   StoredQuantization* storage, std::set<std::string>* consumed) {
@@ -387,7 +387,11 @@ std::map<std::string, Tensor> dequantized_weights(const OnnxReader& r, const std
     if (node.op_type() == "MatMulInteger" || node.op_type() == "DynamicQuantizeMatMul") w_input = 1;
     if (w_input < 0 || node.input_size() <= w_input) continue;
     const onnx::TensorProto* w = r.initializer(node.input(w_input));
-    if (!w || out.count(w->name()) || w->data_type() != onnx::TensorProto::INT8) continue;
+    // int8, or uint8 (slmopt's int8-dynamic exports, for ORT's U8U8 kernels): code − zero point either way.
+    if (!w || out.count(w->name()) ||
+        (w->data_type() != onnx::TensorProto::INT8 && w->data_type() != onnx::TensorProto::UINT8))
+      continue;
+    const bool is_signed = w->data_type() == onnx::TensorProto::INT8;
     const onnx::TensorProto* sc = r.initializer(w->name() + "_scale");
     const onnx::TensorProto* zp = r.initializer(w->name() + "_zero_point");
     const std::vector<int64_t> d = r.dims(*w);
@@ -397,7 +401,13 @@ std::map<std::string, Tensor> dequantized_weights(const OnnxReader& r, const std
     const int64_t in = d[0], outs = d[1];
     const std::string codes = r.int8_bytes(*w, in * outs);
     const std::vector<float> scales = r.floats(*sc);
+    if (zp->data_type() != w->data_type())
+      throw_error(ErrorKind::BadInput, "{}: '{}_zero_point' has element type {}, its weight {}", path, w->name(),
+                  zp->data_type(), w->data_type());
     const std::string zeros = r.int8_bytes(*zp, outs);
+    const auto level = [is_signed](char byte) {
+      return is_signed ? static_cast<int>(static_cast<int8_t>(byte)) : static_cast<int>(static_cast<uint8_t>(byte));
+    };
     if (static_cast<int64_t>(scales.size()) != outs)
       throw_error(ErrorKind::BadInput, "{}: '{}_scale' has {} values, expected {}", path, w->name(), scales.size(), outs);
     for (const auto* t : {w, sc, zp}) consume(t->name());
@@ -407,8 +417,8 @@ std::map<std::string, Tensor> dequantized_weights(const OnnxReader& r, const std
     for (int64_t o = 0; o < outs; ++o)
       for (int64_t i = 0; i < in; ++i)
         m[static_cast<size_t>(o * in + i)] =
-            scales[static_cast<size_t>(o)] * static_cast<float>(static_cast<int8_t>(codes[static_cast<size_t>(i * outs + o)]) -
-                                                                static_cast<int8_t>(zeros[static_cast<size_t>(o)]));
+            scales[static_cast<size_t>(o)] *
+            static_cast<float>(level(codes[static_cast<size_t>(i * outs + o)]) - level(zeros[static_cast<size_t>(o)]));
     add(Tensor::from_f32(name, {outs, in}, m), "int8 per-channel", "int8, one scale per output channel");
   }
   return out;

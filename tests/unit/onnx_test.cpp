@@ -77,6 +77,34 @@ TEST(OnnxExport, StandardOpExportsPassTheOnnxCheckerAndShapeInference) {
   }
 }
 
+// int8-dynamic stores its weights as uint8 so that ONNX Runtime multiplies u8·u8 (its u8·s8 kernels saturate on x86
+// without VNNI: onnx_export_ops.cpp); the weight-only QDQ export keeps int8, the type ORT's QDQ fusions expect.
+TEST(OnnxExport, Int8DynamicStoresUint8WeightsAndQdqInt8) {
+  const Model model = load_model(model_path("tinystories-656k"));
+  const std::string dir = scratch_dir("onnx_int8_storage");
+  const IntQuantizedWeights int8 = quantize_linear_weights_rtn(model, {8, 0, true});
+  for (const auto& [type, element] : {std::pair{OnnxWeightType::Int8Dynamic, onnx::TensorProto::UINT8},
+                                      std::pair{OnnxWeightType::Int8, onnx::TensorProto::INT8}}) {
+    SCOPED_TRACE(onnx_weight_type_name(type));
+    OnnxExportOptions options;
+    options.weight_type = type;
+    options.quantized = &int8;
+    const std::string path = dir + "/" + onnx_weight_type_name(type) + "/model.onnx";
+    export_onnx(model, path, options);
+    const onnx::ModelProto proto = read_proto(path);
+    std::map<std::string, int32_t> element_of;
+    for (const auto& t : proto.graph().initializer()) element_of[t.name()] = t.data_type();
+    size_t weights = 0;
+    for (const auto& [name, code] : int8) {
+      ASSERT_TRUE(element_of.count(name)) << name;
+      EXPECT_EQ(element_of[name], element) << name;
+      EXPECT_EQ(element_of[name + "_zero_point"], element) << name;
+      ++weights;
+    }
+    EXPECT_EQ(weights, 2u * 7u);  // unit/onnx_quantized_import_test.cpp reads both back as the same weights
+  }
+}
+
 TEST(OnnxExport, GraphInterfaceHasDocumentedNamesAndSymbolicDims) {
   const Model model = load_model(model_path("llama-5m-kjv"));
   const std::string path = scratch_dir("onnx_interface") + "/model.onnx";

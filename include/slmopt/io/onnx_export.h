@@ -39,9 +39,11 @@
 //                the speed that of F32). The embedding is stored in fp16 too; norm weights stay float32.
 //   Int8         weight-only per-output-channel int8 (zero points when asymmetric): DequantizeLinear(axis 1) →
 //                MatMul (QDQ).
-//   Int8Dynamic  int8 weights with per-channel scales, activations quantized per tensor at run time:
+//   Int8Dynamic  8-bit weights with per-channel scales, activations quantized per tensor at run time:
 //                DynamicQuantizeLinear → MatMulInteger → Cast → Mul(activation scale · weight scales), or
-//                com.microsoft DynamicQuantizeMatMul when fused_ops is set.
+//                com.microsoft DynamicQuantizeMatMul when fused_ops is set. The weights and zero points are
+//                stored as uint8 (code, zero), not int8: ORT's u8·s8 kernels on x86 CPUs without VNNI saturate
+//                (onnx_export_ops.cpp), its u8·u8 kernels do not.
 //   Int4         com.microsoft MatMulNBits (bits 4, block_size 16…256, accuracy_level option), with packed
 //                zero points when the quantization is asymmetric.
 // Int8/Int8Dynamic/Int4 take their codes from options.quantized (quant/int_quantize.h RTN, or GPTQ/AWQ):
