@@ -300,8 +300,10 @@ Tensor regroup_rope_rows(const Tensor& tensor, int64_t n_heads, bool to_gguf) {
   if (n_heads <= 0 || rows % n_heads != 0 || (rows / n_heads) % 2 != 0)
     throw_error(ErrorKind::BadInput, "tensor '{}': {} rows cannot be split into {} heads of an even size",
                 tensor.name(), rows, n_heads);
+  // A matrix with no columns (shape [rows, 0]) has no bytes and may have no buffer: nothing to move.
+  if (tensor.nbytes() == 0) return Tensor::owned(tensor.name(), tensor.shape(), tensor.dtype(), {});
   const int64_t head_dim = rows / n_heads, half = head_dim / 2;
-  const size_t row_bytes = rows == 0 ? 0 : tensor.nbytes() / static_cast<size_t>(rows);
+  const size_t row_bytes = tensor.nbytes() / static_cast<size_t>(rows);
   std::vector<uint8_t> out(tensor.nbytes());
   for (int64_t h = 0; h < n_heads; ++h)
     for (int64_t j = 0; j < half; ++j)
