@@ -28,6 +28,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// "UINT8", "FLOAT16"…: the name the ONNX spec gives an element type, or its number when the spec has none.
+std::string element_type_name(int32_t type) {
+  const std::string& name = onnx::TensorProto::DataType_Name(static_cast<onnx::TensorProto::DataType>(type));
+  return name.empty() ? std::to_string(type) : name;
+}
+
 struct Consumer {
   const onnx::NodeProto* node;
   int input;
@@ -82,7 +88,7 @@ class OnnxReader {
     const size_t elem = type == onnx::TensorProto::FLOAT ? 4 : 2;
     if (type != onnx::TensorProto::FLOAT && type != onnx::TensorProto::FLOAT16 && type != onnx::TensorProto::BFLOAT16)
       throw_error(ErrorKind::Unsupported, "{}: weight '{}' has ONNX element type {} (float32/16 and bfloat16 are read)",
-                  path_, t.name(), type);
+                  path_, t.name(), element_type_name(type));
     std::string external;
     const std::string* bytes = nullptr;
     if (t.data_location() == onnx::TensorProto::EXTERNAL) {
@@ -127,7 +133,7 @@ class OnnxReader {
   std::string int8_bytes(const onnx::TensorProto& t, int64_t count) const {
     if (t.data_type() != onnx::TensorProto::UINT8 && t.data_type() != onnx::TensorProto::INT8)
       throw_error(ErrorKind::BadInput, "{}: initializer '{}' has element type {}, expected uint8 or int8", path_,
-                  t.name(), t.data_type());
+                  t.name(), element_type_name(t.data_type()));
     int64_t n = 1;
     for (int64_t d : dims(t)) {
       if (d != 0 && n > (int64_t{1} << 40) / d)
@@ -402,8 +408,9 @@ std::map<std::string, Tensor> dequantized_weights(const OnnxReader& r, const std
     const std::string codes = r.int8_bytes(*w, in * outs);
     const std::vector<float> scales = r.floats(*sc);
     if (zp->data_type() != w->data_type())
-      throw_error(ErrorKind::BadInput, "{}: '{}_zero_point' has element type {}, its weight {}", path, w->name(),
-                  zp->data_type(), w->data_type());
+      throw_error(ErrorKind::BadInput, "{}: '{}_zero_point' has element type {}, its weight {}: a zero point has its "
+                  "weight's type", path, w->name(), element_type_name(zp->data_type()),
+                  element_type_name(w->data_type()));
     const std::string zeros = r.int8_bytes(*zp, outs);
     const auto level = [is_signed](char byte) {
       return is_signed ? static_cast<int>(static_cast<int8_t>(byte)) : static_cast<int>(static_cast<uint8_t>(byte));

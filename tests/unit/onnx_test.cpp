@@ -396,6 +396,28 @@ TEST(OnnxImport, ReadsItsInt4ExportRefusesUnknownAndBrokenFiles) {
   std::ofstream(dir + "/truncated.onnx", std::ios::binary) << capp.substr(0, capp.size() / 2);
   expect_error(dir + "/truncated.onnx", ErrorKind::BadInput, "truncated.onnx");
 
+  // An int8-dynamic export (uint8 weights) whose zero points claim int8: the codes would be read with the wrong
+  // sign, so the file is refused, naming both types.
+  OnnxExportOptions dynamic;
+  const IntQuantizedWeights q8 = quantize_linear_weights_rtn(model, {8, 0, true});
+  dynamic.weight_type = OnnxWeightType::Int8Dynamic;
+  dynamic.quantized = &q8;
+  export_onnx(model, dir + "/dyn/model.onnx", dynamic);
+  onnx::ModelProto mixed = read_proto(dir + "/dyn/model.onnx");
+  int retyped = 0;
+  for (auto& t : *mixed.mutable_graph()->mutable_initializer()) {
+    if (retyped == 0 && t.name().ends_with("_zero_point")) {
+      ASSERT_EQ(t.data_type(), onnx::TensorProto::UINT8) << t.name();
+      t.set_data_type(onnx::TensorProto::INT8);
+      ++retyped;
+    }
+  }
+  ASSERT_EQ(retyped, 1);
+  std::string mixed_bytes;
+  mixed.SerializeToString(&mixed_bytes);
+  std::ofstream(dir + "/dyn/mixed.onnx", std::ios::binary) << mixed_bytes;
+  expect_error(dir + "/dyn/mixed.onnx", ErrorKind::BadInput, "_zero_point' has element type INT8, its weight UINT8");
+
   // External data that points past the end of its file.
   OnnxExportOptions ext;
   ext.external_data_threshold = 0;
