@@ -13,6 +13,8 @@
 #include "slmopt/core/half.h"
 #include "slmopt/core/mapped_file.h"
 #include "slmopt/core/parallel.h"
+#include "slmopt/core/sha256.h"
+#include "test_support.h"
 
 namespace slmopt {
 namespace {
@@ -116,6 +118,27 @@ TEST(MappedFile, MissingFileIsAnIoErrorNamingThePath) {
     EXPECT_EQ(e.kind(), ErrorKind::Io);
     EXPECT_NE(std::string(e.what()).find("/nonexistent/slmopt.bin"), std::string::npos);
   }
+}
+
+// FIPS 180-2's examples, and a file of three million 'a's hashed in 1 MiB chunks (the digest from coreutils'
+// sha256sum): the chunk boundaries and a last partial chunk must not change the digest.
+TEST(Sha256, MatchesPublishedDigestsInMemoryAndFromFiles) {
+  const std::string two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+  EXPECT_EQ(sha256_hex("", 0), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc", 3), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_hex(two_blocks.data(), two_blocks.size()),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  const std::string dir = testing::scratch_dir("sha256_file");
+  const auto file_with = [&](const std::string& name, const std::string& bytes) {
+    std::ofstream(dir + "/" + name, std::ios::binary) << bytes;
+    return dir + "/" + name;
+  };
+  EXPECT_EQ(sha256_of_file(file_with("empty", "")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_of_file(file_with("million", std::string(1000000, 'a'))),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  EXPECT_EQ(sha256_of_file(file_with("three_million", std::string(3000000, 'a'))),
+            "2a152c894398719c0570f83fac34ac03a0f6e8e474b995c2403aa5434f7b9dd4");
+  EXPECT_THROW(sha256_of_file(dir + "/missing"), Error);
 }
 
 }  // namespace
