@@ -282,6 +282,23 @@ std::vector<FusedTensor> fused_tensors(const Architecture& a, const Config& c, i
   return out;
 }
 
+std::optional<std::pair<int64_t, FusedTensor>> fused_tensor_named(const Architecture& a, const Config& c,
+                                                                  const std::string& gguf_name) {
+  const auto split = split_layer(gguf_name, "blk.");
+  if (!split || split->first >= c.num_layers) return std::nullopt;
+  const int64_t l = split->first;
+  const std::string& role = split->second;
+  for (FusedTensor& f : fused_tensors(a, c, l))
+    if (f.gguf_name == gguf_name) return std::make_pair(l, std::move(f));
+  if (role == "attn_qkv.weight")
+    return std::make_pair(l, FusedTensor{gguf_name, {names::q_proj(l), names::k_proj(l), names::v_proj(l)}});
+  if (role == "attn_qkv.bias")
+    return std::make_pair(l, FusedTensor{gguf_name, {names::q_bias(l), names::k_bias(l), names::v_bias(l)}});
+  if (a.fused_gate_up && role == "ffn_up.bias")
+    return std::make_pair(l, FusedTensor{gguf_name, {names::gate_bias(l), names::up_bias(l)}});
+  return std::nullopt;
+}
+
 bool is_norm_weight(const std::string& canonical) {
   return canonical.size() > 7 && ends_with(canonical, "norm.weight");
 }

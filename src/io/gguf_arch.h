@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "slmopt/ir/config.h"
@@ -181,6 +182,13 @@ struct FusedTensor {
 };
 // The fused tensors `arch` stores for layer `layer` of `config` (empty when it fuses nothing).
 std::vector<FusedTensor> fused_tensors(const Architecture& arch, const Config& config, int64_t layer);
+// The fused tensor a file of `arch` may hold under `gguf_name`, with its layer; nullopt for any other name and for
+// a layer past config.num_layers. Besides what fused_tensors lists: an attn_qkv weight or bias in every
+// architecture, since llama.cpp's loader (create_tensor_qkv) takes one, and an ffn_up.bias where gate and up are
+// fused, since biases are known only from the tensors. Only the name's own layer is looked at, so reading a file
+// costs what its tensors cost, not what its block_count claims.
+std::optional<std::pair<int64_t, FusedTensor>> fused_tensor_named(const Architecture& arch, const Config& config,
+                                                                  const std::string& gguf_name);
 
 // Whether a canonical tensor is a norm weight (stored 1 + w by norm_unit_offset architectures).
 bool is_norm_weight(const std::string& canonical);

@@ -7,7 +7,6 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
-#include <set>
 
 #include "gguf_arch.h"
 #include "gguf_tokenizer.h"
@@ -309,28 +308,6 @@ Model load_gguf(const std::string& path) {
   Config& c = model.config;
   const bool tied_copy = file.get_bool(kTiedOutput).value_or(false);
 
-  std::map<std::string, std::pair<int64_t, FusedTensor>> fused;
-  for (int64_t l = 0; l < c.num_layers; ++l)
-    for (FusedTensor& f : fused_tensors(*arch, c, l)) {
-      std::string name = f.gguf_name;
-      fused.emplace(std::move(name), std::make_pair(l, std::move(f)));
-    }
-  // llama.cpp's loader (create_tensor_qkv) takes a fused attn_qkv for every architecture, and its converter
-  // keeps Phi-3's qkv_proj fused: split one wherever it appears. Biases are known only from the tensors.
-  for (int64_t l = 0; l < c.num_layers; ++l) {
-    const std::string blk = "blk." + std::to_string(l) + ".";
-    fused.emplace(blk + "attn_qkv.weight",
-                  std::make_pair(l, FusedTensor{blk + "attn_qkv.weight", {names::q_proj(l), names::k_proj(l), names::v_proj(l)}}));
-    fused.emplace(blk + "attn_qkv.bias",
-                  std::make_pair(l, FusedTensor{blk + "attn_qkv.bias", {names::q_bias(l), names::k_bias(l), names::v_bias(l)}}));
-  }
-  if (arch->fused_gate_up)
-    for (int64_t l = 0; l < c.num_layers; ++l) {
-      FusedTensor bias{"blk." + std::to_string(l) + ".ffn_up.bias", {names::gate_bias(l), names::up_bias(l)}};
-      std::string name = bias.gguf_name;
-      fused.emplace(std::move(name), std::make_pair(l, std::move(bias)));
-    }
-
   std::map<std::string, std::string> stored_as;  // canonical → the file's name, for messages
   auto restore = [&](Tensor t) {
     if (arch->interleaved_rope)
@@ -349,8 +326,10 @@ Model load_gguf(const std::string& path) {
       continue;
     }
     if (info.name == kOutputTensor && tied_copy) continue;  // llama.cpp's copy of token_embd
-    if (auto f = fused.find(info.name); f != fused.end()) {
-      const auto& [layer, parts] = f->second;
+    // A fused tensor (attn_qkv in any architecture, as llama.cpp's loader takes it; Phi-3's gate+up ffn_up) is
+    // split into its parts wherever it appears.
+    if (const auto fused = fused_tensor_named(*arch, c, info.name)) {
+      const auto& [layer, parts] = *fused;
       const Tensor whole = file.view(info);
       const std::vector<int64_t> rows = part_rows(parts.parts, c, layer);
       int64_t total = 0;
@@ -398,13 +377,27 @@ Model load_gguf(const std::string& path) {
     spdlog::warn("{}: {} tokens for an embedding of {} rows", src, model.vocab.size(), c.vocab_size);
   c.validate(src);
   // A tensor llama.cpp's graph knows but the description read from the keys does not use (e.g. an ffn_gate in a
-  // gpt2 file) would be silently ignored by the forward pass: refuse it, named as the file names it.
-  std::set<std::string> implied;
-  for (const ExpectedTensor& e : decoder_tensors(c)) implied.insert(e.name);
+  // gpt2 file) would be silently ignored by the forward pass: refuse it, named as the file names it. This comes
+  // before the check for missing tensors, since a renamed tensor is both and its new name is the news. Each tensor
+  // is looked up in its own layer's list: the whole list has as many entries as the header claims layers.
+  const std::vector<ExpectedTensor> globals = decoder_global_tensors(c);
+  std::vector<ExpectedTensor> layer_list;
+  int64_t listed_layer = -1;
+  auto implied = [&](const std::string& name) {
+    const std::optional<int64_t> layer = layer_of(name);
+    if (layer && *layer >= c.num_layers) return false;
+    if (layer && *layer != listed_layer) {  // tensors() is sorted by name, so a layer's tensors come together
+      layer_list = decoder_layer_tensors(c, *layer);
+      listed_layer = *layer;
+    }
+    const std::vector<ExpectedTensor>& candidates = layer ? layer_list : globals;
+    return std::any_of(candidates.begin(), candidates.end(), [&](const ExpectedTensor& e) { return e.name == name; });
+  };
   for (const auto& [name, t] : model.tensors())
-    if (implied.count(name) == 0)
+    if (!implied(name))
       throw_error(ErrorKind::Unsupported, "{}: tensor '{}' is not part of the {} graph slmopt reads", src,
                   stored_as.count(name) ? stored_as.at(name) : name, arch_name);
+  // Then every tensor the description implies, stopping at the first one missing.
   model.validate();
   return model;
 }

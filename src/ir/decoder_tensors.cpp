@@ -2,6 +2,8 @@
 // Sandwich: all four; Post: the two post norms; Parallel residual: one norm feeding both branches).
 #include "slmopt/ir/decoder_tensors.h"
 
+#include <utility>
+
 #include "slmopt/ir/tensor_names.h"
 
 namespace slmopt {
@@ -54,17 +56,41 @@ std::vector<ExpectedTensor> decoder_layer_tensors(const Config& c, int64_t l) {
   return out;
 }
 
+namespace {
+
+// The tensors before the layers and after them, in decoder_tensors' order.
+void visit_leading_tensors(const Config& c, const std::function<void(ExpectedTensor)>& visit) {
+  visit({names::kEmbedTokens, {c.vocab_size, c.hidden_size}});
+  if (c.position_kind == PositionKind::Learned) visit({names::kPositionEmbedding, {c.max_position, c.hidden_size}});
+}
+
+void visit_trailing_tensors(const Config& c, const std::function<void(ExpectedTensor)>& visit) {
+  visit({names::kFinalNorm, {c.hidden_size}});
+  if (c.norm_bias) visit({names::kFinalNormBias, {c.hidden_size}});
+  if (!c.tie_word_embeddings) visit({names::kLmHead, {c.vocab_size, c.hidden_size}});
+  if (c.lm_head_bias) visit({names::kLmHeadBias, {c.vocab_size}});
+}
+
+}  // namespace
+
+void visit_decoder_tensors(const Config& c, const std::function<void(ExpectedTensor)>& visit) {
+  visit_leading_tensors(c, visit);
+  for (int64_t l = 0; l < c.num_layers; ++l)
+    for (ExpectedTensor& t : decoder_layer_tensors(c, l)) visit(std::move(t));
+  visit_trailing_tensors(c, visit);
+}
+
+std::vector<ExpectedTensor> decoder_global_tensors(const Config& c) {
+  std::vector<ExpectedTensor> out;
+  auto keep = [&](ExpectedTensor t) { out.push_back(std::move(t)); };
+  visit_leading_tensors(c, keep);
+  visit_trailing_tensors(c, keep);
+  return out;
+}
+
 std::vector<ExpectedTensor> decoder_tensors(const Config& c) {
   std::vector<ExpectedTensor> out;
-  out.push_back({names::kEmbedTokens, {c.vocab_size, c.hidden_size}});
-  if (c.position_kind == PositionKind::Learned)
-    out.push_back({names::kPositionEmbedding, {c.max_position, c.hidden_size}});
-  for (int64_t l = 0; l < c.num_layers; ++l)
-    for (ExpectedTensor& t : decoder_layer_tensors(c, l)) out.push_back(std::move(t));
-  out.push_back({names::kFinalNorm, {c.hidden_size}});
-  if (c.norm_bias) out.push_back({names::kFinalNormBias, {c.hidden_size}});
-  if (!c.tie_word_embeddings) out.push_back({names::kLmHead, {c.vocab_size, c.hidden_size}});
-  if (c.lm_head_bias) out.push_back({names::kLmHeadBias, {c.vocab_size}});
+  visit_decoder_tensors(c, [&](ExpectedTensor t) { out.push_back(std::move(t)); });
   return out;
 }
 

@@ -79,7 +79,7 @@ void Model::validate() const {
       throw_error(ErrorKind::BadInput, "{}: tensor '{}' has shape {}, but the config implies {}", src, name,
                   shape_to_string(t.shape()), shape_to_string(shape));
   };
-  for (const ExpectedTensor& want : decoder_tensors(c)) expect(want.name, want.shape);
+  visit_decoder_tensors(c, [&](const ExpectedTensor& want) { expect(want.name, want.shape); });
 }
 
 }  // namespace slmopt

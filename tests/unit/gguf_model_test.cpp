@@ -696,6 +696,38 @@ TEST(GgufModel, LoadRejectsFilesThatAreNotLlamaModels) {
     EXPECT_EQ(e.kind(), ErrorKind::BadInput);
     EXPECT_NE(std::string(e.what()).find("model.layers.1.mlp.up_proj.weight"), std::string::npos) << e.what();
   }
+  // A header that claims the most layers a description may have (4,096) over a 2-layer file's tensors: refused at
+  // the first tensor the file lacks, the first of layer 2 (the check stops there instead of listing ~60,000).
+  GgufMetadata tall;
+  for (const auto& [key, value] : f.metadata().entries()) tall.set(key, value);
+  tall.set("llama.block_count", GgufValue::u32(4096));
+  write_gguf_file(dir + "/tall.gguf", tall, plans, [&](size_t i) { return f.view(f.tensors()[i]); });
+  try {
+    load_gguf(dir + "/tall.gguf");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::BadInput);
+    EXPECT_NE(std::string(e.what()).find("tensor '" + names::attn_norm(2) + "' is missing"), std::string::npos)
+        << e.what();
+  }
+  // A tensor llama.cpp knows but this description does not use (a learned position table in a RoPE model) is
+  // refused by the name the file gives it, not silently ignored.
+  std::vector<GgufTensorPlan> extra = plans;
+  const int64_t hidden = f.find_tensor("token_embd.weight")->shape.at(1);
+  const std::vector<float> zeros(static_cast<size_t>(16 * hidden), 0.0f);
+  const Tensor positions = Tensor::from_f32("position_embd.weight", {16, hidden}, zeros);
+  extra.push_back({positions.name(), positions.shape(), positions.dtype()});
+  write_gguf_file(dir + "/extra.gguf", f.metadata(), extra,
+                  [&](size_t i) { return i < plans.size() ? f.view(f.tensors()[i]) : positions; });
+  try {
+    load_gguf(dir + "/extra.gguf");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Unsupported);
+    EXPECT_NE(std::string(e.what()).find("tensor 'position_embd.weight' is not part of the llama graph"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace
